@@ -1,0 +1,156 @@
+/**
+ * One client's session with the core: validates every incoming message against the protocol, runs
+ * calls (cancellable through an AbortSignal), keeps subscriptions until disposed, and answers bad input
+ * with an error naming the bad field's path. Transport-agnostic: the WebSocket server and the Electron
+ * utility process both feed it parsed JSON and give it a `send`.
+ */
+import {
+  ClientMessage,
+  events,
+  isEventName,
+  isMethodName,
+  methods,
+  parseOrThrow,
+  ProtocolError,
+  type EventData,
+  type EventName,
+  type EventParamsParsed,
+  type HostMessage,
+  type MethodName,
+  type MethodParamsParsed,
+  type MethodResult,
+} from '../protocol/protocol.js';
+
+export interface CallContext {
+  signal: AbortSignal;
+}
+
+export type Handlers = {
+  [M in MethodName]: (params: MethodParamsParsed<M>, ctx: CallContext) => Promise<MethodResult<M>>;
+};
+
+type Listener<E extends EventName> = (data: EventData<E>) => void;
+
+/** Publishes events to subscribers; each subscriber's params decide what it receives. */
+export class EventHub {
+  private readonly subs = new Map<EventName, Set<{ params: unknown; fn: (data: unknown) => void }>>();
+
+  subscribe<E extends EventName>(event: E, params: EventParamsParsed<E>, fn: Listener<E>): () => void {
+    let set = this.subs.get(event);
+    if (!set) this.subs.set(event, (set = new Set()));
+    const entry = { params, fn: fn as (d: unknown) => void };
+    set.add(entry);
+    return () => set!.delete(entry);
+  }
+
+  emit<E extends EventName>(event: E, data: EventData<E>): void {
+    const set = this.subs.get(event);
+    if (!set) return;
+    for (const s of [...set]) if (matches(event, s.params, data)) s.fn(data);
+  }
+
+  listenerCount(event: EventName): number {
+    return this.subs.get(event)?.size ?? 0;
+  }
+}
+
+function matches(event: EventName, params: unknown, data: unknown): boolean {
+  const p = (params ?? {}) as Record<string, unknown>;
+  const d = data as Record<string, unknown>;
+  if (event === 'onRunEvent' && p.runId) return d.runId === p.runId;
+  if (event === 'onSearchEvent' && p.searchId) return d.searchId === p.searchId;
+  return true;
+}
+
+export interface Session {
+  /** Feed one raw message (already JSON-parsed, or a string to parse). */
+  receive(raw: unknown): void;
+  /** Cancel every call and dispose every subscription (the client went away). */
+  close(): void;
+}
+
+export function createSession(handlers: Handlers, hub: EventHub, send: (msg: HostMessage) => void): Session {
+  const calls = new Map<number, AbortController>();
+  const subs = new Map<number, () => void>();
+  let closed = false;
+  const out = (msg: HostMessage) => {
+    if (!closed) send(msg);
+  };
+
+  function fail(id: number, err: unknown) {
+    const pe =
+      err instanceof ProtocolError
+        ? err
+        : new ProtocolError('failed', err instanceof Error ? err.message : String(err));
+    out({ t: 'error', id, error: pe.toData() });
+  }
+
+  async function call(id: number, method: string, rawParams: unknown) {
+    if (!isMethodName(method)) throw new ProtocolError('unknown_method', `unknown method "${method}"`);
+    const params = parseOrThrow(methods[method].params, rawParams ?? {}, `params for ${method}`, ['params']);
+    const ac = new AbortController();
+    calls.set(id, ac);
+    try {
+      const handler = handlers[method] as (p: unknown, c: CallContext) => Promise<unknown>;
+      const result = await handler(params, { signal: ac.signal });
+      if (ac.signal.aborted) throw new ProtocolError('cancelled', `${method} was cancelled`);
+      out({ t: 'result', id, data: result });
+    } finally {
+      calls.delete(id);
+    }
+  }
+
+  function listen(id: number, event: string, rawParams: unknown) {
+    if (!isEventName(event)) throw new ProtocolError('unknown_method', `unknown event "${event}"`);
+    const params = parseOrThrow(events[event].params, rawParams ?? {}, `params for ${event}`, ['params']);
+    subs.get(id)?.();
+    subs.set(
+      id,
+      hub.subscribe(event, params as never, (data) => out({ t: 'event', id, data })),
+    );
+  }
+
+  return {
+    receive(raw) {
+      let value = raw;
+      let id = -1;
+      try {
+        if (typeof raw === 'string') {
+          try {
+            value = JSON.parse(raw);
+          } catch {
+            throw new ProtocolError('invalid', 'message is not valid JSON');
+          }
+        }
+        const maybeId = (value as { id?: unknown })?.id;
+        if (typeof maybeId === 'number') id = maybeId;
+        const msg = parseOrThrow(ClientMessage, value, 'message');
+        id = msg.id;
+        switch (msg.t) {
+          case 'call':
+            call(msg.id, msg.method, msg.params).catch((e) => fail(msg.id, e));
+            break;
+          case 'cancel':
+            calls.get(msg.id)?.abort();
+            break;
+          case 'listen':
+            listen(msg.id, msg.event, msg.params);
+            break;
+          case 'dispose':
+            subs.get(msg.id)?.();
+            subs.delete(msg.id);
+            break;
+        }
+      } catch (e) {
+        fail(id, e);
+      }
+    },
+    close() {
+      closed = true;
+      for (const ac of calls.values()) ac.abort();
+      for (const d of subs.values()) d();
+      calls.clear();
+      subs.clear();
+    },
+  };
+}

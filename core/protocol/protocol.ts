@@ -1,0 +1,407 @@
+/**
+ * The one protocol between the core and any client (Electron renderer, browser over WebSocket, CLI).
+ *
+ * Shape follows VS Code's IPC (src/vs/base/parts/ipc/common/ipc.ts): a client sends `call`, `cancel`,
+ * `listen` and `dispose`; the host answers `result` / `error` for calls and `event` for subscriptions.
+ * Every message and every method's params are validated with the schemas below at each boundary, and a
+ * bad message is answered with an error naming the path of the bad field.
+ */
+import { z } from 'zod';
+import { Arch, SearchSpace } from '../space/SearchSpace.js';
+
+export const PROTOCOL_VERSION = 1;
+
+// ---------------------------------------------------------------------------------------------------
+// Domain records that cross the boundary (plain, serialisable numbers and strings only).
+
+export const BackendName = z.enum(['tensorflow', 'webgpu', 'wasm', 'cpu']);
+export type BackendName = z.infer<typeof BackendName>;
+export const BackendChoice = z.union([BackendName, z.literal('auto')]);
+export type BackendChoice = z.infer<typeof BackendChoice>;
+
+export const BackendInfo = z.object({
+  name: BackendName,
+  /** What the backend runs on, e.g. the GPU adapter's description or "CPU (2 cores)". */
+  device: z.string(),
+  /** Backends that loaded on this host, in preference order. */
+  available: z.array(BackendName),
+  /** Why backends above the chosen one were passed over. */
+  notes: z.array(z.string()).default([]),
+});
+export type BackendInfo = z.infer<typeof BackendInfo>;
+
+export const DatasetConfig = z.discriminatedUnion('kind', [
+  z
+    .object({
+      kind: z.literal('spirals'),
+      classes: z.number().int().min(2).max(16).default(4),
+      samples: z.number().int().min(64).max(200000).default(4000),
+      noise: z.number().min(0).max(2).default(0.2),
+      seed: z.number().int().default(1),
+    })
+    .strict(),
+  z
+    .object({
+      kind: z.literal('gaussians'),
+      classes: z.number().int().min(2).max(64).default(6),
+      samples: z.number().int().min(64).max(200000).default(4000),
+      spread: z.number().min(0).max(10).default(0.6),
+      seed: z.number().int().default(1),
+    })
+    .strict(),
+  z
+    .object({
+      kind: z.literal('fashion-mnist'),
+      dir: z.string().default('/usr/share/datasets/fashion-mnist'),
+      /** Use only the first N training images (0 = all). */
+      limit: z.number().int().min(0).default(0),
+      flatten: z.boolean().default(false),
+    })
+    .strict(),
+]);
+export type DatasetConfig = z.infer<typeof DatasetConfig>;
+
+export const Strategy = z.enum(['plain', 'spos', 'sandwich']);
+export type Strategy = z.infer<typeof Strategy>;
+
+export const TrainConfig = z
+  .object({
+    name: z.string().max(120).optional(),
+    space: SearchSpace,
+    data: DatasetConfig,
+    strategy: Strategy.default('spos'),
+    /** For strategy 'plain': the fixed architecture to train (default: the largest). */
+    arch: Arch.optional(),
+    steps: z.number().int().min(1).max(10_000_000).default(500),
+    batchSize: z.number().int().min(1).max(65536).default(128),
+    learningRate: z.number().gt(0).max(10).default(0.003),
+    optimizer: z.enum(['adam', 'sgd', 'momentum']).default('adam'),
+    seed: z.number().int().default(1),
+    backend: BackendChoice.default('auto'),
+    /** Evaluate on held-out data every N steps. */
+    evalEvery: z.number().int().min(1).default(50),
+    checkpointEvery: z.number().int().min(1).default(100),
+  })
+  .strict();
+export type TrainConfig = z.infer<typeof TrainConfig>;
+export type TrainConfigInput = z.input<typeof TrainConfig>;
+
+export const RunStatus = z.enum(['queued', 'running', 'completed', 'stopped', 'failed', 'interrupted']);
+export type RunStatus = z.infer<typeof RunStatus>;
+
+export const RunSummary = z.object({
+  id: z.string(),
+  name: z.string(),
+  createdAt: z.string(),
+  status: RunStatus,
+  strategy: Strategy,
+  step: z.number().int(),
+  steps: z.number().int(),
+  backend: z.string(),
+  device: z.string(),
+  spaceName: z.string(),
+  dataKind: z.string(),
+  lastLoss: z.number().nullable(),
+  lastAccuracy: z.number().nullable(),
+  bestValAccuracy: z.number().nullable(),
+  error: z.string().optional(),
+});
+export type RunSummary = z.infer<typeof RunSummary>;
+
+/** Per MoE layer, per point: where tokens went. Expert slots: routed, then null/zero/copy/constant. */
+export const ExpertLoad = z.object({
+  layer: z.string(),
+  /** Fraction of routing assignments per expert slot (sums to ~1). */
+  load: z.array(z.number()),
+  expertNames: z.array(z.string()),
+  /** Fraction of assignments dropped by the capacity limit. */
+  dropped: z.number(),
+  /** Mean per-token router entropy (nats). */
+  entropy: z.number(),
+  auxLoss: z.number(),
+  /** Mean experts active per token (top-p and null experts make it vary). */
+  meanActive: z.number(),
+  /** One expert took more than the collapse threshold of the load. */
+  collapse: z.boolean(),
+});
+export type ExpertLoad = z.infer<typeof ExpertLoad>;
+
+export const MetricPoint = z.object({
+  step: z.number().int(),
+  /** Seconds since the run started (wall clock, excluding time stopped). */
+  time: z.number(),
+  loss: z.number(),
+  accuracy: z.number(),
+  valLoss: z.number().optional(),
+  valAccuracy: z.number().optional(),
+  stepMs: z.number(),
+  samplesPerSec: z.number(),
+  etaSec: z.number(),
+  /** The subnet trained at this step (supernet strategies), as an encoded vector. */
+  archVector: z.array(z.number()).optional(),
+  moe: z.array(ExpertLoad).optional(),
+});
+export type MetricPoint = z.infer<typeof MetricPoint>;
+
+/** Class × expert routing counts on a held-out batch, and for 2-D data the plane coloured by expert. */
+export const Specialization = z.object({
+  step: z.number().int(),
+  classNames: z.array(z.string()),
+  layers: z.array(
+    z.object({
+      layer: z.string(),
+      expertNames: z.array(z.string()),
+      /** counts[class][expert] */
+      counts: z.array(z.array(z.number())),
+      /** coact[e1][e2]: tokens that used both experts. */
+      coactivation: z.array(z.array(z.number())),
+    }),
+  ),
+  plane: z
+    .object({
+      xMin: z.number(),
+      xMax: z.number(),
+      yMin: z.number(),
+      yMax: z.number(),
+      size: z.number().int(),
+      /** Per layer, size×size top expert index, row-major from (xMin, yMin). */
+      experts: z.array(z.array(z.number().int())),
+      /** size×size predicted class. */
+      predicted: z.array(z.number().int()),
+      points: z.array(z.tuple([z.number(), z.number(), z.number().int()])).optional(),
+    })
+    .optional(),
+});
+export type Specialization = z.infer<typeof Specialization>;
+
+export const RunRecord = z.object({
+  summary: RunSummary,
+  config: TrainConfig,
+  backend: BackendInfo.optional(),
+});
+export type RunRecord = z.infer<typeof RunRecord>;
+
+export const Objective = z.enum(['accuracy', 'latency', 'params', 'flops']);
+export type Objective = z.infer<typeof Objective>;
+
+export const SearchConfig = z
+  .object({
+    runId: z.string().min(1),
+    strategy: z.enum(['random', 'nsga2', 'evolution']).default('nsga2'),
+    /** First objective is maximised (accuracy); the others minimised. */
+    objectives: z.array(Objective).min(2).max(3).default(['accuracy', 'latency']),
+    population: z.number().int().min(4).max(1000).default(16),
+    generations: z.number().int().min(1).max(1000).default(5),
+    /** Constraints such as latency ≤ budget, in the objective's unit (ms, count, FLOPs). */
+    constraints: z
+      .array(z.object({ objective: Objective, max: z.number() }).strict())
+      .default([]),
+    evalSamples: z.number().int().min(32).max(100000).default(512),
+    seed: z.number().int().default(1),
+  })
+  .strict();
+export type SearchConfig = z.infer<typeof SearchConfig>;
+export type SearchConfigInput = z.input<typeof SearchConfig>;
+
+export const EvaluatedSubnet = z.object({
+  id: z.number().int(),
+  arch: Arch,
+  vector: z.array(z.number()),
+  accuracy: z.number(),
+  latencyMs: z.number(),
+  /** Latency predicted by the lookup table (its error vs the measurement is reported). */
+  latencyLutMs: z.number().optional(),
+  params: z.number(),
+  flops: z.number(),
+  generation: z.number().int(),
+  feasible: z.boolean(),
+  rank: z.number().int().optional(),
+});
+export type EvaluatedSubnet = z.infer<typeof EvaluatedSubnet>;
+
+export const SearchSummary = z.object({
+  id: z.string(),
+  runId: z.string(),
+  status: RunStatus,
+  config: SearchConfig,
+  evaluated: z.array(EvaluatedSubnet),
+  /** ids of the non-dominated feasible subnets */
+  front: z.array(z.number().int()),
+  hypervolume: z.array(z.object({ generation: z.number().int(), value: z.number() })),
+  lutErrorPct: z.number().optional(),
+  error: z.string().optional(),
+});
+export type SearchSummary = z.infer<typeof SearchSummary>;
+
+export const ExportFormat = z.enum(['tfjs', 'onnx', 'arch']);
+export const ExportRequest = z
+  .object({
+    runId: z.string().min(1),
+    arch: Arch,
+    formats: z.array(ExportFormat).min(1).default(['tfjs', 'onnx', 'arch']),
+    /** Output folder; default: <run>/exports/<timestamp>. */
+    outDir: z.string().optional(),
+  })
+  .strict();
+export type ExportRequest = z.infer<typeof ExportRequest>;
+export const ExportResult = z.object({
+  dir: z.string(),
+  files: z.array(z.string()),
+  /** Max |Δ| between the exported model's and the supernet path's outputs on a check batch. */
+  maxAbsDiff: z.number().optional(),
+});
+export type ExportResult = z.infer<typeof ExportResult>;
+
+export const ValidationIssue = z.object({ path: z.string(), message: z.string() });
+export type ValidationIssue = z.infer<typeof ValidationIssue>;
+
+// ---------------------------------------------------------------------------------------------------
+// Methods (request → response) and events (subscription → stream).
+
+const Empty = z.object({}).strict().default({});
+const RunRef = z.object({ runId: z.string().min(1) }).strict();
+
+export const methods = {
+  'host.hello': {
+    params: Empty,
+    result: z.object({
+      protocol: z.number(),
+      version: z.string(),
+      backend: BackendInfo.nullable(),
+      runsDir: z.string(),
+    }),
+  },
+  'space.examples': {
+    params: Empty,
+    result: z.array(z.object({ id: z.string(), title: z.string(), space: z.unknown() })),
+  },
+  'space.validate': {
+    params: z.object({ space: z.unknown() }).strict(),
+    result: z.object({
+      ok: z.boolean(),
+      issues: z.array(ValidationIssue),
+      cardinality: z.number().nullable(),
+      params: z.number().nullable(),
+    }),
+  },
+  'runs.list': { params: Empty, result: z.array(RunSummary) },
+  'runs.get': {
+    params: RunRef,
+    result: z.object({
+      record: RunRecord,
+      metrics: z.array(MetricPoint),
+      specialization: Specialization.nullable(),
+    }),
+  },
+  'train.start': { params: TrainConfig, result: z.object({ runId: z.string() }) },
+  'train.stop': { params: RunRef, result: z.object({ stopped: z.boolean() }) },
+  'train.resume': { params: RunRef, result: z.object({ runId: z.string() }) },
+  'search.start': { params: SearchConfig, result: z.object({ searchId: z.string() }) },
+  'search.cancel': { params: z.object({ searchId: z.string() }).strict(), result: z.object({ cancelled: z.boolean() }) },
+  'search.list': { params: RunRef, result: z.array(SearchSummary) },
+  'export.subnet': { params: ExportRequest, result: ExportResult },
+} as const;
+
+export const RunEvent = z.discriminatedUnion('kind', [
+  z.object({ kind: z.literal('status'), runId: z.string(), summary: RunSummary }),
+  z.object({ kind: z.literal('metrics'), runId: z.string(), points: z.array(MetricPoint) }),
+  z.object({ kind: z.literal('specialization'), runId: z.string(), data: Specialization }),
+  z.object({ kind: z.literal('log'), runId: z.string(), level: z.enum(['info', 'warn', 'error']), message: z.string() }),
+]);
+export type RunEvent = z.infer<typeof RunEvent>;
+
+export const SearchEvent = z.discriminatedUnion('kind', [
+  z.object({ kind: z.literal('progress'), searchId: z.string(), done: z.number(), total: z.number(), etaSec: z.number() }),
+  z.object({ kind: z.literal('evaluated'), searchId: z.string(), subnets: z.array(EvaluatedSubnet) }),
+  z.object({ kind: z.literal('summary'), searchId: z.string(), summary: SearchSummary }),
+]);
+export type SearchEvent = z.infer<typeof SearchEvent>;
+
+export const events = {
+  /** Run status, metric batches (5–20 Hz) and specialization snapshots; runId filters, absent = all. */
+  onRunEvent: { params: z.object({ runId: z.string().optional() }).strict().default({}), data: RunEvent },
+  onSearchEvent: { params: z.object({ searchId: z.string().optional() }).strict().default({}), data: SearchEvent },
+} as const;
+
+export type Methods = typeof methods;
+export type MethodName = keyof Methods;
+export type MethodParams<M extends MethodName> = z.input<Methods[M]['params']>;
+export type MethodParamsParsed<M extends MethodName> = z.output<Methods[M]['params']>;
+export type MethodResult<M extends MethodName> = z.output<Methods[M]['result']>;
+export type Events = typeof events;
+export type EventName = keyof Events;
+export type EventParams<E extends EventName> = z.input<Events[E]['params']>;
+export type EventParamsParsed<E extends EventName> = z.output<Events[E]['params']>;
+export type EventData<E extends EventName> = z.output<Events[E]['data']>;
+
+// ---------------------------------------------------------------------------------------------------
+// Wire messages.
+
+const Id = z.number().int().nonnegative();
+export const ClientMessage = z.discriminatedUnion('t', [
+  z.object({ t: z.literal('call'), id: Id, method: z.string(), params: z.unknown().optional() }).strict(),
+  z.object({ t: z.literal('cancel'), id: Id }).strict(),
+  z.object({ t: z.literal('listen'), id: Id, event: z.string(), params: z.unknown().optional() }).strict(),
+  z.object({ t: z.literal('dispose'), id: Id }).strict(),
+]);
+export type ClientMessage = z.infer<typeof ClientMessage>;
+
+export const ProtocolErrorData = z.object({
+  code: z.enum(['invalid', 'not_found', 'cancelled', 'failed', 'unknown_method', 'busy']),
+  message: z.string(),
+  issues: z.array(ValidationIssue).optional(),
+});
+export type ProtocolErrorData = z.infer<typeof ProtocolErrorData>;
+
+export const HostMessage = z.discriminatedUnion('t', [
+  z.object({ t: z.literal('result'), id: Id, data: z.unknown() }),
+  z.object({ t: z.literal('error'), id: Id, error: ProtocolErrorData }),
+  z.object({ t: z.literal('event'), id: Id, data: z.unknown() }),
+]);
+export type HostMessage = z.infer<typeof HostMessage>;
+
+/** An error that travels: carries a code and, for bad input, the paths of the bad fields. */
+export class ProtocolError extends Error {
+  constructor(
+    readonly code: ProtocolErrorData['code'],
+    message: string,
+    readonly issues?: ValidationIssue[],
+  ) {
+    super(message);
+    this.name = 'ProtocolError';
+  }
+  toData(): ProtocolErrorData {
+    return { code: this.code, message: this.message, ...(this.issues ? { issues: this.issues } : {}) };
+  }
+}
+
+/** `stages[2].block.experts` style path for a zod issue path. */
+export function formatPath(path: readonly PropertyKey[]): string {
+  let out = '';
+  for (const p of path) {
+    if (typeof p === 'number') out += `[${p}]`;
+    else out += out ? `.${String(p)}` : String(p);
+  }
+  return out || '(root)';
+}
+
+export function issuesOf(error: z.ZodError, prefix: readonly PropertyKey[] = []): ValidationIssue[] {
+  return error.issues.map((i) => ({ path: formatPath([...prefix, ...i.path]), message: i.message }));
+}
+
+/** Parse or throw a ProtocolError('invalid') whose message names the first bad field's path. */
+export function parseOrThrow<S extends z.ZodType>(schema: S, value: unknown, what: string, prefix: readonly PropertyKey[] = []): z.output<S> {
+  const r = schema.safeParse(value);
+  if (r.success) return r.data;
+  const issues = issuesOf(r.error, prefix);
+  const first = issues[0]!;
+  const more = issues.length > 1 ? ` (and ${issues.length - 1} more)` : '';
+  throw new ProtocolError('invalid', `invalid ${what}: ${first.path}: ${first.message}${more}`, issues);
+}
+
+export function isMethodName(name: string): name is MethodName {
+  return Object.prototype.hasOwnProperty.call(methods, name);
+}
+export function isEventName(name: string): name is EventName {
+  return Object.prototype.hasOwnProperty.call(events, name);
+}
