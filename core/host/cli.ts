@@ -1,0 +1,109 @@
+/**
+ * `switchyard <command>`: serve (headless app in a browser), train, search, export.
+ * Flags are validated with the protocol's schemas so a bad value names the flag.
+ */
+import { z } from 'zod';
+import { BackendChoice, parseOrThrow, ProtocolError } from '../protocol/protocol.js';
+import { VERSION } from './version.js';
+
+const USAGE = `Switchyard ${VERSION} — visual workbench for NAS and Mixture-of-Experts
+
+Usage:
+  switchyard serve  [--port 7860] [--host 127.0.0.1] [--token T] [--runs-dir DIR] [--backend B]
+  switchyard train  <space.json> [--data spirals|gaussians|fashion-mnist[:DIR]] [--steps N] [--backend B] ...
+  switchyard search <runId> [--strategy nsga2|evolution|random] [--objectives accuracy,latency] ...
+  switchyard export <runId> <arch.json|vector|largest|smallest> [--formats tfjs,onnx,arch] [--out DIR]
+  switchyard help <command>
+
+Backends (B): auto (tensorflow → webgpu → wasm → cpu), tensorflow, webgpu, wasm, cpu.
+`;
+
+/** Minimal `--flag value` / `--flag=value` / `--switch` parser; positionals are kept in order. */
+export function parseFlags(argv: string[], switches: readonly string[] = []) {
+  const flags: Record<string, string | true> = {};
+  const positionals: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--') {
+      positionals.push(...argv.slice(i + 1));
+      break;
+    }
+    if (a.startsWith('--')) {
+      const eq = a.indexOf('=');
+      const name = eq > 0 ? a.slice(2, eq) : a.slice(2);
+      if (eq > 0) flags[name] = a.slice(eq + 1);
+      else if (switches.includes(name)) flags[name] = true;
+      else {
+        const v = argv[i + 1];
+        if (v === undefined || v.startsWith('--')) throw new ProtocolError('invalid', `--${name} needs a value`, [{ path: `--${name}`, message: 'needs a value' }]);
+        flags[name] = v;
+        i++;
+      }
+    } else positionals.push(a);
+  }
+  return { flags, positionals };
+}
+
+const ServeFlags = z
+  .object({
+    port: z.coerce.number().int().min(0).max(65535).default(7860),
+    host: z.string().default('127.0.0.1'),
+    token: z.string().min(8, 'use at least 8 characters').optional(),
+    'runs-dir': z.string().optional(),
+    backend: BackendChoice.default('auto'),
+  })
+  .strict();
+
+async function serveCommand(argv: string[]): Promise<number> {
+  const { flags } = parseFlags(argv);
+  const f = parseOrThrow(ServeFlags, flags, 'flags', []);
+  const { serve } = await import('./serve.js');
+  const s = await serve({ port: f.port, host: f.host, token: f.token, runsDir: f['runs-dir'], backend: f.backend });
+  const url = f.token ? `${s.url}?token=${encodeURIComponent(f.token)}` : s.url;
+  console.log(`Switchyard serving ${url}`);
+  console.log(`runs: ${s.core.runsDir}`);
+  const stop = async () => {
+    await s.close();
+    process.exit(0);
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  return new Promise<number>(() => {});
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  try {
+    switch (command) {
+      case 'serve':
+        return await serveCommand(rest);
+      case 'train':
+        return await (await import('../train/trainCli.js')).runTrainCommand(rest);
+      case 'search':
+        return await (await import('../search/searchCli.js')).runSearchCommand(rest);
+      case 'export':
+        return await (await import('../export/exportCli.js')).runExportCommand(rest);
+      case '--version':
+      case 'version':
+        console.log(VERSION);
+        return 0;
+      case undefined:
+      case 'help':
+      case '--help':
+      case '-h':
+        console.log(USAGE);
+        return 0;
+      default:
+        console.error(`unknown command "${command}"\n\n${USAGE}`);
+        return 2;
+    }
+  } catch (e) {
+    if (e instanceof ProtocolError) {
+      console.error(`switchyard ${command}: ${e.message}`);
+      for (const i of e.issues?.slice(1, 10) ?? []) console.error(`  ${i.path}: ${i.message}`);
+      return 2;
+    }
+    console.error(`switchyard ${command}: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
+    return 1;
+  }
+}

@@ -1,0 +1,305 @@
+/**
+ * A light accuracy predictor and predictor-guided evolution.
+ *
+ * The predictor is ridge regression on the one-hot encoding of an arch vector: one indicator per
+ * (position, choice). DyNAS-T / LINAS (Cummings et al., "A Hardware-Aware Framework for Accelerating
+ * Neural Architecture Search Across Modalities", 2022) found such simple predictors rank subnets of a
+ * weight-sharing supernet about as well as MLPs or GBDTs at a fraction of the cost and with far fewer
+ * samples; the penalty is picked by exact leave-one-out error, so no validation split is spent.
+ *
+ * Predictor-guided search (LINAS): evaluate a few subnets, fit one predictor per expensive objective,
+ * run a full inner NSGA-II on the *predicted* objectives (thousands of candidates cost nothing), evaluate
+ * the best few of its final population that were not yet measured, refit, repeat.
+ */
+import { createRng } from '../space/rng.js';
+import {
+  rankAndCrowd,
+  randomVector,
+  runNsga2,
+  type Evaluation,
+  type Individual,
+  type Nsga2Problem,
+} from './nsga2.js';
+
+/** One indicator per (position, choice), concatenated in position order. */
+export function oneHot(vector: readonly number[], dims: readonly number[]): number[] {
+  const out: number[] = [];
+  dims.forEach((d, i) => {
+    for (let c = 0; c < d; c++) out.push(vector[i] === c ? 1 : 0);
+  });
+  return out;
+}
+
+/** Cholesky factor L (row-major, lower) of a symmetric positive-definite n×n matrix. */
+function cholesky(a: Float64Array, n: number): Float64Array {
+  const l = new Float64Array(n * n);
+  for (let i = 0; i < n; i++) {
+    for (let j = 0; j <= i; j++) {
+      let s = a[i * n + j]!;
+      for (let k = 0; k < j; k++) s -= l[i * n + k]! * l[j * n + k]!;
+      if (i === j) l[i * n + i] = Math.sqrt(Math.max(s, 1e-12));
+      else l[i * n + j] = s / l[j * n + j]!;
+    }
+  }
+  return l;
+}
+
+function choleskySolve(l: Float64Array, n: number, b: readonly number[] | Float64Array): Float64Array {
+  const y = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    let s = b[i]!;
+    for (let k = 0; k < i; k++) s -= l[i * n + k]! * y[k]!;
+    y[i] = s / l[i * n + i]!;
+  }
+  const x = new Float64Array(n);
+  for (let i = n - 1; i >= 0; i--) {
+    let s = y[i]!;
+    for (let k = i + 1; k < n; k++) s -= l[k * n + i]! * x[k]!;
+    x[i] = s / l[i * n + i]!;
+  }
+  return x;
+}
+
+export interface RidgeModel {
+  weights: number[];
+  intercept: number;
+  means: number[];
+  lambda: number;
+  /** Leave-one-out RMSE at the chosen lambda. */
+  looRmse: number;
+}
+
+/**
+ * Ridge regression with an unpenalised intercept; λ chosen from `lambdas` by exact leave-one-out error
+ * (residual_i / (1 − h_ii), Allen 1974).
+ */
+export function fitRidge(xs: readonly (readonly number[])[], ys: readonly number[], lambdas: readonly number[] = [0.01, 0.1, 1, 10]): RidgeModel {
+  const n = xs.length;
+  if (n === 0) throw new Error('fitRidge needs at least one sample');
+  const p = xs[0]!.length;
+  const means = new Array<number>(p).fill(0);
+  for (const x of xs) for (let j = 0; j < p; j++) means[j]! += x[j]! / n;
+  const yMean = ys.reduce((s, v) => s + v, 0) / n;
+  const xc = xs.map((x) => x.map((v, j) => v - means[j]!));
+  const yc = ys.map((v) => v - yMean);
+  const gram = new Float64Array(p * p);
+  for (const x of xc) {
+    for (let i = 0; i < p; i++) {
+      const xi = x[i]!;
+      if (xi === 0) continue;
+      for (let j = 0; j < p; j++) gram[i * p + j]! += xi * x[j]!;
+    }
+  }
+  const xty = new Array<number>(p).fill(0);
+  xc.forEach((x, r) => x.forEach((v, j) => (xty[j]! += v * yc[r]!)));
+
+  let best: RidgeModel | null = null;
+  for (const lambda of lambdas) {
+    const a = gram.slice();
+    for (let i = 0; i < p; i++) a[i * p + i]! += lambda;
+    const l = cholesky(a, p);
+    const w = choleskySolve(l, p, xty);
+    let sse = 0;
+    for (let r = 0; r < n; r++) {
+      const x = xc[r]!;
+      let pred = 0;
+      for (let j = 0; j < p; j++) pred += w[j]! * x[j]!;
+      // Leverage of sample r, including the intercept's 1/n.
+      const z = choleskySolve(l, p, x);
+      let h = 1 / n;
+      for (let j = 0; j < p; j++) h += x[j]! * z[j]!;
+      const e = (yc[r]! - pred) / Math.max(1 - h, 1e-6);
+      sse += e * e;
+    }
+    const looRmse = Math.sqrt(sse / n);
+    if (!best || looRmse < best.looRmse) best = { weights: Array.from(w), intercept: yMean, means, lambda, looRmse };
+  }
+  return best!;
+}
+
+export function predictRidge(model: RidgeModel, x: readonly number[]): number {
+  let s = model.intercept;
+  for (let j = 0; j < model.weights.length; j++) s += model.weights[j]! * (x[j]! - model.means[j]!);
+  return s;
+}
+
+/** Predicts one objective of a subnet from its arch vector. */
+export class AccuracyPredictor {
+  private model: RidgeModel | null = null;
+  constructor(readonly dims: readonly number[]) {}
+
+  fit(vectors: readonly (readonly number[])[], targets: readonly number[]): this {
+    this.model = fitRidge(
+      vectors.map((v) => oneHot(v, this.dims)),
+      targets,
+    );
+    return this;
+  }
+
+  get fitted(): boolean {
+    return this.model !== null;
+  }
+
+  get lambda(): number | undefined {
+    return this.model?.lambda;
+  }
+
+  predict(vector: readonly number[]): number {
+    if (!this.model) throw new Error('AccuracyPredictor.predict before fit');
+    return predictRidge(this.model, oneHot(vector, this.dims));
+  }
+}
+
+/** Kendall's τ-b (ties corrected) between two equally long lists. */
+export function kendallTau(a: readonly number[], b: readonly number[]): number {
+  let concordant = 0;
+  let discordant = 0;
+  let tiesA = 0;
+  let tiesB = 0;
+  for (let i = 0; i < a.length; i++) {
+    for (let j = i + 1; j < a.length; j++) {
+      const da = Math.sign(a[i]! - a[j]!);
+      const db = Math.sign(b[i]! - b[j]!);
+      if (da === 0 && db === 0) continue;
+      if (da === 0) tiesA++;
+      else if (db === 0) tiesB++;
+      else if (da === db) concordant++;
+      else discordant++;
+    }
+  }
+  const denom = Math.sqrt((concordant + discordant + tiesA) * (concordant + discordant + tiesB));
+  return denom === 0 ? 0 : (concordant - discordant) / denom;
+}
+
+// ---------------------------------------------------------------------------------------------------
+
+export interface PredictorGuidedOptions {
+  seed: number;
+  /** Random subnets measured before the first fit. */
+  initialSamples: number;
+  /** Subnets measured per round (the best of the inner search's population). */
+  perRound: number;
+  rounds: number;
+  /** Vectors measured first (e.g. the largest and smallest subnets); they count towards initialSamples. */
+  initial?: number[][];
+  /** Inner NSGA-II on predicted objectives. */
+  innerPopulation?: number;
+  innerGenerations?: number;
+  /**
+   * Objectives that are cheap to compute exactly (e.g. params, or latency from a lookup table): the
+   * function returns a value for those indices and undefined for the ones to predict.
+   */
+  cheapObjectives?(x: readonly number[]): (number | undefined)[];
+  /** Total constraint violation implied by objective values (predicted ones inside the inner search). */
+  violationOf?(objectives: readonly number[]): number;
+  signal?: AbortSignal;
+  /** After the initial samples (round 0) and after each round, with everything measured so far. */
+  onRound?(round: number, evaluated: readonly Individual[]): void | Promise<void>;
+}
+
+export interface PredictorGuidedResult {
+  evaluated: Individual[];
+  front: Individual[];
+  /** Kendall τ between the predictions made before measuring and the measurements, per round ≥ 1. */
+  predictionTau: number[];
+}
+
+/**
+ * LINAS-style predictor-guided evolution over a categorical problem (Cummings et al. 2022): the
+ * expensive `problem.evaluate` is only called for subnets the predictors rank best.
+ */
+export async function runPredictorGuidedSearch(problem: Nsga2Problem, opts: PredictorGuidedOptions): Promise<PredictorGuidedResult> {
+  if (problem.variables.kind !== 'categorical') throw new Error('predictor-guided search works on categorical vectors');
+  const dims = problem.variables.dims;
+  const rng = createRng(opts.seed);
+  const canonical = (x: readonly number[]) => (problem.canonical ? problem.canonical(x) : x.slice());
+  const keyOf = (x: readonly number[]) => canonical(x).join(',');
+  const evaluated: Individual[] = [];
+  const seen = new Set<string>();
+  const predictionTau: number[] = [];
+
+  const measure = async (x: number[], generation: number) => {
+    opts.signal?.throwIfAborted();
+    const e: Evaluation = await problem.evaluate(x, { generation });
+    seen.add(keyOf(x));
+    const ind: Individual = { x, objectives: e.objectives, violation: Math.max(0, e.violation ?? 0), rank: 0, crowding: 0, generation };
+    evaluated.push(ind);
+    return ind;
+  };
+
+  const first: number[][] = [];
+  const firstKeys = new Set<string>();
+  for (const x of opts.initial ?? []) {
+    if (!firstKeys.has(keyOf(x))) {
+      firstKeys.add(keyOf(x));
+      first.push(x.slice());
+    }
+  }
+  for (let tries = 0; first.length < opts.initialSamples && tries < 100 * opts.initialSamples; tries++) {
+    const x = randomVector(problem.variables, rng);
+    if (firstKeys.has(keyOf(x))) continue;
+    firstKeys.add(keyOf(x));
+    first.push(x);
+  }
+  for (const x of first) await measure(x, 0);
+  rankAndCrowd(evaluated, problem.signs);
+  await opts.onRound?.(0, evaluated);
+
+  for (let round = 1; round <= opts.rounds; round++) {
+    const m = evaluated[0]!.objectives.length;
+    const predictors = Array.from({ length: m }, () => new AccuracyPredictor(dims));
+    const xs = evaluated.map((e) => e.x);
+    predictors.forEach((p, k) => p.fit(xs, evaluated.map((e) => e.objectives[k]!)));
+    const predict = (x: readonly number[]) => {
+      const cheap = opts.cheapObjectives?.(x);
+      return predictors.map((p, k) => cheap?.[k] ?? p.predict(x));
+    };
+
+    const inner = await runNsga2(
+      {
+        variables: problem.variables,
+        signs: problem.signs,
+        canonical: problem.canonical,
+        evaluate: (x) => {
+          const objectives = predict(x);
+          return { objectives, violation: opts.violationOf?.(objectives) ?? 0 };
+        },
+      },
+      {
+        populationSize: opts.innerPopulation ?? 64,
+        generations: opts.innerGenerations ?? 25,
+        seed: rng.int(2 ** 31),
+        // Seeding with the measured front keeps the inner search from forgetting what is known to work.
+        initial: evaluated.filter((e) => e.rank === 0).map((e) => e.x),
+        signal: opts.signal,
+      },
+    );
+    const candidates = inner.population
+      .filter((c) => !seen.has(keyOf(c.x)))
+      .sort((a, b) => a.rank - b.rank || b.crowding - a.crowding);
+    const picked: number[][] = [];
+    const pickedKeys = new Set<string>();
+    for (const c of candidates) {
+      if (picked.length >= opts.perRound) break;
+      if (pickedKeys.has(keyOf(c.x))) continue;
+      pickedKeys.add(keyOf(c.x));
+      picked.push(c.x);
+    }
+    // The inner search may collapse onto measured subnets in a small space; fill with fresh random ones.
+    for (let tries = 0; picked.length < opts.perRound && tries < 100 * opts.perRound; tries++) {
+      const x = randomVector(problem.variables, rng);
+      if (seen.has(keyOf(x)) || pickedKeys.has(keyOf(x))) continue;
+      pickedKeys.add(keyOf(x));
+      picked.push(x);
+    }
+    if (picked.length === 0) break;
+    const predicted = picked.map((x) => predict(x)[0]!);
+    const measured: number[] = [];
+    for (const x of picked) measured.push((await measure(x, round)).objectives[0]!);
+    if (picked.length > 2) predictionTau.push(kendallTau(predicted, measured));
+    rankAndCrowd(evaluated, problem.signs);
+    await opts.onRound?.(round, evaluated);
+  }
+  rankAndCrowd(evaluated, problem.signs);
+  return { evaluated, front: evaluated.filter((e) => e.rank === 0), predictionTau };
+}

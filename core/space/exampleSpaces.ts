@@ -1,0 +1,29 @@
+/**
+ * The example search spaces shipped in assets/spaces/, offered by `space.examples` and the space editor.
+ */
+import fashionConv from '../../assets/spaces/fashion-conv-supernet.json' with { type: 'json' };
+import fashionMlp from '../../assets/spaces/fashion-mlp-supernet.json' with { type: 'json' };
+import moeZoo from '../../assets/spaces/moe-zoo.json' with { type: 'json' };
+import spiralsMoe from '../../assets/spaces/spirals-moe.json' with { type: 'json' };
+import type { SearchSpaceInput } from './SearchSpace.js';
+
+export interface ExampleSpace {
+  id: string;
+  title: string;
+  space: SearchSpaceInput;
+}
+
+const EXAMPLES: readonly { id: string; space: unknown }[] = [
+  { id: 'spirals-moe', space: spiralsMoe },
+  { id: 'moe-zoo', space: moeZoo },
+  { id: 'fashion-mlp-supernet', space: fashionMlp },
+  { id: 'fashion-conv-supernet', space: fashionConv },
+];
+
+/** Every example, as written in its JSON file (defaults not filled in); a fresh copy on each call. */
+export function listExampleSpaces(): ExampleSpace[] {
+  return EXAMPLES.map(({ id, space }) => {
+    const copy = structuredClone(space) as SearchSpaceInput;
+    return { id, title: copy.name, space: copy };
+  });
+}

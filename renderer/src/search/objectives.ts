@@ -1,0 +1,50 @@
+import type { EvaluatedSubnet, Objective } from '../../../core/protocol/protocol.js';
+
+export const OBJECTIVES: readonly Objective[] = ['accuracy', 'latency', 'params', 'flops'];
+
+export const OBJECTIVE_LABEL: Record<Objective, string> = {
+  accuracy: 'accuracy',
+  latency: 'latency (ms)',
+  params: 'parameters',
+  flops: 'FLOPs',
+};
+
+export function objectiveValue(s: EvaluatedSubnet, o: Objective): number {
+  switch (o) {
+    case 'accuracy':
+      return s.accuracy;
+    case 'latency':
+      return s.latencyMs;
+    case 'params':
+      return s.params;
+    case 'flops':
+      return s.flops;
+  }
+}
+
+/** Accuracy is maximised, every other objective minimised (SearchConfig's convention). */
+export const maximised = (o: Objective) => o === 'accuracy';
+
+/** The front's members ordered along `x`, for drawing the staircase between them. */
+export function frontPoints(evaluated: readonly EvaluatedSubnet[], front: readonly number[], x: Objective): EvaluatedSubnet[] {
+  const ids = new Set(front);
+  return evaluated.filter((s) => ids.has(s.id)).sort((a, b) => objectiveValue(a, x) - objectiveValue(b, x));
+}
+
+/** One-line description of a subnet's architecture: `d2[64,32] | d1[e128]`. */
+export function describeArch(s: Pick<EvaluatedSubnet, 'arch'>): string {
+  return s.arch.stages
+    .map(
+      (st) =>
+        `d${st.depth}[` +
+        st.blocks
+          .map((b) =>
+            [b.op && b.op !== 'dense' && b.op !== 'conv' ? b.op : null, b.width, b.channels && `${b.channels}c`, b.kernel && `k${b.kernel}`, b.expertHidden && `e${b.expertHidden}`]
+              .filter((v) => v !== null && v !== undefined)
+              .join(' '),
+          )
+          .join(',') +
+        ']',
+    )
+    .join(' | ');
+}

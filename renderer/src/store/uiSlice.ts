@@ -1,0 +1,64 @@
+import type { StateCreator } from 'zustand';
+import type { MethodResult } from '../../../core/protocol/protocol.js';
+import type { TransportStatus } from '../transport/Transport.js';
+import type { WorkbenchState } from './store.js';
+
+export type Theme = 'dark' | 'light';
+export type View = 'space' | 'runs' | 'experts' | 'search';
+export const VIEWS: readonly View[] = ['space', 'runs', 'experts', 'search'];
+export const THEME_KEY = 'switchyard.theme';
+
+export interface Notice {
+  level: 'info' | 'error';
+  text: string;
+  at: number;
+}
+
+export interface UiSlice {
+  theme: Theme;
+  view: View;
+  connection: TransportStatus;
+  hello: MethodResult<'host.hello'> | null;
+  notice: Notice | null;
+  setTheme(t: Theme): void;
+  toggleTheme(): void;
+  setView(v: View): void;
+  setConnection(s: TransportStatus): void;
+  setHello(h: MethodResult<'host.hello'> | null): void;
+  notify(level: Notice['level'], text: string): void;
+  clearNotice(): void;
+}
+
+function storedTheme(): Theme {
+  try {
+    const t = globalThis.localStorage?.getItem(THEME_KEY);
+    if (t === 'light' || t === 'dark') return t;
+  } catch {
+    // storage can be blocked; fall back to dark
+  }
+  return 'dark';
+}
+
+export const createUiSlice: StateCreator<WorkbenchState, [], [], UiSlice> = (set, get) => ({
+  theme: storedTheme(),
+  view: 'space',
+  connection: 'connecting',
+  hello: null,
+  notice: null,
+  setTheme(theme) {
+    try {
+      globalThis.localStorage?.setItem(THEME_KEY, theme);
+    } catch {
+      // not remembered, still applied
+    }
+    set({ theme });
+  },
+  toggleTheme() {
+    get().setTheme(get().theme === 'dark' ? 'light' : 'dark');
+  },
+  setView: (view) => set({ view }),
+  setConnection: (connection) => set({ connection }),
+  setHello: (hello) => set({ hello }),
+  notify: (level, text) => set({ notice: { level, text, at: Date.now() } }),
+  clearNotice: () => set({ notice: null }),
+});
