@@ -49,7 +49,7 @@ function vitest(name, config) {
   }
 }
 
-if (want('typecheck')) step('typecheck (tsc -b)', 'npx', ['tsc', '-b']);
+if (want('typecheck')) step('typecheck', 'npm', ['run', 'typecheck']);
 if (want('unit')) vitest('unit');
 if (want('e2e')) {
   const built = step('build (electron-vite + CLI bundle)', 'npm', ['run', 'build']);

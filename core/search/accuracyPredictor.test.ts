@@ -79,7 +79,7 @@ describe('predictor-guided search', () => {
     const random = Array.from({ length: 60 }, () => evaluate(randomVector({ kind: 'categorical', dims }, rng)).objectives);
     const hvGuided = hv(guided.evaluated.map((e) => e.objectives));
     const hvRandom = hv(random);
-    expect(hvGuided).toBeGreaterThan(hvRandom * 1.05);
+    expect(hvGuided).toBeGreaterThan(hvRandom * 1.2);
     // the predictions it acted on were informative
     expect(guided.predictionTau.reduce((s, t) => s + t, 0) / guided.predictionTau.length).toBeGreaterThan(0.3);
   });

@@ -18,7 +18,7 @@ parentPort.on('message', (e: { data: unknown; ports: MessagePortMain[] }) => {
   if (data?.type !== 'connect') return;
   const port = e.ports[0];
   if (!port) return;
-  const session = createSession(core.handlers, core.hub, (msg) => port.postMessage(msg));
+  const session = createSession(core.handlers, core.hub, (msg) => port.postMessage(msg as unknown));
   port.on('message', (m) => session.receive(m.data));
   port.on('close', () => session.close());
   port.start();

@@ -1,0 +1,58 @@
+/**
+ * Loss and accuracy of one subnet on a split, batch by batch (inference mode), resolved to numbers.
+ * Search and export reuse it to score subnets of a trained supernet.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { sequentialBatches } from '../data/BatchIterator.js';
+import type { Split } from '../data/Dataset.js';
+import type { Supernet } from '../nn/types.js';
+import type { Arch } from '../space/SearchSpace.js';
+
+export interface EvaluateOptions {
+  /** Use only the first N samples (default: all). */
+  limit?: number;
+  batchSize?: number;
+  inputShape: readonly number[];
+}
+
+export interface Evaluation {
+  loss: number;
+  accuracy: number;
+  samples: number;
+}
+
+/** Mean softmax cross-entropy of integer labels; written with one-hot × log-softmax because gather's
+ * gradient needs UnsortedSegmentSum, which the wasm backend lacks. */
+export function crossEntropy(logits: tf.Tensor2D, labels: tf.Tensor1D): tf.Scalar {
+  return tf.tidy(() => {
+    const oneHot = tf.oneHot(labels, logits.shape[1]);
+    return tf.neg(tf.mean(tf.sum(tf.mul(oneHot, tf.logSoftmax(logits)), 1))) as tf.Scalar;
+  });
+}
+
+/** Number of correct predictions in a batch (a scalar, summed so batches can be added up). */
+export function correctCount(logits: tf.Tensor2D, labels: tf.Tensor1D): tf.Scalar {
+  return tf.tidy(() => tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), labels), 'float32')) as tf.Scalar);
+}
+
+export async function evaluateArch(net: Supernet, arch: Arch, split: Split, opts: EvaluateOptions): Promise<Evaluation> {
+  const batchSize = opts.batchSize ?? 256;
+  let lossSum = 0;
+  let correct = 0;
+  let n = 0;
+  for (const b of sequentialBatches(split, batchSize, opts.limit ?? split.n)) {
+    const [l, c] = tf.tidy(() => {
+      const x = tf.tensor(b.x, [b.size, ...opts.inputShape]);
+      const y = tf.tensor1d(b.y, 'int32');
+      const out = net.apply(x, arch, { training: false, progress: 1 });
+      const v = tf.stack([tf.mul(crossEntropy(out.logits, y), b.size), correctCount(out.logits, y)]).dataSync();
+      return [v[0]!, v[1]!];
+    });
+    lossSum += l;
+    correct += c;
+    n += b.size;
+    // Let the event loop breathe between batches (cancellation, IPC) on big test sets.
+    await new Promise((r) => setImmediate(r));
+  }
+  return { loss: n ? lossSum / n : NaN, accuracy: n ? correct / n : NaN, samples: n };
+}
