@@ -46,13 +46,13 @@ export async function loadFashionMnist(opts: FashionMnistOptions): Promise<Datas
 async function loadSplit(dir: string, prefix: 'train' | 't10k', limit: number): Promise<Split> {
   const imagesFile = join(dir, `${prefix}-images-idx3-ubyte.gz`);
   const labelsFile = join(dir, `${prefix}-labels-idx1-ubyte.gz`);
-  const [images, labels] = await Promise.all([readIdxGz(imagesFile, 3), readIdxGz(labelsFile, 1)]);
+  const [images, labels] = await Promise.all([readIdxGz(imagesFile, 3, limit), readIdxGz(labelsFile, 1, limit)]);
   const [count, rows, cols] = images.dims as [number, number, number];
   if (rows !== 28 || cols !== 28) throw new DatasetError(`${imagesFile}: images are ${rows}×${cols}, expected 28×28`);
   if (labels.dims[0] !== count) {
     throw new DatasetError(`${labelsFile}: ${labels.dims[0]} labels for ${count} images in ${imagesFile}`);
   }
-  const n = limit > 0 ? Math.min(limit, count) : count;
+  const n = count;
   const px = rows * cols;
   const x = new Float32Array(n * px);
   for (let i = 0; i < n * px; i++) x[i] = images.data[i]! / 255;

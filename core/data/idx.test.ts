@@ -75,3 +75,20 @@ describe('IDX reader', () => {
     );
   });
 });
+
+describe('IDX prefix reads', () => {
+  it('reads only the first items of a large file, and rejects a prefix that is too short', async () => {
+    const n = 5000;
+    const file = join(dir, 'big-idx1.gz');
+    await writeFile(file, gzipSync(idx([n, 40], Array.from({ length: n * 40 }, (_, k) => Math.floor(k / 40) % 256))));
+    const r = await readIdxGz(file, 2, 3);
+    expect(r.dims).toEqual([3, 40]);
+    expect(r.data.length).toBe(120);
+    expect(r.data[80]).toBe(2);
+    const all = await readIdxGz(file, 2);
+    expect(all.dims).toEqual([n, 40]);
+    expect(all.data[40 * 4999]).toBe(4999 % 256);
+    const cut = idx([10, 4], Array.from({ length: 40 }, () => 1)).subarray(0, 20);
+    expect(() => parseIdx(cut, 'cut.gz', 2, 5)).toThrow(/cut\.gz: IDX data ends after 20 bytes, before item 5/);
+  });
+});

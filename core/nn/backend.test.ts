@@ -32,7 +32,12 @@ describe('selectBackend', () => {
 
   it('throws a clear error when a named backend cannot start', async () => {
     await expect(selectBackend('tensorflow')).rejects.toThrow(/backend "tensorflow" is not available here: tensorflow: native bindings/);
-    // The failed request leaves the previous backend active.
+    // Dawn finds no adapter here (no Vulkan): asking for webgpu by name fails fast and says why.
+    if (!(await selectBackend('auto')).available.includes('webgpu')) {
+      await selectBackend('cpu');
+      await expect(selectBackend('webgpu')).rejects.toThrow(/backend "webgpu" is not available here: webgpu:/);
+    }
+    // A failed request leaves the previous backend active.
     expect(tf.getBackend()).toBe('cpu');
   });
 });

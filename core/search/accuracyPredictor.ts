@@ -189,7 +189,7 @@ export interface PredictorGuidedOptions {
    * Objectives that are cheap to compute exactly (e.g. params, or latency from a lookup table): the
    * function returns a value for those indices and undefined for the ones to predict.
    */
-  cheapObjectives?(x: readonly number[]): (number | undefined)[];
+  cheapObjectives?(x: readonly number[]): (number | undefined)[] | Promise<(number | undefined)[]>;
   /** Total constraint violation implied by objective values (predicted ones inside the inner search). */
   violationOf?(objectives: readonly number[]): number;
   signal?: AbortSignal;
@@ -250,8 +250,8 @@ export async function runPredictorGuidedSearch(problem: Nsga2Problem, opts: Pred
     const predictors = Array.from({ length: m }, () => new AccuracyPredictor(dims));
     const xs = evaluated.map((e) => e.x);
     predictors.forEach((p, k) => p.fit(xs, evaluated.map((e) => e.objectives[k]!)));
-    const predict = (x: readonly number[]) => {
-      const cheap = opts.cheapObjectives?.(x);
+    const predict = async (x: readonly number[]) => {
+      const cheap = await opts.cheapObjectives?.(x);
       return predictors.map((p, k) => cheap?.[k] ?? p.predict(x));
     };
 
@@ -260,8 +260,8 @@ export async function runPredictorGuidedSearch(problem: Nsga2Problem, opts: Pred
         variables: problem.variables,
         signs: problem.signs,
         canonical: problem.canonical,
-        evaluate: (x) => {
-          const objectives = predict(x);
+        evaluate: async (x) => {
+          const objectives = await predict(x);
           return { objectives, violation: opts.violationOf?.(objectives) ?? 0 };
         },
       },
@@ -293,7 +293,8 @@ export async function runPredictorGuidedSearch(problem: Nsga2Problem, opts: Pred
       picked.push(x);
     }
     if (picked.length === 0) break;
-    const predicted = picked.map((x) => predict(x)[0]!);
+    const predicted: number[] = [];
+    for (const x of picked) predicted.push((await predict(x))[0]!);
     const measured: number[] = [];
     for (const x of picked) measured.push((await measure(x, round)).objectives[0]!);
     if (picked.length > 2) predictionTau.push(kendallTau(predicted, measured));

@@ -73,9 +73,14 @@ function onRunEvent(e: RunEvent) {
     case 'status':
       s.upsertRun(e.summary);
       break;
-    case 'metrics':
+    case 'metrics': {
       s.appendMetrics(e.runId, e.points);
+      // Status events come only on changes; keep the run list's step current from the stream.
+      const last = e.points.at(-1);
+      const run = s.runs.find((r) => r.id === e.runId);
+      if (last && run && last.step > run.step) s.upsertRun({ ...run, step: last.step, lastLoss: last.loss, lastAccuracy: last.accuracy });
       break;
+    }
     case 'specialization':
       s.setSpecialization(e.runId, e.data);
       break;

@@ -25,6 +25,8 @@ export interface SpaceSlice {
   editSpace(fn: (doc: SpaceDoc) => SpaceDoc, key?: string): void;
   /** Replace the whole document (example, opened file); undoable. */
   loadSpace(doc: SpaceDoc): void;
+  /** End the current coalesced edit (a field lost focus): the next edit is its own undo step. */
+  sealEdit(): void;
   undoSpace(): void;
   redoSpace(): void;
   selectStage(i: number): void;
@@ -56,6 +58,7 @@ export const createSpaceSlice: StateCreator<WorkbenchState, [], [], SpaceSlice> 
       apply(commit(get().history, doc));
       set({ selectedStage: 0 });
     },
+    sealEdit: () => set((s) => (s.history.lastKey === null ? s : { history: { ...s.history, lastKey: null } })),
     undoSpace: () => apply(undo(get().history)),
     redoSpace: () => apply(redo(get().history)),
     selectStage: (i) => set({ selectedStage: i }),

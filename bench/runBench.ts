@@ -1,0 +1,341 @@
+/**
+ * `npm run bench`: times training steps on the active tfjs backend.
+ *   (a) MoE FFN step (forward + backward + SGD): plain tfjs ops (moeFfnReference) and, on webgpu, the
+ *       fused kernels (moeFfnFused); large (T=8192, d=512, h=2048, E=8, top-2, capacity 1.25) and small;
+ *   (b) a supernet training step of each bundled example space (assets/spaces), largest subnet;
+ *   (c) square fp32 matmul (tf.matMul, and the grouped-matmul kernel on webgpu).
+ * Prints ms, tokens/s, TFLOP/s and ratios; with --torch FILE (bench/moe_step_torch.py's JSON, same GPU)
+ * the ratio to PyTorch eager too.
+ *
+ *   node --import tsx bench/runBench.ts [--backend webgpu|wasm|cpu|auto] [--sizes large,small]
+ *        [--only moe,supernet,matmul] [--steps N] [--json FILE] [--torch FILE] [--profile]
+ *
+ * Timing: a few warm-up steps, then blocks of N steps each ended by one read-back of the loss; the
+ * median block gives ms per step. Timings vary ~25% between processes: compare within one run.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as tf from '@tensorflow/tfjs';
+import { selectBackend } from '../core/nn/backend.js';
+import { moeFfnFused, groupedMatmul } from '../core/nn/webgpu/moeFfnFused.js';
+import { expertCapacity, moeFfnReference, type MoeFfnOptions, type MoeFfnResult } from '../core/nn/webgpu/moeFfnReference.js';
+import { registerMoeKernels } from '../core/nn/webgpu/moeKernels.js';
+import type { BackendChoice } from '../core/protocol/protocol.js';
+
+interface MoeConfig {
+  tokens: number;
+  d: number;
+  h: number;
+  experts: number;
+  k: number;
+  capacityFactor: number;
+}
+
+const MOE_CONFIGS: Record<string, MoeConfig> = {
+  large: { tokens: 8192, d: 512, h: 2048, experts: 8, k: 2, capacityFactor: 1.25 },
+  small: { tokens: 1024, d: 128, h: 512, experts: 4, k: 2, capacityFactor: 1.25 },
+  tiny: { tokens: 128, d: 32, h: 64, experts: 4, k: 2, capacityFactor: 1.25 },
+};
+
+interface Args {
+  backend: BackendChoice;
+  sizes: string[];
+  only: Set<string>;
+  steps: number;
+  json?: string;
+  torch?: string;
+  profile: boolean;
+}
+
+function parseArgs(argv: string[]): Args {
+  const get = (name: string) => {
+    const i = argv.indexOf(`--${name}`);
+    return i >= 0 ? argv[i + 1] : undefined;
+  };
+  const backend = (get('backend') ?? 'auto') as BackendChoice;
+  const onCpu = backend === 'cpu' || backend === 'wasm';
+  return {
+    backend,
+    sizes: (get('sizes') ?? (onCpu ? 'tiny,small' : 'large,small')).split(','),
+    only: new Set((get('only') ?? 'moe,supernet,matmul').split(',')),
+    steps: Number(get('steps') ?? (onCpu ? 3 : 10)),
+    json: get('json'),
+    torch: get('torch'),
+    profile: argv.includes('--profile'),
+  };
+}
+
+/** ms per call of `step` (which returns a tensor to read back): median over blocks of `steps` calls. */
+async function timeSteps(step: () => tf.Tensor, steps: number, blocks = 3, warmup = 2): Promise<number> {
+  for (let i = 0; i < warmup; i++) await step().data();
+  const perStep: number[] = [];
+  for (let b = 0; b < blocks; b++) {
+    const t0 = performance.now();
+    let last: tf.Tensor | null = null;
+    for (let i = 0; i < steps; i++) {
+      last?.dispose();
+      last = step();
+    }
+    await last!.data();
+    last!.dispose();
+    perStep.push((performance.now() - t0) / steps);
+  }
+  perStep.sort((a, b) => a - b);
+  return perStep[Math.floor(perStep.length / 2)]!;
+}
+
+type MoeFn = (
+  x: tf.Tensor2D,
+  routerW: tf.Tensor2D,
+  w1: tf.Tensor3D,
+  b1: tf.Tensor2D,
+  w2: tf.Tensor3D,
+  b2: tf.Tensor2D,
+  opts: MoeFfnOptions,
+) => MoeFfnResult;
+
+interface MoeState {
+  x: tf.Variable;
+  target: tf.Tensor2D;
+  weights: tf.Variable[];
+  opts: MoeFfnOptions;
+  dispose(): void;
+}
+
+function makeMoeState(cfg: MoeConfig, seed: number): MoeState {
+  const { tokens: T, d, h, experts: E, k } = cfg;
+  const rnd = (shape: number[], scale: number, s: number) => tf.randomNormal(shape, 0, scale, 'float32', seed + s);
+  const x = tf.variable(rnd([T, d], 1, 1), false, `bench.x.${seed}`);
+  const target = rnd([T, d], 1, 2) as tf.Tensor2D;
+  const weights = [
+    tf.variable(rnd([d, E], 1 / Math.sqrt(d), 3), true, `bench.routerW.${seed}`),
+    tf.variable(rnd([E, d, h], 1 / Math.sqrt(d), 4), true, `bench.w1.${seed}`),
+    tf.variable(tf.zeros([E, h]), true, `bench.b1.${seed}`),
+    tf.variable(rnd([E, h, d], 1 / Math.sqrt(h), 5), true, `bench.w2.${seed}`),
+    tf.variable(tf.zeros([E, d]), true, `bench.b2.${seed}`),
+  ];
+  const opts = { k, capacity: expertCapacity(T, k, E, cfg.capacityFactor) };
+  return {
+    x,
+    target,
+    weights,
+    opts,
+    dispose: () => {
+      x.dispose();
+      target.dispose();
+      for (const w of weights) w.dispose();
+    },
+  };
+}
+
+/** One training step: loss = 0.5·Σ(y − target)²/T, gradients for x and every weight, SGD on the weights. */
+function moeTrainStep(fn: MoeFn, s: MoeState, lr: number): tf.Tensor {
+  const [routerW, w1, b1, w2, b2] = s.weights as [tf.Variable, tf.Variable, tf.Variable, tf.Variable, tf.Variable];
+  return tf.tidy(() => {
+    const { value, grads } = tf.variableGrads(() => {
+      const r = fn(s.x as tf.Tensor2D, routerW as tf.Tensor2D, w1 as tf.Tensor3D, b1 as tf.Tensor2D, w2 as tf.Tensor3D, b2 as tf.Tensor2D, s.opts);
+      return tf.mul(0.5 / s.x.shape[0], tf.sum(tf.square(tf.sub(r.y, s.target)))) as tf.Scalar;
+    }, [s.x, ...s.weights]);
+    for (const w of s.weights) w.assign(tf.sub(w, tf.mul(lr, grads[w.name]!)));
+    return value;
+  });
+}
+
+const moeFlops = (c: MoeConfig) => 6 * 2 * c.tokens * c.k * c.d * c.h;
+
+interface Row {
+  bench: string;
+  variant: string;
+  ms: number;
+  tokensPerS?: number;
+  tflops?: number;
+  vsTfjs?: number;
+  vsTorchFp32?: number;
+  vsTorchBf16?: number;
+  note?: string;
+}
+
+interface TorchResult {
+  device: string;
+  moe: Record<string, { fp32: { ms: number }; bf16: { ms: number } }>;
+  matmul_fp32: { n: number; ms: number; tflops: number };
+}
+
+async function benchMoe(args: Args, rows: Row[], torch?: TorchResult): Promise<void> {
+  const webgpu = tf.getBackend() === 'webgpu';
+  for (const size of args.sizes) {
+    const cfg = MOE_CONFIGS[size];
+    if (!cfg) throw new Error(`unknown --sizes entry "${size}" (have ${Object.keys(MOE_CONFIGS).join(', ')})`);
+    const variants: [string, MoeFn][] = [['tfjs ops', moeFfnReference]];
+    if (webgpu) variants.push(['fused webgpu', moeFfnFused]);
+    let tfjsMs = NaN;
+    for (const [variant, fn] of variants) {
+      const s = makeMoeState(cfg, 7);
+      try {
+        const ms = await timeSteps(() => moeTrainStep(fn, s, 1e-3), args.steps);
+        if (variant === 'tfjs ops') tfjsMs = ms;
+        const t = torch?.moe[size];
+        rows.push({
+          bench: `moe-${size}`,
+          variant,
+          ms,
+          tokensPerS: (cfg.tokens / ms) * 1e3,
+          tflops: moeFlops(cfg) / ms / 1e9,
+          vsTfjs: tfjsMs / ms,
+          vsTorchFp32: t ? t.fp32.ms / ms : undefined,
+          vsTorchBf16: t ? t.bf16.ms / ms : undefined,
+        });
+        if (args.profile && variant === 'fused webgpu') await profileStep(() => moeTrainStep(fn, s, 1e-3), `moe-${size} ${variant}`);
+      } catch (e) {
+        rows.push({ bench: `moe-${size}`, variant, ms: NaN, note: `failed: ${(e as Error).message.split('\n')[0]}` });
+      } finally {
+        s.dispose();
+      }
+    }
+    if (torch?.moe[size]) {
+      for (const prec of ['fp32', 'bf16'] as const) {
+        const ms = torch.moe[size]![prec].ms;
+        rows.push({ bench: `moe-${size}`, variant: `pytorch eager ${prec}`, ms, tokensPerS: (cfg.tokens / ms) * 1e3, tflops: moeFlops(cfg) / ms / 1e9 });
+      }
+    }
+  }
+}
+
+/** Per-kernel GPU time of one step (timestamp queries; each kernel in its own pass, so the sum exceeds a step). */
+async function profileStep(step: () => tf.Tensor, label: string): Promise<void> {
+  const info = await tf.profile(() => step());
+  const byKernel = new Map<string, { ms: number; n: number }>();
+  for (const k of info.kernels) {
+    const ms = typeof k.kernelTimeMs === 'number' ? k.kernelTimeMs : ((k.kernelTimeMs as { error?: string }).error ? NaN : 0);
+    const e = byKernel.get(k.name) ?? { ms: 0, n: 0 };
+    e.ms += ms;
+    e.n += 1;
+    byKernel.set(k.name, e);
+  }
+  const sorted = [...byKernel.entries()].sort((a, b) => b[1].ms - a[1].ms);
+  const total = sorted.reduce((s, [, v]) => s + v.ms, 0);
+  console.log(`\nprofile ${label}: ${info.kernels.length} kernels, ${total.toFixed(2)} ms summed GPU time`);
+  for (const [name, v] of sorted.slice(0, 25)) console.log(`  ${name.padEnd(28)} ${v.ms.toFixed(3).padStart(9)} ms  ×${v.n}`);
+}
+
+async function benchSupernet(args: Args, rows: Row[]): Promise<void> {
+  const here = path.dirname(fileURLToPath(import.meta.url));
+  const dir = path.join(here, '..', 'assets', 'spaces');
+  if (!fs.existsSync(dir)) {
+    rows.push({ bench: 'supernet', variant: '-', ms: NaN, note: 'no assets/spaces' });
+    return;
+  }
+  const { SearchSpace } = await import('../core/space/SearchSpace.js');
+  const { largestArch } = await import('../core/space/archCodec.js');
+  const { buildSupernet } = await import('../core/nn/Supernet.js');
+  const onCpu = tf.getBackend() === 'cpu';
+  for (const file of fs.readdirSync(dir).filter((f) => f.endsWith('.json')).sort()) {
+    const name = file.replace(/\.json$/, '');
+    try {
+      const space = SearchSpace.parse(JSON.parse(fs.readFileSync(path.join(dir, file), 'utf8')));
+      // The JS CPU backend takes seconds per conv step at batch 32: keep the CPU run short.
+      const batch = onCpu ? (space.input.kind === 'image' ? 4 : 32) : 256;
+      const net = buildSupernet(space, { seed: 1 });
+      const arch = largestArch(space);
+      const inShape = space.input.kind === 'vector' ? [batch, space.input.dim] : [batch, space.input.height, space.input.width, space.input.channels];
+      const x = tf.randomNormal(inShape, 0, 1, 'float32', 3);
+      const labels = tf.oneHot(tf.randomUniform([batch], 0, space.numClasses, 'int32', 4), space.numClasses);
+      const opt = tf.train.sgd(1e-3);
+      const vars = net.trainableVariables();
+      const step = () =>
+        opt.minimize(() => {
+          const r = net.apply(x, arch, { training: true, progress: 0.5 });
+          return tf.add(tf.losses.softmaxCrossEntropy(labels, r.logits), r.auxLoss) as tf.Scalar;
+        }, true, vars)!;
+      const ms = await timeSteps(step, Math.max(2, Math.floor(args.steps / 2)));
+      rows.push({ bench: `supernet ${name}`, variant: `largest, batch ${batch}`, ms, tokensPerS: (batch / ms) * 1e3, tflops: (3 * net.countFlops(arch) * batch) / ms / 1e9 });
+      x.dispose();
+      labels.dispose();
+      opt.dispose();
+      net.dispose();
+    } catch (e) {
+      rows.push({ bench: `supernet ${name}`, variant: '-', ms: NaN, note: `failed: ${(e as Error).message.split('\n')[0]}` });
+    }
+  }
+}
+
+async function benchMatmul(args: Args, rows: Row[], torch?: TorchResult): Promise<void> {
+  const n = tf.getBackend() === 'cpu' || tf.getBackend() === 'wasm' ? 256 : 4096;
+  const a = tf.randomNormal([n, n], 0, 1, 'float32', 1);
+  const b = tf.randomNormal([n, n], 0, 1, 'float32', 2);
+  const flops = 2 * n ** 3;
+  const torchMs = torch && torch.matmul_fp32.n === n ? torch.matmul_fp32.ms : undefined;
+  const add = (variant: string, ms: number) =>
+    rows.push({ bench: `matmul ${n}`, variant, ms, tflops: flops / ms / 1e9, vsTorchFp32: torchMs ? torchMs / ms : undefined });
+  add('tf.matMul', await timeSteps(() => tf.matMul(a, b), args.steps * 2));
+  if (tf.getBackend() === 'webgpu') {
+    registerMoeKernels();
+    const a3 = a.reshape([1, n, n]);
+    const b3 = b.reshape([1, n, n]);
+    const route = tf.tensor1d([n], 'int32');
+    add('grouped matmul kernel', await timeSteps(() => groupedMatmul('nn', a3, b3, route, { batches: 1, M: n, N: n, K: n, countOff: -1 }), args.steps * 2));
+    add('grouped matmul kernel, AᵀB', await timeSteps(() => groupedMatmul('tn', a3, b3, route, { batches: 1, M: n, N: n, K: n, countOff: -1 }), args.steps * 2));
+    a3.dispose();
+    b3.dispose();
+    route.dispose();
+  }
+  if (torchMs) rows.push({ bench: `matmul ${n}`, variant: 'pytorch fp32', ms: torchMs, tflops: flops / torchMs / 1e9 });
+  a.dispose();
+  b.dispose();
+}
+
+function fmt(v: number | undefined, digits: number): string {
+  return v == null || Number.isNaN(v) ? '' : v.toFixed(digits);
+}
+
+function printTable(rows: Row[]): void {
+  const head = ['bench', 'variant', 'ms/step', 'tokens/s', 'TFLOP/s', '×tfjs', '×torch32', '×torch16', 'note'];
+  const body = rows.map((r) => [
+    r.bench,
+    r.variant,
+    fmt(r.ms, 2),
+    r.tokensPerS == null ? '' : Math.round(r.tokensPerS).toString(),
+    fmt(r.tflops, 3),
+    fmt(r.vsTfjs, 2),
+    fmt(r.vsTorchFp32, 3),
+    fmt(r.vsTorchBf16, 3),
+    r.note ?? '',
+  ]);
+  const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
+  const line = (cells: string[]) => '| ' + cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ') + ' |';
+  console.log(line(head));
+  console.log('|' + widths.map((w) => '-'.repeat(w + 2)).join('|') + '|');
+  for (const b of body) console.log(line(b));
+}
+
+async function main(): Promise<void> {
+  const args = parseArgs(process.argv.slice(2));
+  const info = await selectBackend(args.backend);
+  let adapter: Record<string, unknown> | undefined;
+  if (info.name === 'webgpu') {
+    const be = tf.backend() as unknown as { device: { limits: Record<string, number>; features: Set<string> }; adapterInfo?: unknown };
+    const gpu = (globalThis as unknown as { navigator: { gpu: { requestAdapter(): Promise<{ info: Record<string, string>; features: Set<string> } | null> } } }).navigator.gpu;
+    const ad = await gpu.requestAdapter();
+    adapter = {
+      info: ad ? { vendor: ad.info.vendor, architecture: ad.info.architecture, device: ad.info.device, description: ad.info.description } : null,
+      features: ad ? [...ad.features] : [],
+      maxComputeWorkgroupStorageSize: be.device.limits.maxComputeWorkgroupStorageSize,
+      maxStorageBufferBindingSize: be.device.limits.maxStorageBufferBindingSize,
+    };
+  }
+  const torch: TorchResult | undefined = args.torch && fs.existsSync(args.torch) ? JSON.parse(fs.readFileSync(args.torch, 'utf8')) : undefined;
+  console.log(`backend ${info.name}: ${info.device}${torch ? `; torch on ${torch.device}` : ''}`);
+  if (adapter) console.log(`adapter ${JSON.stringify(adapter)}`);
+  const rows: Row[] = [];
+  if (args.only.has('moe')) await benchMoe(args, rows, torch);
+  if (args.only.has('matmul')) await benchMatmul(args, rows, torch);
+  if (args.only.has('supernet')) await benchSupernet(args, rows);
+  printTable(rows);
+  if (args.json) fs.writeFileSync(args.json, JSON.stringify({ date: new Date().toISOString(), backend: info, adapter, torch, rows }, null, 2));
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});

@@ -1,0 +1,275 @@
+/**
+ * A subnet graph as an ONNX model (opset 17, IR version 8): MatMul/Add for dense layers, Conv with
+ * SAME_UPPER padding (TensorFlow's 'same'), BatchNormalization, Relu/Tanh/Sigmoid, GELU as
+ * x·0.5·(1 + Erf(x/√2)), GlobalAveragePool, Softmax, and MoE routing with TopK + ScatterElements
+ * (top-k) or TopK + CumSum (top-p). The input is NHWC like the tfjs model; it is transposed to NCHW
+ * for the convolutions and back before flattening, so both exports take the same tensors.
+ */
+import { OnnxAttributeType, OnnxDataType, encodeOnnxModel, type OnnxAttribute, type OnnxModel, type OnnxNode, type OnnxTensor } from './onnxProto.js';
+import { inputShapeOf, type DenseWeights, type Ffn, type MoEOp, type SubnetGraph, type SubnetOp } from './subnetGraph.js';
+import type { Activation } from '../space/SearchSpace.js';
+
+export const ONNX_OPSET = 17;
+export const ONNX_IR_VERSION = 8;
+
+type Layout = 'vector' | 'nhwc' | 'nchw';
+
+function f32Tensor(name: string, dims: number[], data: Float32Array | number[]): OnnxTensor {
+  const arr = data instanceof Float32Array ? data : Float32Array.from(data);
+  return { name, dims, data_type: OnnxDataType.FLOAT, raw_data: new Uint8Array(arr.buffer.slice(arr.byteOffset, arr.byteOffset + arr.byteLength)) };
+}
+
+function i64Tensor(name: string, dims: number[], data: number[]): OnnxTensor {
+  const buf = new BigInt64Array(data.map((v) => BigInt(v)));
+  return { name, dims, data_type: OnnxDataType.INT64, raw_data: new Uint8Array(buf.buffer) };
+}
+
+const attrInt = (name: string, i: number): OnnxAttribute => ({ name, type: OnnxAttributeType.INT, i });
+const attrInts = (name: string, ints: number[]): OnnxAttribute => ({ name, type: OnnxAttributeType.INTS, ints });
+const attrFloat = (name: string, f: number): OnnxAttribute => ({ name, type: OnnxAttributeType.FLOAT, f });
+const attrString = (name: string, s: string): OnnxAttribute => ({ name, type: OnnxAttributeType.STRING, s: new TextEncoder().encode(s) });
+
+class GraphBuilder {
+  readonly nodes: OnnxNode[] = [];
+  readonly initializers: OnnxTensor[] = [];
+  private counter = 0;
+  private consts = new Map<string, string>();
+
+  fresh(base: string): string {
+    return `${base.replace(/[^\w.]/g, '_')}__${this.counter++}`;
+  }
+
+  node(op: string, inputs: string[], attrs: OnnxAttribute[] = [], outputs = 1, base = op): string[] {
+    const outs = Array.from({ length: outputs }, () => this.fresh(base));
+    this.nodes.push({ name: this.fresh(`${base}_node`), op_type: op, input: inputs, output: outs, attribute: attrs });
+    return outs;
+  }
+
+  one(op: string, inputs: string[], attrs: OnnxAttribute[] = [], base = op): string {
+    return this.node(op, inputs, attrs, 1, base)[0]!;
+  }
+
+  weight(base: string, dims: number[], data: Float32Array | number[]): string {
+    const name = this.fresh(base);
+    this.initializers.push(f32Tensor(name, dims, data));
+    return name;
+  }
+
+  scalar(v: number): string {
+    const key = `f:${v}`;
+    let n = this.consts.get(key);
+    if (!n) {
+      n = this.weight('const', [], [v]);
+      this.consts.set(key, n);
+    }
+    return n;
+  }
+
+  ints(values: number[]): string {
+    const key = `i:${values.join(',')}`;
+    let n = this.consts.get(key);
+    if (!n) {
+      n = this.fresh('ints');
+      this.initializers.push(i64Tensor(n, [values.length], values));
+      this.consts.set(key, n);
+    }
+    return n;
+  }
+
+  intScalar(v: number): string {
+    const key = `is:${v}`;
+    let n = this.consts.get(key);
+    if (!n) {
+      n = this.fresh('int');
+      this.initializers.push(i64Tensor(n, [], [v]));
+      this.consts.set(key, n);
+    }
+    return n;
+  }
+}
+
+function dense(g: GraphBuilder, x: string, w: DenseWeights, name: string): string {
+  const k = g.weight(`${name}.kernel`, [w.inDim, w.outDim], w.kernel);
+  const y = g.one('MatMul', [x, k], [], name);
+  return w.bias ? g.one('Add', [y, g.weight(`${name}.bias`, [w.outDim], w.bias)], [], name) : y;
+}
+
+function activation(g: GraphBuilder, x: string, fn: Activation, name: string): string {
+  switch (fn) {
+    case 'relu':
+      return g.one('Relu', [x], [], name);
+    case 'tanh':
+      return g.one('Tanh', [x], [], name);
+    case 'sigmoid':
+      return g.one('Sigmoid', [x], [], name);
+    case 'linear':
+      return x;
+    case 'gelu': {
+      const e = g.one('Erf', [g.one('Div', [x, g.scalar(Math.SQRT2)], [], name)], [], name);
+      const cdf = g.one('Mul', [g.scalar(0.5), g.one('Add', [g.scalar(1), e], [], name)], [], name);
+      return g.one('Mul', [x, cdf], [], name);
+    }
+  }
+}
+
+function ffn(g: GraphBuilder, x: string, f: Ffn, name: string): string {
+  return dense(g, activation(g, dense(g, x, f.up, `${name}.up`), f.activation, `${name}.act`), f.down, `${name}.down`);
+}
+
+function moe(g: GraphBuilder, x: string, m: MoEOp): string {
+  const s = m.slots.length;
+  const n = m.name;
+  const logits = dense(g, x, m.router, `${n}.router`);
+  const probs = g.one('Softmax', [logits], [attrInt('axis', -1)], `${n}.probs`);
+  const zeros = g.one('Mul', [probs, g.scalar(0)], [], `${n}.zeros`);
+  let mask: string;
+  if (m.gating.mode === 'expert-choice') {
+    // C = clamp(floor(cf·N/S + 0.5), 1, N) — floor(x + ½) is JavaScript's Math.round for x ≥ 0.
+    const nTokens = g.one('Cast', [g.one('Gather', [g.one('Shape', [probs]), g.intScalar(0)])], [attrInt('to', OnnxDataType.FLOAT)], `${n}.tokens`);
+    const c = g.one('Floor', [g.one('Add', [g.one('Mul', [nTokens, g.scalar(m.gating.capacityFactor / s)]), g.scalar(0.5)])], [], `${n}.capacity`);
+    const clamped = g.one('Min', [g.one('Max', [c, g.scalar(1)]), nTokens], [], `${n}.capacity`);
+    const kTensor = g.one('Reshape', [g.one('Cast', [clamped], [attrInt('to', OnnxDataType.INT64)]), g.ints([1])], [], `${n}.capacity`);
+    const byToken = g.one('Transpose', [probs], [attrInts('perm', [1, 0])], `${n}.slot_major`);
+    const [values, indices] = g.node('TopK', [byToken, kTensor], [attrInt('axis', 1), attrInt('largest', 1), attrInt('sorted', 1)], 2, `${n}.choose`);
+    const ones = g.one('Add', [g.one('Mul', [values!, g.scalar(0)]), g.scalar(1)], [], `${n}.ones`);
+    const zerosT = g.one('Mul', [byToken, g.scalar(0)], [], `${n}.zeros_t`);
+    mask = g.one('Transpose', [g.one('ScatterElements', [zerosT, indices!, ones], [attrInt('axis', 1)])], [attrInts('perm', [1, 0])], `${n}.mask`);
+  } else if (m.gating.mode === 'topk') {
+    const k = Math.min(m.gating.k, s);
+    const [values, indices] = g.node('TopK', [probs, g.ints([k])], [attrInt('axis', -1), attrInt('largest', 1), attrInt('sorted', 1)], 2, `${n}.topk`);
+    const ones = g.one('Add', [g.one('Mul', [values!, g.scalar(0)]), g.scalar(1)], [], `${n}.ones`);
+    mask = g.one('ScatterElements', [zeros, indices!, ones], [attrInt('axis', 1)], `${n}.mask`);
+  } else {
+    const [values, indices] = g.node('TopK', [probs, g.ints([s])], [attrInt('axis', -1), attrInt('largest', 1), attrInt('sorted', 1)], 2, `${n}.sort`);
+    // Mass ranked above each sorted position: exclusive cumulative sum.
+    const above = g.one('CumSum', [values!, g.intScalar(1)], [attrInt('exclusive', 1)], `${n}.above`);
+    let keep = g.one('Cast', [g.one('Less', [above, g.scalar(m.gating.p)])], [attrInt('to', OnnxDataType.FLOAT)], `${n}.keep`);
+    const maxK = m.gating.maxK;
+    if (maxK < s) {
+      const rankMask = g.weight(`${n}.maxk`, [1, s], Array.from({ length: s }, (_, r) => (r < maxK ? 1 : 0)));
+      keep = g.one('Mul', [keep, rankMask], [], `${n}.keep`);
+    }
+    mask = g.one('ScatterElements', [zeros, indices!, keep], [attrInt('axis', 1)], `${n}.mask`);
+  }
+  let gate = g.one('Mul', [probs, mask], [], `${n}.gate`);
+  if (m.normalize) {
+    const sum = g.one('ReduceSum', [gate, g.ints([1])], [attrInt('keepdims', 1)], `${n}.gate_sum`);
+    gate = g.one('Div', [gate, sum], [], `${n}.gate`);
+  }
+  const parts: string[] = [];
+  const column = (i: number) => g.one('Unsqueeze', [g.one('Gather', [gate, g.intScalar(i)], [attrInt('axis', 1)]), g.ints([1])], [], `${n}.g${i}`);
+  m.slots.forEach((slot, i) => {
+    const sn = `${n}.${slot.name}`;
+    if (slot.kind === 'expert') parts.push(g.one('Mul', [column(i), ffn(g, x, slot.ffn, sn)], [], sn));
+    else if (slot.kind === 'copy') parts.push(g.one('Mul', [column(i), x], [], sn));
+    else if (slot.kind === 'constant') parts.push(g.one('MatMul', [column(i), g.weight(`${sn}.value`, [1, m.dim], slot.value)], [], sn));
+  });
+  m.shared.forEach((f, i) => parts.push(ffn(g, x, f, `${n}.shared${i}`)));
+  if (parts.length === 0) return g.one('Mul', [x, g.scalar(0)], [], `${n}.out`);
+  return parts.length === 1 ? parts[0]! : g.one('Sum', parts, [], `${n}.out`);
+}
+
+function emit(g: GraphBuilder, x: string, layout: Layout, ops: readonly SubnetOp[]): { x: string; layout: Layout } {
+  const toNchw = () => {
+    if (layout === 'nhwc') {
+      x = g.one('Transpose', [x], [attrInts('perm', [0, 3, 1, 2])], 'to_nchw');
+      layout = 'nchw';
+    }
+  };
+  for (const o of ops) {
+    switch (o.op) {
+      case 'dense':
+        x = dense(g, x, o.weights, o.name);
+        break;
+      case 'conv2d': {
+        toNchw();
+        // HWIO → OIHW
+        const { kernelSize: k, inChannels: ci, outChannels: co } = o;
+        const oihw = new Float32Array(o.kernel.length);
+        for (let h = 0; h < k; h++)
+          for (let w = 0; w < k; w++)
+            for (let i = 0; i < ci; i++)
+              for (let c = 0; c < co; c++) oihw[((c * ci + i) * k + h) * k + w] = o.kernel[((h * k + w) * ci + i) * co + c]!;
+        const inputs = [x, g.weight(`${o.name}.kernel`, [co, ci, k, k], oihw)];
+        if (o.bias) inputs.push(g.weight(`${o.name}.bias`, [co], o.bias));
+        x = g.one('Conv', inputs, [attrString('auto_pad', 'SAME_UPPER'), attrInts('kernel_shape', [k, k]), attrInts('strides', [o.stride, o.stride])], o.name);
+        break;
+      }
+      case 'batchNorm': {
+        if (layout === 'nhwc') toNchw();
+        const c = o.channels;
+        x = g.one(
+          'BatchNormalization',
+          [x, g.weight(`${o.name}.gamma`, [c], o.gamma), g.weight(`${o.name}.beta`, [c], o.beta), g.weight(`${o.name}.mean`, [c], o.mean), g.weight(`${o.name}.var`, [c], o.variance)],
+          [attrFloat('epsilon', o.epsilon)],
+          o.name,
+        );
+        break;
+      }
+      case 'activation':
+        x = activation(g, x, o.fn, o.name);
+        break;
+      case 'globalAvgPool':
+        toNchw();
+        x = g.one('Flatten', [g.one('GlobalAveragePool', [x], [], o.name)], [attrInt('axis', 1)], o.name);
+        layout = 'vector';
+        break;
+      case 'flatten':
+        if (layout === 'nchw') x = g.one('Transpose', [x], [attrInts('perm', [0, 2, 3, 1])], 'to_nhwc');
+        x = g.one('Flatten', [x], [attrInt('axis', 1)], o.name);
+        layout = 'vector';
+        break;
+      case 'residual': {
+        const body = emit(g, x, layout, o.body);
+        x = g.one('Add', [x, body.x], [], o.name);
+        break;
+      }
+      case 'moe':
+        x = moe(g, x, o);
+        break;
+    }
+  }
+  return { x, layout };
+}
+
+export interface OnnxExportOptions {
+  producerVersion?: string;
+  docString?: string;
+  metadata?: Record<string, string>;
+}
+
+/** Build the ModelProto of a subnet graph. Input "input" [N, ...inputShape] (NHWC), output "logits". */
+export function buildOnnxModel(graph: SubnetGraph, opts: OnnxExportOptions = {}): OnnxModel {
+  const g = new GraphBuilder();
+  const shape = inputShapeOf(graph.input);
+  const out = emit(g, 'input', shape.length === 1 ? 'vector' : 'nhwc', graph.ops);
+  g.nodes.push({ name: 'logits_identity', op_type: 'Identity', input: [out.x], output: ['logits'], attribute: [] });
+  const valueInfo = (name: string, dims: (number | string)[]) => ({
+    name,
+    type: {
+      tensor_type: {
+        elem_type: OnnxDataType.FLOAT,
+        shape: { dim: dims.map((d) => (typeof d === 'number' ? { dim_value: d } : { dim_param: d })) },
+      },
+    },
+  });
+  return {
+    ir_version: ONNX_IR_VERSION,
+    producer_name: 'switchyard',
+    producer_version: opts.producerVersion ?? '0',
+    doc_string: opts.docString,
+    opset_import: [{ domain: '', version: ONNX_OPSET }],
+    graph: {
+      name: 'switchyard_subnet',
+      node: g.nodes,
+      initializer: g.initializers,
+      input: [valueInfo('input', ['batch', ...shape])],
+      output: [valueInfo('logits', ['batch', graph.numClasses])],
+    },
+    metadata_props: Object.entries(opts.metadata ?? {}).map(([key, value]) => ({ key, value })),
+  };
+}
+
+export function encodeOnnxGraph(graph: SubnetGraph, opts: OnnxExportOptions = {}): Uint8Array {
+  return encodeOnnxModel(buildOnnxModel(graph, opts));
+}

@@ -1,0 +1,305 @@
+/**
+ * A subnet as a plain graph of concrete layers (weights already sliced out of the supernet). Both
+ * exporters (tfjs LayersModel and ONNX) translate this graph, so the supernet's semantics are captured
+ * once, in `subnetGraphFromSupernet`, and the writers know nothing about elastic slicing.
+ *
+ * `runSubnetGraph` evaluates the graph with tfjs ops; it is the reference both writers are tested
+ * against, independently of the supernet.
+ */
+import * as tf from '@tensorflow/tfjs';
+import type { Activation, InputSpec } from '../space/SearchSpace.js';
+
+export interface DenseWeights {
+  /** [inDim, outDim] row-major. */
+  kernel: Float32Array;
+  bias: Float32Array | null;
+  inDim: number;
+  outDim: number;
+}
+
+/** One expert: dim → hidden (activation) → dim. */
+export interface Ffn {
+  up: DenseWeights;
+  down: DenseWeights;
+  activation: Activation;
+}
+
+/** A router slot (the order of the router's outputs). */
+export type MoESlot =
+  | { kind: 'expert'; name: string; ffn: Ffn }
+  /** AdaMoE null expert / MoE++ zero expert: contributes nothing. */
+  | { kind: 'null'; name: string }
+  /** MoE++ copy expert: the input itself. */
+  | { kind: 'copy'; name: string }
+  /** MoE++ constant expert: a learnt vector. */
+  | { kind: 'constant'; name: string; value: Float32Array };
+
+/**
+ * Which slots a token uses. Ranking is by router probability, ties to the lower slot index (the order
+ * tf.topk and ONNX TopK both give).
+ * - topk: the k most probable slots;
+ * - topp: the most probable slots until their cumulative probability reaches p (slot i is kept when the
+ *   probability mass ranked above it is < p), at most maxK of them.
+ */
+export type Gating =
+  | { mode: 'topk'; k: number }
+  | { mode: 'topp'; p: number; maxK: number }
+  /**
+   * Expert choice (Zhou et al., 2022): each slot takes its C = round(capacityFactor·N/S) most probable
+   * tokens of the batch (clamped to [1, N]). Batch-dependent, so only ONNX (whose graph can see the
+   * batch axis) can express it; the tfjs LayersModel writer refuses it.
+   */
+  | { mode: 'expert-choice'; capacityFactor: number };
+
+export interface MoEOp {
+  op: 'moe';
+  name: string;
+  dim: number;
+  router: DenseWeights;
+  slots: MoESlot[];
+  /** DeepSeekMoE shared experts: every token passes through them with weight 1. */
+  shared: Ffn[];
+  gating: Gating;
+  /** Gate = probability renormalised over the selected slots (true) or the raw probability (false). */
+  normalize: boolean;
+}
+
+export type SubnetOp =
+  | { op: 'dense'; name: string; weights: DenseWeights }
+  | {
+      op: 'conv2d';
+      name: string;
+      /** [k, k, inChannels, outChannels] (HWIO), 'same' padding. */
+      kernel: Float32Array;
+      kernelSize: number;
+      inChannels: number;
+      outChannels: number;
+      stride: 1 | 2;
+      bias: Float32Array | null;
+    }
+  | {
+      op: 'batchNorm';
+      name: string;
+      channels: number;
+      gamma: Float32Array;
+      beta: Float32Array;
+      mean: Float32Array;
+      variance: Float32Array;
+      epsilon: number;
+    }
+  | { op: 'activation'; name: string; fn: Activation }
+  | { op: 'globalAvgPool'; name: string }
+  /** Row-major over NHWC, as tf.reshape flattens. */
+  | { op: 'flatten'; name: string }
+  /** x + body(x) */
+  | { op: 'residual'; name: string; body: SubnetOp[] }
+  | MoEOp;
+
+export interface SubnetGraph {
+  input: InputSpec;
+  numClasses: number;
+  /** The last op produces the logits [batch, numClasses]. */
+  ops: SubnetOp[];
+}
+
+/** Shape of one input sample: [dim] or [height, width, channels] (NHWC without the batch). */
+export function inputShapeOf(input: InputSpec): number[] {
+  return input.kind === 'vector' ? [input.dim] : [input.height, input.width, input.channels];
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Reference evaluation with tfjs ops.
+
+export function applyActivation(x: tf.Tensor, fn: Activation): tf.Tensor {
+  switch (fn) {
+    case 'relu':
+      return tf.relu(x);
+    case 'gelu':
+      // Exact GELU, x·Φ(x), the form tf.layers' 'gelu' and ONNX's Erf construction compute.
+      return tf.mul(x, tf.mul(0.5, tf.add(1, tf.erf(tf.div(x, Math.SQRT2)))));
+    case 'tanh':
+      return tf.tanh(x);
+    case 'sigmoid':
+      return tf.sigmoid(x);
+    case 'linear':
+      return x;
+  }
+}
+
+/** The [batch, slots] 0/1 mask of the slots each token uses. */
+export function gatingMask(probs: tf.Tensor2D, gating: Gating): tf.Tensor2D {
+  return tf.tidy(() => {
+    const [b, s] = probs.shape;
+    if (gating.mode === 'expert-choice') {
+      const c = Math.min(b, Math.max(1, Math.round((gating.capacityFactor * b) / s)));
+      const { indices } = tf.topk(probs.transpose(), c, true); // [s, c] token indices per slot
+      return tf.sum(tf.oneHot(indices, b), 1).transpose() as tf.Tensor2D;
+    }
+    const { values, indices } = tf.topk(probs, s, true);
+    let keepSorted: tf.Tensor2D;
+    const position = tf.range(0, s, 1, 'int32').expandDims(0).tile([b, 1]);
+    if (gating.mode === 'topk') {
+      keepSorted = tf.less(position, gating.k).cast('float32') as tf.Tensor2D;
+    } else {
+      const before = tf.sub(tf.cumsum(values, 1), values);
+      keepSorted = tf.logicalAnd(tf.less(before, gating.p), tf.less(position, gating.maxK)).cast('float32') as tf.Tensor2D;
+    }
+    // Scatter the sorted keep flags back to slot order: mask[b, indices[b, r]] = keepSorted[b, r].
+    const oneHot = tf.oneHot(indices, s); // [b, s(rank), s(slot)]
+    return tf.sum(tf.mul(oneHot, keepSorted.expandDims(2)), 1) as tf.Tensor2D;
+  });
+}
+
+/** A forward function over a batch, with the weight tensors it holds. */
+type Forward = (x: tf.Tensor) => tf.Tensor;
+
+/**
+ * Compiles a graph into forward functions over weight tensors created once (so timing a forward pass
+ * measures compute, not weight uploads). Every tensor it creates is tracked for `dispose`.
+ */
+class Compiler {
+  readonly held: tf.Tensor[] = [];
+
+  private keep<T extends tf.Tensor>(t: T): T {
+    this.held.push(t);
+    return t;
+  }
+
+  dense(w: DenseWeights): Forward {
+    const k = this.keep(tf.tensor2d(w.kernel, [w.inDim, w.outDim]));
+    const b = w.bias ? this.keep(tf.tensor1d(w.bias)) : null;
+    return (x) => {
+      const y = tf.matMul(x as tf.Tensor2D, k);
+      return b ? tf.add(y, b) : y;
+    };
+  }
+
+  ffn(f: Ffn): Forward {
+    const up = this.dense(f.up);
+    const down = this.dense(f.down);
+    return (x) => down(applyActivation(up(x), f.activation));
+  }
+
+  moe(m: MoEOp): Forward {
+    const router = this.dense(m.router);
+    const slots = m.slots.map((slot): ((x: tf.Tensor, g: tf.Tensor) => tf.Tensor) | null => {
+      if (slot.kind === 'expert') {
+        const f = this.ffn(slot.ffn);
+        return (x, g) => tf.mul(g, f(x));
+      }
+      if (slot.kind === 'copy') return (x, g) => tf.mul(g, x);
+      if (slot.kind === 'constant') {
+        const c = this.keep(tf.tensor2d(slot.value, [1, m.dim]));
+        return (_x, g) => tf.mul(g, c);
+      }
+      return null;
+    });
+    const shared = m.shared.map((f) => this.ffn(f));
+    return (x) => {
+      const probs = tf.softmax(router(x)) as tf.Tensor2D;
+      const mask = gatingMask(probs, m.gating);
+      let gate = tf.mul(probs, mask) as tf.Tensor2D;
+      if (m.normalize) gate = tf.div(gate, tf.sum(gate, 1, true));
+      let out: tf.Tensor = tf.zeros([x.shape[0]!, m.dim]);
+      slots.forEach((f, i) => {
+        if (f) out = tf.add(out, f(x, gate.slice([0, i], [-1, 1])));
+      });
+      for (const f of shared) out = tf.add(out, f(x));
+      return out;
+    };
+  }
+
+  op(o: SubnetOp): Forward {
+    switch (o.op) {
+      case 'dense':
+        return this.dense(o.weights);
+      case 'conv2d': {
+        const k = this.keep(tf.tensor4d(o.kernel, [o.kernelSize, o.kernelSize, o.inChannels, o.outChannels]));
+        const b = o.bias ? this.keep(tf.tensor1d(o.bias)) : null;
+        return (x) => {
+          const y = tf.conv2d(x as tf.Tensor4D, k, o.stride, 'same');
+          return b ? tf.add(y, b) : y;
+        };
+      }
+      case 'batchNorm': {
+        const [mean, variance, beta, gamma] = [o.mean, o.variance, o.beta, o.gamma].map((a) => this.keep(tf.tensor1d(a)));
+        return (x) => tf.batchNorm(x, mean!, variance!, beta!, gamma!, o.epsilon);
+      }
+      case 'activation':
+        return (x) => applyActivation(x, o.fn);
+      case 'globalAvgPool':
+        return (x) => tf.mean(x, [1, 2]);
+      case 'flatten':
+        return (x) => tf.reshape(x, [x.shape[0]!, -1]);
+      case 'residual': {
+        const body = this.ops(o.body);
+        return (x) => tf.add(x, body(x));
+      }
+      case 'moe':
+        return this.moe(o);
+    }
+  }
+
+  ops(ops: readonly SubnetOp[]): Forward {
+    const fs = ops.map((o) => this.op(o));
+    return (x) => fs.reduce((h, f) => f(h), x);
+  }
+}
+
+/** A graph ready to run repeatedly: weights uploaded once. */
+export interface CompiledGraph {
+  run(x: tf.Tensor): tf.Tensor;
+  dispose(): void;
+}
+
+export function compileOps(ops: readonly SubnetOp[]): CompiledGraph {
+  const c = new Compiler();
+  const f = c.ops(ops);
+  return {
+    run: (x) => tf.tidy(() => f(x)),
+    dispose: () => tf.dispose(c.held),
+  };
+}
+
+export function compileSubnetGraph(graph: SubnetGraph): CompiledGraph {
+  return compileOps(graph.ops);
+}
+
+/** Logits of the graph for a batch `x` ([batch, ...inputShape]). */
+export function runSubnetGraph(graph: SubnetGraph, x: tf.Tensor): tf.Tensor2D {
+  const g = compileSubnetGraph(graph);
+  try {
+    return g.run(x) as tf.Tensor2D;
+  } finally {
+    g.dispose();
+  }
+}
+
+/** Parameters the graph holds (weights of every layer; BN statistics included). */
+export function countGraphParams(graph: SubnetGraph): number {
+  const d = (w: DenseWeights) => w.kernel.length + (w.bias?.length ?? 0);
+  const f = (x: Ffn) => d(x.up) + d(x.down);
+  const count = (ops: readonly SubnetOp[]): number =>
+    ops.reduce((s, o) => {
+      switch (o.op) {
+        case 'dense':
+          return s + d(o.weights);
+        case 'conv2d':
+          return s + o.kernel.length + (o.bias?.length ?? 0);
+        case 'batchNorm':
+          return s + 4 * o.channels;
+        case 'residual':
+          return s + count(o.body);
+        case 'moe':
+          return (
+            s +
+            d(o.router) +
+            o.shared.reduce((a, x) => a + f(x), 0) +
+            o.slots.reduce((a, sl) => a + (sl.kind === 'expert' ? f(sl.ffn) : sl.kind === 'constant' ? sl.value.length : 0), 0)
+          );
+        default:
+          return s;
+      }
+    }, 0);
+  return count(graph.ops);
+}

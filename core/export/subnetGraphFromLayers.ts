@@ -1,0 +1,89 @@
+/**
+ * Translate the supernet's concrete subnet layers (core/nn/subnetLayers.ts, from `subnetWeights`) into
+ * the exporters' graph. The semantics are the ones documented there; this file only renames fields and
+ * makes residuals and activations explicit ops.
+ */
+import type { InputSpec } from '../space/SearchSpace.js';
+import type { FfnWeights, MoESubnetLayer, SubnetLayer, WeightArray } from '../nn/subnetLayers.js';
+import type { DenseWeights, Ffn, MoESlot, SubnetGraph, SubnetOp } from './subnetGraph.js';
+
+function denseOf(kernel: WeightArray, bias: WeightArray | null): DenseWeights {
+  const [inDim, outDim] = kernel.shape as [number, number];
+  return { kernel: kernel.data, bias: bias ? bias.data : null, inDim, outDim };
+}
+
+function ffnOf(w: FfnWeights, activation: Ffn['activation']): Ffn {
+  return { up: denseOf(w.w1, w.b1), down: denseOf(w.w2, w.b2), activation };
+}
+
+function moeOps(l: MoESubnetLayer): SubnetOp[] {
+  let ffnIndex = 0;
+  let constIndex = 0;
+  const slots: MoESlot[] = l.columns.map((kind, c) => {
+    const name = l.expertNames[l.columnSlots[c]!] ?? `slot${c}`;
+    switch (kind) {
+      case 'ffn':
+        return { kind: 'expert', name, ffn: ffnOf(l.experts[ffnIndex++]!, l.activation) };
+      case 'null':
+      case 'zero':
+        return { kind: 'null', name };
+      case 'copy':
+        return { kind: 'copy', name };
+      case 'constant': {
+        const row = constIndex++;
+        return { kind: 'constant', name, value: l.constants!.data.slice(row * l.dim, (row + 1) * l.dim) };
+      }
+    }
+  });
+  const op: SubnetOp = {
+    op: 'moe',
+    name: l.name,
+    dim: l.dim,
+    router: denseOf(l.router, null),
+    slots,
+    shared: l.shared.map((w) => ffnOf(w, l.activation)),
+    gating: l.gating,
+    normalize: l.normalize,
+  };
+  return l.residual ? [{ op: 'residual', name: `${l.name}.residual`, body: [op] }] : [op];
+}
+
+export function subnetGraphFromLayers(input: InputSpec, numClasses: number, layers: readonly SubnetLayer[]): SubnetGraph {
+  const ops: SubnetOp[] = [];
+  for (const l of layers) {
+    switch (l.kind) {
+      case 'flatten':
+        ops.push({ op: 'flatten', name: l.name });
+        break;
+      case 'globalAvgPool':
+        ops.push({ op: 'globalAvgPool', name: l.name });
+        break;
+      case 'dense': {
+        const body: SubnetOp[] = [
+          { op: 'dense', name: l.name, weights: denseOf(l.kernel, l.bias) },
+          { op: 'activation', name: `${l.name}.act`, fn: l.activation },
+        ];
+        if (l.residual) ops.push({ op: 'residual', name: `${l.name}.residual`, body });
+        else ops.push(...body);
+        break;
+      }
+      case 'conv': {
+        const [k, , ci, co] = l.kernel.shape as [number, number, number, number];
+        ops.push({ op: 'conv2d', name: l.name, kernel: l.kernel.data, kernelSize: k, inChannels: ci, outChannels: co, stride: l.stride, bias: l.bias ? l.bias.data : null });
+        if (l.batchNorm) {
+          const bn = l.batchNorm;
+          ops.push({ op: 'batchNorm', name: `${l.name}.bn`, channels: co, gamma: bn.gamma.data, beta: bn.beta.data, mean: bn.mean.data, variance: bn.variance.data, epsilon: bn.epsilon });
+        }
+        ops.push({ op: 'activation', name: `${l.name}.act`, fn: l.activation });
+        break;
+      }
+      case 'moe':
+        ops.push(...moeOps(l));
+        break;
+      case 'head':
+        ops.push({ op: 'dense', name: 'head', weights: denseOf(l.kernel, l.bias) });
+        break;
+    }
+  }
+  return { input, numClasses, ops };
+}

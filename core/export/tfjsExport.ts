@@ -1,0 +1,312 @@
+/**
+ * A subnet as a standalone tfjs LayersModel made only of built-in layers, so plain @tensorflow/tfjs
+ * loads it with `tf.loadLayersModel` (no custom layer registration).
+ *
+ * MoE blocks are computed densely (every expert of the subnet runs) and gated with a mask built from
+ * built-in layers, an exact construction:
+ * - slot ranks come from pairwise comparisons of the router probabilities. For slots i < j a Dense
+ *   layer computes K·p_j − K·p_i with K = 2¹⁰⁰ (a power of two, so the scaling is exact and the one
+ *   rounded subtraction keeps the sign of p_j − p_i); ReLU(maxValue = 1) turns it into the indicator
+ *   [p_j > p_i], because any non-zero difference of float32 probabilities above 2⁻¹⁰⁰ becomes ≥ 1.
+ *   rank_i = Σ_{j>i}[p_j > p_i] + Σ_{j<i}(1 − [p_i > p_j]) — ties go to the lower index, as tf.topk.
+ * - top-k keeps rank_i < k: ReLU(maxValue = 1)(k − rank_i), exact because ranks are small integers.
+ * - top-p keeps slot i when the mass ranked above it, Σ_j beats(j,i)·p_j, is below p (again a
+ *   K-scaled difference clipped to [0, 1]), and rank_i < maxK (a Minimum layer).
+ * - renormalised gates are a softmax of the router logits plus (mask − 1)·10⁹, which is exactly zero
+ *   off the mask and exp(l_i)/Σ_selected exp(l_j) on it.
+ * - a gate column is tiled to the model width by a Dense layer with a one-hot kernel row (exact) and
+ *   multiplied with the expert's output.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { inputShapeOf, type DenseWeights, type Ffn, type MoEOp, type SubnetGraph, type SubnetOp } from './subnetGraph.js';
+
+/** 2^100: exact scaling for the comparison layers (see the module comment). */
+const K_CMP = 2 ** 100;
+const MASK_BIG = 1e9;
+
+type SymbolicTensor = tf.SymbolicTensor;
+
+interface Pending {
+  layer: tf.layers.Layer;
+  weights: () => tf.Tensor[];
+}
+
+class Builder {
+  readonly pending: Pending[] = [];
+  private used = new Set<string>();
+
+  name(base: string): string {
+    let n = base.replace(/[^\w]/g, '_');
+    for (let i = 1; this.used.has(n); i++) n = `${base.replace(/[^\w]/g, '_')}_${i}`;
+    this.used.add(n);
+    return n;
+  }
+
+  /** A Dense layer whose weights are set once the model is built. */
+  dense(x: SymbolicTensor, w: DenseWeights, name: string, activation?: string, trainable = true): SymbolicTensor {
+    const layer = tf.layers.dense({
+      units: w.outDim,
+      useBias: w.bias !== null,
+      activation: (activation ?? 'linear') as never,
+      name: this.name(name),
+      trainable,
+    });
+    this.pending.push({
+      layer,
+      weights: () => [tf.tensor2d(w.kernel, [w.inDim, w.outDim]), ...(w.bias ? [tf.tensor1d(w.bias)] : [])],
+    });
+    return layer.apply(x) as SymbolicTensor;
+  }
+
+  /** A fixed linear map (comparison and routing plumbing): kernel [inDim, outDim], optional bias. */
+  fixed(x: SymbolicTensor, kernel: Float32Array, inDim: number, outDim: number, bias: Float32Array | null, name: string): SymbolicTensor {
+    return this.dense(x, { kernel, bias, inDim, outDim }, name, undefined, false);
+  }
+
+  clip01(x: SymbolicTensor, name: string): SymbolicTensor {
+    return tf.layers.reLU({ maxValue: 1, name: this.name(name) }).apply(x) as SymbolicTensor;
+  }
+
+  add(xs: SymbolicTensor[], name: string): SymbolicTensor {
+    if (xs.length === 1) return xs[0]!;
+    return tf.layers.add({ name: this.name(name) }).apply(xs) as SymbolicTensor;
+  }
+
+  multiply(a: SymbolicTensor, b: SymbolicTensor, name: string): SymbolicTensor {
+    return tf.layers.multiply({ name: this.name(name) }).apply([a, b]) as SymbolicTensor;
+  }
+}
+
+function ffn(b: Builder, x: SymbolicTensor, f: Ffn, name: string): SymbolicTensor {
+  const h = b.dense(x, f.up, `${name}_up`, f.activation);
+  return b.dense(h, f.down, `${name}_down`);
+}
+
+export class UnsupportedExportError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'UnsupportedExportError';
+  }
+}
+
+function moeLayers(b: Builder, x: SymbolicTensor, m: MoEOp): SymbolicTensor {
+  const s = m.slots.length;
+  const n = m.name;
+  if (m.gating.mode === 'expert-choice') {
+    throw new UnsupportedExportError(
+      `${n}: expert-choice routing picks tokens across the batch, which a tfjs LayersModel (per-sample layers) cannot express; export it as ONNX`,
+    );
+  }
+  const gating = m.gating;
+  const logits = b.dense(x, m.router, `${n}_router`);
+  const probs = tf.layers.softmax({ axis: -1, name: b.name(`${n}_probs`) }).apply(logits) as SymbolicTensor;
+
+  let mask: SymbolicTensor;
+  if (s === 1) {
+    // One slot: always selected (k ≥ 1; top-p keeps the first slot since nothing ranks above it).
+    mask = b.fixed(probs, new Float32Array([0]), 1, 1, new Float32Array([1]), `${n}_mask`);
+  } else {
+    // Pairwise comparisons c_(i,j) = [p_j > p_i] for i < j.
+    const pairs: [number, number][] = [];
+    for (let i = 0; i < s; i++) for (let j = i + 1; j < s; j++) pairs.push([i, j]);
+    const cmpK = new Float32Array(s * pairs.length);
+    pairs.forEach(([i, j], c) => {
+      cmpK[j * pairs.length + c] = K_CMP;
+      cmpK[i * pairs.length + c] = -K_CMP;
+    });
+    const cmp = b.clip01(b.fixed(probs, cmpK, s, pairs.length, null, `${n}_cmp_diff`), `${n}_cmp`);
+    // rank_i = Σ_{j>i} c_(i,j) + Σ_{j<i} (1 − c_(j,i))
+    const rankK = new Float32Array(pairs.length * s);
+    const rankB = new Float32Array(s);
+    pairs.forEach(([i, j], c) => {
+      rankK[c * s + i] += 1;
+      rankK[c * s + j] -= 1;
+      rankB[j] += 1;
+    });
+    const rank = b.fixed(cmp, rankK, pairs.length, s, rankB, `${n}_rank`);
+    const rankMask = (limit: number, name: string) => {
+      const eye = new Float32Array(s * s);
+      for (let i = 0; i < s; i++) eye[i * s + i] = -1;
+      return b.clip01(b.fixed(rank, eye, s, s, new Float32Array(s).fill(limit), `${name}_lin`), name);
+    };
+    if (gating.mode === 'topk') {
+      mask = rankMask(Math.min(gating.k, s), `${n}_mask`);
+    } else {
+      // beats[i·s + j] = [slot j ranks above slot i]
+      const beatsK = new Float32Array(pairs.length * s * s);
+      const beatsB = new Float32Array(s * s);
+      pairs.forEach(([i, j], c) => {
+        beatsK[c * s * s + (i * s + j)] = 1; // j above i  ⇔ p_j > p_i
+        beatsK[c * s * s + (j * s + i)] = -1; // i above j ⇔ not (p_j > p_i)
+        beatsB[j * s + i] = 1;
+      });
+      const beats = b.fixed(cmp, beatsK, pairs.length, s * s, beatsB, `${n}_beats`);
+      const tileK = new Float32Array(s * s * s);
+      for (let i = 0; i < s; i++) for (let j = 0; j < s; j++) tileK[j * s * s + (i * s + j)] = 1;
+      const tiled = b.fixed(probs, tileK, s, s * s, null, `${n}_ptile`);
+      const weighted = b.multiply(beats, tiled, `${n}_above_p`);
+      const sumK = new Float32Array(s * s * s);
+      for (let i = 0; i < s; i++) for (let j = 0; j < s; j++) sumK[(i * s + j) * s + i] = 1;
+      const above = b.fixed(weighted, sumK, s * s, s, null, `${n}_mass_above`);
+      const thrK = new Float32Array(s * s);
+      for (let i = 0; i < s; i++) thrK[i * s + i] = -K_CMP;
+      const pMask = b.clip01(b.fixed(above, thrK, s, s, new Float32Array(s).fill(K_CMP * gating.p), `${n}_pmask_lin`), `${n}_pmask`);
+      if (gating.maxK < s) {
+        const kMask = rankMask(gating.maxK, `${n}_kmask`);
+        mask = tf.layers.minimum({ name: b.name(`${n}_mask`) }).apply([pMask, kMask]) as SymbolicTensor;
+      } else mask = pMask;
+    }
+  }
+
+  let gate: SymbolicTensor;
+  if (m.normalize) {
+    const eye = new Float32Array(s * s);
+    for (let i = 0; i < s; i++) eye[i * s + i] = MASK_BIG;
+    const penalty = b.fixed(mask, eye, s, s, new Float32Array(s).fill(-MASK_BIG), `${n}_penalty`);
+    const masked = b.add([logits, penalty], `${n}_masked_logits`);
+    gate = tf.layers.softmax({ axis: -1, name: b.name(`${n}_gate`) }).apply(masked) as SymbolicTensor;
+  } else {
+    gate = b.multiply(probs, mask, `${n}_gate`);
+  }
+
+  const parts: SymbolicTensor[] = [];
+  const column = (i: number, values: Float32Array | null, name: string) => {
+    const k = new Float32Array(s * m.dim);
+    for (let d = 0; d < m.dim; d++) k[i * m.dim + d] = values ? values[d]! : 1;
+    return b.fixed(gate, k, s, m.dim, null, name);
+  };
+  m.slots.forEach((slot, i) => {
+    const sn = `${n}_${slot.name}`;
+    if (slot.kind === 'expert') parts.push(b.multiply(column(i, null, `${sn}_gate`), ffn(b, x, slot.ffn, sn), `${sn}_out`));
+    else if (slot.kind === 'copy') parts.push(b.multiply(column(i, null, `${sn}_gate`), x, `${sn}_out`));
+    else if (slot.kind === 'constant') parts.push(column(i, slot.value, `${sn}_out`));
+  });
+  m.shared.forEach((f, i) => parts.push(ffn(b, x, f, `${n}_shared${i}`)));
+  if (parts.length === 0) return b.fixed(x, new Float32Array(m.dim * m.dim), m.dim, m.dim, null, `${n}_zero`);
+  return b.add(parts, `${n}_sum`);
+}
+
+function opLayers(b: Builder, x: SymbolicTensor, ops: readonly SubnetOp[]): SymbolicTensor {
+  for (const o of ops) {
+    switch (o.op) {
+      case 'dense':
+        x = b.dense(x, o.weights, o.name);
+        break;
+      case 'conv2d': {
+        const layer = tf.layers.conv2d({
+          filters: o.outChannels,
+          kernelSize: o.kernelSize,
+          strides: o.stride,
+          padding: 'same',
+          useBias: o.bias !== null,
+          name: b.name(o.name),
+        });
+        b.pending.push({
+          layer,
+          weights: () => [tf.tensor4d(o.kernel, [o.kernelSize, o.kernelSize, o.inChannels, o.outChannels]), ...(o.bias ? [tf.tensor1d(o.bias)] : [])],
+        });
+        x = layer.apply(x) as SymbolicTensor;
+        break;
+      }
+      case 'batchNorm': {
+        const layer = tf.layers.batchNormalization({ axis: -1, epsilon: o.epsilon, name: b.name(o.name) });
+        b.pending.push({
+          layer,
+          weights: () => [tf.tensor1d(o.gamma), tf.tensor1d(o.beta), tf.tensor1d(o.mean), tf.tensor1d(o.variance)],
+        });
+        x = layer.apply(x) as SymbolicTensor;
+        break;
+      }
+      case 'activation':
+        if (o.fn !== 'linear') x = tf.layers.activation({ activation: o.fn as never, name: b.name(o.name) }).apply(x) as SymbolicTensor;
+        break;
+      case 'globalAvgPool':
+        x = tf.layers.globalAveragePooling2d({ name: b.name(o.name) }).apply(x) as SymbolicTensor;
+        break;
+      case 'flatten':
+        x = tf.layers.flatten({ name: b.name(o.name) }).apply(x) as SymbolicTensor;
+        break;
+      case 'residual':
+        x = b.add([x, opLayers(b, x, o.body)], `${o.name}_add`);
+        break;
+      case 'moe':
+        x = moeLayers(b, x, o);
+        break;
+    }
+  }
+  return x;
+}
+
+/** Build the LayersModel of a subnet graph, with its weights set. Output: logits. */
+export function buildLayersModel(graph: SubnetGraph, name = 'switchyard_subnet'): tf.LayersModel {
+  const b = new Builder();
+  const input = tf.input({ shape: inputShapeOf(graph.input), name: 'input' });
+  const logits = opLayers(b, input, graph.ops);
+  const model = tf.model({ inputs: input, outputs: logits, name });
+  for (const p of b.pending) {
+    const ws = p.weights();
+    p.layer.setWeights(ws);
+    tf.dispose(ws);
+  }
+  return model;
+}
+
+/** The two files tfjs's `browserFiles`/`http` loaders and our Node loader read. */
+export const TFJS_FILES = { model: 'model.json', weights: 'weights.bin' } as const;
+
+/** Save a LayersModel as model.json + weights.bin in `dir` (the layout `tf.io.http` serves). */
+export async function saveLayersModel(model: tf.LayersModel, dir: string): Promise<string[]> {
+  await mkdir(dir, { recursive: true });
+  let artifacts: tf.io.ModelArtifacts | null = null;
+  await model.save(
+    tf.io.withSaveHandler(async (a) => {
+      artifacts = a;
+      return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
+    }),
+  );
+  const a = artifacts as unknown as tf.io.ModelArtifacts;
+  const data = a.weightData;
+  const bytes = Array.isArray(data)
+    ? Buffer.concat(data.map((d) => Buffer.from(d)))
+    : Buffer.from(data as ArrayBuffer);
+  const json = {
+    format: 'layers-model',
+    generatedBy: a.generatedBy,
+    convertedBy: 'switchyard',
+    modelTopology: a.modelTopology,
+    weightsManifest: [{ paths: [`./${TFJS_FILES.weights}`], weights: a.weightSpecs }],
+  };
+  await writeFile(join(dir, TFJS_FILES.model), JSON.stringify(json));
+  await writeFile(join(dir, TFJS_FILES.weights), bytes);
+  return [join(dir, TFJS_FILES.model), join(dir, TFJS_FILES.weights)];
+}
+
+/**
+ * An IOHandler that reads model.json and its weight files from disk, for `tf.loadLayersModel` under
+ * plain Node (the union package has no file:// loader).
+ */
+export function fileModelHandler(modelJsonPath: string): tf.io.IOHandler {
+  return {
+    async load() {
+      const json = JSON.parse(await readFile(modelJsonPath, 'utf8')) as {
+        modelTopology: object;
+        weightsManifest: { paths: string[]; weights: tf.io.WeightsManifestEntry[] }[];
+      };
+      const base = modelJsonPath.slice(0, modelJsonPath.lastIndexOf('/') + 1);
+      const buffers: Buffer[] = [];
+      const specs: tf.io.WeightsManifestEntry[] = [];
+      for (const group of json.weightsManifest) {
+        for (const p of group.paths) buffers.push(await readFile(base + p.replace(/^\.\//, '')));
+        specs.push(...group.weights);
+      }
+      const all = Buffer.concat(buffers);
+      return {
+        modelTopology: json.modelTopology,
+        weightSpecs: specs,
+        weightData: all.buffer.slice(all.byteOffset, all.byteOffset + all.byteLength) as ArrayBuffer,
+      };
+    },
+  };
+}

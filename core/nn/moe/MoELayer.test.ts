@@ -1,0 +1,281 @@
+import * as tf from '@tensorflow/tfjs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createRng } from '../../space/rng.js';
+import { MoEBlock, type MoEBlock as MoEBlockT } from '../../space/SearchSpace.js';
+import { VariableStore } from '../init.js';
+import { MoELayer } from './MoELayer.js';
+
+beforeAll(async () => {
+  await tf.setBackend('cpu');
+});
+
+const stores: VariableStore[] = [];
+afterAll(() => stores.forEach((s) => s.dispose()));
+
+function layer(block: Partial<MoEBlockT> & Record<string, unknown>, d = 6, seed = 1): MoELayer {
+  const store = new VariableStore();
+  stores.push(store);
+  const b = MoEBlock.parse({ type: 'moe', experts: 4, expertHidden: [8], ...block });
+  return new MoELayer('m', b, d, store, createRng(seed));
+}
+
+/** Give the router a fixed kernel so the test decides where tokens go. */
+function setRouter(l: MoELayer, kernel: number[][]): void {
+  l.router.assign(tf.tensor2d(kernel));
+}
+
+function randomX(T: number, d: number, seed = 3): tf.Tensor2D {
+  const rng = createRng(seed);
+  return tf.tensor2d(Array.from({ length: T * d }, () => rng.normal()), [T, d]);
+}
+
+const read = (t: tf.Tensor) => t.arraySync() as any;
+
+describe('MoELayer top-k', () => {
+  it('equals a dense reference that runs every expert and mixes by renormalised top-k gates', () => {
+    const l = layer({ routing: { mode: 'topk', k: 2 }, residual: true, activation: 'relu' });
+    const x = randomX(10, 6);
+    const { y, report } = l.apply(x, 8, { training: false });
+    const probs = tf.softmax(tf.matMul(x, l.router)) as tf.Tensor2D;
+    const { indices } = tf.topk(probs, 2);
+    const mask = tf.sum(tf.oneHot(indices, 4), 1);
+    const gates = tf.div(tf.mul(probs, mask), tf.sum(tf.mul(probs, mask), 1, true));
+    let ref: tf.Tensor = x;
+    l.experts.forEach((e, i) => {
+      const h = tf.relu(tf.add(tf.matMul(x, e.w1), e.b1));
+      const out = tf.add(tf.matMul(h, e.w2), e.b2);
+      ref = tf.add(ref, tf.mul(out, gates.slice([0, i], [10, 1])));
+    });
+    expect(tf.max(tf.abs(tf.sub(y, ref))).arraySync()).toBeLessThan(1e-5);
+    expect(read(report.meanActive)).toBe(2);
+    expect(read(tf.sum(report.mask, 1))).toEqual(Array(10).fill(2));
+    expect(read(report.load).reduce((a: number, b: number) => a + b, 0)).toBeCloseTo(1, 5);
+    expect(read(report.topExpert)).toEqual(read(tf.argMax(probs, 1)));
+    // Each expert ran only on its own tokens: 10 tokens × k=2 assignments in total.
+    expect(l.lastFfnTokens.reduce((a, b) => a + b, 0)).toBe(20);
+  });
+
+  it('sends gradients to the router and to the experts that got tokens, not to idle ones', () => {
+    const l = layer({ routing: { mode: 'topk', k: 1 } }, 3);
+    // Feature 0 is a constant 1; expert 3 never wins.
+    setRouter(l, [
+      [1, 1, 1, -9],
+      [2, -2, 0, 0],
+      [0, 2, -2, 0],
+    ]);
+    const x = tf.concat([tf.ones([12, 1]), randomX(12, 2)], 1) as tf.Tensor2D;
+    const { grads } = tf.variableGrads(() => tf.mean(tf.square(l.apply(x, 8, { training: true }).y)) as tf.Scalar);
+    const norm = (v: tf.Variable) => (grads[v.name] ? (tf.norm(grads[v.name]!).arraySync() as number) : 0);
+    expect(norm(l.router)).toBeGreaterThan(0);
+    const used = l.lastFfnTokens.map((n) => n > 0);
+    expect(used[3]).toBe(false);
+    l.experts.forEach((e, i) => {
+      if (used[i]) expect(norm(e.w1) + norm(e.w2)).toBeGreaterThan(0);
+      else expect(norm(e.w1) + norm(e.w2)).toBe(0);
+    });
+  });
+});
+
+describe('MoELayer top-p', () => {
+  it('gives confident tokens one expert and uncertain tokens several', () => {
+    const l = layer({ routing: { mode: 'topp', p: 0.6 } }, 2);
+    // Feature 0 = sharpness: a large value makes expert 0 dominate; zero leaves the router uniform.
+    setRouter(l, [
+      [5, 0, 0, 0],
+      [0, 0, 0, 0],
+    ]);
+    const x = tf.tensor2d([
+      [3, 0],
+      [2, 0],
+      [0, 1],
+      [0, 0],
+    ]);
+    const { report } = l.apply(x, 8, { training: false });
+    const perToken = read(tf.sum(report.mask, 1)) as number[];
+    expect(perToken[0]).toBe(1);
+    expect(perToken[1]).toBe(1);
+    // Uniform router: 0.25 each, so reaching 0.6 takes three experts.
+    expect(perToken[2]).toBe(3);
+    expect(perToken[3]).toBe(3);
+    expect(read(report.meanActive)).toBe(2);
+  });
+
+  it('chooses the smallest prefix reaching p and respects maxK', () => {
+    const l = layer({ routing: { mode: 'topp', p: 0.9, maxK: 2 } }, 4);
+    const x = randomX(20, 4, 9);
+    const { report } = l.apply(x, 8, { training: false });
+    const perToken = read(tf.sum(report.mask, 1)) as number[];
+    expect(Math.max(...perToken)).toBeLessThanOrEqual(2);
+    const l2 = layer({ routing: { mode: 'topp', p: 0.5 } }, 4, 2);
+    const probs = read(tf.softmax(tf.matMul(x, l2.router))) as number[][];
+    const mask = read(l2.apply(x, 8, { training: false }).report.mask) as number[][];
+    probs.forEach((row, t) => {
+      const chosen = row.map((pv, i) => [pv, i] as const).filter(([, i]) => mask[t]![i] === 1);
+      const sum = chosen.reduce((a, [pv]) => a + pv, 0);
+      const smallest = Math.min(...chosen.map(([pv]) => pv));
+      expect(sum).toBeGreaterThanOrEqual(0.5 - 1e-6);
+      expect(sum - smallest).toBeLessThan(0.5);
+      // The chosen ones are the most probable.
+      const others = row.filter((_, i) => mask[t]![i] === 0);
+      if (others.length) expect(Math.max(...others)).toBeLessThanOrEqual(smallest);
+    });
+  });
+});
+
+describe('MoELayer special and shared experts', () => {
+  it('runs no FFN for tokens routed to null experts', () => {
+    const l = layer({ experts: 2, nullExperts: 2, routing: { mode: 'topk', k: 1 } }, 2);
+    // Columns: e0, e1, null0, null1. Every token prefers a null expert.
+    setRouter(l, [
+      [0, 0, 4, 3],
+      [0, 0, 0, 0],
+    ]);
+    const x = tf.concat([tf.ones([8, 1]), randomX(8, 1)], 1) as tf.Tensor2D;
+    const before = l.ffnCalls;
+    const { y, report } = l.apply(x, 8, { training: true });
+    expect(l.ffnCalls).toBe(before);
+    expect(l.lastFfnTokens).toEqual([0, 0]);
+    expect(read(y)).toEqual(read(x)); // residual only
+    expect(report.expertNames).toEqual(['e0', 'e1', 'null0', 'null1']);
+    expect(read(report.load)).toEqual([0, 0, 1, 0]);
+    // Half the tokens to an FFN expert: only those are dispatched.
+    setRouter(l, [
+      [0, 0, 4, 0],
+      [9, 0, 0, 0],
+    ]);
+    const half = tf.tensor2d([1, 1, 1, -1, 1, 1, 1, -1], [4, 2]);
+    l.apply(half, 8, { training: true });
+    expect(l.lastFfnTokens).toEqual([2, 0]);
+  });
+
+  it('zero experts output nothing, copy experts the input, constant experts a learnt vector', () => {
+    const one = (kind: string) => {
+      const l = layer({ experts: 1, [kind]: 1, routing: { mode: 'topk', k: 1 }, residual: false }, 3);
+      setRouter(l, [
+        [0, 9],
+        [0, 0],
+        [0, 0],
+      ]);
+      return l;
+    };
+    const x = tf.concat([tf.ones([5, 1]), randomX(5, 2)], 1) as tf.Tensor2D;
+    const zero = one('zeroExperts');
+    expect(read(tf.sum(tf.abs(zero.apply(x, 8, { training: false }).y)))).toBe(0);
+    const copy = one('copyExperts');
+    expect(read(copy.apply(x, 8, { training: false }).y)).toEqual(read(x));
+    const constant = one('constantExperts');
+    const y = constant.apply(x, 8, { training: false }).y;
+    const v = read(constant.constants!) as number[][];
+    (read(y) as number[][]).forEach((row) => row.forEach((val, j) => expect(val).toBeCloseTo(v[0]![j]!, 5)));
+    expect(zero.ffnCalls + copy.ffnCalls + constant.ffnCalls).toBe(0);
+  });
+
+  it('shared experts see every token, beside the routed ones', () => {
+    const l = layer({ experts: 4, sharedExperts: 2, routing: { mode: 'topk', k: 1 } }, 4);
+    const x = randomX(7, 4);
+    const { y, report } = l.apply(x, 8, { training: false });
+    expect(report.expertNames).toEqual(['e0', 'e1', 'e2', 'e3', 'shared0', 'shared1']);
+    const mask = read(report.mask) as number[][];
+    mask.forEach((row) => {
+      expect(row[4]).toBe(1);
+      expect(row[5]).toBe(1);
+      expect(row.slice(0, 4).reduce((a, b) => a + b, 0)).toBe(1);
+    });
+    expect(l.lastFfnTokens.slice(4)).toEqual([7, 7]);
+    expect(read(report.meanActive)).toBe(3);
+    // Shared output really enters y: zeroing a shared expert changes every row.
+    l.shared[0]!.b2.assign(tf.fill([4], 1));
+    const y2 = l.apply(x, 8, { training: false }).y;
+    (read(tf.sub(y2, y)) as number[][]).forEach((row) => row.forEach((v) => expect(v).toBeCloseTo(1, 4)));
+  });
+
+  it('segments split each expert into m thinner experts with k·m active', () => {
+    const l = layer({ experts: 2, segments: 2, expertHidden: [8, 16], routing: { mode: 'topk', k: 1 } }, 4);
+    expect(l.experts.length).toBe(4);
+    expect(l.experts[0]!.w1.shape).toEqual([4, 8]);
+    const { report } = l.apply(randomX(6, 4), 16, { training: false });
+    expect(read(report.meanActive)).toBe(2);
+    expect(() => l.apply(randomX(6, 4), 7, { training: false })).toThrow(/divisible/);
+  });
+});
+
+describe('MoELayer capacity and expert choice', () => {
+  it('drops assignments past an expert capacity while training, and counts them', () => {
+    const l = layer({ routing: { mode: 'topk', k: 1 }, capacityFactor: 1 }, 2);
+    setRouter(l, [
+      [9, 0, 0, 0],
+      [0, 0, 0, 0],
+    ]);
+    const x = tf.concat([tf.ones([16, 1]), randomX(16, 1)], 1) as tf.Tensor2D;
+    const { y, report } = l.apply(x, 8, { training: true });
+    // capacity = ceil(1 · 1 · 16 / 4) = 4 → 12 of 16 assignments dropped.
+    expect(read(report.dropped)).toBeCloseTo(12 / 16, 6);
+    expect(l.lastFfnTokens[0]).toBe(4);
+    expect(read(report.load)[0]).toBe(1); // load is counted before drops
+    expect(read(tf.sum(report.mask))).toBe(4);
+    // Dropped tokens pass through the residual unchanged (rows 4..15).
+    expect(read(y.slice([4, 0], [12, 2]))).toEqual(read(x.slice([4, 0], [12, 2])));
+    const inference = l.apply(x, 8, { training: false });
+    expect(read(inference.report.dropped)).toBe(0);
+  });
+
+  it('expert choice gives every expert exactly C tokens', () => {
+    const l = layer({ experts: 4, routing: { mode: 'expert-choice', capacityFactor: 2 } }, 5);
+    const { report } = l.apply(randomX(12, 5), 8, { training: true });
+    // C = 2 · 12 / 4 = 6
+    expect(read(tf.sum(report.mask, 0))).toEqual([6, 6, 6, 6]);
+    expect(l.lastFfnTokens).toEqual([6, 6, 6, 6]);
+    expect(read(report.meanActive)).toBe(2);
+    expect(read(report.auxLoss)).toBeCloseTo(1, 5); // a perfectly even split
+  });
+});
+
+describe('MoELayer SMoE-Dropout', () => {
+  it('keeps its random router frozen under training and grows k with progress', () => {
+    const l = layer({ experts: 4, routing: { mode: 'smoe-dropout', kStart: 1, kEnd: 4 } }, 4);
+    expect(l.router.trainable).toBe(false);
+    const before = read(l.router);
+    const x = randomX(16, 4);
+    const opt = tf.train.adam(0.05);
+    const trainable = [l.router, ...l.experts.flatMap((e) => [e.w1, e.b1, e.w2, e.b2])].filter((v) => v.trainable);
+    for (let i = 0; i < 3; i++) {
+      opt.minimize(() => {
+        const { y, report } = l.apply(x, 8, { training: true, progress: i / 2 });
+        return tf.add(tf.mean(tf.square(y)), report.auxLoss) as tf.Scalar;
+      }, false, trainable);
+    }
+    expect(read(l.router)).toEqual(before);
+    const active = [0, 0.5, 1].map((progress) => read(l.apply(x, 8, { training: true, progress }).report.meanActive));
+    expect(active).toEqual([1, 3, 4]); // round(1 + 3 · 0.5) = 3
+    expect(read(l.apply(x, 8, { training: false }).report.meanActive)).toBe(4);
+  });
+});
+
+describe('balance loss', () => {
+  /** Imbalance after training: the largest expert load over the even share (1 = balanced). */
+  function trainImbalance(auxLossWeight: number): number {
+    const l = layer({ experts: 4, routing: { mode: 'topk', k: 1 } }, 5, 11);
+    // Start collapsed: the constant feature pushes almost everything to expert 0.
+    l.router.assign(tf.tensor2d([[3, 0, 0, 0], ...Array.from({ length: 4 }, (_, i) => [0, 0, 0, 0].map((_, j) => (i === j ? 0.3 : 0)))]));
+    const rng = createRng(5);
+    const X = tf.concat([tf.ones([64, 1]), tf.tensor2d(Array.from({ length: 64 * 4 }, () => rng.normal()), [64, 4])], 1) as tf.Tensor2D;
+    const target = tf.tensor2d(Array.from({ length: 64 * 5 }, () => rng.normal() * 0.1), [64, 5]);
+    const vars = [l.router, ...l.experts.flatMap((e) => [e.w1, e.b1, e.w2, e.b2])];
+    const opt = tf.train.sgd(0.5);
+    for (let step = 0; step < 40; step++) {
+      opt.minimize(() => {
+        const { y, report } = l.apply(X, 8, { training: true });
+        return tf.add(tf.losses.meanSquaredError(target, y), tf.mul(auxLossWeight, report.auxLoss)) as tf.Scalar;
+      }, false, vars);
+    }
+    const load = read(l.apply(X, 8, { training: false }).report.load) as number[];
+    return Math.max(...load) * load.length;
+  }
+
+  it('lowers load imbalance on a synthetic task', () => {
+    const without = trainImbalance(0);
+    const withLoss = trainImbalance(1);
+    expect(without).toBeGreaterThan(2.5); // still mostly one expert
+    expect(withLoss).toBeLessThan(without - 1);
+  });
+});

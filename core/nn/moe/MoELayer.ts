@@ -1,0 +1,347 @@
+/**
+ * A Mixture-of-Experts FFN block over tokens = rows of a [T, d] batch.
+ *
+ * Routing (the choice itself is made on detached probabilities in routers.ts; gates are `probs × mask`
+ * so the router still learns through the softmax):
+ * - topk: softmax, top-k, gates renormalised over the chosen slots (Fedus et al., 2021).
+ * - topp: smallest set with cumulative probability ≥ p, gates are the raw probabilities
+ *   (Huang et al., 2024).
+ * - expert-choice: each slot takes its top C = capacityFactor·T/S tokens (Zhou et al., 2022).
+ * - smoe-dropout: a random router that is never trained; k grows from kStart to kEnd with training
+ *   progress and is kEnd at inference (Chen et al., 2023).
+ *
+ * Expert kinds, in router-column order: E·m fine-grained FFN experts (DeepSeekMoE segmentation, Dai et
+ * al., 2024: hidden/m units each, k·m of them active), AdaMoE null experts (Zeng et al., 2024) and MoE++
+ * zero / copy / constant experts (Jin et al., 2024). DeepSeekMoE shared experts sit outside the router
+ * and see every token. Only FFN experts (routed and shared) run an FFN; the others are a mask, an
+ * elementwise product, or a small matMul.
+ *
+ * Dispatch and combine are GShard-style one-hot matrices (Lepikhin et al., 2021): an expert runs on
+ * exactly the tokens routed to it, through matMuls only, so gradients work on every tfjs backend
+ * (no gather / scatter in the gradient path).
+ *
+ * Capacity (token-choice modes, training only): a slot takes at most ceil(capacityFactor·k·T/S)
+ * assignments in token order; later ones are dropped and counted. Null/zero/copy/constant slots cost
+ * nothing and are never capped. At inference no token is dropped, so an exported model does not depend
+ * on the batch it is run with (expert choice inherently does).
+ *
+ * Balance loss (Switch Transformer, Fedus et al., 2021): S · Σ_i f_i · P_i over the S routable slots,
+ * f_i the fraction of routing assignments slot i got (before drops) and P_i its mean router probability.
+ * It equals 1 at a perfectly even split and grows towards S as routing collapses.
+ */
+import * as tf from '@tensorflow/tfjs';
+import type { Rng } from '../../space/rng.js';
+import type { MoEBlock } from '../../space/SearchSpace.js';
+import { activate } from '../activations.js';
+import { glorotUniform, normalInit, type VariableStore } from '../init.js';
+import type { FfnWeights, MoESubnetLayer, SubnetGating, WeightArray } from '../subnetLayers.js';
+import type { MoELayerOutput } from '../types.js';
+import { applyCapacity, expertChoiceMask, maskCount, type RouteMask, tokensOf, topKMask, topPMask } from './routers.js';
+
+export type ColumnKind = 'ffn' | 'null' | 'zero' | 'copy' | 'constant';
+
+export interface ExpertWeights {
+  w1: tf.Variable;
+  b1: tf.Variable;
+  w2: tf.Variable;
+  b2: tf.Variable;
+}
+
+export interface MoEForwardOptions {
+  training: boolean;
+  progress?: number;
+}
+
+export class MoELayer {
+  readonly columns: ColumnKind[];
+  /** Slot index of each router column (slots: routed, shared, null, zero, copy, constant). */
+  readonly columnSlots: number[];
+  readonly expertNames: string[];
+  readonly routedExperts: number;
+  readonly router: tf.Variable;
+  readonly experts: ExpertWeights[];
+  readonly shared: ExpertWeights[];
+  readonly constants: tf.Variable | null;
+  /** Expert FFN runs since construction (routed and shared); tests use it to prove who computes. */
+  ffnCalls = 0;
+  /** Tokens each FFN expert (routed, then shared) processed in the last forward pass. */
+  lastFfnTokens: number[] = [];
+
+  constructor(
+    readonly name: string,
+    readonly block: MoEBlock,
+    /** Largest input width that can reach this layer (weights are allocated at it). */
+    readonly dMax: number,
+    store: VariableStore,
+    rng: Rng,
+  ) {
+    const m = block.segments;
+    this.routedExperts = block.experts * m;
+    this.columns = [
+      ...Array<ColumnKind>(this.routedExperts).fill('ffn'),
+      ...Array<ColumnKind>(block.nullExperts).fill('null'),
+      ...Array<ColumnKind>(block.zeroExperts).fill('zero'),
+      ...Array<ColumnKind>(block.copyExperts).fill('copy'),
+      ...Array<ColumnKind>(block.constantExperts).fill('constant'),
+    ];
+    this.columnSlots = this.columns.map((_, c) => (c < this.routedExperts ? c : c + block.sharedExperts));
+    const names = (prefix: string, n: number) => Array.from({ length: n }, (_, i) => `${prefix}${i}`);
+    this.expertNames = [
+      ...names('e', this.routedExperts),
+      ...names('shared', block.sharedExperts),
+      ...names('null', block.nullExperts),
+      ...names('zero', block.zeroExperts),
+      ...names('copy', block.copyExperts),
+      ...names('const', block.constantExperts),
+    ];
+    const S = this.columns.length;
+    // SMoE-Dropout's router is random and frozen (Chen et al., 2023): a non-trainable variable.
+    const frozen = block.routing.mode === 'smoe-dropout';
+    this.router = store.add(`${name}.moe.router`, normalInit(rng, [dMax, S], 1 / Math.sqrt(dMax)), !frozen);
+    const hMax = Math.max(...block.expertHidden) / m;
+    const expert = (prefix: string): ExpertWeights => ({
+      w1: store.add(`${prefix}.w1`, glorotUniform(rng, [dMax, hMax], dMax, hMax)),
+      b1: store.add(`${prefix}.b1`, tf.zeros([hMax])),
+      w2: store.add(`${prefix}.w2`, glorotUniform(rng, [hMax, dMax], hMax, dMax)),
+      b2: store.add(`${prefix}.b2`, tf.zeros([dMax])),
+    });
+    this.experts = Array.from({ length: this.routedExperts }, (_, i) => expert(`${name}.moe.e${i}`));
+    this.shared = Array.from({ length: block.sharedExperts }, (_, i) => expert(`${name}.moe.shared${i}`));
+    this.constants = block.constantExperts > 0 ? store.add(`${name}.moe.const`, normalInit(rng, [block.constantExperts, dMax], 0.02)) : null;
+  }
+
+  /** Number of routable slots (router columns). */
+  get slots(): number {
+    return this.columns.length;
+  }
+
+  /** The k a token-choice router uses now (after segmentation). */
+  activeK(opts: MoEForwardOptions): number {
+    const r = this.block.routing;
+    const m = this.block.segments;
+    if (r.mode === 'topk') return r.k * m;
+    if (r.mode === 'smoe-dropout') {
+      const progress = opts.training ? Math.min(1, Math.max(0, opts.progress ?? 0)) : 1;
+      return Math.round(r.kStart + (r.kEnd - r.kStart) * progress) * m;
+    }
+    return NaN;
+  }
+
+  private ffn(e: ExpertWeights, x: tf.Tensor2D, d: number, h: number): tf.Tensor2D {
+    const hidden = activate(tf.add(tf.matMul(x, e.w1.slice([0, 0], [d, h])), e.b1.slice(0, h)), this.block.activation);
+    return tf.add(tf.matMul(hidden, e.w2.slice([0, 0], [h, d])), e.b2.slice(0, d)) as tf.Tensor2D;
+  }
+
+  /** Route x [T, d] (d ≤ dMax) with expert hidden width `hidden`; returns y [T, d] and the layer report. */
+  apply(x: tf.Tensor2D, hidden: number, opts: MoEForwardOptions): { y: tf.Tensor2D; report: MoELayerOutput } {
+    const [T, d] = x.shape;
+    const S = this.slots;
+    const block = this.block;
+    const routing = block.routing;
+    const hSeg = hidden / block.segments;
+    if (!Number.isInteger(hSeg) || hSeg < 1) throw new Error(`${this.name}: expert hidden ${hidden} is not divisible by segments ${block.segments}`);
+    if (d > this.dMax) throw new Error(`${this.name}: input width ${d} exceeds the allocated ${this.dMax}`);
+
+    const logits = tf.matMul(x, this.router.slice([0, 0], [d, S]));
+    const probs = tf.softmax(logits) as tf.Tensor2D;
+    const p = probs.dataSync();
+
+    // 1. Which slots each token would use (before capacity).
+    let pre: RouteMask;
+    let renormalise = false;
+    if (routing.mode === 'topk' || routing.mode === 'smoe-dropout') {
+      pre = topKMask(p, T, S, this.activeK(opts));
+      renormalise = true;
+    } else if (routing.mode === 'topp') {
+      pre = topPMask(p, T, S, routing.p, routing.maxK ?? S);
+    } else {
+      const capacity = Math.min(T, Math.max(1, Math.round((routing.capacityFactor * T) / S)));
+      pre = expertChoiceMask(p, T, S, capacity);
+    }
+    const assignments = maskCount(pre);
+
+    // 2. Capacity: FFN slots take at most ceil(cf · k · T / S) assignments, in token order.
+    let mask = pre;
+    let droppedCount = 0;
+    if (opts.training && block.capacityFactor !== null && routing.mode !== 'expert-choice') {
+      // Top-p has no fixed k: use this batch's mean number of chosen slots.
+      const k = routing.mode === 'topp' ? Math.max(1, Math.ceil(assignments / Math.max(1, T))) : this.activeK(opts);
+      const cap = Math.ceil((block.capacityFactor * k * T) / S);
+      const r = applyCapacity(
+        pre,
+        this.columns.map((c) => (c === 'ffn' ? cap : Infinity)),
+      );
+      mask = r.mask;
+      droppedCount = r.dropped;
+    }
+
+    // 3. Gates: probabilities on the kept slots (renormalised over the chosen set for top-k).
+    const maskT = tf.tensor2d(Float32Array.from(mask.data), [T, S]);
+    let gates = tf.mul(probs, maskT) as tf.Tensor2D;
+    if (renormalise) {
+      const preT = mask === pre ? maskT : tf.tensor2d(Float32Array.from(pre.data), [T, S]);
+      gates = tf.div(gates, tf.add(tf.sum(tf.mul(probs, preT), 1, true), 1e-9));
+    }
+
+    // 4. Experts. FFN experts see only their tokens (one-hot dispatch D [n, T], combine Dᵀ).
+    let y: tf.Tensor2D = tf.zeros([T, d]);
+    this.lastFfnTokens = new Array<number>(this.routedExperts + this.shared.length).fill(0);
+    for (let c = 0; c < this.routedExperts; c++) {
+      const idx = tokensOf(mask, c);
+      if (idx.length === 0) continue;
+      const dispatch = new Float32Array(idx.length * T);
+      idx.forEach((t, j) => (dispatch[j * T + t] = 1));
+      const D = tf.tensor2d(dispatch, [idx.length, T]);
+      const out = this.ffn(this.experts[c]!, tf.matMul(D, x), d, hSeg);
+      const g = tf.matMul(D, gates.slice([0, c], [T, 1]));
+      y = tf.add(y, tf.matMul(D, tf.mul(out, g), true, false));
+      this.ffnCalls++;
+      this.lastFfnTokens[c] = idx.length;
+    }
+    this.shared.forEach((e, i) => {
+      y = tf.add(y, this.ffn(e, x, d, hSeg));
+      this.ffnCalls++;
+      this.lastFfnTokens[this.routedExperts + i] = T;
+    });
+    const firstCopy = this.routedExperts + block.nullExperts + block.zeroExperts;
+    if (block.copyExperts > 0) {
+      const g = tf.sum(gates.slice([0, firstCopy], [T, block.copyExperts]), 1, true);
+      y = tf.add(y, tf.mul(g, x));
+    }
+    if (this.constants) {
+      const g = gates.slice([0, firstCopy + block.copyExperts], [T, block.constantExperts]);
+      y = tf.add(y, tf.matMul(g, this.constants.slice([0, 0], [block.constantExperts, d])));
+    }
+    // Null and zero experts add nothing: a token routed there simply uses less compute.
+    if (block.residual) y = tf.add(x, y);
+
+    return { y, report: this.report(probs, p, pre, mask, assignments, droppedCount) };
+  }
+
+  private report(probs: tf.Tensor2D, p: ArrayLike<number>, pre: RouteMask, mask: RouteMask, assignments: number, droppedCount: number): MoELayerOutput {
+    const T = pre.tokens;
+    const S = pre.slots;
+    const slots = this.expertNames.length;
+    const nShared = this.shared.length;
+
+    const colCounts = new Array<number>(S).fill(0);
+    for (let t = 0; t < T; t++) for (let c = 0; c < S; c++) colCounts[c]! += pre.data[t * S + c]!;
+    const slotCounts = new Array<number>(slots).fill(0);
+    colCounts.forEach((n, c) => (slotCounts[this.columnSlots[c]!] = n));
+    for (let i = 0; i < nShared; i++) slotCounts[this.routedExperts + i] = T;
+    const total = slotCounts.reduce((a, b) => a + b, 0);
+
+    // Switch balance loss: f is a constant (no gradient through the choice), P carries the gradient.
+    const f = tf.tensor1d(colCounts.map((n) => (assignments > 0 ? n / assignments : 0)));
+    const auxLoss = tf.mul(S, tf.sum(tf.mul(f, tf.mean(probs, 0)))) as tf.Scalar;
+    const entropy = tf.mean(tf.neg(tf.sum(tf.mul(probs, tf.log(tf.add(probs, 1e-9))), 1))) as tf.Scalar;
+
+    const used = new Float32Array(T * slots);
+    const top = new Int32Array(T);
+    let active = 0;
+    for (let t = 0; t < T; t++) {
+      let best = -1;
+      let bestP = -1;
+      let bestAny = 0;
+      for (let c = 0; c < S; c++) {
+        const pv = p[t * S + c]!;
+        if (pv > p[t * S + bestAny]!) bestAny = c;
+        if (mask.data[t * S + c]) {
+          used[t * slots + this.columnSlots[c]!] = 1;
+          active++;
+          if (pv > bestP) {
+            bestP = pv;
+            best = c;
+          }
+        }
+      }
+      for (let i = 0; i < nShared; i++) used[t * slots + this.routedExperts + i] = 1;
+      top[t] = this.columnSlots[best >= 0 ? best : bestAny]!;
+    }
+    active += nShared * T;
+
+    return {
+      layer: this.name,
+      expertNames: [...this.expertNames],
+      load: tf.tensor1d(slotCounts.map((n) => (total > 0 ? n / total : 0))),
+      dropped: tf.scalar(assignments > 0 ? droppedCount / assignments : 0),
+      entropy,
+      auxLoss,
+      meanActive: tf.scalar(T > 0 ? active / T : 0),
+      topExpert: tf.tensor1d(top, 'int32'),
+      mask: tf.tensor2d(used, [T, slots]),
+    };
+  }
+
+  /** FFN experts a token uses at most (a static bound; measured use is `meanActive`). */
+  activeFfnPerToken(): number {
+    const r = this.block.routing;
+    const E = this.routedExperts;
+    const S = this.slots;
+    if (r.mode === 'topk') return Math.min(E, r.k * this.block.segments);
+    if (r.mode === 'smoe-dropout') return Math.min(E, r.kEnd * this.block.segments);
+    if (r.mode === 'topp') return Math.min(E, r.maxK ?? S);
+    // Expert choice: E FFN slots take cf·T/S tokens each, i.e. cf·E/S per token on average.
+    return (r.capacityFactor * E) / S;
+  }
+
+  /** Parameters a subnet with input width d and expert hidden `hidden` holds in this layer. */
+  countParams(d: number, hidden: number): number {
+    const h = hidden / this.block.segments;
+    const ffn = 2 * d * h + h + d;
+    return d * this.slots + (this.routedExperts + this.shared.length) * ffn + this.block.constantExperts * d;
+  }
+
+  /** 2 × multiply-accumulates per token: the router plus the active and shared FFN experts. */
+  countFlops(d: number, hidden: number): number {
+    const h = hidden / this.block.segments;
+    const ffn = 2 * (2 * d * h);
+    return 2 * d * this.slots + (this.activeFfnPerToken() + this.shared.length) * ffn + 2 * this.block.constantExperts * d;
+  }
+
+  /** This layer as a concrete subnet layer (weights sliced to input width d and expert hidden). */
+  subnetLayer(d: number, hidden: number): MoESubnetLayer {
+    const h = hidden / this.block.segments;
+    const ffn = (e: ExpertWeights): FfnWeights => ({
+      w1: weightArray(e.w1, [0, 0], [d, h]),
+      b1: weightArray(e.b1, [0], [h]),
+      w2: weightArray(e.w2, [0, 0], [h, d]),
+      b2: weightArray(e.b2, [0], [d]),
+    });
+    const r = this.block.routing;
+    const m = this.block.segments;
+    const gating: SubnetGating =
+      r.mode === 'topk'
+        ? { mode: 'topk', k: r.k * m }
+        : r.mode === 'smoe-dropout'
+          ? { mode: 'topk', k: r.kEnd * m }
+          : r.mode === 'topp'
+            ? { mode: 'topp', p: r.p, maxK: r.maxK ?? this.slots }
+            : { mode: 'expert-choice', capacityFactor: r.capacityFactor };
+    return {
+      kind: 'moe',
+      name: this.name,
+      activation: this.block.activation,
+      dim: d,
+      hidden: h,
+      router: weightArray(this.router, [0, 0], [d, this.slots]),
+      columns: [...this.columns],
+      columnSlots: [...this.columnSlots],
+      expertNames: [...this.expertNames],
+      experts: this.experts.map(ffn),
+      shared: this.shared.map(ffn),
+      constants: this.constants ? weightArray(this.constants, [0, 0], [this.block.constantExperts, d]) : null,
+      gating,
+      normalize: r.mode === 'topk' || r.mode === 'smoe-dropout',
+      residual: this.block.residual,
+    };
+  }
+}
+
+/** A slice of a variable, read back as a plain array. */
+export function weightArray(v: tf.Tensor, begin: number[], size: number[]): WeightArray {
+  const t = v.slice(begin, size);
+  const data = t.dataSync() as Float32Array;
+  t.dispose();
+  return { data: Float32Array.from(data), shape: [...size] };
+}

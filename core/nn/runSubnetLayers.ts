@@ -1,0 +1,104 @@
+/**
+ * Inference of a subnet from its sliced layer list (core/nn/subnetLayers.ts) with plain tfjs ops and no
+ * supernet. It is the executable definition of the layer format: tests check it against
+ * `Supernet.apply`, and an exporter can check its own graph against it.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { activate } from './activations.js';
+import { conv2dSame } from './conv.js';
+import { expertChoiceMask, topKMask, topPMask } from './moe/routers.js';
+import type { FfnWeights, MoESubnetLayer, SubnetLayer, WeightArray } from './subnetLayers.js';
+
+const t = (w: WeightArray) => tf.tensor(w.data, w.shape);
+
+function ffn(x: tf.Tensor2D, f: FfnWeights, layer: MoESubnetLayer): tf.Tensor2D {
+  const h = activate(tf.add(tf.matMul(x, t(f.w1) as tf.Tensor2D), t(f.b1)), layer.activation) as tf.Tensor2D;
+  return tf.add(tf.matMul(h, t(f.w2) as tf.Tensor2D), t(f.b2)) as tf.Tensor2D;
+}
+
+function moe(x: tf.Tensor2D, m: MoESubnetLayer): tf.Tensor2D {
+  const [T] = x.shape;
+  const S = m.columns.length;
+  const probs = tf.softmax(tf.matMul(x, t(m.router) as tf.Tensor2D)) as tf.Tensor2D;
+  const p = probs.dataSync();
+  const g = m.gating;
+  const mask =
+    g.mode === 'topk'
+      ? topKMask(p, T, S, g.k)
+      : g.mode === 'topp'
+        ? topPMask(p, T, S, g.p, g.maxK)
+        : expertChoiceMask(p, T, S, Math.min(T, Math.max(1, Math.round((g.capacityFactor * T) / S))));
+  let gate = tf.mul(probs, tf.tensor2d(Float32Array.from(mask.data), [T, S])) as tf.Tensor2D;
+  if (m.normalize) gate = tf.div(gate, tf.add(tf.sum(gate, 1, true), 1e-9));
+  let y: tf.Tensor2D = m.residual ? x : tf.zeros(x.shape);
+  let constant = 0;
+  m.columns.forEach((kind, c) => {
+    const gc = gate.slice([0, c], [T, 1]);
+    if (kind === 'ffn') y = tf.add(y, tf.mul(gc, ffn(x, m.experts[c]!, m)));
+    else if (kind === 'copy') y = tf.add(y, tf.mul(gc, x));
+    else if (kind === 'constant') {
+      const row = t(m.constants!).slice([constant++, 0], [1, m.dim]);
+      y = tf.add(y, tf.mul(gc, row));
+    }
+  });
+  for (const f of m.shared) y = tf.add(y, ffn(x, f, m));
+  return y;
+}
+
+/** Logits of the subnet for a batch x ([N, ...inputShape]), inference mode. */
+export function runSubnetLayers(layers: readonly SubnetLayer[], x: tf.Tensor): tf.Tensor2D {
+  return tf.tidy(() => {
+    let h = x;
+    for (const l of layers) {
+      switch (l.kind) {
+        case 'flatten':
+          h = tf.reshape(h, [h.shape[0]!, -1]);
+          break;
+        case 'globalAvgPool':
+          h = tf.mean(h, [1, 2]);
+          break;
+        case 'dense': {
+          const y = activate(tf.add(tf.matMul(h as tf.Tensor2D, t(l.kernel) as tf.Tensor2D), t(l.bias)), l.activation);
+          h = l.residual ? tf.add(h, y) : y;
+          break;
+        }
+        case 'conv': {
+          let y: tf.Tensor = conv2dSame(h as tf.Tensor4D, t(l.kernel) as tf.Tensor4D, l.stride);
+          if (l.bias) y = tf.add(y, t(l.bias));
+          if (l.batchNorm) {
+            const bn = l.batchNorm;
+            y = tf.add(tf.mul(tf.sub(y, t(bn.mean)), tf.mul(tf.rsqrt(tf.add(t(bn.variance), bn.epsilon)), t(bn.gamma))), t(bn.beta));
+          }
+          h = activate(y, l.activation);
+          break;
+        }
+        case 'moe':
+          h = moe(h as tf.Tensor2D, l);
+          break;
+        case 'head':
+          h = tf.add(tf.matMul(h as tf.Tensor2D, t(l.kernel) as tf.Tensor2D), t(l.bias));
+          break;
+      }
+    }
+    return h as tf.Tensor2D;
+  });
+}
+
+/** Parameters the layer list holds (BatchNorm statistics included, as an exported model holds them). */
+export function countSubnetLayerParams(layers: readonly SubnetLayer[]): number {
+  const n = (w: WeightArray | null | undefined) => w?.data.length ?? 0;
+  const f = (x: FfnWeights) => n(x.w1) + n(x.b1) + n(x.w2) + n(x.b2);
+  return layers.reduce((s, l) => {
+    switch (l.kind) {
+      case 'dense':
+      case 'head':
+        return s + n(l.kernel) + n(l.bias);
+      case 'conv':
+        return s + n(l.kernel) + n(l.bias) + (l.batchNorm ? n(l.batchNorm.gamma) * 4 : 0);
+      case 'moe':
+        return s + n(l.router) + l.experts.reduce((a, e) => a + f(e), 0) + l.shared.reduce((a, e) => a + f(e), 0) + n(l.constants);
+      default:
+        return s;
+    }
+  }, 0);
+}

@@ -1,0 +1,91 @@
+/**
+ * The concrete layers of one subnet, weights already sliced out of the supernet, as plain arrays
+ * (`subnetWeights` in Supernet.ts builds it; core/export turns it into tfjs / ONNX graphs).
+ *
+ * The list runs in forward order on a batch `x` of shape [N, ...inputShape] (NHWC for images):
+ * - `flatten` / `globalAvgPool`: image → vector, where the first dense/moe stage (or the head) starts.
+ * - `dense`: y = act(x · kernel + bias); with `residual`, y = x + act(x · kernel + bias). The residual is
+ *   only present where the block's input and output widths are equal (as OFA keeps a shortcut only
+ *   where shapes match).
+ * - `conv`: 'same' padding, `stride`, kernel HWIO; then `batchNorm` (inference statistics) if present,
+ *   else `bias`; then the activation.
+ * - `moe`: see `MoESubnetLayer`.
+ * - `head`: logits = x · kernel + bias (no activation); always last.
+ * Identity blocks and blocks beyond the chosen depth do not appear.
+ */
+import type { Activation } from '../space/SearchSpace.js';
+import type { ColumnKind } from './moe/MoELayer.js';
+
+/** A row-major weight array and its shape. */
+export interface WeightArray {
+  data: Float32Array;
+  shape: number[];
+}
+
+export interface FfnWeights {
+  /** [d, h] */
+  w1: WeightArray;
+  /** [h] */
+  b1: WeightArray;
+  /** [h, d] */
+  w2: WeightArray;
+  /** [d] */
+  b2: WeightArray;
+}
+
+/** How an exported MoE layer picks slots per token (inference semantics of the block's routing). */
+export type SubnetGating =
+  /** The k most probable slots (ties: lower column first). SMoE-Dropout exports as top-kEnd·m. */
+  | { mode: 'topk'; k: number }
+  /** Most probable slots while the mass ranked above a slot is < p, at most maxK of them. */
+  | { mode: 'topp'; p: number; maxK: number }
+  /** Each column takes its round(capacityFactor·N/S) most probable tokens of the batch. */
+  | { mode: 'expert-choice'; capacityFactor: number };
+
+/**
+ * y = (residual ? x : 0) + Σ_columns gate_c · expert_c(x) + Σ_shared ffn(x), with
+ * probs = softmax(x · router), gate = probs × mask, divided by the row sum of gates when `normalize`.
+ * Column kinds: 'ffn' → `experts[c]` (d → h → d, `activation` between); 'null' and 'zero' → 0;
+ * 'copy' → x; 'constant' → `constants` row (index among the constant columns).
+ */
+export interface MoESubnetLayer {
+  kind: 'moe';
+  name: string;
+  activation: Activation;
+  /** Input = output width. */
+  dim: number;
+  /** Hidden width of each (fine-grained) expert: expertHidden / segments. */
+  hidden: number;
+  /** [dim, S] router kernel, no bias. */
+  router: WeightArray;
+  columns: ColumnKind[];
+  /** Slot index (in `expertNames` order) of each column. */
+  columnSlots: number[];
+  expertNames: string[];
+  /** The FFN experts, in column order (the first columns). */
+  experts: FfnWeights[];
+  /** DeepSeekMoE shared experts: every token, weight 1. */
+  shared: FfnWeights[];
+  /** [constantExperts, dim] or null. */
+  constants: WeightArray | null;
+  gating: SubnetGating;
+  normalize: boolean;
+  residual: boolean;
+}
+
+export type SubnetLayer =
+  | { kind: 'flatten'; name: string }
+  | { kind: 'globalAvgPool'; name: string }
+  | { kind: 'dense'; name: string; activation: Activation; kernel: WeightArray; bias: WeightArray; residual: boolean }
+  | {
+      kind: 'conv';
+      name: string;
+      activation: Activation;
+      /** [k, k, inChannels, outChannels] (HWIO), the centre crop of the supernet's largest kernel. */
+      kernel: WeightArray;
+      stride: 1 | 2;
+      bias: WeightArray | null;
+      batchNorm: { gamma: WeightArray; beta: WeightArray; mean: WeightArray; variance: WeightArray; epsilon: number } | null;
+    }
+  | MoESubnetLayer
+  | { kind: 'head'; name: 'head'; kernel: WeightArray; bias: WeightArray };

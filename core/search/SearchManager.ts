@@ -1,0 +1,390 @@
+/**
+ * Multi-objective subnet search over a trained run's supernet: random sampling, NSGA-II, or
+ * predictor-guided evolution (LINAS), with constraints (e.g. latency ≤ budget) handled by
+ * constraint-domination.
+ *
+ * Each search persists its whole state to `<run>/searches/<id>.json` after every generation (written
+ * atomically, so a crash loses at most the generation in flight), streams progress with an ETA, every
+ * evaluated subnet and a summary per generation through the EventHub, and can be cancelled between
+ * evaluations. Searches run one at a time (tfjs has one backend per process); later ones queue.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { randomBytes } from 'node:crypto';
+import { mkdir, readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { loadDataset } from '../data/Dataset.js';
+import { hasBatchNorm, recalibrationBatches } from '../export/exportSubnet.js';
+import { inputShapeOf } from '../export/subnetGraph.js';
+import type { EventHub } from '../host/session.js';
+import { currentBackend, selectBackend } from '../nn/backend.js';
+import type { Supernet } from '../nn/types.js';
+import {
+  ProtocolError,
+  SearchConfig,
+  SearchSummary,
+  type BackendChoice,
+  type EvaluatedSubnet,
+  type Objective,
+  type SearchConfigInput,
+} from '../protocol/protocol.js';
+import { archDims, archKey, decodeArch, encodeArch, largestArch, smallestArch } from '../space/archCodec.js';
+import { createRng } from '../space/rng.js';
+import { atomicWriteFile } from '../train/atomicWrite.js';
+import { restoreSupernet } from '../train/restoreSupernet.js';
+import { RunStore } from '../train/RunStore.js';
+import { runPredictorGuidedSearch } from './accuracyPredictor.js';
+import { evaluateSubnet, subnetGraph, type EvaluateSubnetContext } from './evaluateSubnet.js';
+import { hypervolume, normaliseForHypervolume } from './hypervolume.js';
+import { LatencyTable, latencyTablePath, meanAbsPercentError, type TimingOptions } from './LatencyTable.js';
+import { randomVector, runNsga2, type Evaluation, type Nsga2Problem } from './nsga2.js';
+import { paretoFront, paretoRanks } from './paretoFront.js';
+
+export interface SearchManagerOptions {
+  runsDir: string;
+  hub: EventHub;
+  /** Backend to select when none is active yet (default 'auto'). */
+  backend?: BackendChoice;
+  /** Latency timing (defaults: batch 1, 3 warm-up runs, median of 15). */
+  timing?: Partial<TimingOptions>;
+  /** Clock in ms (tests). */
+  now?: () => number;
+}
+
+interface SearchState {
+  summary: SearchSummary;
+  createdAt: string;
+  backend: string;
+  device: string;
+  /** Cost of the largest subnet per objective (hypervolume normalisation; see hypervolume.ts). */
+  scales: Partial<Record<Objective, number>>;
+}
+
+interface ActiveSearch {
+  state: SearchState;
+  controller: AbortController;
+  done: Promise<SearchSummary>;
+}
+
+const SEARCH_ID = /^[\w.-]+$/;
+
+export class SearchManager {
+  private readonly active = new Map<string, ActiveSearch>();
+  private queue: Promise<unknown> = Promise.resolve();
+  private readonly store: RunStore;
+  private readonly now: () => number;
+
+  constructor(private readonly opts: SearchManagerOptions) {
+    this.store = new RunStore(opts.runsDir);
+    this.now = opts.now ?? (() => Date.now());
+  }
+
+  /** Validate, create the search record, queue it, and return its id at once. */
+  async start(cfgIn: SearchConfigInput): Promise<{ searchId: string }> {
+    const parsed = SearchConfig.safeParse(cfgIn);
+    if (!parsed.success) {
+      const i = parsed.error.issues[0]!;
+      throw new ProtocolError('invalid', `invalid search config: ${i.path.join('.') || '(root)'}: ${i.message}`);
+    }
+    const cfg = parsed.data;
+    if (!(await this.store.exists(cfg.runId))) throw new ProtocolError('not_found', `run "${cfg.runId}" not found`);
+    const searchId = `${new Date(this.now()).toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15)}-${randomBytes(3).toString('hex')}`;
+    const state: SearchState = {
+      summary: { id: searchId, runId: cfg.runId, status: 'queued', config: cfg, evaluated: [], front: [], hypervolume: [] },
+      createdAt: new Date(this.now()).toISOString(),
+      backend: '',
+      device: '',
+      scales: {},
+    };
+    await this.persist(state);
+    const controller = new AbortController();
+    const done = this.queue.then(() => this.run(state, controller.signal));
+    this.queue = done.catch(() => undefined);
+    this.active.set(searchId, { state, controller, done });
+    done.finally(() => this.active.delete(searchId)).catch(() => undefined);
+    return { searchId };
+  }
+
+  /** Stop a queued or running search (it keeps what it evaluated, with status 'stopped'). */
+  async cancel(searchId: string): Promise<{ cancelled: boolean }> {
+    const a = this.active.get(searchId);
+    if (!a) return { cancelled: false };
+    a.controller.abort();
+    return { cancelled: true };
+  }
+
+  /** The final summary of a search started by this manager. */
+  async wait(searchId: string): Promise<SearchSummary> {
+    const a = this.active.get(searchId);
+    if (!a) throw new ProtocolError('not_found', `search "${searchId}" is not running in this process`);
+    return a.done;
+  }
+
+  /** Every search of a run, newest first: live state for running ones, the files for the rest. */
+  async list(runId: string): Promise<SearchSummary[]> {
+    const dir = join(this.store.runDir(runId), 'searches');
+    let names: string[];
+    try {
+      names = await readdir(dir);
+    } catch {
+      names = [];
+    }
+    const out = new Map<string, SearchSummary>();
+    for (const name of names) {
+      if (!name.endsWith('.json') || name.startsWith('.')) continue;
+      try {
+        const s = SearchSummary.parse(JSON.parse(await readFile(join(dir, name), 'utf8')));
+        // A search recorded as queued/running that no live manager owns was cut off (crash, restart).
+        if ((s.status === 'running' || s.status === 'queued') && !this.active.has(s.id)) s.status = 'interrupted';
+        out.set(s.id, s);
+      } catch {
+        // a torn or foreign file
+      }
+    }
+    for (const a of this.active.values()) if (a.state.summary.runId === runId) out.set(a.state.summary.id, structuredClone(a.state.summary));
+    return [...out.values()].sort((a, b) => (a.id < b.id ? 1 : -1));
+  }
+
+  async close(): Promise<void> {
+    for (const a of this.active.values()) a.controller.abort();
+    await Promise.allSettled([...this.active.values()].map((a) => a.done));
+  }
+
+  // -------------------------------------------------------------------------------------------------
+
+  private file(state: SearchState): string {
+    if (!SEARCH_ID.test(state.summary.id)) throw new Error(`bad search id ${state.summary.id}`);
+    return join(this.store.runDir(state.summary.runId), 'searches', `${state.summary.id}.json`);
+  }
+
+  private async persist(state: SearchState): Promise<void> {
+    const file = this.file(state);
+    await mkdir(join(file, '..'), { recursive: true });
+    await atomicWriteFile(file, JSON.stringify({ ...state.summary, createdAt: state.createdAt, backend: state.backend, device: state.device, scales: state.scales }));
+  }
+
+  private emitSummary(state: SearchState): void {
+    this.opts.hub.emit('onSearchEvent', { kind: 'summary', searchId: state.summary.id, summary: structuredClone(state.summary) });
+  }
+
+  private async run(state: SearchState, signal: AbortSignal): Promise<SearchSummary> {
+    const s = state.summary;
+    const cfg = s.config;
+    let net: Supernet | null = null;
+    let bnBatches: tf.Tensor[] = [];
+    try {
+      if (signal.aborted) throw signal.reason;
+      s.status = 'running';
+      const backend = currentBackend() ?? (await selectBackend(this.opts.backend ?? 'auto'));
+      state.backend = backend.name;
+      state.device = backend.device;
+      const restored = await restoreSupernet(this.store.runDir(cfg.runId));
+      net = restored.net;
+      const space = net.space;
+      const ds = await loadDataset(restored.record.config.data, { input: space.input });
+      if (hasBatchNorm(space)) bnBatches = recalibrationBatches(ds.train, inputShapeOf(space.input));
+      const lut = await LatencyTable.open({
+        path: latencyTablePath(this.opts.runsDir, backend.name, backend.device, space),
+        backend: backend.name,
+        device: backend.device,
+        space,
+        timing: this.opts.timing,
+      });
+      const ctx: EvaluateSubnetContext = { net, val: ds.test, evalSamples: cfg.evalSamples, bnBatches, lut, timing: this.opts.timing };
+      await this.persist(state);
+      this.emitSummary(state);
+      await this.searchLoop(state, ctx, signal);
+      s.status = 'completed';
+      await lut.save().catch(() => undefined);
+    } catch (e) {
+      if (signal.aborted) s.status = 'stopped';
+      else {
+        s.status = 'failed';
+        s.error = e instanceof Error ? e.message : String(e);
+      }
+    } finally {
+      tf.dispose(bnBatches);
+      net?.dispose();
+    }
+    this.finishSummary(state);
+    await this.persist(state).catch(() => undefined);
+    this.emitSummary(state);
+    return structuredClone(s);
+  }
+
+  /** Objective values of a record, in config order (accuracy maximised, the rest minimised). */
+  private objectivesOf(rec: EvaluatedSubnet, objectives: readonly Objective[]): number[] {
+    return objectives.map((o) => value(rec, o));
+  }
+
+  private finishSummary(state: SearchState): void {
+    const s = state.summary;
+    const objs = s.config.objectives;
+    const points = s.evaluated.map((r) => this.objectivesOf(r, objs));
+    const signs = objs.map((o) => (o === 'accuracy' ? -1 : 1));
+    const violations = s.evaluated.map((r) => violationOf(r, s.config.constraints));
+    const ranks = paretoRanks(points, signs, violations);
+    s.evaluated.forEach((r, i) => (r.rank = ranks[i]));
+    const feasible = s.evaluated.filter((r) => r.feasible);
+    s.front = paretoFront(feasible.map((r) => this.objectivesOf(r, objs)), signs).map((i) => feasible[i]!.id);
+    const withLut = s.evaluated.filter((r) => r.latencyLutMs !== undefined && Number.isFinite(r.latencyMs));
+    if (withLut.length > 0) s.lutErrorPct = meanAbsPercentError(withLut.map((r) => r.latencyLutMs!), withLut.map((r) => r.latencyMs));
+  }
+
+  private currentHypervolume(state: SearchState): number {
+    const s = state.summary;
+    const objs = s.config.objectives;
+    const front = s.evaluated.filter((r) => s.front.includes(r.id));
+    const scales = objs.map((o) => state.scales[o] ?? 1);
+    const { points, ref } = normaliseForHypervolume(objs, front.map((r) => this.objectivesOf(r, objs)), scales);
+    return hypervolume(points, ref);
+  }
+
+  private async searchLoop(state: SearchState, ctx: EvaluateSubnetContext, signal: AbortSignal): Promise<void> {
+    const s = state.summary;
+    const cfg = s.config;
+    const space = ctx.net.space;
+    const dims = archDims(space);
+    const objs = cfg.objectives;
+    const signs = objs.map((o) => (o === 'accuracy' ? -1 : 1));
+    const total = cfg.population * (cfg.generations + 1);
+    const cache = new Map<string, EvaluatedSubnet>();
+    let evalTime = 0;
+    const canonical = (x: readonly number[]) => encodeArch(space, decodeArch(space, x));
+    const initial = [encodeArch(space, largestArch(space)), encodeArch(space, smallestArch(space))];
+
+    const evaluate = async (x: readonly number[], generation: number): Promise<Evaluation> => {
+      const arch = decodeArch(space, x);
+      const key = archKey(arch);
+      let rec = cache.get(key);
+      if (!rec) {
+        signal.throwIfAborted();
+        const t0 = this.now();
+        const r = await evaluateSubnet(ctx, arch);
+        evalTime += this.now() - t0;
+        rec = {
+          id: s.evaluated.length,
+          arch,
+          vector: encodeArch(space, arch),
+          accuracy: r.accuracy,
+          latencyMs: r.latencyMs,
+          ...(r.latencyLutMs !== undefined ? { latencyLutMs: r.latencyLutMs } : {}),
+          params: r.params,
+          flops: r.flops,
+          generation,
+          feasible: true,
+        };
+        rec.feasible = violationOf(rec, cfg.constraints) === 0;
+        cache.set(key, rec);
+        s.evaluated.push(rec);
+        // The largest subnet is evaluated first: its costs fix the hypervolume normalisation.
+        for (const o of objs) if (o !== 'accuracy' && state.scales[o] === undefined) state.scales[o] = value(rec, o);
+        const done = s.evaluated.length;
+        const perEval = evalTime / done / 1000;
+        this.opts.hub.emit('onSearchEvent', { kind: 'evaluated', searchId: s.id, subnets: [structuredClone(rec)] });
+        this.opts.hub.emit('onSearchEvent', { kind: 'progress', searchId: s.id, done, total, etaSec: Math.max(0, (total - done) * perEval) });
+        // Let queued I/O (cancel requests, other clients) run between evaluations.
+        await new Promise((r) => setImmediate(r));
+      }
+      return { objectives: this.objectivesOf(rec, objs), violation: violationOf(rec, cfg.constraints) };
+    };
+
+    const endGeneration = async (generation: number) => {
+      this.finishSummary(state);
+      s.hypervolume = s.hypervolume.filter((h) => h.generation !== generation);
+      s.hypervolume.push({ generation, value: this.currentHypervolume(state) });
+      await this.persist(state);
+      this.emitSummary(state);
+    };
+
+    const problem: Nsga2Problem = {
+      variables: { kind: 'categorical', dims },
+      signs,
+      canonical,
+      evaluate: (x, c) => evaluate(x, c.generation),
+    };
+
+    if (cfg.strategy === 'nsga2') {
+      await runNsga2(problem, {
+        populationSize: cfg.population,
+        generations: cfg.generations,
+        seed: cfg.seed,
+        initial,
+        signal,
+        onGeneration: (g) => endGeneration(g),
+      });
+    } else if (cfg.strategy === 'evolution') {
+      await runPredictorGuidedSearch(problem, {
+        seed: cfg.seed,
+        initialSamples: cfg.population,
+        perRound: cfg.population,
+        rounds: cfg.generations,
+        initial,
+        signal,
+        // Params and FLOPs are exact and free; latency comes from the lookup table (measured once per
+        // layer configuration); only accuracy needs the learnt predictor.
+        cheapObjectives: async (x) => {
+          const arch = decodeArch(space, x);
+          return Promise.all(
+            objs.map(async (o) => {
+              if (o === 'params') return ctx.net.countParams(arch);
+              if (o === 'flops') return ctx.net.countFlops(arch);
+              if (o === 'latency' && ctx.lut) return ctx.lut.predict(subnetGraph(ctx.net, arch));
+              return undefined;
+            }),
+          );
+        },
+        violationOf: (objectives) => violationOfValues(objs, objectives, cfg.constraints),
+        onRound: (round) => endGeneration(round),
+      });
+    } else {
+      const rng = createRng(cfg.seed);
+      const seen = new Set<string>();
+      for (let g = 0; g <= cfg.generations; g++) {
+        const batch: number[][] = g === 0 ? initial.slice() : [];
+        for (const x of batch) seen.add(x.join(','));
+        for (let tries = 0; batch.length < cfg.population && tries < 100 * cfg.population; tries++) {
+          const x = canonical(randomVector(problem.variables, rng));
+          if (seen.has(x.join(','))) continue;
+          seen.add(x.join(','));
+          batch.push(x);
+        }
+        for (const x of batch) {
+          seen.add(x.join(','));
+          await evaluate(x, g);
+        }
+        await endGeneration(g);
+      }
+    }
+    this.opts.hub.emit('onSearchEvent', { kind: 'progress', searchId: s.id, done: total, total, etaSec: 0 });
+  }
+}
+
+function value(rec: EvaluatedSubnet, o: Objective): number {
+  switch (o) {
+    case 'accuracy':
+      return rec.accuracy;
+    case 'latency':
+      return rec.latencyMs;
+    case 'params':
+      return rec.params;
+    case 'flops':
+      return rec.flops;
+  }
+}
+
+/** Σ relative excess over each bound: 0 when every constraint holds. */
+function violationOf(rec: EvaluatedSubnet, constraints: readonly { objective: Objective; max: number }[]): number {
+  return constraints.reduce((sum, c) => sum + excess(value(rec, c.objective), c.max), 0);
+}
+
+function violationOfValues(objs: readonly Objective[], values: readonly number[], constraints: readonly { objective: Objective; max: number }[]): number {
+  return constraints.reduce((sum, c) => {
+    const i = objs.indexOf(c.objective);
+    return i < 0 ? sum : sum + excess(values[i]!, c.max);
+  }, 0);
+}
+
+function excess(v: number, max: number): number {
+  if (!(v > max)) return 0;
+  return (v - max) / Math.max(Math.abs(max), 1e-12);
+}

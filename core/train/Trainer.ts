@@ -1,0 +1,317 @@
+/**
+ * The training loop for a weight-sharing supernet.
+ *
+ * Strategies:
+ * - 'plain': one fixed subnet (config.arch, else the largest) — an ordinary training run.
+ * - 'spos': Single Path One-Shot (Guo et al., 2020): one subnet drawn uniformly per step.
+ * - 'sandwich': the sandwich rule of US-Nets / BigNAS (Yu & Huang, 2019; Yu et al., 2020): per step the
+ *   largest, the smallest and two random subnets, gradients summed before one update.
+ *
+ * Every step resolves its numbers (loss, accuracy, per-MoE-layer ExpertLoad) before they leave, batches
+ * them at 5–20 Hz through MetricBatcher, and yields to the event loop at each release so a stop request
+ * or an IPC message gets through. An aborted signal ends the loop at the next step boundary with a
+ * checkpoint. Everything a resume needs is in the checkpoint: variables, optimizer slots and counters,
+ * the sampler's RNG state, the data iterator's state and the elapsed time.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { BatchIterator, type BatchIteratorState } from '../data/BatchIterator.js';
+import type { Dataset } from '../data/Dataset.js';
+import type { ForwardResult, Supernet } from '../nn/types.js';
+import type { ExpertLoad, MetricPoint, Specialization, TrainConfig } from '../protocol/protocol.js';
+import { encodeArch, largestArch, sampleArch, smallestArch, validateArch } from '../space/archCodec.js';
+import { createRng } from '../space/rng.js';
+import type { Arch } from '../space/SearchSpace.js';
+import type { Checkpoint, NamedArray } from './checkpointFormat.js';
+import { correctCount, crossEntropy, evaluateArch } from './evaluate.js';
+import { MetricBatcher, type Clock } from './MetricBatcher.js';
+import { PathOptimizer, type PathOptimizerState } from './PathOptimizer.js';
+import { computeSpecialization } from './specialization.js';
+
+/**
+ * A layer is flagged as collapsed when one expert slot takes more than this share of its routing
+ * assignments (with balanced routing over E slots each takes 1/E).
+ */
+export const EXPERT_COLLAPSE_THRESHOLD = 0.6;
+/** Held-out samples scored at each validation (the whole test split is scored once at the end). */
+export const VALIDATION_SAMPLES = 1000;
+/** Specialization snapshots per run (evenly spaced, plus one at the end). */
+export const SPECIALIZATION_SNAPSHOTS = 5;
+/** Smoothing of the step time used for the ETA. */
+const STEP_MS_EMA = 0.1;
+
+export interface TrainerSink {
+  metrics(points: MetricPoint[]): void | Promise<void>;
+  specialization(s: Specialization): void | Promise<void>;
+  checkpoint(c: Checkpoint): void | Promise<void>;
+}
+
+export interface TrainerOptions {
+  config: TrainConfig;
+  net: Supernet;
+  dataset: Dataset;
+  sink: TrainerSink;
+  signal?: AbortSignal;
+  /** Milliseconds; injected so tests are deterministic. */
+  now?: Clock;
+  /** Continue from this checkpoint (variables are loaded into `net` here). */
+  resume?: Checkpoint | null;
+  /** Called after every step (progress bars). */
+  onStep?: (p: MetricPoint) => void;
+  /** Override of SPECIALIZATION_SNAPSHOTS (0 = none). */
+  snapshots?: number;
+}
+
+export interface TrainResult {
+  status: 'completed' | 'stopped';
+  step: number;
+  elapsedSec: number;
+  lastLoss: number | null;
+  lastAccuracy: number | null;
+  bestValAccuracy: number | null;
+  /** Validation of the evaluated subnet at the last step. */
+  final: { valLoss: number; valAccuracy: number } | null;
+  /** The subnet validation and snapshots use: config.arch / the largest. */
+  evalArch: Arch;
+}
+
+interface SamplerMeta {
+  optimizer: PathOptimizerState;
+}
+
+/** What the plain strategy trains and what validation scores. */
+export function evaluationArch(config: TrainConfig): Arch {
+  if (config.arch) {
+    const issues = validateArch(config.space, config.arch);
+    if (issues.length) throw new Error(`config.arch: ${issues[0]!.path}: ${issues[0]!.message}`);
+    return config.arch;
+  }
+  return largestArch(config.space);
+}
+
+/** Snapshot every variable's values by stable name (binary-exact). */
+export function readVariables(net: Supernet): NamedArray[] {
+  const out: NamedArray[] = [];
+  for (const [name, v] of net.namedVariables()) {
+    const dtype = v.dtype === 'int32' ? 'int32' : 'float32';
+    const data = v.dataSync();
+    out.push({ name, shape: v.shape.slice(), dtype, data: dtype === 'int32' ? Int32Array.from(data) : Float32Array.from(data) });
+  }
+  return out;
+}
+
+/** Load checkpointed values into a supernet; every variable must be present with its shape. */
+export function loadVariables(net: Supernet, arrays: NamedArray[]): void {
+  const byName = new Map(arrays.map((a) => [a.name, a]));
+  for (const [name, v] of net.namedVariables()) {
+    const a = byName.get(name);
+    if (!a) throw new Error(`checkpoint has no value for variable "${name}"`);
+    if (a.shape.length !== v.shape.length || a.shape.some((d, i) => d !== v.shape[i])) {
+      throw new Error(`checkpoint shape [${a.shape}] of "${name}" does not match the supernet's [${v.shape}]`);
+    }
+    tf.tidy(() => v.assign(tf.tensor(a.data, a.shape, v.dtype)));
+  }
+}
+
+/**
+ * The RNG that picks each step's subnet: its own stream derived from the run's seed, apart from the
+ * data order's, so changing the batch size does not change the sequence of sampled subnets.
+ */
+export function createSampler(config: Pick<TrainConfig, 'seed'>) {
+  return createRng((config.seed * 2654435761) ^ 0x5a5a5a5a);
+}
+
+const yieldToEventLoop = () => new Promise<void>((r) => setImmediate(r));
+
+export async function train(opts: TrainerOptions): Promise<TrainResult> {
+  const { config, net, dataset: ds, sink } = opts;
+  const now = opts.now ?? (() => performance.now());
+  const space = config.space;
+  const evalArch = evaluationArch(config);
+  const variables = net.namedVariables();
+  const trainable = net.trainableVariables();
+  const optimizer = new PathOptimizer(config.optimizer, config.learningRate, variables);
+  const sampler = createSampler(config);
+  let iterState: BatchIteratorState | undefined;
+  let step = 0;
+  let elapsedBefore = 0;
+  let bestValAccuracy: number | null = null;
+  if (opts.resume) {
+    const r = opts.resume;
+    loadVariables(net, r.variables);
+    optimizer.setState((r.meta.optimizer as SamplerMeta).optimizer, r.optimizerSlots);
+    sampler.setState(r.meta.samplerRngState);
+    iterState = r.meta.data;
+    step = r.meta.step;
+    elapsedBefore = r.meta.elapsedSec;
+    bestValAccuracy = r.meta.bestValAccuracy;
+  }
+  const batches = new BatchIterator(ds.train, config.batchSize, config.seed + 1, iterState);
+  const fixedLargest = largestArch(space);
+  const fixedSmallest = smallestArch(space);
+  const snapshots = opts.snapshots ?? SPECIALIZATION_SNAPSHOTS;
+  const snapshotEvery = snapshots > 0 ? Math.max(1, Math.floor(config.steps / snapshots)) : Infinity;
+  const wantsSnapshots = snapshots > 0;
+
+  const outbox: MetricPoint[] = [];
+  const batcher = new MetricBatcher<MetricPoint>((b) => outbox.push(...b), now);
+  const drain = async () => {
+    if (outbox.length === 0) return;
+    const points = outbox.splice(0, outbox.length);
+    await sink.metrics(points);
+  };
+
+  const start = now();
+  const elapsed = () => elapsedBefore + (now() - start) / 1000;
+  let emaStepMs: number | null = null;
+  let lastLoss: number | null = null;
+  let lastAccuracy: number | null = null;
+  let final: TrainResult['final'] = null;
+
+  const saveCheckpoint = async () => {
+    batcher.flush();
+    await drain();
+    const opt = optimizer.getState();
+    await sink.checkpoint({
+      meta: {
+        step,
+        elapsedSec: elapsed(),
+        samplerRngState: sampler.getState(),
+        data: batches.getState(),
+        optimizer: { optimizer: opt.state } satisfies SamplerMeta,
+        bestValAccuracy,
+      },
+      variables: readVariables(net),
+      optimizerSlots: opt.slots,
+    });
+  };
+
+  const pickArches = (): { arches: Arch[]; reported: number } => {
+    switch (config.strategy) {
+      case 'plain':
+        return { arches: [evalArch], reported: 0 };
+      case 'spos':
+        return { arches: [sampleArch(space, sampler)], reported: 0 };
+      case 'sandwich':
+        // Report the first random subnet: the largest and smallest are the same every step.
+        return { arches: [fixedLargest, fixedSmallest, sampleArch(space, sampler), sampleArch(space, sampler)], reported: 2 };
+    }
+  };
+
+  const inputShape = [config.batchSize, ...ds.inputShape];
+  let status: TrainResult['status'] = 'completed';
+  try {
+    while (step < config.steps) {
+      if (opts.signal?.aborted) {
+        status = 'stopped';
+        break;
+      }
+      const t0 = now();
+      const batch = batches.next();
+      const { arches, reported } = pickArches();
+      const progress = step / config.steps;
+      const xs = tf.tensor(batch.x, inputShape);
+      const ys = tf.tensor1d(batch.y, 'int32');
+      const summed = new Map<tf.Variable, tf.Tensor>();
+      let lossSum = 0;
+      let accSum = 0;
+      let moe: ExpertLoad[] | undefined;
+      for (let a = 0; a < arches.length; a++) {
+        const arch = arches[a]!;
+        let kept: tf.Tensor[] = [];
+        let moeKept: ForwardResult['moe'] = [];
+        const { value, grads } = tf.variableGrads(() => {
+          const out = net.apply(xs, arch, { training: true, progress });
+          const ce = crossEntropy(out.logits, ys);
+          kept = [tf.keep(ce), tf.keep(correctCount(out.logits, ys))];
+          if (a === 0) {
+            moeKept = out.moe;
+            for (const m of out.moe) {
+              for (const t of [m.load, m.dropped, m.entropy, m.auxLoss, m.meanActive]) tf.keep(t);
+            }
+          }
+          return tf.add(ce, out.auxLoss) as tf.Scalar;
+        }, trainable);
+        value.dispose();
+        for (const v of trainable) {
+          const g = grads[v.name];
+          if (!g) continue;
+          const prev = summed.get(v);
+          if (prev) {
+            summed.set(v, tf.add(prev, g));
+            prev.dispose();
+            g.dispose();
+          } else summed.set(v, g);
+        }
+        const [ce, correct] = kept.map((t) => t.dataSync()[0]!);
+        lossSum += ce!;
+        accSum += correct! / batch.size;
+        tf.dispose(kept);
+        if (a === 0) moe = resolveMoE(moeKept);
+      }
+      optimizer.apply(summed);
+      tf.dispose([...summed.values(), xs, ys]);
+      step++;
+
+      const stepMs = now() - t0;
+      emaStepMs = emaStepMs === null ? stepMs : emaStepMs + STEP_MS_EMA * (stepMs - emaStepMs);
+      lastLoss = lossSum / arches.length;
+      lastAccuracy = accSum / arches.length;
+      const point: MetricPoint = {
+        step,
+        time: elapsed(),
+        loss: lastLoss,
+        accuracy: lastAccuracy,
+        stepMs,
+        samplesPerSec: stepMs > 0 ? (config.batchSize * arches.length * 1000) / stepMs : 0,
+        etaSec: ((config.steps - step) * emaStepMs) / 1000,
+      };
+      if (config.strategy !== 'plain') point.archVector = encodeArch(space, arches[reported]!);
+      if (moe && moe.length) point.moe = moe;
+      if (step % config.evalEvery === 0 || step === config.steps) {
+        const v = await evaluateArch(net, evalArch, ds.test, { limit: VALIDATION_SAMPLES, inputShape: ds.inputShape });
+        point.valLoss = v.loss;
+        point.valAccuracy = v.accuracy;
+        final = { valLoss: v.loss, valAccuracy: v.accuracy };
+        if (bestValAccuracy === null || v.accuracy > bestValAccuracy) bestValAccuracy = v.accuracy;
+      }
+      opts.onStep?.(point);
+      if (batcher.push(point)) {
+        await drain();
+        await yieldToEventLoop();
+      }
+      if (wantsSnapshots && (step % snapshotEvery === 0 || step === config.steps) && (hasMoE(space) || ds.bounds)) {
+        await sink.specialization(computeSpecialization(net, evalArch, ds, step));
+      }
+      if (step % config.checkpointEvery === 0 && step < config.steps) await saveCheckpoint();
+    }
+    await saveCheckpoint();
+  } finally {
+    batcher.flush();
+    await drain();
+    optimizer.dispose();
+  }
+  return { status, step, elapsedSec: elapsed(), lastLoss, lastAccuracy, bestValAccuracy, final, evalArch };
+}
+
+function hasMoE(space: TrainConfig['space']): boolean {
+  return space.stages.some((s) => s.block.type === 'moe');
+}
+
+/** Resolve each MoE layer's tensors to an ExpertLoad, and dispose them. */
+function resolveMoE(layers: ForwardResult['moe']): ExpertLoad[] {
+  const out = layers.map((m) => {
+    const load = Array.from(m.load.dataSync());
+    return {
+      layer: m.layer,
+      load,
+      expertNames: m.expertNames,
+      dropped: m.dropped.dataSync()[0]!,
+      entropy: m.entropy.dataSync()[0]!,
+      auxLoss: m.auxLoss.dataSync()[0]!,
+      meanActive: m.meanActive.dataSync()[0]!,
+      collapse: load.some((l) => l > EXPERT_COLLAPSE_THRESHOLD),
+    };
+  });
+  for (const m of layers) tf.dispose([m.load, m.dropped, m.entropy, m.auxLoss, m.meanActive]);
+  return out;
+}

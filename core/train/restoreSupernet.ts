@@ -1,0 +1,37 @@
+/**
+ * Rebuild a run's trained supernet from its folder: the search space and seed from run.json, the
+ * weights from the latest checkpoint. Search and export start here.
+ */
+import { basename, dirname, resolve } from 'node:path';
+import { buildSupernet } from '../nn/Supernet.js';
+import type { Supernet } from '../nn/types.js';
+import type { RunRecord } from '../protocol/protocol.js';
+import type { Checkpoint } from './checkpointFormat.js';
+import { RunStore } from './RunStore.js';
+import { loadVariables } from './Trainer.js';
+
+export interface RestoredSupernet {
+  net: Supernet;
+  record: RunRecord;
+  /** Step the weights come from. */
+  step: number;
+  checkpoint: Checkpoint;
+}
+
+/** `runDir` is a run's folder, e.g. `<runsDir>/<runId>`. Throws if the run has no checkpoint yet. */
+export async function restoreSupernet(runDir: string): Promise<RestoredSupernet> {
+  const abs = resolve(runDir);
+  const store = new RunStore(dirname(abs));
+  const runId = basename(abs);
+  const record = await store.readRecord(runId);
+  const checkpoint = await store.loadLatestCheckpoint(runId);
+  if (!checkpoint) throw new Error(`run "${runId}" has no checkpoint yet (it is saved every ${record.config.checkpointEvery} steps)`);
+  const net = buildSupernet(record.config.space, { seed: record.config.seed });
+  try {
+    loadVariables(net, checkpoint.variables);
+  } catch (e) {
+    net.dispose();
+    throw e;
+  }
+  return { net, record, step: checkpoint.meta.step, checkpoint };
+}

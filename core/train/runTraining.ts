@@ -1,0 +1,111 @@
+/**
+ * Drives one run stored on disk: picks the backend, loads the data, builds the supernet (restoring the
+ * latest checkpoint on resume), trains, and keeps run.json / metrics.jsonl / specialization.json /
+ * checkpoint.bin up to date while publishing RunEvents. The training child process (trainProcess.ts)
+ * and the in-process CLI both call it.
+ */
+import { checkDatasetFitsInput, loadDataset } from '../data/Dataset.js';
+import { selectBackend } from '../nn/backend.js';
+import { buildSupernet } from '../nn/Supernet.js';
+import type { BackendChoice, RunEvent, RunRecord, RunSummary } from '../protocol/protocol.js';
+import type { RunStore } from './RunStore.js';
+import { train, type TrainResult } from './Trainer.js';
+import type { MetricPoint } from '../protocol/protocol.js';
+import { evaluateArch } from './evaluate.js';
+
+export interface RunTrainingOptions {
+  store: RunStore;
+  runId: string;
+  /** Continue from the latest checkpoint (and cut the metric history back to it). */
+  resume: boolean;
+  /** Used when the run's config asks for 'auto'. */
+  backend?: BackendChoice;
+  signal?: AbortSignal;
+  emit: (e: RunEvent) => void;
+  onStep?: (p: MetricPoint) => void;
+  /** Score the evaluated subnet on the whole test split at the end (the CLI's final number). */
+  finalTest?: boolean;
+}
+
+export interface RunTrainingResult {
+  summary: RunSummary;
+  result: TrainResult | null;
+  /** Accuracy on the whole test split, when `finalTest` was asked for and the run completed. */
+  testAccuracy: number | null;
+}
+
+export async function runTraining(opts: RunTrainingOptions): Promise<RunTrainingResult> {
+  const { store, runId, emit } = opts;
+  let record: RunRecord = await store.readRecord(runId);
+  const setSummary = async (patch: Partial<RunSummary>, write = true) => {
+    record.summary = { ...record.summary, ...patch };
+    if (write) await store.writeRecord(record);
+    emit({ kind: 'status', runId, summary: record.summary });
+  };
+  try {
+    await store.writeOwner(runId, process.pid);
+    const cfg = record.config;
+    const backend = await selectBackend(cfg.backend === 'auto' ? (opts.backend ?? 'auto') : cfg.backend);
+    record.backend = backend;
+    const ds = await loadDataset(cfg.data, { input: cfg.space.input });
+    const misfit = checkDatasetFitsInput(ds, cfg.space.input, cfg.space.numClasses);
+    if (misfit) throw new Error(misfit);
+    const net = buildSupernet(cfg.space, { seed: cfg.seed });
+    try {
+      const ckpt = opts.resume ? await store.loadLatestCheckpoint(runId) : null;
+      await store.truncateMetrics(runId, ckpt?.meta.step ?? 0);
+      await setSummary({
+        status: 'running',
+        backend: backend.name,
+        device: backend.device,
+        step: ckpt?.meta.step ?? 0,
+        error: undefined,
+      });
+      emit({ kind: 'log', runId, level: 'info', message: ckpt ? `resuming from step ${ckpt.meta.step}` : `training on ${backend.device}` });
+      const result = await train({
+        config: cfg,
+        net,
+        dataset: ds,
+        resume: ckpt,
+        signal: opts.signal,
+        onStep: opts.onStep,
+        sink: {
+          metrics: async (points) => {
+            await store.appendMetrics(runId, points);
+            const last = points[points.length - 1]!;
+            record.summary.step = last.step;
+            record.summary.lastLoss = last.loss;
+            record.summary.lastAccuracy = last.accuracy;
+            for (const p of points) {
+              if (p.valAccuracy !== undefined && (record.summary.bestValAccuracy ?? -1) < p.valAccuracy) {
+                record.summary.bestValAccuracy = p.valAccuracy;
+              }
+            }
+            emit({ kind: 'metrics', runId, points });
+          },
+          specialization: async (data) => {
+            await store.writeSpecialization(runId, data);
+            emit({ kind: 'specialization', runId, data });
+          },
+          checkpoint: async (c) => {
+            await store.writeCheckpoint(runId, c);
+            await setSummary({ step: c.meta.step, bestValAccuracy: c.meta.bestValAccuracy });
+          },
+        },
+      });
+      let testAccuracy: number | null = null;
+      if (opts.finalTest && result.status === 'completed') {
+        testAccuracy = (await evaluateArch(net, result.evalArch, ds.test, { inputShape: ds.inputShape })).accuracy;
+      }
+      await setSummary({ status: result.status, step: result.step });
+      return { summary: record.summary, result, testAccuracy };
+    } finally {
+      net.dispose();
+    }
+  } catch (e) {
+    const message = e instanceof Error ? e.message : String(e);
+    emit({ kind: 'log', runId, level: 'error', message });
+    await setSummary({ status: 'failed', error: message });
+    return { summary: record.summary, result: null, testAccuracy: null };
+  }
+}

@@ -1,0 +1,259 @@
+/**
+ * `switchyard train <space.json> [flags]`: trains in this process (a CLI has no UI thread to keep
+ * free), writing the run to the runs folder like the app does, so `switchyard search <runId>` and the
+ * app's run list see it.
+ */
+import { readFile } from 'node:fs/promises';
+import { z } from 'zod';
+import { parseFlags } from '../host/cli.js';
+import {
+  BackendChoice,
+  parseOrThrow,
+  ProtocolError,
+  Strategy,
+  TrainConfig,
+  type DatasetConfig,
+  type MetricPoint,
+  type RunRecord,
+} from '../protocol/protocol.js';
+import type { SearchSpace } from '../space/SearchSpace.js';
+import { validateSpace } from '../space/validateSpace.js';
+import { defaultRunsDir, RunStore } from './RunStore.js';
+import { runTraining } from './runTraining.js';
+
+const TRAIN_USAGE = `Usage: switchyard train <space.json> [flags]
+  --data spirals|gaussians|fashion-mnist[:DIR]   dataset (default: spirals for 2-D inputs, fashion-mnist otherwise)
+  --limit N            use only the first N training images (fashion-mnist)
+  --steps N            training steps (default 500)
+  --batch N            batch size (default 128)
+  --lr X               learning rate (default 0.003)
+  --strategy S         plain | spos | sandwich (default spos)
+  --optimizer O        adam | sgd | momentum (default adam)
+  --seed N             random seed (default 1)
+  --eval-every N       validate every N steps (default 50)
+  --checkpoint-every N checkpoint every N steps (default 100)
+  --backend B          auto | tensorflow | webgpu | wasm | cpu (default auto)
+  --runs-dir DIR       where runs are stored (default ${defaultRunsDir()})
+  --resume RUNID       continue an interrupted or stopped run (no space file needed)
+  --json               print one JSON result object and no progress`;
+
+const num = z.coerce.number();
+const TrainFlags = z
+  .object({
+    data: z.string().optional(),
+    limit: num.int().min(0).optional(),
+    steps: num.int().min(1).optional(),
+    batch: num.int().min(1).optional(),
+    lr: num.gt(0).optional(),
+    strategy: Strategy.optional(),
+    optimizer: z.enum(['adam', 'sgd', 'momentum']).optional(),
+    seed: num.int().optional(),
+    'eval-every': num.int().min(1).optional(),
+    'checkpoint-every': num.int().min(1).optional(),
+    backend: BackendChoice.optional(),
+    'runs-dir': z.string().optional(),
+    resume: z.string().min(1).optional(),
+    json: z.literal(true).optional(),
+    name: z.string().optional(),
+    help: z.literal(true).optional(),
+  })
+  .strict();
+type TrainFlags = z.infer<typeof TrainFlags>;
+
+/** `--data` value → DatasetConfig; synthetic sets get as many classes as the space has. */
+export function parseDataFlag(value: string | undefined, space: SearchSpace, flags: Pick<TrainFlags, 'limit' | 'seed'>): DatasetConfig {
+  const is2d = space.input.kind === 'vector' && space.input.dim === 2;
+  const v = value ?? (is2d ? 'spirals' : 'fashion-mnist');
+  const [kind, ...rest] = v.split(':');
+  const dir = rest.join(':');
+  const seed = flags.seed ?? 1;
+  switch (kind) {
+    case 'spirals':
+      return { kind: 'spirals', classes: Math.min(16, space.numClasses), samples: 4000, noise: 0.2, seed };
+    case 'gaussians':
+      return { kind: 'gaussians', classes: Math.min(64, space.numClasses), samples: 4000, spread: 0.6, seed };
+    case 'fashion-mnist':
+      return {
+        kind: 'fashion-mnist',
+        dir: dir || '/usr/share/datasets/fashion-mnist',
+        limit: flags.limit ?? 0,
+        flatten: space.input.kind === 'vector',
+      };
+    default:
+      throw new ProtocolError('invalid', `--data: unknown dataset "${kind}" (use spirals, gaussians or fashion-mnist[:DIR])`, [
+        { path: '--data', message: `unknown dataset "${kind}"` },
+      ]);
+  }
+}
+
+async function readSpace(file: string): Promise<SearchSpace> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (e) {
+    throw new ProtocolError('invalid', `${file}: cannot read (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (e) {
+    throw new ProtocolError('invalid', `${file}: not valid JSON (${(e as Error).message})`);
+  }
+  const r = validateSpace(json);
+  if (!r.ok) {
+    const first = r.issues[0]!;
+    throw new ProtocolError('invalid', `${file}: ${first.path}: ${first.message}`, r.issues);
+  }
+  return r.space;
+}
+
+/** A one-line progress display: a redrawn bar on a TTY, a line every 10% (and at validations) otherwise. */
+class Progress {
+  private lastLine = -1;
+  private val: number | undefined;
+  constructor(
+    private readonly steps: number,
+    private readonly out: NodeJS.WriteStream,
+  ) {}
+
+  update(p: MetricPoint) {
+    if (p.valAccuracy !== undefined) this.val = p.valAccuracy;
+    const frac = p.step / this.steps;
+    const eta = formatSeconds(p.etaSec);
+    const text = `step ${p.step}/${this.steps}  loss ${p.loss.toFixed(4)}  acc ${p.accuracy.toFixed(3)}${this.val !== undefined ? `  val ${this.val.toFixed(3)}` : ''}  ETA ${eta}`;
+    if (this.out.isTTY) {
+      const width = 24;
+      const filled = Math.round(frac * width);
+      this.out.write(`\r[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${(frac * 100).toFixed(0).padStart(3)}%  ${text}\x1b[K`);
+      return;
+    }
+    const decile = Math.floor(frac * 10);
+    if (decile > this.lastLine || p.valAccuracy !== undefined) {
+      this.lastLine = decile;
+      this.out.write(`${text}\n`);
+    }
+  }
+
+  end() {
+    if (this.out.isTTY) this.out.write('\n');
+  }
+}
+
+function formatSeconds(s: number): string {
+  if (!Number.isFinite(s)) return '?';
+  if (s < 60) return `${s.toFixed(0)}s`;
+  const m = Math.floor(s / 60);
+  return m < 60 ? `${m}m${String(Math.round(s % 60)).padStart(2, '0')}s` : `${Math.floor(m / 60)}h${String(m % 60).padStart(2, '0')}m`;
+}
+
+export async function runTrainCommand(argv: string[]): Promise<number> {
+  const { flags: raw, positionals } = parseFlags(argv, ['json', 'help']);
+  const flags = parseOrThrow(TrainFlags, raw, 'flags');
+  if (flags.help) {
+    console.log(TRAIN_USAGE);
+    return 0;
+  }
+  const store = new RunStore(flags['runs-dir'] ?? defaultRunsDir());
+  let runId: string;
+  let resume = false;
+  if (flags.resume) {
+    runId = flags.resume;
+    const rec = await store.readRecord(runId).catch(() => {
+      throw new ProtocolError('not_found', `--resume: run "${runId}" not found in ${store.root}`);
+    });
+    if (rec.summary.status === 'completed') throw new ProtocolError('invalid', `--resume: run "${runId}" has already completed`);
+    resume = true;
+  } else {
+    const file = positionals[0];
+    if (!file) throw new ProtocolError('invalid', `a search-space file is needed\n\n${TRAIN_USAGE}`, [{ path: '<space.json>', message: 'missing' }]);
+    const space = await readSpace(file);
+    const config = parseOrThrow(
+      TrainConfig,
+      {
+        name: flags.name,
+        space,
+        data: parseDataFlag(flags.data, space, flags),
+        strategy: flags.strategy,
+        steps: flags.steps,
+        batchSize: flags.batch,
+        learningRate: flags.lr,
+        optimizer: flags.optimizer,
+        seed: flags.seed,
+        backend: flags.backend,
+        evalEvery: flags['eval-every'],
+        checkpointEvery: flags['checkpoint-every'],
+      },
+      'train config',
+    );
+    runId = store.newRunId();
+    const record: RunRecord = {
+      config,
+      summary: {
+        id: runId,
+        name: config.name ?? `${space.name} · ${config.strategy}`,
+        createdAt: new Date().toISOString(),
+        status: 'queued',
+        strategy: config.strategy,
+        step: 0,
+        steps: config.steps,
+        backend: config.backend,
+        device: '',
+        spaceName: space.name,
+        dataKind: config.data.kind,
+        lastLoss: null,
+        lastAccuracy: null,
+        bestValAccuracy: null,
+      },
+    };
+    await store.createRun(record);
+  }
+
+  const steps = (await store.readRecord(runId)).config.steps;
+  const progress = flags.json ? null : new Progress(steps, process.stderr);
+  const ac = new AbortController();
+  const onSigint = () => ac.abort();
+  process.once('SIGINT', onSigint);
+  if (!flags.json) console.error(`run ${runId} in ${store.runDir(runId)}`);
+  const outcome = await runTraining({
+    store,
+    runId,
+    resume,
+    backend: flags.backend,
+    signal: ac.signal,
+    finalTest: true,
+    onStep: (p) => progress?.update(p),
+    emit: (e) => {
+      if (!flags.json && e.kind === 'log' && e.level !== 'info') console.error(`${e.level}: ${e.message}`);
+    },
+  }).finally(() => process.off('SIGINT', onSigint));
+  progress?.end();
+  const s = outcome.summary;
+  if (flags.json) {
+    console.log(
+      JSON.stringify({
+        runId,
+        runDir: store.runDir(runId),
+        status: s.status,
+        step: s.step,
+        steps: s.steps,
+        backend: s.backend,
+        device: s.device,
+        lastLoss: s.lastLoss,
+        bestValAccuracy: s.bestValAccuracy,
+        testAccuracy: outcome.testAccuracy,
+        elapsedSec: outcome.result?.elapsedSec ?? null,
+        error: s.error,
+      }),
+    );
+  } else if (s.status === 'completed') {
+    console.log(
+      `test accuracy ${outcome.testAccuracy !== null ? (outcome.testAccuracy * 100).toFixed(2) + '%' : 'n/a'} ` +
+        `(${s.steps} steps on ${s.device}, ${outcome.result ? formatSeconds(outcome.result.elapsedSec) : '?'}) — run ${runId}`,
+    );
+  } else if (s.status === 'stopped') {
+    console.log(`stopped at step ${s.step}/${s.steps}; continue with: switchyard train --resume ${runId} --runs-dir ${store.root}`);
+  } else {
+    console.error(`training failed: ${s.error ?? s.status}`);
+  }
+  return s.status === 'completed' ? 0 : s.status === 'stopped' ? 130 : 1;
+}

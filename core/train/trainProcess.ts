@@ -1,0 +1,46 @@
+/**
+ * Entry of the training child process (forked by RunManager). Training runs here, never on the
+ * thread that serves the UI (STYLE rule 5); a crash loses only the steps since the last checkpoint.
+ * Bundled as out/cli/trainProcess.mjs beside the CLI bundle.
+ */
+import { RunStore } from './RunStore.js';
+import { runTraining } from './runTraining.js';
+import type { ChildMessage, ParentMessage } from './trainProcessMessages.js';
+
+const send = (m: ChildMessage) =>
+  new Promise<void>((resolve) => {
+    if (!process.send || !process.connected) return resolve();
+    process.send(m, undefined, undefined, () => resolve());
+  });
+
+const stop = new AbortController();
+let started = false;
+
+// A parent that goes away (crash, kill) cannot receive events any more: checkpoint and exit.
+process.on('disconnect', () => stop.abort());
+
+process.on('message', (raw: ParentMessage) => {
+  if (raw.type === 'stop') {
+    stop.abort();
+    return;
+  }
+  if (raw.type !== 'start' || started) return;
+  started = true;
+  void (async () => {
+    const store = new RunStore(raw.runsDir);
+    const { summary } = await runTraining({
+      store,
+      runId: raw.runId,
+      resume: raw.resume,
+      backend: raw.backend,
+      signal: stop.signal,
+      emit: (event) => void send({ type: 'event', event }),
+    });
+    await send({ type: 'done', summary });
+    if (process.connected) process.disconnect();
+    process.exit(0);
+  })().catch((e: unknown) => {
+    console.error(e);
+    process.exit(1);
+  });
+});

@@ -1,0 +1,286 @@
+/**
+ * A stand-in core with the real protocol surface and synthetic training/search streams, for developing
+ * and screenshotting the renderer before (or without) the real trainer and search. Space validation and
+ * examples are the real ones. Not used by the e2e scenarios against `switchyard serve`.
+ */
+import type { Core } from '../core/host/createCore.js';
+import { EventHub, type Handlers } from '../core/host/session.js';
+import {
+  ProtocolError,
+  PROTOCOL_VERSION,
+  type EvaluatedSubnet,
+  type ExpertLoad,
+  type MetricPoint,
+  type RunSummary,
+  type SearchSummary,
+  type Specialization,
+  type TrainConfig,
+} from '../core/protocol/protocol.js';
+import { encodeArch, sampleArch } from '../core/space/archCodec.js';
+import { listExampleSpaces } from '../core/space/exampleSpaces.js';
+import { createRng } from '../core/space/rng.js';
+import type { SearchSpace } from '../core/space/SearchSpace.js';
+import { cardinality, supernetParams, validateSpace } from '../core/space/validateSpace.js';
+
+interface FakeRun {
+  summary: RunSummary;
+  config: TrainConfig;
+  metrics: MetricPoint[];
+  spec: Specialization | null;
+  timer: ReturnType<typeof setInterval> | null;
+}
+
+const BACKEND = { name: 'cpu' as const, device: 'CPU (fake core)', available: ['cpu' as const], notes: ['fake core for UI development'] };
+
+export function createFakeCore(opts: { stepsPerTick?: number; tickMs?: number } = {}): Core {
+  const hub = new EventHub();
+  const runs = new Map<string, FakeRun>();
+  const searches = new Map<string, SearchSummary>();
+  const tickMs = opts.tickMs ?? 100;
+  const stepsPerTick = opts.stepsPerTick ?? 2;
+  let n = 0;
+
+  const moeStages = (space: SearchSpace) => space.stages.filter((s) => s.block.type === 'moe');
+
+  function expertLoads(space: SearchSpace, step: number, rng: ReturnType<typeof createRng>): ExpertLoad[] {
+    return moeStages(space).map((s, li) => {
+      const b = s.block as Extract<SearchSpace['stages'][number]['block'], { type: 'moe' }>;
+      const names = [
+        ...Array.from({ length: b.experts * b.segments }, (_, i) => `e${i}`),
+        ...Array.from({ length: b.nullExperts }, (_, i) => `null${i}`),
+        ...Array.from({ length: b.zeroExperts }, (_, i) => `zero${i}`),
+        ...Array.from({ length: b.copyExperts }, (_, i) => `copy${i}`),
+        ...Array.from({ length: b.constantExperts }, (_, i) => `const${i}`),
+      ];
+      // Load drifts towards one expert on the second layer, to exercise the collapse alarm.
+      const raw = names.map((_, i) => Math.exp(0.6 * Math.sin(step / 40 + i) + (li === 1 && i === 0 ? step / 150 : 0)) + 0.2 * rng.next());
+      const sum = raw.reduce((a, c) => a + c, 0);
+      const load = raw.map((v) => v / sum);
+      const entropy = -load.reduce((a, p) => a + (p > 0 ? p * Math.log(p) : 0), 0);
+      return {
+        layer: `${s.id}.0`,
+        load,
+        expertNames: names,
+        dropped: b.capacityFactor ? Math.max(0, 0.08 - step / 4000) : 0,
+        entropy,
+        auxLoss: 0.01 * names.length * load.reduce((a, p) => a + p * p, 0),
+        meanActive: b.routing.mode === 'topk' ? b.routing.k : 1.6,
+        collapse: Math.max(...load) > 0.7,
+      };
+    });
+  }
+
+  function specialization(space: SearchSpace, classes: number, step: number): Specialization {
+    const layers = moeStages(space).map((s, li) => {
+      const e = (s.block as { experts: number }).experts;
+      const names = Array.from({ length: e }, (_, i) => `e${i}`);
+      const counts = Array.from({ length: classes }, (_, c) => names.map((_, j) => Math.round(50 * Math.exp(-(((c + li - j) % e) ** 2) / (1 + 400 / (step + 1))))));
+      const coact = names.map((_, a) => names.map((_, b) => (a === b ? 100 : Math.round(100 / (1 + Math.abs(a - b) * 2)))));
+      return { layer: `${s.id}.0`, expertNames: names, counts, coactivation: coact };
+    });
+    const size = 40;
+    const rng = createRng(7);
+    const experts = layers.map((l) =>
+      Array.from({ length: size * size }, (_, i) => {
+        const x = (i % size) / size - 0.5;
+        const y = Math.floor(i / size) / size - 0.5;
+        return Math.floor(((Math.atan2(y, x) + Math.PI) / (2 * Math.PI)) * l.expertNames.length) % l.expertNames.length;
+      }),
+    );
+    const points = Array.from({ length: 200 }, (_, i): [number, number, number] => {
+      const c = i % classes;
+      const r = rng.next();
+      const t = r * 3 + (c * 2 * Math.PI) / classes;
+      return [r * Math.cos(t), r * Math.sin(t), c];
+    });
+    return {
+      step,
+      classNames: Array.from({ length: classes }, (_, c) => `class ${c}`),
+      layers,
+      plane: { xMin: -1, xMax: 1, yMin: -1, yMax: 1, size, experts, predicted: experts[0] ?? [], points },
+    };
+  }
+
+  function tick(run: FakeRun, space: SearchSpace) {
+    const rng = createRng(run.summary.step + 1);
+    const points: MetricPoint[] = [];
+    for (let k = 0; k < stepsPerTick && run.summary.step < run.summary.steps; k++) {
+      const step = ++run.summary.step;
+      const t = step / 60;
+      const loss = 1.4 * Math.exp(-t) + 0.1 + 0.05 * rng.next();
+      const p: MetricPoint = {
+        step,
+        time: (step * tickMs) / stepsPerTick / 1000,
+        loss,
+        accuracy: Math.min(1, 1 - loss / 1.6),
+        stepMs: 4 + rng.next(),
+        samplesPerSec: 9000 + 800 * rng.next(),
+        etaSec: ((run.summary.steps - step) * tickMs) / stepsPerTick / 1000,
+        ...(run.config.strategy !== 'plain' ? { archVector: encodeArch(space, sampleArch(space, rng)) } : {}),
+        ...(moeStages(space).length ? { moe: expertLoads(space, step, rng) } : {}),
+      };
+      if (step % run.config.evalEvery === 0) {
+        p.valLoss = loss * 1.08;
+        p.valAccuracy = Math.min(1, 1 - p.valLoss / 1.6);
+        run.summary.bestValAccuracy = Math.max(run.summary.bestValAccuracy ?? 0, p.valAccuracy);
+      }
+      points.push(p);
+      if (step % 50 === 0 && moeStages(space).length) {
+        const classes = 'classes' in run.config.data ? run.config.data.classes : 10;
+        run.spec = specialization(space, classes, step);
+        hub.emit('onRunEvent', { kind: 'specialization', runId: run.summary.id, data: run.spec });
+      }
+    }
+    run.metrics.push(...points);
+    const last = points.at(-1);
+    if (last) {
+      run.summary.lastLoss = last.loss;
+      run.summary.lastAccuracy = last.accuracy;
+      hub.emit('onRunEvent', { kind: 'metrics', runId: run.summary.id, points });
+    }
+    if (run.summary.step >= run.summary.steps) finish(run, 'completed');
+  }
+
+  function finish(run: FakeRun, status: RunSummary['status']) {
+    if (run.timer) clearInterval(run.timer);
+    run.timer = null;
+    run.summary.status = status;
+    hub.emit('onRunEvent', { kind: 'status', runId: run.summary.id, summary: { ...run.summary } });
+  }
+
+  function launch(run: FakeRun) {
+    const space = validateSpace(run.config.space);
+    if (!space.ok) throw new ProtocolError('invalid', 'bad space', space.issues);
+    run.summary.status = 'running';
+    hub.emit('onRunEvent', { kind: 'status', runId: run.summary.id, summary: { ...run.summary } });
+    run.timer = setInterval(() => tick(run, space.space), tickMs);
+  }
+
+  function get(runId: string): FakeRun {
+    const r = runs.get(runId);
+    if (!r) throw new ProtocolError('not_found', `no run ${runId}`);
+    return r;
+  }
+
+  function runSearch(s: SearchSummary, space: SearchSpace) {
+    const rng = createRng(s.config.seed);
+    const total = s.config.population * s.config.generations;
+    let gen = 0;
+    const timer = setInterval(() => {
+      const subs: EvaluatedSubnet[] = [];
+      for (let i = 0; i < s.config.population; i++) {
+        const arch = sampleArch(space, rng);
+        const vector = encodeArch(space, arch);
+        const size = vector.reduce((a, v) => a + v, 0) + rng.next() * 2;
+        const latencyMs = 0.2 + size * 0.15 + rng.next() * 0.1;
+        subs.push({
+          id: s.evaluated.length + i,
+          arch,
+          vector,
+          accuracy: Math.min(0.99, 0.55 + 0.4 * (1 - Math.exp(-size / 4)) + (gen * 0.02) + rng.next() * 0.05),
+          latencyMs,
+          latencyLutMs: latencyMs * (1 + (rng.next() - 0.5) * 0.1),
+          params: Math.round(2000 * (1 + size) ** 1.5),
+          flops: Math.round(5000 * (1 + size) ** 1.6),
+          generation: gen,
+          feasible: !s.config.constraints.some((c) => c.objective === 'latency' && latencyMs > c.max),
+        });
+      }
+      s.evaluated.push(...subs);
+      s.front = s.evaluated
+        .filter((a) => a.feasible && !s.evaluated.some((b) => b.feasible && b !== a && b.accuracy >= a.accuracy && b.latencyMs <= a.latencyMs && (b.accuracy > a.accuracy || b.latencyMs < a.latencyMs)))
+        .map((a) => a.id);
+      s.hypervolume.push({ generation: gen, value: s.front.length * 0.1 + gen * 0.05 });
+      gen++;
+      hub.emit('onSearchEvent', { kind: 'evaluated', searchId: s.id, subnets: subs });
+      hub.emit('onSearchEvent', { kind: 'progress', searchId: s.id, done: s.evaluated.length, total, etaSec: (s.config.generations - gen) * 0.3 });
+      if (gen >= s.config.generations) {
+        clearInterval(timer);
+        s.status = 'completed';
+        s.lutErrorPct = 4.2;
+      }
+      hub.emit('onSearchEvent', { kind: 'summary', searchId: s.id, summary: structuredClone(s) });
+    }, 300);
+  }
+
+  const handlers: Handlers = {
+    'host.hello': async () => ({ protocol: PROTOCOL_VERSION, version: '0.0.0-fake', backend: BACKEND, runsDir: '/tmp/fake-runs' }),
+    'space.examples': async () => listExampleSpaces(),
+    'space.validate': async ({ space }) => {
+      const r = validateSpace(space);
+      return r.ok
+        ? { ok: true, issues: [], cardinality: cardinality(r.space), params: supernetParams(r.space) }
+        : { ok: false, issues: r.issues, cardinality: null, params: null };
+    },
+    'runs.list': async () => [...runs.values()].map((r) => ({ ...r.summary })),
+    'runs.get': async ({ runId }) => {
+      const r = get(runId);
+      return { record: { summary: { ...r.summary }, config: r.config, backend: BACKEND }, metrics: r.metrics, specialization: r.spec };
+    },
+    'train.start': async (config) => {
+      const id = `run-${++n}`;
+      const run: FakeRun = {
+        summary: {
+          id,
+          name: config.name ?? `${config.space.name} · ${config.data.kind} #${n}`,
+          createdAt: new Date().toISOString(),
+          status: 'queued',
+          strategy: config.strategy,
+          step: 0,
+          steps: config.steps,
+          backend: BACKEND.name,
+          device: BACKEND.device,
+          spaceName: config.space.name,
+          dataKind: config.data.kind,
+          lastLoss: null,
+          lastAccuracy: null,
+          bestValAccuracy: null,
+        },
+        config,
+        metrics: [],
+        spec: null,
+        timer: null,
+      };
+      runs.set(id, run);
+      launch(run);
+      return { runId: id };
+    },
+    'train.stop': async ({ runId }) => {
+      const r = get(runId);
+      if (!r.timer) return { stopped: false };
+      finish(r, 'stopped');
+      return { stopped: true };
+    },
+    'train.resume': async ({ runId }) => {
+      launch(get(runId));
+      return { runId };
+    },
+    'search.start': async (config) => {
+      const run = get(config.runId);
+      const v = validateSpace(run.config.space);
+      if (!v.ok) throw new ProtocolError('failed', 'run has a bad space');
+      const s: SearchSummary = { id: `search-${++n}`, runId: run.summary.id, status: 'running', config, evaluated: [], front: [], hypervolume: [] };
+      searches.set(s.id, s);
+      runSearch(s, v.space);
+      return { searchId: s.id };
+    },
+    'search.cancel': async ({ searchId }) => {
+      const s = searches.get(searchId);
+      return { cancelled: !!s && s.status === 'running' };
+    },
+    'search.list': async ({ runId }) => [...searches.values()].filter((s) => s.runId === runId),
+    'export.subnet': async (req) => {
+      const dir = req.outDir ?? `/tmp/fake-runs/${req.runId}/exports/${Date.now()}`;
+      return { dir, files: req.formats.map((f) => `${dir}/${f === 'tfjs' ? 'model.json' : f === 'onnx' ? 'model.onnx' : 'arch.json'}`), maxAbsDiff: 3.1e-7 };
+    },
+  };
+
+  return {
+    handlers,
+    hub,
+    runsDir: '/tmp/fake-runs',
+    async close() {
+      for (const r of runs.values()) if (r.timer) clearInterval(r.timer);
+    },
+  };
+}

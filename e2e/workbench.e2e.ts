@@ -1,0 +1,159 @@
+/**
+ * The workbench end to end in Chromium against `switchyard serve` (issue #4's "done when"): the shell
+ * reaches the core, an MoE space is designed with a validation error shown at its field and fixed, a
+ * spirals run trains while its curves and router heatmap grow, and a reload finds the run with its
+ * history. Then issue #5's flow: a short search, a click on the front, an export.
+ *
+ * SWITCHYARD_E2E_FAKE=1 runs the same scenarios against e2e/fakeCore.ts (for UI work without the trainer).
+ */
+import type { Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { launchBrowser, numericAttr, screenshot, startServe, waitFor, type BrowserSession, type Served } from './harness.js';
+
+const fake = process.env.SWITCHYARD_E2E_FAKE === '1';
+let served: Served;
+let session: BrowserSession;
+let page: Page;
+const pageErrors: string[] = [];
+let runId = '';
+
+const K = 'field-stages[1].block.routing.k';
+
+describe('workbench in the browser', () => {
+  beforeAll(async () => {
+    served = await startServe({ fake });
+    session = await launchBrowser();
+    page = session.page;
+    page.on('pageerror', (e) => pageErrors.push(e.message));
+    await page.goto(served.url);
+  });
+
+  afterAll(async () => {
+    await session?.close();
+    await served?.stop();
+  });
+
+  it('loads the shell and shows the backend chosen by the core', async () => {
+    await page.getByTestId('app-shell').waitFor();
+    await waitFor(async () => (await page.getByTestId('status-connection').getAttribute('data-state')) === 'open', 'connection');
+    const backend = await waitFor(async () => {
+      const t = (await page.getByTestId('status-backend').textContent()) ?? '';
+      return /backend: (tensorflow|webgpu|wasm|cpu)/.test(t) ? t : null;
+    }, 'backend in the status bar', 60_000);
+    expect(backend).toMatch(/cpu|wasm|webgpu|tensorflow/);
+    await screenshot(page, 'shell');
+  });
+
+  it('designs an MoE space, shows a validation error at the field and clears it when fixed', async () => {
+    await page.getByTestId('space-new').click();
+    await page.getByTestId('add-stage-moe').click();
+    await expect.poll(() => page.getByTestId('stage-list').locator('li').count()).toBe(2);
+    await page.getByTestId('stage-1').click();
+    await page.getByTestId('field-stages[1].block.experts').fill('6');
+    await page.getByTestId(K).fill('0');
+    const issue = page.getByTestId('issue-stages[1].block.routing.k');
+    await issue.waitFor({ timeout: 10_000 });
+    expect(await issue.textContent()).toMatch(/\S/);
+    await expect.poll(() => page.getByTestId('space-validity').getAttribute('data-ok')).toBe('false');
+    await screenshot(page, 'space-editor-error', true);
+
+    // Leaving the field ends its undo step, so the fix below is an undo step of its own.
+    await page.getByTestId(K).blur();
+    await page.getByTestId(K).fill('2');
+    await issue.waitFor({ state: 'detached', timeout: 10_000 });
+    await expect.poll(() => page.getByTestId('space-validity').getAttribute('data-ok')).toBe('true');
+    expect(await page.getByTestId('space-cardinality').textContent()).toMatch(/\d/);
+
+    // Undo (Ctrl+Z) brings the bad value back, redo (Ctrl+Shift+Z) the fix.
+    await page.getByTestId('stage-1').focus();
+    await page.keyboard.press('Control+z');
+    await expect.poll(() => page.getByTestId(K).inputValue()).toBe('0');
+    await page.keyboard.press('Control+Shift+z');
+    await expect.poll(() => page.getByTestId(K).inputValue()).toBe('2');
+    await expect.poll(() => page.getByTestId('space-validity').getAttribute('data-ok')).toBe('true');
+    await screenshot(page, 'space-editor', true);
+  });
+
+  it('trains on spirals and the curves and router heatmap grow while it runs', async () => {
+    await page.getByTestId('tab-runs').click();
+    await page.getByTestId('launch-dataset').selectOption('spirals');
+    await page.getByTestId('launch-steps').fill(fake ? '600' : '400');
+    await page.getByTestId('launch-batch').fill('64');
+    await page.getByTestId('launch-eval-every').fill('20');
+    await page.getByTestId('launch-strategy').selectOption('spos');
+    expect(await page.getByTestId('launch-mismatch').count()).toBe(0);
+    await page.getByTestId('run-start').click();
+    await page.getByTestId('dashboard').waitFor();
+
+    const points0 = await waitFor(async () => numericAttr(page, 'chart-loss', 'data-points'), 'first loss points', 90_000);
+    const heatId = await waitFor(
+      async () => page.locator('[data-testid^="heatmap-"]').first().getAttribute('data-testid', { timeout: 1000 }),
+      'a router heatmap',
+      60_000,
+    );
+    const cols0 = await numericAttr(page, heatId!, 'data-columns');
+    await waitFor(async () => (await numericAttr(page, 'chart-loss', 'data-points')) > points0, 'more loss points', 60_000);
+    await waitFor(async () => (await numericAttr(page, heatId!, 'data-columns')) > cols0, 'more heatmap columns', 60_000);
+    await screenshot(page, 'run-dashboard', true);
+
+    runId = ((await page.locator('[data-testid^="run-item-"]').first().getAttribute('data-testid')) ?? '').replace('run-item-', '');
+    expect(runId).not.toBe('');
+    await waitFor(async () => (await page.getByTestId('run-status').textContent()) === 'completed', 'the run to complete', 180_000, 500);
+    await screenshot(page, 'run-dashboard-done');
+  });
+
+  it('shows expert specialization and sampled subnets for the run', async () => {
+    await page.getByTestId('tab-experts').click();
+    await page.getByTestId('sampling').waitFor({ timeout: 20_000 });
+    if (await page.getByTestId('specialization').count()) {
+      await page.getByTestId('spec-norm-column').click();
+    }
+    await screenshot(page, 'experts', true);
+  });
+
+  it('finds the run with its history after a reload', async () => {
+    await page.reload();
+    await page.getByTestId('app-shell').waitFor();
+    await page.getByTestId('tab-runs').click();
+    const item = page.getByTestId(`run-item-${runId}`);
+    await item.waitFor({ timeout: 20_000 });
+    expect(await item.getAttribute('data-status')).toBe('completed');
+    await item.click();
+    await waitFor(async () => (await numericAttr(page, 'chart-loss', 'data-points')) > 10, 'the reopened history', 20_000);
+    expect(await page.locator('[data-testid^="heatmap-"]').count()).toBeGreaterThan(0);
+    await screenshot(page, 'run-reopened');
+  });
+
+  it('searches the supernet, selects a point on the Pareto front and exports it', async () => {
+    await page.getByTestId('tab-search').click();
+    await page.getByTestId('search-population').fill('8');
+    await page.getByTestId('search-generations').fill('2');
+    await page.getByTestId('search-eval-samples').fill('256');
+    await page.getByTestId('search-start').click();
+    const point = page.locator('[data-testid^="front-point-"]').first();
+    await point.waitFor({ timeout: 180_000 });
+    await waitFor(async () => (await page.getByTestId('search-start').isEnabled()) || null, 'the search to finish', 180_000, 500);
+    await point.hover();
+    expect(await page.getByTestId('pareto-hover').textContent()).toMatch(/subnet \d+/);
+    await page.locator('[data-testid^="front-point-"]').first().click();
+    await page.getByTestId('selected-subnet').waitFor();
+    await screenshot(page, 'search-pareto', true);
+    await page.getByTestId('export-subnet').click();
+    await page.getByTestId('export-result').waitFor({ timeout: 120_000 });
+    expect(await page.getByTestId('export-file').count()).toBeGreaterThan(0);
+    await screenshot(page, 'search-export');
+  });
+
+  it('remembers the light theme across reloads', async () => {
+    await page.getByTestId('theme-toggle').click();
+    await expect.poll(() => page.evaluate(() => document.documentElement.dataset.theme)).toBe('light');
+    await page.reload();
+    await page.getByTestId('app-shell').waitFor();
+    expect(await page.evaluate(() => document.documentElement.dataset.theme)).toBe('light');
+    await page.getByTestId('tab-runs').click();
+    await page.getByTestId(`run-item-${runId}`).click();
+    await waitFor(async () => (await numericAttr(page, 'chart-loss', 'data-points')) > 10, 'history', 20_000);
+    await screenshot(page, 'run-dashboard-light', true);
+    expect(pageErrors).toEqual([]);
+  });
+});

@@ -1,0 +1,56 @@
+/** A canvas heatmap: one column per point in time, one row per slot. Canvas keeps long runs cheap. */
+import { useEffect, useRef } from 'react';
+import { fillHeatmap } from './heatmapColor.js';
+
+interface Props {
+  columns: readonly (readonly number[])[];
+  rows: number;
+  rowLabels?: readonly string[];
+  max?: number;
+  height?: number;
+  testId: string;
+  label: string;
+}
+
+export function HeatmapCanvas({ columns, rows, rowLabels, max, height = 120, testId, label }: Props) {
+  const ref = useRef<HTMLCanvasElement>(null);
+  useEffect(() => {
+    const canvas = ref.current;
+    if (!canvas || rows === 0) return;
+    const w = Math.max(1, columns.length);
+    const img = new ImageData(w, rows);
+    if (columns.length) fillHeatmap(img.data, columns, rows, max);
+    const off = document.createElement('canvas');
+    off.width = w;
+    off.height = rows;
+    off.getContext('2d')!.putImageData(img, 0, 0);
+    const ctx = canvas.getContext('2d')!;
+    const rect = canvas.getBoundingClientRect();
+    const dpr = window.devicePixelRatio || 1;
+    canvas.width = Math.max(1, Math.round(rect.width * dpr));
+    canvas.height = Math.max(1, Math.round(rect.height * dpr));
+    ctx.imageSmoothingEnabled = false;
+    ctx.clearRect(0, 0, canvas.width, canvas.height);
+    if (columns.length) ctx.drawImage(off, 0, 0, canvas.width, canvas.height);
+  }, [columns, rows, max]);
+  return (
+    <div className="heatmap">
+      {rowLabels ? (
+        <div className="heatmap-rows" style={{ height }} aria-hidden="true">
+          {rowLabels.map((l, i) => (
+            <span key={i}>{l}</span>
+          ))}
+        </div>
+      ) : null}
+      <canvas
+        ref={ref}
+        className="heatmap-canvas"
+        style={{ height }}
+        data-testid={testId}
+        data-columns={columns.length}
+        role="img"
+        aria-label={label}
+      />
+    </div>
+  );
+}

@@ -1,0 +1,40 @@
+/** A small labelled matrix (class × expert, expert × expert) as SVG cells with values on hover. */
+import { rampCss } from './heatmapColor.js';
+
+interface Props {
+  values: readonly (readonly number[])[];
+  rowLabels: readonly string[];
+  colLabels: readonly string[];
+  testId: string;
+  label: string;
+  cell?: number;
+}
+
+export function MatrixView({ values, rowLabels, colLabels, testId, label, cell = 22 }: Props) {
+  const left = Math.min(90, 8 + Math.max(0, ...rowLabels.map((l) => l.length)) * 6.5);
+  const top = 8 + Math.min(70, Math.max(0, ...colLabels.map((l) => l.length)) * 5.5);
+  const max = Math.max(1e-9, ...values.flat());
+  const w = left + colLabels.length * cell + 4;
+  const h = top + rowLabels.length * cell + 4;
+  return (
+    <svg className="matrix" width={w} height={h} role="img" aria-label={label} data-testid={testId} data-rows={rowLabels.length} data-cols={colLabels.length}>
+      {colLabels.map((c, j) => (
+        <text key={`c${j}`} className="tick" transform={`translate(${left + j * cell + cell / 2},${top - 4}) rotate(-50)`}>
+          {c}
+        </text>
+      ))}
+      {rowLabels.map((r, i) => (
+        <text key={`r${i}`} className="tick" x={left - 4} y={top + i * cell + cell / 2} dy="0.32em" textAnchor="end">
+          {r}
+        </text>
+      ))}
+      {values.map((row, i) =>
+        row.map((v, j) => (
+          <rect key={`${i}-${j}`} x={left + j * cell} y={top + i * cell} width={cell - 1} height={cell - 1} fill={rampCss(v / max)}>
+            <title>{`${rowLabels[i]} → ${colLabels[j]}: ${v.toFixed(3)}`}</title>
+          </rect>
+        )),
+      )}
+    </svg>
+  );
+}

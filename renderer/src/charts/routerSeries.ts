@@ -1,0 +1,38 @@
+import type { ExpertLoad, MetricPoint } from '../../../core/protocol/protocol.js';
+import { decimate } from './scales.js';
+
+export interface LayerSeries {
+  layer: string;
+  expertNames: string[];
+  steps: number[];
+  loads: number[][];
+  dropped: [number, number][];
+  entropy: [number, number][];
+  meanActive: [number, number][];
+  last: ExpertLoad;
+  collapsed: boolean;
+}
+
+/** Per MoE layer, the router's history across the metric points (the order layers first appear). */
+export function routerSeries(points: readonly MetricPoint[], maxColumns = 600): LayerSeries[] {
+  const byLayer = new Map<string, LayerSeries>();
+  for (const p of decimate(points.filter((q) => q.moe?.length), maxColumns)) {
+    for (const l of p.moe!) {
+      let s = byLayer.get(l.layer);
+      if (!s) {
+        s = { layer: l.layer, expertNames: l.expertNames, steps: [], loads: [], dropped: [], entropy: [], meanActive: [], last: l, collapsed: false };
+        byLayer.set(l.layer, s);
+      }
+      s.steps.push(p.step);
+      s.loads.push(l.load);
+      s.dropped.push([p.step, l.dropped]);
+      s.entropy.push([p.step, l.entropy]);
+      s.meanActive.push([p.step, l.meanActive]);
+      s.last = l;
+      s.expertNames = l.expertNames;
+    }
+  }
+  for (const s of byLayer.values()) s.collapsed = s.last.collapse;
+  return [...byLayer.values()];
+}
+

@@ -1,0 +1,37 @@
+import { describe, expect, it } from 'vitest';
+import type { ExpertLoad, MetricPoint } from '../../../core/protocol/protocol.js';
+import { routerSeries } from './routerSeries.js';
+import { samplingStats } from './samplingStats.js';
+
+const load = (layer: string, l: number[], collapse = false): ExpertLoad => ({
+  layer, load: l, expertNames: l.map((_, i) => `e${i}`), dropped: 0.1, entropy: 1, auxLoss: 0, meanActive: 2, collapse,
+});
+const pt = (step: number, extra: Partial<MetricPoint>): MetricPoint => ({ step, time: 0, loss: 1, accuracy: 0, stepMs: 1, samplesPerSec: 1, etaSec: 0, ...extra });
+
+describe('routerSeries', () => {
+  it('collects one heatmap column per point and layer, and flags collapse from the latest point', () => {
+    const pts = [
+      pt(1, { moe: [load('a', [0.5, 0.5]), load('b', [0.9, 0.1], true)] }),
+      pt(2, {}),
+      pt(3, { moe: [load('a', [0.6, 0.4]), load('b', [0.5, 0.5])] }),
+    ];
+    const s = routerSeries(pts);
+    expect(s.map((l) => l.layer)).toEqual(['a', 'b']);
+    expect(s[0]!.loads).toEqual([[0.5, 0.5], [0.6, 0.4]]);
+    expect(s[0]!.steps).toEqual([1, 3]);
+    expect(s[1]!.collapsed).toBe(false);
+    expect(routerSeries(pts.slice(0, 1))[1]!.collapsed).toBe(true);
+    expect(routerSeries(Array.from({ length: 50 }, (_, i) => pt(i, { moe: [load('a', [1])] })), 10)[0]!.loads.length).toBe(10);
+  });
+});
+
+describe('samplingStats', () => {
+  it('scales each vector entry by its max and counts how often each choice was sampled', () => {
+    const st = samplingStats([pt(1, { archVector: [0, 2] }), pt(2, { archVector: [1, 1] }), pt(3, { archVector: [1, 2] }), pt(4, {})])!;
+    expect(st.dims).toBe(2);
+    expect(st.steps).toBe(3);
+    expect(st.columns).toEqual([[0, 1], [1, 0.5], [1, 1]]);
+    expect([...st.counts[0]!.entries()].sort()).toEqual([[0, 1], [1, 2]]);
+    expect(samplingStats([pt(1, {})])).toBeNull();
+  });
+});

@@ -1,0 +1,132 @@
+/** Pareto front scatter: every evaluated subnet, the front highlighted and joined; hover shows the architecture. */
+import { curveStepAfter, line, scaleLinear } from 'd3';
+import { useShallow } from 'zustand/react/shallow';
+import type { EvaluatedSubnet, Objective } from '../../../core/protocol/protocol.js';
+import { fmt } from '../charts/LineChart.js';
+import { paddedExtent } from '../charts/scales.js';
+import { describeArch, frontPoints, OBJECTIVE_LABEL, objectiveValue } from '../search/objectives.js';
+import { useWorkbench } from '../store/store.js';
+
+/** Stable empty list: a fresh [] in a selector would re-render forever. */
+const NO_IDS: number[] = [];
+
+interface PairProps {
+  x: Objective;
+  y: Objective;
+  evaluated: EvaluatedSubnet[];
+  front: number[];
+  size: number;
+  testId: string;
+  compact?: boolean;
+}
+
+function ScatterPair({ x, y, evaluated, front, size, testId, compact }: PairProps) {
+  const { selected, hovered, select, hover } = useWorkbench(
+    useShallow((s) => ({ selected: s.selectedSubnet, hovered: s.hoveredSubnet, select: s.selectSubnet, hover: s.hoverSubnet })),
+  );
+  const m = compact ? { l: 40, r: 8, t: 8, b: 28 } : { l: 52, r: 12, t: 10, b: 36 };
+  const w = size;
+  const h = compact ? size : Math.round(size * 0.66);
+  const sx = scaleLinear().domain(paddedExtent(evaluated.map((s) => objectiveValue(s, x)))).range([m.l, w - m.r]).nice();
+  const sy = scaleLinear().domain(paddedExtent(evaluated.map((s) => objectiveValue(s, y)))).range([h - m.b, m.t]).nice();
+  const onFront = new Set(front);
+  const stairs = line<EvaluatedSubnet>()
+    .x((s) => sx(objectiveValue(s, x)))
+    .y((s) => sy(objectiveValue(s, y)));
+  const fp = frontPoints(evaluated, front, x);
+  return (
+    <svg width={w} height={h} className="scatter" data-testid={testId} data-points={evaluated.length} role="group" aria-label={`${OBJECTIVE_LABEL[y]} against ${OBJECTIVE_LABEL[x]}`}>
+      {sy.ticks(4).map((t) => (
+        <g key={`y${t}`}>
+          <line className="grid" x1={m.l} x2={w - m.r} y1={sy(t)} y2={sy(t)} />
+          <text className="tick" x={m.l - 5} y={sy(t)} dy="0.32em" textAnchor="end">
+            {fmt(t)}
+          </text>
+        </g>
+      ))}
+      {sx.ticks(compact ? 3 : 5).map((t) => (
+        <text key={`x${t}`} className="tick" x={sx(t)} y={h - m.b + 14} textAnchor="middle">
+          {fmt(t)}
+        </text>
+      ))}
+      <text className="axis-label" x={(m.l + w - m.r) / 2} y={h - 4} textAnchor="middle">
+        {OBJECTIVE_LABEL[x]}
+      </text>
+      <text className="axis-label" transform={`translate(11,${(m.t + h - m.b) / 2}) rotate(-90)`} textAnchor="middle">
+        {OBJECTIVE_LABEL[y]}
+      </text>
+      {x !== 'accuracy' && y === 'accuracy' && fp.length > 1 ? <path d={stairs.curve(curveStepAfter)(fp) ?? undefined} className="front-line" /> : null}
+      {evaluated.map((s) => {
+        const isFront = onFront.has(s.id);
+        return (
+          <circle
+            key={s.id}
+            cx={sx(objectiveValue(s, x))}
+            cy={sy(objectiveValue(s, y))}
+            r={s.id === selected ? 7 : isFront ? 5 : 3.5}
+            className={`pt${isFront ? ' front' : ''}${s.feasible ? '' : ' infeasible'}${s.id === selected ? ' selected' : ''}${s.id === hovered ? ' hovered' : ''}`}
+            tabIndex={isFront ? 0 : -1}
+            role="button"
+            aria-label={`subnet ${s.id}: accuracy ${fmt(s.accuracy)}, latency ${fmt(s.latencyMs)} ms${isFront ? ', on the front' : ''}`}
+            data-testid={isFront ? `front-point-${s.id}` : `point-${s.id}`}
+            onMouseEnter={() => hover(s.id)}
+            onMouseLeave={() => hover(null)}
+            onFocus={() => hover(s.id)}
+            onBlur={() => hover(null)}
+            onClick={() => select(s.id)}
+            onKeyDown={(e) => {
+              if (e.key === 'Enter' || e.key === ' ') {
+                e.preventDefault();
+                select(s.id);
+              }
+            }}
+          />
+        );
+      })}
+    </svg>
+  );
+}
+
+export function ParetoPlot() {
+  const { evaluated, front, objectives, hovered } = useWorkbench(
+    useShallow((s) => ({
+      evaluated: s.evaluated,
+      front: s.searchSummary?.front ?? NO_IDS,
+      objectives: s.searchSummary?.config.objectives ?? s.searchForm.objectives,
+      hovered: s.evaluated.find((e) => e.id === s.hoveredSubnet) ?? null,
+    })),
+  );
+  if (!evaluated.length) return <div className="empty">The front appears as subnets are evaluated.</div>;
+  const [a, b, c] = objectives as [Objective, Objective, Objective | undefined];
+  return (
+    <div className="pareto" data-testid="pareto">
+      {c === undefined ? (
+        <ScatterPair x={b} y={a} evaluated={evaluated} front={front} size={520} testId="pareto-scatter" />
+      ) : (
+        <div className="scatter-matrix" data-testid="pareto-matrix">
+          {[a, b, c].map((yo) =>
+            [a, b, c].map((xo) =>
+              xo === yo ? (
+                <div key={`${xo}-${yo}`} className="matrix-diag">
+                  {OBJECTIVE_LABEL[xo]}
+                </div>
+              ) : (
+                <ScatterPair key={`${xo}-${yo}`} x={xo} y={yo} evaluated={evaluated} front={front} size={190} compact testId={`pareto-${xo}-${yo}`} />
+              ),
+            ),
+          )}
+        </div>
+      )}
+      <div className="hover-card" aria-live="polite" data-testid="pareto-hover">
+        {hovered ? (
+          <>
+            <b>subnet {hovered.id}</b> · gen {hovered.generation} · acc {fmt(hovered.accuracy)} · {fmt(hovered.latencyMs)} ms · {fmt(hovered.params)} params
+            <code>{describeArch(hovered)}</code>
+          </>
+        ) : (
+          <span className="muted">Hover a point to see its architecture; click to select it.</span>
+        )}
+      </div>
+    </div>
+  );
+}

@@ -1,0 +1,58 @@
+import { fmt, LineChart } from '../charts/LineChart.js';
+import { HeatmapCanvas } from '../charts/HeatmapCanvas.js';
+import { routerSeries, type LayerSeries } from '../charts/routerSeries.js';
+import { useFrameValue } from '../components/hooks.js';
+
+function LayerRouter({ s }: { s: LayerSeries }) {
+  const rows = s.expertNames.length;
+  const id = s.layer.replace(/[^\w-]/g, '_');
+  return (
+    <article className={`panel router-layer${s.collapsed ? ' collapsed' : ''}`} data-testid={`router-${id}`}>
+      <div className="row">
+        <h4>{s.layer}</h4>
+        <span className="muted">
+          {rows} slots · {fmt(s.last.meanActive)} active/token · entropy {fmt(s.last.entropy)} · dropped {(s.last.dropped * 100).toFixed(1)}%
+        </span>
+        <span className="toolbar-fill" />
+        {s.collapsed ? (
+          <span className="alarm" role="alert" data-testid={`collapse-${id}`}>
+            ⚠ routing collapse: one expert takes most tokens
+          </span>
+        ) : null}
+      </div>
+      <HeatmapCanvas
+        columns={s.loads}
+        rows={rows}
+        rowLabels={s.expertNames}
+        height={Math.max(60, Math.min(220, rows * 16))}
+        testId={`heatmap-${id}`}
+        label={`Expert load over steps for ${s.layer}`}
+      />
+      <div className="chart-grid small">
+        <LineChart title="Router entropy (nats)" series={[{ label: 'entropy', color: 'var(--series-2)', points: s.entropy }]} height={110} testId={`entropy-${id}`} />
+        <LineChart
+          title="Dropped tokens"
+          series={[{ label: 'dropped', color: 'var(--series-4)', points: s.dropped }]}
+          yDomain={[0, Math.max(0.05, ...s.dropped.map((d) => d[1]))]}
+          height={110}
+          testId={`dropped-${id}`}
+        />
+      </div>
+    </article>
+  );
+}
+
+export function RouterPanel() {
+  const metrics = useFrameValue((s) => s.metrics);
+  const layers = routerSeries(metrics);
+  if (!layers.length) return null;
+  return (
+    <section className="router-panel" aria-label="Router load per MoE layer" data-testid="router-panel">
+      <h3>Routers</h3>
+      <p className="muted legend-line">x: training steps · y: expert slot · colour: share of routing assignments (brightest = the layer's highest share)</p>
+      {layers.map((s) => (
+        <LayerRouter key={s.layer} s={s} />
+      ))}
+    </section>
+  );
+}

@@ -1,0 +1,113 @@
+import { useShallow } from 'zustand/react/shallow';
+import type { MetricPoint } from '../../../core/protocol/protocol.js';
+import { fmt, LineChart, type Series } from '../charts/LineChart.js';
+import { formatCount, formatDuration } from '../charts/scales.js';
+import { useFrameValue } from '../components/hooks.js';
+import { resumeRun, stopRun } from '../store/coreActions.js';
+import { useWorkbench } from '../store/store.js';
+import { RouterPanel } from './RouterPanel.js';
+
+const TRAIN = 'var(--series-1)';
+const VAL = 'var(--series-2)';
+
+function series(points: readonly MetricPoint[], pick: (p: MetricPoint) => number | undefined): [number, number][] {
+  const out: [number, number][] = [];
+  for (const p of points) {
+    const v = pick(p);
+    if (v !== undefined && Number.isFinite(v)) out.push([p.step, v]);
+  }
+  return out;
+}
+
+function RunHeader() {
+  const { record, summary } = useWorkbench(
+    useShallow((s) => ({ record: s.activeRecord, summary: s.runs.find((r) => r.id === s.activeRunId) ?? s.activeRecord?.summary })),
+  );
+  const last = useFrameValue((s) => s.metrics.at(-1));
+  if (!summary) return null;
+  const step = Math.max(summary.step, last?.step ?? 0);
+  const frac = summary.steps ? Math.min(1, step / summary.steps) : 0;
+  const running = summary.status === 'running' || summary.status === 'queued';
+  const backend = record?.backend ? `${record.backend.name} · ${record.backend.device}` : `${summary.backend} · ${summary.device}`;
+  return (
+    <div className="run-header" data-testid="run-header">
+      <div className="row">
+        <h2 data-testid="run-title">{summary.name}</h2>
+        <span className={`badge status-badge status-${summary.status}`} data-testid="run-status">
+          {summary.status}
+        </span>
+        <span className="badge" data-testid="run-backend" title="Backend and device this run trains on">
+          {backend}
+        </span>
+        <span className="toolbar-fill" />
+        {running ? (
+          <button type="button" data-testid="run-stop" onClick={() => void stopRun(summary.id)}>
+            Stop
+          </button>
+        ) : null}
+        {summary.status === 'stopped' || summary.status === 'interrupted' ? (
+          <button type="button" data-testid="run-resume" onClick={() => void resumeRun(summary.id)}>
+            Resume
+          </button>
+        ) : null}
+      </div>
+      <div
+        className="progress"
+        role="progressbar"
+        aria-label="Training progress"
+        aria-valuemin={0}
+        aria-valuemax={summary.steps}
+        aria-valuenow={step}
+        data-testid="run-progress"
+      >
+        <div className="progress-fill" style={{ width: `${(frac * 100).toFixed(1)}%` }} />
+      </div>
+      <div className="stats" aria-live="off">
+        <span data-testid="run-step">
+          step {step} / {summary.steps}
+        </span>
+        <span data-testid="run-eta">ETA {running && last ? formatDuration(last.etaSec) : '—'}</span>
+        <span data-testid="run-throughput">{last ? `${formatCount(last.samplesPerSec)} samples/s · ${fmt(last.stepMs)} ms/step` : '—'}</span>
+        <span>elapsed {last ? formatDuration(last.time) : '—'}</span>
+        {summary.error ? <span className="error-text">{summary.error}</span> : null}
+      </div>
+    </div>
+  );
+}
+
+function Curves() {
+  const metrics = useFrameValue((s) => s.metrics);
+  const loss: Series[] = [
+    { label: 'train', color: TRAIN, points: series(metrics, (p) => p.loss) },
+    { label: 'validation', color: VAL, points: series(metrics, (p) => p.valLoss), dashed: true },
+  ];
+  const acc: Series[] = [
+    { label: 'train', color: TRAIN, points: series(metrics, (p) => p.accuracy) },
+    { label: 'validation', color: VAL, points: series(metrics, (p) => p.valAccuracy), dashed: true },
+  ];
+  const speed: Series[] = [{ label: 'samples/s', color: 'var(--series-3)', points: series(metrics, (p) => p.samplesPerSec) }];
+  return (
+    <div className="chart-grid">
+      <LineChart title="Loss" series={loss} testId="chart-loss" />
+      <LineChart title="Accuracy" series={acc} yDomain={[0, 1]} testId="chart-accuracy" />
+      <LineChart title="Throughput" series={speed} height={140} testId="chart-throughput" />
+    </div>
+  );
+}
+
+export function RunDashboard() {
+  const active = useWorkbench((s) => s.activeRunId);
+  if (!active)
+    return (
+      <div className="empty" data-testid="dashboard-empty">
+        Start a run or pick one from the list.
+      </div>
+    );
+  return (
+    <div className="dashboard" data-testid="dashboard">
+      <RunHeader />
+      <Curves />
+      <RouterPanel />
+    </div>
+  );
+}

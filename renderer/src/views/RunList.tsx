@@ -1,0 +1,41 @@
+import { useShallow } from 'zustand/react/shallow';
+import { fmt } from '../charts/LineChart.js';
+import { openRun, refreshRuns } from '../store/coreActions.js';
+import { useWorkbench } from '../store/store.js';
+
+export function RunList() {
+  const { runs, active } = useWorkbench(useShallow((s) => ({ runs: s.runs, active: s.activeRunId })));
+  return (
+    <section className="panel run-list" aria-label="Past runs">
+      <div className="row">
+        <h3>Runs</h3>
+        <span className="toolbar-fill" />
+        <button type="button" data-testid="runs-refresh" onClick={() => void refreshRuns()}>
+          Refresh
+        </button>
+      </div>
+      {runs.length === 0 ? <p className="muted">No runs yet.</p> : null}
+      <ul data-testid="run-list">
+        {runs.map((r) => (
+          <li key={r.id}>
+            <button
+              type="button"
+              className={`run-item${r.id === active ? ' selected' : ''}`}
+              aria-current={r.id === active}
+              data-testid={`run-item-${r.id}`}
+              data-status={r.status}
+              onClick={() => void openRun(r.id)}
+            >
+              <span className={`status-dot status-${r.status}`} aria-hidden="true" />
+              <span className="run-name">{r.name}</span>
+              <span className="run-meta">
+                {r.status} · {r.step}/{r.steps} · {r.strategy} · {r.dataKind}
+                {r.bestValAccuracy !== null ? ` · val ${fmt(r.bestValAccuracy)}` : ''}
+              </span>
+            </button>
+          </li>
+        ))}
+      </ul>
+    </section>
+  );
+}

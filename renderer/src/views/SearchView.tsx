@@ -1,0 +1,174 @@
+import { useId } from 'react';
+import { useShallow } from 'zustand/react/shallow';
+import type { Objective } from '../../../core/protocol/protocol.js';
+import { fmt, LineChart } from '../charts/LineChart.js';
+import { formatDuration } from '../charts/scales.js';
+import { describeArch, OBJECTIVES, OBJECTIVE_LABEL } from '../search/objectives.js';
+import { cancelSearch, exportSelected, startSearch } from '../store/coreActions.js';
+import type { SearchForm } from '../store/searchSlice.js';
+import { useWorkbench } from '../store/store.js';
+import { ParallelCoords } from './ParallelCoords.js';
+import { ParetoPlot } from './ParetoPlot.js';
+
+function NumberInput(props: { label: string; value: number; testId: string; step?: number; onChange: (v: number) => void }) {
+  const id = useId();
+  return (
+    <div className="field">
+      <label htmlFor={id}>{props.label}</label>
+      <input id={id} type="number" step={props.step ?? 1} value={props.value} data-testid={props.testId} onChange={(e) => props.onChange(Number(e.target.value))} />
+    </div>
+  );
+}
+
+function SearchLauncher() {
+  const { form, set, runName, running, progress, connected } = useWorkbench(
+    useShallow((s) => ({
+      form: s.searchForm,
+      set: s.setSearchForm,
+      runName: s.activeRecord?.summary.name ?? s.runs.find((r) => r.id === s.activeRunId)?.name ?? null,
+      running: s.searchId !== null && (s.searchSummary === null || s.searchSummary.status === 'running' || s.searchSummary.status === 'queued'),
+      progress: s.searchProgress,
+      connected: s.connection === 'open',
+    })),
+  );
+  const toggleObjective = (o: Objective) => {
+    const has = form.objectives.includes(o);
+    const next = has ? form.objectives.filter((x) => x !== o) : [...form.objectives, o];
+    if (next.length >= 2 && next.length <= 3 && next.includes('accuracy'))
+      set({ objectives: OBJECTIVES.filter((x) => next.includes(x)) as Objective[] });
+  };
+  const patch = <K extends keyof SearchForm>(k: K) => (v: SearchForm[K]) => set({ [k]: v } as Partial<SearchForm>);
+  return (
+    <section className="panel" aria-label="Start a search" data-testid="search-launcher">
+      <h3>Search {runName ? <span className="muted">over the supernet of {runName}</span> : null}</h3>
+      <fieldset className="field field-set">
+        <legend>Objectives (2 or 3; accuracy is maximised, the rest minimised)</legend>
+        {OBJECTIVES.map((o) => (
+          <label key={o} className="inline">
+            <input type="checkbox" checked={form.objectives.includes(o)} data-testid={`search-objective-${o}`} onChange={() => toggleObjective(o)} />
+            {OBJECTIVE_LABEL[o]}
+          </label>
+        ))}
+      </fieldset>
+      <div className="field-grid">
+        <div className="field">
+          <label htmlFor="search-strategy">Strategy</label>
+          <select id="search-strategy" value={form.strategy} data-testid="search-strategy" onChange={(e) => set({ strategy: e.target.value as SearchForm['strategy'] })}>
+            <option value="nsga2">NSGA-II</option>
+            <option value="evolution">evolution</option>
+            <option value="random">random</option>
+          </select>
+        </div>
+        <NumberInput label="Population" value={form.population} testId="search-population" onChange={patch('population')} />
+        <NumberInput label="Generations" value={form.generations} testId="search-generations" onChange={patch('generations')} />
+        <NumberInput label="Eval samples" value={form.evalSamples} testId="search-eval-samples" onChange={patch('evalSamples')} />
+        <NumberInput label="Latency budget ms (0 = none)" value={form.latencyBudget} step={0.1} testId="search-latency-budget" onChange={patch('latencyBudget')} />
+      </div>
+      <div className="row">
+        <button type="button" className="primary" data-testid="search-start" disabled={!runName || running || !connected} onClick={() => void startSearch()}>
+          Start search
+        </button>
+        <button type="button" data-testid="search-cancel" disabled={!running} onClick={() => void cancelSearch()}>
+          Cancel
+        </button>
+        {!runName ? <span className="muted">open a supernet run first (Runs tab)</span> : null}
+      </div>
+      {progress ? (
+        <>
+          <div className="progress" role="progressbar" aria-label="Search progress" aria-valuemin={0} aria-valuemax={progress.total} aria-valuenow={progress.done} data-testid="search-progress">
+            <div className="progress-fill" style={{ width: `${((progress.done / Math.max(1, progress.total)) * 100).toFixed(1)}%` }} />
+          </div>
+          <div className="stats">
+            <span>
+              {progress.done} / {progress.total} evaluated
+            </span>
+            <span>ETA {formatDuration(progress.etaSec)}</span>
+          </div>
+        </>
+      ) : null}
+    </section>
+  );
+}
+
+function Hypervolume() {
+  const hv = useWorkbench((s) => s.searchSummary?.hypervolume);
+  const lut = useWorkbench((s) => s.searchSummary?.lutErrorPct);
+  if (!hv?.length) return null;
+  return (
+    <div className="panel">
+      <LineChart
+        title="Hypervolume"
+        xLabel="generation"
+        series={[{ label: 'hypervolume', color: 'var(--series-1)', points: hv.map((h) => [h.generation, h.value] as [number, number]) }]}
+        height={150}
+        testId="hypervolume-chart"
+      />
+      {lut !== undefined ? <p className="muted">latency lookup-table error: {fmt(lut)}%</p> : null}
+    </div>
+  );
+}
+
+function SelectedSubnet() {
+  const { sub, exportResult, exporting } = useWorkbench(
+    useShallow((s) => ({ sub: s.evaluated.find((e) => e.id === s.selectedSubnet) ?? null, exportResult: s.exportResult, exporting: s.exporting })),
+  );
+  if (!sub) return <p className="muted">Click a point on the front to select a subnet.</p>;
+  return (
+    <section className="panel" aria-label="Selected subnet" data-testid="selected-subnet">
+      <h3>Subnet {sub.id}</h3>
+      <dl className="kv">
+        <dt>accuracy</dt>
+        <dd>{fmt(sub.accuracy)}</dd>
+        <dt>latency</dt>
+        <dd>
+          {fmt(sub.latencyMs)} ms{sub.latencyLutMs !== undefined ? ` (LUT ${fmt(sub.latencyLutMs)})` : ''}
+        </dd>
+        <dt>params</dt>
+        <dd>{fmt(sub.params)}</dd>
+        <dt>FLOPs</dt>
+        <dd>{fmt(sub.flops)}</dd>
+        <dt>generation</dt>
+        <dd>{sub.generation}</dd>
+        <dt>feasible</dt>
+        <dd>{sub.feasible ? 'yes' : 'no'}</dd>
+      </dl>
+      <code className="arch">{describeArch(sub)}</code>
+      <div className="row">
+        <button type="button" className="primary" data-testid="export-subnet" disabled={exporting} onClick={() => void exportSelected()}>
+          {exporting ? 'Exporting…' : 'Export'}
+        </button>
+      </div>
+      {exportResult ? (
+        <div className="export-result" data-testid="export-result">
+          <p>
+            Written to <code>{exportResult.dir}</code>
+            {exportResult.maxAbsDiff !== undefined ? ` · max |Δ| vs supernet ${exportResult.maxAbsDiff.toExponential(2)}` : ''}
+          </p>
+          <ul>
+            {exportResult.files.map((f) => (
+              <li key={f} data-testid="export-file">
+                <code>{f}</code>
+              </li>
+            ))}
+          </ul>
+        </div>
+      ) : null}
+    </section>
+  );
+}
+
+export function SearchView() {
+  return (
+    <div className="view search-view" data-testid="view-search">
+      <div className="search-side">
+        <SearchLauncher />
+        <Hypervolume />
+        <SelectedSubnet />
+      </div>
+      <div className="search-main">
+        <ParetoPlot />
+        <ParallelCoords />
+      </div>
+    </div>
+  );
+}

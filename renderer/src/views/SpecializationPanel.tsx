@@ -1,0 +1,126 @@
+import { useEffect, useRef, useState } from 'react';
+import type { Specialization } from '../../../core/protocol/protocol.js';
+import { categoryColor, hexToRgb } from '../charts/heatmapColor.js';
+import { MatrixView } from '../charts/MatrixView.js';
+import { normaliseCoactivation, normaliseColumns, normaliseRows } from '../charts/matrix.js';
+import { useFrameValue } from '../components/hooks.js';
+
+type Norm = 'row' | 'column';
+
+/** The input plane coloured by the expert each point is routed to (top expert), with data points on top. */
+function PlaneView({ plane, layer, testId }: { plane: NonNullable<Specialization['plane']>; layer: number; testId: string }) {
+  const ref = useRef<HTMLCanvasElement>(null);
+  const size = 260;
+  useEffect(() => {
+    const c = ref.current;
+    if (!c) return;
+    const n = plane.size;
+    const grid = plane.experts[layer] ?? [];
+    const img = new ImageData(n, n);
+    for (let i = 0; i < n * n; i++) {
+      const [r, g, b] = hexToRgb(categoryColor(grid[i] ?? 0));
+      // Row-major from (xMin, yMin): flip rows so y grows upwards on screen.
+      const row = Math.floor(i / n);
+      const o = ((n - 1 - row) * n + (i % n)) * 4;
+      img.data[o] = r;
+      img.data[o + 1] = g;
+      img.data[o + 2] = b;
+      img.data[o + 3] = 150;
+    }
+    const off = document.createElement('canvas');
+    off.width = n;
+    off.height = n;
+    off.getContext('2d')!.putImageData(img, 0, 0);
+    const ctx = c.getContext('2d')!;
+    c.width = size;
+    c.height = size;
+    ctx.clearRect(0, 0, size, size);
+    ctx.imageSmoothingEnabled = false;
+    ctx.drawImage(off, 0, 0, size, size);
+    const sx = (x: number) => ((x - plane.xMin) / (plane.xMax - plane.xMin)) * size;
+    const sy = (y: number) => size - ((y - plane.yMin) / (plane.yMax - plane.yMin)) * size;
+    for (const [x, y, cls] of plane.points ?? []) {
+      ctx.beginPath();
+      ctx.arc(sx(x), sy(y), 2, 0, Math.PI * 2);
+      ctx.fillStyle = cls % 2 ? '#111' : '#fff';
+      ctx.strokeStyle = categoryColor(cls);
+      ctx.fill();
+      ctx.stroke();
+    }
+  }, [plane, layer]);
+  return <canvas ref={ref} className="plane" style={{ width: size, height: size }} data-testid={testId} role="img" aria-label="Input plane coloured by chosen expert" />;
+}
+
+export function SpecializationPanel() {
+  const spec = useFrameValue((s) => s.specialization);
+  const [norm, setNorm] = useState<Norm>('row');
+  const [planeLayer, setPlaneLayer] = useState(0);
+  if (!spec)
+    return (
+      <section className="panel" data-testid="specialization-empty">
+        <h3>Expert specialization</h3>
+        <p className="muted">Appears once an MoE run reports routing on held-out data.</p>
+      </section>
+    );
+  return (
+    <section className="panel specialization" aria-label="Expert specialization" data-testid="specialization">
+      <div className="row">
+        <h3>Expert specialization</h3>
+        <span className="muted">step {spec.step}</span>
+        <span className="toolbar-fill" />
+        <div role="radiogroup" aria-label="Normalise the class × expert matrix" className="segmented">
+          {(['row', 'column'] as const).map((n) => (
+            <button key={n} type="button" role="radio" aria-checked={norm === n} data-testid={`spec-norm-${n}`} onClick={() => setNorm(n)}>
+              by {n}
+            </button>
+          ))}
+        </div>
+      </div>
+      <p className="muted legend-line">
+        {norm === 'row' ? 'Each row: where a class is routed.' : 'Each column: which classes an expert serves.'}
+      </p>
+      <div className="spec-layers">
+        {spec.layers.map((l, li) => {
+          const id = l.layer.replace(/[^\w-]/g, '_');
+          return (
+            <div key={l.layer} className="spec-layer">
+              <h4>{l.layer}</h4>
+              <div className="row wrap">
+                <MatrixView
+                  values={norm === 'row' ? normaliseRows(l.counts) : normaliseColumns(l.counts)}
+                  rowLabels={spec.classNames}
+                  colLabels={l.expertNames}
+                  testId={`spec-matrix-${id}`}
+                  label={`Class by expert routing for ${l.layer}, normalised by ${norm}`}
+                />
+                <MatrixView
+                  values={normaliseCoactivation(l.coactivation)}
+                  rowLabels={l.expertNames}
+                  colLabels={l.expertNames}
+                  testId={`spec-coact-${id}`}
+                  label={`Expert co-activation for ${l.layer}`}
+                />
+                {spec.plane && li === planeLayer ? <PlaneView plane={spec.plane} layer={li} testId={`spec-plane-${id}`} /> : null}
+              </div>
+              {spec.plane && li !== planeLayer ? (
+                <button type="button" className="link" onClick={() => setPlaneLayer(li)}>
+                  show input plane for this layer
+                </button>
+              ) : null}
+              {spec.plane && li === planeLayer ? (
+                <div className="legend">
+                  {l.expertNames.map((n, e) => (
+                    <span key={n} className="legend-item">
+                      <span className="swatch" style={{ background: categoryColor(e) }} />
+                      {n}
+                    </span>
+                  ))}
+                </div>
+              ) : null}
+            </div>
+          );
+        })}
+      </div>
+    </section>
+  );
+}

@@ -1,0 +1,160 @@
+import { useShallow } from 'zustand/react/shallow';
+import { CheckField, ChoicesField, IssuesUnder, NumberField, OptionSetField, SelectField, TextField } from '../components/fields.js';
+import {
+  BLOCK_TYPES,
+  defaultRouting,
+  pathString,
+  ROUTING_MODES,
+  setBlockType,
+  setIn,
+  type PathKey,
+  type RoutingMode,
+} from '../space/spaceEdits.js';
+import { useWorkbench } from '../store/store.js';
+
+const ACTIVATIONS = ['relu', 'gelu', 'tanh', 'sigmoid', 'linear'] as const;
+
+/** Side panel: the selected stage's block and, for MoE blocks, routing and expert settings. */
+export function StageEditor() {
+  const { index, type, mode, hasCapacity, edit } = useWorkbench(
+    useShallow((s) => {
+      const st = s.history.present.stages[s.selectedStage];
+      const b = st?.block;
+      return {
+        index: st ? s.selectedStage : -1,
+        type: b?.type,
+        mode: b?.type === 'moe' ? (b.routing?.mode ?? 'topk') : undefined,
+        hasCapacity: b?.type === 'moe' && b.capacityFactor !== null && b.capacityFactor !== undefined,
+        edit: s.editSpace,
+      };
+    }),
+  );
+  if (index < 0) return <p className="muted">Select a stage.</p>;
+  const stage: PathKey[] = ['stages', index];
+  const block: PathKey[] = [...stage, 'block'];
+  const b = (k: string): PathKey[] => [...block, k];
+  const r = (k: string): PathKey[] => [...block, 'routing', k];
+  const shown: string[] = [];
+  const track = <T extends PathKey[]>(p: T) => (shown.push(pathString(p)), p);
+
+  return (
+    <section className="stage-editor" aria-label={`Stage ${index + 1} settings`} data-testid="stage-editor">
+      <h3>Stage {index + 1}</h3>
+      <div className="field-grid">
+        <TextField path={track([...stage, 'id'])} label="Stage id" />
+        <ChoicesField path={track([...stage, 'depth'])} label="Depth choices" hint="elastic depth, e.g. 1, 2" />
+        <SelectField
+          path={track(b('type'))}
+          label="Block type"
+          options={BLOCK_TYPES}
+          onPick={(t) => edit((d) => setBlockType(d, index, t))}
+        />
+      </div>
+      {type === 'dense' ? (
+        <div className="field-grid">
+          <ChoicesField path={track(b('width'))} label="Width choices" />
+          <SelectField path={track(b('activation'))} label="Activation" options={ACTIVATIONS} />
+          <OptionSetField path={track(b('ops'))} label="Operations" options={['dense', 'identity']} />
+          <CheckField path={track(b('residual'))} label="Residual connection" />
+        </div>
+      ) : null}
+      {type === 'conv' ? (
+        <div className="field-grid">
+          <ChoicesField path={track(b('channels'))} label="Channel choices" />
+          <ChoicesField path={track(b('kernel'))} label="Kernel choices" hint="odd sizes, e.g. 3, 5" />
+          <SelectField path={track(b('stride'))} label="Stride" options={[1, 2] as const} />
+          <SelectField path={track(b('activation'))} label="Activation" options={ACTIVATIONS} />
+          <OptionSetField path={track(b('ops'))} label="Operations" options={['conv', 'identity']} />
+          <CheckField path={track(b('batchNorm'))} label="Batch norm" />
+        </div>
+      ) : null}
+      {type === 'moe' ? (
+        <>
+          <h4>Experts</h4>
+          <div className="field-grid">
+            <NumberField path={track(b('experts'))} label="Routed experts" />
+            <ChoicesField path={track(b('expertHidden'))} label="Expert hidden choices" />
+            <SelectField path={track(b('activation'))} label="Activation" options={ACTIVATIONS} />
+            <NumberField path={track(b('sharedExperts'))} label="Shared experts" hint="DeepSeekMoE: always active" />
+            <NumberField path={track(b('segments'))} label="Segments" hint="fine-grained split per expert" />
+            <CheckField path={track(b('residual'))} label="Residual connection" />
+          </div>
+          <h4>Routing</h4>
+          <div className="field-grid">
+            <SelectField<RoutingMode>
+              path={track(r('mode'))}
+              label="Routing mode"
+              options={ROUTING_MODES}
+              onPick={(m) => edit((d) => setIn(d, [...block, 'routing'], defaultRouting(m)))}
+            />
+            {mode === 'topk' ? <NumberField path={track(r('k'))} label="Top-k" /> : null}
+            {mode === 'topp' ? (
+              <>
+                <NumberField path={track(r('p'))} label="Top-p threshold" step={0.05} />
+                <NumberField path={track(r('maxK'))} label="Max experts (optional)" />
+              </>
+            ) : null}
+            {mode === 'expert-choice' ? <NumberField path={track(r('capacityFactor'))} label="Expert capacity factor" step={0.25} /> : null}
+            {mode === 'smoe-dropout' ? (
+              <>
+                <NumberField path={track(r('kStart'))} label="k at start" />
+                <NumberField path={track(r('kEnd'))} label="k at end" />
+              </>
+            ) : null}
+            <div className="field field-check">
+              <input
+                id={`cap-${index}`}
+                type="checkbox"
+                checked={hasCapacity}
+                data-testid="field-capacity-limit"
+                onChange={(e) => edit((d) => setIn(d, b('capacityFactor'), e.target.checked ? 1.25 : null))}
+              />
+              <label htmlFor={`cap-${index}`}>Capacity limit</label>
+            </div>
+            {hasCapacity ? <NumberField path={track(b('capacityFactor'))} label="Capacity factor" step={0.25} nullable /> : null}
+            <NumberField path={track(b('auxLossWeight'))} label="Aux loss weight" step={0.005} />
+          </div>
+          <h4>Special experts</h4>
+          <div className="field-grid">
+            <NumberField path={track(b('nullExperts'))} label="Null experts" hint="AdaMoE" />
+            <NumberField path={track(b('zeroExperts'))} label="Zero experts" hint="MoE++" />
+            <NumberField path={track(b('copyExperts'))} label="Copy experts" hint="MoE++" />
+            <NumberField path={track(b('constantExperts'))} label="Constant experts" hint="MoE++" />
+          </div>
+        </>
+      ) : null}
+      <IssuesUnder prefix={pathString(stage)} shown={shown} />
+    </section>
+  );
+}
+
+/** Space-wide settings: name, input and classes. */
+export function SpaceMeta() {
+  const { inputKind, edit } = useWorkbench(useShallow((s) => ({ inputKind: s.history.present.input?.kind, edit: s.editSpace })));
+  return (
+    <section className="space-meta" aria-label="Space settings">
+      <div className="field-grid">
+        <TextField path={['name']} label="Space name" />
+        <SelectField
+          path={['input', 'kind']}
+          label="Input"
+          options={['vector', 'image'] as const}
+          onPick={(k) =>
+            edit((d) => setIn(d, ['input'], k === 'vector' ? { kind: 'vector', dim: 2 } : { kind: 'image', height: 28, width: 28, channels: 1 }))
+          }
+        />
+        {inputKind === 'image' ? (
+          <>
+            <NumberField path={['input', 'height']} label="Height" />
+            <NumberField path={['input', 'width']} label="Width" />
+            <NumberField path={['input', 'channels']} label="Channels" />
+          </>
+        ) : (
+          <NumberField path={['input', 'dim']} label="Input dim" />
+        )}
+        <NumberField path={['numClasses']} label="Classes" />
+      </div>
+      <IssuesUnder prefix="input" shown={['input.kind', 'input.dim', 'input.height', 'input.width', 'input.channels']} />
+    </section>
+  );
+}

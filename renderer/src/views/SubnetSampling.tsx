@@ -1,0 +1,49 @@
+import { HeatmapCanvas } from '../charts/HeatmapCanvas.js';
+import { rampCss } from '../charts/heatmapColor.js';
+import { samplingStats } from '../charts/samplingStats.js';
+import { useFrameValue } from '../components/hooks.js';
+
+export function SubnetSampling() {
+  const metrics = useFrameValue((s) => s.metrics);
+  const st = samplingStats(metrics);
+  if (!st)
+    return (
+      <section className="panel" data-testid="sampling-empty">
+        <h3>Sampled subnets</h3>
+        <p className="muted">Supernet runs (SPOS, sandwich) show which subnet each step trained.</p>
+      </section>
+    );
+  return (
+    <section className="panel sampling" aria-label="Sampled subnets" data-testid="sampling">
+      <h3>Sampled subnets</h3>
+      <p className="muted legend-line">x: steps · y: architecture-vector entry · colour: chosen value (scaled per entry)</p>
+      <HeatmapCanvas
+        columns={st.columns}
+        rows={st.dims}
+        rowLabels={Array.from({ length: st.dims }, (_, d) => `v${d}`)}
+        max={1}
+        height={Math.max(60, Math.min(240, st.dims * 14))}
+        testId="sampling-heatmap"
+        label="Architecture vector per training step"
+      />
+      <h4>How often each choice was sampled ({st.steps} steps)</h4>
+      <div className="choice-bars" data-testid="sampling-counts">
+        {st.counts.map((m, d) => {
+          const entries = [...m.entries()].sort((a, b) => a[0] - b[0]);
+          const top = Math.max(...entries.map((e) => e[1]));
+          return (
+            <div key={d} className="choice-row">
+              <span className="choice-dim">v{d}</span>
+              {entries.map(([v, n]) => (
+                <span key={v} className="choice-bar" title={`v${d} = ${v}: ${n} steps`}>
+                  <span className="bar" style={{ height: `${Math.round((n / top) * 28) + 2}px`, background: rampCss(n / top) }} />
+                  <span className="tick">{v}</span>
+                </span>
+              ))}
+            </div>
+          );
+        })}
+      </div>
+    </section>
+  );
+}
