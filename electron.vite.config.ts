@@ -29,6 +29,9 @@ export default defineConfig({
   },
   renderer: {
     root: resolve(__dirname, 'renderer'),
+    base: './',
+    // React's JSX through Vite's built-in oxc transform (no plugin needed).
+    oxc: { jsx: { runtime: 'automatic' } },
     build: {
       outDir: resolve(__dirname, 'out/renderer'),
       rollupOptions: { input: resolve(__dirname, 'renderer/index.html') },

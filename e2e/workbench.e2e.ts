@@ -6,11 +6,15 @@
  *
  * SWITCHYARD_E2E_FAKE=1 runs the same scenarios against e2e/fakeCore.ts (for UI work without the trainer).
  */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { launchBrowser, numericAttr, screenshot, startServe, waitFor, type BrowserSession, type Served } from './harness.js';
 
 const fake = process.env.SWITCHYARD_E2E_FAKE === '1';
+/** Only screenshots of the real core go to assets/screenshots/. */
+const publish = !fake;
 let served: Served;
 let session: BrowserSession;
 let page: Page;
@@ -55,7 +59,7 @@ describe('workbench in the browser', () => {
     await issue.waitFor({ timeout: 10_000 });
     expect(await issue.textContent()).toMatch(/\S/);
     await expect.poll(() => page.getByTestId('space-validity').getAttribute('data-ok')).toBe('false');
-    await screenshot(page, 'space-editor-error', true);
+    await screenshot(page, 'space-editor-error', publish);
 
     // Leaving the field ends its undo step, so the fix below is an undo step of its own.
     await page.getByTestId(K).blur();
@@ -71,7 +75,28 @@ describe('workbench in the browser', () => {
     await page.keyboard.press('Control+Shift+z');
     await expect.poll(() => page.getByTestId(K).inputValue()).toBe('2');
     await expect.poll(() => page.getByTestId('space-validity').getAttribute('data-ok')).toBe('true');
-    await screenshot(page, 'space-editor', true);
+    await screenshot(page, 'space-editor', publish);
+
+    // Keyboard: Alt+ArrowUp moves the focused stage up, Ctrl+Z puts it back.
+    await page.getByTestId('stage-1').focus();
+    await page.keyboard.press('Alt+ArrowUp');
+    await expect.poll(() => page.getByTestId('stage-0').textContent()).toMatch(/^moe/i);
+    await page.keyboard.press('Control+z');
+    await expect.poll(() => page.getByTestId('stage-1').textContent()).toMatch(/^moe/i);
+
+    // Save downloads the document as JSON; Open reads it back through a file input.
+    const [download] = await Promise.all([page.waitForEvent('download'), page.getByTestId('space-save').click()]);
+    const saved = join(served.runsDir, download.suggestedFilename());
+    await download.saveAs(saved);
+    const doc = JSON.parse(readFileSync(saved, 'utf8'));
+    expect(doc.stages.map((st: { block: { type: string } }) => st.block.type)).toEqual(['dense', 'moe']);
+    expect(doc.stages[1].block.routing).toEqual({ mode: 'topk', k: 2 });
+    await page.getByTestId('space-new').click();
+    await expect.poll(() => page.getByTestId('stage-list').locator('li').count()).toBe(1);
+    const [chooser] = await Promise.all([page.waitForEvent('filechooser'), page.getByTestId('space-open').click()]);
+    await chooser.setFiles(saved);
+    await expect.poll(() => page.getByTestId('stage-list').locator('li').count()).toBe(2);
+    await expect.poll(() => page.getByTestId('space-validity').getAttribute('data-ok')).toBe('true');
   });
 
   it('trains on spirals and the curves and router heatmap grow while it runs', async () => {
@@ -94,7 +119,7 @@ describe('workbench in the browser', () => {
     const cols0 = await numericAttr(page, heatId!, 'data-columns');
     await waitFor(async () => (await numericAttr(page, 'chart-loss', 'data-points')) > points0, 'more loss points', 60_000);
     await waitFor(async () => (await numericAttr(page, heatId!, 'data-columns')) > cols0, 'more heatmap columns', 60_000);
-    await screenshot(page, 'run-dashboard', true);
+    await screenshot(page, 'run-dashboard', publish);
 
     runId = ((await page.locator('[data-testid^="run-item-"]').first().getAttribute('data-testid')) ?? '').replace('run-item-', '');
     expect(runId).not.toBe('');
@@ -108,7 +133,7 @@ describe('workbench in the browser', () => {
     if (await page.getByTestId('specialization').count()) {
       await page.getByTestId('spec-norm-column').click();
     }
-    await screenshot(page, 'experts', true);
+    await screenshot(page, 'experts', publish);
   });
 
   it('finds the run with its history after a reload', async () => {
@@ -124,6 +149,32 @@ describe('workbench in the browser', () => {
     await screenshot(page, 'run-reopened');
   });
 
+  it('stops a run and resumes it from its checkpoint', async () => {
+    await page.getByTestId('launch-steps').fill('5000');
+    await page.getByTestId('run-start').click();
+    await waitFor(async () => (await page.getByTestId('run-status').textContent()) === 'running', 'the second run to start', 60_000);
+    const second = await waitFor(
+      async () => {
+        const id = (await page.locator('[data-testid^="run-item-"][aria-current="true"]').getAttribute('data-testid', { timeout: 1000 })) ?? '';
+        return id && id !== `run-item-${runId}` ? id : null;
+      },
+      'the new run to be selected',
+    );
+    await waitFor(async () => (await numericAttr(page, 'chart-loss', 'data-points')) > 5, 'some steps', 60_000);
+    await page.getByTestId('run-stop').click();
+    await waitFor(async () => (await page.getByTestId('run-status').textContent()) === 'stopped', 'the run to stop', 60_000);
+    const stoppedAt = await numericAttr(page, 'run-progress', 'aria-valuenow');
+    await page.getByTestId('run-resume').click();
+    await waitFor(async () => (await page.getByTestId('run-status').textContent()) === 'running', 'the run to resume', 60_000);
+    await waitFor(async () => (await numericAttr(page, 'run-progress', 'aria-valuenow')) > stoppedAt, 'progress after resuming', 60_000);
+    await page.getByTestId('run-stop').click();
+    await waitFor(async () => (await page.getByTestId('run-status').textContent()) === 'stopped', 'the run to stop again', 60_000);
+    // Back to the finished run for the search.
+    await page.getByTestId(`run-item-${runId}`).click();
+    await waitFor(async () => (await page.getByTestId('run-status').textContent()) === 'completed', 'the first run to show', 20_000);
+    expect(second).not.toBe(`run-item-${runId}`);
+  });
+
   it('searches the supernet, selects a point on the Pareto front and exports it', async () => {
     await page.getByTestId('tab-search').click();
     await page.getByTestId('search-population').fill('8');
@@ -137,9 +188,20 @@ describe('workbench in the browser', () => {
     expect(await page.getByTestId('pareto-hover').textContent()).toMatch(/subnet \d+/);
     await page.locator('[data-testid^="front-point-"]').first().click();
     await page.getByTestId('selected-subnet').waitFor();
-    await screenshot(page, 'search-pareto', true);
+    await screenshot(page, 'search-pareto', publish);
     await page.getByTestId('export-subnet').click();
-    await page.getByTestId('export-result').waitFor({ timeout: 120_000 });
+    // Either the written files or the core's error (shown as a notice) — fail with the error's text.
+    const outcome = await waitFor(
+      async () =>
+        (await page.getByTestId('export-result').count())
+          ? 'exported'
+          : (await page.getByTestId('notice').count())
+            ? await page.getByTestId('notice').locator('span').first().textContent()
+            : null,
+      'the export to finish',
+      120_000,
+    );
+    expect(outcome).toBe('exported');
     expect(await page.getByTestId('export-file').count()).toBeGreaterThan(0);
     await screenshot(page, 'search-export');
   });
@@ -153,7 +215,7 @@ describe('workbench in the browser', () => {
     await page.getByTestId('tab-runs').click();
     await page.getByTestId(`run-item-${runId}`).click();
     await waitFor(async () => (await numericAttr(page, 'chart-loss', 'data-points')) > 10, 'history', 20_000);
-    await screenshot(page, 'run-dashboard-light', true);
+    await screenshot(page, 'run-dashboard-light', publish);
     expect(pageErrors).toEqual([]);
   });
 });

@@ -52,8 +52,8 @@ export function parseIdx(buf: Uint8Array, file: string, expectDims: number, maxI
  * first items is decompressed (the 60k training images are 47 MB unpacked; a quick run needs a few).
  */
 export async function readIdxGz(file: string, expectDims: number, maxItems = 0): Promise<IdxArray> {
-  const raw = await gunzipPrefix(file, (head) => {
-    if (maxItems <= 0 || head.length < 4 + 4 * expectDims) return Infinity; // whole file, or header not there yet
+  const raw = await gunzipPrefix(file, maxItems <= 0 ? null : (head) => {
+    if (head.length < 4 + 4 * expectDims) return null; // header not there yet
     const view = new DataView(head.buffer, head.byteOffset, head.byteLength);
     let item = 1;
     for (let i = 1; i < expectDims; i++) item *= view.getUint32(4 + 4 * i);
@@ -62,8 +62,8 @@ export async function readIdxGz(file: string, expectDims: number, maxItems = 0):
   return parseIdx(raw, file, expectDims, maxItems);
 }
 
-/** Decompress until `need(bytesSoFar)` bytes are there (Infinity: the whole file). */
-function gunzipPrefix(file: string, need: (head: Buffer) => number): Promise<Buffer> {
+/** Decompress until `need(head)` bytes are there (null `need`: the whole file). */
+function gunzipPrefix(file: string, need: ((head: Buffer) => number | null) | null): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let length = 0;
@@ -82,14 +82,13 @@ function gunzipPrefix(file: string, need: (head: Buffer) => number): Promise<Buf
       finish(new DatasetError(e.code === 'ENOENT' ? `${file}: file not found` : `${file}: cannot read (${e.code ?? e.message})`)),
     );
     gz.on('error', (e) => finish(new DatasetError(`${file}: not a valid gzip file (${e.message})`)));
-    let target: number | null = null;
+    let target: number | null = need ? null : Infinity;
     gz.on('data', (c: Buffer) => {
       chunks.push(c);
       length += c.length;
       // The header decides how much is needed; it is in the first chunk or two.
       if (target === null) {
-        const t = need(chunks.length === 1 ? c : Buffer.concat(chunks, length));
-        if (Number.isFinite(t)) target = t;
+        target = need!(chunks.length === 1 ? c : Buffer.concat(chunks, length));
       }
       if (target !== null && length >= target) finish(null);
     });

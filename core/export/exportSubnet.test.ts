@@ -10,7 +10,8 @@ import { largestArch, sampleArch, smallestArch } from '../space/archCodec.js';
 import { listExampleSpaces } from '../space/exampleSpaces.js';
 import { createRng } from '../space/rng.js';
 import { SearchSpace, type SearchSpaceInput } from '../space/SearchSpace.js';
-import { exportSubnetFromNet } from './exportSubnet.js';
+import { createTestRun } from '../search/createTestRun.js';
+import { exportSubnet, exportSubnetFromNet } from './exportSubnet.js';
 import { fileModelHandler } from './tfjsExport.js';
 
 const example = (id: string) => SearchSpace.parse(listExampleSpaces().find((e) => e.id === id)!.space);
@@ -87,6 +88,23 @@ describe('exportSubnetFromNet', () => {
     expect(r.skipped.tfjs).toMatch(/expert-choice/);
     x.dispose();
     net.dispose();
+  });
+});
+
+describe('exportSubnet (a run on disk)', () => {
+  it('restores the Fashion-MNIST conv run, recalibrates BN, exports and checks on its test images', async () => {
+    const runsDir = join(await tmp(), 'runs');
+    const space = example('fashion-conv-supernet');
+    const runId = await createTestRun(runsDir, { space, data: { kind: 'fashion-mnist', limit: 512 }, backend: 'cpu' });
+    const arch = sampleArch(space, createRng(7));
+    const r = await exportSubnet({ runId, arch }, { runsDir, evalSamples: 256 });
+    expect(r.dir.startsWith(join(runsDir, runId, 'exports'))).toBe(true);
+    expect(r.maxAbsDiff).toBeLessThan(1e-4);
+    const card = JSON.parse(await readFile(join(r.dir, 'card.json'), 'utf8'));
+    expect(card.check.samples).toBe(64);
+    expect(card.metrics.evalSamples).toBe(256);
+    await expect(exportSubnet({ runId: 'missing', arch }, { runsDir })).rejects.toThrow(/not found/);
+    await expect(exportSubnet({ runId, arch: { stages: [] } }, { runsDir })).rejects.toThrow(/arch/);
   });
 });
 

@@ -5,12 +5,13 @@
  * own test data; the largest |Δlogit| is reported.
  */
 import * as tf from '@tensorflow/tfjs';
+import type { z } from 'zod';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { loadDataset, sampleSize, type Split } from '../data/Dataset.js';
 import type { Supernet } from '../nn/types.js';
 import { recalibrateBatchNorm, subnetWeights } from '../nn/Supernet.js';
-import { ExportRequest, ProtocolError, type ExportResult, type RunRecord } from '../protocol/protocol.js';
+import { ExportRequest, parseOrThrow, ProtocolError, type ExportResult, type RunRecord } from '../protocol/protocol.js';
 import { archKey, describeArch, encodeArch, validateArch } from '../space/archCodec.js';
 import { createRng } from '../space/rng.js';
 import type { Arch, SearchSpace } from '../space/SearchSpace.js';
@@ -46,7 +47,8 @@ export interface ExportFromNetOptions {
   /** Batch [N, ...inputShape] the exports are checked on (random normal inputs if absent). */
   checkX?: tf.Tensor;
   runId?: string;
-  backend?: string;
+  /** Backend the run was trained on (the card also names the backend the export was checked on). */
+  trainedOn?: string;
   /** Extra metrics for the model card (e.g. accuracy). */
   metrics?: Record<string, number>;
   signal?: AbortSignal;
@@ -143,7 +145,8 @@ export async function exportSubnetFromNet(net: Supernet, arch: Arch, opts: Expor
   const card = {
     runId: opts.runId ?? null,
     date: now.toISOString(),
-    backend: opts.backend ?? tf.getBackend(),
+    backend: tf.getBackend(),
+    trainedOn: opts.trainedOn ?? null,
     space,
     arch,
     vector: encodeArch(space, arch),
@@ -173,6 +176,7 @@ function modelCardMarkdown(card: {
   runId: string | null;
   date: string;
   backend: string;
+  trainedOn: string | null;
   space: SearchSpace;
   description: string;
   arch: Arch;
@@ -184,7 +188,7 @@ function modelCardMarkdown(card: {
   const lines = [
     `# Model card: ${card.space.name} subnet`,
     '',
-    `Exported by Switchyard on ${card.date} from run \`${card.runId ?? '(in-memory supernet)'}\` (backend: ${card.backend}).`,
+    `Exported by Switchyard on ${card.date} from run \`${card.runId ?? '(in-memory supernet)'}\`${card.trainedOn ? ` (trained on ${card.trainedOn})` : ''}; checked on the ${card.backend} backend.`,
     '',
     '## Architecture',
     '',
@@ -223,8 +227,8 @@ function modelCardMarkdown(card: {
 }
 
 /** The protocol's `export.subnet`: restore the run's supernet, export, check, write the card. */
-export async function exportSubnet(reqIn: ExportRequest, opts: ExportOptions): Promise<ExportResult> {
-  const req = ExportRequest.parse(reqIn);
+export async function exportSubnet(reqIn: z.input<typeof ExportRequest>, opts: ExportOptions): Promise<ExportResult> {
+  const req = parseOrThrow(ExportRequest, reqIn, 'export request');
   const runDir = join(opts.runsDir, req.runId);
   const { net, record } = await restoreSupernet(runDir).catch((e: unknown) => {
     throw new ProtocolError('not_found', e instanceof Error ? e.message : String(e));
@@ -254,7 +258,7 @@ export async function exportSubnet(reqIn: ExportRequest, opts: ExportOptions): P
         outDir,
         checkX,
         runId: req.runId,
-        backend: record.summary.backend,
+        trainedOn: `${record.summary.backend}${record.summary.device ? ` (${record.summary.device})` : ''}`,
         metrics,
         signal: opts.signal,
         now: () => now,

@@ -82,8 +82,8 @@ function flattenGraph(): SubnetGraph {
     input: { kind: 'image', height: 3, width: 4, channels: 2 },
     numClasses: 3,
     ops: [
-      { op: 'flatten', name: 'flat' },
-      { op: 'dense', name: 'd', weights: denseW(24, 3) },
+      { op: 'flatten', name: '_flat' }, // stage ids may start with _
+      { op: 'dense', name: '_d', weights: denseW(24, 3) },
     ],
   };
 }

@@ -16,6 +16,8 @@
  *   off the mask and exp(l_i)/Σ_selected exp(l_j) on it.
  * - a gate column is tiled to the model width by a Dense layer with a one-hot kernel row (exact) and
  *   multiplied with the expert's output.
+ * The comparisons need float32 arithmetic (2¹⁰⁰·p must not overflow): true on the cpu, wasm, webgpu
+ * and tensorflow backends and on WebGL with float32 textures, not on WebGL devices limited to float16.
  */
 import * as tf from '@tensorflow/tfjs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
@@ -38,8 +40,10 @@ class Builder {
   private used = new Set<string>();
 
   name(base: string): string {
-    let n = base.replace(/[^\w]/g, '_');
-    for (let i = 1; this.used.has(n); i++) n = `${base.replace(/[^\w]/g, '_')}_${i}`;
+    // tfjs scopes weight names by layer name and rejects names that do not start with a letter or digit.
+    const clean = base.replace(/[^\w]/g, '_').replace(/^_+/, 'n_');
+    let n = clean;
+    for (let i = 1; this.used.has(n); i++) n = `${clean}_${i}`;
     this.used.add(n);
     return n;
   }

@@ -71,7 +71,7 @@ interface MoEWrapper {
 type Layer = DenseLayer | ConvLayer | MoEWrapper;
 
 /** Collects per-layer batch statistics while recalibrating BatchNorm. */
-type BnCollector = Map<string, { mean: number[][]; variance: number[][] }>;
+type BnCollector = Map<string, { mean: tf.Tensor1D[]; variance: tf.Tensor1D[] }>;
 
 const maxOf = (xs: readonly number[]) => Math.max(...xs);
 
@@ -215,8 +215,8 @@ export class ElasticSupernet implements Supernet {
         if (this.bnCollector) {
           let entry = this.bnCollector.get(layer.name);
           if (!entry) this.bnCollector.set(layer.name, (entry = { mean: [], variance: [] }));
-          entry.mean.push([...mean.dataSync()]);
-          entry.variance.push([...variance.dataSync()]);
+          entry.mean.push(tf.keep(mean));
+          entry.variance.push(tf.keep(variance));
         } else {
           tf.tidy(() => {
             const upd = (v: tf.Variable, batch: tf.Tensor) => {
@@ -394,17 +394,18 @@ export function recalibrateBatchNorm(net: Supernet, arch: Arch, batches: readonl
     if (layer.kind !== 'conv' || !layer.bn) continue;
     const s = stats.get(layer.name);
     if (!s) continue;
-    const c = s.mean[0]!.length;
-    const avg = (rows: number[][]) => Array.from({ length: c }, (_, i) => rows.reduce((a, r) => a + r[i]!, 0) / rows.length);
+    const bn = layer.bn;
     tf.tidy(() => {
-      const set = (v: tf.Variable, head: number[]) => {
-        const t = tf.tensor1d(head);
-        v.assign(v.shape[0]! > c ? tf.concat([t, v.slice(c)]) : t);
+      const set = (v: tf.Variable, rows: tf.Tensor1D[]) => {
+        const head = tf.mean(tf.stack(rows), 0);
+        const c = head.shape[0]!;
+        v.assign(v.shape[0]! > c ? tf.concat([head, v.slice(c)]) : head);
       };
-      set(layer.bn!.mean, avg(s.mean));
-      set(layer.bn!.variance, avg(s.variance));
+      set(bn.mean, s.mean);
+      set(bn.variance, s.variance);
     });
   }
+  for (const s of stats.values()) tf.dispose([...s.mean, ...s.variance]);
 }
 
 /**

@@ -21,13 +21,7 @@ beforeAll(async () => {
   runId = await createTestRun(runsDir, {
     space,
     data: { kind: 'spirals', classes: 4, samples: 800, noise: 0.2, seed: 1 },
-    strategy: 'sandwich',
-    steps: 80,
-    batchSize: 64,
-    learningRate: 0.01,
     backend: 'cpu',
-    evalEvery: 40,
-    checkpointEvery: 40,
   });
 });
 afterAll(() => tf.disposeVariables());

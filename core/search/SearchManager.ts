@@ -121,6 +121,7 @@ export class SearchManager {
 
   /** Every search of a run, newest first: live state for running ones, the files for the rest. */
   async list(runId: string): Promise<SearchSummary[]> {
+    if (!(await this.store.exists(runId))) throw new ProtocolError('not_found', `run "${runId}" not found`);
     const dir = join(this.store.runDir(runId), 'searches');
     let names: string[];
     try {
@@ -313,6 +314,8 @@ export class SearchManager {
         onGeneration: (g) => endGeneration(g),
       });
     } else if (cfg.strategy === 'evolution') {
+      // The inner search revisits candidates often; slicing weights for a latency lookup is not free.
+      const cheapCache = new Map<string, (number | undefined)[]>();
       await runPredictorGuidedSearch(problem, {
         seed: cfg.seed,
         initialSamples: cfg.population,
@@ -324,7 +327,10 @@ export class SearchManager {
         // layer configuration); only accuracy needs the learnt predictor.
         cheapObjectives: async (x) => {
           const arch = decodeArch(space, x);
-          return Promise.all(
+          const key = archKey(arch);
+          const known = cheapCache.get(key);
+          if (known) return known;
+          const values = await Promise.all(
             objs.map(async (o) => {
               if (o === 'params') return ctx.net.countParams(arch);
               if (o === 'flops') return ctx.net.countFlops(arch);
@@ -332,6 +338,8 @@ export class SearchManager {
               return undefined;
             }),
           );
+          cheapCache.set(key, values);
+          return values;
         },
         violationOf: (objectives) => violationOfValues(objs, objectives, cfg.constraints),
         onRound: (round) => endGeneration(round),

@@ -1,12 +1,15 @@
 /**
- * A small trained run on disk for search/export tests and demos: writes run.json, trains a few steps
- * in-process with the real trainer (so the folder holds a genuine checkpoint), and returns its id.
+ * A small run on disk for search/export tests and demos. By default it writes run.json and a checkpoint
+ * of a freshly initialised supernet (seconds, deterministic: search and export mechanics do not need
+ * trained weights); with `train: true` it trains in-process with the real trainer instead.
  */
+import { buildSupernet } from '../nn/Supernet.js';
 import { TrainConfig, type RunRecord, type TrainConfigInput } from '../protocol/protocol.js';
 import { RunStore } from '../train/RunStore.js';
 import { runTraining } from '../train/runTraining.js';
+import { readVariables } from '../train/Trainer.js';
 
-export async function createTestRun(runsDir: string, input: TrainConfigInput): Promise<string> {
+export async function createTestRun(runsDir: string, input: TrainConfigInput, opts: { train?: boolean } = {}): Promise<string> {
   const config = TrainConfig.parse(input);
   const store = new RunStore(runsDir);
   const id = store.newRunId();
@@ -30,7 +33,21 @@ export async function createTestRun(runsDir: string, input: TrainConfigInput): P
     },
   };
   await store.createRun(record);
-  const r = await runTraining({ store, runId: id, resume: false, emit: () => undefined });
-  if (r.summary.status !== 'completed') throw new Error(`test run ${id} ended ${r.summary.status}: ${r.summary.error ?? ''}`);
+  if (opts.train) {
+    const r = await runTraining({ store, runId: id, resume: false, emit: () => undefined });
+    if (r.summary.status !== 'completed') throw new Error(`test run ${id} ended ${r.summary.status}: ${r.summary.error ?? ''}`);
+    return id;
+  }
+  const net = buildSupernet(config.space, { seed: config.seed });
+  try {
+    await store.writeCheckpoint(id, {
+      meta: { step: 0, elapsedSec: 0, samplerRngState: 0, data: { epoch: 0, cursor: 0, epochRngState: 0 }, optimizer: null, bestValAccuracy: null },
+      variables: readVariables(net),
+      optimizerSlots: [],
+    });
+  } finally {
+    net.dispose();
+  }
+  await store.updateSummary(id, { status: 'stopped' });
   return id;
 }

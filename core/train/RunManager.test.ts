@@ -106,6 +106,12 @@ describe('RunManager', () => {
     net.dispose();
     expect(ref.map((p) => p.step)).toEqual(steps);
     after.metrics.forEach((p, i) => expect(p.loss).toBeCloseTo(ref[i]!.loss, 4));
+    // real supernet MoE metrics: one ExpertLoad per MoE layer, resolved to numbers
+    const moe = after.metrics[0]!.moe!;
+    expect(moe.map((l) => l.layer)).toEqual(['moe.b0']);
+    expect(moe[0]!.load).toHaveLength(moe[0]!.expertNames.length);
+    expect(moe[0]!.load.reduce((a, b) => a + b, 0)).toBeCloseTo(1, 4);
+    expect(typeof moe[0]!.collapse).toBe('boolean');
     // relayed events: statuses, metric batches (≥ 2 points each on average), a specialization snapshot or log
     expect(events.some((e) => e.kind === 'status' && e.summary.status === 'interrupted')).toBe(true);
     const batches = events.filter((e) => e.kind === 'metrics');

@@ -124,5 +124,8 @@ describe('atomic checkpoint write', () => {
     expect(back!.meta.step).toBe(10);
     expect(back!.variables[0]!.data[0]).toBe(1);
     expect((await readFile(target)).length).toBeLessThan(1 << 20);
+    // the owner of the run clears the leftover before training again
+    expect(await store.removeStaleTempFiles('r')).toBe(1);
+    expect((await readdir(join(root, 'r'))).filter((f) => f.endsWith('.tmp'))).toEqual([]);
   });
 });

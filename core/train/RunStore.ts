@@ -203,6 +203,14 @@ export class RunStore {
     return out.sort((a, b) => (a.createdAt < b.createdAt ? 1 : a.createdAt > b.createdAt ? -1 : b.id.localeCompare(a.id)));
   }
 
+  /** Remove temp files a crash left between write and rename (atomicWrite's `.name.pid.n.tmp`). */
+  async removeStaleTempFiles(runId: string): Promise<number> {
+    const dir = this.runDir(runId);
+    const stale = (await readdir(dir)).filter((f) => f.startsWith('.') && f.endsWith('.tmp'));
+    await Promise.all(stale.map((f) => rm(join(dir, f), { force: true })));
+    return stale.length;
+  }
+
   async deleteRun(runId: string): Promise<void> {
     await rm(this.runDir(runId), { recursive: true, force: true });
   }

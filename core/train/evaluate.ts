@@ -8,6 +8,12 @@ import type { Split } from '../data/Dataset.js';
 import type { Supernet } from '../nn/types.js';
 import type { Arch } from '../space/SearchSpace.js';
 
+/**
+ * Samples per inference batch: big enough to amortise per-op overhead, small enough that MoE layers
+ * (whose uncapped dispatch matrices grow as tokens²) stay cheap.
+ */
+export const EVAL_BATCH = 128;
+
 export interface EvaluateOptions {
   /** Use only the first N samples (default: all). */
   limit?: number;
@@ -36,7 +42,7 @@ export function correctCount(logits: tf.Tensor2D, labels: tf.Tensor1D): tf.Scala
 }
 
 export async function evaluateArch(net: Supernet, arch: Arch, split: Split, opts: EvaluateOptions): Promise<Evaluation> {
-  const batchSize = opts.batchSize ?? 256;
+  const batchSize = opts.batchSize ?? EVAL_BATCH;
   let lossSum = 0;
   let correct = 0;
   let n = 0;

@@ -44,6 +44,7 @@ export async function runTraining(opts: RunTrainingOptions): Promise<RunTraining
   };
   try {
     await store.writeOwner(runId, process.pid);
+    await store.removeStaleTempFiles(runId);
     const cfg = record.config;
     const backend = await selectBackend(cfg.backend === 'auto' ? (opts.backend ?? 'auto') : cfg.backend);
     record.backend = backend;

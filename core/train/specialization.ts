@@ -11,6 +11,12 @@ import type { Arch } from '../space/SearchSpace.js';
 import { createRng } from '../space/rng.js';
 
 export const PLANE_GRID_SIZE = 48;
+/**
+ * Samples per forward pass. GShard-style dispatch builds [tokens × capacity] one-hot matrices, and
+ * without a capacity limit (inference) capacity = tokens, so one pass costs O(tokens²): small chunks
+ * keep a 48×48 grid to a few hundred milliseconds.
+ */
+export const SPECIALIZATION_CHUNK = 128;
 
 export interface SpecializationOptions {
   /** Held-out samples routed for the counts (default 512). */
@@ -18,6 +24,13 @@ export interface SpecializationOptions {
   gridSize?: number;
   /** Test points drawn over the plane (default 300). */
   points?: number;
+}
+
+interface LayerAcc {
+  layer: string;
+  expertNames: string[];
+  counts: number[][];
+  coactivation: number[][];
 }
 
 export function computeSpecialization(
@@ -29,32 +42,44 @@ export function computeSpecialization(
 ): Specialization {
   const n = Math.min(opts.samples ?? 512, ds.test.n);
   const f = ds.test.x.length / ds.test.n;
-  const labels = ds.test.y.subarray(0, n);
-  const layers = tf.tidy(() => {
-    const x = tf.tensor(ds.test.x.subarray(0, n * f), [n, ...ds.inputShape]);
-    const out = net.apply(x, arch, { training: false, progress: 1 });
-    return out.moe.map((m) => {
-      const slots = m.expertNames.length;
-      const mask = m.mask.dataSync();
-      const tokens = mask.length / slots;
-      // Conv MoE layers route every position: tokens of a sample are consecutive.
-      const perSample = Math.max(1, Math.round(tokens / n));
-      const counts = Array.from({ length: ds.classNames.length }, () => new Array<number>(slots).fill(0));
-      for (let t = 0; t < tokens; t++) {
-        const c = labels[Math.min(n - 1, Math.floor(t / perSample))]!;
-        const row = counts[c];
-        if (!row) continue;
-        for (let e = 0; e < slots; e++) row[e]! += mask[t * slots + e]!;
+  const classes = ds.classNames.length;
+  let layers: LayerAcc[] = [];
+  for (let s = 0; s < n; s += SPECIALIZATION_CHUNK) {
+    const m = Math.min(SPECIALIZATION_CHUNK, n - s);
+    const labels = ds.test.y.subarray(s, s + m);
+    tf.tidy(() => {
+      const x = tf.tensor(ds.test.x.subarray(s * f, (s + m) * f), [m, ...ds.inputShape]);
+      const out = net.apply(x, arch, { training: false, progress: 1 });
+      if (s === 0) {
+        layers = out.moe.map((l) => {
+          const slots = l.expertNames.length;
+          const square = (rows: number) => Array.from({ length: rows }, () => new Array<number>(slots).fill(0));
+          return { layer: l.layer, expertNames: l.expertNames, counts: square(classes), coactivation: square(slots) };
+        });
       }
-      const co = tf.matMul(m.mask, m.mask, true, false).arraySync() as number[][];
-      return { layer: m.layer, expertNames: m.expertNames, counts, coactivation: co };
+      out.moe.forEach((l, li) => {
+        const acc = layers[li]!;
+        const slots = l.expertNames.length;
+        const mask = l.mask.dataSync();
+        const tokens = mask.length / slots;
+        // Conv MoE layers route every position: a sample's tokens are consecutive.
+        const perSample = Math.max(1, Math.round(tokens / m));
+        for (let t = 0; t < tokens; t++) {
+          const row = acc.counts[labels[Math.min(m - 1, Math.floor(t / perSample))]!];
+          if (!row) continue;
+          for (let e = 0; e < slots; e++) row[e]! += mask[t * slots + e]!;
+        }
+        const co = tf.matMul(l.mask, l.mask, true, false).dataSync();
+        for (let i = 0; i < slots; i++) for (let j = 0; j < slots; j++) acc.coactivation[i]![j]! += co[i * slots + j]!;
+      });
     });
-  });
+  }
   const spec: Specialization = { step, classNames: ds.classNames, layers };
   if (ds.bounds && ds.inputShape.length === 1 && ds.inputShape[0] === 2) {
     const size = opts.gridSize ?? PLANE_GRID_SIZE;
+    const cells = size * size;
     const { xMin, xMax, yMin, yMax } = ds.bounds;
-    const grid = new Float32Array(size * size * 2);
+    const grid = new Float32Array(cells * 2);
     for (let r = 0; r < size; r++) {
       for (let c = 0; c < size; c++) {
         const i = r * size + c;
@@ -62,13 +87,16 @@ export function computeSpecialization(
         grid[2 * i + 1] = yMin + ((r + 0.5) * (yMax - yMin)) / size;
       }
     }
-    const { experts, predicted } = tf.tidy(() => {
-      const out = net.apply(tf.tensor2d(grid, [size * size, 2]), arch, { training: false, progress: 1 });
-      return {
-        experts: out.moe.map((m) => Array.from(m.topExpert.dataSync(), (v) => Math.round(v)).slice(0, size * size)),
-        predicted: Array.from(tf.argMax(out.logits, 1).dataSync()),
-      };
-    });
+    const experts: number[][] = layers.map(() => []);
+    const predicted: number[] = [];
+    for (let s = 0; s < cells; s += SPECIALIZATION_CHUNK) {
+      const m = Math.min(SPECIALIZATION_CHUNK, cells - s);
+      tf.tidy(() => {
+        const out = net.apply(tf.tensor2d(grid.subarray(2 * s, 2 * (s + m)), [m, 2]), arch, { training: false, progress: 1 });
+        out.moe.forEach((l, li) => experts[li]?.push(...Array.from(l.topExpert.dataSync(), (v) => Math.round(v)).slice(0, m)));
+        predicted.push(...tf.argMax(out.logits, 1).dataSync());
+      });
+    }
     const rng = createRng(step + 1);
     const count = Math.min(opts.points ?? 300, ds.test.n);
     const idx = rng.shuffle(Array.from({ length: ds.test.n }, (_, i) => i)).slice(0, count);

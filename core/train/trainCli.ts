@@ -108,12 +108,12 @@ async function readSpace(file: string): Promise<SearchSpace> {
 }
 
 /** A one-line progress display: a redrawn bar on a TTY, a line every 10% (and at validations) otherwise. */
-class Progress {
+export class TrainProgress {
   private lastLine = -1;
   private val: number | undefined;
   constructor(
     private readonly steps: number,
-    private readonly out: NodeJS.WriteStream,
+    private readonly out: Pick<NodeJS.WriteStream, 'isTTY' | 'write'>,
   ) {}
 
   update(p: MetricPoint) {
@@ -209,7 +209,7 @@ export async function runTrainCommand(argv: string[]): Promise<number> {
   }
 
   const steps = (await store.readRecord(runId)).config.steps;
-  const progress = flags.json ? null : new Progress(steps, process.stderr);
+  const progress = flags.json ? null : new TrainProgress(steps, process.stderr);
   const ac = new AbortController();
   const onSigint = () => ac.abort();
   process.once('SIGINT', onSigint);

@@ -18,6 +18,10 @@ let started = false;
 
 // A parent that goes away (crash, kill) cannot receive events any more: checkpoint and exit.
 process.on('disconnect', () => stop.abort());
+// Ctrl-C in a terminal signals the whole process group: stop at the next step with a checkpoint
+// instead of dying mid-step (the parent's own shutdown also asks us to stop).
+process.on('SIGINT', () => stop.abort());
+process.on('SIGTERM', () => stop.abort());
 
 process.on('message', (raw: ParentMessage) => {
   if (raw.type === 'stop') {

@@ -36,7 +36,12 @@ import { activate } from '../activations.js';
 import { glorotUniform, normalInit, type VariableStore } from '../init.js';
 import type { FfnWeights, MoESubnetLayer, SubnetGating, WeightArray } from '../subnetLayers.js';
 import type { MoELayerOutput } from '../types.js';
-import { applyCapacity, expertChoiceMask, maskCount, type RouteMask, tokensOf, topKMask, topPMask } from './routers.js';
+import { capacityMaskTensor, expertChoiceMaskTensor, topKMaskTensor, topPMaskTensor, withoutGradient } from './routers.js';
+
+/** WebGPU under Node has no synchronous read-back (tfjs reads through OffscreenCanvas). */
+function canReadSync(): boolean {
+  return tf.getBackend() !== 'webgpu';
+}
 
 export type ColumnKind = 'ffn' | 'null' | 'zero' | 'copy' | 'constant';
 
@@ -62,6 +67,11 @@ export class MoELayer {
   readonly experts: ExpertWeights[];
   readonly shared: ExpertWeights[];
   readonly constants: tf.Variable | null;
+  /**
+   * 'sparse' runs each FFN expert on its own tokens (needs a synchronous read of the routing mask);
+   * 'dense' runs every FFN expert on all tokens and gates the result (for WebGPU); 'auto' picks.
+   */
+  dispatch: 'auto' | 'sparse' | 'dense' = 'auto';
   /** Expert FFN runs since construction (routed and shared); tests use it to prove who computes. */
   ffnCalls = 0;
   /** Tokens each FFN expert (routed, then shared) processed in the last forward pass. */
@@ -136,74 +146,77 @@ export class MoELayer {
   apply(x: tf.Tensor2D, hidden: number, opts: MoEForwardOptions): { y: tf.Tensor2D; report: MoELayerOutput } {
     const [T, d] = x.shape;
     const S = this.slots;
+    const E = this.routedExperts;
     const block = this.block;
     const routing = block.routing;
     const hSeg = hidden / block.segments;
     if (!Number.isInteger(hSeg) || hSeg < 1) throw new Error(`${this.name}: expert hidden ${hidden} is not divisible by segments ${block.segments}`);
     if (d > this.dMax) throw new Error(`${this.name}: input width ${d} exceeds the allocated ${this.dMax}`);
 
-    const logits = tf.matMul(x, this.router.slice([0, 0], [d, S]));
-    const probs = tf.softmax(logits) as tf.Tensor2D;
-    const p = probs.dataSync();
+    const probs = tf.softmax(tf.matMul(x, this.router.slice([0, 0], [d, S]))) as tf.Tensor2D;
 
-    // 1. Which slots each token would use (before capacity).
-    let pre: RouteMask;
-    let renormalise = false;
-    if (routing.mode === 'topk' || routing.mode === 'smoe-dropout') {
-      pre = topKMask(p, T, S, this.activeK(opts));
-      renormalise = true;
-    } else if (routing.mode === 'topp') {
-      pre = topPMask(p, T, S, routing.p, routing.maxK ?? S);
-    } else {
-      const capacity = Math.min(T, Math.max(1, Math.round((routing.capacityFactor * T) / S)));
-      pre = expertChoiceMask(p, T, S, capacity);
-    }
-    const assignments = maskCount(pre);
-
-    // 2. Capacity: FFN slots take at most ceil(cf · k · T / S) assignments, in token order.
-    let mask = pre;
-    let droppedCount = 0;
-    if (opts.training && block.capacityFactor !== null && routing.mode !== 'expert-choice') {
-      // Top-p has no fixed k: use this batch's mean number of chosen slots.
-      const k = routing.mode === 'topp' ? Math.max(1, Math.ceil(assignments / Math.max(1, T))) : this.activeK(opts);
-      const cap = Math.ceil((block.capacityFactor * k * T) / S);
-      const r = applyCapacity(
-        pre,
-        this.columns.map((c) => (c === 'ffn' ? cap : Infinity)),
-      );
-      mask = r.mask;
-      droppedCount = r.dropped;
-    }
+    // 1. Which slots each token would use (before capacity), and 2. which it keeps. Packed as
+    // [T, 2S] so one off-tape evaluation yields both.
+    const capped = opts.training && block.capacityFactor !== null && routing.mode !== 'expert-choice';
+    const masks = withoutGradient(probs, () => {
+      let pre: tf.Tensor2D;
+      if (routing.mode === 'topk' || routing.mode === 'smoe-dropout') pre = topKMaskTensor(probs, this.activeK(opts));
+      else if (routing.mode === 'topp') pre = topPMaskTensor(probs, routing.p, routing.maxK ?? S);
+      else pre = expertChoiceMaskTensor(probs, Math.min(T, Math.max(1, Math.round((routing.capacityFactor * T) / S))));
+      let kept = pre;
+      if (capped) {
+        // FFN slots take at most ceil(cf · k · T / S) assignments; top-p has no fixed k, so it uses
+        // this batch's mean number of chosen slots (rounded up).
+        const k = routing.mode === 'topp' ? tf.maximum(1, tf.ceil(tf.div(tf.sum(pre), T))) : tf.scalar(this.activeK(opts));
+        const cap = tf.ceil(tf.mul(k, (block.capacityFactor! * T) / S));
+        const unlimited = tf.tensor1d(this.columns.map((c) => (c === 'ffn' ? 0 : T + 1)));
+        kept = capacityMaskTensor(pre, tf.maximum(tf.mul(cap, tf.tensor1d(this.columns.map((c) => (c === 'ffn' ? 1 : 0)))), unlimited));
+      }
+      return tf.concat([pre, kept], 1) as tf.Tensor2D;
+    });
+    const pre = masks.slice([0, 0], [T, S]);
+    const mask = masks.slice([0, S], [T, S]);
 
     // 3. Gates: probabilities on the kept slots (renormalised over the chosen set for top-k).
-    const maskT = tf.tensor2d(Float32Array.from(mask.data), [T, S]);
-    let gates = tf.mul(probs, maskT) as tf.Tensor2D;
-    if (renormalise) {
-      const preT = mask === pre ? maskT : tf.tensor2d(Float32Array.from(pre.data), [T, S]);
-      gates = tf.div(gates, tf.add(tf.sum(tf.mul(probs, preT), 1, true), 1e-9));
+    let gates = tf.mul(probs, mask) as tf.Tensor2D;
+    if (routing.mode === 'topk' || routing.mode === 'smoe-dropout') {
+      gates = tf.div(gates, tf.add(tf.sum(tf.mul(probs, pre), 1, true), 1e-9));
     }
 
-    // 4. Experts. FFN experts see only their tokens (one-hot dispatch D [n, T], combine Dᵀ).
+    // 4. Experts.
     let y: tf.Tensor2D = tf.zeros([T, d]);
-    this.lastFfnTokens = new Array<number>(this.routedExperts + this.shared.length).fill(0);
-    for (let c = 0; c < this.routedExperts; c++) {
-      const idx = tokensOf(mask, c);
-      if (idx.length === 0) continue;
-      const dispatch = new Float32Array(idx.length * T);
-      idx.forEach((t, j) => (dispatch[j * T + t] = 1));
-      const D = tf.tensor2d(dispatch, [idx.length, T]);
-      const out = this.ffn(this.experts[c]!, tf.matMul(D, x), d, hSeg);
-      const g = tf.matMul(D, gates.slice([0, c], [T, 1]));
-      y = tf.add(y, tf.matMul(D, tf.mul(out, g), true, false));
-      this.ffnCalls++;
-      this.lastFfnTokens[c] = idx.length;
+    this.lastFfnTokens = new Array<number>(E + this.shared.length).fill(0);
+    if (this.dispatch === 'sparse' || (this.dispatch === 'auto' && canReadSync())) {
+      // Sparse: each FFN expert runs on exactly its tokens (one-hot dispatch D [n, T], combine Dᵀ).
+      const m = mask.dataSync();
+      for (let c = 0; c < E; c++) {
+        const idx: number[] = [];
+        for (let t = 0; t < T; t++) if (m[t * S + c]) idx.push(t);
+        if (idx.length === 0) continue;
+        const dispatch = new Float32Array(idx.length * T);
+        idx.forEach((t, j) => (dispatch[j * T + t] = 1));
+        const D = tf.tensor2d(dispatch, [idx.length, T]);
+        const out = this.ffn(this.experts[c]!, tf.matMul(D, x), d, hSeg);
+        const g = tf.matMul(D, gates.slice([0, c], [T, 1]));
+        y = tf.add(y, tf.matMul(D, tf.mul(out, g), true, false));
+        this.ffnCalls++;
+        this.lastFfnTokens[c] = idx.length;
+      }
+    } else {
+      // Dense (WebGPU under Node cannot read the mask back synchronously): every FFN expert runs on
+      // all tokens and its gate column zeroes the tokens it did not get. Same output, more compute.
+      for (let c = 0; c < E; c++) {
+        y = tf.add(y, tf.mul(gates.slice([0, c], [T, 1]), this.ffn(this.experts[c]!, x, d, hSeg)));
+        this.ffnCalls++;
+        this.lastFfnTokens[c] = T;
+      }
     }
     this.shared.forEach((e, i) => {
       y = tf.add(y, this.ffn(e, x, d, hSeg));
       this.ffnCalls++;
-      this.lastFfnTokens[this.routedExperts + i] = T;
+      this.lastFfnTokens[E + i] = T;
     });
-    const firstCopy = this.routedExperts + block.nullExperts + block.zeroExperts;
+    const firstCopy = E + block.nullExperts + block.zeroExperts;
     if (block.copyExperts > 0) {
       const g = tf.sum(gates.slice([0, firstCopy], [T, block.copyExperts]), 1, true);
       y = tf.add(y, tf.mul(g, x));
@@ -215,61 +228,53 @@ export class MoELayer {
     // Null and zero experts add nothing: a token routed there simply uses less compute.
     if (block.residual) y = tf.add(x, y);
 
-    return { y, report: this.report(probs, p, pre, mask, assignments, droppedCount) };
+    return { y, report: this.report(probs, pre, mask) };
   }
 
-  private report(probs: tf.Tensor2D, p: ArrayLike<number>, pre: RouteMask, mask: RouteMask, assignments: number, droppedCount: number): MoELayerOutput {
-    const T = pre.tokens;
-    const S = pre.slots;
-    const slots = this.expertNames.length;
+  /** The layer report, computed with tensor ops (no read-back). */
+  private report(probs: tf.Tensor2D, pre: tf.Tensor2D, mask: tf.Tensor2D): MoELayerOutput {
+    const [T, S] = pre.shape;
+    const E = this.routedExperts;
     const nShared = this.shared.length;
+    // Column order → slot order: shared experts sit between the routed and the special columns.
+    const toSlots = (cols: tf.Tensor, sharedValue: number, axisLen: number | null): tf.Tensor => {
+      const special = S - E;
+      const shape = axisLen === null ? [nShared] : [axisLen, nShared];
+      const parts: tf.Tensor[] = [];
+      const sliceCols = (begin: number, size: number) => (axisLen === null ? cols.slice(begin, size) : cols.slice([0, begin], [axisLen, size]));
+      if (E > 0) parts.push(sliceCols(0, E));
+      if (nShared > 0) parts.push(tf.fill(shape, sharedValue));
+      if (special > 0) parts.push(sliceCols(E, special));
+      return parts.length === 1 ? parts[0]! : tf.concat(parts, axisLen === null ? 0 : 1);
+    };
 
-    const colCounts = new Array<number>(S).fill(0);
-    for (let t = 0; t < T; t++) for (let c = 0; c < S; c++) colCounts[c]! += pre.data[t * S + c]!;
-    const slotCounts = new Array<number>(slots).fill(0);
-    colCounts.forEach((n, c) => (slotCounts[this.columnSlots[c]!] = n));
-    for (let i = 0; i < nShared; i++) slotCounts[this.routedExperts + i] = T;
-    const total = slotCounts.reduce((a, b) => a + b, 0);
+    const colCounts = tf.sum(pre, 0);
+    const assignments = tf.sum(colCounts);
+    const slotCounts = toSlots(colCounts, T, null);
+    const load = tf.div(slotCounts, tf.maximum(tf.sum(slotCounts), 1)) as tf.Tensor1D;
 
-    // Switch balance loss: f is a constant (no gradient through the choice), P carries the gradient.
-    const f = tf.tensor1d(colCounts.map((n) => (assignments > 0 ? n / assignments : 0)));
+    // Switch balance loss: f comes from the (gradient-free) mask, P carries the gradient.
+    const f = tf.div(colCounts, tf.maximum(assignments, 1));
     const auxLoss = tf.mul(S, tf.sum(tf.mul(f, tf.mean(probs, 0)))) as tf.Scalar;
     const entropy = tf.mean(tf.neg(tf.sum(tf.mul(probs, tf.log(tf.add(probs, 1e-9))), 1))) as tf.Scalar;
 
-    const used = new Float32Array(T * slots);
-    const top = new Int32Array(T);
-    let active = 0;
-    for (let t = 0; t < T; t++) {
-      let best = -1;
-      let bestP = -1;
-      let bestAny = 0;
-      for (let c = 0; c < S; c++) {
-        const pv = p[t * S + c]!;
-        if (pv > p[t * S + bestAny]!) bestAny = c;
-        if (mask.data[t * S + c]) {
-          used[t * slots + this.columnSlots[c]!] = 1;
-          active++;
-          if (pv > bestP) {
-            bestP = pv;
-            best = c;
-          }
-        }
-      }
-      for (let i = 0; i < nShared; i++) used[t * slots + this.routedExperts + i] = 1;
-      top[t] = this.columnSlots[best >= 0 ? best : bestAny]!;
-    }
-    active += nShared * T;
+    const keptCount = tf.sum(mask);
+    const dropped = tf.div(tf.sub(assignments, keptCount), tf.maximum(assignments, 1)) as tf.Scalar;
+    const meanActive = tf.div(tf.add(keptCount, nShared * T), T) as tf.Scalar;
+    // The slot with the highest kept gate; tokens with none fall back to the router's favourite.
+    const col = tf.argMax(tf.mul(probs, tf.add(mask, 1e-6)), 1);
+    const topExpert = tf.add(col, tf.mul(tf.greaterEqual(col, E).toInt(), nShared)) as tf.Tensor1D;
 
     return {
       layer: this.name,
       expertNames: [...this.expertNames],
-      load: tf.tensor1d(slotCounts.map((n) => (total > 0 ? n / total : 0))),
-      dropped: tf.scalar(assignments > 0 ? droppedCount / assignments : 0),
+      load,
+      dropped,
       entropy,
       auxLoss,
-      meanActive: tf.scalar(T > 0 ? active / T : 0),
-      topExpert: tf.tensor1d(top, 'int32'),
-      mask: tf.tensor2d(used, [T, slots]),
+      meanActive,
+      topExpert,
+      mask: toSlots(mask, 1, T) as tf.Tensor2D,
     };
   }
 

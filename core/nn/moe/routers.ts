@@ -1,10 +1,12 @@
 /**
- * Routing decisions as 0/1 masks over [tokens × routable slots], computed on plain arrays.
+ * Routing decisions as 0/1 masks over [tokens × routable slots]: as tensor ops (what MoELayer runs, on
+ * any backend) and on plain arrays (an independent reference, used by runSubnetLayers and tests).
  *
  * Choosing experts (top-k, top-p, expert choice) has no useful gradient, and tfjs' TopK has none at
- * all, so the choice is made here on detached router probabilities; the MoE layer then takes gate
- * values as `probs × mask`, which keeps the router trainable through the softmax.
+ * all, so the choice is made off the gradient tape on the router probabilities; the MoE layer then
+ * takes gate values as `probs × mask`, which keeps the router trainable through the softmax.
  */
+import * as tf from '@tensorflow/tfjs';
 
 /** Row-major [tokens, slots] 0/1 mask. */
 export interface RouteMask {
@@ -104,4 +106,55 @@ export function tokensOf(mask: RouteMask, s: number): number[] {
   const out: number[] = [];
   for (let t = 0; t < mask.tokens; t++) if (mask.data[t * mask.slots + s]) out.push(t);
   return out;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// The same decisions as tensor ops, so routing runs where the data is (the WebGPU backend cannot read
+// tensors back synchronously under Node). They run inside `withoutGradient`: TopK has no gradient in
+// tfjs, and the choice should not be differentiated anyway.
+
+
+/**
+ * Evaluate `f` off the gradient tape, linked to `input` with a zero gradient (tfjs has no stopGradient;
+ * ops inside a customGrad forward pass are not recorded).
+ */
+export function withoutGradient<T extends tf.Tensor>(input: tf.Tensor, f: () => T): T {
+  return tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => ({
+    value: f(),
+    gradFunc: () => tf.zerosLike(args[0] as tf.Tensor),
+  }))(input) as T;
+}
+
+/** [T, S] 0/1: the k most probable slots per row (ties: lower index first). */
+export function topKMaskTensor(probs: tf.Tensor2D, k: number): tf.Tensor2D {
+  const S = probs.shape[1];
+  return tf.sum(tf.oneHot(tf.topk(probs, Math.min(k, S)).indices, S, 1, 0, 'float32'), 1) as tf.Tensor2D;
+}
+
+/** [T, S] 0/1: slots ranked by probability while the mass ranked above is < p, at most maxK. */
+export function topPMaskTensor(probs: tf.Tensor2D, p: number, maxK: number): tf.Tensor2D {
+  const [T, S] = probs.shape;
+  const { values, indices } = tf.topk(probs, S);
+  const before = tf.sub(tf.cumsum(values, 1), values);
+  const rank = tf.tile(tf.range(0, S, 1, 'float32').expandDims(0), [T, 1]);
+  const keep = tf.mul(tf.less(before, p).toFloat(), tf.less(rank, Math.max(1, maxK)).toFloat());
+  return tf.sum(tf.mul(tf.oneHot(indices, S, 1, 0, 'float32'), keep.expandDims(2)), 1) as tf.Tensor2D;
+}
+
+/** [T, S] 0/1: each slot (column) takes its `capacity` most probable tokens. */
+export function expertChoiceMaskTensor(probs: tf.Tensor2D, capacity: number): tf.Tensor2D {
+  const T = probs.shape[0];
+  const c = Math.max(0, Math.min(capacity, T));
+  if (c === 0) return tf.zerosLike(probs);
+  const idx = tf.topk(tf.transpose(probs), c).indices; // [S, c]
+  return tf.transpose(tf.sum(tf.oneHot(idx, T, 1, 0, 'float32'), 1)) as tf.Tensor2D;
+}
+
+/**
+ * Keep at most `capacity[s]` assignments per column in token order (Switch / GShard): an assignment is
+ * kept when fewer than capacity earlier tokens took that slot.
+ */
+export function capacityMaskTensor(mask: tf.Tensor2D, capacity: tf.Tensor): tf.Tensor2D {
+  const position = tf.cumsum(mask, 0, true);
+  return tf.mul(mask, tf.less(position, capacity).toFloat()) as tf.Tensor2D;
 }

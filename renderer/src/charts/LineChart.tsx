@@ -1,13 +1,15 @@
 /** A multi-series line chart: d3 computes scales and path strings, React renders the SVG (visx style). */
 import { line, scaleLinear } from 'd3';
 import { useSize } from '../components/hooks.js';
-import { decimate, paddedExtent } from './scales.js';
+import { decimate, formatCount, paddedExtent } from './scales.js';
 
 export interface Series {
   label: string;
   color: string;
   points: ReadonlyArray<readonly [number, number]>;
   dashed?: boolean;
+  /** Drawn faint behind the others (raw values under a smoothed curve); not in the legend. */
+  faint?: boolean;
 }
 
 interface Props {
@@ -47,7 +49,7 @@ export function LineChart({ title, series, xLabel = 'step', yDomain, height = 19
       <figcaption>
         <span className="chart-title">{title}</span>
         <span className="legend">
-          {series.map((s) => (
+          {series.filter((s) => !s.faint).map((s) => (
             <span key={s.label} className="legend-item">
               <svg width="18" height="8" aria-hidden="true">
                 <line x1="0" y1="4" x2="18" y2="4" stroke={s.color} strokeWidth="2" strokeDasharray={s.dashed ? '4 3' : undefined} />
@@ -84,7 +86,8 @@ export function LineChart({ title, series, xLabel = 'step', yDomain, height = 19
                 d={path(decimate(s.points, maxPoints)) ?? undefined}
                 fill="none"
                 stroke={s.color}
-                strokeWidth={1.75}
+                strokeWidth={s.faint ? 1 : 1.75}
+                strokeOpacity={s.faint ? 0.3 : 1}
                 strokeDasharray={s.dashed ? '5 3' : undefined}
                 data-series={s.label}
               />
@@ -99,6 +102,7 @@ export function LineChart({ title, series, xLabel = 'step', yDomain, height = 19
 export function fmt(v: number): string {
   if (!Number.isFinite(v)) return '—';
   const a = Math.abs(v);
-  if (a !== 0 && (a >= 1e4 || a < 1e-3)) return v.toExponential(1);
+  if (a >= 1e4) return formatCount(v);
+  if (a !== 0 && a < 1e-3) return v.toExponential(1);
   return `${+v.toPrecision(3)}`;
 }

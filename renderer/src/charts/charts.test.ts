@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { fillHeatmap, rampColor, categoryColor, hexToRgb } from './heatmapColor.js';
 import { normaliseColumns, normaliseCoactivation, normaliseRows } from './matrix.js';
-import { axisScale, decimate, formatCount, formatDuration, paddedExtent } from './scales.js';
+import { axisScale, decimate, formatCount, formatDuration, paddedExtent, smoothSeries } from './scales.js';
 
 describe('scales', () => {
   it('pads extents and survives flat, empty and non-finite series', () => {
@@ -31,6 +31,16 @@ describe('scales', () => {
     const log = axisScale([1, 10, 100, 0], [0, 100], { log: true });
     expect(log(10)).toBeCloseTo(50, 5);
     expect(log(0.0001)).toBe(0); // clamped, non-positive values do not blow up the axis
+  });
+
+  it('smooths a series with a debiased moving average', () => {
+    const pts: [number, number][] = [[0, 1], [1, 1], [2, 1]];
+    expect(smoothSeries(pts, 0.9).map((p) => +p[1].toFixed(9))).toEqual([1, 1, 1]);
+    const step = smoothSeries([[0, 0], [1, 10], [2, 10]], 0.5);
+    expect(step[0]).toEqual([0, 0]);
+    expect(step[1]![1]).toBeCloseTo(10 * (0.5 / 0.75), 9);
+    expect(step[2]![1]).toBeGreaterThan(step[1]![1]);
+    expect(smoothSeries([[0, 3], [1, NaN], [2, 5]], 0)).toEqual([[0, 3], [2, 5]]);
   });
 
   it('formats durations and counts', () => {

@@ -11,6 +11,8 @@ export interface LayerSeries {
   meanActive: [number, number][];
   last: ExpertLoad;
   collapsed: boolean;
+  /** Per heatmap column: whether the router had collapsed at that point. */
+  collapseAt: boolean[];
 }
 
 /** Per MoE layer, the router's history across the metric points (the order layers first appear). */
@@ -20,7 +22,7 @@ export function routerSeries(points: readonly MetricPoint[], maxColumns = 600): 
     for (const l of p.moe!) {
       let s = byLayer.get(l.layer);
       if (!s) {
-        s = { layer: l.layer, expertNames: l.expertNames, steps: [], loads: [], dropped: [], entropy: [], meanActive: [], last: l, collapsed: false };
+        s = { layer: l.layer, expertNames: l.expertNames, steps: [], loads: [], dropped: [], entropy: [], meanActive: [], last: l, collapsed: false, collapseAt: [] };
         byLayer.set(l.layer, s);
       }
       s.steps.push(p.step);
@@ -28,6 +30,7 @@ export function routerSeries(points: readonly MetricPoint[], maxColumns = 600): 
       s.dropped.push([p.step, l.dropped]);
       s.entropy.push([p.step, l.entropy]);
       s.meanActive.push([p.step, l.meanActive]);
+      s.collapseAt.push(l.collapse);
       s.last = l;
       s.expertNames = l.expertNames;
     }

@@ -70,3 +70,20 @@ export function formatCount(n: number): string {
   if (a >= 1e3) return `${+(n / 1e3).toPrecision(3)}k`;
   return `${+n.toPrecision(3)}`;
 }
+
+/**
+ * Exponential moving average of a series (TensorBoard-style smoothing, debiased so the first points
+ * are not pulled towards zero). `weight` 0 returns the series unchanged.
+ */
+export function smoothSeries(points: ReadonlyArray<readonly [number, number]>, weight: number): [number, number][] {
+  const out: [number, number][] = [];
+  let acc = 0;
+  let n = 0;
+  for (const [x, y] of points) {
+    if (!Number.isFinite(y)) continue;
+    acc = acc * weight + (1 - weight) * y;
+    n++;
+    out.push([x, weight > 0 ? acc / (1 - weight ** n) : y]);
+  }
+  return out;
+}

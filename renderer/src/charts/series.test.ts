@@ -20,6 +20,7 @@ describe('routerSeries', () => {
     expect(s[0]!.loads).toEqual([[0.5, 0.5], [0.6, 0.4]]);
     expect(s[0]!.steps).toEqual([1, 3]);
     expect(s[1]!.collapsed).toBe(false);
+    expect(s[1]!.collapseAt).toEqual([true, false]);
     expect(routerSeries(pts.slice(0, 1))[1]!.collapsed).toBe(true);
     expect(routerSeries(Array.from({ length: 50 }, (_, i) => pt(i, { moe: [load('a', [1])] })), 10)[0]!.loads.length).toBe(10);
   });

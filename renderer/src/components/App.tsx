@@ -51,6 +51,7 @@ export function App() {
               role="tab"
               id={`tab-${v}`}
               aria-selected={view === v}
+              tabIndex={view === v ? 0 : -1}
               aria-controls="main-view"
               data-testid={`tab-${v}`}
               onClick={() => setView(v)}

@@ -19,7 +19,7 @@ export interface LaunchForm {
 export const DEFAULT_DATASETS: Record<DatasetConfig['kind'], DatasetForm> = {
   spirals: { kind: 'spirals', classes: 4, samples: 4000, noise: 0.2, seed: 1 },
   gaussians: { kind: 'gaussians', classes: 6, samples: 4000, spread: 0.6, seed: 1 },
-  'fashion-mnist': { kind: 'fashion-mnist', limit: 10000, flatten: true },
+  'fashion-mnist': { kind: 'fashion-mnist', dir: '/usr/share/datasets/fashion-mnist', limit: 10000, flatten: true },
 };
 
 export interface RunsSlice {

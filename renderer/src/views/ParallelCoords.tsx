@@ -3,7 +3,7 @@ import { useState } from 'react';
 import { useShallow } from 'zustand/react/shallow';
 import type { EvaluatedSubnet } from '../../../core/protocol/protocol.js';
 import { fmt } from '../charts/LineChart.js';
-import { axisScale } from '../charts/scales.js';
+import { axisScale, decimate } from '../charts/scales.js';
 import { useSize } from '../components/hooks.js';
 import { useWorkbench } from '../store/store.js';
 
@@ -72,7 +72,7 @@ export function ParallelCoords() {
             return (
               <g key={a.key} transform={`translate(${40 + i * xStep},0)`}>
                 <line className="axis" y1={top} y2={h - bottom} />
-                {sc.ticks(4).map((t) => (
+                {decimate(sc.ticks(4), 5).map((t) => (
                   <text key={t} className="tick" x={-4} y={sc(t)} dy="0.32em" textAnchor="end">
                     {fmt(t)}
                   </text>

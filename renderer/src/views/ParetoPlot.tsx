@@ -5,6 +5,7 @@ import type { EvaluatedSubnet, Objective } from '../../../core/protocol/protocol
 import { fmt } from '../charts/LineChart.js';
 import { paddedExtent } from '../charts/scales.js';
 import { describeArch, frontPoints, OBJECTIVE_LABEL, objectiveValue } from '../search/objectives.js';
+import { useSize } from '../components/hooks.js';
 import { useWorkbench } from '../store/store.js';
 
 /** Stable empty list: a fresh [] in a selector would re-render forever. */
@@ -24,9 +25,9 @@ function ScatterPair({ x, y, evaluated, front, size, testId, compact }: PairProp
   const { selected, hovered, select, hover } = useWorkbench(
     useShallow((s) => ({ selected: s.selectedSubnet, hovered: s.hoveredSubnet, select: s.selectSubnet, hover: s.hoverSubnet })),
   );
-  const m = compact ? { l: 40, r: 8, t: 8, b: 28 } : { l: 52, r: 12, t: 10, b: 36 };
+  const m = compact ? { l: 44, r: 8, t: 8, b: 34 } : { l: 52, r: 12, t: 10, b: 36 };
   const w = size;
-  const h = compact ? size : Math.round(size * 0.66);
+  const h = compact ? size : Math.min(360, Math.round(size * 0.6));
   const sx = scaleLinear().domain(paddedExtent(evaluated.map((s) => objectiveValue(s, x)))).range([m.l, w - m.r]).nice();
   const sy = scaleLinear().domain(paddedExtent(evaluated.map((s) => objectiveValue(s, y)))).range([h - m.b, m.t]).nice();
   const onFront = new Set(front);
@@ -34,6 +35,7 @@ function ScatterPair({ x, y, evaluated, front, size, testId, compact }: PairProp
     .x((s) => sx(objectiveValue(s, x)))
     .y((s) => sy(objectiveValue(s, y)));
   const fp = frontPoints(evaluated, front, x);
+  const drawRank = (s: EvaluatedSubnet) => (s.id === selected ? 2 : onFront.has(s.id) ? 1 : 0);
   return (
     <svg width={w} height={h} className="scatter" data-testid={testId} data-points={evaluated.length} role="group" aria-label={`${OBJECTIVE_LABEL[y]} against ${OBJECTIVE_LABEL[x]}`}>
       {sy.ticks(4).map((t) => (
@@ -45,7 +47,7 @@ function ScatterPair({ x, y, evaluated, front, size, testId, compact }: PairProp
         </g>
       ))}
       {sx.ticks(compact ? 3 : 5).map((t) => (
-        <text key={`x${t}`} className="tick" x={sx(t)} y={h - m.b + 14} textAnchor="middle">
+        <text key={`x${t}`} className="tick" x={sx(t)} y={h - m.b + 12} textAnchor="middle">
           {fmt(t)}
         </text>
       ))}
@@ -56,7 +58,8 @@ function ScatterPair({ x, y, evaluated, front, size, testId, compact }: PairProp
         {OBJECTIVE_LABEL[y]}
       </text>
       {x !== 'accuracy' && y === 'accuracy' && fp.length > 1 ? <path d={stairs.curve(curveStepAfter)(fp) ?? undefined} className="front-line" /> : null}
-      {evaluated.map((s) => {
+      {/* Front and selected points last, so they sit on top and stay clickable. */}
+      {[...evaluated].sort((a, b) => drawRank(a) - drawRank(b)).map((s) => {
         const isFront = onFront.has(s.id);
         return (
           <circle
@@ -96,14 +99,22 @@ export function ParetoPlot() {
       hovered: s.evaluated.find((e) => e.id === s.hoveredSubnet) ?? null,
     })),
   );
-  if (!evaluated.length) return <div className="empty">The front appears as subnets are evaluated.</div>;
+  const [ref, box] = useSize<HTMLDivElement>();
   const [a, b, c] = objectives as [Objective, Objective, Objective | undefined];
+  const width = Math.max(300, box.width - 20);
+  const cell = Math.max(150, Math.min(260, Math.floor((width - 8) / 3)));
+  if (!evaluated.length)
+    return (
+      <div ref={ref} className="empty">
+        The front appears as subnets are evaluated.
+      </div>
+    );
   return (
-    <div className="pareto" data-testid="pareto">
+    <div ref={ref} className="pareto" data-testid="pareto">
       {c === undefined ? (
-        <ScatterPair x={b} y={a} evaluated={evaluated} front={front} size={520} testId="pareto-scatter" />
+        <ScatterPair x={b} y={a} evaluated={evaluated} front={front} size={Math.min(width, 900)} testId="pareto-scatter" />
       ) : (
-        <div className="scatter-matrix" data-testid="pareto-matrix">
+        <div className="scatter-matrix" data-testid="pareto-matrix" style={{ gridTemplateColumns: `repeat(3, ${cell}px)` }}>
           {[a, b, c].map((yo) =>
             [a, b, c].map((xo) =>
               xo === yo ? (
@@ -111,7 +122,7 @@ export function ParetoPlot() {
                   {OBJECTIVE_LABEL[xo]}
                 </div>
               ) : (
-                <ScatterPair key={`${xo}-${yo}`} x={xo} y={yo} evaluated={evaluated} front={front} size={190} compact testId={`pareto-${xo}-${yo}`} />
+                <ScatterPair key={`${xo}-${yo}`} x={xo} y={yo} evaluated={evaluated} front={front} size={cell} compact testId={`pareto-${xo}-${yo}`} />
               ),
             ),
           )}

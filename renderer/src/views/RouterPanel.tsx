@@ -1,7 +1,30 @@
+import { useEffect, useRef } from 'react';
 import { fmt, LineChart } from '../charts/LineChart.js';
 import { HeatmapCanvas } from '../charts/HeatmapCanvas.js';
 import { routerSeries, type LayerSeries } from '../charts/routerSeries.js';
 import { useFrameValue } from '../components/hooks.js';
+
+/** A thin strip under the heatmap, red where the router had collapsed. */
+function CollapseStrip({ flags, testId }: { flags: boolean[]; testId: string }) {
+  const ref = useRef<HTMLCanvasElement>(null);
+  useEffect(() => {
+    const c = ref.current;
+    if (!c) return;
+    c.width = flags.length;
+    c.height = 1;
+    const ctx = c.getContext('2d')!;
+    ctx.clearRect(0, 0, flags.length, 1);
+    ctx.fillStyle = '#e5484d';
+    flags.forEach((f, x) => f && ctx.fillRect(x, 0, 1, 1));
+  }, [flags]);
+  const n = flags.filter(Boolean).length;
+  return (
+    <div className="collapse-strip-row" title={`collapsed at ${n} of ${flags.length} points`}>
+      <span className="muted">collapse</span>
+      <canvas ref={ref} className="collapse-strip" data-testid={testId} aria-label={`router collapsed at ${n} of ${flags.length} points`} role="img" />
+    </div>
+  );
+}
 
 function LayerRouter({ s }: { s: LayerSeries }) {
   const rows = s.expertNames.length;
@@ -28,6 +51,7 @@ function LayerRouter({ s }: { s: LayerSeries }) {
         testId={`heatmap-${id}`}
         label={`Expert load over steps for ${s.layer}`}
       />
+      {s.collapseAt.some(Boolean) ? <CollapseStrip flags={s.collapseAt} testId={`collapse-strip-${id}`} /> : null}
       <div className="chart-grid small">
         <LineChart title="Router entropy (nats)" series={[{ label: 'entropy', color: 'var(--series-2)', points: s.entropy }]} height={110} testId={`entropy-${id}`} />
         <LineChart

@@ -1,7 +1,8 @@
+import { useState } from 'react';
 import { useShallow } from 'zustand/react/shallow';
 import type { MetricPoint } from '../../../core/protocol/protocol.js';
 import { fmt, LineChart, type Series } from '../charts/LineChart.js';
-import { formatCount, formatDuration } from '../charts/scales.js';
+import { formatCount, formatDuration, smoothSeries } from '../charts/scales.js';
 import { useFrameValue } from '../components/hooks.js';
 import { resumeRun, stopRun } from '../store/coreActions.js';
 import { useWorkbench } from '../store/store.js';
@@ -69,29 +70,74 @@ function RunHeader() {
         <span data-testid="run-eta">ETA {running && last ? formatDuration(last.etaSec) : '—'}</span>
         <span data-testid="run-throughput">{last ? `${formatCount(last.samplesPerSec)} samples/s · ${fmt(last.stepMs)} ms/step` : '—'}</span>
         <span>elapsed {last ? formatDuration(last.time) : '—'}</span>
+        {record ? (
+          <span data-testid="run-config">
+            {record.config.data.kind} · batch {record.config.batchSize} · lr {record.config.learningRate} · {record.config.optimizer} · seed {record.config.seed}
+          </span>
+        ) : null}
         {summary.error ? <span className="error-text">{summary.error}</span> : null}
       </div>
     </div>
   );
 }
 
+/** Train curve (smoothed over the faint raw one when smoothing is on) and the validation curve. */
+function trainVal(metrics: readonly MetricPoint[], train: (p: MetricPoint) => number, val: (p: MetricPoint) => number | undefined, smooth: number): Series[] {
+  const raw = series(metrics, train);
+  const out: Series[] = smooth > 0 ? [{ label: 'train (raw)', color: TRAIN, points: raw, faint: true }] : [];
+  out.push({ label: 'train', color: TRAIN, points: smooth > 0 ? smoothSeries(raw, smooth) : raw });
+  out.push({ label: 'validation', color: VAL, points: series(metrics, val), dashed: true });
+  return out;
+}
+
 function Curves() {
   const metrics = useFrameValue((s) => s.metrics);
-  const loss: Series[] = [
-    { label: 'train', color: TRAIN, points: series(metrics, (p) => p.loss) },
-    { label: 'validation', color: VAL, points: series(metrics, (p) => p.valLoss), dashed: true },
-  ];
-  const acc: Series[] = [
-    { label: 'train', color: TRAIN, points: series(metrics, (p) => p.accuracy) },
-    { label: 'validation', color: VAL, points: series(metrics, (p) => p.valAccuracy), dashed: true },
-  ];
+  const [smooth, setSmooth] = useState(0.8);
+  const loss = trainVal(metrics, (p) => p.loss, (p) => p.valLoss, smooth);
+  const acc = trainVal(metrics, (p) => p.accuracy, (p) => p.valAccuracy, smooth);
   const speed: Series[] = [{ label: 'samples/s', color: 'var(--series-3)', points: series(metrics, (p) => p.samplesPerSec) }];
   return (
+    <>
+      <div className="row chart-controls">
+        <label className="inline" htmlFor="smooth">
+          Smoothing
+        </label>
+        <input
+          id="smooth"
+          type="range"
+          min={0}
+          max={0.99}
+          step={0.01}
+          value={smooth}
+          data-testid="chart-smoothing"
+          aria-valuetext={smooth === 0 ? 'off' : String(smooth)}
+          onChange={(e) => setSmooth(Number(e.target.value))}
+        />
+        <span className="muted">{smooth === 0 ? 'off' : smooth.toFixed(2)}</span>
+      </div>
     <div className="chart-grid">
       <LineChart title="Loss" series={loss} testId="chart-loss" />
       <LineChart title="Accuracy" series={acc} yDomain={[0, 1]} testId="chart-accuracy" />
       <LineChart title="Throughput" series={speed} height={140} testId="chart-throughput" />
     </div>
+    </>
+  );
+}
+
+function RunLog() {
+  const logs = useWorkbench((s) => s.logs);
+  if (!logs.length) return null;
+  return (
+    <details className="panel run-log" data-testid="run-log">
+      <summary>Log ({logs.length})</summary>
+      <ol>
+        {logs.slice(-100).map((l, i) => (
+          <li key={i} className={`log-${l.level}`}>
+            {l.message}
+          </li>
+        ))}
+      </ol>
+    </details>
   );
 }
 
@@ -108,6 +154,7 @@ export function RunDashboard() {
       <RunHeader />
       <Curves />
       <RouterPanel />
+      <RunLog />
     </div>
   );
 }

@@ -104,6 +104,10 @@ export function RunLauncher() {
           </>
         ) : (
           <>
+            <div className="field field-wide">
+              <label htmlFor="launch-dir">Data folder (IDX files)</label>
+              <input id="launch-dir" type="text" value={String(d.dir ?? '')} data-testid="launch-dir" onChange={(e) => setData({ dir: e.target.value })} />
+            </div>
             <Num label="Limit (0 = all)" value={Number(d.limit)} testId="launch-limit" onChange={(v) => setData({ limit: v })} />
             <div className="field field-check">
               <input id="launch-flatten" type="checkbox" checked={d.flatten === true} data-testid="launch-flatten" onChange={(e) => setData({ flatten: e.target.checked })} />
