@@ -12,6 +12,7 @@ import { groupedMatmul, moeFfnFused } from '../core/nn/webgpu/moeFfnFused.js';
 import { expertCapacity, moeFfnReference, routeTopKReference, type MoeFfnOptions } from '../core/nn/webgpu/moeFfnReference.js';
 import { MOE_KERNELS, registerMoeKernels, routeLayout, type RoutePriority } from '../core/nn/webgpu/moeKernels.js';
 import type { BackendChoice } from '../core/protocol/protocol.js';
+import { logGpuErrors } from './logGpuErrors.js';
 
 const TOL = 2e-4;
 let failures = 0;
@@ -128,6 +129,7 @@ async function main(): Promise<void> {
   const i = process.argv.indexOf('--backend');
   const choice = (i >= 0 ? process.argv[i + 1] : 'webgpu') as BackendChoice;
   const info = await selectBackend(choice);
+  logGpuErrors();
   console.log(`backend ${info.name}: ${info.device}`);
   if (info.name !== 'webgpu') throw new Error('the fused kernels need the webgpu backend');
   registerMoeKernels();

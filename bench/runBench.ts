@@ -22,6 +22,7 @@ import { moeFfnFused, groupedMatmul } from '../core/nn/webgpu/moeFfnFused.js';
 import { expertCapacity, moeFfnReference, type MoeFfnOptions, type MoeFfnResult } from '../core/nn/webgpu/moeFfnReference.js';
 import { registerMoeKernels } from '../core/nn/webgpu/moeKernels.js';
 import type { BackendChoice } from '../core/protocol/protocol.js';
+import { logGpuErrors } from './logGpuErrors.js';
 
 interface MoeConfig {
   tokens: number;
@@ -312,6 +313,7 @@ function printTable(rows: Row[]): void {
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   const info = await selectBackend(args.backend);
+  logGpuErrors();
   let adapter: Record<string, unknown> | undefined;
   if (info.name === 'webgpu') {
     const be = tf.backend() as unknown as { device: { limits: Record<string, number>; features: Set<string> }; adapterInfo?: unknown };

@@ -119,6 +119,10 @@ describe('workbench in the browser', () => {
     const cols0 = await numericAttr(page, heatId!, 'data-columns');
     await waitFor(async () => (await numericAttr(page, 'chart-loss', 'data-points')) > points0, 'more loss points', 60_000);
     await waitFor(async () => (await numericAttr(page, heatId!, 'data-columns')) > cols0, 'more heatmap columns', 60_000);
+    await screenshot(page, 'run-dashboard-early');
+    // The published picture: the run well under way.
+    const steps = await numericAttr(page, 'run-progress', 'aria-valuemax');
+    await waitFor(async () => (await numericAttr(page, 'run-progress', 'aria-valuenow')) >= steps * 0.6, 'the run to be under way', 120_000);
     await screenshot(page, 'run-dashboard', publish);
 
     runId = ((await page.locator('[data-testid^="run-item-"]').first().getAttribute('data-testid')) ?? '').replace('run-item-', '');

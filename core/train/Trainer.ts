@@ -16,7 +16,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { BatchIterator, type BatchIteratorState } from '../data/BatchIterator.js';
 import type { Dataset } from '../data/Dataset.js';
-import type { ForwardResult, Supernet } from '../nn/types.js';
+import type { Supernet } from '../nn/types.js';
 import type { ExpertLoad, MetricPoint, Specialization, TrainConfig } from '../protocol/protocol.js';
 import { encodeArch, largestArch, sampleArch, smallestArch, validateArch } from '../space/archCodec.js';
 import { createRng } from '../space/rng.js';
@@ -59,6 +59,8 @@ export interface TrainerOptions {
   onStep?: (p: MetricPoint) => void;
   /** Override of SPECIALIZATION_SNAPSHOTS (0 = none). */
   snapshots?: number;
+  /** Warnings worth showing the user (published as RunEvent 'log'). */
+  onWarning?: (message: string) => void;
 }
 
 export interface TrainResult {
@@ -198,6 +200,7 @@ export async function train(opts: TrainerOptions): Promise<TrainResult> {
   };
 
   const inputShape = [config.batchSize, ...ds.inputShape];
+  let warnedLoad = false;
   let status: TrainResult['status'] = 'completed';
   try {
     while (step < config.steps) {
@@ -212,23 +215,21 @@ export async function train(opts: TrainerOptions): Promise<TrainResult> {
       const xs = tf.tensor(batch.x, inputShape);
       const ys = tf.tensor1d(batch.y, 'int32');
       const summed = new Map<tf.Variable, tf.Tensor>();
-      let lossSum = 0;
-      let accSum = 0;
-      let moe: ExpertLoad[] | undefined;
+      // Each subnet's numbers are packed into one tensor and all are read with a single dataSync after
+      // the update: one device→host transfer per step (it matters on WebGPU).
+      const packed: tf.Tensor[] = [];
+      let moeLayout: { layer: string; expertNames: string[] }[] = [];
       for (let a = 0; a < arches.length; a++) {
         const arch = arches[a]!;
-        let kept: tf.Tensor[] = [];
-        let moeKept: ForwardResult['moe'] = [];
         const { value, grads } = tf.variableGrads(() => {
           const out = net.apply(xs, arch, { training: true, progress });
           const ce = crossEntropy(out.logits, ys);
-          kept = [tf.keep(ce), tf.keep(correctCount(out.logits, ys))];
+          const parts: tf.Tensor[] = [ce, correctCount(out.logits, ys)];
           if (a === 0) {
-            moeKept = out.moe;
-            for (const m of out.moe) {
-              for (const t of [m.load, m.dropped, m.entropy, m.auxLoss, m.meanActive]) tf.keep(t);
-            }
+            moeLayout = out.moe.map((m) => ({ layer: m.layer, expertNames: m.expertNames }));
+            for (const m of out.moe) parts.push(m.load, m.dropped, m.entropy, m.auxLoss, m.meanActive);
           }
+          packed.push(tf.keep(tf.concat(parts.map((t) => tf.cast(t, 'float32').reshape([-1])))));
           return tf.add(ce, out.auxLoss) as tf.Scalar;
         }, trainable);
         value.dispose();
@@ -242,20 +243,31 @@ export async function train(opts: TrainerOptions): Promise<TrainResult> {
             g.dispose();
           } else summed.set(v, g);
         }
-        const [ce, correct] = kept.map((t) => t.dataSync()[0]!);
-        lossSum += ce!;
-        accSum += correct! / batch.size;
-        tf.dispose(kept);
-        if (a === 0) moe = resolveMoE(moeKept);
       }
       optimizer.apply(summed);
       tf.dispose([...summed.values(), xs, ys]);
+      const joined = tf.concat(packed);
+      const all = joined.dataSync();
+      tf.dispose([joined, ...packed]);
+      const { loss: lossSum, correct: correctSum, moe } = unpackStep(all, packed.length, moeLayout);
+      const lossMean = lossSum / arches.length;
+      const accMean = correctSum / (batch.size * arches.length);
+      if (!warnedLoad) {
+        const bad = moe.find((l) => Math.abs(l.load.reduce((x, y) => x + y, 0) - 1) > 0.05);
+        if (bad) {
+          warnedLoad = true;
+          opts.onWarning?.(
+            `MoE layer ${bad.layer}: expert loads sum to ${bad.load.reduce((x, y) => x + y, 0).toPrecision(3)}, not 1; ` +
+              `the ${tf.getBackend()} backend may be computing the routing mask wrongly`,
+          );
+        }
+      }
       step++;
 
       const stepMs = now() - t0;
       emaStepMs = emaStepMs === null ? stepMs : emaStepMs + STEP_MS_EMA * (stepMs - emaStepMs);
-      lastLoss = lossSum / arches.length;
-      lastAccuracy = accSum / arches.length;
+      lastLoss = lossMean;
+      lastAccuracy = accMean;
       const point: MetricPoint = {
         step,
         time: elapsed(),
@@ -266,7 +278,7 @@ export async function train(opts: TrainerOptions): Promise<TrainResult> {
         etaSec: ((config.steps - step) * emaStepMs) / 1000,
       };
       if (config.strategy !== 'plain') point.archVector = encodeArch(space, arches[reported]!);
-      if (moe && moe.length) point.moe = moe;
+      if (moe.length) point.moe = moe;
       if (step % config.evalEvery === 0 || step === config.steps) {
         const v = await evaluateArch(net, evalArch, ds.test, { limit: VALIDATION_SAMPLES, inputShape: ds.inputShape });
         point.valLoss = v.loss;
@@ -297,21 +309,37 @@ function hasMoE(space: TrainConfig['space']): boolean {
   return space.stages.some((s) => s.block.type === 'moe');
 }
 
-/** Resolve each MoE layer's tensors to an ExpertLoad, and dispose them. */
-function resolveMoE(layers: ForwardResult['moe']): ExpertLoad[] {
-  const out = layers.map((m) => {
-    const load = Array.from(m.load.dataSync());
-    return {
-      layer: m.layer,
-      load,
-      expertNames: m.expertNames,
-      dropped: m.dropped.dataSync()[0]!,
-      entropy: m.entropy.dataSync()[0]!,
-      auxLoss: m.auxLoss.dataSync()[0]!,
-      meanActive: m.meanActive.dataSync()[0]!,
-      collapse: load.some((l) => l > EXPERT_COLLAPSE_THRESHOLD),
-    };
-  });
-  for (const m of layers) tf.dispose([m.load, m.dropped, m.entropy, m.auxLoss, m.meanActive]);
-  return out;
+/**
+ * Unpack one step's numbers: per subnet [loss, correct] and, after the first subnet's pair, its MoE
+ * layers as [load × slots, dropped, entropy, auxLoss, meanActive] each.
+ */
+function unpackStep(
+  v: Float32Array | Int32Array | Uint8Array,
+  subnets: number,
+  layout: { layer: string; expertNames: string[] }[],
+): { loss: number; correct: number; moe: ExpertLoad[] } {
+  let o = 0;
+  let loss = 0;
+  let correct = 0;
+  const moe: ExpertLoad[] = [];
+  for (let a = 0; a < subnets; a++) {
+    loss += v[o++]!;
+    correct += v[o++]!;
+    if (a > 0) continue;
+    for (const l of layout) {
+      const load = Array.from(v.subarray(o, o + l.expertNames.length));
+      o += l.expertNames.length;
+      moe.push({
+        layer: l.layer,
+        load,
+        expertNames: l.expertNames,
+        dropped: v[o++]!,
+        entropy: v[o++]!,
+        auxLoss: v[o++]!,
+        meanActive: v[o++]!,
+        collapse: load.some((x) => x > EXPERT_COLLAPSE_THRESHOLD),
+      });
+    }
+  }
+  return { loss, correct, moe };
 }

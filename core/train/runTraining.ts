@@ -70,6 +70,7 @@ export async function runTraining(opts: RunTrainingOptions): Promise<RunTraining
         resume: ckpt,
         signal: opts.signal,
         onStep: opts.onStep,
+        onWarning: (message) => emit({ kind: 'log', runId, level: 'warn', message }),
         sink: {
           metrics: async (points) => {
             await store.appendMetrics(runId, points);

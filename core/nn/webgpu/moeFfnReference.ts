@@ -51,7 +51,10 @@ export function expertCapacity(tokens: number, k: number, experts: number, facto
  * tensors must stay off the tape: tfjs requires every gradient to be float32, and TopK has none.
  */
 export function detach<T extends tf.Tensor>(t: T): T {
-  return tf.engine().makeTensorFromTensorInfo({ dataId: t.dataId, shape: t.shape, dtype: t.dtype }) as T;
+  const alias = tf.engine().makeTensorFromTensorInfo({ dataId: t.dataId, shape: t.shape, dtype: t.dtype }) as T;
+  // The backend counts references per buffer: the alias holds one, so disposing it frees nothing else.
+  (tf.engine().backend as unknown as { incRef(dataId: object): void }).incRef(t.dataId);
+  return alias;
 }
 
 /** Routing constants (off the tape): chosen experts, positions and keep mask. */

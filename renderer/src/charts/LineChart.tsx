@@ -44,6 +44,10 @@ export function LineChart({ title, series, xLabel = 'step', yDomain, height = 19
     .x((p) => x(p[0]))
     .y((p) => y(p[1]));
   const total = series.reduce((n, s) => n + s.points.length, 0);
+  // d3 picks the precision the tick step needs (1.385 vs 1.39), so close ticks never read alike.
+  const xCount = Math.max(2, Math.floor(innerW / 80));
+  const yFmt = y.tickFormat(5, Math.abs(y.domain()[1]!) >= 1e4 ? '~s' : undefined);
+  const xFmt = x.tickFormat(xCount, Math.abs(x.domain()[1]!) >= 1e4 ? '~s' : undefined);
   return (
     <figure className="chart" data-testid={testId} data-points={total}>
       <figcaption>
@@ -67,15 +71,15 @@ export function LineChart({ title, series, xLabel = 'step', yDomain, height = 19
               <g key={`y${t}`} transform={`translate(0,${y(t)})`}>
                 <line className="grid" x2={innerW} />
                 <text className="tick" x={-6} dy="0.32em" textAnchor="end">
-                  {fmt(t)}
+                  {yFmt(t)}
                 </text>
               </g>
             ))}
-            {x.ticks(Math.max(2, Math.floor(innerW / 80))).map((t) => (
+            {x.ticks(xCount).map((t) => (
               <g key={`x${t}`} transform={`translate(${x(t)},${innerH})`}>
                 <line className="axis" y2={4} />
                 <text className="tick" y={16} textAnchor="middle">
-                  {fmt(t)}
+                  {xFmt(t)}
                 </text>
               </g>
             ))}

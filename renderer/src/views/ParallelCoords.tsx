@@ -2,7 +2,6 @@
 import { useState } from 'react';
 import { useShallow } from 'zustand/react/shallow';
 import type { EvaluatedSubnet } from '../../../core/protocol/protocol.js';
-import { fmt } from '../charts/LineChart.js';
 import { axisScale, decimate } from '../charts/scales.js';
 import { useSize } from '../components/hooks.js';
 import { useWorkbench } from '../store/store.js';
@@ -69,12 +68,13 @@ export function ParallelCoords() {
           ))}
           {AXES.map((a, i) => {
             const sc = scales[i]!;
+            const tf = sc.tickFormat(4, '~s');
             return (
               <g key={a.key} transform={`translate(${40 + i * xStep},0)`}>
                 <line className="axis" y1={top} y2={h - bottom} />
                 {decimate(sc.ticks(4), 5).map((t) => (
                   <text key={t} className="tick" x={-4} y={sc(t)} dy="0.32em" textAnchor="end">
-                    {fmt(t)}
+                    {tf(t)}
                   </text>
                 ))}
                 <text className="axis-label" y={h - 6} textAnchor="middle">

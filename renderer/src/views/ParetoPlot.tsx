@@ -35,6 +35,8 @@ function ScatterPair({ x, y, evaluated, front, size, testId, compact }: PairProp
     .x((s) => sx(objectiveValue(s, x)))
     .y((s) => sy(objectiveValue(s, y)));
   const fp = frontPoints(evaluated, front, x);
+  const xFmt = sx.tickFormat(compact ? 3 : 5, '~g');
+  const yFmt = sy.tickFormat(4, '~g');
   const drawRank = (s: EvaluatedSubnet) => (s.id === selected ? 2 : onFront.has(s.id) ? 1 : 0);
   return (
     <svg width={w} height={h} className="scatter" data-testid={testId} data-points={evaluated.length} role="group" aria-label={`${OBJECTIVE_LABEL[y]} against ${OBJECTIVE_LABEL[x]}`}>
@@ -42,13 +44,13 @@ function ScatterPair({ x, y, evaluated, front, size, testId, compact }: PairProp
         <g key={`y${t}`}>
           <line className="grid" x1={m.l} x2={w - m.r} y1={sy(t)} y2={sy(t)} />
           <text className="tick" x={m.l - 5} y={sy(t)} dy="0.32em" textAnchor="end">
-            {fmt(t)}
+            {yFmt(t)}
           </text>
         </g>
       ))}
       {sx.ticks(compact ? 3 : 5).map((t) => (
         <text key={`x${t}`} className="tick" x={sx(t)} y={h - m.b + 12} textAnchor="middle">
-          {fmt(t)}
+          {xFmt(t)}
         </text>
       ))}
       <text className="axis-label" x={(m.l + w - m.r) / 2} y={h - 4} textAnchor="middle">

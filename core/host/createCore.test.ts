@@ -1,0 +1,91 @@
+/**
+ * The assembled core behind the protocol, as a client sees it: a session on a real core (cpu backend,
+ * temporary runs folder) that validates, trains a small MoE run with live events, and lists it after.
+ */
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { HostMessage, RunEvent } from '../protocol/protocol.js';
+import { createCore, type Core } from './createCore.js';
+import { createSession, type Session } from './session.js';
+
+describe('core over the protocol', () => {
+  let core: Core;
+  let session: Session;
+  const inbox: HostMessage[] = [];
+  let nextId = 1;
+
+  const call = async (method: string, params?: unknown) => {
+    const id = nextId++;
+    session.receive({ t: 'call', id, method, params });
+    for (let i = 0; i < 2000; i++) {
+      const k = inbox.findIndex((m) => m.id === id && m.t !== 'event');
+      if (k >= 0) return inbox.splice(k, 1)[0]!;
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    throw new Error(`no answer to ${method}`);
+  };
+
+  beforeAll(async () => {
+    core = await createCore({ runsDir: mkdtempSync(join(tmpdir(), 'sw-core-')), backend: 'cpu' });
+    session = createSession(core.handlers, core.hub, (m) => inbox.push(m));
+  });
+  afterAll(async () => {
+    session?.close();
+    await core?.close();
+  });
+
+  it('says hello with the chosen backend', async () => {
+    const r = await call('host.hello');
+    expect(r).toMatchObject({ t: 'result', data: { protocol: 1, backend: { name: 'cpu' } } });
+  });
+
+  it('lists example spaces that all validate', async () => {
+    const r = await call('space.examples');
+    if (r.t !== 'result') throw new Error(JSON.stringify(r));
+    const examples = r.data as { id: string; space: unknown }[];
+    expect(examples.length).toBeGreaterThanOrEqual(3);
+    for (const ex of examples) {
+      const v = await call('space.validate', { space: ex.space });
+      expect(v, ex.id).toMatchObject({ t: 'result', data: { ok: true } });
+      expect((v as { data: { cardinality: number } }).data.cardinality).toBeGreaterThanOrEqual(1);
+    }
+  });
+
+  it('refuses a run whose space is bad, naming the field', async () => {
+    const ex = ((await call('space.examples')) as { data: { id: string; space: { stages: { block: Record<string, unknown> }[] } }[] }).data;
+    const space = structuredClone(ex.find((e) => e.id === 'spirals-moe')!.space);
+    const moe = space.stages.find((s) => s.block.type === 'moe')!;
+    moe.block.routing = { mode: 'topk', k: 99 };
+    const r = await call('train.start', { space, data: { kind: 'spirals' }, steps: 5 });
+    expect(r.t).toBe('error');
+    if (r.t !== 'error') return;
+    expect(r.error.issues?.[0]?.path).toMatch(/^space\.stages\[\d+\]\.block\.routing\.k$/);
+  });
+
+  it('trains a small MoE run with live metrics and finds it again', async () => {
+    const ex = ((await call('space.examples')) as { data: { id: string; space: unknown }[] }).data;
+    const space = ex.find((e) => e.id === 'spirals-moe')!.space;
+    session.receive({ t: 'listen', id: 999, event: 'onRunEvent' });
+    const r = await call('train.start', { space, data: { kind: 'spirals', samples: 512 }, steps: 40, batchSize: 64, backend: 'cpu', evalEvery: 20, checkpointEvery: 20 });
+    if (r.t !== 'result') throw new Error(JSON.stringify(r));
+    const runId = (r.data as { runId: string }).runId;
+    const events = () => inbox.filter((m) => m.t === 'event' && m.id === 999).map((m) => m.data as RunEvent);
+    for (let i = 0; i < 900; i++) {
+      if (events().some((e) => e.kind === 'status' && e.runId === runId && ['completed', 'failed'].includes(e.summary.status))) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const last = events().filter((e) => e.kind === 'status').at(-1);
+    expect(last && last.kind === 'status' && last.summary.status).toBe('completed');
+    const points = events().flatMap((e) => (e.kind === 'metrics' ? e.points : []));
+    expect(points.length).toBeGreaterThan(5);
+    expect(points.at(-1)!.step).toBe(40);
+    expect(points.some((p) => (p.moe?.length ?? 0) > 0)).toBe(true);
+
+    const list = await call('runs.list');
+    expect((list as { data: { id: string }[] }).data.map((s) => s.id)).toContain(runId);
+    const got = await call('runs.get', { runId });
+    expect((got as { data: { metrics: unknown[] } }).data.metrics.length).toBeGreaterThanOrEqual(points.length);
+  });
+});
