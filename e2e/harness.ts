@@ -4,7 +4,7 @@
  * out/renderer (`npm run build`).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -28,6 +28,9 @@ export interface Served {
  * `fake: true` serves the renderer against e2e/fakeCore.ts instead (UI development).
  */
 export async function startServe(opts: { runsDir?: string; fake?: boolean; timeoutMs?: number } = {}): Promise<Served> {
+  if (!existsSync(join(ROOT, 'out', 'renderer', 'index.html'))) {
+    throw new Error('out/renderer is not built: run `npm run build` (or `npx vite build renderer`) before the e2e tests');
+  }
   const runsDir = opts.runsDir ?? mkdtempSync(join(tmpdir(), 'switchyard-e2e-'));
   const args = opts.fake
     ? [join(ROOT, 'node_modules', 'tsx', 'dist', 'cli.mjs'), join(ROOT, 'e2e', 'fakeServe.ts'), '0']

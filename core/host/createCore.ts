@@ -7,7 +7,7 @@ import { validateSpace, cardinality } from '../space/validateSpace.js';
 import { listExampleSpaces } from '../space/exampleSpaces.js';
 import { selectBackend } from '../nn/backend.js';
 import { defaultRunsDir } from '../train/RunStore.js';
-import { RunManager } from '../train/RunManager.js';
+import { RunManager, type TrainProcessEntry } from '../train/RunManager.js';
 import { SearchManager } from '../search/SearchManager.js';
 import { exportSubnet } from '../export/exportSubnet.js';
 import { EventHub, type Handlers } from './session.js';
@@ -16,6 +16,8 @@ import { VERSION } from './version.js';
 export interface CoreOptions {
   runsDir?: string;
   backend?: BackendChoice;
+  /** Where the training child process's entry is (Electron's bundle lays files out differently). */
+  trainEntry?: TrainProcessEntry;
 }
 
 export interface Core {
@@ -29,7 +31,7 @@ export async function createCore(opts: CoreOptions = {}): Promise<Core> {
   const runsDir = opts.runsDir ?? defaultRunsDir();
   const backendChoice = opts.backend ?? 'auto';
   const hub = new EventHub();
-  const runs = new RunManager({ runsDir, hub, backend: backendChoice });
+  const runs = new RunManager({ runsDir, hub, backend: backendChoice, entry: opts.trainEntry });
   const searches = new SearchManager({ runsDir, hub });
 
   // The backend is chosen once, lazily: loading tfjs and probing a GPU should not delay the first paint.

@@ -3,6 +3,7 @@
  * the window. The main process hands over one MessagePort per renderer connection; each port gets
  * its own protocol session.
  */
+import { join } from 'node:path';
 import type { MessagePortMain } from 'electron';
 import { createCore } from '../../core/host/createCore.js';
 import { createSession } from '../../core/host/session.js';
@@ -11,6 +12,8 @@ const parentPort = process.parentPort;
 const core = await createCore({
   runsDir: process.env.SWITCHYARD_RUNS_DIR,
   backend: (process.env.SWITCHYARD_BACKEND as never) ?? 'auto',
+  // Training children run the CLI bundle's entry under Electron's Node (ELECTRON_RUN_AS_NODE).
+  trainEntry: { path: join(import.meta.dirname, '..', 'cli', 'trainProcess.mjs'), execArgv: [] },
 });
 
 parentPort.on('message', (e: { data: unknown; ports: MessagePortMain[] }) => {

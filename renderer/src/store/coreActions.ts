@@ -57,6 +57,9 @@ async function refreshAll() {
   core().call('space.examples', {}).then((ex) => store().setExamples(ex), report('examples'));
   void refreshRuns();
   void validateNow();
+  // After a reconnect the stream may have moved on without us: reload the run on screen.
+  const shown = store().activeRunId;
+  if (shown) void openRun(shown);
 }
 
 export async function refreshRuns() {
