@@ -9,6 +9,7 @@
  *
  *   node --import tsx bench/runBench.ts [--backend webgpu|wasm|cpu|auto] [--sizes large,small]
  *        [--only moe,supernet,matmul] [--steps N] [--json FILE] [--torch FILE] [--profile]
+ *        [--dawn enable-dawn-features=…]  (Dawn toggles, webgpu only)
  *
  * Timing: a few warm-up steps, then blocks of N steps each ended by one read-back of the loss; the
  * median block gives ms per step. Timings vary ~25% between processes: compare within one run.
@@ -47,6 +48,7 @@ interface Args {
   json?: string;
   torch?: string;
   profile: boolean;
+  dawn: string[];
 }
 
 function parseArgs(argv: string[]): Args {
@@ -64,6 +66,7 @@ function parseArgs(argv: string[]): Args {
     json: get('json'),
     torch: get('torch'),
     profile: argv.includes('--profile'),
+    dawn: argv.flatMap((a, i) => (a === '--dawn' && argv[i + 1] ? [argv[i + 1]!] : [])),
   };
 }
 
@@ -143,6 +146,12 @@ function moeTrainStep(fn: MoeFn, s: MoeState, lr: number): tf.Tensor {
   });
 }
 
+/** Rows are printed as they land, so a run cut short still reports what it measured. */
+function addRow(rows: Row[], row: Row): void {
+  rows.push(row);
+  console.log(`  ${row.bench} · ${row.variant}: ${fmt(row.ms, 2)} ms${row.tflops != null ? `, ${fmt(row.tflops, 3)} TFLOP/s` : ''}${row.note ? ` (${row.note})` : ''}`);
+}
+
 const moeFlops = (c: MoeConfig) => 6 * 2 * c.tokens * c.k * c.d * c.h;
 
 interface Row {
@@ -177,7 +186,7 @@ async function benchMoe(args: Args, rows: Row[], torch?: TorchResult): Promise<v
         const ms = await timeSteps(() => moeTrainStep(fn, s, 1e-3), args.steps);
         if (variant === 'tfjs ops') tfjsMs = ms;
         const t = torch?.moe[size];
-        rows.push({
+        addRow(rows, {
           bench: `moe-${size}`,
           variant,
           ms,
@@ -189,7 +198,7 @@ async function benchMoe(args: Args, rows: Row[], torch?: TorchResult): Promise<v
         });
         if (args.profile && variant === 'fused webgpu') await profileStep(() => moeTrainStep(fn, s, 1e-3), `moe-${size} ${variant}`);
       } catch (e) {
-        rows.push({ bench: `moe-${size}`, variant, ms: NaN, note: `failed: ${(e as Error).message.split('\n')[0]}` });
+        addRow(rows, { bench: `moe-${size}`, variant, ms: NaN, note: `failed: ${(e as Error).message.split('\n')[0]}` });
       } finally {
         s.dispose();
       }
@@ -197,7 +206,7 @@ async function benchMoe(args: Args, rows: Row[], torch?: TorchResult): Promise<v
     if (torch?.moe[size]) {
       for (const prec of ['fp32', 'bf16'] as const) {
         const ms = torch.moe[size]![prec].ms;
-        rows.push({ bench: `moe-${size}`, variant: `pytorch eager ${prec}`, ms, tokensPerS: (cfg.tokens / ms) * 1e3, tflops: moeFlops(cfg) / ms / 1e9 });
+        addRow(rows, { bench: `moe-${size}`, variant: `pytorch eager ${prec}`, ms, tokensPerS: (cfg.tokens / ms) * 1e3, tflops: moeFlops(cfg) / ms / 1e9 });
       }
     }
   }
@@ -224,7 +233,7 @@ async function benchSupernet(args: Args, rows: Row[]): Promise<void> {
   const here = path.dirname(fileURLToPath(import.meta.url));
   const dir = path.join(here, '..', 'assets', 'spaces');
   if (!fs.existsSync(dir)) {
-    rows.push({ bench: 'supernet', variant: '-', ms: NaN, note: 'no assets/spaces' });
+    addRow(rows, { bench: 'supernet', variant: '-', ms: NaN, note: 'no assets/spaces' });
     return;
   }
   const { SearchSpace } = await import('../core/space/SearchSpace.js');
@@ -250,13 +259,13 @@ async function benchSupernet(args: Args, rows: Row[]): Promise<void> {
           return tf.add(tf.losses.softmaxCrossEntropy(labels, r.logits), r.auxLoss) as tf.Scalar;
         }, true, vars)!;
       const ms = await timeSteps(step, Math.max(2, Math.floor(args.steps / 2)));
-      rows.push({ bench: `supernet ${name}`, variant: `largest, batch ${batch}`, ms, tokensPerS: (batch / ms) * 1e3, tflops: (3 * net.countFlops(arch) * batch) / ms / 1e9 });
+      addRow(rows, { bench: `supernet ${name}`, variant: `largest, batch ${batch}`, ms, tokensPerS: (batch / ms) * 1e3, tflops: (3 * net.countFlops(arch) * batch) / ms / 1e9 });
       x.dispose();
       labels.dispose();
       opt.dispose();
       net.dispose();
     } catch (e) {
-      rows.push({ bench: `supernet ${name}`, variant: '-', ms: NaN, note: `failed: ${(e as Error).message.split('\n')[0]}` });
+      addRow(rows, { bench: `supernet ${name}`, variant: '-', ms: NaN, note: `failed: ${(e as Error).message.split('\n')[0]}` });
     }
   }
 }
@@ -268,7 +277,7 @@ async function benchMatmul(args: Args, rows: Row[], torch?: TorchResult): Promis
   const flops = 2 * n ** 3;
   const torchMs = torch && torch.matmul_fp32.n === n ? torch.matmul_fp32.ms : undefined;
   const add = (variant: string, ms: number) =>
-    rows.push({ bench: `matmul ${n}`, variant, ms, tflops: flops / ms / 1e9, vsTorchFp32: torchMs ? torchMs / ms : undefined });
+    addRow(rows, { bench: `matmul ${n}`, variant, ms, tflops: flops / ms / 1e9, vsTorchFp32: torchMs ? torchMs / ms : undefined });
   add('tf.matMul', await timeSteps(() => tf.matMul(a, b), args.steps * 2));
   if (tf.getBackend() === 'webgpu') {
     registerMoeKernels();
@@ -281,7 +290,7 @@ async function benchMatmul(args: Args, rows: Row[], torch?: TorchResult): Promis
     b3.dispose();
     route.dispose();
   }
-  if (torchMs) rows.push({ bench: `matmul ${n}`, variant: 'pytorch fp32', ms: torchMs, tflops: flops / torchMs / 1e9 });
+  if (torchMs) addRow(rows, { bench: `matmul ${n}`, variant: 'pytorch fp32', ms: torchMs, tflops: flops / torchMs / 1e9 });
   a.dispose();
   b.dispose();
 }
@@ -312,6 +321,13 @@ function printTable(rows: Row[]): void {
 
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
+  if (args.dawn.length > 0) {
+    // Dawn toggles (e.g. enable-dawn-features=disable_robustness): create the GPU object before
+    // selectBackend, which then reuses it.
+    const webgpu = (await import('webgpu')) as unknown as { create(flags: string[]): unknown; globals: object };
+    Object.assign(globalThis, webgpu.globals);
+    (globalThis as unknown as { navigator: { gpu?: unknown } }).navigator.gpu = webgpu.create(args.dawn);
+  }
   const info = await selectBackend(args.backend);
   logGpuErrors();
   let adapter: Record<string, unknown> | undefined;

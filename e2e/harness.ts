@@ -27,14 +27,23 @@ export interface Served {
  * `node bin/switchyard.mjs serve --port 0 --runs-dir <dir>`, resolved once it prints its URL.
  * `fake: true` serves the renderer against e2e/fakeCore.ts instead (UI development).
  */
-export async function startServe(opts: { runsDir?: string; fake?: boolean; timeoutMs?: number } = {}): Promise<Served> {
+export async function startServe(opts: { runsDir?: string; port?: number; fake?: boolean; timeoutMs?: number } = {}): Promise<Served> {
   if (!existsSync(join(ROOT, 'out', 'renderer', 'index.html'))) {
     throw new Error('out/renderer is not built: run `npm run build` (or `npx vite build renderer`) before the e2e tests');
   }
   const runsDir = opts.runsDir ?? mkdtempSync(join(tmpdir(), 'switchyard-e2e-'));
   const args = opts.fake
-    ? [join(ROOT, 'node_modules', 'tsx', 'dist', 'cli.mjs'), join(ROOT, 'e2e', 'fakeServe.ts'), '0']
-    : [join(ROOT, 'bin', 'switchyard.mjs'), 'serve', '--port', '0', '--runs-dir', runsDir];
+    ? [join(ROOT, 'node_modules', 'tsx', 'dist', 'cli.mjs'), join(ROOT, 'e2e', 'fakeServe.ts'), String(opts.port ?? 0)]
+    : [
+        join(ROOT, 'bin', 'switchyard.mjs'),
+        'serve',
+        '--port',
+        String(opts.port ?? 0),
+        '--runs-dir',
+        runsDir,
+        // SWITCHYARD_E2E_BACKEND=cpu pins the core's backend (default: the core's own choice).
+        ...(process.env.SWITCHYARD_E2E_BACKEND ? ['--backend', process.env.SWITCHYARD_E2E_BACKEND] : []),
+      ];
   const proc = spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, FORCE_COLOR: '0' } });
   let out = '';
   const url = await new Promise<string>((ok, fail) => {

@@ -6,7 +6,8 @@
  *
  * SWITCHYARD_E2E_FAKE=1 runs the same scenarios against e2e/fakeCore.ts (for UI work without the trainer).
  */
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -20,12 +21,14 @@ let session: BrowserSession;
 let page: Page;
 const pageErrors: string[] = [];
 let runId = '';
+let runsDir = '';
 
 const K = 'field-stages[1].block.routing.k';
 
 describe('workbench in the browser', () => {
   beforeAll(async () => {
-    served = await startServe({ fake });
+    runsDir = mkdtempSync(join(tmpdir(), 'switchyard-e2e-'));
+    served = await startServe({ fake, runsDir });
     session = await launchBrowser();
     page = session.page;
     page.on('pageerror', (e) => pageErrors.push(e.message));
@@ -35,6 +38,7 @@ describe('workbench in the browser', () => {
   afterAll(async () => {
     await session?.close();
     await served?.stop();
+    if (runsDir) rmSync(runsDir, { recursive: true, force: true });
   });
 
   it('loads the shell and shows the backend chosen by the core', async () => {
@@ -210,6 +214,16 @@ describe('workbench in the browser', () => {
     await screenshot(page, 'search-export');
   });
 
+  it('reconnects when the core restarts and still lists the runs', async () => {
+    const port = Number(new URL(served.url).port);
+    await served.stop();
+    await waitFor(async () => (await page.getByTestId('status-connection').getAttribute('data-state')) !== 'open', 'the page to notice', 20_000);
+    served = await startServe({ fake, runsDir, port });
+    await waitFor(async () => (await page.getByTestId('status-connection').getAttribute('data-state')) === 'open', 'the reconnect', 30_000);
+    await page.getByTestId('tab-runs').click();
+    if (!fake) await page.getByTestId(`run-item-${runId}`).waitFor({ timeout: 20_000 });
+  });
+
   it('remembers the light theme across reloads', async () => {
     await page.getByTestId('theme-toggle').click();
     await expect.poll(() => page.evaluate(() => document.documentElement.dataset.theme)).toBe('light');
@@ -217,8 +231,11 @@ describe('workbench in the browser', () => {
     await page.getByTestId('app-shell').waitFor();
     expect(await page.evaluate(() => document.documentElement.dataset.theme)).toBe('light');
     await page.getByTestId('tab-runs').click();
-    await page.getByTestId(`run-item-${runId}`).click();
-    await waitFor(async () => (await numericAttr(page, 'chart-loss', 'data-points')) > 10, 'history', 20_000);
+    if (!fake) {
+      // The fake core forgets its runs when it restarts; the real one reads them back from disk.
+      await page.getByTestId(`run-item-${runId}`).click();
+      await waitFor(async () => (await numericAttr(page, 'chart-loss', 'data-points')) > 10, 'history', 20_000);
+    }
     await screenshot(page, 'run-dashboard-light', publish);
     expect(pageErrors).toEqual([]);
   });

@@ -50,6 +50,7 @@ describe('core over the protocol', () => {
       const v = await call('space.validate', { space: ex.space });
       expect(v, ex.id).toMatchObject({ t: 'result', data: { ok: true } });
       expect((v as { data: { cardinality: number } }).data.cardinality).toBeGreaterThanOrEqual(1);
+      expect((v as { data: { params: number } }).data.params).toBeGreaterThan(100);
     }
   });
 

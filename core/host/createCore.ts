@@ -3,7 +3,7 @@
  * and `switchyard serve`) call this and then give each client connection a session.
  */
 import { ProtocolError, PROTOCOL_VERSION, type BackendChoice, type BackendInfo } from '../protocol/protocol.js';
-import { validateSpace, cardinality } from '../space/validateSpace.js';
+import { validateSpace, cardinality, supernetParams } from '../space/validateSpace.js';
 import { listExampleSpaces } from '../space/exampleSpaces.js';
 import { selectBackend } from '../nn/backend.js';
 import { defaultRunsDir } from '../train/RunStore.js';
@@ -53,7 +53,7 @@ export async function createCore(opts: CoreOptions = {}): Promise<Core> {
     'space.validate': async ({ space }) => {
       const r = validateSpace(space);
       if (!r.ok) return { ok: false, issues: r.issues, cardinality: null, params: null };
-      return { ok: true, issues: [], cardinality: cardinality(r.space), params: null };
+      return { ok: true, issues: [], cardinality: cardinality(r.space), params: supernetParams(r.space) };
     },
     'runs.list': async () => runs.list(),
     'runs.get': async ({ runId }) => runs.get(runId),

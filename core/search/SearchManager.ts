@@ -33,7 +33,7 @@ import { atomicWriteFile } from '../train/atomicWrite.js';
 import { restoreSupernet } from '../train/restoreSupernet.js';
 import { RunStore } from '../train/RunStore.js';
 import { runPredictorGuidedSearch } from './accuracyPredictor.js';
-import { evaluateSubnet, subnetGraph, type EvaluateSubnetContext } from './evaluateSubnet.js';
+import { evaluateSubnet, measureGraphLatency, subnetGraph, type EvaluateSubnetContext } from './evaluateSubnet.js';
 import { hypervolume, normaliseForHypervolume } from './hypervolume.js';
 import { LatencyTable, latencyTablePath, meanAbsPercentError, type TimingOptions } from './LatencyTable.js';
 import { randomVector, runNsga2, type Evaluation, type Nsga2Problem } from './nsga2.js';
@@ -191,6 +191,9 @@ export class SearchManager {
         timing: this.opts.timing,
       });
       const ctx: EvaluateSubnetContext = { net, val: ds.test, evalSamples: cfg.evalSamples, bnBatches, lut, timing: this.opts.timing };
+      // Warm the backend up (JIT, kernel caches) on the largest subnet before anything is timed: its
+      // latency is measured first and fixes the hypervolume scale, so a cold first run would skew it.
+      await measureGraphLatency(subnetGraph(net, largestArch(space)), { ...this.opts.timing, runs: 5 });
       await this.persist(state);
       this.emitSummary(state);
       await this.searchLoop(state, ctx, signal);
@@ -226,7 +229,18 @@ export class SearchManager {
     const ranks = paretoRanks(points, signs, violations);
     s.evaluated.forEach((r, i) => (r.rank = ranks[i]));
     const feasible = s.evaluated.filter((r) => r.feasible);
-    s.front = paretoFront(feasible.map((r) => this.objectivesOf(r, objs)), signs).map((i) => feasible[i]!.id);
+    // Encodings that differ only in identity blocks are one network with identical objectives; the
+    // front lists each objective vector once (its first evaluation).
+    const seen = new Set<string>();
+    s.front = paretoFront(feasible.map((r) => this.objectivesOf(r, objs)), signs)
+      .map((i) => feasible[i]!)
+      .filter((r) => {
+        const key = this.objectivesOf(r, objs).join(',');
+        if (seen.has(key)) return false;
+        seen.add(key);
+        return true;
+      })
+      .map((r) => r.id);
     const withLut = s.evaluated.filter((r) => r.latencyLutMs !== undefined && Number.isFinite(r.latencyMs));
     if (withLut.length > 0) s.lutErrorPct = meanAbsPercentError(withLut.map((r) => r.latencyLutMs!), withLut.map((r) => r.latencyMs));
   }

@@ -125,6 +125,7 @@ export async function runSearchCommand(argv: string[]): Promise<number> {
   const hub = new EventHub();
   const manager = new SearchManager({ runsDir, hub, backend: backend.name });
   const out = process.stderr;
+  let lastGeneration = -1;
   if (!f.json) {
     out.write(`searching run ${runId} (${record.config.space.name}) on ${backend.device}\n`);
     hub.subscribe('onSearchEvent', {}, (e) => {
@@ -134,6 +135,9 @@ export async function runSearchCommand(argv: string[]): Promise<number> {
         else if (e.done === e.total || e.done % Math.max(1, Math.round(e.total / 10)) === 0) out.write(`${text}\n`);
       } else if (e.kind === 'summary' && e.summary.hypervolume.length > 0) {
         const h = e.summary.hypervolume.at(-1)!;
+        // The final summary repeats the last generation's; print each generation once.
+        if (h.generation === lastGeneration) return;
+        lastGeneration = h.generation;
         const msg = `generation ${h.generation}: front ${e.summary.front.length}, hypervolume ${h.value.toFixed(4)}`;
         out.write(out.isTTY ? `\r${msg}\x1b[K\n` : `${msg}\n`);
       }

@@ -76,7 +76,7 @@ export interface TrainResult {
   evalArch: Arch;
 }
 
-interface SamplerMeta {
+interface CheckpointOptimizerMeta {
   optimizer: PathOptimizerState;
 }
 
@@ -140,7 +140,7 @@ export async function train(opts: TrainerOptions): Promise<TrainResult> {
   if (opts.resume) {
     const r = opts.resume;
     loadVariables(net, r.variables);
-    optimizer.setState((r.meta.optimizer as SamplerMeta).optimizer, r.optimizerSlots);
+    optimizer.setState((r.meta.optimizer as CheckpointOptimizerMeta).optimizer, r.optimizerSlots);
     sampler.setState(r.meta.samplerRngState);
     iterState = r.meta.data;
     step = r.meta.step;
@@ -179,7 +179,7 @@ export async function train(opts: TrainerOptions): Promise<TrainResult> {
         elapsedSec: elapsed(),
         samplerRngState: sampler.getState(),
         data: batches.getState(),
-        optimizer: { optimizer: opt.state } satisfies SamplerMeta,
+        optimizer: { optimizer: opt.state } satisfies CheckpointOptimizerMeta,
         bestValAccuracy,
       },
       variables: readVariables(net),

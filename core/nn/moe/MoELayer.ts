@@ -1,8 +1,8 @@
 /**
  * A Mixture-of-Experts FFN block over tokens = rows of a [T, d] batch.
  *
- * Routing (the choice itself is made on detached probabilities in routers.ts; gates are `probs × mask`
- * so the router still learns through the softmax):
+ * Routing (the choice is made with tensor ops off the gradient tape, routers.ts; gates are
+ * `probs × mask` so the router still learns through the softmax):
  * - topk: softmax, top-k, gates renormalised over the chosen slots (Fedus et al., 2021).
  * - topp: smallest set with cumulative probability ≥ p, gates are the raw probabilities
  *   (Huang et al., 2024).
@@ -18,7 +18,9 @@
  *
  * Dispatch and combine are GShard-style one-hot matrices (Lepikhin et al., 2021): an expert runs on
  * exactly the tokens routed to it, through matMuls only, so gradients work on every tfjs backend
- * (no gather / scatter in the gradient path).
+ * (no gather / scatter in the gradient path). Building those matrices needs the routing mask on the
+ * host; on WebGPU, which cannot read back synchronously under Node, every FFN expert instead runs on
+ * all tokens and is gated (same result, E/k times the FFN compute; `dispatch` selects).
  *
  * Capacity (token-choice modes, training only): a slot takes at most ceil(capacityFactor·k·T/S)
  * assignments in token order; later ones are dropped and counted. Null/zero/copy/constant slots cost

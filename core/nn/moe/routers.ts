@@ -125,10 +125,12 @@ export function withoutGradient<T extends tf.Tensor>(input: tf.Tensor, f: () => 
   }))(input) as T;
 }
 
+// One-hot masks are cast with toFloat() rather than asked for as oneHot(…, 'float32'): tfjs-backend-wasm's
+// OneHot ignores the dtype and writes int32 bits into a float32 tensor (1 reads as 1.4e-45).
 /** [T, S] 0/1: the k most probable slots per row (ties: lower index first). */
 export function topKMaskTensor(probs: tf.Tensor2D, k: number): tf.Tensor2D {
   const S = probs.shape[1];
-  return tf.sum(tf.oneHot(tf.topk(probs, Math.min(k, S)).indices, S, 1, 0, 'float32'), 1) as tf.Tensor2D;
+  return tf.sum(tf.oneHot(tf.topk(probs, Math.min(k, S)).indices, S).toFloat(), 1) as tf.Tensor2D;
 }
 
 /** [T, S] 0/1: slots ranked by probability while the mass ranked above is < p, at most maxK. */
@@ -138,7 +140,7 @@ export function topPMaskTensor(probs: tf.Tensor2D, p: number, maxK: number): tf.
   const before = tf.sub(tf.cumsum(values, 1), values);
   const rank = tf.tile(tf.range(0, S, 1, 'float32').expandDims(0), [T, 1]);
   const keep = tf.mul(tf.less(before, p).toFloat(), tf.less(rank, Math.max(1, maxK)).toFloat());
-  return tf.sum(tf.mul(tf.oneHot(indices, S, 1, 0, 'float32'), keep.expandDims(2)), 1) as tf.Tensor2D;
+  return tf.sum(tf.mul(tf.oneHot(indices, S).toFloat(), keep.expandDims(2)), 1) as tf.Tensor2D;
 }
 
 /** [T, S] 0/1: each slot (column) takes its `capacity` most probable tokens. */
@@ -147,7 +149,7 @@ export function expertChoiceMaskTensor(probs: tf.Tensor2D, capacity: number): tf
   const c = Math.max(0, Math.min(capacity, T));
   if (c === 0) return tf.zerosLike(probs);
   const idx = tf.topk(tf.transpose(probs), c).indices; // [S, c]
-  return tf.transpose(tf.sum(tf.oneHot(idx, T, 1, 0, 'float32'), 1)) as tf.Tensor2D;
+  return tf.transpose(tf.sum(tf.oneHot(idx, T).toFloat(), 1)) as tf.Tensor2D;
 }
 
 /**

@@ -67,7 +67,7 @@ export type RoutePriority = 'rank' | 'token';
  * position reaches the capacity is dropped. Ties between equal probabilities go to the lower expert
  * index (as tf.topk).
  */
-class RouteTopKProgram implements MoeWebGpuProgram {
+export class RouteTopKProgram implements MoeWebGpuProgram {
   outputShape: number[];
   shaderKey: string;
   dispatchLayout = flatLayout(1);
@@ -180,7 +180,7 @@ fn main(index : i32) {
  * out[slot] = src[token(slot)] · (scale[assignment(slot)] if scaled), 0 for empty slots.
  * Forward: dispatch of tokens into expert buffers. Backward: dYe = gate · dy[token].
  */
-class GatherRowsProgram implements MoeWebGpuProgram {
+export class GatherRowsProgram implements MoeWebGpuProgram {
   outputShape: number[];
   shaderKey: string;
   dispatchLayout = flatLayout(2);
@@ -225,7 +225,7 @@ fn main(index : i32) {
 /**
  * out[t] = Σ_r gate[t·k + r] · Y[slot(t, r)] over kept assignments (no gate when unscaled: dx = Σ dXe).
  */
-class CombineRowsProgram implements MoeWebGpuProgram {
+export class CombineRowsProgram implements MoeWebGpuProgram {
   outputShape: number[];
   shaderKey: string;
   dispatchLayout = flatLayout(2);
@@ -269,7 +269,7 @@ fn main(index : i32) {
 }
 
 /** dGate[a] = ⟨dy[token(a)], Y[slot(a)]⟩ for kept assignments, 0 for dropped ones. 64 threads per assignment. */
-class GateGradProgram implements MoeWebGpuProgram {
+export class GateGradProgram implements MoeWebGpuProgram {
   outputShape: number[];
   shaderKey = 'swMoeGateGrad';
   dispatchLayout = flatLayout(1);
@@ -313,7 +313,7 @@ fn main(index : i32) {
  * Partial column sums of an expert buffer [E, C, W] over its kept rows: out[e, p, :] sums rows
  * p·chunk … (p+1)·chunk - 1 below count[e]. The caller sums axis 1 (bias gradients).
  */
-class ExpertColumnSumProgram implements MoeWebGpuProgram {
+export class ExpertColumnSumProgram implements MoeWebGpuProgram {
   outputShape: number[];
   shaderKey = 'swMoeColSum';
   dispatchLayout = flatLayout(3);
@@ -360,7 +360,7 @@ export type GroupedMatmulMode = 'nn' | 'tn';
  * Storage: nn  A[e] = [M, K] row-major, B[e] = [K, N]; out[e] = [M, N]
  *          tn  A[e] = [K, M] row-major, B[e] = [K, N]; out[e] = [M, N]
  */
-class GroupedMatmulProgram implements MoeWebGpuProgram {
+export class GroupedMatmulProgram implements MoeWebGpuProgram {
   outputShape: number[];
   shaderKey: string;
   dispatchLayout = flatLayout(3);

@@ -13,13 +13,15 @@ interface Axis {
   key: string;
   label: string;
   value: (s: EvaluatedSubnet) => number;
+  /** Counts read better with SI prefixes (14k); fractions and ms do not (0.9, not 900m). */
+  si?: boolean;
 }
 
 const AXES: Axis[] = [
   { key: 'accuracy', label: 'accuracy', value: (s) => s.accuracy },
   { key: 'latency', label: 'latency ms', value: (s) => s.latencyMs },
-  { key: 'params', label: 'params', value: (s) => s.params },
-  { key: 'flops', label: 'FLOPs', value: (s) => s.flops },
+  { key: 'params', label: 'params', value: (s) => s.params, si: true },
+  { key: 'flops', label: 'FLOPs', value: (s) => s.flops, si: true },
   { key: 'generation', label: 'generation', value: (s) => s.generation },
 ];
 
@@ -68,7 +70,7 @@ export function ParallelCoords() {
           ))}
           {AXES.map((a, i) => {
             const sc = scales[i]!;
-            const tf = sc.tickFormat(4, '~s');
+            const tf = sc.tickFormat(4, a.si ? '~s' : undefined);
             return (
               <g key={a.key} transform={`translate(${40 + i * xStep},0)`}>
                 <line className="axis" y1={top} y2={h - bottom} />

@@ -1,9 +1,10 @@
+import { useState } from 'react';
 /** Pareto front scatter: every evaluated subnet, the front highlighted and joined; hover shows the architecture. */
 import { curveStepAfter, line, scaleLinear } from 'd3';
 import { useShallow } from 'zustand/react/shallow';
 import type { EvaluatedSubnet, Objective } from '../../../core/protocol/protocol.js';
 import { fmt } from '../charts/LineChart.js';
-import { paddedExtent } from '../charts/scales.js';
+import { axisScale, paddedExtent } from '../charts/scales.js';
 import { describeArch, frontPoints, OBJECTIVE_LABEL, objectiveValue } from '../search/objectives.js';
 import { useSize } from '../components/hooks.js';
 import { useWorkbench } from '../store/store.js';
@@ -12,6 +13,7 @@ import { useWorkbench } from '../store/store.js';
 const NO_IDS: number[] = [];
 
 interface PairProps {
+  logX?: boolean;
   x: Objective;
   y: Objective;
   evaluated: EvaluatedSubnet[];
@@ -21,22 +23,26 @@ interface PairProps {
   compact?: boolean;
 }
 
-function ScatterPair({ x, y, evaluated, front, size, testId, compact }: PairProps) {
+const isCount = (o: Objective) => o === 'params' || o === 'flops';
+
+function ScatterPair({ x, y, evaluated, front, size, testId, compact, logX }: PairProps) {
   const { selected, hovered, select, hover } = useWorkbench(
     useShallow((s) => ({ selected: s.selectedSubnet, hovered: s.hoveredSubnet, select: s.selectSubnet, hover: s.hoverSubnet })),
   );
   const m = compact ? { l: 44, r: 8, t: 8, b: 34 } : { l: 52, r: 12, t: 10, b: 36 };
   const w = size;
   const h = compact ? size : Math.min(360, Math.round(size * 0.6));
-  const sx = scaleLinear().domain(paddedExtent(evaluated.map((s) => objectiveValue(s, x)))).range([m.l, w - m.r]).nice();
+  const xs = evaluated.map((s) => objectiveValue(s, x));
+  // A slow outlier (first measurement, a huge subnet) can squash the rest: log x spreads them out.
+  const sx = logX && xs.every((v) => v > 0) ? axisScale(xs, [m.l, w - m.r], { log: true }) : scaleLinear().domain(paddedExtent(xs)).range([m.l, w - m.r]).nice();
   const sy = scaleLinear().domain(paddedExtent(evaluated.map((s) => objectiveValue(s, y)))).range([h - m.b, m.t]).nice();
   const onFront = new Set(front);
   const stairs = line<EvaluatedSubnet>()
     .x((s) => sx(objectiveValue(s, x)))
     .y((s) => sy(objectiveValue(s, y)));
   const fp = frontPoints(evaluated, front, x);
-  const xFmt = sx.tickFormat(compact ? 3 : 5, '~g');
-  const yFmt = sy.tickFormat(4, '~g');
+  const xFmt = sx.tickFormat(compact ? 3 : 5, isCount(x) ? '~s' : undefined);
+  const yFmt = sy.tickFormat(4, isCount(y) ? '~s' : undefined);
   const drawRank = (s: EvaluatedSubnet) => (s.id === selected ? 2 : onFront.has(s.id) ? 1 : 0);
   return (
     <svg width={w} height={h} className="scatter" data-testid={testId} data-points={evaluated.length} role="group" aria-label={`${OBJECTIVE_LABEL[y]} against ${OBJECTIVE_LABEL[x]}`}>
@@ -102,6 +108,7 @@ export function ParetoPlot() {
     })),
   );
   const [ref, box] = useSize<HTMLDivElement>();
+  const [logX, setLogX] = useState(false);
   const [a, b, c] = objectives as [Objective, Objective, Objective | undefined];
   const width = Math.max(300, box.width - 20);
   const cell = Math.max(150, Math.min(260, Math.floor((width - 8) / 3)));
@@ -114,7 +121,13 @@ export function ParetoPlot() {
   return (
     <div ref={ref} className="pareto" data-testid="pareto">
       {c === undefined ? (
-        <ScatterPair x={b} y={a} evaluated={evaluated} front={front} size={Math.min(width, 900)} testId="pareto-scatter" />
+        <>
+          <label className="inline pareto-log">
+            <input type="checkbox" checked={logX} data-testid="pareto-log-x" onChange={(e) => setLogX(e.target.checked)} />
+            log {OBJECTIVE_LABEL[b]}
+          </label>
+          <ScatterPair x={b} y={a} evaluated={evaluated} front={front} size={Math.min(width, 900)} logX={logX} testId="pareto-scatter" />
+        </>
       ) : (
         <div className="scatter-matrix" data-testid="pareto-matrix" style={{ gridTemplateColumns: `repeat(3, ${cell}px)` }}>
           {[a, b, c].map((yo) =>
