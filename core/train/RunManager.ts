@@ -203,6 +203,8 @@ export class RunManager {
     const entry = this.opts.entry ?? trainProcessEntry();
     const child = fork(entry.path, [], {
       execArgv: entry.execArgv,
+      // Under Electron (the core's utility process) execPath is the Electron binary: run it as Node.
+      env: { ...process.env, ELECTRON_RUN_AS_NODE: '1' },
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
       serialization: 'advanced',
     });

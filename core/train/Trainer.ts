@@ -32,6 +32,20 @@ import { computeSpecialization } from './specialization.js';
  * assignments (with balanced routing over E slots each takes 1/E).
  */
 export const EXPERT_COLLAPSE_THRESHOLD = 0.6;
+/**
+ * With k > 1 experts per token one slot can hold at most 1/k of the assignments, so the share above
+ * never fires; there a layer is also collapsed when nearly every token (this share) passes through the
+ * same slot while balanced routing would send it only half of them or less.
+ */
+export const EXPERT_COLLAPSE_TOKEN_SHARE = 0.9;
+
+export function isCollapsed(load: readonly number[], meanActive: number): boolean {
+  const max = Math.max(...load);
+  if (max > EXPERT_COLLAPSE_THRESHOLD) return true;
+  const tokenShare = Math.min(1, max * meanActive);
+  const balancedShare = meanActive / Math.max(1, load.length);
+  return tokenShare >= EXPERT_COLLAPSE_TOKEN_SHARE && balancedShare <= 0.5;
+}
 /** Held-out samples scored at each validation (the whole test split is scored once at the end). */
 export const VALIDATION_SAMPLES = 1000;
 /** Specialization snapshots per run (evenly spaced, plus one at the end). */
@@ -337,7 +351,7 @@ function unpackStep(
         entropy: v[o++]!,
         auxLoss: v[o++]!,
         meanActive: v[o++]!,
-        collapse: load.some((x) => x > EXPERT_COLLAPSE_THRESHOLD),
+        collapse: isCollapsed(load, v[o - 1]!),
       });
     }
   }
