@@ -72,7 +72,7 @@ describe('core over the protocol', () => {
     const r = await call('train.start', { space, data: { kind: 'spirals', samples: 512 }, steps: 40, batchSize: 64, backend: 'cpu', evalEvery: 20, checkpointEvery: 20 });
     if (r.t !== 'result') throw new Error(JSON.stringify(r));
     const runId = (r.data as { runId: string }).runId;
-    const events = () => inbox.filter((m) => m.t === 'event' && m.id === 999).map((m) => m.data as RunEvent);
+    const events = () => inbox.flatMap((m) => (m.t === 'event' && m.id === 999 ? [m.data as RunEvent] : []));
     for (let i = 0; i < 900; i++) {
       if (events().some((e) => e.kind === 'status' && e.runId === runId && ['completed', 'failed'].includes(e.summary.status))) break;
       await new Promise((r) => setTimeout(r, 100));
