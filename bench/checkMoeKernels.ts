@@ -15,16 +15,32 @@ import type { BackendChoice } from '../core/protocol/protocol.js';
 import { logGpuErrors } from './logGpuErrors.js';
 
 const TOL = 2e-4;
+
+/** tf.tidy for async bodies: disposes every tensor the body created and did not dispose itself. */
+async function scope(body: () => Promise<void>): Promise<void> {
+  tf.engine().startScope();
+  try {
+    await body();
+  } finally {
+    tf.engine().endScope();
+  }
+}
 let failures = 0;
 
-function relErr(a: tf.Tensor, b: tf.Tensor): number {
-  return tf.tidy(() => {
-    const num = tf.norm(tf.sub(a.toFloat(), b.toFloat())).dataSync()[0]!;
-    const den = tf.norm(b.toFloat()).dataSync()[0]!;
-    const finite = tf.all(tf.isFinite(a.toFloat())).dataSync()[0]!;
-    if (!finite) return Number.POSITIVE_INFINITY;
-    return den === 0 ? num : num / den;
-  });
+/** Reads a scalar (the webgpu backend in Node has no synchronous read-back). */
+async function scalar(f: () => tf.Tensor): Promise<number> {
+  const t = tf.tidy(f);
+  const v = (await t.data())[0]!;
+  t.dispose();
+  return v;
+}
+
+async function relErr(a: tf.Tensor, b: tf.Tensor): Promise<number> {
+  const num = await scalar(() => tf.norm(tf.sub(a.toFloat(), b.toFloat())));
+  const den = await scalar(() => tf.norm(b.toFloat()));
+  const finite = await scalar(() => tf.all(tf.isFinite(a.toFloat())));
+  if (!finite) return Number.POSITIVE_INFINITY;
+  return den === 0 ? num : num / den;
 }
 
 function report(name: string, err: number, tol = TOL): void {
@@ -33,8 +49,8 @@ function report(name: string, err: number, tol = TOL): void {
   console.log(`${ok ? 'PASS' : 'FAIL'} ${name.padEnd(58)} rel err ${err.toExponential(2)}`);
 }
 
-function checkRoute(T: number, E: number, k: number, C: number, priority: RoutePriority, seed: number): void {
-  tf.tidy(() => {
+async function checkRoute(T: number, E: number, k: number, C: number, priority: RoutePriority, seed: number): Promise<void> {
+  await scope(async () => {
     const probs = tf.softmax(tf.randomNormal([T, E], 0, 2, 'float32', seed)) as tf.Tensor2D;
     const route = tf.engine().runKernel(MOE_KERNELS.route, { probs }, { k, capacity: C, priority } as unknown as tf.NamedAttrMap) as tf.Tensor;
     const lay = routeLayout(T, k, E, C);
@@ -46,21 +62,21 @@ function checkRoute(T: number, E: number, k: number, C: number, priority: RouteP
     const refCounts = tf.minimum(tf.sum(tf.oneHot(ref.expertIndex.reshape([T * k]), E), 0), C);
     // Slot → assignment must invert assignment → slot.
     const assign = route.slice(lay.assignmentOf, E * C);
-    const slotArr = slot.dataSync();
-    const assignArr = assign.dataSync();
+    const slotArr = await slot.data();
+    const assignArr = await assign.data();
     let inverseBad = 0;
     for (let a = 0; a < T * k; a++) if (slotArr[a]! >= 0 && assignArr[slotArr[a]!] !== a) inverseBad++;
     for (let s = 0; s < E * C; s++) if (assignArr[s]! >= 0 && slotArr[assignArr[s]!] !== s) inverseBad++;
     const tag = `route T=${T} E=${E} k=${k} C=${C} ${priority}`;
-    report(`${tag}: experts`, tf.sum(tf.notEqual(expert, ref.expertIndex)).dataSync()[0]!, 0);
-    report(`${tag}: slots`, tf.sum(tf.notEqual(slot, refSlot)).dataSync()[0]!, 0);
-    report(`${tag}: counts`, tf.sum(tf.notEqual(counts, refCounts)).dataSync()[0]!, 0);
+    report(`${tag}: experts`, await scalar(() => tf.sum(tf.notEqual(expert, ref.expertIndex))), 0);
+    report(`${tag}: slots`, await scalar(() => tf.sum(tf.notEqual(slot, refSlot))), 0);
+    report(`${tag}: counts`, await scalar(() => tf.sum(tf.notEqual(counts, refCounts))), 0);
     report(`${tag}: slot↔assignment`, inverseBad, 0);
   });
 }
 
-function checkMatmul(seed: number): void {
-  tf.tidy(() => {
+async function checkMatmul(seed: number): Promise<void> {
+  await scope(async () => {
     const E = 3;
     const C = 200;
     const K = 72;
@@ -79,28 +95,28 @@ function checkMatmul(seed: number): void {
     const ref = tf.relu(tf.add(tf.matMul(a, b), bias.expandDims(1)));
     // Rows past count in skipped tiles are never written (they may hold NaN): select, don't multiply.
     const kept = (t: tf.Tensor) => tf.where(tf.greater(rowMask, 0).tile([1, 1, N]), t, tf.zerosLike(t));
-    report('grouped matmul nn + bias + relu (kept rows)', relErr(kept(out), kept(ref)));
+    report('grouped matmul nn + bias + relu (kept rows)', await relErr(kept(out), kept(ref)));
     // nn with a relu-backward mask.
     const mask = tf.randomNormal([E, C, N], 0, 1, 'float32', seed + 3);
     const outM = groupedMatmul('nn', a, b, route, { batches: E, M: C, N, K, countOff: 0 }, { mask });
     const refM = tf.mul(tf.matMul(a, b), tf.greater(mask, 0).toFloat());
-    report('grouped matmul nn × (mask > 0) (kept rows)', relErr(kept(outM), kept(refM)));
+    report('grouped matmul nn × (mask > 0) (kept rows)', await relErr(kept(outM), kept(refM)));
     // tn: reduction over the kept rows only (rows past count hold garbage that must be ignored).
     const garbage = tf.add(tf.mul(a, rowMask), tf.mul(tf.sub(1, rowMask), 1e30));
     const b2 = tf.randomNormal([E, C, N], 0, 1, 'float32', seed + 4);
     const outT = groupedMatmul('tn', garbage, b2, route, { batches: E, M: K, N, K: C, countOff: 0 });
     const refT = tf.matMul(tf.mul(a, rowMask), b2, true, false);
-    report('grouped matmul tn over kept rows', relErr(outT, refT));
+    report('grouped matmul tn over kept rows', await relErr(outT, refT));
     // Plain square product, no limits.
     const sq = tf.randomNormal([1, 260, 260], 0, 1, 'float32', seed + 5);
     const one = tf.tensor1d([0], 'int32');
-    report('grouped matmul nn 260³ (no counts)', relErr(groupedMatmul('nn', sq, sq, one, { batches: 1, M: 260, N: 260, K: 260, countOff: -1 }), tf.matMul(sq, sq)));
-    report('grouped matmul tn 260³ (no counts)', relErr(groupedMatmul('tn', sq, sq, one, { batches: 1, M: 260, N: 260, K: 260, countOff: -1 }), tf.matMul(sq, sq, true, false)));
+    report('grouped matmul nn 260³ (no counts)', await relErr(groupedMatmul('nn', sq, sq, one, { batches: 1, M: 260, N: 260, K: 260, countOff: -1 }), tf.matMul(sq, sq)));
+    report('grouped matmul tn 260³ (no counts)', await relErr(groupedMatmul('tn', sq, sq, one, { batches: 1, M: 260, N: 260, K: 260, countOff: -1 }), tf.matMul(sq, sq, true, false)));
   });
 }
 
-function checkMoe(T: number, d: number, h: number, E: number, k: number, factor: number, extra: Partial<MoeFfnOptions>, seed: number): void {
-  tf.tidy(() => {
+async function checkMoe(T: number, d: number, h: number, E: number, k: number, factor: number, extra: Partial<MoeFfnOptions>, seed: number): Promise<void> {
+  await scope(async () => {
     const rnd = (shape: number[], scale: number, s: number) => tf.randomNormal(shape, 0, scale, 'float32', seed + s);
     const x = rnd([T, d], 1, 1) as tf.Tensor2D;
     const target = rnd([T, d], 1, 2);
@@ -122,8 +138,9 @@ function checkMoe(T: number, d: number, h: number, E: number, k: number, factor:
     const ref = run(moeFfnReference);
     const fused = run(moeFfnFused);
     const tag = `moe T=${T} d=${d} h=${h} E=${E} k=${k} cf=${factor}${extra.normalize ? ' norm' : ''}${extra.priority === 'token' ? ' token' : ''}`;
-    report(`${tag}: y`, relErr(fused.y, ref.y));
-    ['dx', 'dRouterW', 'dW1', 'db1', 'dW2', 'db2'].forEach((name, i) => report(`${tag}: ${name}`, relErr(fused.g[i]!, ref.g[i]!)));
+    report(`${tag}: y`, await relErr(fused.y, ref.y));
+    const names = ['dx', 'dRouterW', 'dW1', 'db1', 'dW2', 'db2'];
+    for (let i = 0; i < names.length; i++) report(`${tag}: ${names[i]}`, await relErr(fused.g[i]!, ref.g[i]!));
   });
 }
 
@@ -135,16 +152,16 @@ async function main(): Promise<void> {
   console.log(`backend ${info.name}: ${info.device}`);
   if (info.name !== 'webgpu') throw new Error('the fused kernels need the webgpu backend');
   registerMoeKernels();
-  checkRoute(1000, 8, 2, expertCapacity(1000, 2, 8, 1.25), 'rank', 11);
-  checkRoute(1000, 8, 2, expertCapacity(1000, 2, 8, 0.5), 'rank', 12);
-  checkRoute(777, 5, 3, expertCapacity(777, 3, 5, 0.6), 'token', 13);
-  checkRoute(8192, 8, 2, expertCapacity(8192, 2, 8, 1.25), 'rank', 14);
-  checkMatmul(21);
-  checkMoe(256, 64, 128, 4, 2, 1.25, {}, 31);
-  checkMoe(300, 32, 72, 5, 2, 0.5, { normalize: true }, 32);
-  checkMoe(200, 16, 40, 3, 1, 0.7, { priority: 'token' }, 33);
-  checkMoe(2048, 128, 512, 8, 2, 1.25, {}, 34);
-  checkMoe(8192, 512, 2048, 8, 2, 1.25, {}, 35);
+  await checkRoute(1000, 8, 2, expertCapacity(1000, 2, 8, 1.25), 'rank', 11);
+  await checkRoute(1000, 8, 2, expertCapacity(1000, 2, 8, 0.5), 'rank', 12);
+  await checkRoute(777, 5, 3, expertCapacity(777, 3, 5, 0.6), 'token', 13);
+  await checkRoute(8192, 8, 2, expertCapacity(8192, 2, 8, 1.25), 'rank', 14);
+  await checkMatmul(21);
+  await checkMoe(256, 64, 128, 4, 2, 1.25, {}, 31);
+  await checkMoe(300, 32, 72, 5, 2, 0.5, { normalize: true }, 32);
+  await checkMoe(200, 16, 40, 3, 1, 0.7, { priority: 'token' }, 33);
+  await checkMoe(2048, 128, 512, 8, 2, 1.25, {}, 34);
+  await checkMoe(8192, 512, 2048, 8, 2, 1.25, {}, 35);
   console.log(failures === 0 ? 'ALL PASS' : `${failures} FAILED`);
   process.exit(failures === 0 ? 0 : 1);
 }

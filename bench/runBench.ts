@@ -198,6 +198,7 @@ async function benchMoe(args: Args, rows: Row[], torch?: TorchResult): Promise<v
         });
         if (args.profile && variant === 'fused webgpu') await profileStep(() => moeTrainStep(fn, s, 1e-3), `moe-${size} ${variant}`);
       } catch (e) {
+        console.error(e);
         addRow(rows, { bench: `moe-${size}`, variant, ms: NaN, note: `failed: ${(e as Error).message.split('\n')[0]}` });
       } finally {
         s.dispose();

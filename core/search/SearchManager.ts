@@ -7,6 +7,10 @@
  * atomically, so a crash loses at most the generation in flight), streams progress with an ETA, every
  * evaluated subnet and a summary per generation through the EventHub, and can be cancelled between
  * evaluations. Searches run one at a time (tfjs has one backend per process); later ones queue.
+ *
+ * Accuracy is scored on the first `evalSamples` of the dataset's held-out split (the one the trainer
+ * validates on); latency on the standalone subnet graph at batch 1 (see evaluateSubnet.ts), with the
+ * lookup table's prediction beside it and its mean error in the summary.
  */
 import * as tf from '@tensorflow/tfjs';
 import { randomBytes } from 'node:crypto';
@@ -171,6 +175,7 @@ export class SearchManager {
     const s = state.summary;
     const cfg = s.config;
     let net: Supernet | null = null;
+    let lut: LatencyTable | null = null;
     let bnBatches: tf.Tensor[] = [];
     try {
       if (signal.aborted) throw signal.reason;
@@ -183,7 +188,7 @@ export class SearchManager {
       const space = net.space;
       const ds = await loadDataset(restored.record.config.data, { input: space.input });
       if (hasBatchNorm(space)) bnBatches = recalibrationBatches(ds.train, inputShapeOf(space.input));
-      const lut = await LatencyTable.open({
+      lut = await LatencyTable.open({
         path: latencyTablePath(this.opts.runsDir, backend.name, backend.device, space),
         backend: backend.name,
         device: backend.device,
@@ -198,7 +203,6 @@ export class SearchManager {
       this.emitSummary(state);
       await this.searchLoop(state, ctx, signal);
       s.status = 'completed';
-      await lut.save().catch(() => undefined);
     } catch (e) {
       if (signal.aborted) s.status = 'stopped';
       else {
@@ -209,6 +213,8 @@ export class SearchManager {
       tf.dispose(bnBatches);
       net?.dispose();
     }
+    // Entries measured before a cancel or a failure are as good as any: keep them for the next search.
+    await lut?.save().catch(() => undefined);
     this.finishSummary(state);
     await this.persist(state).catch(() => undefined);
     this.emitSummary(state);

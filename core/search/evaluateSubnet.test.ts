@@ -46,7 +46,9 @@ describe('evaluateSubnet', () => {
     expect(results[0]!.latencyLutMs!).toBeGreaterThan(results[1]!.latencyLutMs!);
     const mape = meanAbsPercentError(results.map((r) => r.latencyLutMs!), results.map((r) => r.latencyMs));
     console.log(`LUT mean abs % error over ${results.length} subnets: ${mape.toFixed(1)} %; entries ${lut.size}`);
-    expect(Number.isFinite(mape)).toBe(true);
+    // Typically 2–10 % on an idle machine at batch 32; other test processes on the same cores add noise
+    // to both sides, so only a gross error (a layer left out or counted twice, ≥ 2×) should fail this.
+    expect(mape).toBeLessThan(60);
     expect(lut.measured).toBeGreaterThan(0);
     await lut.save();
 

@@ -5,8 +5,8 @@
  * Forward:  probs = softmax(x·routerW) (tfjs) → route (1 kernel: top-k + positions within capacity)
  *           → Xe = gather(x) → H = relu(Xe·W1 + b1) → Ye = H·W2 + b2 (grouped matmuls over kept rows)
  *           → y = Σ gate·Ye[slot] (combine).
- * Backward (one tf.customGrad over x, probs, w1, b1, w2, b2; softmax and the router matmul are left to
- * tfjs autodiff): dYe = gate·dy[token]; dGate = ⟨dy, Ye[slot]⟩; dA = (dYe·W2ᵀ) ⊙ [H > 0];
+ * Backward (one tf.customGrad over x, gates, w1, b1, w2, b2; gates = probs[t, e] (× normalisation) and
+ * the router are left to tfjs autodiff): dYe = gate·dy[token]; dGate = ⟨dy, Ye[slot]⟩; dA = (dYe·W2ᵀ) ⊙ [H > 0];
  *           dW2 = Hᵀ·dYe; dW1 = Xeᵀ·dA; db = column sums; dXe = dA·W1ᵀ; dx = Σ_r dXe[slot].
  * Only rows below each expert's kept count are computed, so the padding the capacity factor adds costs
  * nothing. Requires d and h divisible by 4 (vec4 loads); fp32 only (the H100's Dawn adapter has no
@@ -14,7 +14,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { MOE_KERNELS, registerMoeKernels, routeLayout, type GroupedMatmulMode } from './moeKernels.js';
-import type { MoeFfnOptions, MoeFfnResult } from './moeFfnReference.js';
+import { detach, gatesFromProbs, type MoeFfnOptions, type MoeFfnResult } from './moeFfnReference.js';
 
 type Attrs = Record<string, number | boolean | string>;
 
@@ -59,52 +59,42 @@ export function moeFfnFused(
   if (!moeFfnFusedSupported(d, h)) throw new Error(`moeFfnFused needs the webgpu backend and d, h divisible by 4 (d=${d}, h=${h})`);
   const lay = routeLayout(T, k, E, C);
   const probs = tf.softmax(tf.matMul(x, routerW)) as tf.Tensor2D;
-  let expertIndex: tf.Tensor2D | undefined;
-  let keep: tf.Tensor2D | undefined;
+  // Routing constants come from a detached handle on probs: nothing integer reaches the gradient tape.
+  const probsConst = detach(probs);
+  const route = run(MOE_KERNELS.route, { probs: probsConst }, { k, capacity: C, priority: opts.priority ?? 'rank' });
+  probsConst.dispose();
+  const expertIndex = route.slice(lay.expertOf, T * k).reshape([T, k]) as tf.Tensor2D;
+  const keep = tf.tidy(() => tf.greaterEqual(route.slice(lay.slotOf, T * k), 0).toFloat().reshape([T, k])) as tf.Tensor2D;
+  // Gates stay in tfjs ops so autodiff carries dGate into the softmax (and through normalisation).
+  const gates = gatesFromProbs(probs, expertIndex, keep, normalize).reshape([T * k]);
 
-  const experts = (xIn: tf.Tensor, pIn: tf.Tensor, w1In: tf.Tensor, b1In: tf.Tensor, w2In: tf.Tensor, b2In: tf.Tensor) => {
-    const route = run(MOE_KERNELS.route, { probs: pIn }, { k, capacity: C, priority: opts.priority ?? 'rank' });
-    expertIndex = route.slice(lay.expertOf, T * k).reshape([T, k]) as tf.Tensor2D;
-    keep = tf.tidy(() => tf.greaterEqual(route.slice(lay.slotOf, T * k), 0).toFloat().reshape([T, k])) as tf.Tensor2D;
-    // Raw gate = probs[t, e]; kept gates scale the expert outputs.
-    const oneHot = tf.tidy(() => tf.oneHot(expertIndex!.reshape([T * k]), E).toFloat().reshape([T, k, E]));
-    const raw = tf.tidy(() => tf.sum(tf.mul(oneHot, pIn.expandDims(1)), 2)) as tf.Tensor2D;
-    const rawSum = normalize ? tf.sum(raw, 1, true) : undefined;
-    const gates = tf.tidy(() => tf.mul(rawSum ? tf.div(raw, rawSum) : raw, keep!).reshape([T * k]));
-
+  // customGrad runs its forward inside a tidy: what the backward needs goes through save().
+  const experts = (xIn: tf.Tensor, gIn: tf.Tensor, w1In: tf.Tensor, b1In: tf.Tensor, w2In: tf.Tensor, b2In: tf.Tensor, save: (ts: tf.Tensor[]) => void) => {
     const xe = run(MOE_KERNELS.gather, { x: xIn, route }, { rows: E * C, k, assignOff: lay.assignmentOf });
     const hidden = groupedMatmul('nn', xe, w1In, route, { batches: E, M: C, N: h, K: d, countOff: lay.count }, { bias: b1In, relu: true });
     const ye = groupedMatmul('nn', hidden, w2In, route, { batches: E, M: C, N: d, K: h, countOff: lay.count }, { bias: b2In });
-    const y = run(MOE_KERNELS.combine, { y: ye, route, gates }, { tokens: T, k, slotOff: lay.slotOf }) as tf.Tensor2D;
+    const y = run(MOE_KERNELS.combine, { y: ye, route, gates: gIn }, { tokens: T, k, slotOff: lay.slotOf }) as tf.Tensor2D;
+    save([xe, hidden, ye, gIn, w1In, w2In]);
 
-    const gradFunc = (dy: tf.Tensor) => {
-      const dye = run(MOE_KERNELS.gather, { x: dy, route, scale: gates }, { rows: E * C, k, assignOff: lay.assignmentOf });
-      const dGate = run(MOE_KERNELS.gateGrad, { dy, y: ye, route }, { assignments: T * k, k, slotOff: lay.slotOf });
-      const dProbs = tf.tidy(() => {
-        let dRaw = dGate.reshape([T, k]);
-        if (rawSum) {
-          // g = raw / S  ⇒  ∂/∂raw_j = dg_j / S − Σ_r dg_r raw_r / S²
-          const dot = tf.sum(tf.mul(dRaw, raw), 1, true);
-          dRaw = tf.sub(tf.div(dRaw, rawSum), tf.div(dot, tf.square(rawSum)));
-        }
-        return tf.sum(tf.mul(oneHot, dRaw.expandDims(2)), 1);
-      });
-      const w2t = tf.transpose(w2In, [0, 2, 1]);
-      const dA = groupedMatmul('nn', dye, w2t, route, { batches: E, M: C, N: h, K: d, countOff: lay.count }, { mask: hidden });
-      const dW2 = groupedMatmul('tn', hidden, dye, route, { batches: E, M: h, N: d, K: C, countOff: lay.count });
-      const dW1 = groupedMatmul('tn', xe, dA, route, { batches: E, M: d, N: h, K: C, countOff: lay.count });
+    const gradFunc = (dy: tf.Tensor, saved: tf.Tensor[]) => {
+      const [xeS, hiddenS, yeS, gS, w1S, w2S] = saved as [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor];
+      const dye = run(MOE_KERNELS.gather, { x: dy, route, scale: gS }, { rows: E * C, k, assignOff: lay.assignmentOf });
+      const dGates = run(MOE_KERNELS.gateGrad, { dy, y: yeS, route }, { assignments: T * k, k, slotOff: lay.slotOf });
+      const w2t = tf.transpose(w2S, [0, 2, 1]);
+      const dA = groupedMatmul('nn', dye, w2t, route, { batches: E, M: C, N: h, K: d, countOff: lay.count }, { mask: hiddenS });
+      const dW2 = groupedMatmul('tn', hiddenS, dye, route, { batches: E, M: h, N: d, K: C, countOff: lay.count });
+      const dW1 = groupedMatmul('tn', xeS, dA, route, { batches: E, M: d, N: h, K: C, countOff: lay.count });
       const chunk = 64;
       const db2 = tf.tidy(() => run(MOE_KERNELS.columnSum, { y: dye, route }, { experts: E, capacity: C, chunk, countOff: lay.count }).sum(1));
       const db1 = tf.tidy(() => run(MOE_KERNELS.columnSum, { y: dA, route }, { experts: E, capacity: C, chunk, countOff: lay.count }).sum(1));
-      const w1t = tf.transpose(w1In, [0, 2, 1]);
+      const w1t = tf.transpose(w1S, [0, 2, 1]);
       const dxe = groupedMatmul('nn', dA, w1t, route, { batches: E, M: C, N: d, K: h, countOff: lay.count });
       const dx = run(MOE_KERNELS.combine, { y: dxe, route }, { tokens: T, k, slotOff: lay.slotOf });
-      for (const t of [dye, dGate, w2t, dA, w1t, dxe]) t.dispose();
-      return [dx, dProbs, dW1, db1, dW2, db2];
+      return [dx, dGates, dW1, db1, dW2, db2];
     };
     return { value: y, gradFunc };
   };
 
-  const y = tf.customGrad(experts as unknown as Parameters<typeof tf.customGrad>[0])(x, probs, w1, b1, w2, b2) as tf.Tensor2D;
-  return { y, probs, expertIndex: expertIndex!, keep: keep! };
+  const y = tf.customGrad(experts as unknown as Parameters<typeof tf.customGrad>[0])(x, gates, w1, b1, w2, b2) as tf.Tensor2D;
+  return { y, probs, expertIndex, keep };
 }

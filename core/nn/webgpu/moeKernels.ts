@@ -504,15 +504,18 @@ fn main(index : i32) {
   let M4 = M / 4;
   let m0 = i32(workgroupId.y) * 128;
   let n0 = i32(workgroupId.x) * 128;
+  // workgroup_id reaches main() through a private copy, which WGSL's uniformity analysis treats as
+  // non-uniform: the skip decision goes through workgroupUniformLoad so the barriers below stay legal.
   if (tid == 0) {
     var lim = ${nn ? 'M' : 'K'};
     if (uniforms.countOff >= 0) { lim = min(lim, R[uniforms.countOff + e]); }
+    ${nn ? 'if (m0 >= lim) { lim = -1; }' : ''}
     limitShared = lim;
   }
   let limit = workgroupUniformLoad(&limitShared);
+  if (limit < 0) { return; }
   let rowLimit = ${nn ? 'limit' : 'M'};
   let kLimit = ${nn ? 'K' : 'limit'};
-  if (m0 >= rowLimit) { return; }
   let aBase = e * uniforms.aBatch;
   let bBase = e * uniforms.bBatch;
   let oBase = e * M * N4;
