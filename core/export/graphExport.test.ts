@@ -125,6 +125,19 @@ describe('subnet graph export', () => {
     expect(r.ref.some((v) => Math.abs(v) > 0.1)).toBe(true);
   });
 
+  it('breaks exact ties in router probabilities towards the lower slot, like tf.topk and ONNX TopK', async () => {
+    // A zero router kernel makes every slot equally probable: top-2 must pick slots 0 and 1 (experts
+    // e0, e1), top-p 0.3 of 7 equal slots (1/7 each) must pick slots 0–2.
+    for (const gating of [{ mode: 'topk', k: 2 }, { mode: 'topp', p: 0.3, maxK: 7 }] as Gating[]) {
+      const m = moeOp('tie', 6, gating, true);
+      m.router = { kernel: new Float32Array(6 * 7), bias: null, inDim: 6, outDim: 7 };
+      const graph: SubnetGraph = { input: { kind: 'vector', dim: 6 }, numClasses: 6, ops: [m] };
+      const r = await roundTrip(graph, xVec().slice([0, 0], [16, 6]));
+      expect(r.tfjs).toBeLessThan(1e-5);
+      expect(r.onnx).toBeLessThan(1e-5);
+    }
+  });
+
   it('expert-choice routing: ONNX equals the reference over the batch; tfjs refuses it', async () => {
     const graph = vectorGraph({ mode: 'expert-choice', capacityFactor: 1.5 }, false);
     const x = xVec();

@@ -83,12 +83,15 @@ describe('SearchManager', () => {
     const hub = new EventHub();
     const events = collect(hub);
     const m = new SearchManager({ runsDir, hub, backend: 'cpu', timing });
-    const rnd = await m.start({ runId, strategy: 'random', objectives: ['accuracy', 'latency'], population: 4, generations: 1, evalSamples: 160 });
+    const rnd = await m.start({ runId, strategy: 'random', objectives: ['accuracy', 'latency', 'params'], population: 4, generations: 1, evalSamples: 160 });
     const evo = await m.start({ runId, strategy: 'evolution', objectives: ['accuracy', 'flops'], population: 4, generations: 1, evalSamples: 160 });
     const r = await m.wait(rnd.searchId);
     const e = await m.wait(evo.searchId);
     expect(r.status).toBe('completed');
     expect(r.evaluated.length).toBe(8);
+    // Three objectives: the 3-D hypervolume of the normalised front lies inside the 1 × 1.1 × 1.1 box.
+    expect(r.hypervolume.at(-1)!.value).toBeGreaterThan(0);
+    expect(r.hypervolume.at(-1)!.value).toBeLessThan(1.21);
     expect(e.status).toBe('completed');
     expect(e.evaluated.length).toBe(8);
     expect(e.hypervolume.length).toBe(2);
