@@ -10,7 +10,7 @@ import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../core/nn/backend.js';
 import { groupedMatmul, moeFfnFused } from '../core/nn/webgpu/moeFfnFused.js';
 import { expertCapacity, moeFfnReference, routeTopKReference, type MoeFfnOptions } from '../core/nn/webgpu/moeFfnReference.js';
-import { MOE_KERNELS, registerMoeKernels, routeLayout, type RoutePriority } from '../core/nn/webgpu/moeKernels.js';
+import { matmulTuning, MOE_KERNELS, registerMoeKernels, routeLayout, type RoutePriority } from '../core/nn/webgpu/moeKernels.js';
 import type { BackendChoice } from '../core/protocol/protocol.js';
 import { logGpuErrors } from './logGpuErrors.js';
 
@@ -156,6 +156,18 @@ async function main(): Promise<void> {
   await checkRoute(1000, 8, 2, expertCapacity(1000, 2, 8, 0.5), 'rank', 12);
   await checkRoute(777, 5, 3, expertCapacity(777, 3, 5, 0.6), 'token', 13);
   await checkRoute(8192, 8, 2, expertCapacity(8192, 2, 8, 1.25), 'rank', 14);
+  const defaults = { ...matmulTuning };
+  for (const c of [
+    { bk: 8, unroll: false, stageAT: false },
+    { bk: 16, unroll: true, stageAT: false },
+    { bk: 16, unroll: true, stageAT: true },
+    { bk: 32, unroll: true, stageAT: true },
+  ]) {
+    Object.assign(matmulTuning, c);
+    console.log(`matmul codegen ${JSON.stringify(c)}`);
+    await checkMatmul(21 + c.bk);
+  }
+  Object.assign(matmulTuning, defaults);
   await checkMatmul(21);
   await checkMoe(256, 64, 128, 4, 2, 1.25, {}, 31);
   await checkMoe(300, 32, 72, 5, 2, 0.5, { normalize: true }, 32);

@@ -9,7 +9,8 @@
  *
  *   node --import tsx bench/runBench.ts [--backend webgpu|wasm|cpu|auto] [--sizes large,small]
  *        [--only moe,supernet,matmul] [--steps N] [--json FILE] [--torch FILE] [--profile]
- *        [--dawn enable-dawn-features=…]  (Dawn toggles, webgpu only)
+ *        [--dawn enable-dawn-features=…]  (Dawn toggles, webgpu only) [--tfflag NAME=value]
+ *        [--variant tfjs,fused] [--sweep] [--tune bk=16,unroll=1,stageAT=1]
  *
  * Timing: a few warm-up steps, then blocks of N steps each ended by one read-back of the loss; the
  * median block gives ms per step. Timings vary ~25% between processes: compare within one run.
@@ -21,7 +22,8 @@ import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../core/nn/backend.js';
 import { moeFfnFused, groupedMatmul } from '../core/nn/webgpu/moeFfnFused.js';
 import { expertCapacity, moeFfnReference, type MoeFfnOptions, type MoeFfnResult } from '../core/nn/webgpu/moeFfnReference.js';
-import { registerMoeKernels } from '../core/nn/webgpu/moeKernels.js';
+import { matmulTuning, registerMoeKernels } from '../core/nn/webgpu/moeKernels.js';
+import { installBroadcastReductionGradients } from '../core/nn/webgpu/reductionGradients.js';
 import type { BackendChoice } from '../core/protocol/protocol.js';
 import { logGpuErrors } from './logGpuErrors.js';
 
@@ -49,6 +51,12 @@ interface Args {
   torch?: string;
   profile: boolean;
   dawn: string[];
+  /** tfjs environment flags, NAME=value (e.g. WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE=64). */
+  tfFlags: [string, number | boolean][];
+  /** MoE variants to run: 'tfjs', 'fused' (default both). */
+  variants: Set<string>;
+  /** Time every matmul code-generation variant (matmulTuning) on the square product. */
+  sweep: boolean;
 }
 
 function parseArgs(argv: string[]): Args {
@@ -57,23 +65,34 @@ function parseArgs(argv: string[]): Args {
     return i >= 0 ? argv[i + 1] : undefined;
   };
   const backend = (get('backend') ?? 'auto') as BackendChoice;
-  const onCpu = backend === 'cpu' || backend === 'wasm';
   return {
     backend,
-    sizes: (get('sizes') ?? (onCpu ? 'tiny,small' : 'large,small')).split(','),
+    // Empty: chosen once the backend is known (GPU: large,small and 10 steps; CPU/wasm: tiny,small and 3).
+    sizes: get('sizes')?.split(',') ?? [],
     only: new Set((get('only') ?? 'moe,supernet,matmul').split(',')),
-    steps: Number(get('steps') ?? (onCpu ? 3 : 10)),
+    steps: Number(get('steps') ?? 0),
     json: get('json'),
     torch: get('torch'),
     profile: argv.includes('--profile'),
     dawn: argv.flatMap((a, i) => (a === '--dawn' && argv[i + 1] ? [argv[i + 1]!] : [])),
+    tfFlags: argv.flatMap((a, i) => {
+      if (a !== '--tfflag' || !argv[i + 1]) return [];
+      const [name, value] = argv[i + 1]!.split('=') as [string, string];
+      return [[name, value === 'true' ? true : value === 'false' ? false : Number(value)] as [string, number | boolean]];
+    }),
+    variants: new Set((get('variant') ?? 'tfjs,fused').split(',')),
+    sweep: argv.includes('--sweep'),
   };
 }
 
-/** ms per call of `step` (which returns a tensor to read back): median over blocks of `steps` calls. */
-async function timeSteps(step: () => tf.Tensor, steps: number, blocks = 3, warmup = 2): Promise<number> {
+/**
+ * ms per call of `step` (which returns a tensor to read back): median over blocks of `steps` calls.
+ * `hostMs` is the part spent in JS recording the work (before the read-back waits for the GPU): when it
+ * is close to `ms`, the step is bound by per-op host overhead, not by the GPU.
+ */
+async function timeSteps(step: () => tf.Tensor, steps: number, blocks = 3, warmup = 2): Promise<{ ms: number; hostMs: number }> {
   for (let i = 0; i < warmup; i++) await step().data();
-  const perStep: number[] = [];
+  const perStep: { ms: number; hostMs: number }[] = [];
   for (let b = 0; b < blocks; b++) {
     const t0 = performance.now();
     let last: tf.Tensor | null = null;
@@ -81,11 +100,12 @@ async function timeSteps(step: () => tf.Tensor, steps: number, blocks = 3, warmu
       last?.dispose();
       last = step();
     }
+    const t1 = performance.now();
     await last!.data();
     last!.dispose();
-    perStep.push((performance.now() - t0) / steps);
+    perStep.push({ ms: (performance.now() - t0) / steps, hostMs: (t1 - t0) / steps });
   }
-  perStep.sort((a, b) => a - b);
+  perStep.sort((a, b) => a.ms - b.ms);
   return perStep[Math.floor(perStep.length / 2)]!;
 }
 
@@ -101,6 +121,7 @@ type MoeFn = (
 
 interface MoeState {
   x: tf.Variable;
+  halfOverT: tf.Scalar;
   target: tf.Tensor2D;
   weights: tf.Variable[];
   opts: MoeFfnOptions;
@@ -120,13 +141,16 @@ function makeMoeState(cfg: MoeConfig, seed: number): MoeState {
     tf.variable(tf.zeros([E, d]), true, `bench.b2.${seed}`),
   ];
   const opts = { k, capacity: expertCapacity(T, k, E, cfg.capacityFactor) };
+  const halfOverT = tf.scalar(0.5 / T);
   return {
     x,
+    halfOverT,
     target,
     weights,
     opts,
     dispose: () => {
       x.dispose();
+      halfOverT.dispose();
       target.dispose();
       for (const w of weights) w.dispose();
     },
@@ -134,12 +158,13 @@ function makeMoeState(cfg: MoeConfig, seed: number): MoeState {
 }
 
 /** One training step: loss = 0.5·Σ(y − target)²/T, gradients for x and every weight, SGD on the weights. */
-function moeTrainStep(fn: MoeFn, s: MoeState, lr: number): tf.Tensor {
+function moeTrainStep(fn: MoeFn, s: MoeState, lr: tf.Scalar): tf.Tensor {
   const [routerW, w1, b1, w2, b2] = s.weights as [tf.Variable, tf.Variable, tf.Variable, tf.Variable, tf.Variable];
   return tf.tidy(() => {
     const { value, grads } = tf.variableGrads(() => {
       const r = fn(s.x as tf.Tensor2D, routerW as tf.Tensor2D, w1 as tf.Tensor3D, b1 as tf.Tensor2D, w2 as tf.Tensor3D, b2 as tf.Tensor2D, s.opts);
-      return tf.mul(0.5 / s.x.shape[0], tf.sum(tf.square(tf.sub(r.y, s.target)))) as tf.Scalar;
+      // Rows first, then the row sums: tfjs reduces a whole tensor to a scalar in one workgroup.
+      return tf.mul(tf.sum(tf.sum(tf.square(tf.sub(r.y, s.target)), 1)), s.halfOverT) as tf.Scalar;
     }, [s.x, ...s.weights]);
     for (const w of s.weights) w.assign(tf.sub(w, tf.mul(lr, grads[w.name]!)));
     return value;
@@ -149,7 +174,7 @@ function moeTrainStep(fn: MoeFn, s: MoeState, lr: number): tf.Tensor {
 /** Rows are printed as they land, so a run cut short still reports what it measured. */
 function addRow(rows: Row[], row: Row): void {
   rows.push(row);
-  console.log(`  ${row.bench} · ${row.variant}: ${fmt(row.ms, 2)} ms${row.tflops != null ? `, ${fmt(row.tflops, 3)} TFLOP/s` : ''}${row.note ? ` (${row.note})` : ''}`);
+  console.log(`  ${row.bench} · ${row.variant}: ${fmt(row.ms, 2)} ms (host ${fmt(row.hostMs, 2)})${row.tflops != null ? `, ${fmt(row.tflops, 3)} TFLOP/s` : ''}${row.note ? ` (${row.note})` : ''}`);
 }
 
 const moeFlops = (c: MoeConfig) => 6 * 2 * c.tokens * c.k * c.d * c.h;
@@ -158,6 +183,8 @@ interface Row {
   bench: string;
   variant: string;
   ms: number;
+  /** JS time to record one step (see timeSteps). */
+  hostMs?: number;
   tokensPerS?: number;
   tflops?: number;
   vsTfjs?: number;
@@ -174,29 +201,33 @@ interface TorchResult {
 
 async function benchMoe(args: Args, rows: Row[], torch?: TorchResult): Promise<void> {
   const webgpu = tf.getBackend() === 'webgpu';
+  // One device-resident learning rate: a JS number would be uploaded through a new staging buffer per op.
+  const lr = tf.keep(tf.scalar(1e-3));
   for (const size of args.sizes) {
     const cfg = MOE_CONFIGS[size];
     if (!cfg) throw new Error(`unknown --sizes entry "${size}" (have ${Object.keys(MOE_CONFIGS).join(', ')})`);
-    const variants: [string, MoeFn][] = [['tfjs ops', moeFfnReference]];
-    if (webgpu) variants.push(['fused webgpu', moeFfnFused]);
+    const variants: [string, MoeFn][] = [];
+    if (args.variants.has('tfjs')) variants.push(['tfjs ops', moeFfnReference]);
+    if (webgpu && args.variants.has('fused')) variants.push(['fused webgpu', moeFfnFused]);
     let tfjsMs = NaN;
     for (const [variant, fn] of variants) {
       const s = makeMoeState(cfg, 7);
       try {
-        const ms = await timeSteps(() => moeTrainStep(fn, s, 1e-3), args.steps);
+        const { ms, hostMs } = await timeSteps(() => moeTrainStep(fn, s, lr), args.steps);
         if (variant === 'tfjs ops') tfjsMs = ms;
         const t = torch?.moe[size];
         addRow(rows, {
           bench: `moe-${size}`,
           variant,
           ms,
+          hostMs,
           tokensPerS: (cfg.tokens / ms) * 1e3,
           tflops: moeFlops(cfg) / ms / 1e9,
           vsTfjs: tfjsMs / ms,
           vsTorchFp32: t ? t.fp32.ms / ms : undefined,
           vsTorchBf16: t ? t.bf16.ms / ms : undefined,
         });
-        if (args.profile && variant === 'fused webgpu') await profileStep(() => moeTrainStep(fn, s, 1e-3), `moe-${size} ${variant}`);
+        if (args.profile && variant === 'fused webgpu') await profileStep(() => moeTrainStep(fn, s, lr), `moe-${size} ${variant}`);
       } catch (e) {
         console.error(e);
         addRow(rows, { bench: `moe-${size}`, variant, ms: NaN, note: `failed: ${(e as Error).message.split('\n')[0]}` });
@@ -259,8 +290,8 @@ async function benchSupernet(args: Args, rows: Row[]): Promise<void> {
           const r = net.apply(x, arch, { training: true, progress: 0.5 });
           return tf.add(tf.losses.softmaxCrossEntropy(labels, r.logits), r.auxLoss) as tf.Scalar;
         }, true, vars)!;
-      const ms = await timeSteps(step, Math.max(2, Math.floor(args.steps / 2)));
-      addRow(rows, { bench: `supernet ${name}`, variant: `largest, batch ${batch}`, ms, tokensPerS: (batch / ms) * 1e3, tflops: (3 * net.countFlops(arch) * batch) / ms / 1e9 });
+      const { ms, hostMs } = await timeSteps(step, Math.max(2, Math.floor(args.steps / 2)));
+      addRow(rows, { bench: `supernet ${name}`, variant: `largest, batch ${batch}`, ms, hostMs, tokensPerS: (batch / ms) * 1e3, tflops: (3 * net.countFlops(arch) * batch) / ms / 1e9 });
       x.dispose();
       labels.dispose();
       opt.dispose();
@@ -277,16 +308,32 @@ async function benchMatmul(args: Args, rows: Row[], torch?: TorchResult): Promis
   const b = tf.randomNormal([n, n], 0, 1, 'float32', 2);
   const flops = 2 * n ** 3;
   const torchMs = torch && torch.matmul_fp32.n === n ? torch.matmul_fp32.ms : undefined;
-  const add = (variant: string, ms: number) =>
-    addRow(rows, { bench: `matmul ${n}`, variant, ms, tflops: flops / ms / 1e9, vsTorchFp32: torchMs ? torchMs / ms : undefined });
+  const add = (variant: string, { ms, hostMs }: { ms: number; hostMs: number }) =>
+    addRow(rows, { bench: `matmul ${n}`, variant, ms, hostMs, tflops: flops / ms / 1e9, vsTorchFp32: torchMs ? torchMs / ms : undefined });
   add('tf.matMul', await timeSteps(() => tf.matMul(a, b), args.steps * 2));
   if (tf.getBackend() === 'webgpu') {
     registerMoeKernels();
     const a3 = a.reshape([1, n, n]);
     const b3 = b.reshape([1, n, n]);
     const route = tf.tensor1d([n], 'int32');
-    add('grouped matmul kernel', await timeSteps(() => groupedMatmul('nn', a3, b3, route, { batches: 1, M: n, N: n, K: n, countOff: -1 }), args.steps * 2));
-    add('grouped matmul kernel, AᵀB', await timeSteps(() => groupedMatmul('tn', a3, b3, route, { batches: 1, M: n, N: n, K: n, countOff: -1 }), args.steps * 2));
+    const saved = { ...matmulTuning };
+    const configs = args.sweep
+      ? [
+          { bk: 16, unroll: false, stageAT: false },
+          { bk: 16, unroll: true, stageAT: false },
+          { bk: 16, unroll: false, stageAT: true },
+          { bk: 16, unroll: true, stageAT: true },
+          { bk: 32, unroll: true, stageAT: true },
+          { bk: 8, unroll: true, stageAT: true },
+        ]
+      : [saved];
+    for (const c of configs) {
+      Object.assign(matmulTuning, c);
+      const tag = `bk=${c.bk || 'auto'}${c.unroll ? ' unrolled' : ''}${c.stageAT ? ' Aᵀ-staged' : ''}`;
+      add(`grouped matmul kernel ${tag}`, await timeSteps(() => groupedMatmul('nn', a3, b3, route, { batches: 1, M: n, N: n, K: n, countOff: -1 }), args.steps * 2));
+      add(`grouped matmul kernel AᵀB ${tag}`, await timeSteps(() => groupedMatmul('tn', a3, b3, route, { batches: 1, M: n, N: n, K: n, countOff: -1 }), args.steps * 2));
+    }
+    Object.assign(matmulTuning, saved);
     a3.dispose();
     b3.dispose();
     route.dispose();
@@ -301,11 +348,12 @@ function fmt(v: number | undefined, digits: number): string {
 }
 
 function printTable(rows: Row[]): void {
-  const head = ['bench', 'variant', 'ms/step', 'tokens/s', 'TFLOP/s', '×tfjs', '×torch32', '×torch16', 'note'];
+  const head = ['bench', 'variant', 'ms/step', 'host ms', 'tokens/s', 'TFLOP/s', '×tfjs', '×torch32', '×torch16', 'note'];
   const body = rows.map((r) => [
     r.bench,
     r.variant,
     fmt(r.ms, 2),
+    fmt(r.hostMs, 2),
     r.tokensPerS == null ? '' : Math.round(r.tokensPerS).toString(),
     fmt(r.tflops, 3),
     fmt(r.vsTfjs, 2),
@@ -327,10 +375,27 @@ async function main(): Promise<void> {
     // selectBackend, which then reuses it.
     const webgpu = (await import('webgpu')) as unknown as { create(flags: string[]): unknown; globals: object };
     Object.assign(globalThis, webgpu.globals);
-    (globalThis as unknown as { navigator: { gpu?: unknown } }).navigator.gpu = webgpu.create(args.dawn);
+    const g = globalThis as unknown as { navigator?: { gpu?: unknown } };
+    g.navigator ??= {};
+    g.navigator.gpu = webgpu.create(args.dawn);
+  }
+  const tune = process.argv.indexOf('--tune');
+  if (tune >= 0) {
+    // --tune bk=32,unroll=1,stageAT=1
+    for (const kv of (process.argv[tune + 1] ?? '').split(',')) {
+      const [key, value] = kv.split('=') as [keyof typeof matmulTuning, string];
+      if (key === 'bk') matmulTuning.bk = Number(value);
+      else if (key === 'unroll' || key === 'stageAT') matmulTuning[key] = value === '1' || value === 'true';
+    }
   }
   const info = await selectBackend(args.backend);
   logGpuErrors();
+  const onGpu = info.name === 'webgpu' || info.name === 'tensorflow';
+  if (args.sizes.length === 0) args.sizes = onGpu ? ['large', 'small'] : ['tiny', 'small'];
+  if (!args.steps) args.steps = onGpu ? 10 : 3;
+  for (const [name, value] of args.tfFlags) tf.env().set(name, value);
+  // Both MoE variants (and the supernets) train with device-side Sum/Mean gradients unless --upstream-grads.
+  if (!process.argv.includes('--upstream-grads')) installBroadcastReductionGradients();
   let adapter: Record<string, unknown> | undefined;
   if (info.name === 'webgpu') {
     const be = tf.backend() as unknown as { device: { limits: Record<string, number>; features: Set<string> }; adapterInfo?: unknown };

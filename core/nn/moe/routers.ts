@@ -125,22 +125,39 @@ export function withoutGradient<T extends tf.Tensor>(input: tf.Tensor, f: () => 
   }))(input) as T;
 }
 
-// One-hot masks are cast with toFloat() rather than asked for as oneHot(…, 'float32'): tfjs-backend-wasm's
-// OneHot ignores the dtype and writes int32 bits into a float32 tensor (1 reads as 1.4e-45).
+/**
+ * Σ_j oneHot(indices[:, j]) (× weight[:, j]) with 2-D ops only, as float32 0/1 values. Two backend bugs
+ * shape it (tfjs 4.22): wasm's OneHot ignores a float32 dtype and writes int32 bits into a float32
+ * tensor (1 reads as 1.4e-45), so the one-hot is made as int32 and cast; and WebGPU fails to compile the
+ * rank-3 int32 transpose that summing a rank-3 one-hot over its middle axis needs (which also voids the
+ * rest of that command buffer), so columns are summed one 2-D slice at a time.
+ */
+function sumOneHots(indices: tf.Tensor2D, depth: number, weight?: tf.Tensor2D): tf.Tensor2D {
+  const [rows, cols] = indices.shape;
+  let out: tf.Tensor2D = tf.zeros([rows, depth]);
+  for (let j = 0; j < cols; j++) {
+    const column = tf.reshape(tf.slice(indices, [0, j], [rows, 1]), [rows]) as tf.Tensor1D;
+    let hot = tf.cast(tf.oneHot(column, depth), 'float32') as tf.Tensor2D;
+    if (weight) hot = tf.mul(hot, tf.slice(weight, [0, j], [rows, 1]));
+    out = tf.add(out, hot);
+  }
+  return out;
+}
+
 /** [T, S] 0/1: the k most probable slots per row (ties: lower index first). */
 export function topKMaskTensor(probs: tf.Tensor2D, k: number): tf.Tensor2D {
   const S = probs.shape[1];
-  return tf.sum(tf.oneHot(tf.topk(probs, Math.min(k, S)).indices, S).toFloat(), 1) as tf.Tensor2D;
+  return sumOneHots(tf.topk(probs, Math.min(k, S)).indices as tf.Tensor2D, S);
 }
 
 /** [T, S] 0/1: slots ranked by probability while the mass ranked above is < p, at most maxK. */
 export function topPMaskTensor(probs: tf.Tensor2D, p: number, maxK: number): tf.Tensor2D {
-  const [T, S] = probs.shape;
-  const { values, indices } = tf.topk(probs, S);
+  const S = probs.shape[1];
+  const kMax = Math.max(1, Math.min(maxK, S));
+  const { values, indices } = tf.topk(probs, kMax);
   const before = tf.sub(tf.cumsum(values, 1), values);
-  const rank = tf.tile(tf.range(0, S, 1, 'float32').expandDims(0), [T, 1]);
-  const keep = tf.mul(tf.less(before, p).toFloat(), tf.less(rank, Math.max(1, maxK)).toFloat());
-  return tf.sum(tf.mul(tf.oneHot(indices, S).toFloat(), keep.expandDims(2)), 1) as tf.Tensor2D;
+  const keep = tf.cast(tf.less(before, p), 'float32') as tf.Tensor2D;
+  return sumOneHots(indices as tf.Tensor2D, S, keep);
 }
 
 /** [T, S] 0/1: each slot (column) takes its `capacity` most probable tokens. */
@@ -148,8 +165,8 @@ export function expertChoiceMaskTensor(probs: tf.Tensor2D, capacity: number): tf
   const T = probs.shape[0];
   const c = Math.max(0, Math.min(capacity, T));
   if (c === 0) return tf.zerosLike(probs);
-  const idx = tf.topk(tf.transpose(probs), c).indices; // [S, c]
-  return tf.transpose(tf.sum(tf.oneHot(idx, T).toFloat(), 1)) as tf.Tensor2D;
+  const idx = tf.topk(tf.transpose(probs), c).indices as tf.Tensor2D; // [S, c]
+  return tf.transpose(sumOneHots(idx, T)) as tf.Tensor2D;
 }
 
 /**
@@ -158,5 +175,5 @@ export function expertChoiceMaskTensor(probs: tf.Tensor2D, capacity: number): tf
  */
 export function capacityMaskTensor(mask: tf.Tensor2D, capacity: tf.Tensor): tf.Tensor2D {
   const position = tf.cumsum(mask, 0, true);
-  return tf.mul(mask, tf.less(position, capacity).toFloat()) as tf.Tensor2D;
+  return tf.mul(mask, tf.cast(tf.less(position, capacity), 'float32')) as tf.Tensor2D;
 }

@@ -5,8 +5,9 @@
  * Forward:  probs = softmax(x·routerW) (tfjs) → route (1 kernel: top-k + positions within capacity)
  *           → Xe = gather(x) → H = relu(Xe·W1 + b1) → Ye = H·W2 + b2 (grouped matmuls over kept rows)
  *           → y = Σ gate·Ye[slot] (combine).
- * Backward (one tf.customGrad over x, gates, w1, b1, w2, b2; gates = probs[t, e] (× normalisation) and
- * the router are left to tfjs autodiff): dYe = gate·dy[token]; dGate = ⟨dy, Ye[slot]⟩; dA = (dYe·W2ᵀ) ⊙ [H > 0];
+ * Backward (one tf.customGrad over x, gates, w1, b1, w2, b2, and one for gates = keep · probs[t, e]
+ * (÷ Σ when normalising); softmax and the router matmul are left to tfjs autodiff):
+ *           dYe = gate·dy[token]; dGate = ⟨dy, Ye[slot]⟩; dA = (dYe·W2ᵀ) ⊙ [H > 0];
  *           dW2 = Hᵀ·dYe; dW1 = Xeᵀ·dA; db = column sums; dXe = dA·W1ᵀ; dx = Σ_r dXe[slot].
  * Only rows below each expert's kept count are computed, so the padding the capacity factor adds costs
  * nothing. Requires d and h divisible by 4 (vec4 loads); fp32 only (the H100's Dawn adapter has no
@@ -14,7 +15,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { MOE_KERNELS, registerMoeKernels, routeLayout, type GroupedMatmulMode } from './moeKernels.js';
-import { detach, gatesFromProbs, type MoeFfnOptions, type MoeFfnResult } from './moeFfnReference.js';
+import { detach, type MoeFfnOptions, type MoeFfnResult } from './moeFfnReference.js';
 
 type Attrs = Record<string, number | boolean | string>;
 
@@ -65,8 +66,16 @@ export function moeFfnFused(
   probsConst.dispose();
   const expertIndex = route.slice(lay.expertOf, T * k).reshape([T, k]) as tf.Tensor2D;
   const keep = tf.tidy(() => tf.greaterEqual(route.slice(lay.slotOf, T * k), 0).toFloat().reshape([T, k])) as tf.Tensor2D;
-  // Gates stay in tfjs ops so autodiff carries dGate into the softmax (and through normalisation).
-  const gates = gatesFromProbs(probs, expertIndex, keep, normalize).reshape([T * k]);
+  // gate = keep · probs[t, e] (normalised): one kernel forward, one backward into dProbs (softmax and the
+  // router matmul stay with tfjs autodiff).
+  const gatesOp = (pIn: tf.Tensor, save: (ts: tf.Tensor[]) => void) => {
+    save([pIn]);
+    const value = run(MOE_KERNELS.gates, { probs: pIn, route }, { k, normalize, slotOff: lay.slotOf });
+    const gradFunc = (dGates: tf.Tensor, saved: tf.Tensor[]) =>
+      run(MOE_KERNELS.gatesGrad, { dGates, probs: saved[0]!, route }, { k, normalize, slotOff: lay.slotOf });
+    return { value, gradFunc };
+  };
+  const gates = tf.customGrad(gatesOp as unknown as Parameters<typeof tf.customGrad>[0])(probs);
 
   // customGrad runs its forward inside a tidy: what the backward needs goes through save().
   const experts = (xIn: tf.Tensor, gIn: tf.Tensor, w1In: tf.Tensor, b1In: tf.Tensor, w2In: tf.Tensor, b2In: tf.Tensor, save: (ts: tf.Tensor[]) => void) => {
