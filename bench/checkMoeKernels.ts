@@ -127,17 +127,18 @@ async function checkMoe(T: number, d: number, h: number, E: number, k: number, f
     const b2 = rnd([E, d], 0.1, 7) as tf.Tensor2D;
     const opts: MoeFfnOptions = { k, capacity: expertCapacity(T, k, E, factor), ...extra };
     const run = (fn: typeof moeFfnReference) => {
-      let y: tf.Tensor | null = null;
+      let out: { y: tf.Tensor; keep: tf.Tensor; expertIndex: tf.Tensor } | null = null;
       const g = tf.grads((xx: tf.Tensor, rw: tf.Tensor, a1: tf.Tensor, c1: tf.Tensor, a2: tf.Tensor, c2: tf.Tensor) => {
         const r = fn(xx as tf.Tensor2D, rw as tf.Tensor2D, a1 as tf.Tensor3D, c1 as tf.Tensor2D, a2 as tf.Tensor3D, c2 as tf.Tensor2D, opts);
-        y = tf.keep(r.y);
+        out = { y: tf.keep(r.y), keep: tf.keep(r.keep), expertIndex: tf.keep(r.expertIndex) };
         return tf.mul(0.5, tf.sum(tf.square(tf.sub(r.y, target))));
       })([x, routerW, w1, b1, w2, b2]);
-      return { y: y!, g };
+      return { ...out!, g };
     };
     const ref = run(moeFfnReference);
     const fused = run(moeFfnFused);
     const tag = `moe T=${T} d=${d} h=${h} E=${E} k=${k} cf=${factor}${extra.normalize ? ' norm' : ''}${extra.priority === 'token' ? ' token' : ''}`;
+    report(`${tag}: keep, expertIndex`, await scalar(() => tf.add(tf.sum(tf.notEqual(fused.keep, ref.keep)), tf.sum(tf.notEqual(fused.expertIndex, ref.expertIndex)))), 0);
     report(`${tag}: y`, await relErr(fused.y, ref.y));
     const names = ['dx', 'dRouterW', 'dW1', 'db1', 'dW2', 'db2'];
     for (let i = 0; i < names.length; i++) report(`${tag}: ${names[i]}`, await relErr(fused.g[i]!, ref.g[i]!));

@@ -67,7 +67,7 @@ function parseArgs(argv: string[]): Args {
   const backend = (get('backend') ?? 'auto') as BackendChoice;
   return {
     backend,
-    // Empty: chosen once the backend is known (GPU: large,small and 10 steps; CPU/wasm: tiny,small and 3).
+    // Empty: chosen once the backend is known (GPU: large,small and 10 steps; CPU/wasm: tiny and 2).
     sizes: get('sizes')?.split(',') ?? [],
     only: new Set((get('only') ?? 'moe,supernet,matmul').split(',')),
     steps: Number(get('steps') ?? 0),
@@ -122,6 +122,7 @@ type MoeFn = (
 interface MoeState {
   x: tf.Variable;
   halfOverT: tf.Scalar;
+  one: tf.Scalar;
   target: tf.Tensor2D;
   weights: tf.Variable[];
   opts: MoeFfnOptions;
@@ -142,31 +143,39 @@ function makeMoeState(cfg: MoeConfig, seed: number): MoeState {
   ];
   const opts = { k, capacity: expertCapacity(T, k, E, cfg.capacityFactor) };
   const halfOverT = tf.scalar(0.5 / T);
+  const one = tf.scalar(1);
   return {
     x,
     halfOverT,
+    one,
     target,
     weights,
     opts,
     dispose: () => {
       x.dispose();
       halfOverT.dispose();
+      one.dispose();
       target.dispose();
       for (const w of weights) w.dispose();
     },
   };
 }
 
-/** One training step: loss = 0.5·Σ(y − target)²/T, gradients for x and every weight, SGD on the weights. */
+/**
+ * One training step: loss = 0.5·Σ(y − target)²/T, gradients for x and every weight, SGD on the weights.
+ * Every constant (lr, ½/T, the seed gradient) lives on the device: a JS number operand costs a staging
+ * buffer allocation per use on tfjs-webgpu.
+ */
 function moeTrainStep(fn: MoeFn, s: MoeState, lr: tf.Scalar): tf.Tensor {
-  const [routerW, w1, b1, w2, b2] = s.weights as [tf.Variable, tf.Variable, tf.Variable, tf.Variable, tf.Variable];
+  const f = (x: tf.Tensor, routerW: tf.Tensor, w1: tf.Tensor, b1: tf.Tensor, w2: tf.Tensor, b2: tf.Tensor) => {
+    const r = fn(x as tf.Tensor2D, routerW as tf.Tensor2D, w1 as tf.Tensor3D, b1 as tf.Tensor2D, w2 as tf.Tensor3D, b2 as tf.Tensor2D, s.opts);
+    const diff = tf.sub(r.y, s.target);
+    // Rows first, then the row sums: tfjs reduces a whole tensor to a scalar in one workgroup.
+    return tf.mul(tf.sum(tf.sum(tf.mul(diff, diff), 1)), s.halfOverT) as tf.Scalar;
+  };
   return tf.tidy(() => {
-    const { value, grads } = tf.variableGrads(() => {
-      const r = fn(s.x as tf.Tensor2D, routerW as tf.Tensor2D, w1 as tf.Tensor3D, b1 as tf.Tensor2D, w2 as tf.Tensor3D, b2 as tf.Tensor2D, s.opts);
-      // Rows first, then the row sums: tfjs reduces a whole tensor to a scalar in one workgroup.
-      return tf.mul(tf.sum(tf.sum(tf.square(tf.sub(r.y, s.target)), 1)), s.halfOverT) as tf.Scalar;
-    }, [s.x, ...s.weights]);
-    for (const w of s.weights) w.assign(tf.sub(w, tf.mul(lr, grads[w.name]!)));
+    const { value, grads } = tf.valueAndGrads(f)([s.x, ...s.weights], s.one);
+    s.weights.forEach((w, i) => w.assign(tf.sub(w, tf.mul(lr, grads[i + 1]!))));
     return value;
   });
 }
@@ -200,6 +209,20 @@ interface TorchResult {
 }
 
 async function benchMoe(args: Args, rows: Row[], torch?: TorchResult): Promise<void> {
+  // The plain path's gather gradient is UnsortedSegmentSum, which the wasm backend lacks: time it on cpu.
+  const active = tf.getBackend();
+  if (active === 'wasm') {
+    console.log('moe: wasm has no UnsortedSegmentSum kernel; timing the MoE step on the cpu backend');
+    await tf.setBackend('cpu');
+  }
+  try {
+    await benchMoeOnActive(args, rows, torch);
+  } finally {
+    if (tf.getBackend() !== active) await tf.setBackend(active);
+  }
+}
+
+async function benchMoeOnActive(args: Args, rows: Row[], torch?: TorchResult): Promise<void> {
   const webgpu = tf.getBackend() === 'webgpu';
   // One device-resident learning rate: a JS number would be uploaded through a new staging buffer per op.
   const lr = tf.keep(tf.scalar(1e-3));
@@ -218,7 +241,7 @@ async function benchMoe(args: Args, rows: Row[], torch?: TorchResult): Promise<v
         const t = torch?.moe[size];
         addRow(rows, {
           bench: `moe-${size}`,
-          variant,
+          variant: webgpu ? variant : `${variant} (${tf.getBackend()})`,
           ms,
           hostMs,
           tokensPerS: (cfg.tokens / ms) * 1e3,
@@ -271,7 +294,7 @@ async function benchSupernet(args: Args, rows: Row[]): Promise<void> {
   const { SearchSpace } = await import('../core/space/SearchSpace.js');
   const { largestArch } = await import('../core/space/archCodec.js');
   const { buildSupernet } = await import('../core/nn/Supernet.js');
-  const onCpu = tf.getBackend() === 'cpu';
+  const onCpu = tf.getBackend() === 'cpu' || tf.getBackend() === 'wasm';
   for (const file of fs.readdirSync(dir).filter((f) => f.endsWith('.json')).sort()) {
     const name = file.replace(/\.json$/, '');
     try {
@@ -391,8 +414,8 @@ async function main(): Promise<void> {
   const info = await selectBackend(args.backend);
   logGpuErrors();
   const onGpu = info.name === 'webgpu' || info.name === 'tensorflow';
-  if (args.sizes.length === 0) args.sizes = onGpu ? ['large', 'small'] : ['tiny', 'small'];
-  if (!args.steps) args.steps = onGpu ? 10 : 3;
+  if (args.sizes.length === 0) args.sizes = onGpu ? ['large', 'small'] : ['tiny'];
+  if (!args.steps) args.steps = onGpu ? 10 : 2;
   for (const [name, value] of args.tfFlags) tf.env().set(name, value);
   // Both MoE variants (and the supernets) train with device-side Sum/Mean gradients unless --upstream-grads.
   if (!process.argv.includes('--upstream-grads')) installBroadcastReductionGradients();

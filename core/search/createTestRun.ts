@@ -4,8 +4,8 @@
  * trained weights); with `train: true` it trains in-process with the real trainer instead.
  */
 import { buildSupernet } from '../nn/Supernet.js';
-import { TrainConfig, type RunRecord, type TrainConfigInput } from '../protocol/protocol.js';
-import { RunStore } from '../train/RunStore.js';
+import { TrainConfig, type TrainConfigInput } from '../protocol/protocol.js';
+import { newRunRecord, RunStore } from '../train/RunStore.js';
 import { runTraining } from '../train/runTraining.js';
 import { readVariables } from '../train/Trainer.js';
 
@@ -13,25 +13,7 @@ export async function createTestRun(runsDir: string, input: TrainConfigInput, op
   const config = TrainConfig.parse(input);
   const store = new RunStore(runsDir);
   const id = store.newRunId();
-  const record: RunRecord = {
-    config,
-    summary: {
-      id,
-      name: config.name ?? config.space.name,
-      createdAt: new Date().toISOString(),
-      status: 'queued',
-      strategy: config.strategy,
-      step: 0,
-      steps: config.steps,
-      backend: config.backend,
-      device: '',
-      spaceName: config.space.name,
-      dataKind: config.data.kind,
-      lastLoss: null,
-      lastAccuracy: null,
-      bestValAccuracy: null,
-    },
-  };
+    const record = newRunRecord(id, config, config.space.name);
   await store.createRun(record);
   if (opts.train) {
     const r = await runTraining({ store, runId: id, resume: false, emit: () => undefined });

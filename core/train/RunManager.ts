@@ -20,7 +20,7 @@ import {
   type RunSummary,
   type TrainConfigInput,
 } from '../protocol/protocol.js';
-import { defaultRunsDir, isProcessAlive, RunNotFoundError, RunStore } from './RunStore.js';
+import { defaultRunsDir, isProcessAlive, newRunRecord, RunNotFoundError, RunStore } from './RunStore.js';
 import type { ChildMessage, ParentMessage } from './trainProcessMessages.js';
 
 export interface RunManagerOptions {
@@ -96,25 +96,7 @@ export class RunManager {
     await this.ready;
     const config = parseOrThrow(TrainConfig, input, 'train config');
     const id = this.store.newRunId();
-    const record: RunRecord = {
-      config,
-      summary: {
-        id,
-        name: config.name ?? `${config.space.name} · ${config.strategy}`,
-        createdAt: new Date().toISOString(),
-        status: 'queued',
-        strategy: config.strategy,
-        step: 0,
-        steps: config.steps,
-        backend: config.backend,
-        device: '',
-        spaceName: config.space.name,
-        dataKind: config.data.kind,
-        lastLoss: null,
-        lastAccuracy: null,
-        bestValAccuracy: null,
-      },
-    };
+    const record = newRunRecord(id, config);
     await this.store.createRun(record);
     this.emit({ kind: 'status', runId: id, summary: record.summary });
     this.spawn(id, false);

@@ -15,6 +15,7 @@ import {
   RunRecord,
   Specialization,
   type RunSummary,
+  type TrainConfig,
 } from '../protocol/protocol.js';
 import { atomicWriteFile } from './atomicWrite.js';
 import { decodeCheckpoint, encodeCheckpoint, type Checkpoint } from './checkpointFormat.js';
@@ -40,6 +41,29 @@ export function defaultRunsDir(
   if (platform === 'darwin') return join(home, 'Library', 'Application Support', 'Switchyard', 'runs');
   if (platform === 'win32') return join(env.APPDATA ?? join(home, 'AppData', 'Roaming'), 'Switchyard', 'runs');
   return join(env.XDG_DATA_HOME || join(home, '.local', 'share'), 'switchyard', 'runs');
+}
+
+/** The record of a run that has not started yet (status 'queued', no metrics). */
+export function newRunRecord(id: string, config: TrainConfig, name = `${config.space.name} · ${config.strategy}`): RunRecord {
+  return {
+    config,
+    summary: {
+      id,
+      name: config.name ?? name,
+      createdAt: new Date().toISOString(),
+      status: 'queued',
+      strategy: config.strategy,
+      step: 0,
+      steps: config.steps,
+      backend: config.backend,
+      device: '',
+      spaceName: config.space.name,
+      dataKind: config.data.kind,
+      lastLoss: null,
+      lastAccuracy: null,
+      bestValAccuracy: null,
+    },
+  };
 }
 
 export class RunNotFoundError extends Error {

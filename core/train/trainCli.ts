@@ -14,11 +14,10 @@ import {
   TrainConfig,
   type DatasetConfig,
   type MetricPoint,
-  type RunRecord,
 } from '../protocol/protocol.js';
 import type { SearchSpace } from '../space/SearchSpace.js';
 import { validateSpace } from '../space/validateSpace.js';
-import { defaultRunsDir, RunStore } from './RunStore.js';
+import { defaultRunsDir, newRunRecord, RunStore } from './RunStore.js';
 import { runTraining } from './runTraining.js';
 
 const TRAIN_USAGE = `Usage: switchyard train <space.json> [flags]
@@ -186,25 +185,7 @@ export async function runTrainCommand(argv: string[]): Promise<number> {
       'train config',
     );
     runId = store.newRunId();
-    const record: RunRecord = {
-      config,
-      summary: {
-        id: runId,
-        name: config.name ?? `${space.name} · ${config.strategy}`,
-        createdAt: new Date().toISOString(),
-        status: 'queued',
-        strategy: config.strategy,
-        step: 0,
-        steps: config.steps,
-        backend: config.backend,
-        device: '',
-        spaceName: space.name,
-        dataKind: config.data.kind,
-        lastLoss: null,
-        lastAccuracy: null,
-        bestValAccuracy: null,
-      },
-    };
+    const record = newRunRecord(runId, config);
     await store.createRun(record);
   }
 

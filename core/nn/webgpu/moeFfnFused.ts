@@ -65,7 +65,8 @@ export function moeFfnFused(
   const route = run(MOE_KERNELS.route, { probs: probsConst }, { k, capacity: C, priority: opts.priority ?? 'rank' });
   probsConst.dispose();
   const expertIndex = route.slice(lay.expertOf, T * k).reshape([T, k]) as tf.Tensor2D;
-  const keep = tf.tidy(() => tf.greaterEqual(route.slice(lay.slotOf, T * k), 0).toFloat().reshape([T, k])) as tf.Tensor2D;
+  // A kernel, not greaterEqual(·, 0): a JS-number operand is uploaded through a new staging buffer.
+  const keep = tf.tidy(() => run(MOE_KERNELS.keep, { route }, { assignments: T * k, slotOff: lay.slotOf }).reshape([T, k])) as tf.Tensor2D;
   // gate = keep · probs[t, e] (normalised): one kernel forward, one backward into dProbs (softmax and the
   // router matmul stay with tfjs autodiff).
   const gatesOp = (pIn: tf.Tensor, save: (ts: tf.Tensor[]) => void) => {

@@ -309,6 +309,30 @@ fn main(index : i32) {
   }
 }
 
+/** keep[a] = 1 where assignment a holds a slot, else 0 (float, for the layer's statistics). */
+export class KeepMaskProgram implements MoeWebGpuProgram {
+  outputShape: number[];
+  shaderKey = 'swMoeKeep';
+  dispatchLayout = flatLayout(1);
+  dispatch: [number, number, number];
+  variableNames = ['R'];
+  variableComponents = [1];
+  uniforms = 'slotOff : i32,';
+  workgroupSize: [number, number, number] = [64, 1, 1];
+  constructor(assignments: number) {
+    this.outputShape = [assignments];
+    this.dispatch = splitDispatch(Math.ceil(assignments / 64));
+  }
+  getUserCode(): string {
+    return `
+fn main(index : i32) {
+  if (index >= uniforms.outShape) { return; }
+  result[index] = select(0.0, 1.0, R[uniforms.slotOff + index] >= 0);
+}
+`;
+  }
+}
+
 /**
  * gate[a] = keep[a] · probs[t, expert(a)] (÷ Σ_r probs[t, expert(t, r)] when normalising), one thread per
  * token: the gather, the optional normalisation and the capacity mask in one pass.
@@ -694,6 +718,7 @@ export const MOE_KERNELS = {
   combine: 'SwMoeCombineRows',
   gateGrad: 'SwMoeGateGrad',
   columnSum: 'SwMoeExpertColumnSum',
+  keep: 'SwMoeKeepMask',
   gates: 'SwMoeGates',
   gatesGrad: 'SwMoeGatesGrad',
   matmul: 'SwMoeGroupedMatmul',
@@ -750,6 +775,15 @@ export function registerMoeKernels(): void {
       const width = dy.shape[1];
       const program = new GateGradProgram(assignments);
       return webgpu(backend).runWebGPUProgram(program, [dy, y, route], 'float32', i32(width / 4, k, slotOff));
+    },
+  });
+  tf.registerKernel({
+    kernelName: MOE_KERNELS.keep,
+    backendName,
+    kernelFunc: ({ inputs, backend, attrs }) => {
+      const { route } = inputs as { route: tf.TensorInfo };
+      const { assignments, slotOff } = attrs as unknown as { assignments: number; slotOff: number };
+      return webgpu(backend).runWebGPUProgram(new KeepMaskProgram(assignments), [route], 'float32', i32(slotOff));
     },
   });
   tf.registerKernel({
