@@ -159,14 +159,16 @@ async function main(): Promise<void> {
   await checkRoute(8192, 8, 2, expertCapacity(8192, 2, 8, 1.25), 'rank', 14);
   const defaults = { ...matmulTuning };
   for (const c of [
-    { bk: 8, unroll: false, stageAT: false },
-    { bk: 16, unroll: true, stageAT: false },
-    { bk: 16, unroll: true, stageAT: true },
-    { bk: 32, unroll: true, stageAT: true },
+    { bk: 8, unroll: false, stageAT: false, stages: 1 },
+    { bk: 16, unroll: true, stageAT: false, stages: 1 },
+    { bk: 16, unroll: true, stageAT: true, stages: 1 },
+    { bk: 32, unroll: true, stageAT: true, stages: 1 },
+    { bk: 16, unroll: true, stageAT: true, stages: 2 },
+    { bk: 8, unroll: false, stageAT: false, stages: 2 },
   ]) {
     Object.assign(matmulTuning, c);
     console.log(`matmul codegen ${JSON.stringify(c)}`);
-    await checkMatmul(21 + c.bk);
+    await checkMatmul(21 + c.bk + c.stages);
   }
   Object.assign(matmulTuning, defaults);
   await checkMatmul(21);

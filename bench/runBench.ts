@@ -10,7 +10,7 @@
  *   node --import tsx bench/runBench.ts [--backend webgpu|wasm|cpu|auto] [--sizes large,small]
  *        [--only moe,supernet,matmul] [--steps N] [--json FILE] [--torch FILE] [--profile]
  *        [--dawn enable-dawn-features=…]  (Dawn toggles, webgpu only) [--tfflag NAME=value]
- *        [--variant tfjs,fused] [--sweep] [--tune bk=16,unroll=1,stageAT=1]
+ *        [--variant tfjs,fused] [--sweep] [--tune bk=16,unroll=1,stageAT=1,stages=2]
  *
  * Timing: a few warm-up steps, then blocks of N steps each ended by one read-back of the loss; the
  * median block gives ms per step. Timings vary ~25% between processes: compare within one run.
@@ -342,17 +342,17 @@ async function benchMatmul(args: Args, rows: Row[], torch?: TorchResult): Promis
     const saved = { ...matmulTuning };
     const configs = args.sweep
       ? [
-          { bk: 16, unroll: false, stageAT: false },
-          { bk: 16, unroll: true, stageAT: false },
-          { bk: 16, unroll: false, stageAT: true },
-          { bk: 16, unroll: true, stageAT: true },
-          { bk: 32, unroll: true, stageAT: true },
-          { bk: 8, unroll: true, stageAT: true },
+          { bk: 16, unroll: false, stageAT: false, stages: 1 },
+          { bk: 16, unroll: true, stageAT: false, stages: 1 },
+          { bk: 16, unroll: true, stageAT: true, stages: 1 },
+          { bk: 16, unroll: true, stageAT: true, stages: 2 },
+          { bk: 8, unroll: true, stageAT: true, stages: 2 },
+          { bk: 32, unroll: true, stageAT: true, stages: 2 },
         ]
       : [saved];
     for (const c of configs) {
       Object.assign(matmulTuning, c);
-      const tag = `bk=${c.bk || 'auto'}${c.unroll ? ' unrolled' : ''}${c.stageAT ? ' Aᵀ-staged' : ''}`;
+      const tag = `bk=${c.bk || 'auto'}${c.unroll ? ' unrolled' : ''}${c.stageAT ? ' Aᵀ-staged' : ''}${c.stages === 2 ? ' 2-stage' : ''}`;
       add(`grouped matmul kernel ${tag}`, await timeSteps(() => groupedMatmul('nn', a3, b3, route, { batches: 1, M: n, N: n, K: n, countOff: -1 }), args.steps * 2));
       add(`grouped matmul kernel AᵀB ${tag}`, await timeSteps(() => groupedMatmul('tn', a3, b3, route, { batches: 1, M: n, N: n, K: n, countOff: -1 }), args.steps * 2));
     }
@@ -408,6 +408,7 @@ async function main(): Promise<void> {
     for (const kv of (process.argv[tune + 1] ?? '').split(',')) {
       const [key, value] = kv.split('=') as [keyof typeof matmulTuning, string];
       if (key === 'bk') matmulTuning.bk = Number(value);
+      else if (key === 'stages') matmulTuning.stages = Number(value);
       else if (key === 'unroll' || key === 'stageAT') matmulTuning[key] = value === '1' || value === 'true';
     }
   }

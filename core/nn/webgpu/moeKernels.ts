@@ -474,9 +474,10 @@ fn main(index : i32) {
  * 4096³: 18.5 TFLOP/s for A·B and 20.9 for Aᵀ·B, against 16.3 / 18.6 with neither):
  * bk = K-tile depth (0: the deepest that fits workgroup memory, up to 16); unroll = unroll the loop over
  * one staged tile in WGSL; stageAT = for 'nn', store the A tile transposed ([k][m]) so the inner loop
- * reads two vec4 of A per k-step (fewer live registers) instead of eight vec4 per four k-steps.
+ * reads two vec4 of A per k-step (fewer live registers) instead of eight vec4 per four k-steps;
+ * stages = 2 double-buffers the tiles in workgroup memory (one barrier per tile instead of two).
  */
-export const matmulTuning = { bk: 0, unroll: true, stageAT: true };
+export const matmulTuning = { bk: 0, unroll: true, stageAT: true, stages: 1 };
 
 /** Operand layouts of the grouped matmul: 'nn' out = A·B, 'tn' out = Aᵀ·B (weight gradients). */
 export type GroupedMatmulMode = 'nn' | 'tn';
@@ -509,6 +510,7 @@ export class GroupedMatmulProgram implements MoeWebGpuProgram {
     private epilogue: { bias: boolean; relu: boolean; mask: boolean },
     private unroll = false,
     private stageAT = false,
+    private stages = 1,
   ) {
     this.outputShape = [batches, M, N];
     this.variableNames = ['A', 'B', 'R'];
@@ -522,7 +524,7 @@ export class GroupedMatmulProgram implements MoeWebGpuProgram {
       this.variableComponents.push(4);
     }
     this.dispatch = [Math.ceil(N / 128), Math.ceil(M / 128), batches];
-    this.shaderKey = `swMoeGmm_${mode}_${bk}_${epilogue.bias}_${epilogue.relu}_${epilogue.mask}_${unroll}_${stageAT}`;
+    this.shaderKey = `swMoeGmm_${mode}_${bk}_${epilogue.bias}_${epilogue.relu}_${epilogue.mask}_${unroll}_${stageAT}_${stages}`;
   }
   getUserCode(): string {
     const BK = this.bk;
@@ -638,9 +640,51 @@ export class GroupedMatmulProgram implements MoeWebGpuProgram {
         store.push(`  { let gm = ${row}; let gn4 = ${nv}; if (gm < M && gn4 < N4) { let o = oBase + gm * N4 + gn4; var v = ${v}; ${ep.join(' ')} result[o] = v; } }`);
       }
     }
+    const bSize = BK * 32;
+    const stages = this.stages;
+    // Stage offsets: stores write at aw/bw, the inner product reads at ar/br.
+    const storeAt = (lines: string[]) =>
+      lines.map((l) => l.replace(/As\[/g, 'As[aw + ').replace(/Bs\[/g, 'Bs[bw + ')).join('\n');
+    const innerAt = inner.map((l) => l.replace(/As\[/g, 'As[ar + ').replace(/Bs\[/g, 'Bs[br + ')).join('\n');
+    const mainLoop =
+      stages === 1
+        ? `
+  let aw = 0; let bw = 0; let ar = 0; let br = 0;
+  for (var tile = 0; tile < numTiles; tile++) {
+    workgroupBarrier();
+${storeAt([...storeA, ...storeB])}
+    workgroupBarrier();
+    k0 = k0 + ${BK};
+    if (tile + 1 < numTiles) {
+${loadA.join('\n')}
+${loadB.join('\n')}
+    }
+${innerAt}
+  }`
+        : `
+  {
+    let aw = 0; let bw = 0;
+${storeAt([...storeA, ...storeB])}
+  }
+  workgroupBarrier();
+  for (var tile = 0; tile < numTiles; tile++) {
+    let cur = tile & 1;
+    let ar = cur * ${aSize}; let br = cur * ${bSize};
+    k0 = k0 + ${BK};
+    if (tile + 1 < numTiles) {
+${loadA.join('\n')}
+${loadB.join('\n')}
+    }
+${innerAt}
+    if (tile + 1 < numTiles) {
+      let aw = (1 - cur) * ${aSize}; let bw = (1 - cur) * ${bSize};
+${storeAt([...storeA, ...storeB])}
+    }
+    workgroupBarrier();
+  }`;
     return `
-var<workgroup> As: array<vec4<f32>, ${aSize}>;
-var<workgroup> Bs: array<vec4<f32>, ${BK * 32}>;
+var<workgroup> As: array<vec4<f32>, ${aSize * stages}>;
+var<workgroup> Bs: array<vec4<f32>, ${bSize * stages}>;
 var<workgroup> limitShared: i32;
 
 fn main(index : i32) {
@@ -676,18 +720,7 @@ ${regs}
   var k0 = 0;
 ${loadA.join('\n')}
 ${loadB.join('\n')}
-  for (var tile = 0; tile < numTiles; tile++) {
-    workgroupBarrier();
-${storeA.join('\n')}
-${storeB.join('\n')}
-    workgroupBarrier();
-    k0 = k0 + ${BK};
-    if (tile + 1 < numTiles) {
-${loadA.join('\n')}
-${loadB.join('\n')}
-    }
-${inner.join('\n')}
-  }
+${mainLoop}
 ${store.join('\n')}
 }
 `;
@@ -706,7 +739,7 @@ const webgpu = (backend: unknown) => backend as WebGpuBackendLike;
 
 /** K-tile depth: matmulTuning.bk, else the deepest (≤ 16) that fits workgroup memory (nn needs 128·(BK/4+1) + BK·32 vec4). */
 export function matmulTileDepth(backend: WebGpuBackendLike): number {
-  const bytes = (bk: number) => (128 * (bk / 4 + 1) + bk * 32) * 16 + 16;
+  const bytes = (bk: number) => (128 * (bk / 4 + 1) + bk * 32) * 16 * matmulTuning.stages + 16;
   const limit = backend.device.limits.maxComputeWorkgroupStorageSize;
   if (matmulTuning.bk > 0 && bytes(matmulTuning.bk) <= limit) return matmulTuning.bk;
   return bytes(16) <= limit ? 16 : 8;
@@ -847,6 +880,7 @@ export function registerMoeKernels(): void {
         { bias: bias != null, relu, mask: mask != null },
         matmulTuning.unroll,
         matmulTuning.stageAT,
+        matmulTuning.stages,
       );
       const ins = [a!, b!, route!];
       if (bias) ins.push(bias);
