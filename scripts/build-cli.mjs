@@ -6,7 +6,6 @@ import { build } from 'esbuild';
 const entries = {
   switchyard: 'core/host/cliMain.ts',
   trainProcess: 'core/train/trainProcess.ts',
-  runBench: 'bench/runBench.ts',
 };
 const entryPoints = Object.fromEntries(Object.entries(entries).filter(([, p]) => existsSync(p)));
 await build({
