@@ -11,6 +11,7 @@
  *        [--only moe,supernet,matmul] [--steps N] [--json FILE] [--torch FILE] [--profile]
  *        [--dawn enable-dawn-features=…]  (Dawn toggles, webgpu only) [--tfflag NAME=value]
  *        [--variant tfjs,fused] [--sweep] [--tune bk=16,unroll=1,stageAT=1,stages=2]
+ *        [--moe-dispatch auto,unfused] [--spaces moe-relu-topk,…] [--supernet-batch N]
  *
  * Timing: a few warm-up steps, then blocks of N steps each ended by one read-back of the loss; the
  * median block gives ms per step. Timings vary ~25% between processes: compare within one run.
@@ -57,6 +58,15 @@ interface Args {
   variants: Set<string>;
   /** Time every matmul code-generation variant (matmulTuning) on the square product. */
   sweep: boolean;
+  /**
+   * Supernet MoE layers: 'auto' (the product's choice: fused kernels on WebGPU for eligible blocks) and/or
+   * 'unfused' (the path before them: dense gating on WebGPU, sparse elsewhere). Default 'auto'.
+   */
+  moeDispatch: string[];
+  /** Only these example spaces (file names without .json); default all. */
+  spaces?: string[];
+  /** Supernet batch (default 256 on a GPU, small on cpu/wasm). */
+  supernetBatch?: number;
 }
 
 function parseArgs(argv: string[]): Args {
@@ -82,6 +92,9 @@ function parseArgs(argv: string[]): Args {
     }),
     variants: new Set((get('variant') ?? 'tfjs,fused').split(',')),
     sweep: argv.includes('--sweep'),
+    moeDispatch: (get('moe-dispatch') ?? 'auto').split(','),
+    spaces: get('spaces')?.split(','),
+    supernetBatch: get('supernet-batch') ? Number(get('supernet-batch')) : undefined,
   };
 }
 
@@ -297,30 +310,41 @@ async function benchSupernet(args: Args, rows: Row[]): Promise<void> {
   const onCpu = tf.getBackend() === 'cpu' || tf.getBackend() === 'wasm';
   for (const file of fs.readdirSync(dir).filter((f) => f.endsWith('.json')).sort()) {
     const name = file.replace(/\.json$/, '');
-    try {
-      const space = SearchSpace.parse(JSON.parse(fs.readFileSync(path.join(dir, file), 'utf8')));
-      // The JS CPU backend takes seconds per conv step at batch 32: keep the CPU run short.
-      const batch = onCpu ? (space.input.kind === 'image' ? 4 : 32) : 256;
-      const net = buildSupernet(space, { seed: 1 });
-      const arch = largestArch(space);
-      const inShape = space.input.kind === 'vector' ? [batch, space.input.dim] : [batch, space.input.height, space.input.width, space.input.channels];
-      const x = tf.randomNormal(inShape, 0, 1, 'float32', 3);
-      const labels = tf.oneHot(tf.randomUniform([batch], 0, space.numClasses, 'int32', 4), space.numClasses);
-      const opt = tf.train.sgd(1e-3);
-      const vars = net.trainableVariables();
-      const step = () =>
-        opt.minimize(() => {
-          const r = net.apply(x, arch, { training: true, progress: 0.5 });
-          return tf.add(tf.losses.softmaxCrossEntropy(labels, r.logits), r.auxLoss) as tf.Scalar;
-        }, true, vars)!;
-      const { ms, hostMs } = await timeSteps(step, Math.max(2, Math.floor(args.steps / 2)));
-      addRow(rows, { bench: `supernet ${name}`, variant: `largest, batch ${batch}`, ms, hostMs, tokensPerS: (batch / ms) * 1e3, tflops: (3 * net.countFlops(arch) * batch) / ms / 1e9 });
-      x.dispose();
-      labels.dispose();
-      opt.dispose();
-      net.dispose();
-    } catch (e) {
-      addRow(rows, { bench: `supernet ${name}`, variant: '-', ms: NaN, note: `failed: ${(e as Error).message.split('\n')[0]}` });
+    if (args.spaces && !args.spaces.includes(name)) continue;
+    for (const dispatch of args.moeDispatch) {
+      try {
+        const space = SearchSpace.parse(JSON.parse(fs.readFileSync(path.join(dir, file), 'utf8')));
+        // The JS CPU backend takes seconds per conv step at batch 32: keep the CPU run short.
+        const batch = args.supernetBatch ?? (onCpu ? (space.input.kind === 'image' ? 4 : 32) : 256);
+        const net = buildSupernet(space, { seed: 1 });
+        const moeLayers = net.moeLayers();
+        if (dispatch !== 'auto' && moeLayers.length === 0) {
+          net.dispose();
+          continue;
+        }
+        if (dispatch === 'unfused') for (const l of moeLayers) l.dispatch = onCpu ? 'sparse' : 'dense';
+        else if (dispatch !== 'auto') throw new Error(`unknown --moe-dispatch "${dispatch}" (use auto, unfused)`);
+        const moeNote = moeLayers.length === 0 ? '' : `, moe ${dispatch === 'auto' ? 'auto' : 'unfused'}`;
+        const arch = largestArch(space);
+        const inShape = space.input.kind === 'vector' ? [batch, space.input.dim] : [batch, space.input.height, space.input.width, space.input.channels];
+        const x = tf.randomNormal(inShape, 0, 1, 'float32', 3);
+        const labels = tf.oneHot(tf.randomUniform([batch], 0, space.numClasses, 'int32', 4), space.numClasses);
+        const opt = tf.train.sgd(1e-3);
+        const vars = net.trainableVariables();
+        const step = () =>
+          opt.minimize(() => {
+            const r = net.apply(x, arch, { training: true, progress: 0.5 });
+            return tf.add(tf.losses.softmaxCrossEntropy(labels, r.logits), r.auxLoss) as tf.Scalar;
+          }, true, vars)!;
+        const { ms, hostMs } = await timeSteps(step, Math.max(2, Math.floor(args.steps / 2)));
+        addRow(rows, { bench: `supernet ${name}`, variant: `largest, batch ${batch}${moeNote}`, ms, hostMs, tokensPerS: (batch / ms) * 1e3, tflops: (3 * net.countFlops(arch) * batch) / ms / 1e9 });
+        x.dispose();
+        labels.dispose();
+        opt.dispose();
+        net.dispose();
+      } catch (e) {
+        addRow(rows, { bench: `supernet ${name}`, variant: `moe ${dispatch}`, ms: NaN, note: `failed: ${(e as Error).message.split('\n')[0]}` });
+      }
     }
   }
 }

@@ -22,7 +22,8 @@ function electronBinary() {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   if (r.status === 0 && r.stdout && existsSync(r.stdout)) return { path: r.stdout };
-  return { error: (r.stderr || r.error?.message || 'unknown error').trim().split('\n').slice(-1)[0] };
+  const lines = (r.stderr || r.error?.message || 'unknown error').trim().split('\n');
+  return { error: (lines.find((l) => /error|ENOTFOUND|failed/i.test(l)) ?? lines[0]).trim() };
 }
 
 let why = 'asked for --headless';

@@ -10,6 +10,8 @@ import os from 'node:os';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import type { BackendChoice, BackendInfo, BackendName } from '../protocol/protocol.js';
+import { registerMoeKernels } from './webgpu/moeKernels.js';
+import { installBroadcastReductionGradients } from './webgpu/reductionGradients.js';
 
 /** Longest wait for a WebGPU adapter before giving up on it (a missing driver answers at once). */
 const ADAPTER_TIMEOUT_MS = 5000;
@@ -138,6 +140,13 @@ async function select(choice: BackendChoice): Promise<BackendInfo> {
   const available = ORDER.filter((name) => name === 'cpu' || attempts.get(name)?.ok === true);
   if (tf.getBackend() !== chosen.name && !(await tf.setBackend(chosen.name))) {
     throw new Error(`backend "${chosen.name}" loaded but could not be re-activated`);
+  }
+  if (chosen.name === 'webgpu') {
+    // tfjs' own Sum/Mean gradients upload a JS-filled `ones` buffer every backward pass, the largest
+    // host cost of a training step on WebGPU (bench/RESULTS.md); the MoE layer's fused kernels
+    // (moeFfnFused) are registered here once so the first training step does not pay for it.
+    installBroadcastReductionGradients();
+    registerMoeKernels();
   }
   return { name: chosen.name, device: chosen.device, available, notes };
 }

@@ -3,6 +3,7 @@
  */
 import fashionConv from '../../assets/spaces/fashion-conv-supernet.json' with { type: 'json' };
 import fashionMlp from '../../assets/spaces/fashion-mlp-supernet.json' with { type: 'json' };
+import moeReluTopk from '../../assets/spaces/moe-relu-topk.json' with { type: 'json' };
 import moeZoo from '../../assets/spaces/moe-zoo.json' with { type: 'json' };
 import spiralsMoe from '../../assets/spaces/spirals-moe.json' with { type: 'json' };
 import type { SearchSpaceInput } from './SearchSpace.js';
@@ -18,6 +19,7 @@ const EXAMPLES: readonly { id: string; space: unknown }[] = [
   { id: 'moe-zoo', space: moeZoo },
   { id: 'fashion-mlp-supernet', space: fashionMlp },
   { id: 'fashion-conv-supernet', space: fashionConv },
+  { id: 'moe-relu-topk', space: moeReluTopk },
 ];
 
 /** Every example, as written in its JSON file (defaults not filled in); a fresh copy on each call. */

@@ -18,6 +18,7 @@ import {
   type UtilityProcess,
 } from 'electron';
 import { CHANNEL, type CoreStatus } from '../bridge.js';
+import { CoreSupervisor } from './CoreSupervisor.js';
 
 const CSP = [
   "default-src 'self'",
@@ -30,11 +31,7 @@ const CSP = [
   "frame-ancestors 'none'",
 ].join('; ');
 
-const RESTART_DELAYS_MS = [250, 1000, 3000, 10000];
-
 let win: BrowserWindow | null = null;
-let core: UtilityProcess | null = null;
-let restarts = 0;
 
 function rendererUrl(): { url?: string; file?: string } {
   const dev = process.env.ELECTRON_RENDERER_URL;
@@ -53,33 +50,17 @@ function sendStatus(s: CoreStatus) {
   win?.webContents.send(CHANNEL.status, s);
 }
 
-function startCore() {
-  const child = utilityProcess.fork(join(__dirname, 'core.js'), [], {
-    serviceName: 'Switchyard core',
-    stdio: 'inherit',
-    env: { ...process.env },
-  });
-  core = child;
-  child.on('message', (m: { type?: string }) => {
-    if (m?.type !== 'ready' || !win) return;
-    restarts = 0;
-    connectWindow(child);
-  });
-  child.on('exit', (code) => {
-    if (core !== child) return;
-    core = null;
-    if (app.isReady() && win && !win.isDestroyed()) {
-      sendStatus(code === 0 ? 'restarting' : 'crashed');
-      const delay = RESTART_DELAYS_MS[Math.min(restarts++, RESTART_DELAYS_MS.length - 1)]!;
-      setTimeout(() => {
-        if (win && !win.isDestroyed()) {
-          sendStatus('restarting');
-          startCore();
-        }
-      }, delay);
-    }
-  });
-}
+const core = new CoreSupervisor<UtilityProcess>({
+  fork: () =>
+    utilityProcess.fork(join(__dirname, 'core.js'), [], {
+      serviceName: 'Switchyard core',
+      stdio: 'inherit',
+      env: { ...process.env },
+    }),
+  onReady: (child) => connectWindow(child),
+  onStatus: sendStatus,
+  wanted: () => app.isReady() && !!win && !win.isDestroyed(),
+});
 
 /** A fresh channel per (re)connection: port1 to the core, port2 to the renderer's preload. */
 function connectWindow(child: UtilityProcess) {
@@ -115,7 +96,7 @@ function createWindow() {
   });
   // Each load (first load, reload) gets a fresh port once the page is ready to receive it.
   win.webContents.on('did-finish-load', () => {
-    if (core) connectWindow(core);
+    if (core.current) connectWindow(core.current);
   });
   win.on('closed', () => {
     win = null;
@@ -160,13 +141,13 @@ app.whenReady().then(() => {
   });
 
   createWindow();
-  startCore();
+  core.start();
   app.on('activate', () => {
     if (BrowserWindow.getAllWindows().length === 0) createWindow();
   });
 });
 
 app.on('window-all-closed', () => {
-  core?.kill();
+  core.stop();
   if (process.platform !== 'darwin') app.quit();
 });

@@ -101,6 +101,70 @@ describe('MoELayer dispatch', () => {
   });
 });
 
+describe('MoELayer fused route (moeFfn)', () => {
+  // On cpu moeFfn runs its plain-tfjs equivalent (moeFfnReference): forcing dispatch 'fused' here checks
+  // that the route MoELayer takes on WebGPU computes the same output, report and gradients as sparse.
+  for (const capacityFactor of [null, 0.75]) {
+    it(`matches sparse dispatch for a top-2 ReLU block (capacityFactor ${capacityFactor})`, () => {
+      const l = layer({ routing: { mode: 'topk', k: 2 }, activation: 'relu', residual: true, capacityFactor, expertHidden: [8, 12] }, 8);
+      const x = randomX(16, 8);
+      const vars = [l.router, ...l.experts.flatMap((e) => [e.w1, e.b1, e.w2, e.b2])];
+      const run = (dispatch: 'sparse' | 'fused') => {
+        l.dispatch = dispatch;
+        const { value, grads } = tf.variableGrads(() => {
+          const { y, report } = l.apply(x, 12, { training: true });
+          return tf.add(tf.sum(tf.square(y)), report.auxLoss) as tf.Scalar;
+        }, vars);
+        const dx = tf.grad((xi: tf.Tensor) => tf.sum(tf.square(l.apply(xi as tf.Tensor2D, 12, { training: true }).y)))(x);
+        const { y, report } = l.apply(x, 12, { training: true });
+        const r = report;
+        return {
+          value: read(value) as number,
+          y,
+          dx,
+          grads: vars.map((v) => grads[v.name]!),
+          report: { load: read(r.load), dropped: read(r.dropped), entropy: read(r.entropy), auxLoss: read(r.auxLoss), meanActive: read(r.meanActive), topExpert: read(r.topExpert), mask: read(r.mask) },
+        };
+      };
+      const a = run('sparse');
+      const b = run('fused');
+      expect(b.value).toBeCloseTo(a.value, 3);
+      expect(tf.max(tf.abs(tf.sub(a.y, b.y))).arraySync()).toBeLessThan(1e-5);
+      expect(tf.max(tf.abs(tf.sub(a.dx, b.dx))).arraySync()).toBeLessThan(1e-4);
+      expect(b.report.mask).toEqual(a.report.mask);
+      expect(b.report.load).toEqual(a.report.load);
+      expect(b.report.topExpert).toEqual(a.report.topExpert);
+      expect(b.report.meanActive).toBeCloseTo(a.report.meanActive, 6);
+      expect(b.report.dropped).toBeCloseTo(a.report.dropped, 6);
+      expect(b.report.entropy).toBeCloseTo(a.report.entropy, 6);
+      expect(b.report.auxLoss).toBeCloseTo(a.report.auxLoss, 6);
+      if (capacityFactor === null) expect(a.report.dropped).toBe(0);
+      // 16 tokens × 2 choices over 4 experts with ceil(0.75·2·16/4) = 6 slots each: some are dropped.
+      else expect(a.report.dropped).toBeGreaterThan(0);
+      a.grads.forEach((g, i) => {
+        expect(tf.norm(g).arraySync(), vars[i]!.name).toBeGreaterThan(0);
+        expect(tf.max(tf.abs(tf.sub(g, b.grads[i]!))).arraySync(), vars[i]!.name).toBeLessThan(1e-4);
+      });
+      expect(b.grads.every((g, i) => g.shape.join() === vars[i]!.shape.join())).toBe(true);
+    });
+  }
+
+  it('is chosen by auto only on webgpu, and refuses blocks it cannot compute', () => {
+    const eligible = layer({ routing: { mode: 'topk', k: 2 }, activation: 'relu' }, 8);
+    expect(eligible.fusedEligible(8, 8)).toBe(true);
+    expect(eligible.fusedEligible(6, 8)).toBe(false);
+    eligible.apply(randomX(5, 8), 8, { training: false });
+    // auto on cpu runs sparse, which knows each expert's token count.
+    expect(eligible.lastFfnTokens.reduce((s, n) => s + n, 0)).toBe(10);
+    for (const block of [{ activation: 'gelu' }, { sharedExperts: 1, activation: 'relu' }, { nullExperts: 1, activation: 'relu' }, { routing: { mode: 'topp', p: 0.5 }, activation: 'relu' }]) {
+      const l = layer(block, 8);
+      expect(l.fusedEligible(8, 8)).toBe(false);
+      l.dispatch = 'fused';
+      expect(() => l.apply(randomX(5, 8), 8, { training: false })).toThrow(/fused MoE route/);
+    }
+  });
+});
+
 describe('MoELayer top-p', () => {
   it('gives confident tokens one expert and uncertain tokens several', () => {
     const l = layer({ routing: { mode: 'topp', p: 0.6 } }, 2);

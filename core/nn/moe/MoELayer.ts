@@ -21,6 +21,10 @@
  * (no gather / scatter in the gradient path). Building those matrices needs the routing mask on the
  * host; on WebGPU, which cannot read back synchronously under Node, every FFN expert instead runs on
  * all tokens and is gated (same result, E/k times the FFN compute; `dispatch` selects).
+ * A plain top-k block of ReLU experts (no shared / null / zero / copy / constant experts, one segment,
+ * widths divisible by 4) instead runs on WebGPU through moeFfn (core/nn/webgpu/moeFfn.ts): fused WGSL
+ * kernels that route on the device and compute only the kept rows of each expert, with token-order
+ * capacity and renormalised gates, the same function as the paths above.
  *
  * Capacity (token-choice modes, training only): a slot takes at most ceil(capacityFactor·k·T/S)
  * assignments in token order; later ones are dropped and counted. Null/zero/copy/constant slots cost
@@ -38,7 +42,8 @@ import { activate } from '../activations.js';
 import { glorotUniform, normalInit, type VariableStore } from '../init.js';
 import type { FfnWeights, MoESubnetLayer, SubnetGating, WeightArray } from '../subnetLayers.js';
 import type { MoELayerOutput } from '../types.js';
-import { capacityMaskTensor, expertChoiceMaskTensor, topKMaskTensor, topPMaskTensor, withoutGradient } from './routers.js';
+import { moeFfn } from '../webgpu/moeFfn.js';
+import { capacityMaskTensor, expertChoiceMaskTensor, sumOneHots, topKMaskTensor, topPMaskTensor, withoutGradient } from './routers.js';
 
 /** WebGPU under Node has no synchronous read-back (tfjs reads through OffscreenCanvas). */
 function canReadSync(): boolean {
@@ -71,12 +76,18 @@ export class MoELayer {
   readonly constants: tf.Variable | null;
   /**
    * 'sparse' runs each FFN expert on its own tokens (needs a synchronous read of the routing mask);
-   * 'dense' runs every FFN expert on all tokens and gates the result (for WebGPU); 'auto' picks.
+   * 'dense' runs every FFN expert on all tokens and gates the result (for WebGPU); 'fused' runs the
+   * block through moeFfn (fused kernels on WebGPU, its plain-tfjs equivalent elsewhere; eligible
+   * blocks only, see `fusedEligible`); 'auto' picks fused on WebGPU when eligible, else sparse where
+   * the mask can be read synchronously, else dense.
    */
-  dispatch: 'auto' | 'sparse' | 'dense' = 'auto';
+  dispatch: 'auto' | 'sparse' | 'dense' | 'fused' = 'auto';
   /** Expert FFN runs since construction (routed and shared); tests use it to prove who computes. */
   ffnCalls = 0;
-  /** Tokens each FFN expert (routed, then shared) processed in the last forward pass. */
+  /**
+   * Tokens each FFN expert (routed, then shared) processed in the last forward pass; NaN under the
+   * fused route, whose per-expert counts stay on the device.
+   */
   lastFfnTokens: number[] = [];
 
   constructor(
@@ -139,6 +150,16 @@ export class MoELayer {
     return NaN;
   }
 
+  /**
+   * Whether moeFfn computes exactly this block at input width d and expert hidden h: plain top-k over
+   * ReLU FFN experts only, one segment, d and h multiples of 4 (the fused kernels' vec4 loads).
+   */
+  fusedEligible(d: number, hidden: number): boolean {
+    const b = this.block;
+    const noSpecial = b.sharedExperts + b.nullExperts + b.zeroExperts + b.copyExperts + b.constantExperts === 0;
+    return b.routing.mode === 'topk' && b.activation === 'relu' && noSpecial && b.segments === 1 && d % 4 === 0 && hidden % 4 === 0;
+  }
+
   private ffn(e: ExpertWeights, x: tf.Tensor2D, d: number, h: number): tf.Tensor2D {
     const hidden = activate(tf.add(tf.matMul(x, e.w1.slice([0, 0], [d, h])), e.b1.slice(0, h)), this.block.activation);
     return tf.add(tf.matMul(hidden, e.w2.slice([0, 0], [h, d])), e.b2.slice(0, d)) as tf.Tensor2D;
@@ -154,6 +175,10 @@ export class MoELayer {
     const hSeg = hidden / block.segments;
     if (!Number.isInteger(hSeg) || hSeg < 1) throw new Error(`${this.name}: expert hidden ${hidden} is not divisible by segments ${block.segments}`);
     if (d > this.dMax) throw new Error(`${this.name}: input width ${d} exceeds the allocated ${this.dMax}`);
+    if (this.dispatch === 'fused' || (this.dispatch === 'auto' && tf.getBackend() === 'webgpu' && this.fusedEligible(d, hSeg))) {
+      if (!this.fusedEligible(d, hSeg)) throw new Error(`${this.name}: the fused MoE route needs top-k routing, ReLU experts, no shared or special experts, one segment and d, hidden divisible by 4`);
+      return this.applyFused(x, hSeg, opts);
+    }
 
     const probs = tf.softmax(tf.matMul(x, this.router.slice([0, 0], [d, S]))) as tf.Tensor2D;
 
@@ -231,6 +256,35 @@ export class MoELayer {
     if (block.residual) y = tf.add(x, y);
 
     return { y, report: this.report(probs, pre, mask) };
+  }
+
+  /**
+   * The block through moeFfn: one stacked FFN over the routed experts. Stacking the per-expert slices
+   * (tf.stack) keeps the gradients flowing to each expert's own variables. Capacity follows the other
+   * paths: ceil(cf·k·T/E) slots per expert in token order while training with a capacity factor, else
+   * T (nothing dropped); gates renormalised over the k chosen experts before drops (Fedus et al., 2021).
+   */
+  private applyFused(x: tf.Tensor2D, h: number, opts: MoEForwardOptions): { y: tf.Tensor2D; report: MoELayerOutput } {
+    const [T, d] = x.shape;
+    const E = this.routedExperts;
+    const k = this.activeK(opts);
+    const cf = this.block.capacityFactor;
+    // Same arithmetic as the capacity mask of the other paths; an expert never holds more than T tokens.
+    const capacity = opts.training && cf !== null ? Math.min(T, Math.ceil(k * ((cf * T) / E))) : T;
+    const stack = <R extends tf.Rank>(part: (e: ExpertWeights) => tf.Tensor) => tf.stack(this.experts.map(part)) as tf.Tensor<R>;
+    const w1 = stack<tf.Rank.R3>((e) => e.w1.slice([0, 0], [d, h]));
+    const b1 = stack<tf.Rank.R2>((e) => e.b1.slice(0, h));
+    const w2 = stack<tf.Rank.R3>((e) => e.w2.slice([0, 0], [h, d]));
+    const b2 = stack<tf.Rank.R2>((e) => e.b2.slice(0, d));
+    const routerW = this.router.slice([0, 0], [d, E]) as tf.Tensor2D;
+    const out = moeFfn(x, routerW, w1, b1, w2, b2, { k: Math.min(k, E), capacity, normalize: true, priority: 'token' });
+    // Routing constants (expertIndex, keep) come off the tape already; the masks below carry no gradient.
+    const pre = sumOneHots(out.expertIndex, E);
+    const mask = sumOneHots(out.expertIndex, E, out.keep);
+    this.ffnCalls += E;
+    this.lastFfnTokens = new Array<number>(E).fill(NaN);
+    const y = this.block.residual ? (tf.add(x, out.y) as tf.Tensor2D) : out.y;
+    return { y, report: this.report(out.probs, pre, mask) };
   }
 
   /** The layer report, computed with tensor ops (no read-back). */

@@ -132,7 +132,7 @@ export function withoutGradient<T extends tf.Tensor>(input: tf.Tensor, f: () => 
  * rank-3 int32 transpose that summing a rank-3 one-hot over its middle axis needs (which also voids the
  * rest of that command buffer), so columns are summed one 2-D slice at a time.
  */
-function sumOneHots(indices: tf.Tensor2D, depth: number, weight?: tf.Tensor2D): tf.Tensor2D {
+export function sumOneHots(indices: tf.Tensor2D, depth: number, weight?: tf.Tensor2D): tf.Tensor2D {
   const [rows, cols] = indices.shape;
   let out: tf.Tensor2D = tf.zeros([rows, depth]);
   for (let j = 0; j < cols; j++) {
