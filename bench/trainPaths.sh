@@ -23,7 +23,7 @@ for space in $spaces; do
       const errs = lines.filter((l) => /error|Error|invalid|NaN/.test(l)).slice(0, 3).map((l) => l.slice(0, 200));
       let ms = NaN, moe = "";
       if (res && res.runDir) {
-        const m = fs.readFileSync(res.runDir + "/metrics.jsonl", "utf8").trim().split("\n").map((l) => JSON.parse(l)).filter((r) => r.stepMs !== undefined);
+        const m = fs.readFileSync(res.runDir + "/metrics.jsonl", "utf8").split("\n").filter((l) => l.trim()).map((l) => JSON.parse(l)).filter((r) => r.stepMs !== undefined);
         const tail = m.slice(5).map((r) => r.stepMs).sort((a, b) => a - b);
         ms = tail.length ? tail[Math.floor(tail.length / 2)] : NaN;
         const last = m[m.length - 1];

@@ -76,7 +76,15 @@ export class PathOptimizer {
     }
   }
 
-  /** Counters (JSON) and slot arrays (binary) for a checkpoint. */
+  /**
+   * Download every slot to the host so the synchronous read in getState is served from tfjs' cache
+   * (WebGPU under Node cannot read synchronously).
+   */
+  async prefetchSlots(): Promise<void> {
+    await Promise.all([...this.slots.values()].flat().map((v) => v.data()));
+  }
+
+  /** Counters (JSON) and slot arrays (binary) for a checkpoint (call prefetchSlots first on WebGPU). */
   getState(): { state: PathOptimizerState; slots: NamedArray[] } {
     const slots: NamedArray[] = [];
     for (const [name, vars] of this.slots) {

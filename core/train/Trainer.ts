@@ -186,6 +186,10 @@ export async function train(opts: TrainerOptions): Promise<TrainResult> {
   const saveCheckpoint = async () => {
     batcher.flush();
     await drain();
+    // Download variables and optimizer slots first: the synchronous reads below then hit tfjs' host
+    // cache, which is what makes them work on WebGPU under Node (no synchronous read-back there).
+    await Promise.all([...net.namedVariables().values()].map((v) => v.data()));
+    await optimizer.prefetchSlots();
     const opt = optimizer.getState();
     await sink.checkpoint({
       meta: {
@@ -229,8 +233,9 @@ export async function train(opts: TrainerOptions): Promise<TrainResult> {
       const xs = tf.tensor(batch.x, inputShape);
       const ys = tf.tensor1d(batch.y, 'int32');
       const summed = new Map<tf.Variable, tf.Tensor>();
-      // Each subnet's numbers are packed into one tensor and all are read with a single dataSync after
-      // the update: one device→host transfer per step (it matters on WebGPU).
+      // Each subnet's numbers are packed into one tensor and all are read with a single (asynchronous:
+      // WebGPU under Node cannot read synchronously) read after the update: one device→host transfer per
+      // step (it matters on WebGPU).
       const packed: tf.Tensor[] = [];
       let moeLayout: { layer: string; expertNames: string[] }[] = [];
       for (let a = 0; a < arches.length; a++) {
@@ -261,7 +266,7 @@ export async function train(opts: TrainerOptions): Promise<TrainResult> {
       optimizer.apply(summed);
       tf.dispose([...summed.values(), xs, ys]);
       const joined = tf.concat(packed);
-      const all = joined.dataSync();
+      const all = await joined.data();
       tf.dispose([joined, ...packed]);
       const { loss: lossSum, correct: correctSum, moe } = unpackStep(all, packed.length, moeLayout);
       const lossMean = lossSum / arches.length;
@@ -306,7 +311,7 @@ export async function train(opts: TrainerOptions): Promise<TrainResult> {
         await yieldToEventLoop();
       }
       if (wantsSnapshots && (step % snapshotEvery === 0 || step === config.steps) && (hasMoE(space) || ds.bounds)) {
-        await sink.specialization(computeSpecialization(net, evalArch, ds, step));
+        await sink.specialization(await computeSpecialization(net, evalArch, ds, step));
       }
       if (step % config.checkpointEvery === 0 && step < config.steps) await saveCheckpoint();
     }

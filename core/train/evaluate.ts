@@ -47,13 +47,17 @@ export async function evaluateArch(net: Supernet, arch: Arch, split: Split, opts
   let correct = 0;
   let n = 0;
   for (const b of sequentialBatches(split, batchSize, opts.limit ?? split.n)) {
-    const [l, c] = tf.tidy(() => {
+    const v = tf.tidy(() => {
       const x = tf.tensor(b.x, [b.size, ...opts.inputShape]);
       const y = tf.tensor1d(b.y, 'int32');
       const out = net.apply(x, arch, { training: false, progress: 1 });
-      const v = tf.stack([tf.mul(crossEntropy(out.logits, y), b.size), correctCount(out.logits, y)]).dataSync();
-      return [v[0]!, v[1]!];
+      return tf.stack([tf.mul(crossEntropy(out.logits, y), b.size), correctCount(out.logits, y)]);
     });
+    // An asynchronous read: WebGPU under Node has no synchronous read-back.
+    const read = await v.data();
+    v.dispose();
+    const l = read[0]!;
+    const c = read[1]!;
     lossSum += l;
     correct += c;
     n += b.size;

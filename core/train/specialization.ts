@@ -33,13 +33,14 @@ interface LayerAcc {
   coactivation: number[][];
 }
 
-export function computeSpecialization(
+/** Reads are asynchronous (WebGPU under Node has no synchronous read-back). */
+export async function computeSpecialization(
   net: Supernet,
   arch: Arch,
   ds: Dataset,
   step: number,
   opts: SpecializationOptions = {},
-): Specialization {
+): Promise<Specialization> {
   const n = Math.min(opts.samples ?? 512, ds.test.n);
   const f = ds.test.x.length / ds.test.n;
   const classes = ds.classNames.length;
@@ -47,31 +48,35 @@ export function computeSpecialization(
   for (let s = 0; s < n; s += SPECIALIZATION_CHUNK) {
     const m = Math.min(SPECIALIZATION_CHUNK, n - s);
     const labels = ds.test.y.subarray(s, s + m);
-    tf.tidy(() => {
+    const { reads, moe } = tf.tidy(() => {
       const x = tf.tensor(ds.test.x.subarray(s * f, (s + m) * f), [m, ...ds.inputShape]);
       const out = net.apply(x, arch, { training: false, progress: 1 });
-      if (s === 0) {
-        layers = out.moe.map((l) => {
-          const slots = l.expertNames.length;
-          const square = (rows: number) => Array.from({ length: rows }, () => new Array<number>(slots).fill(0));
-          return { layer: l.layer, expertNames: l.expertNames, counts: square(classes), coactivation: square(slots) };
-        });
-      }
-      out.moe.forEach((l, li) => {
-        const acc = layers[li]!;
+      const moe = out.moe.map((l) => ({ layer: l.layer, expertNames: l.expertNames }));
+      return { moe, reads: out.moe.flatMap((l) => [l.mask, tf.matMul(l.mask, l.mask, true, false)]) };
+    });
+    const values = await Promise.all(reads.map((t) => t.data()));
+    tf.dispose(reads);
+    if (s === 0) {
+      layers = moe.map((l) => {
         const slots = l.expertNames.length;
-        const mask = l.mask.dataSync();
-        const tokens = mask.length / slots;
-        // Conv MoE layers route every position: a sample's tokens are consecutive.
-        const perSample = Math.max(1, Math.round(tokens / m));
-        for (let t = 0; t < tokens; t++) {
-          const row = acc.counts[labels[Math.min(m - 1, Math.floor(t / perSample))]!];
-          if (!row) continue;
-          for (let e = 0; e < slots; e++) row[e]! += mask[t * slots + e]!;
-        }
-        const co = tf.matMul(l.mask, l.mask, true, false).dataSync();
-        for (let i = 0; i < slots; i++) for (let j = 0; j < slots; j++) acc.coactivation[i]![j]! += co[i * slots + j]!;
+        const square = (rows: number) => Array.from({ length: rows }, () => new Array<number>(slots).fill(0));
+        return { layer: l.layer, expertNames: l.expertNames, counts: square(classes), coactivation: square(slots) };
       });
+    }
+    moe.forEach((l, li) => {
+      const acc = layers[li]!;
+      const slots = l.expertNames.length;
+      const mask = values[2 * li]!;
+      const tokens = mask.length / slots;
+      // Conv MoE layers route every position: a sample's tokens are consecutive.
+      const perSample = Math.max(1, Math.round(tokens / m));
+      for (let t = 0; t < tokens; t++) {
+        const row = acc.counts[labels[Math.min(m - 1, Math.floor(t / perSample))]!];
+        if (!row) continue;
+        for (let e = 0; e < slots; e++) row[e]! += mask[t * slots + e]!;
+      }
+      const co = values[2 * li + 1]!;
+      for (let i = 0; i < slots; i++) for (let j = 0; j < slots; j++) acc.coactivation[i]![j]! += co[i * slots + j]!;
     });
   }
   const spec: Specialization = { step, classNames: ds.classNames, layers };
@@ -91,11 +96,14 @@ export function computeSpecialization(
     const predicted: number[] = [];
     for (let s = 0; s < cells; s += SPECIALIZATION_CHUNK) {
       const m = Math.min(SPECIALIZATION_CHUNK, cells - s);
-      tf.tidy(() => {
+      const reads = tf.tidy(() => {
         const out = net.apply(tf.tensor2d(grid.subarray(2 * s, 2 * (s + m)), [m, 2]), arch, { training: false, progress: 1 });
-        out.moe.forEach((l, li) => experts[li]?.push(...Array.from(l.topExpert.dataSync(), (v) => Math.round(v)).slice(0, m)));
-        predicted.push(...tf.argMax(out.logits, 1).dataSync());
+        return [...out.moe.map((l) => l.topExpert), tf.argMax(out.logits, 1)];
       });
+      const values = await Promise.all(reads.map((t) => t.data()));
+      tf.dispose(reads);
+      values.slice(0, -1).forEach((v, li) => experts[li]?.push(...Array.from(v, (e) => Math.round(e)).slice(0, m)));
+      predicted.push(...values[values.length - 1]!);
     }
     const rng = createRng(step + 1);
     const count = Math.min(opts.points ?? 300, ds.test.n);

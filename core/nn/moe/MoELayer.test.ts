@@ -1,7 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRng } from '../../space/rng.js';
-import { MoEBlock } from '../../space/SearchSpace.js';
+import { listExampleSpaces } from '../../space/exampleSpaces.js';
+import { MoEBlock, SearchSpace } from '../../space/SearchSpace.js';
 import { VariableStore } from '../init.js';
 import { MoELayer } from './MoELayer.js';
 
@@ -148,6 +149,18 @@ describe('MoELayer fused route (moeFfn)', () => {
       expect(b.grads.every((g, i) => g.shape.join() === vars[i]!.shape.join())).toBe(true);
     });
   }
+
+  it('covers every subnet of the moe-relu-topk example space', () => {
+    const space = SearchSpace.parse(listExampleSpaces().find((e) => e.id === 'moe-relu-topk')!.space);
+    const widths = space.stages[0]!.block.type === 'dense' ? space.stages[0]!.block.width : [];
+    const moe = space.stages[1]!.block;
+    expect(moe.type).toBe('moe');
+    if (moe.type !== 'moe') return;
+    const store = new VariableStore();
+    stores.push(store);
+    const l = new MoELayer('m', moe, Math.max(...widths), store, createRng(1));
+    for (const d of widths) for (const h of moe.expertHidden) expect(l.fusedEligible(d, h), `d ${d} h ${h}`).toBe(true);
+  });
 
   it('is chosen by auto only on webgpu, and refuses blocks it cannot compute', () => {
     const eligible = layer({ routing: { mode: 'topk', k: 2 }, activation: 'relu' }, 8);
