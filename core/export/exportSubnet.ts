@@ -11,6 +11,7 @@ import { join, resolve } from 'node:path';
 import { loadDataset, sampleSize, type Split } from '../data/Dataset.js';
 import type { Supernet } from '../nn/types.js';
 import { recalibrateBatchNorm, subnetWeights } from '../nn/Supernet.js';
+import { readVariablesForSlicing } from '../nn/moe/MoELayer.js';
 import { ExportRequest, parseOrThrow, ProtocolError, type ExportResult, type RunRecord } from '../protocol/protocol.js';
 import { archKey, describeArch, encodeArch, validateArch } from '../space/archCodec.js';
 import { createRng } from '../space/rng.js';
@@ -89,9 +90,11 @@ export async function exportSubnetFromNet(net: Supernet, arch: Arch, opts: Expor
   }
   const dir = resolve(opts.outDir);
   await mkdir(dir, { recursive: true });
+  await readVariablesForSlicing(net.namedVariables().values());
   const graph = subnetGraphFromLayers(space.input, space.numClasses, subnetWeights(net, arch));
   const checkX = opts.checkX ?? randomCheckBatch(space);
-  const reference = tf.tidy(() => net.apply(checkX, arch, { training: false, progress: 1 }).logits.dataSync().slice());
+  // Async reads: WebGPU under Node has no synchronous read-back.
+  const reference = await readAndDispose(tf.tidy(() => net.apply(checkX, arch, { training: false, progress: 1 }).logits));
   const files: string[] = [];
   const diffs: ExportDetails['diffs'] = {};
   const now = (opts.now ?? (() => new Date()))();
@@ -113,7 +116,7 @@ export async function exportSubnetFromNet(net: Supernet, arch: Arch, opts: Expor
     model.dispose();
     // Check what a user gets: the files on disk, loaded by plain tf.loadLayersModel.
     const loaded = await tf.loadLayersModel(fileModelHandler(join(tfjsDir, TFJS_FILES.model)));
-    const out = tf.tidy(() => (loaded.predict(checkX) as tf.Tensor).dataSync().slice());
+    const out = await readAndDispose(tf.tidy(() => loaded.predict(checkX) as tf.Tensor));
     loaded.dispose();
     diffs.tfjs = maxAbsDiff(out, reference);
   }
@@ -128,7 +131,7 @@ export async function exportSubnetFromNet(net: Supernet, arch: Arch, opts: Expor
     files.push(file);
     const ort = await import('onnxruntime-node');
     const session = await ort.InferenceSession.create(await readFile(file));
-    const feeds = { input: new ort.Tensor('float32', Float32Array.from(checkX.dataSync()), checkX.shape) };
+    const feeds = { input: new ort.Tensor('float32', Float32Array.from(await checkX.data()), checkX.shape) };
     const out = (await session.run(feeds)).logits!.data as Float32Array;
     await session.release();
     diffs.onnx = maxAbsDiff(out, reference);
@@ -299,4 +302,10 @@ async function checkData(record: RunRecord, space: SearchSpace): Promise<{ check
   } catch {
     return {};
   }
+}
+
+async function readAndDispose(t: tf.Tensor): Promise<Float32Array> {
+  const data = Float32Array.from((await t.data()) as Float32Array);
+  t.dispose();
+  return data;
 }

@@ -198,7 +198,7 @@ export class SearchManager {
       const ctx: EvaluateSubnetContext = { net, val: ds.test, evalSamples: cfg.evalSamples, bnBatches, lut, timing: this.opts.timing };
       // Warm the backend up (JIT, kernel caches) on the largest subnet before anything is timed: its
       // latency is measured first and fixes the hypervolume scale, so a cold first run would skew it.
-      await measureGraphLatency(subnetGraph(net, largestArch(space)), { ...this.opts.timing, runs: 5 });
+      await measureGraphLatency(await subnetGraph(net, largestArch(space)), { ...this.opts.timing, runs: 5 });
       await this.persist(state);
       this.emitSummary(state);
       await this.searchLoop(state, ctx, signal);
@@ -354,7 +354,7 @@ export class SearchManager {
             objs.map(async (o) => {
               if (o === 'params') return ctx.net.countParams(arch);
               if (o === 'flops') return ctx.net.countFlops(arch);
-              if (o === 'latency' && ctx.lut) return ctx.lut.predict(subnetGraph(ctx.net, arch));
+              if (o === 'latency' && ctx.lut) return ctx.lut.predict(await subnetGraph(ctx.net, arch));
               return undefined;
             }),
           );

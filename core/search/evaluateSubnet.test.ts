@@ -54,7 +54,7 @@ describe('evaluateSubnet', () => {
 
     const again = await LatencyTable.open({ path, backend: 'cpu', device: 'test-device', space, timing });
     expect(again.size).toBe(lut.size);
-    const predicted = await again.predict(subnetGraph(net, archs[2]!));
+    const predicted = await again.predict(await subnetGraph(net, archs[2]!));
     expect(again.measured).toBe(0); // every entry came from the file
     expect(predicted).toBeCloseTo(results[2]!.latencyLutMs!, 9);
     // Another backend does not reuse this backend's numbers.
@@ -66,8 +66,8 @@ describe('evaluateSubnet', () => {
   it('measures a larger graph as slower than a much smaller one', async () => {
     const net = buildSupernet(space, { seed: 2 });
     const timing = { batchSize: 256, warmup: 1, runs: 5 };
-    const big = await measureGraphLatency(subnetGraph(net, largestArch(space)), timing);
-    const small = await measureGraphLatency(subnetGraph(net, smallestArch(space)), timing);
+    const big = await measureGraphLatency(await subnetGraph(net, largestArch(space)), timing);
+    const small = await measureGraphLatency(await subnetGraph(net, smallestArch(space)), timing);
     expect(big).toBeGreaterThan(small);
     net.dispose();
   });

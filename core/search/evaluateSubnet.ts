@@ -13,6 +13,7 @@ import type { Split } from '../data/Dataset.js';
 import { compileSubnetGraph, inputShapeOf, type SubnetGraph } from '../export/subnetGraph.js';
 import { subnetGraphFromLayers } from '../export/subnetGraphFromLayers.js';
 import { recalibrateBatchNorm, subnetWeights } from '../nn/Supernet.js';
+import { readVariablesForSlicing } from '../nn/moe/MoELayer.js';
 import type { Supernet } from '../nn/types.js';
 import type { Arch, SearchSpace } from '../space/SearchSpace.js';
 import { evaluateArch } from '../train/evaluate.js';
@@ -47,7 +48,8 @@ export function spaceHasBatchNorm(space: SearchSpace): boolean {
 }
 
 /** The subnet's standalone graph (sliced weights), as exported. */
-export function subnetGraph(net: Supernet, arch: Arch): SubnetGraph {
+export async function subnetGraph(net: Supernet, arch: Arch): Promise<SubnetGraph> {
+  await readVariablesForSlicing(net.namedVariables().values());
   return subnetGraphFromLayers(net.space.input, net.space.numClasses, subnetWeights(net, arch));
 }
 
@@ -69,7 +71,7 @@ export async function evaluateSubnet(ctx: EvaluateSubnetContext, arch: Arch): Pr
   if (ctx.bnBatches && ctx.bnBatches.length > 0 && spaceHasBatchNorm(net.space)) recalibrateBatchNorm(net, arch, ctx.bnBatches);
   const e = await evaluateArch(net, arch, ctx.val, { inputShape: inputShapeOf(net.space.input), limit: Math.min(ctx.evalSamples, ctx.val.n) });
   const needGraph = ctx.measureLatency !== false || ctx.lut;
-  const graph = needGraph ? subnetGraph(net, arch) : null;
+  const graph = needGraph ? await subnetGraph(net, arch) : null;
   const latencyMs = graph && ctx.measureLatency !== false ? await measureGraphLatency(graph, ctx.timing) : NaN;
   const latencyLutMs = graph && ctx.lut ? await ctx.lut.predict(graph) : undefined;
   return {

@@ -399,8 +399,41 @@ export class MoELayer {
   }
 }
 
+/**
+ * Host copies of variable values, keyed by the tensor data they were read from (an `assign` gives a
+ * variable new data, so a stale copy is never used). WebGPU under Node cannot read synchronously:
+ * `readVariablesForSlicing` fills this asynchronously before sync code such as `subnetWeights` runs.
+ */
+const hostCopies = new WeakMap<object, Float32Array>();
+
+export async function readVariablesForSlicing(vars: Iterable<tf.Tensor>): Promise<void> {
+  if (canReadSync()) return;
+  for (const v of vars) {
+    if (!hostCopies.has(v.dataId)) hostCopies.set(v.dataId, (await v.data()) as Float32Array);
+  }
+}
+
+/** Row-major N-d slice of a host array. */
+export function sliceHost(data: Float32Array, shape: readonly number[], begin: readonly number[], size: readonly number[]): Float32Array {
+  const out = new Float32Array(size.reduce((a, b) => a * b, 1));
+  const strides = shape.map((_, i) => shape.slice(i + 1).reduce((a, b) => a * b, 1));
+  const idx = new Array<number>(size.length).fill(0);
+  for (let o = 0; o < out.length; o++) {
+    let src = 0;
+    for (let d = 0; d < size.length; d++) src += (begin[d]! + idx[d]!) * strides[d]!;
+    out[o] = data[src]!;
+    for (let d = size.length - 1; d >= 0; d--) {
+      if (++idx[d]! < size[d]!) break;
+      idx[d] = 0;
+    }
+  }
+  return out;
+}
+
 /** A slice of a variable, read back as a plain array. */
 export function weightArray(v: tf.Tensor, begin: number[], size: number[]): WeightArray {
+  const host = hostCopies.get(v.dataId);
+  if (host) return { data: sliceHost(host, v.shape, begin, size), shape: [...size] };
   const t = v.slice(begin, size);
   const data = t.dataSync() as Float32Array;
   t.dispose();
