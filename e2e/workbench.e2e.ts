@@ -138,9 +138,13 @@ describe('workbench in the browser', () => {
   it('shows expert specialization and sampled subnets for the run', async () => {
     await page.getByTestId('tab-experts').click();
     await page.getByTestId('sampling').waitFor({ timeout: 20_000 });
-    if (await page.getByTestId('specialization').count()) {
-      await page.getByTestId('spec-norm-column').click();
-    }
+    // The spirals run trains an MoE: its specialization snapshots must be there.
+    await page.getByTestId('specialization').waitFor({ timeout: 20_000 });
+    await page.getByTestId('spec-norm-column').click();
+    // Sampled choices are named after the space's positions and values, not vector indices.
+    const counts = (await page.getByTestId('sampling-counts').textContent()) ?? '';
+    expect(counts).toMatch(/\.depth/);
+    expect(counts).not.toMatch(/\bv0\b/);
     await screenshot(page, 'experts', publish);
   });
 

@@ -93,3 +93,23 @@ describe('arch codec', () => {
     expect(describeArch(s, arch)).toBe('c1: d2 c[id,8] k3 | s1: w[32,64] | moe: h64');
   });
 });
+
+describe('archPositions', () => {
+  it('names every vector position with its choices, in archDims order', async () => {
+    const { archPositions, archDims } = await import('./archCodec.js');
+    const { SearchSpace } = await import('./SearchSpace.js');
+    const space = SearchSpace.parse({
+      name: 'p',
+      input: { kind: 'vector', dim: 4 },
+      numClasses: 2,
+      stages: [
+        { id: 'stem', depth: [1, 2], block: { type: 'dense', width: [8, 16], ops: ['dense', 'identity'] } },
+        { id: 'moe', depth: [1], block: { type: 'moe', experts: 2, expertHidden: [4, 8, 12] } },
+      ],
+    });
+    const pos = archPositions(space);
+    expect(pos.map((p) => p.label)).toEqual(['stem.depth', 'stem.b0.op', 'stem.b0.width', 'stem.b1.op', 'stem.b1.width', 'moe.depth', 'moe.b0.hidden']);
+    expect(pos.map((p) => p.choices.length)).toEqual(archDims(space));
+    expect(pos[2]!.choices).toEqual(['8', '16']);
+  });
+});

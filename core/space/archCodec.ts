@@ -37,6 +37,30 @@ export function archDims(space: SearchSpace): number[] {
   return dims;
 }
 
+/** What one vector position chooses, for people: `stem.b1.width` with choices ["32", "64"]. */
+export interface ArchPosition {
+  label: string;
+  choices: string[];
+}
+
+function blockPositions(block: Block, prefix: string): ArchPosition[] {
+  const names = (xs: readonly (number | string)[]) => xs.map(String);
+  if (block.type === 'moe') return [{ label: `${prefix}.hidden`, choices: names(block.expertHidden) }];
+  const op = { label: `${prefix}.op`, choices: names(block.ops) };
+  if (block.type === 'dense') return [op, { label: `${prefix}.width`, choices: names(block.width) }];
+  return [op, { label: `${prefix}.channels`, choices: names(block.channels) }, { label: `${prefix}.kernel`, choices: names(block.kernel) }];
+}
+
+/** One entry per vector position, in `archDims` order. */
+export function archPositions(space: SearchSpace): ArchPosition[] {
+  const out: ArchPosition[] = [];
+  for (const stage of space.stages) {
+    out.push({ label: `${stage.id}.depth`, choices: stage.depth.map(String) });
+    for (let j = 0; j < Math.max(...stage.depth); j++) out.push(...blockPositions(stage.block, `${stage.id}.b${j}`));
+  }
+  return out;
+}
+
 function encodeBlock(block: Block, choice: BlockChoice | undefined): number[] {
   const idx = (xs: readonly (number | string)[], v: number | string | undefined) => Math.max(0, v === undefined ? 0 : xs.indexOf(v));
   if (!choice) return blockDims(block).map(() => 0);

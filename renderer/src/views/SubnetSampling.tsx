@@ -2,10 +2,23 @@ import { HeatmapCanvas } from '../charts/HeatmapCanvas.js';
 import { rampCss } from '../charts/heatmapColor.js';
 import { samplingStats } from '../charts/samplingStats.js';
 import { useFrameValue } from '../components/hooks.js';
+import { useWorkbench } from '../store/store.js';
+import { archPositions, type ArchPosition } from '../../../core/space/archCodec.js';
+
+/** Position names and choice values from the run's space; v0… where the space is unknown or does not fit. */
+function usePositions(dims: number): ArchPosition[] | null {
+  const space = useWorkbench((s) => s.activeRecord?.config.space);
+  if (!space) return null;
+  const pos = archPositions(space);
+  return pos.length === dims ? pos : null;
+}
 
 export function SubnetSampling() {
   const metrics = useFrameValue((s) => s.metrics);
   const st = samplingStats(metrics);
+  const positions = usePositions(st?.dims ?? -1);
+  const label = (d: number) => positions?.[d]?.label ?? `v${d}`;
+  const choice = (d: number, v: number) => positions?.[d]?.choices[v] ?? String(v);
   if (!st)
     return (
       <section className="panel" data-testid="sampling-empty">
@@ -20,7 +33,7 @@ export function SubnetSampling() {
       <HeatmapCanvas
         columns={st.columns}
         rows={st.dims}
-        rowLabels={Array.from({ length: st.dims }, (_, d) => `v${d}`)}
+        rowLabels={Array.from({ length: st.dims }, (_, d) => label(d))}
         max={1}
         height={Math.max(60, Math.min(240, st.dims * 14))}
         testId="sampling-heatmap"
@@ -33,11 +46,11 @@ export function SubnetSampling() {
           const top = Math.max(...entries.map((e) => e[1]));
           return (
             <div key={d} className="choice-row">
-              <span className="choice-dim">v{d}</span>
+              <span className="choice-dim">{label(d)}</span>
               {entries.map(([v, n]) => (
-                <span key={v} className="choice-bar" title={`v${d} = ${v}: ${n} steps`}>
+                <span key={v} className="choice-bar" title={`${label(d)} = ${choice(d, v)}: ${n} steps`}>
                   <span className="bar" style={{ height: `${Math.round((n / top) * 28) + 2}px`, background: rampCss(n / top) }} />
-                  <span className="tick">{v}</span>
+                  <span className="tick">{choice(d, v)}</span>
                 </span>
               ))}
             </div>
