@@ -111,5 +111,11 @@ describe('archPositions', () => {
     expect(pos.map((p) => p.label)).toEqual(['stem.depth', 'stem.b0.op', 'stem.b0.width', 'stem.b1.op', 'stem.b1.width', 'moe.depth', 'moe.b0.hidden']);
     expect(pos.map((p) => p.choices.length)).toEqual(archDims(space));
     expect(pos[2]!.choices).toEqual(['8', '16']);
+    const { activePositions, encodeArch } = await import('./archCodec.js');
+    // depth 1: the second stem block is not trained; depth 2 with b1 identity: b1 has no width.
+    const shallow = encodeArch(space, { stages: [{ depth: 1, blocks: [{ op: 'dense', width: 16 }] }, { depth: 1, blocks: [{ expertHidden: 8 }] }] });
+    expect(activePositions(space, shallow)).toEqual([true, true, true, false, false, true, true]);
+    const deep = encodeArch(space, { stages: [{ depth: 2, blocks: [{ op: 'dense', width: 8 }, { op: 'identity' }] }, { depth: 1, blocks: [{ expertHidden: 4 }] }] });
+    expect(activePositions(space, deep)).toEqual([true, true, true, true, false, true, true]);
   });
 });

@@ -61,6 +61,28 @@ export function archPositions(space: SearchSpace): ArchPosition[] {
   return out;
 }
 
+/**
+ * Which positions of an encoded arch decide anything: a block beyond its stage's sampled depth is
+ * encoded as 0 but was not trained, and an identity block has no width/kernel choice.
+ */
+export function activePositions(space: SearchSpace, vec: readonly number[]): boolean[] {
+  const out: boolean[] = [];
+  let o = 0;
+  for (const stage of space.stages) {
+    const depth = stage.depth[vec[o] ?? 0] ?? stage.depth[0]!;
+    out.push(true);
+    o++;
+    const bd = blockDims(stage.block);
+    for (let j = 0; j < Math.max(...stage.depth); j++) {
+      const kept = j < depth;
+      const identity = stage.block.type !== 'moe' && stage.block.ops[vec[o] ?? 0] === 'identity';
+      bd.forEach((_, i) => out.push(kept && (i === 0 || !identity)));
+      o += bd.length;
+    }
+  }
+  return out;
+}
+
 function encodeBlock(block: Block, choice: BlockChoice | undefined): number[] {
   const idx = (xs: readonly (number | string)[], v: number | string | undefined) => Math.max(0, v === undefined ? 0 : xs.indexOf(v));
   if (!choice) return blockDims(block).map(() => 0);

@@ -35,4 +35,9 @@ describe('samplingStats', () => {
     expect([...st.counts[0]!.entries()].sort()).toEqual([[0, 1], [1, 2]]);
     expect(samplingStats([pt(1, {})])).toBeNull();
   });
+  it('leaves out positions a step did not train', () => {
+    // position 1 is only trained when position 0 (a depth choice) is 1
+    const st = samplingStats([pt(1, { archVector: [0, 0] }), pt(2, { archVector: [1, 0] }), pt(3, { archVector: [1, 1] })], 600, (v) => [true, v[0] === 1])!;
+    expect([...st.counts[1]!.entries()].sort()).toEqual([[0, 1], [1, 1]]);
+  });
 });

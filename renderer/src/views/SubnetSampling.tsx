@@ -3,11 +3,11 @@ import { rampCss } from '../charts/heatmapColor.js';
 import { samplingStats } from '../charts/samplingStats.js';
 import { useFrameValue } from '../components/hooks.js';
 import { useWorkbench } from '../store/store.js';
-import { archPositions, type ArchPosition } from '../../../core/space/archCodec.js';
+import { activePositions, archPositions, type ArchPosition } from '../../../core/space/archCodec.js';
+import type { SearchSpace } from '../../../core/space/SearchSpace.js';
 
 /** Position names and choice values from the run's space; v0… where the space is unknown or does not fit. */
-function usePositions(dims: number): ArchPosition[] | null {
-  const space = useWorkbench((s) => s.activeRecord?.config.space);
+function positionsOf(space: SearchSpace | undefined, dims: number): ArchPosition[] | null {
   if (!space) return null;
   const pos = archPositions(space);
   return pos.length === dims ? pos : null;
@@ -15,8 +15,11 @@ function usePositions(dims: number): ArchPosition[] | null {
 
 export function SubnetSampling() {
   const metrics = useFrameValue((s) => s.metrics);
-  const st = samplingStats(metrics);
-  const positions = usePositions(st?.dims ?? -1);
+  const space = useWorkbench((s) => s.activeRecord?.config.space);
+  const nPositions = space ? archPositions(space).length : -1;
+  const fits = (vec: readonly number[]) => vec.length === nPositions;
+  const st = samplingStats(metrics, 600, (vec) => (fits(vec) ? activePositions(space!, vec) : vec.map(() => true)));
+  const positions = positionsOf(space, st?.dims ?? -1);
   const label = (d: number) => positions?.[d]?.label ?? `v${d}`;
   const choice = (d: number, v: number) => positions?.[d]?.choices[v] ?? String(v);
   if (!st)
