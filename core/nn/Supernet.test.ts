@@ -218,8 +218,34 @@ describe('buildSupernet: example spaces', () => {
     const n = net(s);
     const out = n.apply(batch(s, 16), largestArch(s), { training: true });
     expect(out.moe.map((m) => m.layer)).toEqual(['dyn.b0', 'cap.b0']);
-    const expected = out.moe.reduce((a, m) => a + 0.01 * (m.auxLoss.arraySync() as number), 0);
+    // plus moe-zoo's top-p dynamic loss on its first layer: 1e-4 × router entropy
+    const expected =
+      out.moe.reduce((a, m) => a + 0.01 * (m.auxLoss.arraySync() as number), 0) + 1e-4 * (out.moe[0]!.entropy.arraySync() as number);
     expect(out.auxLoss.arraySync()).toBeCloseTo(expected, 6);
     expect(out.moe[0]!.expertNames).toEqual(['e0', 'e1', 'e2', 'e3', 'e4', 'e5', 'e6', 'e7', 'shared0', 'null0', 'null1', 'zero0', 'copy0', 'const0']);
+  });
+});
+
+describe('top-p dynamic loss', () => {
+  it('adds entropyLossWeight × router entropy to the supernet aux loss', async () => {
+    const { SearchSpace } = await import('../space/SearchSpace.js');
+    const { largestArch } = await import('../space/archCodec.js');
+    const make = (w: number) =>
+      SearchSpace.parse({
+        name: 't',
+        input: { kind: 'vector', dim: 4 },
+        numClasses: 2,
+        stages: [{ id: 'm', depth: [1], block: { type: 'moe', experts: 3, expertHidden: [4], auxLossWeight: 0, routing: { mode: 'topp', p: 0.7, entropyLossWeight: w } } }],
+      });
+    const x = tf.randomNormal([16, 4], 0, 1, 'float32', 9);
+    const a = buildSupernet(make(0), { seed: 3 });
+    const b = buildSupernet(make(0.25), { seed: 3 });
+    const ra = a.apply(x, largestArch(a.space), { training: true });
+    const rb = b.apply(x, largestArch(b.space), { training: true });
+    expect(ra.auxLoss.dataSync()[0]).toBe(0);
+    expect(rb.auxLoss.dataSync()[0]).toBeCloseTo(0.25 * rb.moe[0]!.entropy.dataSync()[0]!, 6);
+    expect(rb.moe[0]!.entropy.dataSync()[0]).toBeGreaterThan(0.1);
+    a.dispose();
+    b.dispose();
   });
 });

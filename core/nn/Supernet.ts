@@ -182,6 +182,9 @@ export class ElasticSupernet implements Supernet {
           reports.push(report);
           const block = layer.layer.block;
           if (block.auxLossWeight > 0) aux = tf.add(aux, tf.mul(block.auxLossWeight, report.auxLoss));
+          if (block.routing.mode === 'topp' && block.routing.entropyLossWeight > 0) {
+            aux = tf.add(aux, tf.mul(block.routing.entropyLossWeight, report.entropy));
+          }
         }
       }
     });

@@ -60,6 +60,11 @@ export const Routing = z.discriminatedUnion('mode', [
       /** Smallest set of experts whose cumulative router probability reaches p. */
       p: z.number().gt(0).max(1).default(0.5),
       maxK: positiveInt.optional(),
+      /**
+       * Weight of the dynamic loss, the router's mean entropy: a flat router needs many experts to reach
+       * p, so minimising entropy keeps top-p from activating all of them (Huang et al., 2024; 1e-4 there).
+       */
+      entropyLossWeight: z.number().min(0).default(0),
     })
     .strict(),
   z

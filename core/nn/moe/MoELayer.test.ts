@@ -374,6 +374,31 @@ describe('balance loss', () => {
     return Math.max(...load) * load.length;
   }
 
+  /** Mean experts per token after training a top-p layer with the given dynamic-loss weight. */
+  function trainTopP(entropyWeight: number): number {
+    const l = layer({ experts: 6, routing: { mode: 'topp', p: 0.8 } }, 5, 13);
+    const rng = createRng(7);
+    const X = tf.tensor2d(Array.from({ length: 64 * 5 }, () => rng.normal()), [64, 5]);
+    const target = tf.tensor2d(Array.from({ length: 64 * 5 }, () => rng.normal() * 0.1), [64, 5]);
+    const vars = [l.router, ...l.experts.flatMap((e) => [e.w1, e.b1, e.w2, e.b2])];
+    const opt = tf.train.sgd(0.5);
+    for (let step = 0; step < 40; step++) {
+      opt.minimize(() => {
+        const { y, report } = l.apply(X, 8, { training: true });
+        return tf.add(tf.losses.meanSquaredError(target, y), tf.mul(entropyWeight, report.entropy)) as tf.Scalar;
+      }, false, vars);
+    }
+    return read(l.apply(X, 8, { training: false }).report.meanActive) as number;
+  }
+
+  it('top-p: the dynamic (router entropy) loss lowers the number of active experts', () => {
+    const without = trainTopP(0);
+    const withLoss = trainTopP(2);
+    // measured: 2.98 experts per token without, 1.44 with weight 2 (0.5 gives 2.28)
+    expect(without).toBeGreaterThan(2.5);
+    expect(withLoss).toBeLessThan(without - 1);
+  });
+
   it('lowers load imbalance on a synthetic task', () => {
     const without = trainImbalance(0);
     const withLoss = trainImbalance(1);

@@ -92,6 +92,7 @@ export function StageEditor() {
               <>
                 <NumberField path={track(r('p'))} label="Top-p threshold" step={0.05} />
                 <NumberField path={track(r('maxK'))} label="Max experts (optional)" />
+                <NumberField path={track(r('entropyLossWeight'))} label="Dynamic loss weight" hint="router entropy (Huang et al.)" step={0.0001} />
               </>
             ) : null}
             {mode === 'expert-choice' ? <NumberField path={track(r('capacityFactor'))} label="Expert capacity factor" step={0.25} /> : null}
