@@ -14,8 +14,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { launchBrowser, numericAttr, screenshot, startServe, waitFor, type BrowserSession, type Served } from './harness.js';
 
 const fake = process.env.SWITCHYARD_E2E_FAKE === '1';
-/** Only screenshots of the real core go to assets/screenshots/. */
-const publish = !fake;
+/**
+ * Every run saves its screenshots to e2e/artifacts/ (git-ignored); the README's copies in
+ * assets/screenshots/ are refreshed only on request, from the real core, so tests leave the tree clean:
+ *   SWITCHYARD_PUBLISH_SCREENSHOTS=1 npm test -- e2e
+ */
+const publish = !fake && process.env.SWITCHYARD_PUBLISH_SCREENSHOTS === '1';
 let served: Served;
 let session: BrowserSession;
 let page: Page;
