@@ -1,8 +1,6 @@
-import { spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadDataset } from '../data/Dataset.js';
@@ -11,25 +9,15 @@ import { evaluateArch } from './evaluate.js';
 import { restoreSupernet } from './restoreSupernet.js';
 import { RunStore } from './RunStore.js';
 import { VALIDATION_SAMPLES } from './Trainer.js';
+import { runCliProcess } from './runCliProcess.js';
 
-const repo = fileURLToPath(new URL('../../', import.meta.url));
 let dir: string;
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'sy-cli-fm-'));
 });
 afterAll(() => rm(dir, { recursive: true, force: true }));
 
-/** Run the real CLI entry in a child process (tsx), collecting stdout and stderr. */
-function cli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', join(repo, 'core/host/cliMain.ts'), ...args], { cwd: repo });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const cli = runCliProcess;
 
 describe('switchyard train on Fashion-MNIST', () => {
   // A small elastic MLP supernet (widths 32/64, depth 1–2, dense/identity), sandwich rule, 150 steps of 32

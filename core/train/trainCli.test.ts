@@ -2,30 +2,20 @@ import { spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { main } from '../host/cli.js';
 import { RunStore } from './RunStore.js';
 import { parseDataFlag, TrainProgress } from './trainCli.js';
+import { REPO_ROOT, runCliProcess } from './runCliProcess.js';
 
-const repo = fileURLToPath(new URL('../../', import.meta.url));
+const repo = REPO_ROOT;
 let dir: string;
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'sy-cli-'));
 });
 afterAll(() => rm(dir, { recursive: true, force: true }));
 
-/** Run the real CLI entry in a child process (tsx), collecting stdout and stderr. */
-function cli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', join(repo, 'core/host/cliMain.ts'), ...args], { cwd: repo });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const cli = runCliProcess;
 
 describe('switchyard train', () => {
   it('rejects an invalid space file, naming the field path, with a non-zero exit code', async () => {

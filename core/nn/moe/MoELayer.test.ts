@@ -4,6 +4,7 @@ import { createRng } from '../../space/rng.js';
 import { listExampleSpaces } from '../../space/exampleSpaces.js';
 import { MoEBlock, SearchSpace } from '../../space/SearchSpace.js';
 import { VariableStore } from '../init.js';
+import type { MoELayerOutput } from '../types.js';
 import { MoELayer } from './MoELayer.js';
 
 beforeAll(async () => {
@@ -354,6 +355,18 @@ describe('MoELayer SMoE-Dropout', () => {
 });
 
 describe('balance loss', () => {
+  /** 40 SGD steps of MSE toward `target` plus `extra(report)` on every layer variable. */
+  function trainLayer(l: MoELayer, X: tf.Tensor2D, target: tf.Tensor2D, extra: (r: MoELayerOutput) => tf.Tensor): void {
+    const vars = [l.router, ...l.experts.flatMap((e) => [e.w1, e.b1, e.w2, e.b2])];
+    const opt = tf.train.sgd(0.5);
+    for (let step = 0; step < 40; step++) {
+      opt.minimize(() => {
+        const { y, report } = l.apply(X, 8, { training: true });
+        return tf.add(tf.losses.meanSquaredError(target, y), extra(report)) as tf.Scalar;
+      }, false, vars);
+    }
+  }
+
   /** Imbalance after training: the largest expert load over the even share (1 = balanced). */
   function trainImbalance(auxLossWeight: number): number {
     const l = layer({ experts: 4, routing: { mode: 'topk', k: 1 } }, 5, 11);
@@ -362,14 +375,7 @@ describe('balance loss', () => {
     const rng = createRng(5);
     const X = tf.concat([tf.ones([64, 1]), tf.tensor2d(Array.from({ length: 64 * 4 }, () => rng.normal()), [64, 4])], 1) as tf.Tensor2D;
     const target = tf.tensor2d(Array.from({ length: 64 * 5 }, () => rng.normal() * 0.1), [64, 5]);
-    const vars = [l.router, ...l.experts.flatMap((e) => [e.w1, e.b1, e.w2, e.b2])];
-    const opt = tf.train.sgd(0.5);
-    for (let step = 0; step < 40; step++) {
-      opt.minimize(() => {
-        const { y, report } = l.apply(X, 8, { training: true });
-        return tf.add(tf.losses.meanSquaredError(target, y), tf.mul(auxLossWeight, report.auxLoss)) as tf.Scalar;
-      }, false, vars);
-    }
+    trainLayer(l, X, target, (r) => tf.mul(auxLossWeight, r.auxLoss));
     const load = read(l.apply(X, 8, { training: false }).report.load) as number[];
     return Math.max(...load) * load.length;
   }
@@ -380,14 +386,7 @@ describe('balance loss', () => {
     const rng = createRng(7);
     const X = tf.tensor2d(Array.from({ length: 64 * 5 }, () => rng.normal()), [64, 5]);
     const target = tf.tensor2d(Array.from({ length: 64 * 5 }, () => rng.normal() * 0.1), [64, 5]);
-    const vars = [l.router, ...l.experts.flatMap((e) => [e.w1, e.b1, e.w2, e.b2])];
-    const opt = tf.train.sgd(0.5);
-    for (let step = 0; step < 40; step++) {
-      opt.minimize(() => {
-        const { y, report } = l.apply(X, 8, { training: true });
-        return tf.add(tf.losses.meanSquaredError(target, y), tf.mul(entropyWeight, report.entropy)) as tf.Scalar;
-      }, false, vars);
-    }
+    trainLayer(l, X, target, (r) => tf.mul(entropyWeight, r.entropy));
     return read(l.apply(X, 8, { training: false }).report.meanActive) as number;
   }
 
