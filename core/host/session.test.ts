@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { HostMessage } from '../protocol/protocol.js';
-import { createSession, EventHub, type Handlers } from './session.js';
+import { createSession, DEFAULT_MAX_SUBSCRIPTIONS, EventHub, type Handlers } from './session.js';
 
 function fakeHandlers(over: Partial<Handlers> = {}): Handlers {
   const never = async () => {
@@ -100,5 +100,63 @@ describe('session', () => {
     h.s.receive({ t: 'listen', id: 2, event: 'onSearchEvent' });
     h.s.close();
     expect(h.hub.listenerCount('onRunEvent') + h.hub.listenerCount('onSearchEvent')).toBe(0);
+  });
+});
+
+describe('session limits', () => {
+  const metrics = (runId: string, step: number) => ({ kind: 'log' as const, runId, level: 'info' as const, message: `step ${step}` });
+
+  it('caps subscriptions per connection: 20,000 listens hold at most the cap, and a 60-step run is delivered at most cap times', async () => {
+    const hub = new EventHub();
+    const out: HostMessage[] = [];
+    const s = createSession(fakeHandlers({ 'runs.list': async () => [] }), hub, (m) => out.push(m));
+    for (let id = 1; id <= 20_000; id++) s.receive({ t: 'listen', id, event: 'onRunEvent', params: { runId: 'r1' } });
+    expect(hub.listenerCount('onRunEvent')).toBe(DEFAULT_MAX_SUBSCRIPTIONS);
+    const refusals = out.filter((m) => m.t === 'error');
+    expect(refusals).toHaveLength(20_000 - DEFAULT_MAX_SUBSCRIPTIONS);
+    expect(refusals[0]).toMatchObject({ t: 'error', id: DEFAULT_MAX_SUBSCRIPTIONS + 1, error: { code: 'busy' } });
+    expect(refusals[0]!.t === 'error' && refusals[0]!.error.message).toContain(`limit is ${DEFAULT_MAX_SUBSCRIPTIONS}`);
+    out.length = 0;
+
+    for (let step = 1; step <= 60; step++) hub.emit('onRunEvent', metrics('r1', step));
+    expect(out).toHaveLength(60 * DEFAULT_MAX_SUBSCRIPTIONS);
+
+    // Still responsive: a call is answered, and a disposed slot can be reused.
+    s.receive({ t: 'call', id: 50_000, method: 'runs.list' });
+    await new Promise((r) => setTimeout(r, 5));
+    expect(out.at(-1)).toEqual({ t: 'result', id: 50_000, data: [] });
+    s.receive({ t: 'dispose', id: 1 });
+    s.receive({ t: 'listen', id: 50_001, event: 'onSearchEvent' });
+    expect(hub.listenerCount('onRunEvent') + hub.listenerCount('onSearchEvent')).toBe(DEFAULT_MAX_SUBSCRIPTIONS);
+    expect(out.at(-1)?.t).not.toBe('error');
+  });
+
+  it('lets a client re-listen on an id it holds at the cap, and takes the cap as an option', () => {
+    const out: HostMessage[] = [];
+    const hub = new EventHub();
+    const s = createSession(fakeHandlers(), hub, (m) => out.push(m), { maxSubscriptions: 2 });
+    s.receive({ t: 'listen', id: 1, event: 'onRunEvent' });
+    s.receive({ t: 'listen', id: 2, event: 'onRunEvent' });
+    s.receive({ t: 'listen', id: 2, event: 'onRunEvent', params: { runId: 'r' } });
+    expect(out).toEqual([]);
+    s.receive({ t: 'listen', id: 3, event: 'onRunEvent' });
+    expect(out).toMatchObject([{ t: 'error', id: 3, error: { code: 'busy' } }]);
+    expect(hub.listenerCount('onRunEvent')).toBe(2);
+  });
+
+  it('cuts off a client that stops reading instead of buffering for it without bound', () => {
+    const hub = new EventHub();
+    let buffered = 0;
+    let overflows = 0;
+    const s = createSession(fakeHandlers(), hub, (m) => (buffered += JSON.stringify(m).length), {
+      bufferedBytes: () => buffered,
+      maxBufferedBytes: 10_000,
+      onOverflow: () => overflows++,
+    });
+    s.receive({ t: 'listen', id: 1, event: 'onRunEvent' });
+    for (let step = 0; step < 10_000; step++) hub.emit('onRunEvent', metrics('r1', step));
+    expect(buffered).toBeLessThan(10_000 + 200);
+    expect(overflows).toBe(1);
+    expect(hub.listenerCount('onRunEvent')).toBe(0);
   });
 });

@@ -69,12 +69,50 @@ export interface Session {
   close(): void;
 }
 
-export function createSession(handlers: Handlers, hub: EventHub, send: (msg: HostMessage) => void): Session {
+/** Subscriptions one connection may hold at once (see SessionOptions.maxSubscriptions). */
+export const DEFAULT_MAX_SUBSCRIPTIONS = 64;
+/** Bytes a client may leave unread before it is cut off (see SessionOptions.maxBufferedBytes). */
+export const DEFAULT_MAX_BUFFERED_BYTES = 16 * 1024 * 1024;
+
+export interface SessionOptions {
+  /**
+   * Live subscriptions per connection. Every event is sent once per subscription, so without a cap one
+   * client could multiply each event without bound (20,000 listens turned a 60-step run into 1.4M
+   * messages). A listen beyond the cap is answered with a 'busy' error; re-listening on an id the
+   * client already holds replaces that subscription and is always allowed.
+   */
+  maxSubscriptions?: number;
+  /** Bytes sent to this client but not yet written out (a WebSocket's `bufferedAmount`). */
+  bufferedBytes?: () => number;
+  /** Beyond this many unwritten bytes the client is not keeping up: the session closes itself. */
+  maxBufferedBytes?: number;
+  /**
+   * Called once when the session closed itself because the client fell behind by more than
+   * maxBufferedBytes; the host should drop the connection (the client reconnects and reloads).
+   */
+  onOverflow?: () => void;
+}
+
+export function createSession(
+  handlers: Handlers,
+  hub: EventHub,
+  send: (msg: HostMessage) => void,
+  opts: SessionOptions = {},
+): Session {
+  const maxSubs = opts.maxSubscriptions ?? DEFAULT_MAX_SUBSCRIPTIONS;
+  const maxBuffered = opts.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED_BYTES;
   const calls = new Map<number, AbortController>();
   const subs = new Map<number, () => void>();
   let closed = false;
   const out = (msg: HostMessage) => {
-    if (!closed) send(msg);
+    if (closed) return;
+    if (opts.bufferedBytes && opts.bufferedBytes() > maxBuffered) {
+      // Queueing more for a client that does not read would grow the host's memory without bound.
+      session.close();
+      opts.onOverflow?.();
+      return;
+    }
+    send(msg);
   };
 
   function fail(id: number, err: unknown) {
@@ -103,6 +141,12 @@ export function createSession(handlers: Handlers, hub: EventHub, send: (msg: Hos
   function listen(id: number, event: string, rawParams: unknown) {
     if (!isEventName(event)) throw new ProtocolError('unknown_method', `unknown event "${event}"`);
     const params = parseOrThrow(events[event].params, rawParams ?? {}, `params for ${event}`, ['params']);
+    if (!subs.has(id) && subs.size >= maxSubs) {
+      throw new ProtocolError(
+        'busy',
+        `too many subscriptions on this connection: the limit is ${maxSubs}; dispose one before listening again`,
+      );
+    }
     subs.get(id)?.();
     subs.set(
       id,
@@ -110,8 +154,9 @@ export function createSession(handlers: Handlers, hub: EventHub, send: (msg: Hos
     );
   }
 
-  return {
+  const session: Session = {
     receive(raw) {
+      if (closed) return;
       let value = raw;
       let id = -1;
       try {
@@ -153,4 +198,5 @@ export function createSession(handlers: Handlers, hub: EventHub, send: (msg: Hos
       subs.clear();
     },
   };
+  return session;
 }
