@@ -8,6 +8,10 @@ import type { ClientMessage, HostMessage } from '../../../core/protocol/protocol
 export type TransportStatus = 'connecting' | 'open' | 'closed' | 'restarting';
 
 export interface Transport {
+  /**
+   * Deliver now, or queue until the current connection attempt opens. A message not delivered when
+   * the connection is lost is dropped before the status change that reports the loss.
+   */
   send(msg: ClientMessage): void;
   onMessage(fn: (m: HostMessage) => void): () => void;
   onStatus(fn: (s: TransportStatus) => void): () => void;

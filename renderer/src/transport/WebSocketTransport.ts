@@ -16,6 +16,11 @@ export function backoffMs(attempt: number): number {
 /**
  * Transport over a WebSocket to `switchyard serve`. Messages sent while connecting are queued; a lost
  * connection is retried with backoff (CoreClient re-subscribes once it is open again).
+ *
+ * The queue lives for one connection attempt only: when the connection is lost or a new attempt
+ * starts, whatever is still queued is dropped *before* the status change that makes CoreClient fail
+ * its pending calls. A call already reported failed must never reach the core later (a train.start
+ * the user was told had failed would otherwise start a run after the reconnect).
  */
 export class WebSocketTransport implements Transport {
   private ws: WebSocket | null = null;
@@ -38,6 +43,7 @@ export class WebSocketTransport implements Transport {
 
   private connect() {
     if (this.closed) return;
+    this.queue = [];
     this.setStatus(this.attempt === 0 ? 'connecting' : 'restarting');
     const ws = new WebSocket(this.url);
     this.ws = ws;
@@ -61,6 +67,7 @@ export class WebSocketTransport implements Transport {
     ws.onclose = () => {
       if (this.ws !== ws) return;
       this.ws = null;
+      this.queue = [];
       if (this.closed) return;
       this.setStatus('closed');
       this.timer = setTimeout(() => this.connect(), backoffMs(this.attempt++));
@@ -88,6 +95,7 @@ export class WebSocketTransport implements Transport {
     if (this.timer) clearTimeout(this.timer);
     this.ws?.close();
     this.ws = null;
+    this.queue = [];
     this.setStatus('closed');
   }
 }
