@@ -4,6 +4,7 @@
  */
 import type { DatasetConfig } from '../protocol/protocol.js';
 import type { InputSpec } from '../space/SearchSpace.js';
+import { createRng } from '../space/rng.js';
 import { loadFashionMnist } from './fashionMnist.js';
 import { makeGaussians, makeSpirals } from './synthetic.js';
 
@@ -25,7 +26,11 @@ export interface PlaneBounds {
 
 export interface Dataset {
   kind: DatasetConfig['kind'];
+  /** What the trainer draws batches from (the training set less the validation split). */
   train: Split;
+  /** Held out from the training set: training curves and search select on it. */
+  val: Split;
+  /** Touched only for final reports of chosen subnets (the CLI's test score, the model card). */
   test: Split;
   /** Shape of one sample, e.g. [2], [784] or [28, 28, 1]. */
   inputShape: number[];
@@ -34,6 +39,9 @@ export interface Dataset {
   /** Only for 2-D datasets. */
   bounds?: PlaneBounds;
 }
+
+/** A dataset as its source provides it, before the validation split is carved out of `train`. */
+export type SourceDataset = Omit<Dataset, 'val'>;
 
 export interface LoadDatasetOptions {
   /** The search space's input: a vector of 784 makes Fashion-MNIST load flattened. */
@@ -52,17 +60,66 @@ export function sampleSize(shape: readonly number[]): number {
   return shape.reduce((a, b) => a * b, 1);
 }
 
+/** Share of the training set held out for validation when the config does not say. */
+export const DEFAULT_VAL_FRACTION = 0.1;
+/** Smallest validation split (tiny synthetic sets), unless that would leave less than half for training. */
+export const MIN_VAL_SAMPLES = 32;
+/**
+ * Seed of the validation permutation. Fixed for Fashion-MNIST, so every run of it validates on the
+ * same images and their validation scores compare; synthetic sets mix in their own seed.
+ */
+export const VAL_SPLIT_SEED = 0x7a11d;
+
 export async function loadDataset(cfg: DatasetConfig, opts: LoadDatasetOptions = {}): Promise<Dataset> {
+  const fraction = cfg.valFraction ?? DEFAULT_VAL_FRACTION;
   switch (cfg.kind) {
     case 'spirals':
-      return makeSpirals(cfg);
+      return withValidation(makeSpirals(cfg), fraction, VAL_SPLIT_SEED ^ cfg.seed);
     case 'gaussians':
-      return makeGaussians(cfg);
+      return withValidation(makeGaussians(cfg), fraction, VAL_SPLIT_SEED ^ cfg.seed);
     case 'fashion-mnist': {
       const flatten = cfg.flatten || (opts.input?.kind === 'vector' && opts.input.dim === 784);
-      return loadFashionMnist({ dir: cfg.dir, limit: cfg.limit, flatten });
+      return withValidation(await loadFashionMnist({ dir: cfg.dir, limit: cfg.limit, flatten }), fraction, VAL_SPLIT_SEED);
     }
   }
+}
+
+/** Number of training samples `holdOutValidation` moves to the validation split. */
+export function validationSize(n: number, fraction: number): number {
+  return Math.min(Math.floor(n / 2), Math.max(MIN_VAL_SAMPLES, Math.round(n * fraction)));
+}
+
+/** The samples at `indices` of a split, in that order. */
+export function pickSamples(split: Split, indices: readonly number[]): Split {
+  const f = split.n > 0 ? split.x.length / split.n : 0;
+  const x = new Float32Array(indices.length * f);
+  const y = new Int32Array(indices.length);
+  indices.forEach((j, k) => {
+    x.set(split.x.subarray(j * f, (j + 1) * f), k * f);
+    y[k] = split.y[j]!;
+  });
+  return { x, y, n: indices.length };
+}
+
+/**
+ * Split a training set into train and validation by a seeded permutation: the first
+ * `validationSize` indices of the permutation are validation, the rest stay training; both keep the
+ * original order, and no sample is in both.
+ */
+export function holdOutValidation(train: Split, fraction: number, seed: number): { train: Split; val: Split; valIndices: number[] } {
+  const order = createRng(seed).shuffle(Array.from({ length: train.n }, (_, i) => i));
+  const nVal = validationSize(train.n, fraction);
+  const valIndices = order.slice(0, nVal).sort((a, b) => a - b);
+  const isVal = new Uint8Array(train.n);
+  for (const i of valIndices) isVal[i] = 1;
+  const trainIndices: number[] = [];
+  for (let i = 0; i < train.n; i++) if (!isVal[i]) trainIndices.push(i);
+  return { train: pickSamples(train, trainIndices), val: pickSamples(train, valIndices), valIndices };
+}
+
+function withValidation(ds: SourceDataset, fraction: number, seed: number): Dataset {
+  const { train, val } = holdOutValidation(ds.train, fraction, seed);
+  return { ...ds, train, val };
 }
 
 /**

@@ -3,7 +3,7 @@
  * 28×28 images of 10 clothing classes.
  */
 import { join } from 'node:path';
-import { DatasetError, type Dataset, type Split } from './Dataset.js';
+import { DatasetError, type SourceDataset, type Split } from './Dataset.js';
 import { readIdxGz } from './idx.js';
 
 export const FASHION_MNIST_DIR = '/usr/share/datasets/fashion-mnist';
@@ -28,7 +28,7 @@ export interface FashionMnistOptions {
   flatten: boolean;
 }
 
-export async function loadFashionMnist(opts: FashionMnistOptions): Promise<Dataset> {
+export async function loadFashionMnist(opts: FashionMnistOptions): Promise<SourceDataset> {
   const [train, test] = await Promise.all([
     loadSplit(opts.dir, 'train', opts.limit),
     loadSplit(opts.dir, 't10k', 0),

@@ -5,7 +5,7 @@
  */
 import type { DatasetConfig } from '../protocol/protocol.js';
 import { createRng, type Rng } from '../space/rng.js';
-import type { Dataset, PlaneBounds, Split } from './Dataset.js';
+import type { PlaneBounds, SourceDataset, Split } from './Dataset.js';
 
 type SpiralsConfig = Extract<DatasetConfig, { kind: 'spirals' }>;
 type GaussiansConfig = Extract<DatasetConfig, { kind: 'gaussians' }>;
@@ -13,7 +13,7 @@ type GaussiansConfig = Extract<DatasetConfig, { kind: 'gaussians' }>;
 /** Share of the generated samples held out as the test split. */
 export const TEST_FRACTION = 0.2;
 
-export function makeSpirals(cfg: SpiralsConfig): Dataset {
+export function makeSpirals(cfg: SpiralsConfig): SourceDataset {
   const rng = createRng(cfg.seed);
   const xs: number[] = [];
   const ys: number[] = [];
@@ -29,7 +29,7 @@ export function makeSpirals(cfg: SpiralsConfig): Dataset {
   return planeDataset('spirals', xs, ys, cfg.classes, rng);
 }
 
-export function makeGaussians(cfg: GaussiansConfig): Dataset {
+export function makeGaussians(cfg: GaussiansConfig): SourceDataset {
   const rng = createRng(cfg.seed);
   // Centres on a circle whose radius grows with the class count, so neighbours stay ~2.5 apart.
   const radius = Math.max(2.5, (2.5 * cfg.classes) / (2 * Math.PI));
@@ -44,7 +44,7 @@ export function makeGaussians(cfg: GaussiansConfig): Dataset {
   return planeDataset('gaussians', xs, ys, cfg.classes, rng);
 }
 
-function planeDataset(kind: 'spirals' | 'gaussians', xs: number[], ys: number[], classes: number, rng: Rng): Dataset {
+function planeDataset(kind: 'spirals' | 'gaussians', xs: number[], ys: number[], classes: number, rng: Rng): SourceDataset {
   const n = ys.length;
   const order = rng.shuffle(Array.from({ length: n }, (_, i) => i));
   const nTest = Math.max(1, Math.round(n * TEST_FRACTION));

@@ -30,6 +30,26 @@ export const BackendInfo = z.object({
 });
 export type BackendInfo = z.infer<typeof BackendInfo>;
 
+/** The three splits: validation is carved from the training set (see core/data/Dataset.ts). */
+export const DataSplit = z.enum(['train', 'val', 'test']);
+export type DataSplit = z.infer<typeof DataSplit>;
+
+/** An accuracy with the split and sample count it was measured on and its 95 % Wilson interval. */
+export const AccuracyEstimate = z.object({
+  split: DataSplit,
+  accuracy: z.number(),
+  n: z.number().int().min(0),
+  ci95: z.tuple([z.number(), z.number()]),
+});
+export type AccuracyEstimate = z.infer<typeof AccuracyEstimate>;
+
+/**
+ * Share of the training set held out as the validation split (seeded, disjoint from what the trainer
+ * sees); training curves and search select on it, the test split is kept for final reports. Absent:
+ * DEFAULT_VAL_FRACTION (core/data/Dataset.ts).
+ */
+const valFraction = z.number().min(0.01).max(0.5).optional();
+
 export const DatasetConfig = z.discriminatedUnion('kind', [
   z
     .object({
@@ -38,6 +58,7 @@ export const DatasetConfig = z.discriminatedUnion('kind', [
       samples: z.number().int().min(64).max(200000).default(4000),
       noise: z.number().min(0).max(2).default(0.2),
       seed: z.number().int().default(1),
+      valFraction,
     })
     .strict(),
   z
@@ -47,6 +68,7 @@ export const DatasetConfig = z.discriminatedUnion('kind', [
       samples: z.number().int().min(64).max(200000).default(4000),
       spread: z.number().min(0).max(10).default(0.6),
       seed: z.number().int().default(1),
+      valFraction,
     })
     .strict(),
   z
@@ -56,6 +78,7 @@ export const DatasetConfig = z.discriminatedUnion('kind', [
       /** Use only the first N training images (0 = all). */
       limit: z.number().int().min(0).default(0),
       flatten: z.boolean().default(false),
+      valFraction,
     })
     .strict(),
 ]);
@@ -104,6 +127,10 @@ export const RunSummary = z.object({
   lastLoss: z.number().nullable(),
   lastAccuracy: z.number().nullable(),
   bestValAccuracy: z.number().nullable(),
+  /** The evaluated subnet's last validation score (absent in runs from before validation splits). */
+  finalVal: AccuracyEstimate.optional(),
+  /** Its score on the whole test split, when the run was asked for a final report (the CLI). */
+  test: AccuracyEstimate.optional(),
   error: z.string().optional(),
 });
 export type RunSummary = z.infer<typeof RunSummary>;
@@ -133,7 +160,10 @@ export const MetricPoint = z.object({
   loss: z.number(),
   accuracy: z.number(),
   valLoss: z.number().optional(),
+  /** Accuracy on `valSamples` samples of the validation split, with its 95 % Wilson interval. */
   valAccuracy: z.number().optional(),
+  valSamples: z.number().int().optional(),
+  valCi95: z.tuple([z.number(), z.number()]).optional(),
   stepMs: z.number(),
   samplesPerSec: z.number(),
   etaSec: z.number(),
@@ -196,7 +226,8 @@ export const SearchConfig = z
     constraints: z
       .array(z.object({ objective: Objective, max: z.number() }).strict())
       .default([]),
-    evalSamples: z.number().int().min(32).max(100000).default(512),
+    /** Validation samples scored per subnet (capped at the validation split's size). */
+    evalSamples: z.number().int().min(32).max(100000).default(5000),
     seed: z.number().int().default(1),
   })
   .strict();
@@ -208,6 +239,10 @@ export const EvaluatedSubnet = z.object({
   arch: Arch,
   vector: z.array(z.number()),
   accuracy: z.number(),
+  /** Where `accuracy` was measured (the validation split for search), on how many samples, its interval. */
+  split: DataSplit.optional(),
+  n: z.number().int().optional(),
+  ci95: z.tuple([z.number(), z.number()]).optional(),
   latencyMs: z.number(),
   /** Latency predicted by the lookup table (its error vs the measurement is reported). */
   latencyLutMs: z.number().optional(),
@@ -228,6 +263,11 @@ export const SearchSummary = z.object({
   /** ids of the non-dominated feasible subnets */
   front: z.array(z.number().int()),
   hypervolume: z.array(z.object({ generation: z.number().int(), value: z.number() })),
+  /**
+   * The run's hypervolume scale (stored once per run in <run>/searches/scale.json, so every search of
+   * the run is scored on it): per cost objective the divisor, and the reference point in normalised units.
+   */
+  hvScale: z.object({ scales: z.record(z.string(), z.number()), ref: z.record(z.string(), z.number()) }).optional(),
   lutErrorPct: z.number().optional(),
   error: z.string().optional(),
 });
@@ -257,6 +297,8 @@ export type ValidationIssue = z.infer<typeof ValidationIssue>;
 
 // ---------------------------------------------------------------------------------------------------
 // Methods (request → response) and events (subscription → stream).
+  /** The model card's accuracies: validation (selection) and the whole test split (final report). */
+  accuracy: z.array(AccuracyEstimate).optional(),
 
 const Empty = z.object({}).strict().default({});
 const RunRef = z.object({ runId: z.string().min(1) }).strict();
