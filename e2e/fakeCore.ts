@@ -270,7 +270,7 @@ export function createFakeCore(opts: { stepsPerTick?: number; tickMs?: number } 
     },
     'search.list': async ({ runId }) => [...searches.values()].filter((s) => s.runId === runId),
     'export.subnet': async (req) => {
-      const dir = req.outDir ?? `/tmp/fake-runs/${req.runId}/exports/${Date.now()}`;
+      const dir = `/tmp/fake-runs/${req.runId}/exports/${req.name ?? Date.now()}`;
       return { dir, files: req.formats.map((f) => `${dir}/${f === 'tfjs' ? 'model.json' : f === 'onnx' ? 'model.onnx' : 'arch.json'}`), maxAbsDiff: 3.1e-7 };
     },
   };

@@ -76,7 +76,7 @@ export async function runExportCommand(argv: string[]): Promise<number> {
   const formats = f.formats?.split(',').map((x, i) => parseOrThrow(ExportFormat, x.trim(), `--formats[${i}]`, ['--formats', i]));
   const backend = await selectBackend(f.backend ?? 'auto');
   if (!f.json) console.error(`exporting ${describeArch(space, arch)} of run ${runId} on ${backend.device}`);
-  const result = await exportSubnet({ runId, arch, ...(formats ? { formats } : {}), ...(f.out ? { outDir: f.out } : {}) }, { runsDir });
+  const result = await exportSubnet({ runId, arch, ...(formats ? { formats } : {}) }, { runsDir, ...(f.out ? { outDir: f.out } : {}) });
   if (f.json) console.log(JSON.stringify(result));
   else {
     console.log(`wrote ${result.dir}`);

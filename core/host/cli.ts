@@ -9,7 +9,7 @@ import { VERSION } from './version.js';
 const USAGE = `Switchyard ${VERSION} — visual workbench for NAS and Mixture-of-Experts
 
 Usage:
-  switchyard serve  [--port 7860] [--host 127.0.0.1] [--token T] [--runs-dir DIR] [--backend B]
+  switchyard serve  [--port 7860] [--host 127.0.0.1] [--token T] [--allow-host H,…] [--runs-dir DIR] [--backend B]
   switchyard train  <space.json> [--data spirals|gaussians|fashion-mnist[:DIR]] [--steps N] [--backend B] ...
   switchyard search <runId> [--strategy nsga2|evolution|random] [--objectives accuracy,latency] ...
   switchyard export <runId> <arch.json|vector|largest|smallest> [--formats tfjs,onnx,arch] [--out DIR]
@@ -51,6 +51,8 @@ const ServeFlags = z
     token: z.string().min(8, 'use at least 8 characters').optional(),
     'runs-dir': z.string().optional(),
     backend: BackendChoice.default('auto'),
+    /** Comma-separated extra Host names to answer to (DNS rebinding guard; see requestGuard.ts). */
+    'allow-host': z.string().optional(),
   })
   .strict();
 
@@ -58,7 +60,8 @@ async function serveCommand(argv: string[]): Promise<number> {
   const { flags } = parseFlags(argv);
   const f = parseOrThrow(ServeFlags, flags, 'flags', []);
   const { serve } = await import('./serve.js');
-  const s = await serve({ port: f.port, host: f.host, token: f.token, runsDir: f['runs-dir'], backend: f.backend });
+  const allowHosts = f['allow-host']?.split(',').map((h) => h.trim()).filter(Boolean) ?? [];
+  const s = await serve({ port: f.port, host: f.host, token: f.token, runsDir: f['runs-dir'], backend: f.backend, allowHosts });
   const url = f.token ? `${s.url}?token=${encodeURIComponent(f.token)}` : s.url;
   console.log(`Switchyard serving ${url}`);
   console.log(`runs: ${s.core.runsDir}`);

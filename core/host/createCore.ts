@@ -2,7 +2,8 @@
  * Assembles the core's services behind the protocol's handlers. Both hosts (Electron's utility process
  * and `switchyard serve`) call this and then give each client connection a session.
  */
-import { ProtocolError, PROTOCOL_VERSION, type BackendChoice, type BackendInfo } from '../protocol/protocol.js';
+import { resolve } from 'node:path';
+import { ProtocolError, PROTOCOL_VERSION, type BackendChoice, type BackendInfo, type TrainConfig } from '../protocol/protocol.js';
 import { validateSpace, cardinality, supernetParams } from '../space/validateSpace.js';
 import { listExampleSpaces } from '../space/exampleSpaces.js';
 import { selectBackend } from '../nn/backend.js';
@@ -18,6 +19,25 @@ export interface CoreOptions {
   backend?: BackendChoice;
   /** Where the training child process's entry is (Electron's bundle lays files out differently). */
   trainEntry?: TrainProcessEntry;
+  /**
+   * Folders a client may name as a dataset's `dir` (default: Debian's Fashion-MNIST folder plus
+   * $SWITCHYARD_DATA_DIRS, colon-separated). A client must not make the host probe arbitrary paths.
+   */
+  dataDirs?: string[];
+}
+
+export function defaultDataDirs(env: NodeJS.ProcessEnv = process.env): string[] {
+  return ['/usr/share/datasets/fashion-mnist', ...(env.SWITCHYARD_DATA_DIRS?.split(':').filter(Boolean) ?? [])];
+}
+
+/** Refuse a dataset folder the host has not offered (the field path names the culprit). */
+export function checkDataDir(data: TrainConfig['data'], allowed: readonly string[]): void {
+  if (!('dir' in data)) return;
+  const dir = resolve(data.dir);
+  if (allowed.some((a) => resolve(a) === dir)) return;
+  throw new ProtocolError('invalid', `invalid train config: data.dir: "${data.dir}" is not a dataset folder this host offers (${allowed.join(', ')})`, [
+    { path: 'data.dir', message: 'not a dataset folder this host offers' },
+  ]);
 }
 
 export interface Core {
@@ -31,6 +51,7 @@ export async function createCore(opts: CoreOptions = {}): Promise<Core> {
   const runsDir = opts.runsDir ?? defaultRunsDir();
   const backendChoice = opts.backend ?? 'auto';
   const hub = new EventHub();
+  const dataDirs = opts.dataDirs ?? defaultDataDirs();
   const runs = new RunManager({ runsDir, hub, backend: backendChoice, entry: opts.trainEntry });
   const searches = new SearchManager({ runsDir, hub });
 
@@ -58,6 +79,7 @@ export async function createCore(opts: CoreOptions = {}): Promise<Core> {
     'runs.list': async () => runs.list(),
     'runs.get': async ({ runId }) => runs.get(runId),
     'train.start': async (cfg) => {
+      checkDataDir(cfg.data, dataDirs);
       const r = validateSpace(cfg.space);
       if (!r.ok) {
         const first = r.issues[0]!;

@@ -1,15 +1,19 @@
 /**
  * The headless host: the core under plain Node, serving the built renderer and the protocol over a
- * WebSocket (`/ws`). Binds 127.0.0.1 by default; binding anything else requires a token, and browsers
- * from other origins are refused (a page on another site must not drive a local trainer).
+ * WebSocket (`/ws`). Binds 127.0.0.1 by default; binding anything else requires a token. Every request
+ * must name this server in its Host header (DNS rebinding) and a browser's upgrade must come from this
+ * server's own origin (see requestGuard.ts); no request, however malformed, may throw out of a handler.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createReadStream, existsSync, statSync } from 'node:fs';
 import { extname, join, normalize, resolve, sep } from 'node:path';
+import type { Duplex } from 'node:stream';
 import { timingSafeEqual } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { WebSocketServer, type WebSocket } from 'ws';
+import { ProtocolError } from '../protocol/protocol.js';
 import type { Core, CoreOptions } from './createCore.js';
+import { hostAllowed, hostPolicy, isLoopback, originAllowed, parseTarget, type HostPolicy } from './requestGuard.js';
 import { createSession } from './session.js';
 
 export interface ServeOptions extends CoreOptions {
@@ -20,6 +24,12 @@ export interface ServeOptions extends CoreOptions {
   rendererDir?: string;
   /** An already-built core (tests); default: createCore(options). */
   core?: Core;
+  /** Extra Host names this server answers to (a reverse proxy's name, a DNS name of this machine). */
+  allowHosts?: string[];
+  /** Open WebSocket connections at once (default 32); more are refused with 503. */
+  maxConnections?: number;
+  /** A client that lets this much unsent data pile up (bytes, default 64 MiB) is disconnected. */
+  maxBufferedBytes?: number;
 }
 
 export interface RunningServer {
@@ -59,10 +69,6 @@ export function packageRoot(): string {
   return resolve(fileURLToPath(new URL('.', import.meta.url)), '..', '..');
 }
 
-function isLoopback(host: string): boolean {
-  return host === '127.0.0.1' || host === 'localhost' || host === '::1' || host.startsWith('127.');
-}
-
 function tokenMatches(expected: string | undefined, given: string | null): boolean {
   if (!expected) return true;
   if (!given) return false;
@@ -71,16 +77,19 @@ function tokenMatches(expected: string | undefined, given: string | null): boole
   return a.length === b.length && timingSafeEqual(a, b);
 }
 
-function serveStatic(root: string, req: IncomingMessage, res: ServerResponse) {
-  const url = new URL(req.url ?? '/', 'http://x');
-  let path = decodeURIComponent(url.pathname);
+function serveStatic(root: string, path: string, req: IncomingMessage, res: ServerResponse) {
   if (path.endsWith('/')) path += 'index.html';
   const file = normalize(join(root, path));
   if (!file.startsWith(root + sep) && file !== root) {
     res.writeHead(403).end('forbidden');
     return;
   }
-  const target = existsSync(file) && statSync(file).isFile() ? file : join(root, 'index.html');
+  let target = join(root, 'index.html');
+  try {
+    if (statSync(file).isFile()) target = file;
+  } catch {
+    // not a file: the app's own routes fall back to index.html
+  }
   if (!existsSync(target)) {
     res.writeHead(503, { 'content-type': 'text/plain' });
     res.end(`The renderer is not built (${root}). Run: npm run build`);
@@ -93,58 +102,122 @@ function serveStatic(root: string, req: IncomingMessage, res: ServerResponse) {
     'referrer-policy': 'no-referrer',
     'cache-control': target.endsWith('index.html') ? 'no-cache' : 'public, max-age=3600',
   });
-  createReadStream(target).pipe(res);
+  if (req.method === 'HEAD') {
+    res.end();
+    return;
+  }
+  const stream = createReadStream(target);
+  stream.once('error', () => res.destroy());
+  stream.pipe(res);
+}
+
+function refuseSocket(socket: Duplex, status: string) {
+  try {
+    socket.end(`HTTP/1.1 ${status}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
+  } catch {
+    // already gone
+  }
+  socket.destroy();
 }
 
 export async function serve(opts: ServeOptions = {}): Promise<RunningServer> {
   const host = opts.host ?? '127.0.0.1';
   if (!isLoopback(host) && !opts.token) {
-    throw new Error(`refusing to listen on ${host} without --token (anyone on the network could drive the trainer)`);
+    throw new ProtocolError('invalid', `refusing to listen on ${host} without --token (anyone on the network could drive the trainer)`, [
+      { path: '--token', message: 'required when --host is not a loopback address' },
+    ]);
   }
   const rendererDir = resolve(opts.rendererDir ?? join(packageRoot(), 'out', 'renderer'));
   const core = opts.core ?? (await (await import('./createCore.js')).createCore(opts));
+  const maxConnections = opts.maxConnections ?? 32;
+  const maxBuffered = opts.maxBufferedBytes ?? 64 * 1024 * 1024;
+  // Known once listening (port 0 picks one); until then nothing is accepted.
+  let policy: HostPolicy | null = null;
 
   const server = createServer((req, res) => {
-    const url = new URL(req.url ?? '/', 'http://x');
-    if (url.pathname === '/api/health') {
-      res.writeHead(200, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ ok: true }));
-      return;
+    try {
+      if (!policy || !hostAllowed(policy, req.headers.host)) {
+        res.writeHead(421, { 'content-type': 'text/plain' }).end('this server does not answer to that Host name');
+        return;
+      }
+      const target = parseTarget(req.url);
+      if (!target) {
+        res.writeHead(400, { 'content-type': 'text/plain' }).end('bad request target');
+        return;
+      }
+      if (target.path === '/api/health') {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ ok: true }));
+        return;
+      }
+      if (req.method !== 'GET' && req.method !== 'HEAD') {
+        res.writeHead(405).end();
+        return;
+      }
+      serveStatic(rendererDir, target.path, req, res);
+    } catch (e) {
+      // Nothing a client sends may take the server down; a bug here answers 500 and is logged.
+      console.error(`switchyard serve: ${req.method} ${JSON.stringify(req.url)}: ${e instanceof Error ? e.message : e}`);
+      if (!res.headersSent) res.writeHead(500);
+      res.end();
     }
-    if (req.method !== 'GET' && req.method !== 'HEAD') {
-      res.writeHead(405).end();
-      return;
-    }
-    serveStatic(rendererDir, req, res);
   });
+  server.on('clientError', (_err, socket) => refuseSocket(socket, '400 Bad Request'));
 
   const wss = new WebSocketServer({ noServer: true, maxPayload: 16 * 1024 * 1024 });
   server.on('upgrade', (req, socket, head) => {
-    const url = new URL(req.url ?? '/', 'http://x');
-    const origin = req.headers.origin;
-    const sameOrigin = !origin || new URL(origin).host === req.headers.host;
-    if (url.pathname !== '/ws' || !sameOrigin || !tokenMatches(opts.token, url.searchParams.get('token'))) {
-      socket.write('HTTP/1.1 403 Forbidden\r\n\r\n');
-      socket.destroy();
-      return;
+    socket.on('error', () => socket.destroy());
+    try {
+      const target = parseTarget(req.url);
+      const origin = req.headers.origin;
+      if (
+        !policy ||
+        !hostAllowed(policy, req.headers.host) ||
+        !originAllowed(origin, req.headers.host) ||
+        !target ||
+        target.path !== '/ws' ||
+        !tokenMatches(opts.token, target.query.get('token'))
+      ) {
+        refuseSocket(socket, '403 Forbidden');
+        return;
+      }
+      if (wss.clients.size >= maxConnections) {
+        refuseSocket(socket, '503 Service Unavailable');
+        return;
+      }
+      wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req));
+    } catch (e) {
+      console.error(`switchyard serve: upgrade ${JSON.stringify(req.url)}: ${e instanceof Error ? e.message : e}`);
+      refuseSocket(socket, '400 Bad Request');
     }
-    wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req));
   });
   wss.on('connection', (ws: WebSocket) => {
     const session = createSession(core.handlers, core.hub, (msg) => {
-      if (ws.readyState === ws.OPEN) ws.send(JSON.stringify(msg));
+      if (ws.readyState !== ws.OPEN) return;
+      // A client that does not read (or floods listens) must not make the host buffer without bound.
+      if (ws.bufferedAmount > maxBuffered) {
+        ws.close(1013, 'client too slow: unsent data over the limit');
+        ws.terminate();
+        return;
+      }
+      ws.send(JSON.stringify(msg));
     });
     ws.on('message', (data) => session.receive(data.toString()));
     ws.on('close', () => session.close());
     ws.on('error', () => session.close());
   });
 
+  const wanted = opts.port ?? 7860;
   await new Promise<void>((ok, fail) => {
-    server.once('error', fail);
-    server.listen(opts.port ?? 7860, host, () => ok());
+    server.once('error', (e: NodeJS.ErrnoException) => {
+      const why = e.code === 'EADDRINUSE' ? 'the port is in use' : e.code === 'EACCES' ? 'permission denied' : e.message;
+      fail(new ProtocolError('failed', `cannot listen on ${host}:${wanted}: ${why}`));
+    });
+    server.listen(wanted, host, () => ok());
   });
   const addr = server.address();
-  const port = typeof addr === 'object' && addr ? addr.port : (opts.port ?? 7860);
+  const port = typeof addr === 'object' && addr ? addr.port : wanted;
+  policy = hostPolicy(host, port, opts.allowHosts);
   const shownHost = host.includes(':') ? `[${host}]` : host;
   return {
     url: `http://${shownHost}:${port}/`,
