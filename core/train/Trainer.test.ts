@@ -56,6 +56,13 @@ describe('train', () => {
     expect(moe[0]!.load[0]).toBeGreaterThan(EXPERT_COLLAPSE_THRESHOLD);
     expect(moe[0]!.load.reduce((a, b) => a + b, 0)).toBeCloseTo(1, 5);
     expect(points[9]!.valAccuracy).toBeTypeOf('number');
+    // Validation is scored on the validation split (held out of training), never on test.
+    expect(points[9]!.valSamples).toBe(ds.val.n);
+    expect(ds.val.n).not.toBe(ds.test.n);
+    const [lo, hi] = points[9]!.valCi95!;
+    expect(lo).toBeLessThanOrEqual(points[9]!.valAccuracy!);
+    expect(hi).toBeGreaterThanOrEqual(points[9]!.valAccuracy!);
+    expect(res.final!.val).toMatchObject({ split: 'val', n: ds.val.n, accuracy: points[29]!.valAccuracy });
     expect(points[8]!.valAccuracy).toBeUndefined();
     expect(points[0]!.archVector).toBeDefined();
     expect(points[29]!.etaSec).toBe(0);
@@ -63,20 +70,22 @@ describe('train', () => {
     expect(r.specs.length).toBeGreaterThanOrEqual(5);
     const s = r.specs.at(-1)!;
     expect(s.layers[0]!.counts).toHaveLength(3);
-    expect(s.layers[0]!.counts.flat().reduce((a, b) => a + b, 0)).toBe(ds.test.n);
+    expect(s.layers[0]!.counts.flat().reduce((a, b) => a + b, 0)).toBe(ds.val.n);
     expect(s.layers[0]!.coactivation[0]![0]).toBe(s.layers[0]!.counts.reduce((a, row) => a + row[0]!, 0));
     expect(s.plane!.size).toBe(48);
     expect(s.plane!.experts[0]).toHaveLength(48 * 48);
     expect(s.plane!.predicted).toHaveLength(48 * 48);
-    expect(s.plane!.points!.length).toBe(Math.min(300, ds.test.n));
+    expect(s.plane!.points!.length).toBe(Math.min(300, ds.val.n));
     net.dispose();
   });
 
   it('a balanced router is not flagged as collapsed', async () => {
-    // seed 5 routes the training points about evenly over three of the four experts
+    // On this data (the first batch's class mix decides it), router seed 5 spreads the first batch over
+    // all four experts (largest share 0.38); seeds 1, 3 and 7 collapse it onto one or two.
+    const balanced = await loadDataset({ kind: 'gaussians', classes: 3, samples: 300, spread: 0.5, seed: 3 });
     const net = buildTestSupernet(TEST_SPACE, 5);
     const r = recorder();
-    await train({ config: config({ strategy: 'plain', steps: 3, evalEvery: 100 }), net, dataset: ds, sink: r.sink, now: tickingClock(), snapshots: 0 });
+    await train({ config: config({ strategy: 'plain', steps: 3, evalEvery: 100 }), net, dataset: balanced, sink: r.sink, now: tickingClock(), snapshots: 0 });
     const load = r.batches.flat()[0]!.moe![0]!;
     expect(Math.max(...load.load)).toBeLessThan(EXPERT_COLLAPSE_THRESHOLD);
     expect(load.collapse).toBe(false);

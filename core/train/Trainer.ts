@@ -17,11 +17,13 @@ import * as tf from '@tensorflow/tfjs';
 import { BatchIterator, type BatchIteratorState } from '../data/BatchIterator.js';
 import type { Dataset } from '../data/Dataset.js';
 import type { Supernet } from '../nn/types.js';
-import type { ExpertLoad, MetricPoint, Specialization, TrainConfig } from '../protocol/protocol.js';
+import type { AccuracyEstimate, ExpertLoad, MetricPoint, Specialization, TrainConfig } from '../protocol/protocol.js';
 import { encodeArch, largestArch, sampleArch, smallestArch, validateArch } from '../space/archCodec.js';
 import { createRng } from '../space/rng.js';
 import type { Arch } from '../space/SearchSpace.js';
 import type { Checkpoint, NamedArray } from './checkpointFormat.js';
+import { accuracyEstimate, accuracyInterval } from '../protocol/accuracyInterval.js';
+import { evaluationBatchNormBatches, withSubnetBatchNorm } from './batchNorm.js';
 import { correctCount, crossEntropy, evaluateArch } from './evaluate.js';
 import { MetricBatcher, type Clock } from './MetricBatcher.js';
 import { PathOptimizer, type PathOptimizerState } from './PathOptimizer.js';
@@ -46,7 +48,10 @@ export function isCollapsed(load: readonly number[], meanActive: number): boolea
   const balancedShare = meanActive / Math.max(1, load.length);
   return tokenShare >= EXPERT_COLLAPSE_TOKEN_SHARE && balancedShare <= 0.5;
 }
-/** Held-out samples scored at each validation (the whole test split is scored once at the end). */
+/**
+ * Validation samples scored at each validation (the first ones of the validation split, which is a
+ * seeded random subset of the training set; the test split is scored only for final reports).
+ */
 export const VALIDATION_SAMPLES = 1000;
 /** Specialization snapshots per run (evenly spaced, plus one at the end). */
 export const SPECIALIZATION_SNAPSHOTS = 5;
@@ -85,7 +90,7 @@ export interface TrainResult {
   lastAccuracy: number | null;
   bestValAccuracy: number | null;
   /** Validation of the evaluated subnet at the last step. */
-  final: { valLoss: number; valAccuracy: number } | null;
+  final: { valLoss: number; valAccuracy: number; val: AccuracyEstimate } | null;
   /** The subnet validation and snapshots use: config.arch / the largest. */
   evalArch: Arch;
 }
@@ -218,6 +223,12 @@ export async function train(opts: TrainerOptions): Promise<TrainResult> {
   };
 
   const inputShape = [config.batchSize, ...ds.inputShape];
+  // A supernet's BatchNorm running statistics mix all the subnets it trained: validation re-estimates
+  // them for the evaluated subnet (and restores them), as search and export do. One fixed subnet
+  // ('plain') has its own statistics already.
+  const bnBatches = evaluationBatchNormBatches(config, ds.train, ds.inputShape);
+  const validate = () =>
+    withSubnetBatchNorm(net, evalArch, bnBatches, () => evaluateArch(net, evalArch, ds.val, { limit: VALIDATION_SAMPLES, inputShape: ds.inputShape }));
   let warnedLoad = false;
   let status: TrainResult['status'] = 'completed';
   try {
@@ -299,10 +310,12 @@ export async function train(opts: TrainerOptions): Promise<TrainResult> {
       if (config.strategy !== 'plain') point.archVector = encodeArch(space, arches[reported]!);
       if (moe.length) point.moe = moe;
       if (step % config.evalEvery === 0 || step === config.steps) {
-        const v = await evaluateArch(net, evalArch, ds.test, { limit: VALIDATION_SAMPLES, inputShape: ds.inputShape });
+        const v = await validate();
         point.valLoss = v.loss;
         point.valAccuracy = v.accuracy;
-        final = { valLoss: v.loss, valAccuracy: v.accuracy };
+        point.valSamples = v.samples;
+        point.valCi95 = accuracyInterval(Math.round(v.accuracy * v.samples), v.samples);
+        final = { valLoss: v.loss, valAccuracy: v.accuracy, val: accuracyEstimate('val', v.accuracy, v.samples) };
         if (bestValAccuracy === null || v.accuracy > bestValAccuracy) bestValAccuracy = v.accuracy;
       }
       opts.onStep?.(point);
@@ -320,6 +333,7 @@ export async function train(opts: TrainerOptions): Promise<TrainResult> {
     batcher.flush();
     await drain();
     optimizer.dispose();
+    tf.dispose(bnBatches);
   }
   return { status, step, elapsedSec: elapsed(), lastLoss, lastAccuracy, bestValAccuracy, final, evalArch };
 }

@@ -41,15 +41,15 @@ export async function computeSpecialization(
   step: number,
   opts: SpecializationOptions = {},
 ): Promise<Specialization> {
-  const n = Math.min(opts.samples ?? 512, ds.test.n);
-  const f = ds.test.x.length / ds.test.n;
+  const n = Math.min(opts.samples ?? 512, ds.val.n);
+  const f = ds.val.x.length / ds.val.n;
   const classes = ds.classNames.length;
   let layers: LayerAcc[] = [];
   for (let s = 0; s < n; s += SPECIALIZATION_CHUNK) {
     const m = Math.min(SPECIALIZATION_CHUNK, n - s);
-    const labels = ds.test.y.subarray(s, s + m);
+    const labels = ds.val.y.subarray(s, s + m);
     const { reads, moe } = tf.tidy(() => {
-      const x = tf.tensor(ds.test.x.subarray(s * f, (s + m) * f), [m, ...ds.inputShape]);
+      const x = tf.tensor(ds.val.x.subarray(s * f, (s + m) * f), [m, ...ds.inputShape]);
       const out = net.apply(x, arch, { training: false, progress: 1 });
       const moe = out.moe.map((l) => ({ layer: l.layer, expertNames: l.expertNames }));
       return { moe, reads: out.moe.flatMap((l) => [l.mask, tf.matMul(l.mask, l.mask, true, false)]) };
@@ -106,9 +106,9 @@ export async function computeSpecialization(
       predicted.push(...values[values.length - 1]!);
     }
     const rng = createRng(step + 1);
-    const count = Math.min(opts.points ?? 300, ds.test.n);
-    const idx = rng.shuffle(Array.from({ length: ds.test.n }, (_, i) => i)).slice(0, count);
-    const points = idx.map((i) => [ds.test.x[2 * i]!, ds.test.x[2 * i + 1]!, ds.test.y[i]!] as [number, number, number]);
+    const count = Math.min(opts.points ?? 300, ds.val.n);
+    const idx = rng.shuffle(Array.from({ length: ds.val.n }, (_, i) => i)).slice(0, count);
+    const points = idx.map((i) => [ds.val.x[2 * i]!, ds.val.x[2 * i + 1]!, ds.val.y[i]!] as [number, number, number]);
     spec.plane = { xMin, xMax, yMin, yMax, size, experts, predicted, points };
   }
   return spec;

@@ -36,20 +36,28 @@ describe('switchyard train on Fashion-MNIST', () => {
     const out = JSON.parse(r.stdout.trim().split('\n').at(-1)!);
     expect(out).toMatchObject({ status: 'completed', step: 150, backend: 'cpu' });
     expect(out.testAccuracy).toBeGreaterThanOrEqual(0.74);
+    // Validation (selection) and test (final report) are separate splits, each with its interval.
+    // --limit 8000 keeps 7200 for training and holds out 800 (10 %) for validation.
+    expect(out.validation).toMatchObject({ split: 'val', n: 800 });
+    expect(out.test).toMatchObject({ split: 'test', n: 10000, accuracy: out.testAccuracy });
+    expect(out.test.ci95[0]).toBeLessThan(out.testAccuracy);
+    expect(out.test.ci95[1]).toBeGreaterThan(out.testAccuracy);
     const store = new RunStore(runs);
     const [summary] = await store.list();
     expect(summary!.id).toBe(out.runId);
     expect(summary!.status).toBe('completed');
+    expect(summary!.test).toEqual(out.test);
+    expect(summary!.finalVal).toEqual(out.validation);
     const metrics = await store.readMetrics(out.runId);
     expect(metrics.map((p) => p.step)).toEqual(Array.from({ length: 150 }, (_, i) => i + 1));
     expect((await store.loadLatestCheckpoint(out.runId))!.meta.step).toBe(150);
-    // search/export's entry point rebuilds the same network: its validation (first 1000 test images)
-    // matches the one the run logged at its last step
+    // search/export's entry point rebuilds the same network: its validation (the first 1000 images of
+    // the validation split, held out of the 8000 training images) matches the one the run logged
     await tf.setBackend('cpu');
     const { net, record, step } = await restoreSupernet(out.runDir);
     expect(step).toBe(150);
     const ds = await loadDataset(record.config.data, { input: record.config.space.input });
-    const evaluation = await evaluateArch(net, largestArch(record.config.space), ds.test, { inputShape: ds.inputShape, limit: VALIDATION_SAMPLES });
+    const evaluation = await evaluateArch(net, largestArch(record.config.space), ds.val, { inputShape: ds.inputShape, limit: VALIDATION_SAMPLES });
     expect(evaluation.accuracy).toBe(metrics.at(-1)!.valAccuracy);
     expect(evaluation.loss).toBeCloseTo(metrics.at(-1)!.valLoss!, 5);
     net.dispose();
