@@ -35,9 +35,10 @@ export const RULES: Rule[] = [
   },
 ];
 
-const IMPORT_RE = /(?:^|\s)(?:import|export)\s[^'"]*?from\s*['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)|^\s*import\s*['"]([^'"]+)['"]/;
+export const IMPORT_RE = /(?:^|\s)(?:import|export)\s[^'"]*?from\s*['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)|^\s*import\s*['"]([^'"]+)['"]/;
 
-function* walk(dir: string): Generator<string> {
+/** Source files under dir (not tests, not node_modules or dot folders). */
+export function* walk(dir: string): Generator<string> {
   let names: string[];
   try {
     names = readdirSync(dir);

@@ -50,6 +50,7 @@ function vitest(name, config) {
 }
 
 if (want('typecheck')) step('typecheck', 'npm', ['run', 'typecheck']);
+if (want('lint')) step('lint (runtime boundaries, core floors and cycles)', 'npm', ['run', 'lint']);
 if (want('unit')) vitest('unit');
 if (want('e2e')) {
   const built = step('build (electron-vite + CLI bundle)', 'npm', ['run', 'build']);

@@ -3,7 +3,7 @@
  * 28×28 images of 10 clothing classes.
  */
 import { join } from 'node:path';
-import { DatasetError, type SourceDataset, type Split } from './Dataset.js';
+import { DatasetError, type SourceDataset, type Split } from './DatasetContract.js';
 import { readIdxGz } from './idx.js';
 
 export const FASHION_MNIST_DIR = '/usr/share/datasets/fashion-mnist';

@@ -4,7 +4,7 @@
  */
 import { createReadStream } from 'node:fs';
 import { createGunzip } from 'node:zlib';
-import { DatasetError } from './Dataset.js';
+import { DatasetError } from './DatasetContract.js';
 
 /** Type code of unsigned bytes, the only one (Fashion-)MNIST uses. */
 const IDX_UBYTE = 0x08;

@@ -5,7 +5,7 @@
  */
 import type { DatasetConfig } from '../protocol/protocol.js';
 import { createRng, type Rng } from '../space/rng.js';
-import type { PlaneBounds, SourceDataset, Split } from './Dataset.js';
+import type { PlaneBounds, SourceDataset, Split } from './DatasetContract.js';
 
 type SpiralsConfig = Extract<DatasetConfig, { kind: 'spirals' }>;
 type GaussiansConfig = Extract<DatasetConfig, { kind: 'gaussians' }>;

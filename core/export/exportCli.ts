@@ -4,7 +4,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
-import { parseFlags } from '../host/cli.js';
+import { parseFlags } from '../protocol/cliFlags.js';
 import { selectBackend } from '../nn/backend.js';
 import { BackendChoice, ExportFormat, parseOrThrow, ProtocolError } from '../protocol/protocol.js';
 import { Arch } from '../space/SearchSpace.js';

@@ -4,12 +4,15 @@
  */
 import { z } from 'zod';
 import { BackendChoice, parseOrThrow, ProtocolError } from '../protocol/protocol.js';
+import { parseFlags } from '../protocol/cliFlags.js';
 import { VERSION } from './version.js';
+
+export { parseFlags };
 
 const USAGE = `Switchyard ${VERSION} — visual workbench for NAS and Mixture-of-Experts
 
 Usage:
-  switchyard serve  [--port 7860] [--host 127.0.0.1] [--token T] [--allow-host H,…] [--runs-dir DIR] [--backend B]
+  switchyard serve  [--port 7860] [--host 127.0.0.1] [--token T] [--allow-host H,…] [--runs-dir DIR] [--backend B] [--max-runs N]
   switchyard train  <space.json> [--data spirals|gaussians|fashion-mnist[:DIR]] [--steps N] [--backend B] ...
   switchyard search <runId> [--strategy nsga2|evolution|random] [--objectives accuracy,latency] ...
   switchyard export <runId> <arch.json|vector|largest|smallest> [--formats tfjs,onnx,arch] [--out DIR]
@@ -18,31 +21,6 @@ Usage:
 Backends (B): auto (tensorflow → webgpu → wasm → cpu), tensorflow, webgpu, wasm, cpu.
 `;
 
-/** Minimal `--flag value` / `--flag=value` / `--switch` parser; positionals are kept in order. */
-export function parseFlags(argv: string[], switches: readonly string[] = []) {
-  const flags: Record<string, string | true> = {};
-  const positionals: string[] = [];
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    if (a === '--') {
-      positionals.push(...argv.slice(i + 1));
-      break;
-    }
-    if (a.startsWith('--')) {
-      const eq = a.indexOf('=');
-      const name = eq > 0 ? a.slice(2, eq) : a.slice(2);
-      if (eq > 0) flags[name] = a.slice(eq + 1);
-      else if (switches.includes(name)) flags[name] = true;
-      else {
-        const v = argv[i + 1];
-        if (v === undefined || v.startsWith('--')) throw new ProtocolError('invalid', `--${name} needs a value`, [{ path: `--${name}`, message: 'needs a value' }]);
-        flags[name] = v;
-        i++;
-      }
-    } else positionals.push(a);
-  }
-  return { flags, positionals };
-}
 
 const ServeFlags = z
   .object({
@@ -53,6 +31,8 @@ const ServeFlags = z
     backend: BackendChoice.default('auto'),
     /** Comma-separated extra Host names to answer to (DNS rebinding guard; see requestGuard.ts). */
     'allow-host': z.string().optional(),
+    /** Runs training at once (more queue); default 1 on a GPU backend, 2 on CPU. */
+    'max-runs': z.coerce.number().int().min(1).max(64).optional(),
   })
   .strict();
 
@@ -61,7 +41,7 @@ async function serveCommand(argv: string[]): Promise<number> {
   const f = parseOrThrow(ServeFlags, flags, 'flags', []);
   const { serve } = await import('./serve.js');
   const allowHosts = f['allow-host']?.split(',').map((h) => h.trim()).filter(Boolean) ?? [];
-  const s = await serve({ port: f.port, host: f.host, token: f.token, runsDir: f['runs-dir'], backend: f.backend, allowHosts });
+  const s = await serve({ port: f.port, host: f.host, token: f.token, runsDir: f['runs-dir'], backend: f.backend, maxRuns: f['max-runs'], allowHosts });
   const url = f.token ? `${s.url}?token=${encodeURIComponent(f.token)}` : s.url;
   console.log(`Switchyard serving ${url}`);
   console.log(`runs: ${s.core.runsDir}`);

@@ -14,7 +14,9 @@
  * Identity blocks and blocks beyond the chosen depth do not appear.
  */
 import type { Activation } from '../space/SearchSpace.js';
-import type { ColumnKind } from './moe/MoELayer.js';
+
+/** What an MoE layer's expert slot is: a routed FFN expert, or one of the cheap experts (null, zero, copy, constant). */
+export type ColumnKind = 'ffn' | 'null' | 'zero' | 'copy' | 'constant';
 
 /** A row-major weight array and its shape. */
 export interface WeightArray {

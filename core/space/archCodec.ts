@@ -10,7 +10,7 @@
  * Positions of blocks beyond the chosen depth, and the width / channel / kernel positions of an identity
  * block, do not affect the subnet: `encodeArch` writes 0 there so every arch has one canonical vector.
  */
-import type { ValidationIssue } from '../protocol/protocol.js';
+import type { ValidationIssue } from './validationIssue.js';
 import type { Rng } from './rng.js';
 import type { Arch, Block, BlockChoice, SearchSpace } from './SearchSpace.js';
 

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadDataset } from '../data/Dataset.js';
-import { EventHub } from '../host/session.js';
+import { EventHub } from '../protocol/EventHub.js';
 import { buildSupernet } from '../nn/Supernet.js';
 import { TrainConfig, type MetricPoint, type RunEvent } from '../protocol/protocol.js';
 import { encodeArch, sampleArch } from '../space/archCodec.js';
