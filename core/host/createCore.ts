@@ -8,7 +8,7 @@ import { validateSpace, cardinality, supernetParams } from '../space/validateSpa
 import { listExampleSpaces } from '../space/exampleSpaces.js';
 import { selectBackend } from '../nn/backend.js';
 import { defaultRunsDir } from '../train/RunStore.js';
-import { RunManager, type TrainProcessEntry } from '../train/RunManager.js';
+import { defaultMaxConcurrent, RunManager, type TrainProcessEntry } from '../train/RunManager.js';
 import { SearchManager } from '../search/SearchManager.js';
 import { exportSubnet } from '../export/exportSubnet.js';
 import { EventHub, type Handlers } from './session.js';
@@ -19,6 +19,8 @@ export interface CoreOptions {
   backend?: BackendChoice;
   /** Where the training child process's entry is (Electron's bundle lays files out differently). */
   trainEntry?: TrainProcessEntry;
+  /** Runs training at once; more wait as 'queued'. Default: 1 on a GPU backend, 2 on CPU. */
+  maxRuns?: number;
   /**
    * Folders a client may name as a dataset's `dir` (default: Debian's Fashion-MNIST folder plus
    * $SWITCHYARD_DATA_DIRS, colon-separated). A client must not make the host probe arbitrary paths.
@@ -52,7 +54,14 @@ export async function createCore(opts: CoreOptions = {}): Promise<Core> {
   const backendChoice = opts.backend ?? 'auto';
   const hub = new EventHub();
   const dataDirs = opts.dataDirs ?? defaultDataDirs();
-  const runs = new RunManager({ runsDir, hub, backend: backendChoice, entry: opts.trainEntry });
+  const runs = new RunManager({
+    runsDir,
+    hub,
+    backend: backendChoice,
+    entry: opts.trainEntry,
+    // asked when the first run starts, by which time the backend has been probed (getBackend below)
+    maxConcurrent: opts.maxRuns ?? (async () => defaultMaxConcurrent(await getBackend())),
+  });
   const searches = new SearchManager({ runsDir, hub });
 
   // The backend is chosen once, lazily: loading tfjs and probing a GPU should not delay the first paint.
@@ -77,7 +86,7 @@ export async function createCore(opts: CoreOptions = {}): Promise<Core> {
       return { ok: true, issues: [], cardinality: cardinality(r.space), params: supernetParams(r.space) };
     },
     'runs.list': async () => runs.list(),
-    'runs.get': async ({ runId }) => runs.get(runId),
+    'runs.get': async ({ runId, ...page }) => runs.get(runId, page),
     'train.start': async (cfg) => {
       checkDataDir(cfg.data, dataDirs);
       const r = validateSpace(cfg.space);

@@ -109,7 +109,8 @@ export const TrainConfig = z
 export type TrainConfig = z.infer<typeof TrainConfig>;
 export type TrainConfigInput = z.input<typeof TrainConfig>;
 
-export const RunStatus = z.enum(['queued', 'running', 'completed', 'stopped', 'failed', 'interrupted']);
+/** 'damaged': the run's folder is there but its run.json cannot be read (the summary's `error` says why). */
+export const RunStatus = z.enum(['queued', 'running', 'completed', 'stopped', 'failed', 'interrupted', 'damaged']);
 export type RunStatus = z.infer<typeof RunStatus>;
 
 export const RunSummary = z.object({
@@ -302,6 +303,9 @@ export type ValidationIssue = z.infer<typeof ValidationIssue>;
 
 const Empty = z.object({}).strict().default({});
 const RunRef = z.object({ runId: z.string().min(1) }).strict();
+/** Metric points per `runs.get` page: the default, and the most one message may carry. */
+export const METRICS_PAGE_DEFAULT = 5000;
+export const METRICS_PAGE_MAX = 20000;
 
 export const methods = {
   'host.hello': {
@@ -328,11 +332,24 @@ export const methods = {
   },
   'runs.list': { params: Empty, result: z.array(RunSummary) },
   'runs.get': {
-    params: RunRef,
+    // The metric history comes in pages (a 300k-step history in one message stalls every client):
+    // points [offset, offset + limit × stride) of metrics.jsonl, every stride-th one.
+    params: z
+      .object({
+        runId: z.string().min(1),
+        offset: z.number().int().min(0).default(0),
+        limit: z.number().int().min(1).max(METRICS_PAGE_MAX).default(METRICS_PAGE_DEFAULT),
+        stride: z.number().int().min(1).default(1),
+      })
+      .strict(),
     result: z.object({
       record: RunRecord,
       metrics: z.array(MetricPoint),
       specialization: Specialization.nullable(),
+      /** Lines in metrics.jsonl (a corrupt one is skipped, so a page may hold fewer points than it spans). */
+      total: z.number().int(),
+      /** Where the next page starts; null after the last one. */
+      nextOffset: z.number().int().nullable(),
     }),
   },
   'train.start': { params: TrainConfig, result: z.object({ runId: z.string() }) },

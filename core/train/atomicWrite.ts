@@ -13,7 +13,8 @@ export interface AtomicWriteHooks {
 
 let counter = 0;
 
-export async function atomicWriteFile(path: string, data: Uint8Array | string, hooks: AtomicWriteHooks = {}): Promise<void> {
+/** `data` may be an async iterable (streamed, e.g. a rewritten metrics file); if it throws, the target is untouched. */
+export async function atomicWriteFile(path: string, data: Uint8Array | string | AsyncIterable<string | Uint8Array>, hooks: AtomicWriteHooks = {}): Promise<void> {
   const temp = join(dirname(path), `.${basename(path)}.${process.pid}.${counter++}.tmp`);
   const fh = await open(temp, 'w');
   try {

@@ -18,13 +18,17 @@ export interface RestoredSupernet {
   checkpoint: Checkpoint;
 }
 
-/** `runDir` is a run's folder, e.g. `<runsDir>/<runId>`. Throws if the run has no checkpoint yet. */
-export async function restoreSupernet(runDir: string): Promise<RestoredSupernet> {
+/**
+ * `runDir` is a run's folder, e.g. `<runsDir>/<runId>`. Throws if the run has no checkpoint yet. A
+ * damaged checkpoint.bin falls back to checkpoint.prev.bin and `onWarning` hears about it (default:
+ * stderr); both damaged is an error naming both files.
+ */
+export async function restoreSupernet(runDir: string, onWarning?: (message: string) => void): Promise<RestoredSupernet> {
   const abs = resolve(runDir);
   const store = new RunStore(dirname(abs));
   const runId = basename(abs);
   const record = await store.readRecord(runId);
-  const checkpoint = await store.loadLatestCheckpoint(runId);
+  const checkpoint = await store.loadLatestCheckpoint(runId, onWarning);
   if (!checkpoint) throw new Error(`run "${runId}" has no checkpoint yet (it is saved every ${record.config.checkpointEvery} steps)`);
   const net = buildSupernet(record.config.space, { seed: record.config.seed });
   try {

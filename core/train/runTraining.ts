@@ -2,7 +2,9 @@
  * Drives one run stored on disk: picks the backend, loads the data, builds the supernet (restoring the
  * latest checkpoint on resume), trains, and keeps run.json / metrics.jsonl / specialization.json /
  * checkpoint.bin up to date while publishing RunEvents. The training child process (trainProcess.ts)
- * and the in-process CLI both call it.
+ * and the in-process CLI both call it. It first takes the run's lock (RunStore.acquireOwner) and
+ * touches nothing if another live process holds it (RunBusyError); the final status is in run.json
+ * before it returns.
  */
 import { checkDatasetFitsInput, loadDataset } from '../data/Dataset.js';
 import { selectBackend } from '../nn/backend.js';
@@ -35,15 +37,28 @@ export interface RunTrainingResult {
 }
 
 export async function runTraining(opts: RunTrainingOptions): Promise<RunTrainingResult> {
+  const lock = await opts.store.acquireOwner(opts.runId);
+  try {
+    return await trainOwnedRun(opts);
+  } finally {
+    await lock.release();
+  }
+}
+
+async function trainOwnedRun(opts: RunTrainingOptions): Promise<RunTrainingResult> {
   const { store, runId, emit } = opts;
-  let record: RunRecord = await store.readRecord(runId);
+  const record: RunRecord = await store.readRecord(runId);
+  if (record.summary.status === 'completed') {
+    // e.g. the loser of two resumes that got the lock after the winner finished: nothing to do.
+    emit({ kind: 'log', runId, level: 'error', message: `run "${runId}" has already completed` });
+    return { summary: record.summary, result: null, testAccuracy: null };
+  }
   const setSummary = async (patch: Partial<RunSummary>, write = true) => {
     record.summary = { ...record.summary, ...patch };
     if (write) await store.writeRecord(record);
     emit({ kind: 'status', runId, summary: record.summary });
   };
   try {
-    await store.writeOwner(runId, process.pid);
     await store.removeStaleTempFiles(runId);
     const cfg = record.config;
     const backend = await selectBackend(cfg.backend === 'auto' ? (opts.backend ?? 'auto') : cfg.backend);
@@ -53,7 +68,9 @@ export async function runTraining(opts: RunTrainingOptions): Promise<RunTraining
     if (misfit) throw new Error(misfit);
     const net = buildSupernet(cfg.space, { seed: cfg.seed });
     try {
-      const ckpt = opts.resume ? await store.loadLatestCheckpoint(runId) : null;
+      const ckpt = opts.resume
+        ? await store.loadLatestCheckpoint(runId, (message) => emit({ kind: 'log', runId, level: 'warn', message }))
+        : null;
       await store.truncateMetrics(runId, ckpt?.meta.step ?? 0);
       await setSummary({
         status: 'running',

@@ -18,6 +18,7 @@ import {
 import type { SearchSpace } from '../space/SearchSpace.js';
 import { validateSpace } from '../space/validateSpace.js';
 import { defaultRunsDir, newRunRecord, RunStore } from './RunStore.js';
+import { RunBusyError } from './runLock.js';
 import { runTraining } from './runTraining.js';
 
 const TRAIN_USAGE = `Usage: switchyard train <space.json> [flags]
@@ -206,7 +207,13 @@ export async function runTrainCommand(argv: string[]): Promise<number> {
     emit: (e) => {
       if (!flags.json && e.kind === 'log' && e.level !== 'info') console.error(`${e.level}: ${e.message}`);
     },
-  }).finally(() => process.off('SIGINT', onSigint));
+  })
+    .catch((e: unknown) => {
+      // Another process (the app, or a second CLI) holds the run's lock: one trainer per run.
+      if (e instanceof RunBusyError) throw new ProtocolError('busy', `${resume ? '--resume: ' : ''}${e.message}`);
+      throw e;
+    })
+    .finally(() => process.off('SIGINT', onSigint));
   progress?.end();
   const s = outcome.summary;
   if (flags.json) {

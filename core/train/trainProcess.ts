@@ -4,6 +4,7 @@
  * Bundled as out/cli/trainProcess.mjs beside the CLI bundle.
  */
 import { RunStore } from './RunStore.js';
+import { RunBusyError } from './runLock.js';
 import { runTraining } from './runTraining.js';
 import type { ChildMessage, ParentMessage } from './trainProcessMessages.js';
 
@@ -32,15 +33,22 @@ process.on('message', (raw: ParentMessage) => {
   started = true;
   void (async () => {
     const store = new RunStore(raw.runsDir);
-    const { summary } = await runTraining({
-      store,
-      runId: raw.runId,
-      resume: raw.resume,
-      backend: raw.backend,
-      signal: stop.signal,
-      emit: (event) => void send({ type: 'event', event }),
-    });
-    await send({ type: 'done', summary });
+    try {
+      // runTraining writes the final status to run.json before it returns, so a parent that misses
+      // the 'done' below still finds it there.
+      const { summary } = await runTraining({
+        store,
+        runId: raw.runId,
+        resume: raw.resume,
+        backend: raw.backend,
+        signal: stop.signal,
+        emit: (event) => void send({ type: 'event', event }),
+      });
+      await send({ type: 'done', summary });
+    } catch (e) {
+      if (!(e instanceof RunBusyError)) throw e;
+      await send({ type: 'busy', message: e.message });
+    }
     if (process.connected) process.disconnect();
     process.exit(0);
   })().catch((e: unknown) => {

@@ -8,5 +8,7 @@ export type ParentMessage =
 
 export type ChildMessage =
   | { type: 'event'; event: RunEvent }
-  /** Sent last, before the child exits on its own. */
-  | { type: 'done'; summary: RunSummary };
+  /** Sent last, before the child exits on its own (run.json already holds the final status). */
+  | { type: 'done'; summary: RunSummary }
+  /** Another process holds the run's lock: the child touched nothing and exits. */
+  | { type: 'busy'; message: string };
