@@ -213,9 +213,16 @@ export function createFakeCore(opts: { stepsPerTick?: number; tickMs?: number } 
         : { ok: false, issues: r.issues, cardinality: null, params: null };
     },
     'runs.list': async () => [...runs.values()].map((r) => ({ ...r.summary })),
-    'runs.get': async ({ runId }) => {
+    'runs.get': async ({ runId, offset, limit }) => {
       const r = get(runId);
-      return { record: { summary: { ...r.summary }, config: r.config, backend: BACKEND }, metrics: r.metrics, specialization: r.spec };
+      // paged like the real core (protocol runs.get)
+      return {
+        record: { summary: { ...r.summary }, config: r.config, backend: BACKEND },
+        metrics: r.metrics.slice(offset, offset + limit),
+        specialization: r.spec,
+        total: r.metrics.length,
+        nextOffset: offset + limit < r.metrics.length ? offset + limit : null,
+      };
     },
     'train.start': async (config) => {
       const id = `run-${++n}`;

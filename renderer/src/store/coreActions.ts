@@ -137,8 +137,16 @@ export async function openRun(runId: string) {
   try {
     const got = await core().call('runs.get', { runId });
     if (store().liveRunId !== runId) return;
+    // The history comes in pages (one message for a long history would stall every client): fetch on.
+    const history = got.metrics;
+    for (let next = got.nextOffset; next !== null; ) {
+      const page = await core().call('runs.get', { runId, offset: next });
+      if (store().liveRunId !== runId) return;
+      for (const p of page.metrics) history.push(p);
+      next = page.nextOffset;
+    }
     // Points that streamed in while runs.get was on its way are newer than its history.
-    const merged = mergeMetrics(got.metrics, store().metrics.filter((p) => p.step > (got.metrics.at(-1)?.step ?? -1)));
+    const merged = mergeMetrics(history, store().metrics.filter((p) => p.step > (history.at(-1)?.step ?? -1)));
     store().resetLive(runId, merged, store().specialization ?? got.specialization);
     store().setActiveRun(runId, got.record);
     store().upsertRun(got.record.summary);

@@ -32,6 +32,12 @@ export function RunList() {
                 {r.status} · {r.step}/{r.steps} · {r.strategy} · {r.dataKind}
                 {r.bestValAccuracy !== null ? ` · val ${fmt(r.bestValAccuracy)}` : ''}
               </span>
+              {/* A damaged run's error names its run.json and what is wrong with it. */}
+              {r.status === 'damaged' && r.error ? (
+                <span className="run-error error-text" data-testid={`run-error-${r.id}`}>
+                  {r.error}
+                </span>
+              ) : null}
             </button>
           </li>
         ))}
