@@ -1,11 +1,8 @@
 /**
  * The training loop for a weight-sharing supernet.
  *
- * Strategies:
- * - 'plain': one fixed subnet (config.arch, else the largest) — an ordinary training run.
- * - 'spos': Single Path One-Shot (Guo et al., 2020): one subnet drawn uniformly per step.
- * - 'sandwich': the sandwich rule of US-Nets / BigNAS (Yu & Huang, 2019; Yu et al., 2020): per step the
- *   largest, the smallest and two random subnets, gradients summed before one update.
+ * Which subnets a step trains is the strategy's choice (core/train/strategies/: plain, spos, sandwich,
+ * registered in registry.ts); the loop sums their gradients into one update.
  *
  * Every step resolves its numbers (loss, accuracy, per-MoE-layer ExpertLoad) before they leave, batches
  * them at 5–20 Hz through MetricBatcher, and yields to the event loop at each release so a stop request
@@ -18,7 +15,7 @@ import { BatchIterator, type BatchIteratorState } from '../data/BatchIterator.js
 import type { Dataset } from '../data/Dataset.js';
 import type { Supernet } from '../nn/types.js';
 import type { AccuracyEstimate, ExpertLoad, MetricPoint, Specialization, TrainConfig } from '../protocol/protocol.js';
-import { encodeArch, largestArch, sampleArch, smallestArch, validateArch } from '../space/archCodec.js';
+import { encodeArch, largestArch, smallestArch, validateArch } from '../space/archCodec.js';
 import { createRng } from '../space/rng.js';
 import type { Arch } from '../space/SearchSpace.js';
 import type { Checkpoint, NamedArray } from './checkpointFormat.js';
@@ -28,6 +25,7 @@ import { correctCount, crossEntropy, evaluateArch } from './evaluate.js';
 import { MetricBatcher, type Clock } from './MetricBatcher.js';
 import { PathOptimizer, type PathOptimizerState } from './PathOptimizer.js';
 import { computeSpecialization } from './specialization.js';
+import { trainingStrategy } from './strategies/registry.js';
 
 /**
  * A layer is flagged as collapsed when one expert slot takes more than this share of its routing
@@ -210,17 +208,9 @@ export async function train(opts: TrainerOptions): Promise<TrainResult> {
     });
   };
 
-  const pickArches = (): { arches: Arch[]; reported: number } => {
-    switch (config.strategy) {
-      case 'plain':
-        return { arches: [evalArch], reported: 0 };
-      case 'spos':
-        return { arches: [sampleArch(space, sampler)], reported: 0 };
-      case 'sandwich':
-        // Report the first random subnet: the largest and smallest are the same every step.
-        return { arches: [fixedLargest, fixedSmallest, sampleArch(space, sampler), sampleArch(space, sampler)], reported: 2 };
-    }
-  };
+  const strategy = trainingStrategy(config.strategy);
+  const pickArches = () =>
+    strategy.plan({ space, rng: sampler, evalArch, largest: fixedLargest, smallest: fixedSmallest, step, progress: step / config.steps });
 
   const inputShape = [config.batchSize, ...ds.inputShape];
   // A supernet's BatchNorm running statistics mix all the subnets it trained: validation re-estimates

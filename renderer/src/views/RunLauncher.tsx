@@ -1,11 +1,12 @@
 import { useId } from 'react';
 import { useShallow } from 'zustand/react/shallow';
 import type { BackendChoice, Strategy } from '../../../core/protocol/protocol.js';
+import { TRAINING_STRATEGY_NAMES } from '../../../core/protocol/strategyNames.js';
 import { startRun } from '../store/coreActions.js';
 import { DEFAULT_DATASETS, type DatasetForm, type LaunchForm } from '../store/runsSlice.js';
 import { useWorkbench } from '../store/store.js';
 
-const STRATEGIES: readonly Strategy[] = ['plain', 'spos', 'sandwich'];
+const STRATEGIES: readonly Strategy[] = TRAINING_STRATEGY_NAMES;
 const BACKENDS: readonly BackendChoice[] = ['auto', 'webgpu', 'tensorflow', 'wasm', 'cpu'];
 
 function Num(props: { label: string; value: number; step?: number; min?: number; testId: string; onChange: (v: number) => void }) {

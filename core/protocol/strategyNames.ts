@@ -1,0 +1,13 @@
+/**
+ * The names (and one-line descriptions) of the pluggable strategies, at the protocol's floor so the
+ * schema, the editor and the CLI read them from one place. Each name has exactly one implementing module,
+ * tied by the registries' `Record<name, …>` types (core/train/strategies/registry.ts,
+ * core/search/strategies/registry.ts): adding a strategy is its module, its line here and its registry line.
+ */
+export const TRAINING_STRATEGIES = {
+  plain: 'one fixed subnet (the arch given, else the largest): an ordinary training run',
+  spos: 'Single Path One-Shot (Guo et al., 2020): one subnet drawn uniformly per step',
+  sandwich: 'sandwich rule (US-Nets / BigNAS): largest, smallest and two random subnets per step',
+} as const;
+export type TrainingStrategyName = keyof typeof TRAINING_STRATEGIES;
+export const TRAINING_STRATEGY_NAMES = Object.keys(TRAINING_STRATEGIES) as [TrainingStrategyName, ...TrainingStrategyName[]];
