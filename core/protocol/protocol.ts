@@ -8,6 +8,10 @@
  */
 import { z } from 'zod';
 import { Arch, SearchSpace } from '../space/SearchSpace.js';
+import { formatPath, issuesOf, ValidationIssue } from '../space/validationIssue.js';
+import { TRAINING_STRATEGY_NAMES } from './strategyNames.js';
+
+export { formatPath, issuesOf, ValidationIssue };
 
 export const PROTOCOL_VERSION = 1;
 
@@ -84,7 +88,7 @@ export const DatasetConfig = z.discriminatedUnion('kind', [
 ]);
 export type DatasetConfig = z.infer<typeof DatasetConfig>;
 
-export const Strategy = z.enum(['plain', 'spos', 'sandwich']);
+export const Strategy = z.enum(TRAINING_STRATEGY_NAMES);
 export type Strategy = z.infer<typeof Strategy>;
 
 export const TrainConfig = z
@@ -235,6 +239,25 @@ export const SearchConfig = z
 export type SearchConfig = z.infer<typeof SearchConfig>;
 export type SearchConfigInput = z.input<typeof SearchConfig>;
 
+/**
+ * A latency model's own check (core/search/LatencyTable.ts): its error on subnets timed but not used
+ * to fit it. A table that fails is used for the search at hand but never stored for reuse.
+ */
+export const LatencyModelCheck = z.object({
+  /** Mean absolute % error of predicted vs measured latency on the held-out subnets (null: none predictable). */
+  mapePct: z.number().nullable(),
+  /** Kendall τ-b between predicted and measured latency on the held-out subnets (null: undefined, e.g. ties only). */
+  tau: z.number().nullable(),
+  /** Held-out subnets. */
+  n: z.number().int(),
+  /** Subnets the model was fitted to. */
+  fitN: z.number().int(),
+  passed: z.boolean(),
+  maxMapePct: z.number(),
+  minTau: z.number(),
+});
+export type LatencyModelCheck = z.infer<typeof LatencyModelCheck>;
+
 export const EvaluatedSubnet = z.object({
   id: z.number().int(),
   arch: Arch,
@@ -270,6 +293,8 @@ export const SearchSummary = z.object({
    */
   hvScale: z.object({ scales: z.record(z.string(), z.number()), ref: z.record(z.string(), z.number()) }).optional(),
   lutErrorPct: z.number().optional(),
+  /** Held-out check of the latency table the search predicted with (fitted or reused). */
+  latencyModel: LatencyModelCheck.extend({ fromCache: z.boolean() }).optional(),
   error: z.string().optional(),
 });
 export type SearchSummary = z.infer<typeof SearchSummary>;
@@ -280,8 +305,16 @@ export const ExportRequest = z
     runId: z.string().min(1),
     arch: Arch,
     formats: z.array(ExportFormat).min(1).default(['tfjs', 'onnx', 'arch']),
-    /** Output folder; default: <run>/exports/<timestamp>. */
-    outDir: z.string().optional(),
+    /**
+     * Folder name under <run>/exports/ (default: a timestamp). Only a plain name: a client of the protocol
+     * never chooses where on disk the host writes (the CLI's --out is the local user's own choice).
+     */
+    name: z
+      .string()
+      .max(100)
+      .regex(/^[\w.-]+$/, 'a plain folder name (letters, digits, _ . -)')
+      .refine((n) => n !== '.' && n !== '..', 'a plain folder name, not . or ..')
+      .optional(),
   })
   .strict();
 export type ExportRequest = z.infer<typeof ExportRequest>;
@@ -290,16 +323,14 @@ export const ExportResult = z.object({
   files: z.array(z.string()),
   /** Max |Δ| between the exported model's and the supernet path's outputs on a check batch. */
   maxAbsDiff: z.number().optional(),
+  /** The model card's accuracies: validation (selection) and the whole test split (final report). */
+  accuracy: z.array(AccuracyEstimate).optional(),
 });
 export type ExportResult = z.infer<typeof ExportResult>;
 
-export const ValidationIssue = z.object({ path: z.string(), message: z.string() });
-export type ValidationIssue = z.infer<typeof ValidationIssue>;
 
 // ---------------------------------------------------------------------------------------------------
 // Methods (request → response) and events (subscription → stream).
-  /** The model card's accuracies: validation (selection) and the whole test split (final report). */
-  accuracy: z.array(AccuracyEstimate).optional(),
 
 const Empty = z.object({}).strict().default({});
 const RunRef = z.object({ runId: z.string().min(1) }).strict();
@@ -434,19 +465,6 @@ export class ProtocolError extends Error {
   }
 }
 
-/** `stages[2].block.experts` style path for a zod issue path. */
-export function formatPath(path: readonly PropertyKey[]): string {
-  let out = '';
-  for (const p of path) {
-    if (typeof p === 'number') out += `[${p}]`;
-    else out += out ? `.${String(p)}` : String(p);
-  }
-  return out || '(root)';
-}
-
-export function issuesOf(error: z.ZodError, prefix: readonly PropertyKey[] = []): ValidationIssue[] {
-  return error.issues.map((i) => ({ path: formatPath([...prefix, ...i.path]), message: i.message }));
-}
 
 /** Parse or throw a ProtocolError('invalid') whose message names the first bad field's path. */
 export function parseOrThrow<S extends z.ZodType>(schema: S, value: unknown, what: string, prefix: readonly PropertyKey[] = []): z.output<S> {

@@ -1,46 +1,78 @@
 /**
  * Per-backend latency lookup table, one entry per concrete layer configuration (Once-for-All, Cai et
- * al. 2020, and HAT, Wang et al. 2020, predict a subnet's latency as the sum of its blocks' measured
- * latencies instead of timing every candidate).
+ * al. 2020, and HAT, Wang et al. 2020, predict a subnet's latency as the sum of its blocks' latencies
+ * instead of timing every candidate).
  *
- * An entry is the median time of one op (a dense layer of given in/out widths, a conv of given input
- * size/channels/kernel/stride, an MoE layer of given width, hidden size, slots and routing, …) on a
- * random input, minus the cost of a bare download of a result (`syncMs`), which every forward pays once.
- * Predicted latency = syncMs + Σ entries. Entries are measured lazily the first time a configuration
- * is met and cached in a JSON file next to the runs folder, keyed by backend + device + space shape, so
- * later searches on the same machine start with a warm table.
+ * Deviation from timing each op alone: an op timed in isolation carries the per-inference overhead
+ * (dispatch, the read-back that synchronises) which on a CPU backend costs more than a whole small
+ * dense layer, and subtracting a separately measured overhead and clamping at 0 left most entries 0.
+ * Here whole subnets are timed (synchronised by downloading the result, after warm-up, interleaved so
+ * contention spreads over all of them), and the table is fitted to those timings:
+ *
+ *   latency(subnet) ≈ interceptMs + Σ_ops usage(op key) · entry(op key)
+ *
+ * by non-negative least squares (Lawson–Hanson, nnls.ts) over per-op usage counts plus an intercept
+ * for the fixed per-inference overhead. Subnets not used in the fit are predicted and compared with
+ * their measurements (mean absolute % error, Kendall τ-b): the table's own check, stored with it.
+ * A table is written to disk only when it passes that check, and opened from disk only when it matches
+ * (backend, device, space shape, batch size) and its stored check passed; otherwise it is refitted.
  */
 import * as tf from '@tensorflow/tfjs';
 import { createHash } from 'node:crypto';
 import { mkdir, readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import type { LatencyModelCheck } from '../protocol/protocol.js';
 import type { SearchSpace } from '../space/SearchSpace.js';
 import { atomicWriteFile } from '../train/atomicWrite.js';
 import { compileOps, inputShapeOf, type SubnetGraph, type SubnetOp } from '../export/subnetGraph.js';
+import { nnls } from './nnls.js';
+import { kendallTauB } from './rankCorrelation.js';
 
 export interface TimingOptions {
   /** Samples per forward pass (1 = single-input latency). */
   batchSize: number;
   /** Untimed runs first (kernel compilation, caches). */
   warmup: number;
-  /** Timed runs; the median is kept. */
+  /** Timed runs per round; the round's median is kept. */
   runs: number;
+  /** Rounds, apart in time (and interleaved with other subnets when several are timed); the median of the round medians is reported. */
+  rounds: number;
 }
 
-export const DEFAULT_TIMING: TimingOptions = { batchSize: 1, warmup: 3, runs: 15 };
+export const DEFAULT_TIMING: TimingOptions = { batchSize: 1, warmup: 3, runs: 15, rounds: 3 };
 
-export interface LatencyTableFile {
-  version: 1;
+/** The issue's target for the CPU backend: within 10 % mean absolute error and τ ≥ 0.8. */
+export const DEFAULT_CHECK_THRESHOLDS = { maxMapePct: 10, minTau: 0.8 };
+export type CheckThresholds = typeof DEFAULT_CHECK_THRESHOLDS;
+
+/** One timed subnet: how often each op configuration occurs in it, and its measured latency. */
+export interface LatencySample {
+  usage: Record<string, number>;
+  ms: number;
+}
+
+export interface LatencyModel {
+  /** Fixed per-inference overhead (ms). */
+  interceptMs: number;
+  /** Cost per occurrence (ms) of each op configuration. */
+  entries: Record<string, number>;
+}
+
+export interface LatencyTableFile extends LatencyModel {
+  version: 2;
   backend: string;
   device: string;
   spaceKey: string;
   batchSize: number;
-  syncMs: number | null;
-  entries: Record<string, number>;
+  /** Subnets the model was fitted to. */
+  fit: LatencySample[];
+  /** Subnets kept out of the fit and used for the check. */
+  heldOut: LatencySample[];
+  check: LatencyModelCheck | null;
   updatedAt: string;
 }
 
-function median(xs: number[]): number {
+export function median(xs: readonly number[]): number {
   const s = xs.slice().sort((a, b) => a - b);
   const m = s.length >> 1;
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
@@ -62,6 +94,42 @@ export async function timeMedian(run: () => tf.Tensor, timing: Pick<TimingOption
     y.dispose();
   }
   return median(times);
+}
+
+/**
+ * Latency (ms) of each of several forward functions, interleaved: every function is warmed up, then
+ * each round times every function once (median of `runs`), in an order rotated per round, so a burst
+ * of contention from other processes lands on a few subnets of one round rather than on all rounds of
+ * one subnet. The result per function is the median of its round medians.
+ */
+export async function timeInterleaved(fns: readonly (() => tf.Tensor)[], timing: Omit<TimingOptions, 'batchSize'>): Promise<number[]> {
+  for (const f of fns) await timeMedian(f, { warmup: timing.warmup, runs: 0 });
+  const perRound: number[][] = fns.map(() => []);
+  const rounds = Math.max(1, timing.rounds);
+  for (let r = 0; r < rounds; r++) {
+    for (let k = 0; k < fns.length; k++) {
+      const i = (k + Math.floor((r * fns.length) / rounds)) % fns.length;
+      perRound[i]!.push(await timeMedian(fns[i]!, { warmup: 0, runs: timing.runs }));
+    }
+    await new Promise((res) => setImmediate(res));
+  }
+  return perRound.map(median);
+}
+
+/** Measured latencies (ms) of subnet graphs on the active backend (see `timeInterleaved`). */
+export async function measureGraphLatencies(graphs: readonly SubnetGraph[], timing: Partial<TimingOptions> = {}): Promise<number[]> {
+  const t = { ...DEFAULT_TIMING, ...timing };
+  const compiled = graphs.map((g) => compileOps(g.ops));
+  const inputs = graphs.map((g) => tf.randomNormal([t.batchSize, ...inputShapeOf(g.input)]));
+  try {
+    return await timeInterleaved(
+      compiled.map((c, i) => () => c.run(inputs[i]!)),
+      t,
+    );
+  } finally {
+    tf.dispose(inputs);
+    for (const c of compiled) c.dispose();
+  }
 }
 
 /** The structure of a space that decides its ops' shapes (names and descriptions left out). */
@@ -127,144 +195,43 @@ export function opKey(op: SubnetOp, shape: readonly number[]): string {
   }
 }
 
-export interface LatencyTableOptions {
-  path: string;
-  backend: string;
-  device: string;
-  space: SearchSpace;
-  timing?: Partial<TimingOptions>;
+/** How often each op configuration occurs in a graph (the table's features). */
+export function opUsage(graph: SubnetGraph): Record<string, number> {
+  const usage: Record<string, number> = {};
+  let shape = inputShapeOf(graph.input);
+  for (const op of graph.ops) {
+    const k = opKey(op, shape);
+    usage[k] = (usage[k] ?? 0) + 1;
+    shape = opOutputShape(op, shape);
+  }
+  return usage;
 }
 
-export class LatencyTable {
-  private data: LatencyTableFile;
-  private readonly timing: TimingOptions;
-  /** Entries measured (not read from the cache) since this table was opened. */
-  measured = 0;
-  /** Entries found in the cache since this table was opened. */
-  hits = 0;
-  /** Whether this process has run the warm-up (see `warmUp`). */
-  private warm = false;
+/**
+ * Fit intercept + per-op entries to timed subnets by NNLS. Every cost, the intercept included, is
+ * constrained ≥ 0; rows are weighted by 1/ms so the fit minimises relative rather than absolute
+ * error (the check is a relative error, and small subnets would otherwise count for little).
+ */
+export function fitLatencyModel(samples: readonly LatencySample[]): LatencyModel {
+  if (samples.length === 0) throw new Error('fitLatencyModel: no timed subnets');
+  const keys = [...new Set(samples.flatMap((s) => Object.keys(s.usage)))].sort();
+  const rows = samples.map((s) => {
+    const w = 1 / Math.max(s.ms, 1e-9);
+    return [w, ...keys.map((k) => w * (s.usage[k] ?? 0))];
+  });
+  const { x } = nnls(rows, samples.map(() => 1));
+  return { interceptMs: x[0]!, entries: Object.fromEntries(keys.map((k, i) => [k, x[i + 1]!])) };
+}
 
-  private constructor(
-    readonly path: string,
-    data: LatencyTableFile,
-    timing: TimingOptions,
-  ) {
-    this.data = data;
-    this.timing = timing;
+/** interceptMs + Σ usage · entry; NaN when the usage names a configuration the model lacks. */
+export function predictLatency(model: LatencyModel, usage: Record<string, number>): number {
+  let total = model.interceptMs;
+  for (const [k, n] of Object.entries(usage)) {
+    const e = model.entries[k];
+    if (e === undefined) return NaN;
+    total += n * e;
   }
-
-  /** Open the cached table for (backend, device, space), or start an empty one. */
-  static async open(opts: LatencyTableOptions): Promise<LatencyTable> {
-    const timing = { ...DEFAULT_TIMING, ...opts.timing };
-    const spaceKey = spaceShapeKey(opts.space);
-    const fresh: LatencyTableFile = {
-      version: 1,
-      backend: opts.backend,
-      device: opts.device,
-      spaceKey,
-      batchSize: timing.batchSize,
-      syncMs: null,
-      entries: {},
-      updatedAt: new Date().toISOString(),
-    };
-    try {
-      const d = JSON.parse(await readFile(opts.path, 'utf8')) as LatencyTableFile;
-      const matches = d.version === 1 && d.backend === opts.backend && d.device === opts.device && d.spaceKey === spaceKey && d.batchSize === timing.batchSize;
-      return new LatencyTable(opts.path, matches ? d : fresh, timing);
-    } catch {
-      return new LatencyTable(opts.path, fresh, timing);
-    }
-  }
-
-  get size(): number {
-    return Object.keys(this.data.entries).length;
-  }
-
-  get syncMs(): number | null {
-    return this.data.syncMs;
-  }
-
-  /** Time of a bare download of a small result: the per-forward overhead the entries exclude. */
-  private async sync(): Promise<number> {
-    if (this.data.syncMs === null) {
-      const x = tf.ones([this.timing.batchSize, 8]);
-      this.data.syncMs = await timeMedian(() => tf.add(x, 0), this.timing);
-      x.dispose();
-    }
-    return this.data.syncMs;
-  }
-
-  private async entry(op: SubnetOp, shape: readonly number[]): Promise<number> {
-    const key = opKey(op, shape);
-    const cached = this.data.entries[key];
-    if (cached !== undefined) {
-      this.hits++;
-      return cached;
-    }
-    const sync = await this.sync();
-    const compiled = compileOps([op]);
-    const x = tf.randomNormal([this.timing.batchSize, ...shape]);
-    try {
-      // An entry is reused for every later prediction, so one burst of contention (another process on
-      // the same cores) must not poison it: take the smaller median of two bursts, since contention
-      // only ever adds time.
-      const half = { warmup: this.timing.warmup, runs: Math.max(3, Math.ceil(this.timing.runs / 2)) };
-      const first = await timeMedian(() => compiled.run(x), half);
-      await new Promise((r) => setImmediate(r));
-      const second = await timeMedian(() => compiled.run(x), { ...half, warmup: 0 });
-      const ms = Math.max(0, Math.min(first, second) - sync);
-      this.data.entries[key] = ms;
-      this.measured++;
-      return ms;
-    } finally {
-      x.dispose();
-      compiled.dispose();
-    }
-  }
-
-  /**
-   * Before the first entry is timed in this process, run a whole graph a few dozen times: V8 and the
-   * backend compile kernels lazily, and the first op timed cold would otherwise carry that cost into
-   * the table for good.
-   */
-  private async warmUp(graph: SubnetGraph): Promise<void> {
-    if (this.warm) return;
-    this.warm = true;
-    const compiled = compileOps(graph.ops);
-    const x = tf.randomNormal([this.timing.batchSize, ...inputShapeOf(graph.input)]);
-    try {
-      await timeMedian(() => compiled.run(x), { warmup: 20, runs: 1 });
-    } finally {
-      x.dispose();
-      compiled.dispose();
-    }
-  }
-
-  /** Predicted latency (ms) of a subnet graph; measures and caches configurations not seen before. */
-  async predict(graph: SubnetGraph): Promise<number> {
-    let probe = inputShapeOf(graph.input);
-    for (const op of graph.ops) {
-      if (this.data.entries[opKey(op, probe)] === undefined) {
-        await this.warmUp(graph);
-        break;
-      }
-      probe = opOutputShape(op, probe);
-    }
-    let shape = inputShapeOf(graph.input);
-    let total = await this.sync();
-    for (const op of graph.ops) {
-      total += await this.entry(op, shape);
-      shape = opOutputShape(op, shape);
-    }
-    return total;
-  }
-
-  async save(): Promise<void> {
-    this.data.updatedAt = new Date().toISOString();
-    await mkdir(dirname(this.path), { recursive: true });
-    await atomicWriteFile(this.path, JSON.stringify(this.data, null, 1));
-  }
+  return total;
 }
 
 /** Mean absolute percentage error of predictions against measurements (pairs with measured > 0). */
@@ -279,4 +246,141 @@ export function meanAbsPercentError(predicted: readonly number[], measured: read
     }
   });
   return n ? (100 * sum) / n : NaN;
+}
+
+/** The model's error on subnets it was not fitted to. */
+export function checkLatencyModel(model: LatencyModel, heldOut: readonly LatencySample[], fitN: number, thresholds: CheckThresholds = DEFAULT_CHECK_THRESHOLDS): LatencyModelCheck {
+  const predicted = heldOut.map((s) => predictLatency(model, s.usage));
+  const measured = heldOut.map((s) => s.ms);
+  const mapePct = meanAbsPercentError(predicted, measured);
+  const tau = kendallTauB(predicted, measured);
+  const passed = heldOut.length >= 3 && predicted.every(Number.isFinite) && mapePct <= thresholds.maxMapePct && tau >= thresholds.minTau;
+  const finite = (v: number) => (Number.isFinite(v) ? v : null);
+  return { mapePct: finite(mapePct), tau: finite(tau), n: heldOut.length, fitN, passed, maxMapePct: thresholds.maxMapePct, minTau: thresholds.minTau };
+}
+
+export interface LatencyTableOptions {
+  path: string;
+  backend: string;
+  device: string;
+  space: SearchSpace;
+  timing?: Partial<TimingOptions>;
+  thresholds?: CheckThresholds;
+}
+
+export class LatencyTable {
+  private data: LatencyTableFile;
+  readonly timing: TimingOptions;
+  private readonly thresholds: CheckThresholds;
+  /** Whether the model came from the file (a passing table fitted earlier on this machine). */
+  readonly fromCache: boolean;
+  /** Subnets timed (for fitting, checking or extending) since this table was opened. */
+  measured = 0;
+
+  private constructor(
+    readonly path: string,
+    data: LatencyTableFile,
+    timing: TimingOptions,
+    thresholds: CheckThresholds,
+    fromCache: boolean,
+  ) {
+    this.data = data;
+    this.timing = timing;
+    this.thresholds = thresholds;
+    this.fromCache = fromCache;
+  }
+
+  /** Open the stored table for (backend, device, space) if it matches and passed its check, else an empty one. */
+  static async open(opts: LatencyTableOptions): Promise<LatencyTable> {
+    const timing = { ...DEFAULT_TIMING, ...opts.timing };
+    const thresholds = opts.thresholds ?? DEFAULT_CHECK_THRESHOLDS;
+    const spaceKey = spaceShapeKey(opts.space);
+    const fresh: LatencyTableFile = {
+      version: 2,
+      backend: opts.backend,
+      device: opts.device,
+      spaceKey,
+      batchSize: timing.batchSize,
+      interceptMs: 0,
+      entries: {},
+      fit: [],
+      heldOut: [],
+      check: null,
+      updatedAt: new Date().toISOString(),
+    };
+    try {
+      const d = JSON.parse(await readFile(opts.path, 'utf8')) as LatencyTableFile;
+      const matches = d.version === 2 && d.backend === opts.backend && d.device === opts.device && d.spaceKey === spaceKey && d.batchSize === timing.batchSize;
+      // Re-check the stored figures against today's thresholds: a table never outlives a failed check.
+      const passes = matches && Array.isArray(d.heldOut) && checkLatencyModel(d, d.heldOut, d.fit.length, thresholds).passed;
+      return new LatencyTable(opts.path, passes ? d : fresh, timing, thresholds, passes);
+    } catch {
+      return new LatencyTable(opts.path, fresh, timing, thresholds, false);
+    }
+  }
+
+  /** Op configurations in the table. */
+  get size(): number {
+    return Object.keys(this.data.entries).length;
+  }
+
+  get interceptMs(): number {
+    return this.data.interceptMs;
+  }
+
+  get entries(): Readonly<Record<string, number>> {
+    return this.data.entries;
+  }
+
+  /** Held-out error of the current fit; null before the first fit. */
+  get check(): LatencyModelCheck | null {
+    return this.data.check;
+  }
+
+  /** Fit to timed subnets and check on held-out ones (replacing any earlier fit). */
+  calibrate(fit: readonly LatencySample[], heldOut: readonly LatencySample[]): LatencyModelCheck {
+    this.data.fit = fit.map((s) => ({ usage: { ...s.usage }, ms: s.ms }));
+    this.data.heldOut = heldOut.map((s) => ({ usage: { ...s.usage }, ms: s.ms }));
+    return this.refit();
+  }
+
+  private refit(): LatencyModelCheck {
+    const m = fitLatencyModel(this.data.fit);
+    this.data.interceptMs = m.interceptMs;
+    this.data.entries = m.entries;
+    this.data.check = checkLatencyModel(m, this.data.heldOut, this.data.fit.length, this.thresholds);
+    return this.data.check;
+  }
+
+  /** Prediction from the current fit (NaN for configurations it has not seen). */
+  predictUsage(usage: Record<string, number>): number {
+    return this.data.fit.length ? predictLatency(this.data, usage) : NaN;
+  }
+
+  /**
+   * Predicted latency (ms) of a subnet graph. A graph with an op configuration the table lacks is
+   * timed, added to the fit, and the table refitted (and re-checked on its held-out subnets).
+   */
+  async predict(graph: SubnetGraph): Promise<number> {
+    const usage = opUsage(graph);
+    const p = this.predictUsage(usage);
+    if (Number.isFinite(p)) return p;
+    const [ms] = await measureGraphLatencies([graph], this.timing);
+    this.measured++;
+    this.data.fit.push({ usage, ms: ms! });
+    this.refit();
+    return this.predictUsage(usage);
+  }
+
+  /**
+   * Write the table if it passed its check; a failing table is never stored (and an older file at the
+   * path, which did not match, is left to be replaced by the next passing fit). Returns whether written.
+   */
+  async save(): Promise<boolean> {
+    if (!this.data.check?.passed) return false;
+    this.data.updatedAt = new Date().toISOString();
+    await mkdir(dirname(this.path), { recursive: true });
+    await atomicWriteFile(this.path, JSON.stringify(this.data));
+    return true;
+  }
 }

@@ -8,18 +8,19 @@
  * evaluated subnet and a summary per generation through the EventHub, and can be cancelled between
  * evaluations. Searches run one at a time (tfjs has one backend per process); later ones queue.
  *
- * Accuracy is scored on the first `evalSamples` of the dataset's held-out split (the one the trainer
- * validates on); latency on the standalone subnet graph at batch 1 (see evaluateSubnet.ts), with the
- * lookup table's prediction beside it and its mean error in the summary.
+ * Accuracy is scored on the first `evalSamples` of the validation split (held out of the training set,
+ * the one the trainer validates on; the test split is left for the final report of chosen subnets); latency on the standalone subnet graph at batch 1 (see evaluateSubnet.ts), with the
+ * lookup table's prediction beside it, its mean error in the summary, and the table's own held-out
+ * check (LatencyTable.ts) as `latencyModel`.
  */
 import * as tf from '@tensorflow/tfjs';
 import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { loadDataset } from '../data/Dataset.js';
-import { hasBatchNorm, recalibrationBatches } from '../export/exportSubnet.js';
+import { hasBatchNorm, recalibrationBatches } from '../train/batchNorm.js';
 import { inputShapeOf } from '../export/subnetGraph.js';
-import type { EventHub } from '../host/session.js';
+import type { EventHub } from '../protocol/EventHub.js';
 import { currentBackend, selectBackend } from '../nn/backend.js';
 import type { Supernet } from '../nn/types.js';
 import {
@@ -32,12 +33,14 @@ import {
   type SearchConfigInput,
 } from '../protocol/protocol.js';
 import { archDims, archKey, decodeArch, encodeArch, largestArch, smallestArch } from '../space/archCodec.js';
+import { accuracyInterval } from '../protocol/accuracyInterval.js';
 import { createRng } from '../space/rng.js';
 import { atomicWriteFile } from '../train/atomicWrite.js';
 import { restoreSupernet } from '../train/restoreSupernet.js';
 import { RunStore } from '../train/RunStore.js';
 import { runPredictorGuidedSearch } from './accuracyPredictor.js';
 import { evaluateSubnet, measureGraphLatency, subnetGraph, type EvaluateSubnetContext } from './evaluateSubnet.js';
+import { calibrateLatencyTable } from './latencyCalibration.js';
 import { hypervolume, normaliseForHypervolume } from './hypervolume.js';
 import { LatencyTable, latencyTablePath, meanAbsPercentError, type TimingOptions } from './LatencyTable.js';
 import { randomVector, runNsga2, type Evaluation, type Nsga2Problem } from './nsga2.js';
@@ -195,10 +198,14 @@ export class SearchManager {
         space,
         timing: this.opts.timing,
       });
-      const ctx: EvaluateSubnetContext = { net, val: ds.test, evalSamples: cfg.evalSamples, bnBatches, lut, timing: this.opts.timing };
+      const ctx: EvaluateSubnetContext = { net, val: ds.val, evalSamples: cfg.evalSamples, bnBatches, lut, timing: this.opts.timing };
       // Warm the backend up (JIT, kernel caches) on the largest subnet before anything is timed: its
       // latency is measured first and fixes the hypervolume scale, so a cold first run would skew it.
       await measureGraphLatency(await subnetGraph(net, largestArch(space)), { ...this.opts.timing, runs: 5 });
+      // Fit the latency table to whole-subnet timings unless a stored one (same backend, device and
+      // space shape) passed its held-out check; the check's figures go with the search.
+      if (!lut.check) await calibrateLatencyTable(lut, net, { seed: cfg.seed, signal });
+      s.latencyModel = { ...lut.check!, fromCache: lut.fromCache };
       await this.persist(state);
       this.emitSummary(state);
       await this.searchLoop(state, ctx, signal);
@@ -213,7 +220,9 @@ export class SearchManager {
       tf.dispose(bnBatches);
       net?.dispose();
     }
-    // Entries measured before a cancel or a failure are as good as any: keep them for the next search.
+    // A table that passes its held-out check is kept for the next search (one that fails never is);
+    // subnets timed to extend it during the search refitted it, so report its latest check.
+    if (lut?.check) s.latencyModel = { ...lut.check, fromCache: lut.fromCache };
     await lut?.save().catch(() => undefined);
     this.finishSummary(state);
     await this.persist(state).catch(() => undefined);
@@ -287,6 +296,9 @@ export class SearchManager {
           arch,
           vector: encodeArch(space, arch),
           accuracy: r.accuracy,
+          split: 'val',
+          n: r.samples,
+          ci95: accuracyInterval(Math.round(r.accuracy * r.samples), r.samples),
           latencyMs: r.latencyMs,
           ...(r.latencyLutMs !== undefined ? { latencyLutMs: r.latencyLutMs } : {}),
           params: r.params,

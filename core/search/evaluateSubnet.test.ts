@@ -10,6 +10,7 @@ import { listExampleSpaces } from '../space/exampleSpaces.js';
 import { createRng } from '../space/rng.js';
 import { SearchSpace } from '../space/SearchSpace.js';
 import { evaluateSubnet, measureGraphLatency, subnetGraph } from './evaluateSubnet.js';
+import { calibrateLatencyTable } from './latencyCalibration.js';
 import { LatencyTable, latencyTablePath, meanAbsPercentError } from './LatencyTable.js';
 
 const space = SearchSpace.parse(listExampleSpaces().find((e) => e.id === 'fashion-mlp-supernet')!.space);
@@ -26,13 +27,16 @@ describe('evaluateSubnet', () => {
     const runsDir = join(await mkdtemp(join(tmpdir(), 'sy-lut-')), 'runs');
     const path = latencyTablePath(runsDir, 'cpu', 'test-device', space);
     expect(path.startsWith(join(dirname(runsDir), 'latency-tables'))).toBe(true);
-    const timing = { batchSize: 32, warmup: 2, runs: 7 };
-    const lut = await LatencyTable.open({ path, backend: 'cpu', device: 'test-device', space, timing });
+    const timing = { batchSize: 32, warmup: 2, runs: 5, rounds: 2 };
+    // Loose thresholds: this test is about the plumbing (LatencyTable.test.ts checks the fit itself).
+    const thresholds = { maxMapePct: 1000, minTau: -1 };
+    const lut = await LatencyTable.open({ path, backend: 'cpu', device: 'test-device', space, timing, thresholds });
+    await calibrateLatencyTable(lut, net, { seed: 1, heldOut: 6, minFit: 8, maxFit: 30 });
     const rng = createRng(3);
     const archs = [largestArch(space), smallestArch(space), sampleArch(space, rng), sampleArch(space, rng)];
     const results = [];
     for (const arch of archs) {
-      const r = await evaluateSubnet({ net, val: ds.test, evalSamples: 200, lut, timing }, arch);
+      const r = await evaluateSubnet({ net, val: ds.val, evalSamples: 200, lut, timing }, arch);
       expect(r.accuracy).toBeGreaterThanOrEqual(0);
       expect(r.accuracy).toBeLessThanOrEqual(1);
       expect(r.params).toBe(net.countParams(arch));
@@ -46,19 +50,18 @@ describe('evaluateSubnet', () => {
     expect(results[0]!.latencyLutMs!).toBeGreaterThan(results[1]!.latencyLutMs!);
     const mape = meanAbsPercentError(results.map((r) => r.latencyLutMs!), results.map((r) => r.latencyMs));
     console.log(`LUT mean abs % error over ${results.length} subnets: ${mape.toFixed(1)} %; entries ${lut.size}`);
-    // Typically 2–10 % on an idle machine at batch 32; other test processes on the same cores add noise
-    // to both sides, so only a gross error (a layer left out or counted twice, ≥ 2×) should fail this.
+    // Only a gross error (a layer left out or counted twice, ≥ 2×) should fail this on shared cores.
     expect(mape).toBeLessThan(60);
-    expect(lut.measured).toBeGreaterThan(0);
-    await lut.save();
+    expect(await lut.save()).toBe(true);
 
-    const again = await LatencyTable.open({ path, backend: 'cpu', device: 'test-device', space, timing });
+    const again = await LatencyTable.open({ path, backend: 'cpu', device: 'test-device', space, timing, thresholds });
+    expect(again.fromCache).toBe(true);
     expect(again.size).toBe(lut.size);
     const predicted = await again.predict(await subnetGraph(net, archs[2]!));
     expect(again.measured).toBe(0); // every entry came from the file
-    expect(predicted).toBeCloseTo(results[2]!.latencyLutMs!, 9);
+    expect(predicted).toBeCloseTo(await lut.predict(await subnetGraph(net, archs[2]!)), 9);
     // Another backend does not reuse this backend's numbers.
-    const other = await LatencyTable.open({ path, backend: 'wasm', device: 'test-device', space, timing });
+    const other = await LatencyTable.open({ path, backend: 'wasm', device: 'test-device', space, timing, thresholds });
     expect(other.size).toBe(0);
     net.dispose();
   });

@@ -5,22 +5,24 @@
  *
  * Latency is measured on the subnet's standalone graph (the sliced weights uploaded once, the same ops
  * the exported model runs) rather than through the supernet, whose per-call weight slicing and CPU-side
- * routing are training machinery a deployed model does not pay: warm-up runs, then the median of n
- * runs, each synchronised by downloading the result.
+ * routing are training machinery a deployed model does not pay (see measureGraphLatency).
  */
 import * as tf from '@tensorflow/tfjs';
 import type { Split } from '../data/Dataset.js';
-import { compileSubnetGraph, inputShapeOf, type SubnetGraph } from '../export/subnetGraph.js';
+import { inputShapeOf, type SubnetGraph } from '../export/subnetGraph.js';
 import { subnetGraphFromLayers } from '../export/subnetGraphFromLayers.js';
 import { recalibrateBatchNorm, subnetWeights } from '../nn/Supernet.js';
 import { readVariablesForSlicing } from '../nn/moe/MoELayer.js';
 import type { Supernet } from '../nn/types.js';
 import type { Arch, SearchSpace } from '../space/SearchSpace.js';
+import { hasBatchNorm } from '../train/batchNorm.js';
 import { evaluateArch } from '../train/evaluate.js';
-import { DEFAULT_TIMING, timeMedian, type LatencyTable, type TimingOptions } from './LatencyTable.js';
+import { measureGraphLatencies, type LatencyTable, type TimingOptions } from './LatencyTable.js';
 
 export interface SubnetEvaluation {
   accuracy: number;
+  /** Samples `accuracy` was measured on. */
+  samples: number;
   loss: number;
   latencyMs: number;
   /** Lookup-table prediction, when a table was given. */
@@ -31,7 +33,7 @@ export interface SubnetEvaluation {
 
 export interface EvaluateSubnetContext {
   net: Supernet;
-  /** Held-out samples accuracy is measured on. */
+  /** Validation samples accuracy is measured on (held out of training; never the test split). */
   val: Split;
   /** Score at most this many samples of `val`. */
   evalSamples: number;
@@ -43,9 +45,6 @@ export interface EvaluateSubnetContext {
   measureLatency?: boolean;
 }
 
-export function spaceHasBatchNorm(space: SearchSpace): boolean {
-  return space.stages.some((s) => s.block.type === 'conv' && s.block.batchNorm);
-}
 
 /** The subnet's standalone graph (sliced weights), as exported. */
 export async function subnetGraph(net: Supernet, arch: Arch): Promise<SubnetGraph> {
@@ -53,22 +52,19 @@ export async function subnetGraph(net: Supernet, arch: Arch): Promise<SubnetGrap
   return subnetGraphFromLayers(net.space.input, net.space.numClasses, subnetWeights(net, arch));
 }
 
-/** Median latency (ms) of a subnet graph on the active backend for a batch of `batchSize` inputs. */
+/**
+ * Latency (ms) of a subnet graph on the active backend for a batch of `batchSize` inputs: warm-up
+ * runs, then `rounds` rounds of `runs` timed forwards, each synchronised by downloading its result;
+ * the median of the round medians.
+ */
 export async function measureGraphLatency(graph: SubnetGraph, timing: Partial<TimingOptions> = {}): Promise<number> {
-  const t = { ...DEFAULT_TIMING, ...timing };
-  const compiled = compileSubnetGraph(graph);
-  const x = tf.randomNormal([t.batchSize, ...inputShapeOf(graph.input)]);
-  try {
-    return await timeMedian(() => compiled.run(x), t);
-  } finally {
-    x.dispose();
-    compiled.dispose();
-  }
+  const [ms] = await measureGraphLatencies([graph], timing);
+  return ms!;
 }
 
 export async function evaluateSubnet(ctx: EvaluateSubnetContext, arch: Arch): Promise<SubnetEvaluation> {
   const { net } = ctx;
-  if (ctx.bnBatches && ctx.bnBatches.length > 0 && spaceHasBatchNorm(net.space)) recalibrateBatchNorm(net, arch, ctx.bnBatches);
+  if (ctx.bnBatches && ctx.bnBatches.length > 0 && hasBatchNorm(net.space)) recalibrateBatchNorm(net, arch, ctx.bnBatches);
   const e = await evaluateArch(net, arch, ctx.val, { inputShape: inputShapeOf(net.space.input), limit: Math.min(ctx.evalSamples, ctx.val.n) });
   const needGraph = ctx.measureLatency !== false || ctx.lut;
   const graph = needGraph ? await subnetGraph(net, arch) : null;
@@ -76,6 +72,7 @@ export async function evaluateSubnet(ctx: EvaluateSubnetContext, arch: Arch): Pr
   const latencyLutMs = graph && ctx.lut ? await ctx.lut.predict(graph) : undefined;
   return {
     accuracy: e.accuracy,
+    samples: e.samples,
     loss: e.loss,
     latencyMs,
     ...(latencyLutMs !== undefined ? { latencyLutMs } : {}),

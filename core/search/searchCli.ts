@@ -6,8 +6,8 @@
 import { existsSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { z } from 'zod';
-import { parseFlags } from '../host/cli.js';
-import { EventHub } from '../host/session.js';
+import { parseFlags } from '../protocol/cliFlags.js';
+import { EventHub } from '../protocol/EventHub.js';
 import { selectBackend } from '../nn/backend.js';
 import { BackendChoice, Objective, parseOrThrow, ProtocolError, type EvaluatedSubnet, type SearchConfigInput, type SearchSummary } from '../protocol/protocol.js';
 import { describeArch } from '../space/archCodec.js';
@@ -23,7 +23,7 @@ const SEARCH_USAGE = `Usage: switchyard search <runId|runDir> [flags]
   --max-latency MS      constraint: latency ≤ MS milliseconds
   --max-params N        constraint: parameters ≤ N
   --max-flops N         constraint: FLOPs ≤ N
-  --eval-samples N      held-out samples scored per subnet (default 512)
+  --eval-samples N      validation samples scored per subnet (default 5000, capped at the split's size)
   --seed N              random seed (default 1)
   --backend B           auto | tensorflow | webgpu | wasm | cpu (default auto)
   --runs-dir DIR        where runs are stored (default ${defaultRunsDir()})
@@ -71,15 +71,27 @@ function formatSeconds(s: number): string {
   return m < 60 ? `${m}m${String(Math.round(s % 60)).padStart(2, '0')}s` : `${Math.floor(m / 60)}h${String(m % 60).padStart(2, '0')}m`;
 }
 
+/** The latency table's held-out check, one line. */
+export function formatLatencyModel(m: NonNullable<SearchSummary['latencyModel']>): string {
+  const f = (v: number | null, d: number) => (v === null ? 'n/a' : v.toFixed(d));
+  return (
+    `latency model (${m.fromCache ? 'stored table' : 'fitted now'}): held-out MAPE ${f(m.mapePct, 1)} %, Kendall τ ${f(m.tau, 2)} ` +
+    `over ${m.n} subnets (fitted on ${m.fitN}); ${m.passed ? 'passes' : 'FAILS'} its check (≤ ${m.maxMapePct} %, τ ≥ ${m.minTau})` +
+    (m.passed ? '' : ', so it was not stored')
+  );
+}
+
 /** The front as an aligned text table, best accuracy first. */
 export function formatFrontTable(summary: SearchSummary, space: SearchSpace | null): string {
   const rows: EvaluatedSubnet[] = summary.front.map((id) => summary.evaluated.find((r) => r.id === id)!).filter(Boolean);
   rows.sort((a, b) => b.accuracy - a.accuracy);
-  const header = ['id', 'gen', 'accuracy', 'latency ms', 'LUT ms', 'params', 'FLOPs', 'arch'];
+  // Accuracy with its 95 % Wilson interval's half-width; the split and sample count head the column.
+  const n = rows.find((r) => r.n !== undefined);
+  const header = ['id', 'gen', n ? `accuracy (${n.split ?? 'val'}, n=${n.n})` : 'accuracy', 'latency ms', 'LUT ms', 'params', 'FLOPs', 'arch'];
   const body = rows.map((r) => [
     String(r.id),
     String(r.generation),
-    `${(r.accuracy * 100).toFixed(2)}%`,
+    r.ci95 ? `${(r.accuracy * 100).toFixed(2)}% ± ${(((r.ci95[1] - r.ci95[0]) / 2) * 100).toFixed(2)}` : `${(r.accuracy * 100).toFixed(2)}%`,
     r.latencyMs.toFixed(3),
     r.latencyLutMs !== undefined ? r.latencyLutMs.toFixed(3) : '-',
     formatCount(r.params),
@@ -157,6 +169,7 @@ export async function runSearchCommand(argv: string[]): Promise<number> {
   } else {
     console.log(`\nsearch ${searchId}: ${summary.status}, ${summary.evaluated.length} subnets evaluated${summary.lutErrorPct !== undefined ? `, latency-table error ${summary.lutErrorPct.toFixed(1)} %` : ''}`);
     if (summary.error) console.log(`error: ${summary.error}`);
+    if (summary.latencyModel) console.log(formatLatencyModel(summary.latencyModel));
     console.log(`Pareto front (${summary.config.objectives.join(' vs ')}${summary.config.constraints.length ? `; ${summary.config.constraints.map((c) => `${c.objective} ≤ ${c.max}`).join(', ')}` : ''}):`);
     console.log(formatFrontTable(summary, record.config.space));
     console.log(`saved to ${join(runsDir, runId, 'searches', `${searchId}.json`)}`);
