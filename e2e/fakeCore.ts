@@ -198,6 +198,7 @@ export function createFakeCore(opts: { stepsPerTick?: number; tickMs?: number } 
         clearInterval(timer);
         s.status = 'completed';
         s.lutErrorPct = 4.2;
+        s.latencyModel = { mapePct: 3.1, tau: 0.87, n: 16, fitN: 74, passed: true, maxMapePct: 10, minTau: 0.8, fromCache: false };
       }
       hub.emit('onSearchEvent', { kind: 'summary', searchId: s.id, summary: structuredClone(s) });
     }, 300);

@@ -1,6 +1,6 @@
 import { useId } from 'react';
 import { useShallow } from 'zustand/react/shallow';
-import type { Objective } from '../../../core/protocol/protocol.js';
+import type { Objective, SearchSummary } from '../../../core/protocol/protocol.js';
 import { fmt, LineChart } from '../charts/LineChart.js';
 import { formatDuration } from '../charts/scales.js';
 import { describeArch, OBJECTIVES, OBJECTIVE_LABEL } from '../search/objectives.js';
@@ -90,9 +90,22 @@ function SearchLauncher() {
   );
 }
 
+/** The latency table's own check: error on timed subnets it was not fitted to (LatencyTable.ts). */
+function LatencyModelLine({ model }: { model: NonNullable<SearchSummary['latencyModel']> }) {
+  const num = (v: number | null, d: number) => (v === null ? 'n/a' : v.toFixed(d));
+  return (
+    <p className={model.passed ? 'muted' : 'warn'} data-testid="latency-model">
+      latency model ({model.fromCache ? 'stored table' : 'fitted for this search'}): held-out MAPE {num(model.mapePct, 1)}%, Kendall τ {num(model.tau, 2)}, n = {model.n}{' '}
+      (fitted on {model.fitN}) — {model.passed ? 'passes' : 'fails'} its check (≤ {model.maxMapePct}%, τ ≥ {model.minTau})
+      {model.passed ? '' : '; not stored for reuse'}
+    </p>
+  );
+}
+
 function Hypervolume() {
   const hv = useWorkbench((s) => s.searchSummary?.hypervolume);
   const lut = useWorkbench((s) => s.searchSummary?.lutErrorPct);
+  const model = useWorkbench((s) => s.searchSummary?.latencyModel);
   if (!hv?.length) return null;
   return (
     <div className="panel">
@@ -103,7 +116,8 @@ function Hypervolume() {
         height={150}
         testId="hypervolume-chart"
       />
-      {lut !== undefined ? <p className="muted">latency lookup-table error: {fmt(lut)}%</p> : null}
+      {model ? <LatencyModelLine model={model} /> : null}
+      {lut !== undefined ? <p className="muted">latency-table error on this search's subnets: {fmt(lut)}%</p> : null}
     </div>
   );
 }
