@@ -65,6 +65,16 @@ describe('core over the protocol', () => {
     expect(r.error.issues?.[0]?.path).toMatch(/^space\.stages\[\d+\]\.block\.routing\.k$/);
   });
 
+  it('refuses a run whose activations cannot fit, with the estimate, the limit and the fields', async () => {
+    const space = { name: 'wide', input: { kind: 'vector', dim: 784 }, numClasses: 10, stages: [{ id: 's', depth: [1], block: { type: 'dense', width: [4096] } }] };
+    const r = await call('train.start', { space, data: { kind: 'spirals' }, batchSize: 65536 });
+    expect(r.t).toBe('error');
+    if (r.t !== 'error') return;
+    expect(r.error.message).toMatch(/about \d+\.\d GiB of activation memory at batchSize 65536.*the limit is/);
+    expect(r.error.issues?.map((i) => i.path)).toEqual(['batchSize', 'space.stages[0].block.width']);
+    expect(((await call('runs.list')) as { data: unknown[] }).data).toHaveLength(0);
+  });
+
   it('trains a small MoE run with live metrics and finds it again', async () => {
     const ex = ((await call('space.examples')) as { data: { id: string; space: unknown }[] }).data;
     const space = ex.find((e) => e.id === 'spirals-moe')!.space;

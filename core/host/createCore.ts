@@ -3,9 +3,11 @@
  * and `switchyard serve`) call this and then give each client connection a session.
  */
 import { resolve } from 'node:path';
+import { totalmem } from 'node:os';
 import { ProtocolError, PROTOCOL_VERSION, type BackendChoice, type BackendInfo, type TrainConfig } from '../protocol/protocol.js';
 import { validateSpace, cardinality, supernetParams } from '../space/validateSpace.js';
 import { listExampleSpaces } from '../space/exampleSpaces.js';
+import { activationBudgetFor, activationMemoryIssues } from '../space/activationMemory.js';
 import { selectBackend } from '../nn/backend.js';
 import { defaultRunsDir } from '../train/RunStore.js';
 import { defaultMaxConcurrent, RunManager, type TrainProcessEntry } from '../train/RunManager.js';
@@ -15,6 +17,11 @@ import { EventHub, type Handlers } from './session.js';
 import { VERSION } from './version.js';
 
 export interface CoreOptions {
+  /**
+   * Activation memory one training step may take (core/space/activationMemory.ts); bigger configs are
+   * refused at train.start. Default: 4 GiB or half of this machine's memory, whichever is less.
+   */
+  activationBudgetBytes?: number;
   runsDir?: string;
   backend?: BackendChoice;
   /** Where the training child process's entry is (Electron's bundle lays files out differently). */
@@ -53,6 +60,7 @@ export async function createCore(opts: CoreOptions = {}): Promise<Core> {
   const runsDir = opts.runsDir ?? defaultRunsDir();
   const backendChoice = opts.backend ?? 'auto';
   const hub = new EventHub();
+  const activationBudget = opts.activationBudgetBytes ?? activationBudgetFor(totalmem());
   const dataDirs = opts.dataDirs ?? defaultDataDirs();
   const runs = new RunManager({
     runsDir,
@@ -98,6 +106,8 @@ export async function createCore(opts: CoreOptions = {}): Promise<Core> {
           r.issues.map((i) => ({ ...i, path: `space.${i.path}` })),
         );
       }
+      const memory = activationMemoryIssues(r.space, cfg.batchSize, activationBudget);
+      if (memory.length > 0) throw new ProtocolError('invalid', `invalid train config: ${memory[0]!.message}`, memory);
       return runs.start({ ...cfg, space: r.space });
     },
     'train.stop': async ({ runId }) => runs.stop(runId),

@@ -89,7 +89,7 @@ export const MoEBlock = z
   .object({
     type: z.literal('moe'),
     /** Routed experts before fine-grained segmentation. */
-    experts: positiveInt.max(256),
+    experts: positiveInt.max(MAX_EXPERTS, `at most ${MAX_EXPERTS} routed experts`),
     /** Hidden width choices of each expert's FFN (elastic, OFA-style slicing). */
     expertHidden: choices(positiveInt.max(16384)),
     activation: Activation.default('gelu'),
@@ -99,15 +99,24 @@ export const MoEBlock = z
     /** Weight of the load-balancing auxiliary loss (Switch Transformer form). */
     auxLossWeight: z.number().min(0).default(0.01),
     /** DeepSeekMoE: experts every token passes through, beside the routed ones. */
-    sharedExperts: z.number().int().min(0).default(0),
+    sharedExperts: expertCount(MAX_EXPERTS, 'shared experts'),
     /** DeepSeekMoE fine-grained segmentation: split each expert into m experts of hidden/m, k·m active. */
     segments: positiveInt.max(16).default(1),
     /** AdaMoE: experts that do nothing; a token routed there uses less compute. */
-    nullExperts: z.number().int().min(0).default(0),
+    nullExperts: expertCount(MAX_SPECIAL_EXPERTS, 'null experts'),
+/** Routed or shared FFN experts per MoE block. */
+export const MAX_EXPERTS = 256;
+/**
+ * Null / zero / copy / constant experts per kind: they cost no FFN but each is a router column, so every
+ * routing tensor grows with them (a million null experts is a [batch, 10⁶] tensor a dozen times over).
+ */
+export const MAX_SPECIAL_EXPERTS = 1024;
+const expertCount = (max: number, what: string) => z.number().int().min(0).max(max, `at most ${max} ${what}`).default(0);
+
     /** MoE++: zero experts output 0, copy experts output the input, constant experts output a learnt vector. */
-    zeroExperts: z.number().int().min(0).default(0),
-    copyExperts: z.number().int().min(0).default(0),
-    constantExperts: z.number().int().min(0).default(0),
+    zeroExperts: expertCount(MAX_SPECIAL_EXPERTS, 'zero experts'),
+    copyExperts: expertCount(MAX_SPECIAL_EXPERTS, 'copy experts'),
+    constantExperts: expertCount(MAX_SPECIAL_EXPERTS, 'constant experts'),
     residual: z.boolean().default(true),
   })
   .strict();

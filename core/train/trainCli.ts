@@ -4,6 +4,7 @@
  * app's run list see it.
  */
 import { readFile } from 'node:fs/promises';
+import { totalmem } from 'node:os';
 import { z } from 'zod';
 import { parseFlags } from '../host/cli.js';
 import {
@@ -18,6 +19,7 @@ import {
 import type { SearchSpace } from '../space/SearchSpace.js';
 import { validateSpace } from '../space/validateSpace.js';
 import { defaultRunsDir, newRunRecord, RunStore } from './RunStore.js';
+import { activationBudgetFor, activationMemoryIssues } from '../space/activationMemory.js';
 import { RunBusyError } from './runLock.js';
 import { runTraining } from './runTraining.js';
 
@@ -190,6 +192,8 @@ export async function runTrainCommand(argv: string[]): Promise<number> {
     await store.createRun(record);
   }
 
+    const memory = activationMemoryIssues(config.space, config.batchSize, activationBudgetFor(totalmem()));
+    if (memory.length > 0) throw new ProtocolError('invalid', `${file}: ${memory[0]!.message}`, memory);
   const steps = (await store.readRecord(runId)).config.steps;
   const progress = flags.json ? null : new TrainProgress(steps, process.stderr);
   const ac = new AbortController();

@@ -1,0 +1,184 @@
+/**
+ * Peak activation memory of one training step, estimated from shapes alone so validation can refuse a
+ * config that cannot fit before a process is started (a 65,536 × 4,096 batch, or a million null
+ * experts, used to pass validation and then take the machine down).
+ *
+ * The model, per training step on the largest subnet (every stage at its deepest, every block at its
+ * widest, largest kernel and expert hidden; the sandwich rule trains its subnets one after the other, so
+ * the largest one sets the peak):
+ * - Forward: every intermediate tensor of the step, counted in float32 elements. tfjs' gradient tape
+ *   keeps each op's inputs and output until `variableGrads` has run the backward pass, so they are all
+ *   alive at once at the end of the forward pass. The counts follow the ops core/nn runs:
+ *   dense: matMul, bias add, activation (and the residual add); conv: the im2col patch matrix
+ *   (B·Ho·Wo·k²·Cin, built on the CPU and wasm backends, core/nn/conv.ts), the feature map, BatchNorm's
+ *   centred / squared / normalised / scaled / shifted maps (or the bias add), the activation;
+ *   MoE (core/nn/moe/MoELayer.ts): ROUTING_TENSORS tensors of [B, S] over all S router slots (null,
+ *   zero, copy and constant experts are slots too), the GShard one-hot dispatch matrices (Σ_e n_e × B
+ *   for the A = Σ_e n_e token-to-FFN-expert assignments), each expert's gathered input, hidden layer
+ *   and output, the combined output per expert, shared experts on every token.
+ * - Peak = 2 × forward elements × 4 bytes: on tfjs' CPU backend every recorded op holds about twice
+ *   its output while the tape is alive (measured op by op), and the backward pass frees the tape as it
+ *   makes gradients, so the end of the forward pass is the peak.
+ * - Plus WEIGHT_COPIES copies of the supernet's parameters (slices and gradients), batch-independent.
+ * activationMemory.test.ts checks the estimate against tf.profile's peakBytes of a real step.
+ * It is an estimate to refuse the impossible, not an allocator.
+ */
+import { planSpace } from './planSpace.js';
+import type { Activation, MoEBlock, SearchSpace } from './SearchSpace.js';
+import { routableSlots, supernetParams } from './validateSpace.js';
+
+export const BYTES_PER_ELEMENT = 4;
+/** Default budget for one step's activations when the host gives none. */
+export const DEFAULT_ACTIVATION_BUDGET_BYTES = 4 * 1024 ** 3;
+
+/** The default budget on a machine with this much memory: 4 GiB or half of it, whichever is less. */
+export function activationBudgetFor(totalMemoryBytes: number): number {
+  return Math.min(DEFAULT_ACTIVATION_BUDGET_BYTES, totalMemoryBytes / 2);
+}
+/**
+ * [B, S] routing tensors of one MoE forward: logits, probabilities, the packed [B, 2S] pre/kept masks
+ * (2), their two slices (2), gates, the top-k renormalisation (2), the entropy's add / log / product
+ * (3), the report's kept-gate offset and product (2) and its slot-ordered mask (1): 15.
+ */
+export const ROUTING_TENSORS = 15;
+/**
+ * Copies of the weights one step holds besides the variables: the slices each layer takes (elastic
+ * width), their gradients, and the variables' gradients (padded back to full size), plus one in flight.
+ */
+export const WEIGHT_COPIES = 4;
+
+/** Tensors an activation adds (core/nn/activations.ts: exact GELU is x·0.5·(1 + erf(x/√2)), five ops). */
+function activationTensors(a: Activation): number {
+  return a === 'linear' ? 0 : a === 'gelu' ? 5 : 1;
+}
+
+export interface ActivationTerm {
+  /** The config field that scales this term most, as a train-config path (e.g. `space.stages[1].block.experts`). */
+  path: string;
+  /** What the term is, for messages. */
+  what: string;
+  /** Forward elements (float32) of the term. */
+  elements: number;
+}
+
+export interface ActivationEstimate {
+  /** Peak bytes of one step: 2 × forward elements × 4, plus weightBytes. */
+  bytes: number;
+  /** The weight copies a step makes (WEIGHT_COPIES × supernet parameters × 4), independent of the batch. */
+  weightBytes: number;
+  /** Forward float32 elements, by term. */
+  terms: ActivationTerm[];
+}
+
+/** FFN assignments per step of an MoE block (tokens × active FFN experts), an upper bound. */
+export function ffnAssignments(b: MoEBlock, tokens: number): number {
+  const E = b.experts * b.segments;
+  const S = routableSlots(b);
+  const r = b.routing;
+  if (r.mode === 'expert-choice') return E * Math.min(tokens, Math.max(1, Math.round((r.capacityFactor * tokens) / S)));
+  const k = r.mode === 'topk' ? r.k * b.segments : r.mode === 'smoe-dropout' ? r.kEnd * b.segments : (r.maxK ?? S);
+  return tokens * Math.min(E, k);
+}
+
+export function estimateActivationMemory(space: SearchSpace, batchSize: number): ActivationEstimate {
+  const B = batchSize;
+  const plan = planSpace(space);
+  const terms: ActivationTerm[] = [];
+  const add = (path: string, what: string, elements: number) => terms.push({ path, what, elements });
+  const input = space.input;
+  add('batchSize', 'input batch', B * (input.kind === 'vector' ? input.dim : input.height * input.width * input.channels));
+
+  let spatial = input.kind === 'image' ? { h: input.height, w: input.width } : null;
+  space.stages.forEach((stage, i) => {
+    const b = stage.block;
+    const at = `space.stages[${i}].block`;
+    const stagePlan = plan.stages[i]!;
+    if (b.type !== 'conv' && spatial) {
+      // Global average pooling makes a [B, C] tensor; flattening is a reshape (no copy).
+      if (stagePlan.reshapeBefore === 'gap') add(`${at}`, `stages[${i}] pooling`, B * stagePlan.inMax);
+      spatial = null;
+    }
+    let inMax = stagePlan.inMax;
+    for (let j = 0; j < Math.max(...stage.depth); j++) {
+      const where = `stages[${i}].b${j}`;
+      if (b.type === 'dense') {
+        const w = Math.max(...b.width);
+        add(`${at}.width`, `${where} dense (width ${w})`, B * w * (2 + activationTensors(b.activation) + (b.residual && inMax === w ? 1 : 0)));
+        inMax = Math.max(w, b.ops.includes('identity') ? inMax : 0);
+      } else if (b.type === 'conv') {
+        const c = Math.max(...b.channels);
+        const k = Math.max(...b.kernel);
+        const s = spatial ?? { h: 1, w: 1 };
+        const out = { h: Math.ceil(s.h / b.stride), w: Math.ceil(s.w / b.stride) };
+        const map = B * out.h * out.w * c;
+        add(`${at}.kernel`, `${where} conv patches (${k}×${k}×${inMax} at ${out.h}×${out.w})`, B * out.h * out.w * k * k * inMax);
+        add(`${at}.channels`, `${where} conv maps (${c} channels at ${out.h}×${out.w})`, map * (1 + (b.batchNorm ? 5 : 1) + activationTensors(b.activation)));
+        spatial = out;
+        inMax = Math.max(c, b.ops.includes('identity') ? inMax : 0);
+      } else {
+        const d = inMax;
+        const E = b.experts * b.segments;
+        const S = routableSlots(b);
+        const h = Math.max(...b.expertHidden) / b.segments;
+        const A = ffnAssignments(b, B);
+        // Routing tensors grow with every slot kind; name the kind that holds the most slots.
+        const slotKinds: [string, number][] = [
+          ['experts', E],
+          ['nullExperts', b.nullExperts],
+          ['zeroExperts', b.zeroExperts],
+          ['copyExperts', b.copyExperts],
+          ['constantExperts', b.constantExperts],
+        ];
+        const mostSlots = slotKinds.reduce((a, c) => (c[1] > a[1] ? c : a))[0];
+        add(`${at}.${mostSlots}`, `${where} routing over ${S} slots`, ROUTING_TENSORS * B * S);
+        // One-hot dispatch matrices [n_e, B] for the experts' A assignments: quadratic in the batch.
+        add('batchSize', `${where} dispatch matrices (${A} assignments × ${B} tokens)`, A * B);
+        // Per assignment: gathered input, hidden matMul / bias / activation, output matMul / bias, the
+        // gate column, the gated output; per FFN expert: the combined [B, d] output and the running sum.
+        const hiddenTensors = 2 + activationTensors(b.activation);
+        add(`${at}.expertHidden`, `${where} expert FFNs (hidden ${h})`, A * (4 * d + hiddenTensors * h + 1) + E * 2 * B * d);
+        if (b.sharedExperts > 0) add(`${at}.sharedExperts`, `${where} shared experts`, b.sharedExperts * B * (hiddenTensors * h + 3 * d));
+        // The zeros y starts from, copy / constant mixing (gate sum, product, add each) and the residual.
+        add(`${at}`, `${where} combine`, B * d * (1 + (b.copyExperts > 0 ? 2 : 0) + (b.constantExperts > 0 ? 2 : 0) + (b.residual ? 1 : 0)));
+      }
+    }
+  });
+  if (spatial && plan.hasConv) add('space.numClasses', 'pooling before the head', B * plan.headInMax);
+  // Logits (matMul, bias), log-softmax, one-hot labels and their product.
+  add('space.numClasses', 'classifier head and loss', 5 * B * space.numClasses);
+  const forward = terms.reduce((s, t) => s + t.elements, 0);
+  const weights = WEIGHT_COPIES * supernetParams(space) * BYTES_PER_ELEMENT;
+  return { bytes: 2 * forward * BYTES_PER_ELEMENT + weights, weightBytes: weights, terms };
+}
+
+export function formatBytes(n: number): string {
+  if (n >= 1024 ** 3) return `${(n / 1024 ** 3).toFixed(1)} GiB`;
+  if (n >= 1024 ** 2) return `${(n / 1024 ** 2).toFixed(1)} MiB`;
+  return `${(n / 1024).toFixed(1)} KiB`;
+}
+
+/**
+ * Refusals for a training step that would not fit in `budgetBytes`, with train-config paths: the batch
+ * size (every term scales with it) and the field behind the largest term. Empty when it fits.
+ */
+export function activationMemoryIssues(
+  space: SearchSpace,
+  batchSize: number,
+  budgetBytes: number = DEFAULT_ACTIVATION_BUDGET_BYTES,
+): { path: string; message: string }[] {
+  const est = estimateActivationMemory(space, batchSize);
+  if (est.bytes <= budgetBytes) return [];
+  const byPath = new Map<string, ActivationTerm[]>();
+  for (const t of est.terms) byPath.set(t.path, [...(byPath.get(t.path) ?? []), t]);
+  const sum = (ts: ActivationTerm[]) => ts.reduce((s, t) => s + t.elements, 0);
+  const [path, group] = [...byPath].sort((a, b) => sum(b[1]) - sum(a[1]))[0]!;
+  const top = group.reduce((a, b) => (b.elements > a.elements ? b : a));
+  const share = formatBytes(2 * sum(group) * BYTES_PER_ELEMENT);
+  const message =
+    `one training step would need about ${formatBytes(est.bytes)} of activation memory at batchSize ${batchSize} ` +
+    `(forward + backward, largest subnet); the limit is ${formatBytes(budgetBytes)}. ` +
+    `Largest share: ${path} with ${share} (${top.what})`;
+  const issues = [{ path: 'batchSize', message }];
+  if (path !== 'batchSize') issues.push({ path, message: `${share} of the estimated ${formatBytes(est.bytes)} (${top.what})` });
+  return issues;
+}
