@@ -85,6 +85,15 @@ export const Routing = z.discriminatedUnion('mode', [
 ]);
 export type Routing = z.infer<typeof Routing>;
 
+/** Routed or shared FFN experts per MoE block. */
+export const MAX_EXPERTS = 256;
+/**
+ * Null / zero / copy / constant experts per kind: they cost no FFN but each is a router column, so every
+ * routing tensor grows with them (a million null experts is a [batch, 10⁶] tensor a dozen times over).
+ */
+export const MAX_SPECIAL_EXPERTS = 1024;
+const expertCount = (max: number, what: string) => z.number().int().min(0).max(max, `at most ${max} ${what}`).default(0);
+
 export const MoEBlock = z
   .object({
     type: z.literal('moe'),
@@ -104,15 +113,6 @@ export const MoEBlock = z
     segments: positiveInt.max(16).default(1),
     /** AdaMoE: experts that do nothing; a token routed there uses less compute. */
     nullExperts: expertCount(MAX_SPECIAL_EXPERTS, 'null experts'),
-/** Routed or shared FFN experts per MoE block. */
-export const MAX_EXPERTS = 256;
-/**
- * Null / zero / copy / constant experts per kind: they cost no FFN but each is a router column, so every
- * routing tensor grows with them (a million null experts is a [batch, 10⁶] tensor a dozen times over).
- */
-export const MAX_SPECIAL_EXPERTS = 1024;
-const expertCount = (max: number, what: string) => z.number().int().min(0).max(max, `at most ${max} ${what}`).default(0);
-
     /** MoE++: zero experts output 0, copy experts output the input, constant experts output a learnt vector. */
     zeroExperts: expertCount(MAX_SPECIAL_EXPERTS, 'zero experts'),
     copyExperts: expertCount(MAX_SPECIAL_EXPERTS, 'copy experts'),

@@ -18,8 +18,8 @@ import {
 } from '../protocol/protocol.js';
 import type { SearchSpace } from '../space/SearchSpace.js';
 import { validateSpace } from '../space/validateSpace.js';
-import { defaultRunsDir, newRunRecord, RunStore } from './RunStore.js';
 import { activationBudgetFor, activationMemoryIssues } from '../space/activationMemory.js';
+import { defaultRunsDir, newRunRecord, RunStore } from './RunStore.js';
 import { RunBusyError } from './runLock.js';
 import { runTraining } from './runTraining.js';
 
@@ -187,13 +187,13 @@ export async function runTrainCommand(argv: string[]): Promise<number> {
       },
       'train config',
     );
+    const memory = activationMemoryIssues(config.space, config.batchSize, activationBudgetFor(totalmem()));
+    if (memory.length > 0) throw new ProtocolError('invalid', `${file}: ${memory[0]!.message}`, memory);
     runId = store.newRunId();
     const record = newRunRecord(runId, config);
     await store.createRun(record);
   }
 
-    const memory = activationMemoryIssues(config.space, config.batchSize, activationBudgetFor(totalmem()));
-    if (memory.length > 0) throw new ProtocolError('invalid', `${file}: ${memory[0]!.message}`, memory);
   const steps = (await store.readRecord(runId)).config.steps;
   const progress = flags.json ? null : new TrainProgress(steps, process.stderr);
   const ac = new AbortController();
