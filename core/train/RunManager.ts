@@ -10,7 +10,7 @@
  * run twice; the child writes the final status to run.json itself before it exits, so the parent
  * trusts what it finds there when the child's last message was not read.
  */
-import { fork, type ChildProcess } from 'node:child_process';
+import { fork } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -31,6 +31,7 @@ import {
 import { defaultRunsDir, newRunRecord, RunDamagedError, RunNotFoundError, RunStore } from './RunStore.js';
 import { isHolderAlive } from './runLock.js';
 import type { ChildMessage, ParentMessage } from './trainProcessMessages.js';
+import type { SpawnTrainChild, TrainChild } from './TrainChild.js';
 
 export interface RunManagerOptions {
   runsDir?: string;
@@ -39,6 +40,8 @@ export interface RunManagerOptions {
   backend?: BackendChoice;
   /** Override of the child entry (see trainProcessEntry). */
   entry?: TrainProcessEntry;
+  /** Starts a training child instead of forking `entry` (Electron's core: a utility process via main). */
+  spawnChild?: SpawnTrainChild;
   /** How long `stop` waits for the child's checkpoint before killing it. */
   stopTimeoutMs?: number;
   /** Children training at once; more runs queue. A function is asked once, when the first run starts. */
@@ -72,7 +75,7 @@ export function trainProcessEntry(moduleUrl: string = import.meta.url): TrainPro
 }
 
 interface LiveRun {
-  child: ChildProcess;
+  child: TrainChild;
   exited: Promise<void>;
   /** 'done' or 'busy' arrived: the child ended on its own terms. */
   ended: boolean;
@@ -298,19 +301,21 @@ export class RunManager {
     }
   }
 
-  private sendTo(child: ChildProcess, m: ParentMessage) {
+  private sendTo(child: TrainChild, m: ParentMessage) {
     if (child.connected) child.send(m);
   }
 
   private spawn(runId: string, resume: boolean) {
     const entry = this.opts.entry ?? trainProcessEntry();
-    const child = fork(entry.path, [], {
-      execArgv: entry.execArgv,
-      // Under Electron (the core's utility process) execPath is the Electron binary: run it as Node.
-      env: { ...process.env, ELECTRON_RUN_AS_NODE: '1' },
-      stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
-      serialization: 'advanced',
-    });
+    const child: TrainChild =
+      this.opts.spawnChild?.() ??
+      fork(entry.path, [], {
+        execArgv: entry.execArgv,
+        // Under an unfused Electron execPath is the Electron binary: run it as Node.
+        env: { ...process.env, ELECTRON_RUN_AS_NODE: '1' },
+        stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+        serialization: 'advanced',
+      });
     let resolveExit!: () => void;
     const run: LiveRun = { child, exited: new Promise((r) => (resolveExit = r)), ended: false, reported: false, stderr: '' };
     this.live.set(runId, run);
