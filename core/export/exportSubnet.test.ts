@@ -41,7 +41,8 @@ describe('exportSubnetFromNet', () => {
 
   it('Fashion-MNIST conv supernet (BN recalibrated) on real test images', async () => {
     const space = example('fashion-conv-supernet');
-    const ds = await loadDataset({ kind: 'fashion-mnist', dir: '/usr/share/datasets/fashion-mnist', limit: 256, flatten: false });
+    // 320 images: 32 held out for validation, 288 to draw the two 128-image BN batches from.
+    const ds = await loadDataset({ kind: 'fashion-mnist', dir: '/usr/share/datasets/fashion-mnist', limit: 320, flatten: false });
     const net = buildSupernet(space, { seed: 1 });
     const arch = sampleArch(space, createRng(4));
     const batches = [0, 1].map((b) => tf.tensor4d(ds.train.x.subarray(b * 128 * 784, (b + 1) * 128 * 784), [128, 28, 28, 1]));
@@ -101,8 +102,15 @@ describe('exportSubnet (a run on disk)', () => {
     expect(r.dir.startsWith(join(runsDir, runId, 'exports'))).toBe(true);
     expect(r.maxAbsDiff).toBeLessThan(1e-4);
     const card = JSON.parse(await readFile(join(r.dir, 'card.json'), 'utf8'));
-    expect(card.check.samples).toBe(64);
+    // The check batch is the first (up to 64) validation images: 51 here.
+    expect(card.check.samples).toBe(51);
     expect(card.metrics.evalSamples).toBe(256);
+    // The card reports validation (51 = 10 % of 512 held out of training) and test, each with its
+    // sample count and interval; the result carries the same.
+    expect(card.accuracy.map((a: { split: string; n: number }) => [a.split, a.n])).toEqual([['val', 51], ['test', 256]]);
+    expect(r.accuracy).toEqual(card.accuracy);
+    const md = await readFile(join(r.dir, 'MODEL_CARD.md'), 'utf8');
+    expect(md).toMatch(/test accuracy \| \d+\.\d % ± \d+\.\d \(test, n=256\)/);
     await expect(exportSubnet({ runId: 'missing', arch }, { runsDir })).rejects.toThrow(/not found/);
     await expect(exportSubnet({ runId, arch: { stages: [] } }, { runsDir })).rejects.toThrow(/arch/);
   });

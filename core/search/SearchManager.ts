@@ -32,7 +32,7 @@ import {
   type Objective,
   type SearchConfigInput,
 } from '../protocol/protocol.js';
-import { archDims, archKey, decodeArch, encodeArch, largestArch, smallestArch } from '../space/archCodec.js';
+import { archDims, archKey, canonicalVector, decodeArch, encodeArch, largestArch, smallestArch } from '../space/archCodec.js';
 import { accuracyInterval } from '../protocol/accuracyInterval.js';
 import { createRng } from '../space/rng.js';
 import { atomicWriteFile } from '../train/atomicWrite.js';
@@ -279,7 +279,7 @@ export class SearchManager {
     const total = cfg.population * (cfg.generations + 1);
     const cache = new Map<string, EvaluatedSubnet>();
     let evalTime = 0;
-    const canonical = (x: readonly number[]) => encodeArch(space, decodeArch(space, x));
+    const canonical = (x: readonly number[]) => canonicalVector(space, x);
     const initial = [encodeArch(space, largestArch(space)), encodeArch(space, smallestArch(space))];
 
     const evaluate = async (x: readonly number[], generation: number): Promise<Evaluation> => {
@@ -347,7 +347,20 @@ export class SearchManager {
       });
     } else if (cfg.strategy === 'evolution') {
       // The inner search revisits candidates often; slicing weights for a latency lookup is not free.
-      const cheapCache = new Map<string, (number | undefined)[]>();
+      const cheapCache = new Map<string, number | undefined>();
+      // Params and FLOPs are exact and free; latency comes from the lookup table (measured once per
+      // layer configuration); accuracy needs the learnt predictor (undefined here).
+      const cheapValue = async (o: Objective, x: readonly number[]): Promise<number | undefined> => {
+        const arch = decodeArch(space, x);
+        const key = `${o}|${archKey(arch)}`;
+        if (cheapCache.has(key)) return cheapCache.get(key);
+        let v: number | undefined;
+        if (o === 'params') v = ctx.net.countParams(arch);
+        else if (o === 'flops') v = ctx.net.countFlops(arch);
+        else if (o === 'latency' && ctx.lut) v = await ctx.lut.predict(await subnetGraph(ctx.net, arch));
+        cheapCache.set(key, v);
+        return v;
+      };
       await runPredictorGuidedSearch(problem, {
         seed: cfg.seed,
         initialSamples: cfg.population,
@@ -355,25 +368,18 @@ export class SearchManager {
         rounds: cfg.generations,
         initial,
         signal,
-        // Params and FLOPs are exact and free; latency comes from the lookup table (measured once per
-        // layer configuration); only accuracy needs the learnt predictor.
-        cheapObjectives: async (x) => {
-          const arch = decodeArch(space, x);
-          const key = archKey(arch);
-          const known = cheapCache.get(key);
-          if (known) return known;
-          const values = await Promise.all(
-            objs.map(async (o) => {
-              if (o === 'params') return ctx.net.countParams(arch);
-              if (o === 'flops') return ctx.net.countFlops(arch);
-              if (o === 'latency' && ctx.lut) return ctx.lut.predict(await subnetGraph(ctx.net, arch));
-              return undefined;
-            }),
-          );
-          cheapCache.set(key, values);
-          return values;
+        cheapObjectives: (x) => Promise.all(objs.map((o) => cheapValue(o, x))),
+        // Every constraint counts, also on objectives this search does not optimise (--max-params with
+        // accuracy vs latency): those values are computed, not predicted.
+        violationOf: async (objectives, x) => {
+          let sum = 0;
+          for (const c of cfg.constraints) {
+            const i = objs.indexOf(c.objective);
+            const v = i >= 0 ? objectives[i] : await cheapValue(c.objective, x);
+            if (v !== undefined) sum += excess(v, c.max);
+          }
+          return sum;
         },
-        violationOf: (objectives) => violationOfValues(objs, objectives, cfg.constraints),
         onRound: (round) => endGeneration(round),
       });
     } else {
@@ -415,13 +421,6 @@ function value(rec: EvaluatedSubnet, o: Objective): number {
 /** Σ relative excess over each bound: 0 when every constraint holds. */
 function violationOf(rec: EvaluatedSubnet, constraints: readonly { objective: Objective; max: number }[]): number {
   return constraints.reduce((sum, c) => sum + excess(value(rec, c.objective), c.max), 0);
-}
-
-function violationOfValues(objs: readonly Objective[], values: readonly number[], constraints: readonly { objective: Objective; max: number }[]): number {
-  return constraints.reduce((sum, c) => {
-    const i = objs.indexOf(c.objective);
-    return i < 0 ? sum : sum + excess(values[i]!, c.max);
-  }, 0);
 }
 
 function excess(v: number, max: number): number {

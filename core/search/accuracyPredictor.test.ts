@@ -56,7 +56,57 @@ describe('AccuracyPredictor', () => {
   });
 });
 
+describe('AccuracyPredictor on canonical vectors', () => {
+  // Gene 0 is a depth choice: at depth 0 (x[0] = 0) genes 1..5 belong to a block that is not there.
+  const cdims = [2, 4, 4, 4, 4, 4];
+  const canonical = (x: readonly number[]) => (x[0] === 0 ? [0, 0, 0, 0, 0, 0] : x.slice());
+  const target = (x: readonly number[]) => (x[0] === 0 ? 0.5 : 0.6 + 0.05 * x[1]! - 0.02 * x[3]!);
+
+  it('gives two encodings of one subnet the same prediction', () => {
+    const rng = createRng(9);
+    const train = Array.from({ length: 60 }, () => randomVector({ kind: 'categorical', dims: cdims }, rng));
+    const ys = train.map((x) => target(x) + 0.01 * rng.normal());
+    const a = [0, 3, 1, 2, 0, 1];
+    const b = [0, 0, 2, 1, 3, 3]; // the same shallow subnet, other junk in the absent block
+    const p = new AccuracyPredictor(cdims, canonical).fit(train, ys);
+    expect(p.predict(a)).toBe(p.predict(b));
+    // Raw vectors (no canonical form) fit the junk genes and split the subnet in two.
+    const raw = new AccuracyPredictor(cdims).fit(train, ys);
+    expect(Math.abs(raw.predict(a) - raw.predict(b))).toBeGreaterThan(1e-3);
+  });
+});
+
 describe('predictor-guided search', () => {
+  it('enforces constraints on quantities it does not optimise (constraint-domination in the inner search)', async () => {
+    const f = syntheticTarget(5);
+    // Objectives: accuracy (max) and cost = Σ x (min); constraint: size = Σ of the first six genes ≤ 4,
+    // which is not an objective and which most random subnets break.
+    const size = (x: readonly number[]) => x.slice(0, 6).reduce((s, v) => s + v, 0);
+    const violation = (x: readonly number[]) => Math.max(0, size(x) - 4) / 4;
+    const problem: Nsga2Problem = {
+      variables: { kind: 'categorical', dims },
+      signs: [-1, 1],
+      evaluate: (x) => ({ objectives: [1 / (1 + Math.exp(-f(x) / 3)), x.reduce((s, v) => s + v, 0)], violation: violation(x) }),
+    };
+    const run = (violationOf: (o: readonly number[], x: readonly number[]) => number) =>
+      runPredictorGuidedSearch(problem, {
+        seed: 2, initialSamples: 20, perRound: 10, rounds: 4,
+        cheapObjectives: (x) => [undefined, x.reduce((s, v) => s + v, 0)],
+        violationOf,
+      });
+    // Share of the subnets the inner search picked (rounds ≥ 1) that break the constraint.
+    const infeasible = (r: Awaited<ReturnType<typeof run>>) => {
+      const picked = r.evaluated.filter((e) => e.generation > 0);
+      return picked.filter((e) => e.violation > 0).length / picked.length;
+    };
+    // Before: the inner search saw only constraints on its objectives (none here).
+    const blind = infeasible(await run(() => 0));
+    const aware = infeasible(await run((_, x) => violation(x)));
+    // Measured: 47.5 % of the 40 picked subnets infeasible when blind, 0 % when aware.
+    expect(blind).toBeGreaterThan(0.3);
+    expect(aware).toBeLessThan(0.1);
+  });
+
   it('beats random sampling at the same number of evaluations', async () => {
     const f = syntheticTarget(3);
     // accuracy in (0,1) rises with f, cost = Σ choice index (a proxy for size); max accuracy, min cost

@@ -123,14 +123,26 @@ export function predictRidge(model: RidgeModel, x: readonly number[]): number {
   return s;
 }
 
-/** Predicts one objective of a subnet from its arch vector. */
+/**
+ * Predicts one objective of a subnet from its arch vector. Features are taken from the canonical
+ * vector (`canonical`, e.g. archCodec's canonicalVector): genes beyond a stage's chosen depth or under
+ * an identity block decide nothing, and left raw they are noise the regression fits and two encodings
+ * of one subnet get two predictions.
+ */
 export class AccuracyPredictor {
   private model: RidgeModel | null = null;
-  constructor(readonly dims: readonly number[]) {}
+  constructor(
+    readonly dims: readonly number[],
+    private readonly canonical: (x: readonly number[]) => readonly number[] = (x) => x,
+  ) {}
+
+  private features(v: readonly number[]): number[] {
+    return oneHot(this.canonical(v), this.dims);
+  }
 
   fit(vectors: readonly (readonly number[])[], targets: readonly number[]): this {
     this.model = fitRidge(
-      vectors.map((v) => oneHot(v, this.dims)),
+      vectors.map((v) => this.features(v)),
       targets,
     );
     return this;
@@ -146,7 +158,7 @@ export class AccuracyPredictor {
 
   predict(vector: readonly number[]): number {
     if (!this.model) throw new Error('AccuracyPredictor.predict before fit');
-    return predictRidge(this.model, oneHot(vector, this.dims));
+    return predictRidge(this.model, this.features(vector));
   }
 }
 
@@ -190,8 +202,12 @@ export interface PredictorGuidedOptions {
    * function returns a value for those indices and undefined for the ones to predict.
    */
   cheapObjectives?(x: readonly number[]): (number | undefined)[] | Promise<(number | undefined)[]>;
-  /** Total constraint violation implied by objective values (predicted ones inside the inner search). */
-  violationOf?(objectives: readonly number[]): number;
+  /**
+   * Total constraint violation of a candidate, from its objective values (predicted ones inside the
+   * inner search) and its vector, so constraints on quantities the search does not optimise (e.g.
+   * params under `--max-params` when the objectives are accuracy and latency) are still enforced.
+   */
+  violationOf?(objectives: readonly number[], x: readonly number[]): number | Promise<number>;
   signal?: AbortSignal;
   /** After the initial samples (round 0) and after each round, with everything measured so far. */
   onRound?(round: number, evaluated: readonly Individual[]): void | Promise<void>;
@@ -247,7 +263,7 @@ export async function runPredictorGuidedSearch(problem: Nsga2Problem, opts: Pred
 
   for (let round = 1; round <= opts.rounds; round++) {
     const m = evaluated[0]!.objectives.length;
-    const predictors = Array.from({ length: m }, () => new AccuracyPredictor(dims));
+    const predictors = Array.from({ length: m }, () => new AccuracyPredictor(dims, canonical));
     const xs = evaluated.map((e) => e.x);
     predictors.forEach((p, k) => p.fit(xs, evaluated.map((e) => e.objectives[k]!)));
     const predict = async (x: readonly number[]) => {
@@ -261,8 +277,10 @@ export async function runPredictorGuidedSearch(problem: Nsga2Problem, opts: Pred
         signs: problem.signs,
         canonical: problem.canonical,
         evaluate: async (x) => {
+          // Constraint-domination (Deb et al. 2002 §IV-A) inside the inner NSGA-II too: infeasible
+          // candidates rank behind feasible ones, so the subnets picked for measuring are feasible.
           const objectives = await predict(x);
-          return { objectives, violation: opts.violationOf?.(objectives) ?? 0 };
+          return { objectives, violation: (await opts.violationOf?.(objectives, x)) ?? 0 };
         },
       },
       {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { createRng } from '../space/rng.js';
 import { hypervolume2d } from './hypervolume.js';
-import { runNsga2, sbxCrossover, polynomialMutation, type Nsga2Problem } from './nsga2.js';
+import { makeOffspring, runNsga2, sbxCrossover, polynomialMutation, type Individual, type Nsga2Problem, type VariationOptions } from './nsga2.js';
 
 /** ZDT1 (Zitzler, Deb & Thiele 2000): 30 variables in [0,1]; true front f2 = 1 − √f1, f1 ∈ [0,1]. */
 function zdt1(n = 30): Nsga2Problem {
@@ -56,6 +56,99 @@ describe('NSGA-II on ZDT1', () => {
     expect(b.front.map((p) => p.x)).toEqual(a.front.map((p) => p.x));
     const c = await runNsga2(zdt1(), { ...opts, seed: 8, generations: 5 });
     expect(c.front.map((p) => p.x)).not.toEqual(a.front.map((p) => p.x).slice(0, c.front.length));
+  });
+});
+
+/** DTLZ2 (Deb, Thiele, Laumanns & Zitzler 2002), M objectives, n variables; true front: the unit sphere's positive octant. */
+function dtlz2(n = 12, m = 3): Nsga2Problem {
+  return {
+    variables: { kind: 'real', lower: new Array(n).fill(0), upper: new Array(n).fill(1) },
+    evaluate(x) {
+      let g = 0;
+      for (let i = m - 1; i < n; i++) g += (x[i]! - 0.5) ** 2;
+      const f: number[] = [];
+      for (let k = 0; k < m; k++) {
+        let v = 1 + g;
+        for (let j = 0; j < m - 1 - k; j++) v *= Math.cos((x[j]! * Math.PI) / 2);
+        if (k > 0) v *= Math.sin((x[m - 1 - k]! * Math.PI) / 2);
+        f.push(v);
+      }
+      return { objectives: f };
+    },
+  };
+}
+
+/** IGD against 1891 points of the DTLZ2 front: the simplex lattice i+j+k = 60 projected onto the sphere. */
+function igdDtlz2(found: number[][]): number {
+  let total = 0;
+  let count = 0;
+  const h = 60;
+  for (let i = 0; i <= h; i++) {
+    for (let j = 0; j <= h - i; j++) {
+      const v = [i, j, h - i - j];
+      const norm = Math.hypot(...v);
+      const z = v.map((a) => a / norm);
+      let best = Infinity;
+      for (const p of found) best = Math.min(best, Math.hypot(p[0]! - z[0]!, p[1]! - z[1]!, p[2]! - z[2]!));
+      total += best;
+      count++;
+    }
+  }
+  return total / count;
+}
+
+describe('NSGA-II on DTLZ2 (3 objectives), against pymoo', () => {
+  it('converges as closely as pymoo 0.6 NSGA-II with the same operators and budget', async () => {
+    // pymoo (github anyoptimization/pymoo @ c9352c0, NSGA2(pop_size=100) defaults: SBX η=15 p=0.9, PM η=20,
+    // duplicate elimination), DTLZ2 n=12, 250 generations, this IGD and reference set, seeds 1–10:
+    // mean 0.0693 (sd 0.0017, range 0.0666–0.0718). This implementation, seeds 1–10: mean 0.0684
+    // (before pymoo-style mating and duplicate elimination: 0.0703). Two seeds here (time). With 100
+    // points IGD is mostly spacing once converged; a run stopped at 30 generations scores 0.085, at 50
+    // 0.0735, and both fail the bound of pymoo's mean + 2 sd.
+    const igds: number[] = [];
+    for (const seed of [1, 2]) {
+      const r = await runNsga2(dtlz2(), { populationSize: 100, generations: 250, seed });
+      igds.push(igdDtlz2(r.front.map((p) => p.objectives)));
+    }
+    const mean = (igds[0]! + igds[1]!) / 2;
+    expect(mean).toBeLessThan(0.0693 + 2 * 0.0017);
+  });
+});
+
+describe('duplicate elimination (pymoo eliminate_duplicates=True)', () => {
+  const ops = (eliminateDuplicates: boolean): VariationOptions => ({
+    crossoverProb: 0.9, etaC: 15, etaM: 20, mutationProb: 1 / 3, mutationChildProb: 0.9, eliminateDuplicates,
+  });
+  const ind = (x: number[]): Individual => ({ x, objectives: [0], violation: 0, rank: 0, crowding: 0, generation: 0 });
+
+  it('regenerates offspring equal to a population member or to each other', () => {
+    // 3 binary genes: 8 vectors; 4 in the population, so the only new offspring are the other 4.
+    const parents = [[0, 0, 0], [1, 1, 1], [0, 1, 0], [1, 0, 1]].map(ind);
+    const variables = { kind: 'categorical' as const, dims: [2, 2, 2] };
+    const kids = makeOffspring(parents, 4, variables, ops(true), new Set(), createRng(1));
+    const keys = kids.map((k) => k.join(','));
+    expect(new Set(keys).size).toBe(4);
+    for (const p of parents) expect(keys).not.toContain(p.x.join(','));
+    // Without elimination the same mating produces repeats of parents and of each other.
+    let repeats = 0;
+    for (let seed = 1; seed <= 20; seed++) {
+      const k = makeOffspring(parents, 4, variables, ops(false), new Set(), createRng(seed)).map((v) => v.join(','));
+      repeats += k.length - new Set(k.filter((v) => !parents.some((p) => p.x.join(',') === v))).size;
+    }
+    expect(repeats).toBeGreaterThan(20);
+  });
+
+  it('drops exact copies of real-valued parents', () => {
+    // Crossover of two equal parents changes nothing; only mutation (p = 0.9 per child, 1/3 per gene)
+    // makes a child differ, so about 0.1 + 0.9·(2/3)³ ≈ 37 % of children are copies.
+    const parents = [ind([0.5, 0.5, 0.5]), ind([0.5, 0.5, 0.5])];
+    const variables = { kind: 'real' as const, lower: [0, 0, 0], upper: [1, 1, 1] };
+    const copies = (kids: number[][]) => kids.filter((k) => k.every((v) => v === 0.5)).length;
+    expect(copies(makeOffspring(parents, 200, variables, ops(false), new Set(), createRng(2)))).toBeGreaterThan(40);
+    const kept = makeOffspring(parents, 200, variables, ops(true), new Set(), createRng(2));
+    expect(kept.length).toBe(200);
+    expect(copies(kept)).toBe(0);
+    expect(new Set(kept.map((k) => k.join(','))).size).toBe(200);
   });
 });
 

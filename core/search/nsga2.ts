@@ -6,6 +6,12 @@
  *   crossover and per-gene resampling, the operators used for weight-sharing NAS by OFA (Cai et al. 2020)
  *   and DyNAS-T (Cummings et al. 2022);
  * - constraint-domination (§IV-A) for infeasible solutions (`violation > 0`);
+ * - mating and duplicate elimination as pymoo (Blank & Deb 2020; pymoo/core/infill.py, duplicate.py,
+ *   algorithms/moo/nsga2.py) does by default: binary tournaments over random permutations of the
+ *   population (each member enters about equally many), compared on violation, then rank, then
+ *   crowding; offspring equal to a population member or to each other are dropped and mating repeats
+ *   (at most 100 rounds); polynomial mutation touches each child with probability 0.9 and each
+ *   variable with min(0.5, 1/n);
  * - a seeded RNG, so one seed gives one run.
  *
  * Evaluations may be asynchronous (a subnet is measured on an accelerator); the run checks an
@@ -63,12 +69,19 @@ export interface Nsga2Options {
   etaC?: number;
   /** Polynomial-mutation distribution index. */
   etaM?: number;
-  /** Per-gene mutation probability (default 1/n). */
+  /** Per-gene mutation probability (default min(0.5, 1/n), pymoo's PM `prob_var`). */
   mutationProb?: number;
+  /** Real problems: probability that a child is mutated at all (default 0.9, pymoo's PM `prob`). */
+  mutationChildProb?: number;
   /** Individuals placed in the initial population before the random ones (e.g. largest/smallest subnet). */
   initial?: number[][];
-  /** Categorical problems: repair offspring identical to an already-evaluated vector by re-mutating it. */
-  dedupe?: boolean;
+  /**
+   * Drop offspring equal to a population member or to another offspring and mate again (pymoo's
+   * `eliminate_duplicates=True`; default on). Categorical vectors compare by their canonical form and
+   * are also dropped when equal to any vector evaluated before (a subnet measured twice adds nothing);
+   * real vectors compare exactly (pymoo's tolerance is a distance of 1e-16).
+   */
+  eliminateDuplicates?: boolean;
   signal?: AbortSignal;
   /** Called after generation 0 (the initial population) and after each survival selection. */
   onGeneration?(generation: number, population: readonly Individual[], evaluations: number): void | Promise<void>;
@@ -186,11 +199,6 @@ export function randomVector(variables: Variables, rng: Rng): number[] {
 // ---------------------------------------------------------------------------------------------------
 // Selection.
 
-/** Crowded-comparison operator ≺n (§III-C): lower rank wins, then larger crowding distance. */
-export function crowdedBetter(a: Individual, b: Individual): boolean {
-  return a.rank < b.rank || (a.rank === b.rank && a.crowding > b.crowding);
-}
-
 /** Assign rank and crowding distance to every individual of `pool` (in place). */
 export function rankAndCrowd(pool: Individual[], signs?: ObjectiveSigns): number[][] {
   const fronts = nonDominatedSort(
@@ -210,15 +218,19 @@ export function rankAndCrowd(pool: Individual[], signs?: ObjectiveSigns): number
   return fronts;
 }
 
-/** Elitist survival (§III-C): fill by whole fronts, cut the last one by crowding distance. */
-export function selectSurvivors(pool: Individual[], n: number, signs?: ObjectiveSigns): Individual[] {
+/**
+ * Elitist survival (§III-C): fill by whole fronts, cut the last one by crowding distance (ties in
+ * random order when an RNG is given, as pymoo's randomized argsort does).
+ */
+export function selectSurvivors(pool: Individual[], n: number, signs?: ObjectiveSigns, rng?: Rng): Individual[] {
   const fronts = rankAndCrowd(pool, signs);
   const next: Individual[] = [];
   for (const front of fronts) {
     if (next.length + front.length <= n) {
       for (const i of front) next.push(pool[i]!);
     } else {
-      const rest = front.map((i) => pool[i]!).sort((a, b) => b.crowding - a.crowding);
+      const members = front.map((i) => pool[i]!);
+      const rest = (rng ? rng.shuffle(members) : members).sort((a, b) => b.crowding - a.crowding);
       next.push(...rest.slice(0, n - next.length));
     }
     if (next.length >= n) break;
@@ -226,78 +238,114 @@ export function selectSurvivors(pool: Individual[], n: number, signs?: Objective
   return next;
 }
 
-function tournament(pop: readonly Individual[], rng: Rng): Individual {
-  const a = pop[rng.int(pop.length)]!;
-  const b = pop[rng.int(pop.length)]!;
-  if (crowdedBetter(a, b)) return a;
-  if (crowdedBetter(b, a)) return b;
+/**
+ * pymoo's NSGA-II `binary_tournament`: if either is infeasible the smaller violation wins; otherwise
+ * the lower rank, then the larger crowding distance; ties are broken at random.
+ */
+export function binaryTournament(a: Individual, b: Individual, rng: Rng): Individual {
+  if (a.violation > 0 || b.violation > 0) {
+    if (a.violation !== b.violation) return a.violation < b.violation ? a : b;
+  } else {
+    if (a.rank !== b.rank) return a.rank < b.rank ? a : b;
+    if (a.crowding !== b.crowding) return a.crowding > b.crowding ? a : b;
+  }
   return rng.next() < 0.5 ? a : b;
+}
+
+/**
+ * Parents for `matings` matings, two per mating, each the winner of a binary tournament whose
+ * contestants are drawn from concatenated random permutations of the population (pymoo's
+ * TournamentSelection), so every member enters about equally many tournaments.
+ */
+export function selectParents(pop: readonly Individual[], matings: number, rng: Rng): [Individual, Individual][] {
+  const need = matings * 2 * 2;
+  const idx: number[] = [];
+  while (idx.length < need) idx.push(...rng.shuffle(Array.from({ length: pop.length }, (_, i) => i)));
+  const winners: Individual[] = [];
+  for (let t = 0; t < matings * 2; t++) winners.push(binaryTournament(pop[idx[2 * t]!]!, pop[idx[2 * t + 1]!]!, rng));
+  return Array.from({ length: matings }, (_, m) => [winners[2 * m]!, winners[2 * m + 1]!]);
 }
 
 // ---------------------------------------------------------------------------------------------------
 // The loop.
 
-/** Make offspring from a ranked population (tournament, crossover, mutation, optional de-duplication). */
+/** Variation settings resolved from Nsga2Options. */
+export interface VariationOptions {
+  crossoverProb: number;
+  etaC: number;
+  etaM: number;
+  mutationProb: number;
+  mutationChildProb: number;
+  eliminateDuplicates: boolean;
+}
+
+/** pymoo's InfillCriterion gives up filling the offspring after this many mating rounds. */
+export const MAX_MATING_ROUNDS = 100;
+
+/** One mating: crossover with probability `crossoverProb`, then mutation of both children. */
+function mate(a: readonly number[], b: readonly number[], variables: Variables, opts: VariationOptions, rng: Rng): [number[], number[]] {
+  let c1: number[];
+  let c2: number[];
+  if (variables.kind === 'real') {
+    [c1, c2] = rng.next() < opts.crossoverProb ? sbxCrossover(a, b, variables.lower, variables.upper, opts.etaC, rng) : [a.slice(), b.slice()];
+    for (const c of [c1, c2]) {
+      if (rng.next() < opts.mutationChildProb) polynomialMutation(c, variables.lower, variables.upper, opts.etaM, opts.mutationProb, rng);
+    }
+  } else {
+    [c1, c2] = rng.next() < opts.crossoverProb ? uniformCrossover(a, b, rng) : [a.slice(), b.slice()];
+    resampleMutation(c1, variables.dims, opts.mutationProb, rng);
+    resampleMutation(c2, variables.dims, opts.mutationProb, rng);
+  }
+  return [c1, c2];
+}
+
+/**
+ * Offspring of a ranked population (pymoo's mating loop): tournaments, crossover, mutation; with
+ * duplicate elimination, children whose key equals a parent-population member's, an earlier child's
+ * or (categorical) one in `seen` are dropped and another round of matings fills the gap, for at most
+ * MAX_MATING_ROUNDS rounds (a tiny space may then yield fewer than `count`). Keys of kept children
+ * are added to `seen`.
+ */
 export function makeOffspring(
   parents: readonly Individual[],
   count: number,
   variables: Variables,
-  opts: Required<Pick<Nsga2Options, 'crossoverProb' | 'etaC' | 'etaM' | 'mutationProb'>> & { dedupe: boolean },
+  opts: VariationOptions,
   seen: Set<string>,
   rng: Rng,
   canonical: (x: readonly number[]) => readonly number[] = (x) => x,
 ): number[][] {
+  const key = (x: readonly number[]) => canonical(x).join(',');
+  const taken = new Set(parents.map((p) => key(p.x)));
   const out: number[][] = [];
-  while (out.length < count) {
-    const a = tournament(parents, rng).x;
-    const b = tournament(parents, rng).x;
-    let c1: number[];
-    let c2: number[];
-    if (variables.kind === 'real') {
-      [c1, c2] = rng.next() < opts.crossoverProb ? sbxCrossover(a, b, variables.lower, variables.upper, opts.etaC, rng) : [a.slice(), b.slice()];
-      polynomialMutation(c1, variables.lower, variables.upper, opts.etaM, opts.mutationProb, rng);
-      polynomialMutation(c2, variables.lower, variables.upper, opts.etaM, opts.mutationProb, rng);
-    } else {
-      [c1, c2] = rng.next() < opts.crossoverProb ? uniformCrossover(a, b, rng) : [a.slice(), b.slice()];
-      resampleMutation(c1, variables.dims, opts.mutationProb, rng);
-      resampleMutation(c2, variables.dims, opts.mutationProb, rng);
+  for (let round = 0; out.length < count && round < MAX_MATING_ROUNDS; round++) {
+    const matings = Math.ceil((count - out.length) / 2);
+    for (const [a, b] of selectParents(parents, matings, rng)) {
+      for (const c of mate(a.x, b.x, variables, opts, rng)) {
+        if (out.length >= count) break;
+        const k = key(c);
+        if (opts.eliminateDuplicates && (taken.has(k) || (variables.kind === 'categorical' && seen.has(k)))) continue;
+        taken.add(k);
+        seen.add(k);
+        out.push(c);
+      }
     }
-    for (const c of [c1, c2]) {
-      if (out.length >= count) break;
-      if (opts.dedupe && variables.kind === 'categorical') repairDuplicate(c, variables.dims, seen, rng, canonical);
-      seen.add(canonical(c).join(','));
-      out.push(c);
-    }
+    if (!opts.eliminateDuplicates) break;
   }
   return out;
-}
-
-/** Re-mutate single genes until the vector is new (a few tries; small spaces may be exhausted). */
-function repairDuplicate(
-  x: number[],
-  dims: readonly number[],
-  seen: Set<string>,
-  rng: Rng,
-  canonical: (x: readonly number[]) => readonly number[],
-): void {
-  const mutable = dims.map((d, i) => (d > 1 ? i : -1)).filter((i) => i >= 0);
-  if (mutable.length === 0) return;
-  for (let tries = 0; tries < 32 && seen.has(canonical(x).join(',')); tries++) {
-    const i = mutable[rng.int(mutable.length)]!;
-    x[i] = resampleGene(x[i]!, dims[i]!, rng);
-  }
 }
 
 export async function runNsga2(problem: Nsga2Problem, options: Nsga2Options): Promise<Nsga2Result> {
   const rng = createRng(options.seed);
   const { variables, signs } = problem;
   const n = variables.kind === 'real' ? variables.lower.length : variables.dims.length;
-  const ops = {
+  const ops: VariationOptions = {
     crossoverProb: options.crossoverProb ?? 0.9,
     etaC: options.etaC ?? 15,
     etaM: options.etaM ?? 20,
-    mutationProb: options.mutationProb ?? 1 / Math.max(n, 1),
-    dedupe: options.dedupe ?? variables.kind === 'categorical',
+    mutationProb: options.mutationProb ?? Math.min(0.5, 1 / Math.max(n, 1)),
+    mutationChildProb: options.mutationChildProb ?? 0.9,
+    eliminateDuplicates: options.eliminateDuplicates ?? true,
   };
   const seen = new Set<string>();
   const canonical = (x: readonly number[]): readonly number[] => (problem.canonical ? problem.canonical(x) : x);
@@ -345,7 +393,7 @@ export async function runNsga2(problem: Nsga2Problem, options: Nsga2Options): Pr
   for (let g = 1; g <= options.generations; g++) {
     const children = makeOffspring(population, options.populationSize, variables, ops, seen, rng, canonical);
     const offspring = await evaluateAll(children, g);
-    population = selectSurvivors([...population, ...offspring], options.populationSize, signs);
+    population = selectSurvivors([...population, ...offspring], options.populationSize, signs, rng);
     // Crowding is recomputed on the survivors so the next tournament sees their own spacing.
     rankAndCrowd(population, signs);
     await options.onGeneration?.(g, population, evaluations);

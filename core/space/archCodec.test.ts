@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { archDims, archKey, decodeArch, describeArch, encodeArch, largestArch, sampleArch, smallestArch, validateArch } from './archCodec.js';
+import { archDims, archKey, canonicalVector, decodeArch, describeArch, encodeArch, largestArch, sampleArch, smallestArch, validateArch } from './archCodec.js';
 import { createRng } from './rng.js';
 import type { Arch, SearchSpace } from './SearchSpace.js';
 import { cardinality, validateSpace } from './validateSpace.js';
@@ -56,6 +56,37 @@ describe('arch codec', () => {
       if (i === v.length) break;
     }
     expect(keys.size).toBe(cardinality(s));
+  });
+
+  it('canonicalVector maps every encoding of a subnet to the one encodeArch writes', () => {
+    const s = space();
+    const dims = archDims(s);
+    const seen = new Map<string, string>();
+    // Every one of the 2¹¹ vectors of this space.
+    const total = dims.reduce((a, d) => a * d, 1);
+    for (let i = 0; i < total; i++) {
+      let r = i;
+      const v = dims.map((d) => {
+        const g = r % d;
+        r = Math.floor(r / d);
+        return g;
+      });
+      const c = canonicalVector(s, v);
+      expect(c).toEqual(encodeArch(s, decodeArch(s, v)));
+      expect(canonicalVector(s, c)).toEqual(c);
+      // one subnet ⇔ one canonical vector
+      const key = archKey(decodeArch(s, v));
+      const prev = seen.get(key);
+      if (prev !== undefined) expect(c.join(',')).toBe(prev);
+      seen.set(key, c.join(','));
+    }
+    expect(seen.size).toBe(240);
+    // Hand case: c1 at depth 1 with an identity block: its channels/kernel and block 2 are free.
+    const a = [0, 1, 1, 1, 0, 1, 1, /* s1 */ 0, 0, 1, 0, 0, /* moe */ 0, 1];
+    const b = [0, 1, 0, 0, 1, 0, 0, /* s1 */ 0, 0, 1, 0, 0, /* moe */ 0, 1];
+    expect(a).not.toEqual(b);
+    expect(canonicalVector(s, a)).toEqual(canonicalVector(s, b));
+    expect(canonicalVector(s, a)).toEqual([0, 1, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 1]);
   });
 
   it('finds the largest and smallest subnets', () => {

@@ -83,6 +83,18 @@ export function activePositions(space: SearchSpace, vec: readonly number[]): boo
   return out;
 }
 
+/**
+ * The canonical form of an encoded arch: every position that decides nothing (blocks beyond the
+ * stage's chosen depth, the width/channel/kernel of an identity block) set to 0, as `encodeArch`
+ * writes it; equal to `encodeArch(space, decodeArch(space, vec))`. Two encodings of one subnet have
+ * one canonical vector, so anything that compares vectors (predictor features, de-duplication, cache
+ * keys) should compare these.
+ */
+export function canonicalVector(space: SearchSpace, vec: readonly number[]): number[] {
+  const active = activePositions(space, vec);
+  return vec.map((v, i) => (active[i] ? v : 0));
+}
+
 function encodeBlock(block: Block, choice: BlockChoice | undefined): number[] {
   const idx = (xs: readonly (number | string)[], v: number | string | undefined) => Math.max(0, v === undefined ? 0 : xs.indexOf(v));
   if (!choice) return blockDims(block).map(() => 0);

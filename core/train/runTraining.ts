@@ -13,6 +13,9 @@ import type { BackendChoice, RunEvent, RunRecord, RunSummary } from '../protocol
 import type { RunStore } from './RunStore.js';
 import { train, type TrainResult } from './Trainer.js';
 import type { MetricPoint } from '../protocol/protocol.js';
+import { accuracyEstimate } from '../protocol/accuracyInterval.js';
+import type { AccuracyEstimate } from '../protocol/protocol.js';
+import { evaluationBatchNormBatches, withSubnetBatchNorm } from './batchNorm.js';
 import { evaluateArch } from './evaluate.js';
 
 export interface RunTrainingOptions {
@@ -25,7 +28,10 @@ export interface RunTrainingOptions {
   signal?: AbortSignal;
   emit: (e: RunEvent) => void;
   onStep?: (p: MetricPoint) => void;
-  /** Score the evaluated subnet on the whole test split at the end (the CLI's final number). */
+  /**
+   * Score the evaluated subnet on the whole test split at the end (the CLI's final report; recorded in
+   * run.json as summary.test). Nothing else touches the test split during training.
+   */
   finalTest?: boolean;
 }
 
@@ -34,6 +40,8 @@ export interface RunTrainingResult {
   result: TrainResult | null;
   /** Accuracy on the whole test split, when `finalTest` was asked for and the run completed. */
   testAccuracy: number | null;
+  /** The same with its split, sample count and 95 % interval. */
+  test: AccuracyEstimate | null;
 }
 
 export async function runTraining(opts: RunTrainingOptions): Promise<RunTrainingResult> {
@@ -51,7 +59,7 @@ async function trainOwnedRun(opts: RunTrainingOptions): Promise<RunTrainingResul
   if (record.summary.status === 'completed') {
     // e.g. the loser of two resumes that got the lock after the winner finished: nothing to do.
     emit({ kind: 'log', runId, level: 'error', message: `run "${runId}" has already completed` });
-    return { summary: record.summary, result: null, testAccuracy: null };
+    return { summary: record.summary, result: null, testAccuracy: null, test: null };
   }
   const setSummary = async (patch: Partial<RunSummary>, write = true) => {
     record.summary = { ...record.summary, ...patch };
@@ -112,12 +120,24 @@ async function trainOwnedRun(opts: RunTrainingOptions): Promise<RunTrainingResul
           },
         },
       });
-      let testAccuracy: number | null = null;
+      let test: AccuracyEstimate | null = null;
       if (opts.finalTest && result.status === 'completed') {
-        testAccuracy = (await evaluateArch(net, result.evalArch, ds.test, { inputShape: ds.inputShape })).accuracy;
+        // The supernet's BatchNorm statistics are a mix of subnets: re-estimate them for this one first.
+        const bn = evaluationBatchNormBatches(cfg, ds.train, ds.inputShape);
+        try {
+          const e = await withSubnetBatchNorm(net, result.evalArch, bn, () => evaluateArch(net, result.evalArch, ds.test, { inputShape: ds.inputShape }));
+          test = accuracyEstimate('test', e.accuracy, e.samples);
+        } finally {
+          bn.forEach((t) => t.dispose());
+        }
       }
-      await setSummary({ status: result.status, step: result.step });
-      return { summary: record.summary, result, testAccuracy };
+      await setSummary({
+        status: result.status,
+        step: result.step,
+        ...(result.final ? { finalVal: result.final.val } : {}),
+        ...(test ? { test } : {}),
+      });
+      return { summary: record.summary, result, testAccuracy: test?.accuracy ?? null, test };
     } finally {
       net.dispose();
     }
@@ -125,6 +145,6 @@ async function trainOwnedRun(opts: RunTrainingOptions): Promise<RunTrainingResul
     const message = e instanceof Error ? e.message : String(e);
     emit({ kind: 'log', runId, level: 'error', message });
     await setSummary({ status: 'failed', error: message });
-    return { summary: record.summary, result: null, testAccuracy: null };
+    return { summary: record.summary, result: null, testAccuracy: null, test: null };
   }
 }
