@@ -309,6 +309,7 @@ export class RunStore {
 
   private async indexLines(runId: string, fh: import('node:fs/promises').FileHandle): Promise<LineIndex> {
     const st = await fh.stat();
+    if (!st.isFile()) throw new Error('not a regular file');
     let idx = this.lineIndexes.get(runId);
     // Appends keep the inode and grow the file; a truncation replaces the file (atomic rename).
     if (!idx || idx.ino !== st.ino || st.size < idx.scanned) idx = { ino: st.ino, scanned: 0, starts: [], ends: [] };
