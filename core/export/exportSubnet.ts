@@ -12,11 +12,14 @@ import { loadDataset, sampleSize, type Split } from '../data/Dataset.js';
 import type { Supernet } from '../nn/types.js';
 import { recalibrateBatchNorm, subnetWeights } from '../nn/Supernet.js';
 import { readVariablesForSlicing } from '../nn/moe/MoELayer.js';
-import { ExportRequest, parseOrThrow, ProtocolError, type ExportResult, type RunRecord } from '../protocol/protocol.js';
+import { accuracyEstimate, formatAccuracy } from '../protocol/accuracyInterval.js';
+import { ExportRequest, parseOrThrow, ProtocolError, type AccuracyEstimate, type ExportResult, type RunRecord } from '../protocol/protocol.js';
 import { archKey, describeArch, encodeArch, validateArch } from '../space/archCodec.js';
 import { createRng } from '../space/rng.js';
 import type { Arch, SearchSpace } from '../space/SearchSpace.js';
+import { hasBatchNorm, recalibrationBatches } from '../train/batchNorm.js';
 import { restoreSupernet } from '../train/restoreSupernet.js';
+import { RunNotFoundError, RunStore } from '../train/RunStore.js';
 import { evaluateArch } from '../train/evaluate.js';
 import { encodeOnnxGraph } from './onnxExport.js';
 import { inputShapeOf, type SubnetGraph } from './subnetGraph.js';
@@ -36,8 +39,13 @@ export const EXPORT_TOLERANCE = 1e-3;
 
 export interface ExportOptions {
   runsDir: string;
+  /** Write here instead of <run>/exports/<name> (the CLI's --out: the local user's choice, never a client's). */
+  outDir?: string;
   signal?: AbortSignal;
-  /** Test samples scored for the model card's accuracy (0 skips scoring). */
+  /**
+   * At most this many samples of each of the validation and test splits are scored for the model card
+   * (default: all of both, so the card's test figure is the whole test split; 0 skips scoring).
+   */
   evalSamples?: number;
   now?: () => Date;
 }
@@ -52,6 +60,8 @@ export interface ExportFromNetOptions {
   trainedOn?: string;
   /** Extra metrics for the model card (e.g. accuracy). */
   metrics?: Record<string, number>;
+  /** Accuracies with split, sample count and 95 % interval (validation, then test) for the card. */
+  accuracy?: AccuracyEstimate[];
   signal?: AbortSignal;
   now?: () => Date;
 }
@@ -155,6 +165,7 @@ export async function exportSubnetFromNet(net: Supernet, arch: Arch, opts: Expor
     vector: encodeArch(space, arch),
     description: describeArch(space, arch),
     metrics: { params: net.countParams(arch), flops: net.countFlops(arch), ...(opts.metrics ?? {}) },
+    accuracy: opts.accuracy ?? [],
     check: { samples: reference.length / space.numClasses, maxAbsDiff: diffs, tolerance: EXPORT_TOLERANCE },
     skipped,
     files: files.map((f) => f.slice(dir.length + 1)),
@@ -184,6 +195,7 @@ function modelCardMarkdown(card: {
   description: string;
   arch: Arch;
   metrics: Record<string, number>;
+  accuracy: AccuracyEstimate[];
   check: { samples: number; maxAbsDiff: Record<string, number>; tolerance: number };
   skipped: Record<string, string>;
   files: string[];
@@ -203,7 +215,12 @@ function modelCardMarkdown(card: {
     '',
     '| metric | value |',
     '| --- | --- |',
-    ...Object.entries(card.metrics).map(([k, v]) => `| ${k} | ${k === 'accuracy' ? `${(v * 100).toFixed(2)} %` : fmt(v)} |`),
+    ...card.accuracy.map((a) => `| ${a.split === 'test' ? 'test accuracy' : 'validation accuracy'} | ${formatAccuracy(a)}, 95 % interval [${(a.ci95[0] * 100).toFixed(1)}, ${(a.ci95[1] * 100).toFixed(1)}] |`),
+    ...Object.entries(card.metrics)
+      .filter(([k]) => !/accuracy$/i.test(k))
+      .map(([k, v]) => `| ${k} | ${fmt(v)} |`),
+    '',
+    'Subnets are selected on the validation split (held out of the training set); the test split is scored only here, for the final report.',
     '',
     '## Export check',
     '',
@@ -232,14 +249,14 @@ function modelCardMarkdown(card: {
 /** The protocol's `export.subnet`: restore the run's supernet, export, check, write the card. */
 export async function exportSubnet(reqIn: z.input<typeof ExportRequest>, opts: ExportOptions): Promise<ExportResult> {
   const req = parseOrThrow(ExportRequest, reqIn, 'export request');
-  const runDir = join(opts.runsDir, req.runId);
+  const runDir = runFolder(opts.runsDir, req.runId);
   const { net, record } = await restoreSupernet(runDir).catch((e: unknown) => {
     throw new ProtocolError('not_found', e instanceof Error ? e.message : String(e));
   });
   try {
     const now = (opts.now ?? (() => new Date()))();
-    const outDir = req.outDir ?? join(runDir, 'exports', now.toISOString().replace(/[:.]/g, '-'));
-    const { checkX, test, train } = await checkData(record, net.space);
+    const outDir = opts.outDir ?? join(runDir, 'exports', req.name ?? now.toISOString().replace(/[:.]/g, '-'));
+    const { checkX, val, test, train } = await checkData(record, net.space);
     // The checkpoint's BN statistics mix every subnet trained; re-estimate them for this one (OFA §3.3)
     // so the exported model and the card's accuracy are the subnet's own.
     if (train && hasBatchNorm(net.space)) {
@@ -248,9 +265,14 @@ export async function exportSubnet(reqIn: z.input<typeof ExportRequest>, opts: E
       tf.dispose(batches);
     }
     const metrics: Record<string, number> = {};
-    const evalSamples = opts.evalSamples ?? 2000;
-    if (test && evalSamples > 0) {
-      const e = await evaluateArch(net, req.arch, test, { inputShape: inputShapeOf(net.space.input), limit: Math.min(evalSamples, test.n) });
+    const accuracy: AccuracyEstimate[] = [];
+    const evalSamples = opts.evalSamples ?? Infinity;
+    if (val && test && evalSamples > 0) {
+      const inputShape = inputShapeOf(net.space.input);
+      const v = await evaluateArch(net, req.arch, val, { inputShape, limit: Math.min(evalSamples, val.n) });
+      const e = await evaluateArch(net, req.arch, test, { inputShape, limit: Math.min(evalSamples, test.n) });
+      accuracy.push(accuracyEstimate('val', v.accuracy, v.samples), accuracyEstimate('test', e.accuracy, e.samples));
+      metrics.valAccuracy = v.accuracy;
       metrics.accuracy = e.accuracy;
       metrics.loss = e.loss;
       metrics.evalSamples = e.samples;
@@ -263,10 +285,11 @@ export async function exportSubnet(reqIn: z.input<typeof ExportRequest>, opts: E
         runId: req.runId,
         trainedOn: `${record.summary.backend}${record.summary.device ? ` (${record.summary.device})` : ''}`,
         metrics,
+        accuracy,
         signal: opts.signal,
         now: () => now,
       });
-      return { dir: r.dir, files: r.files, maxAbsDiff: r.maxAbsDiff };
+      return { dir: r.dir, files: r.files, maxAbsDiff: r.maxAbsDiff, ...(accuracy.length ? { accuracy } : {}) };
     } finally {
       checkX?.dispose();
     }
@@ -275,30 +298,29 @@ export async function exportSubnet(reqIn: z.input<typeof ExportRequest>, opts: E
   }
 }
 
-export function hasBatchNorm(space: SearchSpace): boolean {
-  return space.stages.some((s) => s.block.type === 'conv' && s.block.batchNorm);
-}
-
-/** A few training batches for BatchNorm recalibration (OFA uses a couple of thousand images). */
-export function recalibrationBatches(train: Split, shape: readonly number[], batches = 4, batchSize = 128): tf.Tensor[] {
-  const per = sampleSize(shape);
-  const out: tf.Tensor[] = [];
-  for (let b = 0; b < batches && (b + 1) * batchSize <= Math.max(train.n, batchSize); b++) {
-    const n = Math.min(batchSize, train.n - b * batchSize);
-    if (n <= 0) break;
-    out.push(tf.tensor(train.x.subarray(b * batchSize * per, (b * batchSize + n) * per), [n, ...shape]));
+/** The run's folder, refusing ids that would step outside the runs folder (`../outside-run/evil`). */
+function runFolder(runsDir: string, runId: string): string {
+  try {
+    return new RunStore(runsDir).runDir(runId);
+  } catch (e) {
+    if (e instanceof RunNotFoundError) throw new ProtocolError('not_found', e.message, [{ path: 'runId', message: 'not a run id' }]);
+    throw e;
   }
-  return out;
 }
 
-/** The first 64 test samples of the run's dataset as the check batch (synthetic inputs if it won't load). */
-async function checkData(record: RunRecord, space: SearchSpace): Promise<{ checkX?: tf.Tensor; test?: Split; train?: Split }> {
+export { hasBatchNorm, recalibrationBatches };
+
+/**
+ * The run's splits, and its first 64 validation samples as the check batch (synthetic inputs if the
+ * data won't load).
+ */
+async function checkData(record: RunRecord, space: SearchSpace): Promise<{ checkX?: tf.Tensor; val?: Split; test?: Split; train?: Split }> {
   try {
     const ds = await loadDataset(record.config.data, { input: space.input });
     const shape = inputShapeOf(space.input);
-    const n = Math.min(64, ds.test.n);
-    const x = tf.tensor(ds.test.x.subarray(0, n * sampleSize(shape)), [n, ...shape]);
-    return { checkX: x, test: ds.test, train: ds.train };
+    const n = Math.min(64, ds.val.n);
+    const x = tf.tensor(ds.val.x.subarray(0, n * sampleSize(shape)), [n, ...shape]);
+    return { checkX: x, val: ds.val, test: ds.test, train: ds.train };
   } catch {
     return {};
   }

@@ -16,6 +16,7 @@ import {
   type DatasetConfig,
   type MetricPoint,
 } from '../protocol/protocol.js';
+import { accuracyInterval, formatAccuracy } from '../protocol/accuracyInterval.js';
 import type { SearchSpace } from '../space/SearchSpace.js';
 import { validateSpace } from '../space/validateSpace.js';
 import { activationBudgetFor, activationMemoryIssues } from '../space/activationMemory.js';
@@ -112,17 +113,20 @@ async function readSpace(file: string): Promise<SearchSpace> {
 /** A one-line progress display: a redrawn bar on a TTY, a line every 10% (and at validations) otherwise. */
 export class TrainProgress {
   private lastLine = -1;
-  private val: number | undefined;
+  private val: string | undefined;
   constructor(
     private readonly steps: number,
     private readonly out: Pick<NodeJS.WriteStream, 'isTTY' | 'write'>,
   ) {}
 
   update(p: MetricPoint) {
-    if (p.valAccuracy !== undefined) this.val = p.valAccuracy;
+    if (p.valAccuracy !== undefined) {
+      const n = p.valSamples ?? 0;
+      this.val = formatAccuracy({ split: 'val', accuracy: p.valAccuracy, n, ci95: p.valCi95 ?? accuracyInterval(Math.round(p.valAccuracy * n), n) });
+    }
     const frac = p.step / this.steps;
     const eta = formatSeconds(p.etaSec);
-    const text = `step ${p.step}/${this.steps}  loss ${p.loss.toFixed(4)}  acc ${p.accuracy.toFixed(3)}${this.val !== undefined ? `  val ${this.val.toFixed(3)}` : ''}  ETA ${eta}`;
+    const text = `step ${p.step}/${this.steps}  loss ${p.loss.toFixed(4)}  acc ${p.accuracy.toFixed(3)}${this.val !== undefined ? `  val ${this.val}` : ''}  ETA ${eta}`;
     if (this.out.isTTY) {
       const width = 24;
       const filled = Math.round(frac * width);
@@ -233,13 +237,17 @@ export async function runTrainCommand(argv: string[]): Promise<number> {
         lastLoss: s.lastLoss,
         bestValAccuracy: s.bestValAccuracy,
         testAccuracy: outcome.testAccuracy,
+        validation: s.finalVal ?? null,
+        test: outcome.test,
         elapsedSec: outcome.result?.elapsedSec ?? null,
         error: s.error,
       }),
     );
   } else if (s.status === 'completed') {
     console.log(
-      `test accuracy ${outcome.testAccuracy !== null ? (outcome.testAccuracy * 100).toFixed(2) + '%' : 'n/a'} ` +
+    // Validation is what runs and subnets are selected on; test is the final report, scored once.
+    console.log(`validation accuracy ${s.finalVal ? formatAccuracy(s.finalVal) : 'n/a'}`);
+      `test accuracy ${outcome.test ? formatAccuracy(outcome.test) : 'n/a'} ` +
         `(${s.steps} steps on ${s.device}, ${outcome.result ? formatSeconds(outcome.result.elapsedSec) : '?'}) — run ${runId}`,
     );
   } else if (s.status === 'stopped') {
