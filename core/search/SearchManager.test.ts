@@ -125,6 +125,14 @@ describe('SearchManager', () => {
     expect(stopped!.evaluated.length).toBeLessThan(20);
     expect(await m.cancel('nope')).toEqual({ cancelled: false });
 
+    // One hypervolume scale per run: every search reads the divisors stored with the run at its first
+    // search of each objective, though each search times the largest subnet anew.
+    const scale = JSON.parse(await readFile(join(runsDir, runId, 'searches', 'scale.json'), 'utf8'));
+    expect(Object.keys(scale.scales).sort()).toEqual(['flops', 'latency', 'params']);
+    expect(r.hvScale).toEqual({ scales: { latency: scale.scales.latency, params: scale.scales.params }, ref: { accuracy: 1, latency: 1.1, params: 1.1 } });
+    expect(stopped!.hvScale!.scales).toEqual({ latency: scale.scales.latency });
+    expect(e.hvScale!.scales).toEqual({ flops: scale.scales.flops });
+
     // A search file left 'running' by a dead process reads back as interrupted.
     const ghost = { ...r, id: '00000000-000000-dead00', status: 'running' };
     await writeFile(join(runsDir, runId, 'searches', `${ghost.id}.json`), JSON.stringify(ghost));

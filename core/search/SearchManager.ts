@@ -42,6 +42,7 @@ import { runPredictorGuidedSearch } from './accuracyPredictor.js';
 import { evaluateSubnet, measureGraphLatency, subnetGraph, type EvaluateSubnetContext } from './evaluateSubnet.js';
 import { calibrateLatencyTable } from './latencyCalibration.js';
 import { hypervolume, normaliseForHypervolume } from './hypervolume.js';
+import { fixRunScale } from './runScale.js';
 import { LatencyTable, latencyTablePath, meanAbsPercentError, type TimingOptions } from './LatencyTable.js';
 import { randomVector, runNsga2, type Evaluation, type Nsga2Problem } from './nsga2.js';
 import { paretoFront, paretoRanks } from './paretoFront.js';
@@ -62,7 +63,7 @@ interface SearchState {
   createdAt: string;
   backend: string;
   device: string;
-  /** Cost of the largest subnet per objective (hypervolume normalisation; see hypervolume.ts). */
+  /** The run's hypervolume divisor per cost objective (runScale.ts; see hypervolume.ts). */
   scales: Partial<Record<Objective, number>>;
 }
 
@@ -200,8 +201,24 @@ export class SearchManager {
       });
       const ctx: EvaluateSubnetContext = { net, val: ds.val, evalSamples: cfg.evalSamples, bnBatches, lut, timing: this.opts.timing };
       // Warm the backend up (JIT, kernel caches) on the largest subnet before anything is timed: its
-      // latency is measured first and fixes the hypervolume scale, so a cold first run would skew it.
-      await measureGraphLatency(await subnetGraph(net, largestArch(space)), { ...this.opts.timing, runs: 5 });
+      // latency may fix the run's hypervolume scale, so a cold first run would skew it.
+      const largest = largestArch(space);
+      const largestGraph = await subnetGraph(net, largest);
+      await measureGraphLatency(largestGraph, { ...this.opts.timing, runs: 5 });
+      // One hypervolume scale per run (runScale.ts): read it, or measure the largest subnet's cost for
+      // the objectives this run has not been searched on yet and store it with the run.
+      const supernet = net;
+      const hv = await fixRunScale(
+        this.store.runDir(cfg.runId),
+        cfg.objectives,
+        (o) => (o === 'params' ? supernet.countParams(largest) : o === 'flops' ? supernet.countFlops(largest) : measureGraphLatency(largestGraph, this.opts.timing)),
+        { backend: backend.name, device: backend.device },
+      );
+      state.scales = hv.scales;
+      s.hvScale = {
+        scales: Object.fromEntries(cfg.objectives.filter((o) => o !== 'accuracy').map((o) => [o, hv.scales[o]!])),
+        ref: Object.fromEntries(cfg.objectives.map((o) => [o, hv.ref[o]!])),
+      };
       // Fit the latency table to whole-subnet timings unless a stored one (same backend, device and
       // space shape) passed its held-out check; the check's figures go with the search.
       if (!lut.check) await calibrateLatencyTable(lut, net, { seed: cfg.seed, signal });
@@ -309,8 +326,6 @@ export class SearchManager {
         rec.feasible = violationOf(rec, cfg.constraints) === 0;
         cache.set(key, rec);
         s.evaluated.push(rec);
-        // The largest subnet is evaluated first: its costs fix the hypervolume normalisation.
-        for (const o of objs) if (o !== 'accuracy' && state.scales[o] === undefined) state.scales[o] = value(rec, o);
         const done = s.evaluated.length;
         const perEval = evalTime / done / 1000;
         this.opts.hub.emit('onSearchEvent', { kind: 'evaluated', searchId: s.id, subnets: [structuredClone(rec)] });

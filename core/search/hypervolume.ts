@@ -7,9 +7,9 @@
  * Normalisation used for the search's objectives (see `normaliseForHypervolume`): accuracy becomes the
  * error `1 − accuracy` (in [0, 1], reference 1 = a classifier that is always wrong) and each cost
  * objective (latency, params, FLOPs) is divided by the cost of the space's largest subnet, measured once
- * when the search starts, with reference 1.1 — the 10 % margin keeps the largest subnet itself (and
- * latencies measured a little above it through timer noise) inside the box. The scales are fixed for the
- * whole search so that the hypervolume history across generations is comparable.
+ * per run and stored with it (runScale.ts), with reference 1.1 — the 10 % margin keeps the largest
+ * subnet itself (and latencies measured a little above it through timer noise) inside the box. The
+ * scales are fixed for the whole run, so hypervolumes compare across generations and across searches.
  */
 
 /** Exact 2-D hypervolume: sort by the first objective and sum the rectangles of the staircase. */
