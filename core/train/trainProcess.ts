@@ -6,25 +6,23 @@
 import { RunStore } from './RunStore.js';
 import { RunBusyError } from './runLock.js';
 import { runTraining } from './runTraining.js';
-import type { ChildMessage, ParentMessage } from './trainProcessMessages.js';
+import { parentLink } from './parentLink.js';
 
-const send = (m: ChildMessage) =>
-  new Promise<void>((resolve) => {
-    if (!process.send || !process.connected) return resolve();
-    process.send(m, undefined, undefined, () => resolve());
-  });
+// Node's IPC when forked; Electron's parent port when main started this as a utility process.
+const parent = parentLink();
+const send = parent.send;
 
 const stop = new AbortController();
 let started = false;
 
 // A parent that goes away (crash, kill) cannot receive events any more: checkpoint and exit.
-process.on('disconnect', () => stop.abort());
+parent.onGone(() => stop.abort());
 // Ctrl-C in a terminal signals the whole process group: stop at the next step with a checkpoint
 // instead of dying mid-step (the parent's own shutdown also asks us to stop).
 process.on('SIGINT', () => stop.abort());
 process.on('SIGTERM', () => stop.abort());
 
-process.on('message', (raw: ParentMessage) => {
+parent.onMessage((raw) => {
   if (raw.type === 'stop') {
     stop.abort();
     return;
@@ -49,7 +47,7 @@ process.on('message', (raw: ParentMessage) => {
       if (!(e instanceof RunBusyError)) throw e;
       await send({ type: 'busy', message: e.message });
     }
-    if (process.connected) process.disconnect();
+    parent.close();
     process.exit(0);
   })().catch((e: unknown) => {
     console.error(e);
