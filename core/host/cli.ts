@@ -15,6 +15,7 @@ Usage:
   switchyard serve  [--port 7860] [--host 127.0.0.1] [--token T] [--allow-host H,…] [--runs-dir DIR] [--backend B] [--max-runs N]
   switchyard train  <space.json> [--data spirals|gaussians|fashion-mnist[:DIR]] [--steps N] [--backend B] ...
   switchyard search <runId> [--strategy nsga2|evolution|random] [--objectives accuracy,latency] ...
+  switchyard rank   <runId> [--subnets N] [--steps S] [--seeds R]   inherited vs standalone ranking (Kendall τ)
   switchyard export <runId> <arch.json|vector|largest|smallest> [--formats tfjs,onnx,arch] [--out DIR]
   switchyard help <command>
 
@@ -64,6 +65,8 @@ export async function main(argv: string[]): Promise<number> {
         return await (await import('../train/trainCli.js')).runTrainCommand(rest);
       case 'search':
         return await (await import('../search/searchCli.js')).runSearchCommand(rest);
+      case 'rank':
+        return await (await import('../search/rankCli.js')).runRankCommand(rest);
       case 'export':
         return await (await import('../export/exportCli.js')).runExportCommand(rest);
       case '--version':

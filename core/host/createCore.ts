@@ -11,6 +11,7 @@ import { activationBudgetFor, activationMemoryIssues } from '../space/activation
 import { selectBackend } from '../nn/backend.js';
 import { defaultRunsDir } from '../train/RunStore.js';
 import { defaultMaxConcurrent, RunManager, type TrainProcessEntry } from '../train/RunManager.js';
+import { RankManager } from '../search/RankManager.js';
 import { SearchManager } from '../search/SearchManager.js';
 import { exportSubnet } from '../export/exportSubnet.js';
 import { EventHub, type Handlers } from './session.js';
@@ -71,6 +72,7 @@ export async function createCore(opts: CoreOptions = {}): Promise<Core> {
     maxConcurrent: opts.maxRuns ?? (async () => defaultMaxConcurrent(await getBackend())),
   });
   const searches = new SearchManager({ runsDir, hub });
+  const rankings = new RankManager({ runsDir, backend: backendChoice });
 
   // The backend is chosen once, lazily: loading tfjs and probing a GPU should not delay the first paint.
   let backend: Promise<BackendInfo | null> | null = null;
@@ -115,6 +117,9 @@ export async function createCore(opts: CoreOptions = {}): Promise<Core> {
     'search.start': async (cfg) => searches.start(cfg),
     'search.cancel': async ({ searchId }) => searches.cancel(searchId),
     'search.list': async ({ runId }) => searches.list(runId),
+    'rank.start': async (cfg) => rankings.start(cfg),
+    'rank.get': async ({ runId }) => rankings.get(runId),
+    'rank.cancel': async ({ runId }) => rankings.cancel(runId),
     'export.subnet': async (req, { signal }) => exportSubnet(req, { runsDir, signal }),
   };
 
@@ -124,6 +129,7 @@ export async function createCore(opts: CoreOptions = {}): Promise<Core> {
     runsDir,
     async close() {
       await searches.close?.();
+      await rankings.close();
       await runs.close();
     },
   };

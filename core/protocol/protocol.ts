@@ -299,6 +299,63 @@ export const SearchSummary = z.object({
 });
 export type SearchSummary = z.infer<typeof SearchSummary>;
 
+/**
+ * `switchyard rank`: how well inherited-weight accuracy ranks subnets the way standalone training does
+ * (core/search/rankRun.ts). Persisted as <run>/rank.json.
+ */
+export const RankConfig = z
+  .object({
+    runId: z.string().min(1),
+    /** Subnets, spread over the space by parameter count (smallest and largest included). */
+    subnets: z.number().int().min(3).max(200).default(6),
+    /** Standalone training steps per subnet and seed (from scratch, strategy 'plain'). */
+    steps: z.number().int().min(1).max(1_000_000).default(300),
+    /** Standalone trainings per subnet, seeds seed+1 … seed+R; R ≥ 2 gives the seed-to-seed noise floor. */
+    seeds: z.number().int().min(1).max(10).default(2),
+    /** Validation samples every score uses (0 = the whole validation split). */
+    evalSamples: z.number().int().min(0).default(0),
+    seed: z.number().int().default(1),
+  })
+  .strict();
+export type RankConfig = z.infer<typeof RankConfig>;
+export type RankConfigInput = z.input<typeof RankConfig>;
+
+export const RankedSubnet = z.object({
+  arch: Arch,
+  vector: z.array(z.number()),
+  params: z.number(),
+  flops: z.number(),
+  /** With the supernet's weights (BatchNorm re-estimated where the space has it). */
+  inherited: AccuracyEstimate,
+  /** Trained alone from scratch, one per seed done so far. */
+  standalone: z.array(AccuracyEstimate.extend({ seed: z.number().int(), trainSec: z.number() })),
+  /** Mean standalone accuracy over the seeds (null before the first). */
+  standaloneMean: z.number().nullable(),
+});
+export type RankedSubnet = z.infer<typeof RankedSubnet>;
+
+export const RankReport = z.object({
+  runId: z.string(),
+  status: RunStatus,
+  config: RankConfig,
+  createdAt: z.string(),
+  updatedAt: z.string(),
+  backend: z.string(),
+  device: z.string(),
+  /** Supernet checkpoint step the inherited weights come from. */
+  supernetStep: z.number().int(),
+  subnets: z.array(RankedSubnet),
+  /** Kendall τ-b between inherited and mean standalone accuracy (null until two subnets are trained). */
+  kendallTau: z.number().nullable(),
+  spearmanRho: z.number().nullable(),
+  /** τ-b between the standalone accuracies of each pair of seeds, and their mean: the noise floor. */
+  seedTaus: z.array(z.number()),
+  seedTau: z.number().nullable(),
+  progress: z.object({ done: z.number().int(), total: z.number().int(), etaSec: z.number() }),
+  error: z.string().optional(),
+});
+export type RankReport = z.infer<typeof RankReport>;
+
 export const ExportFormat = z.enum(['tfjs', 'onnx', 'arch']);
 export const ExportRequest = z
   .object({
@@ -389,6 +446,11 @@ export const methods = {
   'search.start': { params: SearchConfig, result: z.object({ searchId: z.string() }) },
   'search.cancel': { params: z.object({ searchId: z.string() }).strict(), result: z.object({ cancelled: z.boolean() }) },
   'search.list': { params: RunRef, result: z.array(SearchSummary) },
+  /** Ranking quality of a run's supernet (`switchyard rank`), in a child process; one per run at a time. */
+  'rank.start': { params: RankConfig, result: z.object({ runId: z.string() }) },
+  /** The run's stored rank report (rank.json), null when it has none. */
+  'rank.get': { params: RunRef, result: RankReport.nullable() },
+  'rank.cancel': { params: RunRef, result: z.object({ cancelled: z.boolean() }) },
   'export.subnet': { params: ExportRequest, result: ExportResult },
 } as const;
 

@@ -57,14 +57,14 @@ export function resolveRun(arg: string, runsDirFlag: string | undefined): { runs
   return { runsDir: runsDirFlag ?? defaultRunsDir(), runId: arg };
 }
 
-function formatCount(n: number): string {
+export function formatCount(n: number): string {
   if (n >= 1e9) return `${(n / 1e9).toFixed(2)}G`;
   if (n >= 1e6) return `${(n / 1e6).toFixed(2)}M`;
   if (n >= 1e3) return `${(n / 1e3).toFixed(1)}k`;
   return String(n);
 }
 
-function formatSeconds(s: number): string {
+export function formatSeconds(s: number): string {
   if (!Number.isFinite(s)) return '?';
   if (s < 60) return `${s.toFixed(0)}s`;
   const m = Math.floor(s / 60);
@@ -98,20 +98,39 @@ export function formatFrontTable(summary: SearchSummary, space: SearchSpace | nu
     formatCount(r.flops),
     space ? describeArch(space, r.arch) : r.vector.join(','),
   ]);
+  return formatTable(header, body);
+}
+
+/** Rows under a header as an aligned text table (the last column left ragged). */
+export function formatTable(header: readonly string[], body: readonly string[][]): string {
   const widths = header.map((h, i) => Math.max(h.length, ...body.map((row) => row[i]!.length)));
-  const line = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!))).join('  ');
+  const line = (cells: readonly string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]!))).join('  ');
   return [line(header), line(widths.map((w) => '-'.repeat(w))), ...body.map(line)].join('\n');
 }
 
-export async function runSearchCommand(argv: string[]): Promise<number> {
+/**
+ * The start every `<command> <runId|runDir> [flags]` shares: flags parsed by their schema, `--help`
+ * or no run prints the usage (the exit code is returned instead), exactly one run.
+ */
+export function parseRunCommand<S extends z.ZodType<{ help?: true; 'runs-dir'?: string }>>(
+  argv: string[],
+  schema: S,
+  usage: string,
+): { flags: z.output<S>; runsDir: string; runId: string } | number {
   const { flags: raw, positionals } = parseFlags(argv, ['json', 'help']);
-  const f = parseOrThrow(SearchFlags, raw, 'flags');
+  const f = parseOrThrow(schema, raw, 'flags');
   if (f.help || positionals.length === 0) {
-    console.log(SEARCH_USAGE);
+    console.log(usage);
     return f.help ? 0 : 2;
   }
   if (positionals.length > 1) throw new ProtocolError('invalid', `expected one run, got ${positionals.length} arguments`);
-  const { runsDir, runId } = resolveRun(positionals[0]!, f['runs-dir']);
+  return { flags: f, ...resolveRun(positionals[0]!, f['runs-dir']) };
+}
+
+export async function runSearchCommand(argv: string[]): Promise<number> {
+  const parsed = parseRunCommand(argv, SearchFlags, SEARCH_USAGE);
+  if (typeof parsed === 'number') return parsed;
+  const { flags: f, runsDir, runId } = parsed;
   const objectives = f.objectives?.split(',').map((o, i) => parseOrThrow(Objective, o.trim(), `--objectives[${i}]`, ['--objectives', i]));
   const constraints = [
     ...(f['max-latency'] !== undefined ? [{ objective: 'latency' as const, max: f['max-latency'] }] : []),

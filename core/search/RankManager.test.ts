@@ -1,0 +1,46 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import * as tf from '@tensorflow/tfjs';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { selectBackend } from '../nn/backend.js';
+import { RankReport } from '../protocol/protocol.js';
+import { SearchSpace } from '../space/SearchSpace.js';
+import { createTestRun } from './createTestRun.js';
+import { RankManager } from './RankManager.js';
+
+let runsDir: string;
+let runId: string;
+
+beforeAll(async () => {
+  await selectBackend('cpu');
+  runsDir = join(await mkdtemp(join(tmpdir(), 'sy-rankm-')), 'runs');
+  const space = SearchSpace.parse({
+    version: 1,
+    name: 'tiny dense',
+    input: { kind: 'vector', dim: 2 },
+    numClasses: 3,
+    stages: [{ id: 's1', depth: [1, 2], block: { type: 'dense', width: [4, 8], activation: 'relu' } }],
+  });
+  runId = await createTestRun(runsDir, { space, data: { kind: 'spirals', classes: 3, samples: 300, noise: 0.2, seed: 1 }, backend: 'cpu' });
+});
+afterAll(() => tf.disposeVariables());
+
+describe('RankManager', () => {
+  it('runs `switchyard rank` in a child process and serves the stored report', async () => {
+    const m = new RankManager({ runsDir, backend: 'cpu' });
+    expect(await m.get(runId)).toBeNull();
+    expect(await m.start({ runId, subnets: 3, steps: 5, seeds: 2 })).toEqual({ runId });
+    await expect(m.start({ runId })).rejects.toMatchObject({ code: 'busy' });
+    await m.wait(runId);
+    const r = RankReport.parse(await m.get(runId));
+    expect(r.status).toBe('completed');
+    expect(r.subnets).toHaveLength(3);
+    expect(r.subnets.every((s) => s.standalone.length === 2)).toBe(true);
+    expect(r.progress).toMatchObject({ done: 6, total: 6 });
+    await expect(m.get('nope')).rejects.toMatchObject({ code: 'not_found' });
+    await expect(m.start({ runId, subnets: 1 })).rejects.toMatchObject({ code: 'invalid', message: expect.stringContaining('subnets') });
+    expect(await m.cancel(runId)).toEqual({ cancelled: false });
+    await m.close();
+  }, 60_000);
+});
