@@ -1,5 +1,6 @@
 /** A canvas heatmap: one column per point in time, one row per slot. Canvas keeps long runs cheap. */
 import { useEffect, useRef } from 'react';
+import { useSize } from '../components/hooks.js';
 import { fillHeatmap } from './heatmapColor.js';
 
 interface Props {
@@ -13,7 +14,9 @@ interface Props {
 }
 
 export function HeatmapCanvas({ columns, rows, rowLabels, max, height = 120, testId, label }: Props) {
-  const ref = useRef<HTMLCanvasElement>(null);
+  const ref = useRef<HTMLCanvasElement | null>(null);
+  // Redrawn when its box changes: the canvas's pixels follow the layout, never drive it.
+  const [measure, box] = useSize<HTMLCanvasElement>();
   useEffect(() => {
     const canvas = ref.current;
     if (!canvas || rows === 0) return;
@@ -32,7 +35,7 @@ export function HeatmapCanvas({ columns, rows, rowLabels, max, height = 120, tes
     ctx.imageSmoothingEnabled = false;
     ctx.clearRect(0, 0, canvas.width, canvas.height);
     if (columns.length) ctx.drawImage(off, 0, 0, canvas.width, canvas.height);
-  }, [columns, rows, max]);
+  }, [columns, rows, max, box.width, box.height]);
   return (
     <div className="heatmap">
       {rowLabels ? (
@@ -43,7 +46,10 @@ export function HeatmapCanvas({ columns, rows, rowLabels, max, height = 120, tes
         </div>
       ) : null}
       <canvas
-        ref={ref}
+        ref={(el) => {
+          ref.current = el;
+          measure(el);
+        }}
         className="heatmap-canvas"
         style={{ height }}
         data-testid={testId}

@@ -157,7 +157,8 @@ export async function openRun(runId: string) {
 }
 
 export function trainConfig(): TrainConfigInput {
-  const { launch, history } = store();
+  const { launch, history, hello } = store();
+  const available = hello?.backend?.available as readonly string[] | undefined;
   return {
     ...(launch.name.trim() ? { name: launch.name.trim() } : {}),
     space: history.present as TrainConfigInput['space'],
@@ -166,7 +167,7 @@ export function trainConfig(): TrainConfigInput {
     steps: launch.steps,
     batchSize: launch.batchSize,
     learningRate: launch.learningRate,
-    backend: launch.backend,
+    backend: launch.backend === 'auto' || !available || available.includes(launch.backend) ? launch.backend : 'auto',
     evalEvery: launch.evalEvery,
   };
 }

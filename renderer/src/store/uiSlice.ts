@@ -20,6 +20,9 @@ export interface UiSlice {
   connection: TransportStatus;
   hello: MethodResult<'host.hello'> | null;
   notice: Notice | null;
+  /** The x axis of training curves: steps or wall time. */
+  chartX: 'step' | 'time';
+  setChartX(x: 'step' | 'time'): void;
   setTheme(t: Theme): void;
   toggleTheme(): void;
   setView(v: View): void;
@@ -45,6 +48,8 @@ export const createUiSlice: StateCreator<WorkbenchState, [], [], UiSlice> = (set
   connection: 'connecting',
   hello: null,
   notice: null,
+  chartX: 'step',
+  setChartX: (chartX) => set({ chartX }),
   setTheme(theme) {
     try {
       globalThis.localStorage?.setItem(THEME_KEY, theme);

@@ -11,11 +11,14 @@ import { RouterPanel } from './RouterPanel.js';
 const TRAIN = 'var(--series-1)';
 const VAL = 'var(--series-2)';
 
-function series(points: readonly MetricPoint[], pick: (p: MetricPoint) => number | undefined): [number, number][] {
+/** x of a point on the chosen axis: the step, or seconds since the run started (wall time). */
+export type ChartX = 'step' | 'time';
+
+export function series(points: readonly MetricPoint[], pick: (p: MetricPoint) => number | undefined, xAxis: ChartX = 'step'): [number, number][] {
   const out: [number, number][] = [];
   for (const p of points) {
     const v = pick(p);
-    if (v !== undefined && Number.isFinite(v)) out.push([p.step, v]);
+    if (v !== undefined && Number.isFinite(v)) out.push([xAxis === 'time' ? p.time : p.step, v]);
   }
   return out;
 }
@@ -82,20 +85,36 @@ function RunHeader() {
 }
 
 /** Train curve (smoothed over the faint raw one when smoothing is on) and the validation curve. */
-function trainVal(metrics: readonly MetricPoint[], train: (p: MetricPoint) => number, val: (p: MetricPoint) => number | undefined, smooth: number): Series[] {
-  const raw = series(metrics, train);
+function trainVal(metrics: readonly MetricPoint[], train: (p: MetricPoint) => number, val: (p: MetricPoint) => number | undefined, smooth: number, xAxis: ChartX): Series[] {
+  const raw = series(metrics, train, xAxis);
   const out: Series[] = smooth > 0 ? [{ label: 'train (raw)', color: TRAIN, points: raw, faint: true }] : [];
   out.push({ label: 'train', color: TRAIN, points: smooth > 0 ? smoothSeries(raw, smooth) : raw });
-  out.push({ label: 'validation', color: VAL, points: series(metrics, val), dashed: true });
+  out.push({ label: 'validation', color: VAL, points: series(metrics, val, xAxis), dashed: true });
   return out;
+}
+
+/** Steps or wall time on the x axis of every training curve. */
+export function ChartXToggle() {
+  const { chartX, setChartX } = useWorkbench(useShallow((s) => ({ chartX: s.chartX, setChartX: s.setChartX })));
+  return (
+    <div role="radiogroup" aria-label="x axis" className="segmented">
+      {(['step', 'time'] as const).map((k) => (
+        <button key={k} type="button" role="radio" aria-checked={chartX === k} data-testid={`chart-x-${k}`} onClick={() => setChartX(k)}>
+          {k === 'step' ? 'steps' : 'wall time'}
+        </button>
+      ))}
+    </div>
+  );
 }
 
 function Curves() {
   const metrics = useFrameValue((s) => s.metrics);
   const [smooth, setSmooth] = useState(0.8);
-  const loss = trainVal(metrics, (p) => p.loss, (p) => p.valLoss, smooth);
-  const acc = trainVal(metrics, (p) => p.accuracy, (p) => p.valAccuracy, smooth);
-  const speed: Series[] = [{ label: 'samples/s', color: 'var(--series-3)', points: series(metrics, (p) => p.samplesPerSec) }];
+  const xAxis = useWorkbench((s) => s.chartX);
+  const loss = trainVal(metrics, (p) => p.loss, (p) => p.valLoss, smooth, xAxis);
+  const acc = trainVal(metrics, (p) => p.accuracy, (p) => p.valAccuracy, smooth, xAxis);
+  const speed: Series[] = [{ label: 'samples/s', color: 'var(--series-3)', points: series(metrics, (p) => p.samplesPerSec, xAxis) }];
+  const xProps = { xLabel: xAxis === 'time' ? 'wall time' : 'step', xIsTime: xAxis === 'time' };
   return (
     <>
       <div className="row chart-controls">
@@ -114,11 +133,12 @@ function Curves() {
           onChange={(e) => setSmooth(Number(e.target.value))}
         />
         <span className="muted">{smooth === 0 ? 'off' : smooth.toFixed(2)}</span>
+        <ChartXToggle />
       </div>
     <div className="chart-grid">
-      <LineChart title="Loss" series={loss} testId="chart-loss" />
-      <LineChart title="Accuracy" series={acc} yDomain={[0, 1]} testId="chart-accuracy" />
-      <LineChart title="Throughput" series={speed} height={140} testId="chart-throughput" />
+      <LineChart title="Loss" series={loss} testId="chart-loss" {...xProps} />
+      <LineChart title="Accuracy" series={acc} yDomain={[0, 1]} allowLog={false} testId="chart-accuracy" {...xProps} />
+      <LineChart title="Throughput" series={speed} height={140} testId="chart-throughput" {...xProps} />
     </div>
     </>
   );

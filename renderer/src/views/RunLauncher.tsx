@@ -60,7 +60,7 @@ function dataMismatch(data: DatasetForm, input: unknown, numClasses: unknown): s
 }
 
 export function RunLauncher() {
-  const { launch, setLaunch, valid, input, numClasses, edit, connected } = useWorkbench(
+  const { launch, setLaunch, valid, input, numClasses, edit, connected, available } = useWorkbench(
     useShallow((s) => ({
       launch: s.launch,
       setLaunch: s.setLaunch,
@@ -69,8 +69,11 @@ export function RunLauncher() {
       numClasses: s.history.present.numClasses,
       edit: s.editSpace,
       connected: s.connection === 'open',
+      available: s.hello?.backend?.available,
     })),
   );
+  // Only what the server can load: a backend missing there fails with "Cannot find package".
+  const backends = available ? BACKENDS.filter((b) => b === 'auto' || (available as readonly string[]).includes(b)) : BACKENDS;
   const d = launch.data;
   const setData = (patch: Record<string, string | number | boolean>) => setLaunch({ data: { ...d, ...patch } as DatasetForm });
   const set = <K extends keyof LaunchForm>(k: K) => (v: LaunchForm[K]) => setLaunch({ [k]: v } as Partial<LaunchForm>);
@@ -85,6 +88,10 @@ export function RunLauncher() {
     <section className="panel launcher" aria-label="Start a training run" data-testid="run-launcher">
       <h3>New run</h3>
       <div className="field-grid">
+        <div className="field field-wide">
+          <label htmlFor="launch-name">Name (optional)</label>
+          <input id="launch-name" type="text" value={launch.name} placeholder="space · strategy" data-testid="launch-name" onChange={(e) => setLaunch({ name: e.target.value })} />
+        </div>
         <Pick
           label="Dataset"
           value={d.kind}
@@ -121,7 +128,7 @@ export function RunLauncher() {
         <Num label="Learning rate" value={launch.learningRate} step={0.001} testId="launch-lr" onChange={set('learningRate')} />
         <Num label="Eval every" value={launch.evalEvery} testId="launch-eval-every" onChange={set('evalEvery')} />
         <Pick label="Strategy" value={launch.strategy} options={STRATEGIES} testId="launch-strategy" onChange={set('strategy')} />
-        <Pick label="Backend" value={launch.backend} options={BACKENDS} testId="launch-backend" onChange={set('backend')} />
+        <Pick label="Backend" value={backends.includes(launch.backend) ? launch.backend : 'auto'} options={backends} testId="launch-backend" onChange={set('backend')} />
       </div>
       {mismatch ? (
         <p className="warn" data-testid="launch-mismatch">
@@ -132,10 +139,10 @@ export function RunLauncher() {
         </p>
       ) : null}
       <div className="row">
-        <button type="button" className="primary" data-testid="run-start" disabled={!valid || !connected} onClick={() => void startRun()}>
+        <button type="button" className="primary" data-testid="run-start" disabled={!valid || !connected || mismatch !== null} onClick={() => void startRun()}>
           Start training
         </button>
-        {!valid ? <span className="muted">fix the search space first</span> : null}
+        {!valid ? <span className="muted">fix the search space first</span> : mismatch ? <span className="muted">the data does not fit the space</span> : null}
       </div>
     </section>
   );
