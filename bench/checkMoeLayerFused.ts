@@ -35,7 +35,7 @@ async function check(T: number, d: number, h: number, capacityFactor: number | n
     layer.dispatch = dispatch;
     const { grads } = tf.variableGrads(() => {
       const { y, report } = layer.apply(x, h, { training: true });
-      return tf.add(tf.mean(tf.sum(tf.square(y), 1)), report.auxLoss) as tf.Scalar;
+      return tf.add(tf.mean(tf.sum(tf.square(y), 1)), report.auxLoss!) as tf.Scalar;
     }, vars);
     const dx = tf.grad((xi: tf.Tensor) => tf.mean(tf.sum(tf.square(layer.apply(xi as tf.Tensor2D, h, { training: true }).y), 1)))(x);
     const { y, report } = layer.apply(x, h, { training: true });

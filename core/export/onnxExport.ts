@@ -34,6 +34,8 @@ class GraphBuilder {
   readonly initializers: OnnxTensor[] = [];
   private counter = 0;
   private consts = new Map<string, string>();
+  /** Router logits of the last MoE op emitted, and its slot count (MoE++ gating residuals). */
+  lastLogits: { name: string; slots: number } | null = null;
 
   fresh(base: string): string {
     return `${base.replace(/[^\w.]/g, '_')}__${this.counter++}`;
@@ -119,7 +121,11 @@ function ffn(g: GraphBuilder, x: string, f: Ffn, name: string): string {
 function moe(g: GraphBuilder, x: string, m: MoEOp): string {
   const s = m.slots.length;
   const n = m.name;
-  const logits = dense(g, x, m.router, `${n}.router`);
+  let logits = dense(g, x, m.router, `${n}.router`);
+  if (m.gateResidual && g.lastLogits && g.lastLogits.slots === s) {
+    logits = g.one('Add', [logits, dense(g, g.lastLogits.name, m.gateResidual, `${n}.gate_residual`)], [], `${n}.logits`);
+  }
+  g.lastLogits = { name: logits, slots: s };
   const probs = g.one('Softmax', [logits], [attrInt('axis', -1)], `${n}.probs`);
   const zeros = g.one('Mul', [probs, g.scalar(0)], [], `${n}.zeros`);
   let mask: string;
@@ -153,7 +159,9 @@ function moe(g: GraphBuilder, x: string, m: MoEOp): string {
   }
   let gate = g.one('Mul', [probs, mask], [], `${n}.gate`);
   if (m.normalize) {
-    const sum = g.one('ReduceSum', [gate, g.ints([1])], [attrInt('keepdims', 1)], `${n}.gate_sum`);
+    // Over the chosen slots that compute (null slots left out); max(·, tiny) keeps an all-null row at 0.
+    const computing = g.weight(`${n}.computing`, [s, 1], m.slots.map((sl) => (sl.kind === 'null' ? 0 : 1)));
+    const sum = g.one('Max', [g.one('MatMul', [gate, computing], [], `${n}.gate_sum`), g.scalar(1e-30)], [], `${n}.gate_sum`);
     gate = g.one('Div', [gate, sum], [], `${n}.gate`);
   }
   const parts: string[] = [];
@@ -162,7 +170,17 @@ function moe(g: GraphBuilder, x: string, m: MoEOp): string {
     const sn = `${n}.${slot.name}`;
     if (slot.kind === 'expert') parts.push(g.one('Mul', [column(i), ffn(g, x, slot.ffn, sn)], [], sn));
     else if (slot.kind === 'copy') parts.push(g.one('Mul', [column(i), x], [], sn));
-    else if (slot.kind === 'constant') parts.push(g.one('MatMul', [column(i), g.weight(`${sn}.value`, [1, m.dim], slot.value)], [], sn));
+    else if (slot.kind === 'constant') {
+      const value = g.weight(`${sn}.value`, [1, m.dim], slot.value);
+      if (!slot.gate) parts.push(g.one('MatMul', [column(i), value], [], sn));
+      else {
+        // α₁·x + α₂·v, [α₁, α₂] = softmax(x · gate)
+        const alpha = g.one('Softmax', [dense(g, x, slot.gate, `${sn}.mix`)], [attrInt('axis', -1)], `${sn}.alpha`);
+        const a = (j: number) => g.one('Unsqueeze', [g.one('Gather', [alpha, g.intScalar(j)], [attrInt('axis', 1)]), g.ints([1])], [], `${sn}.a${j}`);
+        const mixed = g.one('Add', [g.one('Mul', [a(0), x]), g.one('MatMul', [a(1), value])], [], `${sn}.mixed`);
+        parts.push(g.one('Mul', [column(i), mixed], [], sn));
+      }
+    }
   });
   m.shared.forEach((f, i) => parts.push(ffn(g, x, f, `${n}.shared${i}`)));
   if (parts.length === 0) return g.one('Mul', [x, g.scalar(0)], [], `${n}.out`);

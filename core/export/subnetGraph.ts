@@ -31,8 +31,11 @@ export type MoESlot =
   | { kind: 'null'; name: string }
   /** MoE++ copy expert: the input itself. */
   | { kind: 'copy'; name: string }
-  /** MoE++ constant expert: a learnt vector. */
-  | { kind: 'constant'; name: string; value: Float32Array };
+  /**
+   * MoE++ constant expert: α₁·x + α₂·value with [α₁, α₂] = softmax(x · gate) (gate [dim, 2], no bias);
+   * without `gate`, the vector alone.
+   */
+  | { kind: 'constant'; name: string; value: Float32Array; gate?: DenseWeights };
 
 /**
  * Which slots a token uses. Ranking is by router probability, ties to the lower slot index (the order
@@ -60,8 +63,16 @@ export interface MoEOp {
   /** DeepSeekMoE shared experts: every token passes through them with weight 1. */
   shared: Ffn[];
   gating: Gating;
-  /** Gate = probability renormalised over the selected slots (true) or the raw probability (false). */
+  /**
+   * Gate = probability renormalised over the selected slots that compute (all but 'null' slots) (true), or
+   * the raw probability (false).
+   */
   normalize: boolean;
+  /**
+   * MoE++ gating residual: router logits += (the previous MoE op's logits) · gateResidual ([S, S], no
+   * bias), when the previous MoE op of the graph (in evaluation order) has S slots too.
+   */
+  gateResidual?: DenseWeights | null;
 }
 
 export type SubnetOp =
@@ -141,8 +152,9 @@ export function gatingMask(probs: tf.Tensor2D, gating: Gating): tf.Tensor2D {
     if (gating.mode === 'topk') {
       keepSorted = tf.less(position, gating.k).cast('float32') as tf.Tensor2D;
     } else {
-      const before = tf.sub(tf.cumsum(values, 1), values);
-      keepSorted = tf.logicalAnd(tf.less(before, gating.p), tf.less(position, gating.maxK)).cast('float32') as tf.Tensor2D;
+      // Exclusive float32 cumsum in rank order vs float32(p): the rule of core/nn/moe/routers.ts topPMask.
+      const before = tf.cumsum(values, 1, true);
+      keepSorted = tf.logicalAnd(tf.less(before, Math.fround(gating.p)), tf.less(position, gating.maxK)).cast('float32') as tf.Tensor2D;
     }
     // Scatter the sorted keep flags back to slot order: mask[b, indices[b, r]] = keepSorted[b, r].
     const oneHot = tf.oneHot(indices, s); // [b, s(rank), s(slot)]
@@ -159,6 +171,8 @@ type Forward = (x: tf.Tensor) => tf.Tensor;
  */
 class Compiler {
   readonly held: tf.Tensor[] = [];
+  /** Router logits of the last MoE op evaluated in the current run (gating residuals); reset per run. */
+  lastLogits: tf.Tensor | null = null;
 
   private keep<T extends tf.Tensor>(t: T): T {
     this.held.push(t);
@@ -190,16 +204,29 @@ class Compiler {
       if (slot.kind === 'copy') return (x, g) => tf.mul(g, x);
       if (slot.kind === 'constant') {
         const c = this.keep(tf.tensor2d(slot.value, [1, m.dim]));
-        return (_x, g) => tf.mul(g, c);
+        if (!slot.gate) return (_x, g) => tf.mul(g, c);
+        const mix = this.dense(slot.gate);
+        return (x, g) => {
+          const alpha = tf.softmax(mix(x)) as tf.Tensor2D;
+          return tf.mul(g, tf.add(tf.mul(alpha.slice([0, 0], [-1, 1]), x), tf.mul(alpha.slice([0, 1], [-1, 1]), c)));
+        };
       }
       return null;
     });
     const shared = m.shared.map((f) => this.ffn(f));
+    const residual = m.gateResidual ? this.dense(m.gateResidual) : null;
+    const computing = this.keep(tf.tensor1d(m.slots.map((sl) => (sl.kind === 'null' ? 0 : 1))));
+    const S = m.slots.length;
     return (x) => {
-      const probs = tf.softmax(router(x)) as tf.Tensor2D;
+      let logits = router(x);
+      const prev = this.lastLogits;
+      if (residual && prev && prev.shape[1] === S) logits = tf.add(logits, residual(prev));
+      this.lastLogits = logits;
+      const probs = tf.softmax(logits) as tf.Tensor2D;
       const mask = gatingMask(probs, m.gating);
       let gate = tf.mul(probs, mask) as tf.Tensor2D;
-      if (m.normalize) gate = tf.div(gate, tf.sum(gate, 1, true));
+      // A token whose chosen slots all compute nothing keeps gates of 0 (the sum is 0, the max avoids 0/0).
+      if (m.normalize) gate = tf.div(gate, tf.maximum(tf.sum(tf.mul(gate, computing), 1, true), 1e-30));
       let out: tf.Tensor = tf.zeros([x.shape[0]!, m.dim]);
       slots.forEach((f, i) => {
         if (f) out = tf.add(out, f(x, gate.slice([0, i], [-1, 1])));
@@ -256,7 +283,11 @@ export function compileOps(ops: readonly SubnetOp[]): CompiledGraph {
   const c = new Compiler();
   const f = c.ops(ops);
   return {
-    run: (x) => tf.tidy(() => f(x)),
+    run: (x) =>
+      tf.tidy(() => {
+        c.lastLogits = null;
+        return f(x);
+      }),
     dispose: () => tf.dispose(c.held),
   };
 }
@@ -295,7 +326,8 @@ export function countGraphParams(graph: SubnetGraph): number {
             s +
             d(o.router) +
             o.shared.reduce((a, x) => a + f(x), 0) +
-            o.slots.reduce((a, sl) => a + (sl.kind === 'expert' ? f(sl.ffn) : sl.kind === 'constant' ? sl.value.length : 0), 0)
+            (o.gateResidual ? d(o.gateResidual) : 0) +
+            o.slots.reduce((a, sl) => a + (sl.kind === 'expert' ? f(sl.ffn) : sl.kind === 'constant' ? sl.value.length + (sl.gate ? d(sl.gate) : 0) : 0), 0)
           );
         default:
           return s;

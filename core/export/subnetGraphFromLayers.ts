@@ -31,7 +31,13 @@ function moeOps(l: MoESubnetLayer): SubnetOp[] {
         return { kind: 'copy', name };
       case 'constant': {
         const row = constIndex++;
-        return { kind: 'constant', name, value: l.constants!.data.slice(row * l.dim, (row + 1) * l.dim) };
+        const value = l.constants!.data.slice(row * l.dim, (row + 1) * l.dim);
+        if (!l.constantGate) return { kind: 'constant', name, value };
+        // Columns 2·row, 2·row + 1 of the [dim, 2C] mixing projections.
+        const C = l.constantGate.shape[1]! / 2;
+        const kernel = new Float32Array(l.dim * 2);
+        for (let i = 0; i < l.dim; i++) for (let j = 0; j < 2; j++) kernel[i * 2 + j] = l.constantGate.data[i * 2 * C + 2 * row + j]!;
+        return { kind: 'constant', name, value, gate: { kernel, bias: null, inDim: l.dim, outDim: 2 } };
       }
     }
   });
@@ -44,6 +50,7 @@ function moeOps(l: MoESubnetLayer): SubnetOp[] {
     shared: l.shared.map((w) => ffnOf(w, l.activation)),
     gating: l.gating,
     normalize: l.normalize,
+    gateResidual: l.gateResidual ? denseOf(l.gateResidual, null) : null,
   };
   return l.residual ? [{ op: 'residual', name: `${l.name}.residual`, body: [op] }] : [op];
 }

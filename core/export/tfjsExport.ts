@@ -38,6 +38,8 @@ interface Pending {
 class Builder {
   readonly pending: Pending[] = [];
   private used = new Set<string>();
+  /** Router logits of the last MoE op built, and its slot count (MoE++ gating residuals). */
+  lastLogits: { t: SymbolicTensor; slots: number } | null = null;
 
   name(base: string): string {
     // tfjs scopes weight names by layer name and rejects names that do not start with a letter or digit.
@@ -104,7 +106,11 @@ function moeLayers(b: Builder, x: SymbolicTensor, m: MoEOp): SymbolicTensor {
     );
   }
   const gating = m.gating;
-  const logits = b.dense(x, m.router, `${n}_router`);
+  let logits = b.dense(x, m.router, `${n}_router`);
+  if (m.gateResidual && b.lastLogits && b.lastLogits.slots === s) {
+    logits = b.add([logits, b.dense(b.lastLogits.t, m.gateResidual, `${n}_gate_residual`)], `${n}_logits`);
+  }
+  b.lastLogits = { t: logits, slots: s };
   const probs = tf.layers.softmax({ axis: -1, name: b.name(`${n}_probs`) }).apply(logits) as SymbolicTensor;
 
   let mask: SymbolicTensor;
@@ -166,11 +172,26 @@ function moeLayers(b: Builder, x: SymbolicTensor, m: MoEOp): SymbolicTensor {
 
   let gate: SymbolicTensor;
   if (m.normalize) {
+    // Softmax over the logits of the chosen slots that compute (null slots always masked out), which is
+    // the probabilities renormalised over them. An extra column takes the whole mass when no computing
+    // slot was chosen, so such a token keeps gates of 0, as the reference graph does.
+    const computing = m.slots.map((sl) => sl.kind !== 'null');
     const eye = new Float32Array(s * s);
-    for (let i = 0; i < s; i++) eye[i * s + i] = MASK_BIG;
+    for (let i = 0; i < s; i++) if (computing[i]) eye[i * s + i] = MASK_BIG;
     const penalty = b.fixed(mask, eye, s, s, new Float32Array(s).fill(-MASK_BIG), `${n}_penalty`);
     const masked = b.add([logits, penalty], `${n}_masked_logits`);
-    gate = tf.layers.softmax({ axis: -1, name: b.name(`${n}_gate`) }).apply(masked) as SymbolicTensor;
+    const anyK = Float32Array.from(computing, (c) => (c ? 1 : 0));
+    const any = b.clip01(b.fixed(mask, anyK, s, 1, null, `${n}_any_lin`), `${n}_any`);
+    // [masked, spare] as a sum of two fixed maps into s + 1 columns (built-in layer classes only).
+    const widen = new Float32Array(s * (s + 1));
+    for (let i = 0; i < s; i++) widen[i * (s + 1) + i] = 1;
+    const spareK = new Float32Array(s + 1);
+    spareK[s] = -2 * MASK_BIG;
+    const withSpare = b.add([b.fixed(masked, widen, s, s + 1, null, `${n}_masked_wide`), b.fixed(any, spareK, 1, s + 1, null, `${n}_spare`)], `${n}_masked_spare`);
+    const soft = tf.layers.softmax({ axis: -1, name: b.name(`${n}_gate_spare`) }).apply(withSpare) as SymbolicTensor;
+    const drop = new Float32Array((s + 1) * s);
+    for (let i = 0; i < s; i++) drop[i * s + i] = 1;
+    gate = b.fixed(soft, drop, s + 1, s, null, `${n}_gate`);
   } else {
     gate = b.multiply(probs, mask, `${n}_gate`);
   }
@@ -185,7 +206,16 @@ function moeLayers(b: Builder, x: SymbolicTensor, m: MoEOp): SymbolicTensor {
     const sn = `${n}_${slot.name}`;
     if (slot.kind === 'expert') parts.push(b.multiply(column(i, null, `${sn}_gate`), ffn(b, x, slot.ffn, sn), `${sn}_out`));
     else if (slot.kind === 'copy') parts.push(b.multiply(column(i, null, `${sn}_gate`), x, `${sn}_out`));
-    else if (slot.kind === 'constant') parts.push(column(i, slot.value, `${sn}_out`));
+    else if (slot.kind === 'constant' && !slot.gate) parts.push(column(i, slot.value, `${sn}_out`));
+    else if (slot.kind === 'constant' && slot.gate) {
+      // α₁·x + α₂·v with [α₁, α₂] = softmax(x · gate), times the slot's gate.
+      const alpha = tf.layers.softmax({ axis: -1, name: b.name(`${sn}_alpha`) }).apply(b.dense(x, slot.gate, `${sn}_mix`)) as SymbolicTensor;
+      const a1K = new Float32Array(2 * m.dim).fill(0, m.dim).fill(1, 0, m.dim);
+      const a2V = new Float32Array(2 * m.dim);
+      a2V.set(slot.value, m.dim);
+      const mixed = b.add([b.multiply(b.fixed(alpha, a1K, 2, m.dim, null, `${sn}_a1`), x, `${sn}_a1x`), b.fixed(alpha, a2V, 2, m.dim, null, `${sn}_a2v`)], `${sn}_mixed`);
+      parts.push(b.multiply(column(i, null, `${sn}_gate`), mixed, `${sn}_out`));
+    }
   });
   m.shared.forEach((f, i) => parts.push(ffn(b, x, f, `${n}_shared${i}`)));
   if (parts.length === 0) return b.fixed(x, new Float32Array(m.dim * m.dim), m.dim, m.dim, null, `${n}_zero`);

@@ -220,7 +220,7 @@ describe('buildSupernet: example spaces', () => {
     expect(out.moe.map((m) => m.layer)).toEqual(['dyn.b0', 'cap.b0']);
     // plus moe-zoo's top-p dynamic loss on its first layer: 1e-4 × router entropy
     const expected =
-      out.moe.reduce((a, m) => a + 0.01 * (m.auxLoss.arraySync() as number), 0) + 1e-4 * (out.moe[0]!.entropy.arraySync() as number);
+      out.moe.reduce((a, m) => a + 0.01 * (m.auxLoss!.arraySync() as number), 0) + 1e-4 * (out.moe[0]!.entropy.arraySync() as number);
     expect(out.auxLoss.arraySync()).toBeCloseTo(expected, 6);
     expect(out.moe[0]!.expertNames).toEqual(['e0', 'e1', 'e2', 'e3', 'e4', 'e5', 'e6', 'e7', 'shared0', 'null0', 'null1', 'zero0', 'copy0', 'const0']);
   });

@@ -27,7 +27,7 @@ import type { Arch, BlockChoice, ConvBlock, DenseBlock, SearchSpace } from '../s
 import { activate } from './activations.js';
 import { conv2dSame } from './conv.js';
 import { glorotUniform, VariableStore } from './init.js';
-import { MoELayer, weightArray } from './moe/MoELayer.js';
+import { MoELayer, weightArray, type MoEForwardContext } from './moe/MoELayer.js';
 import type { SubnetLayer } from './subnetLayers.js';
 import type { ForwardOptions, ForwardResult, MoELayerOutput, Supernet } from './types.js';
 
@@ -167,6 +167,8 @@ export class ElasticSupernet implements Supernet {
     const reports: MoELayerOutput[] = [];
     let aux: tf.Scalar = tf.scalar(0);
     let h = x;
+    // One context per pass, threaded through the MoE layers in forward order (MoE++ gating residuals).
+    const moeCtx: MoEForwardContext = { logits: null };
     this.space.stages.forEach((stage, i) => {
       const sa = arch.stages[i]!;
       if (stage.block.type !== 'conv') h = this.toVector(h);
@@ -177,11 +179,12 @@ export class ElasticSupernet implements Supernet {
         if (layer.kind === 'dense') h = this.applyDense(layer, h as tf.Tensor2D, choice.width!);
         else if (layer.kind === 'conv') h = this.applyConv(layer, h as tf.Tensor4D, choice.channels!, choice.kernel!, opts.training);
         else {
-          const { y, report } = layer.layer.apply(h as tf.Tensor2D, choice.expertHidden!, opts);
+          const { y, report } = layer.layer.apply(h as tf.Tensor2D, choice.expertHidden!, opts, moeCtx);
           h = y;
           reports.push(report);
           const block = layer.layer.block;
-          if (block.auxLossWeight > 0) aux = tf.add(aux, tf.mul(block.auxLossWeight, report.auxLoss));
+          if (block.auxLossWeight > 0 && report.auxLoss) aux = tf.add(aux, tf.mul(block.auxLossWeight, report.auxLoss));
+          if (block.zLossWeight > 0 && report.zLoss) aux = tf.add(aux, tf.mul(block.zLossWeight, report.zLoss));
           if (block.routing.mode === 'topp' && block.routing.entropyLossWeight > 0) {
             aux = tf.add(aux, tf.mul(block.routing.entropyLossWeight, report.entropy));
           }

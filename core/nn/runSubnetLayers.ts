@@ -16,10 +16,13 @@ function ffn(x: tf.Tensor2D, f: FfnWeights, layer: MoESubnetLayer): tf.Tensor2D 
   return tf.add(tf.matMul(h, t(f.w2) as tf.Tensor2D), t(f.b2)) as tf.Tensor2D;
 }
 
-function moe(x: tf.Tensor2D, m: MoESubnetLayer): tf.Tensor2D {
+function moe(x: tf.Tensor2D, m: MoESubnetLayer, ctx: { logits: tf.Tensor2D | null }): tf.Tensor2D {
   const [T] = x.shape;
   const S = m.columns.length;
-  const probs = tf.softmax(tf.matMul(x, t(m.router) as tf.Tensor2D)) as tf.Tensor2D;
+  let logits = tf.matMul(x, t(m.router) as tf.Tensor2D) as tf.Tensor2D;
+  if (m.gateResidual && ctx.logits && ctx.logits.shape[1] === S) logits = tf.add(logits, tf.matMul(ctx.logits, t(m.gateResidual) as tf.Tensor2D)) as tf.Tensor2D;
+  ctx.logits = logits;
+  const probs = tf.softmax(logits) as tf.Tensor2D;
   const p = probs.dataSync();
   const g = m.gating;
   const mask =
@@ -29,7 +32,10 @@ function moe(x: tf.Tensor2D, m: MoESubnetLayer): tf.Tensor2D {
         ? topPMask(p, T, S, g.p, g.maxK)
         : expertChoiceMask(p, T, S, Math.min(T, Math.max(1, Math.round((g.capacityFactor * T) / S))));
   let gate = tf.mul(probs, tf.tensor2d(Float32Array.from(mask.data), [T, S])) as tf.Tensor2D;
-  if (m.normalize) gate = tf.div(gate, tf.add(tf.sum(gate, 1, true), 1e-9));
+  if (m.normalize) {
+    const computing = tf.tensor1d(m.columns.map((c) => (c === 'null' || c === 'zero' ? 0 : 1)));
+    gate = tf.div(gate, tf.add(tf.sum(tf.mul(gate, computing), 1, true), 1e-9));
+  }
   let y: tf.Tensor2D = m.residual ? x : tf.zeros(x.shape);
   let constant = 0;
   m.columns.forEach((kind, c) => {
@@ -37,8 +43,11 @@ function moe(x: tf.Tensor2D, m: MoESubnetLayer): tf.Tensor2D {
     if (kind === 'ffn') y = tf.add(y, tf.mul(gc, ffn(x, m.experts[c]!, m)));
     else if (kind === 'copy') y = tf.add(y, tf.mul(gc, x));
     else if (kind === 'constant') {
-      const row = t(m.constants!).slice([constant++, 0], [1, m.dim]);
-      y = tf.add(y, tf.mul(gc, row));
+      const j = constant++;
+      const row = t(m.constants!).slice([j, 0], [1, m.dim]);
+      const alpha = tf.softmax(tf.matMul(x, (t(m.constantGate!) as tf.Tensor2D).slice([0, 2 * j], [m.dim, 2]))) as tf.Tensor2D;
+      const mixed = tf.add(tf.mul(alpha.slice([0, 0], [T, 1]), x), tf.mul(alpha.slice([0, 1], [T, 1]), row));
+      y = tf.add(y, tf.mul(gc, mixed));
     }
   });
   for (const f of m.shared) y = tf.add(y, ffn(x, f, m));
@@ -49,6 +58,7 @@ function moe(x: tf.Tensor2D, m: MoESubnetLayer): tf.Tensor2D {
 export function runSubnetLayers(layers: readonly SubnetLayer[], x: tf.Tensor): tf.Tensor2D {
   return tf.tidy(() => {
     let h = x;
+    const ctx = { logits: null as tf.Tensor2D | null };
     for (const l of layers) {
       switch (l.kind) {
         case 'flatten':
@@ -73,7 +83,7 @@ export function runSubnetLayers(layers: readonly SubnetLayer[], x: tf.Tensor): t
           break;
         }
         case 'moe':
-          h = moe(h as tf.Tensor2D, l);
+          h = moe(h as tf.Tensor2D, l, ctx);
           break;
         case 'head':
           h = tf.add(tf.matMul(h as tf.Tensor2D, t(l.kernel) as tf.Tensor2D), t(l.bias));
@@ -96,7 +106,7 @@ export function countSubnetLayerParams(layers: readonly SubnetLayer[]): number {
       case 'conv':
         return s + n(l.kernel) + n(l.bias) + (l.batchNorm ? n(l.batchNorm.gamma) * 4 : 0);
       case 'moe':
-        return s + n(l.router) + l.experts.reduce((a, e) => a + f(e), 0) + l.shared.reduce((a, e) => a + f(e), 0) + n(l.constants);
+        return s + n(l.router) + l.experts.reduce((a, e) => a + f(e), 0) + l.shared.reduce((a, e) => a + f(e), 0) + n(l.constants) + n(l.constantGate) + n(l.gateResidual);
       default:
         return s;
     }

@@ -46,9 +46,13 @@ export type SubnetGating =
 
 /**
  * y = (residual ? x : 0) + Σ_columns gate_c · expert_c(x) + Σ_shared ffn(x), with
- * probs = softmax(x · router), gate = probs × mask, divided by the row sum of gates when `normalize`.
+ * logits = x · router (+ prevLogits · gateResidual when `gateResidual` is set and the previous MoE layer
+ * of the list had as many columns; prevLogits are that layer's logits), probs = softmax(logits),
+ * gate = probs × mask, divided by the row sum of the gates of computing columns (all but 'null' and
+ * 'zero') when `normalize`.
  * Column kinds: 'ffn' → `experts[c]` (d → h → d, `activation` between); 'null' and 'zero' → 0;
- * 'copy' → x; 'constant' → `constants` row (index among the constant columns).
+ * 'copy' → x; 'constant' j (index among the constant columns) → α₁·x + α₂·constants[j] with
+ * [α₁, α₂] = softmax(x · constantGate[:, 2j : 2j+2]) (MoE++).
  */
 export interface MoESubnetLayer {
   kind: 'moe';
@@ -70,6 +74,10 @@ export interface MoESubnetLayer {
   shared: FfnWeights[];
   /** [constantExperts, dim] or null. */
   constants: WeightArray | null;
+  /** [dim, 2 · constantExperts] MoE++ mixing projections of the constant experts, or null. */
+  constantGate: WeightArray | null;
+  /** [S, S] MoE++ gating-residual map applied to the previous MoE layer's logits, or null. */
+  gateResidual: WeightArray | null;
   gating: SubnetGating;
   normalize: boolean;
   residual: boolean;

@@ -17,8 +17,10 @@ export interface MoELayerOutput {
   dropped: tf.Scalar;
   /** scalar: mean router entropy per token (nats). */
   entropy: tf.Scalar;
-  /** scalar: this layer's unweighted balance loss. */
-  auxLoss: tf.Scalar;
+  /** scalar: this layer's unweighted balance loss; null for expert choice (balanced by construction). */
+  auxLoss: tf.Scalar | null;
+  /** scalar: the ST-MoE router z-loss, unweighted; present when the block's zLossWeight > 0. */
+  zLoss?: tf.Scalar;
   /** scalar: mean number of experts (of all slots) active per token. */
   meanActive: tf.Scalar;
   /** [tokens] the slot with the highest routing weight for each token (specialization maps). */

@@ -150,7 +150,8 @@ export const ExpertLoad = z.object({
   dropped: z.number(),
   /** Mean per-token router entropy (nats). */
   entropy: z.number(),
-  auxLoss: z.number(),
+  /** The layer's unweighted balance loss; null where the routing has none (expert choice). */
+  auxLoss: z.number().nullable(),
   /** Mean experts active per token (top-p and null experts make it vary). */
   meanActive: z.number(),
   /** One expert took more than the collapse threshold of the load. */

@@ -52,8 +52,24 @@ export const ConvBlock = z
   .strict();
 export type ConvBlock = z.infer<typeof ConvBlock>;
 
+/**
+ * How the gates of a token's chosen experts combine: 'raw' uses each chosen expert's router probability
+ * (Switch Transformer, Fedus et al., 2021; DeepSeekMoE, Dai et al., 2024; top-p, Huang et al., 2024),
+ * 'renormalize' divides them by their sum over the chosen experts that compute (GShard top-2, Lepikhin
+ * et al., 2021; Mixtral; AdaMoE and MoE++ leave null / zero experts out of the sum, as their code does).
+ */
+export const GateCombination = z.enum(['raw', 'renormalize']);
+export type GateCombination = z.infer<typeof GateCombination>;
+
 export const Routing = z.discriminatedUnion('mode', [
-  z.object({ mode: z.literal('topk'), k: positiveInt.default(2) }).strict(),
+  z
+    .object({
+      mode: z.literal('topk'),
+      k: positiveInt.default(2),
+      /** How the chosen experts' gates combine; unset = the paper default for k (see `gateCombination`). */
+      gate: GateCombination.optional(),
+    })
+    .strict(),
   z
     .object({
       mode: z.literal('topp'),
@@ -65,6 +81,8 @@ export const Routing = z.discriminatedUnion('mode', [
        * p, so minimising entropy keeps top-p from activating all of them (Huang et al., 2024; 1e-4 there).
        */
       entropyLossWeight: z.number().min(0).default(0),
+      /** Default 'raw': the gates are the router probabilities of the chosen experts (Huang et al., 2024). */
+      gate: GateCombination.optional(),
     })
     .strict(),
   z
@@ -80,6 +98,7 @@ export const Routing = z.discriminatedUnion('mode', [
       /** k grows linearly from kStart to kEnd over training; the router is random and frozen. */
       kStart: positiveInt.default(1),
       kEnd: positiveInt.default(2),
+      gate: GateCombination.optional(),
     })
     .strict(),
 ]);
@@ -105,8 +124,32 @@ export const MoEBlock = z
     routing: Routing.default({ mode: 'topk', k: 2 }),
     /** Tokens an expert may take = capacityFactor · k · T / E; null means no capacity limit. */
     capacityFactor: z.number().gt(0).nullable().default(null),
+    /**
+     * Which assignments a full expert drops (token-choice modes with a capacity factor): 'rank' fills every
+     * token's first choice before any second choice (GShard, Lepikhin et al., 2021; Switch), 'token' goes
+     * in token order with each token's choices together.
+     */
+    capacityPriority: z.enum(['rank', 'token']).default('rank'),
     /** Weight of the load-balancing auxiliary loss (Switch Transformer form). */
     auxLossWeight: z.number().min(0).default(0.01),
+    /** ST-MoE router z-loss weight (Zoph et al., 2022: mean over tokens of logsumexp(logits)², 1e-3 there). */
+    zLossWeight: z.number().min(0).default(0),
+    /**
+     * Switch Transformer router jitter ε: while training, the router input is multiplied by noise drawn
+     * uniformly from [1 − ε, 1 + ε] (1e-2 there); 0 turns it off.
+     */
+    routerJitter: z.number().min(0).lt(1).default(0),
+    /**
+     * MoE++ heterogeneous balance weight τ (Jin et al., 2024): the balance terms of zero / copy / constant
+     * experts are multiplied by τ (FFN experts by 1), so τ < 1 lets more tokens take the cheap experts.
+     */
+    balanceTau: z.number().min(0).max(1).default(1),
+    /**
+     * MoE++ gating residuals: this layer's router logits add W_g · (the previous MoE layer's logits), with W_g
+     * a learnt [S, S] map (N(0, 0.02²) at initialisation, as the reference code's
+     * initialiser leaves it), when the previous MoE layer has as many slots.
+     */
+    gatingResidual: z.boolean().default(false),
     /** DeepSeekMoE: experts every token passes through, beside the routed ones. */
     sharedExperts: expertCount(MAX_EXPERTS, 'shared experts'),
     /** DeepSeekMoE fine-grained segmentation: split each expert into m experts of hidden/m, k·m active. */

@@ -247,7 +247,7 @@ export async function train(opts: TrainerOptions): Promise<TrainResult> {
           const parts: tf.Tensor[] = [ce, correctCount(out.logits, ys)];
           if (a === 0) {
             moeLayout = out.moe.map((m) => ({ layer: m.layer, expertNames: m.expertNames }));
-            for (const m of out.moe) parts.push(m.load, m.dropped, m.entropy, m.auxLoss, m.meanActive);
+            for (const m of out.moe) parts.push(m.load, m.dropped, m.entropy, m.auxLoss ?? tf.scalar(NaN), m.meanActive); // NaN: no balance loss (expert choice)
           }
           packed.push(tf.keep(tf.concat(parts.map((t) => tf.cast(t, 'float32').reshape([-1])))));
           return tf.add(ce, out.auxLoss) as tf.Scalar;
@@ -358,7 +358,7 @@ function unpackStep(
         expertNames: l.expertNames,
         dropped: v[o++]!,
         entropy: v[o++]!,
-        auxLoss: v[o++]!,
+        auxLoss: Number.isNaN(v[o]!) ? (o++, null) : v[o++]!,
         meanActive: v[o++]!,
         collapse: isCollapsed(load, v[o - 1]!),
       });

@@ -88,7 +88,7 @@ describe('MoELayer dispatch', () => {
         const vars = [l.router, ...l.experts.flatMap((e) => [e.w1, e.w2])];
         const { value, grads } = tf.variableGrads(() => {
           const { y, report } = l.apply(x, 8, { training: true });
-          return tf.add(tf.sum(tf.square(y)), report.auxLoss) as tf.Scalar;
+          return tf.add(tf.sum(tf.square(y)), report.auxLoss ?? 0) as tf.Scalar;
         }, vars);
         const { report } = l.apply(x, 8, { training: true });
         return { value: read(value), grads: vars.map((v) => grads[v.name]!), load: read(report.load), mask: read(report.mask) };
@@ -115,7 +115,7 @@ describe('MoELayer fused route (moeFfn)', () => {
         l.dispatch = dispatch;
         const { value, grads } = tf.variableGrads(() => {
           const { y, report } = l.apply(x, 12, { training: true });
-          return tf.add(tf.sum(tf.square(y)), report.auxLoss) as tf.Scalar;
+          return tf.add(tf.sum(tf.square(y)), report.auxLoss!) as tf.Scalar;
         }, vars);
         const dx = tf.grad((xi: tf.Tensor) => tf.sum(tf.square(l.apply(xi as tf.Tensor2D, 12, { training: true }).y)))(x);
         const { y, report } = l.apply(x, 12, { training: true });
@@ -125,7 +125,7 @@ describe('MoELayer fused route (moeFfn)', () => {
           y,
           dx,
           grads: vars.map((v) => grads[v.name]!),
-          report: { load: read(r.load), dropped: read(r.dropped), entropy: read(r.entropy), auxLoss: read(r.auxLoss), meanActive: read(r.meanActive), topExpert: read(r.topExpert), mask: read(r.mask) },
+          report: { load: read(r.load), dropped: read(r.dropped), entropy: read(r.entropy), auxLoss: read(r.auxLoss!), meanActive: read(r.meanActive), topExpert: read(r.topExpert), mask: read(r.mask) },
         };
       };
       const a = run('sparse');
@@ -264,12 +264,23 @@ describe('MoELayer special and shared experts', () => {
     const x = tf.concat([tf.ones([5, 1]), randomX(5, 2)], 1) as tf.Tensor2D;
     const zero = one('zeroExperts');
     expect(read(tf.sum(tf.abs(zero.apply(x, 8, { training: false }).y)))).toBe(0);
+    // Top-1 gates are the raw router probability (Switch): p = e⁹ / (1 + e⁹) for the special column.
+    const p = Math.exp(9) / (1 + Math.exp(9));
+    const xs = read(x) as number[][];
     const copy = one('copyExperts');
-    expect(read(copy.apply(x, 8, { training: false }).y)).toEqual(read(x));
+    (read(copy.apply(x, 8, { training: false }).y) as number[][]).forEach((row, t) => row.forEach((val, j) => expect(val).toBeCloseTo(p * xs[t]![j]!, 6)));
+    // MoE++ constant expert: p · (α₁ x + α₂ v), [α₁, α₂] = softmax(x · W_c), computed here in plain JS.
     const constant = one('constantExperts');
+    const wc = read(constant.constantGate!) as number[][];
+    wc.forEach((r, i) => wc[i] = [r[0]! + 0.5 * i, r[1]! - 0.3 * i]); // make α vary per token
+    constant.constantGate!.assign(tf.tensor2d(wc));
     const y = constant.apply(x, 8, { training: false }).y;
-    const v = read(constant.constants!) as number[][];
-    (read(y) as number[][]).forEach((row) => row.forEach((val, j) => expect(val).toBeCloseTo(v[0]![j]!, 5)));
+    const v = (read(constant.constants!) as number[][])[0]!;
+    (read(y) as number[][]).forEach((row, t) => {
+      const z = [0, 1].map((c) => xs[t]!.reduce((a, xi, i) => a + xi * wc[i]![c]!, 0));
+      const a1 = Math.exp(z[0]!) / (Math.exp(z[0]!) + Math.exp(z[1]!));
+      row.forEach((val, j) => expect(val).toBeCloseTo(p * (a1 * xs[t]![j]! + (1 - a1) * v[j]!), 5));
+    });
     expect(zero.ffnCalls + copy.ffnCalls + constant.ffnCalls).toBe(0);
   });
 
@@ -329,7 +340,8 @@ describe('MoELayer capacity and expert choice', () => {
     expect(read(tf.sum(report.mask, 0))).toEqual([6, 6, 6, 6]);
     expect(l.lastFfnTokens).toEqual([6, 6, 6, 6]);
     expect(read(report.meanActive)).toBe(2);
-    expect(read(report.auxLoss)).toBeCloseTo(1, 5); // a perfectly even split
+    // The Switch loss would be the constant 1 here (f_i = 1/S by construction, no gradient): none is reported.
+    expect(report.auxLoss).toBeNull();
   });
 });
 
@@ -344,7 +356,7 @@ describe('MoELayer SMoE-Dropout', () => {
     for (let i = 0; i < 3; i++) {
       opt.minimize(() => {
         const { y, report } = l.apply(x, 8, { training: true, progress: i / 2 });
-        return tf.add(tf.mean(tf.square(y)), report.auxLoss) as tf.Scalar;
+        return tf.add(tf.mean(tf.square(y)), report.auxLoss!) as tf.Scalar;
       }, false, trainable);
     }
     expect(read(l.router)).toEqual(before);
@@ -375,7 +387,7 @@ describe('balance loss', () => {
     const rng = createRng(5);
     const X = tf.concat([tf.ones([64, 1]), tf.tensor2d(Array.from({ length: 64 * 4 }, () => rng.normal()), [64, 4])], 1) as tf.Tensor2D;
     const target = tf.tensor2d(Array.from({ length: 64 * 5 }, () => rng.normal() * 0.1), [64, 5]);
-    trainLayer(l, X, target, (r) => tf.mul(auxLossWeight, r.auxLoss));
+    trainLayer(l, X, target, (r) => tf.mul(auxLossWeight, r.auxLoss!));
     const load = read(l.apply(X, 8, { training: false }).report.load) as number[];
     return Math.max(...load) * load.length;
   }

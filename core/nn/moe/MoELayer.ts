@@ -3,12 +3,17 @@
  *
  * Routing (the choice is made with tensor ops off the gradient tape, routers.ts; gates are
  * `probs × mask` so the router still learns through the softmax):
- * - topk: softmax, top-k, gates renormalised over the chosen slots (Fedus et al., 2021).
- * - topp: smallest set with cumulative probability ≥ p, gates are the raw probabilities
- *   (Huang et al., 2024).
+ * - topk: softmax, top-k (Shazeer et al., 2017; Fedus et al., 2021).
+ * - topp: smallest set with cumulative probability ≥ p (Huang et al., 2024; the float32 rule of
+ *   routers.ts topPMask, shared with the export graph).
  * - expert-choice: each slot takes its top C = capacityFactor·T/S tokens (Zhou et al., 2022).
  * - smoe-dropout: a random router that is never trained; k grows from kStart to kEnd with training
  *   progress and is kEnd at inference (Chen et al., 2023).
+ * Gates (routers.ts gateCombination): 'raw' router probabilities of the chosen slots (Switch top-1,
+ * DeepSeekMoE, top-p) or 'renormalize'd over the chosen slots that compute — null and zero experts left
+ * out of the sum, as AdaMoE's and MoE++'s code do (GShard top-2, Mixtral). Router options: Switch jitter
+ * on the router input while training, the ST-MoE z-loss, MoE++ gating residuals (logits += W_g · the
+ * previous MoE layer's logits, through the per-forward MoEForwardContext that Supernet.apply threads).
  *
  * Expert kinds, in router-column order: E·m fine-grained FFN experts (DeepSeekMoE segmentation, Dai et
  * al., 2024: hidden/m units each, k·m of them active), AdaMoE null experts (Zeng et al., 2024) and MoE++
@@ -23,34 +28,37 @@
  * all tokens and is gated (same result, E/k times the FFN compute; `dispatch` selects).
  * A plain top-k block of ReLU experts (no shared / null / zero / copy / constant experts, one segment,
  * widths divisible by 4) instead runs on WebGPU through moeFfn (core/nn/webgpu/moeFfn.ts): fused WGSL
- * kernels that route on the device and compute only the kept rows of each expert, with token-order
- * capacity and renormalised gates, the same function as the paths above.
+ * kernels that route on the device and compute only the kept rows of each expert, with the block's
+ * capacity priority and gate combination, the same function as the paths above (blocks with router
+ * jitter, z-loss or gating residuals take the unfused path: the kernels compute the logits themselves).
  *
- * Capacity (token-choice modes, training only): a slot takes at most ceil(capacityFactor·k·T/S)
- * assignments in token order; later ones are dropped and counted. Null/zero/copy/constant slots cost
- * nothing and are never capped. At inference no token is dropped, so an exported model does not depend
- * on the batch it is run with (expert choice inherently does).
+ * Capacity (token-choice modes, training only): an FFN expert takes at most ceil(capacityFactor·T·k/E)
+ * assignments, E the FFN experts (null/zero/copy/constant slots cost nothing, are never capped and are
+ * not counted), in `capacityPriority` order — 'rank' (GShard/Switch: all first choices, then all second
+ * choices) or 'token'; later ones are dropped and counted. At inference no token is dropped, so an
+ * exported model does not depend on the batch it is run with (expert choice inherently does).
  *
- * Balance loss (Switch Transformer, Fedus et al., 2021): S · Σ_i f_i · P_i over the S routable slots,
- * f_i the fraction of routing assignments slot i got (before drops) and P_i its mean router probability.
- * It equals 1 at a perfectly even split and grows towards S as routing collapses.
+ * Balance loss (Switch Transformer, Fedus et al., 2021): S · Σ_i η_i · f_i · P_i over the S routable
+ * slots, f_i the fraction of routing assignments slot i got (before drops), P_i its mean router
+ * probability, η_i = 1 except τ (`balanceTau`) for MoE++ zero/copy/constant slots. It equals 1 at a
+ * perfectly even split (τ = 1) and grows towards S as routing collapses. None for expert choice.
  */
 import * as tf from '@tensorflow/tfjs';
 import type { Rng } from '../../space/rng.js';
 import type { MoEBlock } from '../../space/SearchSpace.js';
 import { activate } from '../activations.js';
 import { glorotUniform, normalInit, type VariableStore } from '../init.js';
-import type { FfnWeights, MoESubnetLayer, SubnetGating, WeightArray } from '../subnetLayers.js';
+import type { ColumnKind, FfnWeights, MoESubnetLayer, SubnetGating, WeightArray } from '../subnetLayers.js';
 import type { MoELayerOutput } from '../types.js';
 import { moeFfn } from '../webgpu/moeFfn.js';
-import { capacityMaskTensor, expertChoiceMaskTensor, sumOneHots, topKMaskTensor, topPMaskTensor, withoutGradient } from './routers.js';
+import { capacityMaskTensor, expertChoiceMaskTensor, gateCombination, sumOneHots, topKMaskTensor, topPMaskTensor, withoutGradient } from './routers.js';
 
 /** WebGPU under Node has no synchronous read-back (tfjs reads through OffscreenCanvas). */
 function canReadSync(): boolean {
   return tf.getBackend() !== 'webgpu';
 }
 
-export type ColumnKind = 'ffn' | 'null' | 'zero' | 'copy' | 'constant';
+export type { ColumnKind };
 
 export interface ExpertWeights {
   w1: tf.Variable;
@@ -64,6 +72,32 @@ export interface MoEForwardOptions {
   progress?: number;
 }
 
+/**
+ * State one forward pass threads through its MoE layers in order (Supernet.apply makes one per pass):
+ * the router logits of the last MoE layer, which the next one adds through its gating residual (MoE++).
+ */
+export interface MoEForwardContext {
+  logits: tf.Tensor2D | null;
+}
+
+/** Columns whose expert computes something (FFN, copy, constant); null and zero experts do not. */
+export function computes(kind: ColumnKind): boolean {
+  return kind !== 'null' && kind !== 'zero';
+}
+
+/** Most slots one token can choose under a token-choice routing (k, kEnd or maxK, after segmentation). */
+function maxChoices(block: MoEBlock, slots: number): number {
+  const r = block.routing;
+  const m = block.segments;
+  if (r.mode === 'topk') return Math.min(slots, r.k * m);
+  if (r.mode === 'smoe-dropout') return Math.min(slots, Math.max(r.kStart, r.kEnd) * m);
+  if (r.mode === 'topp') return Math.min(slots, r.maxK ?? slots);
+  return slots;
+}
+
+/** Weight of the running mean of FFN experts per token (see `measuredFfnPerToken`). */
+const FFN_USE_EMA = 0.05;
+
 export class MoELayer {
   readonly columns: ColumnKind[];
   /** Slot index of each router column (slots: routed, shared, null, zero, copy, constant). */
@@ -74,6 +108,16 @@ export class MoELayer {
   readonly experts: ExpertWeights[];
   readonly shared: ExpertWeights[];
   readonly constants: tf.Variable | null;
+  /** MoE++ constant experts' mixing projections W_c, [dMax, 2·constantExperts] (columns 2c, 2c+1). */
+  readonly constantGate: tf.Variable | null;
+  /** MoE++ gating-residual map W_g, [S, S], or null when the block has no gating residual. */
+  readonly gateMap: tf.Variable | null;
+  /**
+   * Mean number of FFN experts (routed, kept) a token ran in recent training passes, where the routing
+   * mask was read (sparse dispatch); null until then. FLOPs use it: null, zero and copy experts cost no FFN.
+   */
+  measuredFfnPerToken: number | null = null;
+  private jitterSeed = 0;
   /**
    * 'sparse' runs each FFN expert on its own tokens (needs a synchronous read of the routing mask);
    * 'dense' runs every FFN expert on all tokens and gates the result (for WebGPU); 'fused' runs the
@@ -130,7 +174,12 @@ export class MoELayer {
     });
     this.experts = Array.from({ length: this.routedExperts }, (_, i) => expert(`${name}.moe.e${i}`));
     this.shared = Array.from({ length: block.sharedExperts }, (_, i) => expert(`${name}.moe.shared${i}`));
+    // Deviation: the reference draws the constant vectors from N(0, 1); 0.02 keeps them at the scale of x here.
     this.constants = block.constantExperts > 0 ? store.add(`${name}.moe.const`, normalInit(rng, [block.constantExperts, dMax], 0.02)) : null;
+    // New variables draw from the stream only when their option is on, so other blocks keep their weights.
+    this.constantGate = block.constantExperts > 0 ? store.add(`${name}.moe.constGate`, normalInit(rng, [dMax, 2 * block.constantExperts], 0.02)) : null;
+    this.gateMap = block.gatingResidual ? store.add(`${name}.moe.gateMap`, normalInit(rng, [S, S], 0.02)) : null;
+    if (block.routerJitter > 0) this.jitterSeed = rng.int(2 ** 30);
   }
 
   /** Number of routable slots (router columns). */
@@ -157,7 +206,10 @@ export class MoELayer {
   fusedEligible(d: number, hidden: number): boolean {
     const b = this.block;
     const noSpecial = b.sharedExperts + b.nullExperts + b.zeroExperts + b.copyExperts + b.constantExperts === 0;
-    return b.routing.mode === 'topk' && b.activation === 'relu' && noSpecial && b.segments === 1 && d % 4 === 0 && hidden % 4 === 0;
+    // The fused kernels compute softmax(x·W) themselves: router jitter, z-loss and gating residuals need the
+    // logits, so those blocks take the unfused path.
+    const plainRouter = b.routerJitter === 0 && b.zLossWeight === 0 && !b.gatingResidual;
+    return b.routing.mode === 'topk' && b.activation === 'relu' && noSpecial && plainRouter && b.segments === 1 && d % 4 === 0 && hidden % 4 === 0;
   }
 
   private ffn(e: ExpertWeights, x: tf.Tensor2D, d: number, h: number): tf.Tensor2D {
@@ -165,8 +217,25 @@ export class MoELayer {
     return tf.add(tf.matMul(hidden, e.w2.slice([0, 0], [h, d])), e.b2.slice(0, d)) as tf.Tensor2D;
   }
 
+  /**
+   * The router logits [T, S]: x (jittered while training) · W, plus W_g · the previous MoE layer's logits
+   * under a gating residual. Records them in `ctx` for the next layer.
+   */
+  private routerLogits(x: tf.Tensor2D, opts: MoEForwardOptions, ctx: MoEForwardContext | undefined): tf.Tensor2D {
+    const [T, d] = x.shape;
+    const S = this.slots;
+    const eps = this.block.routerJitter;
+    // Switch Transformer jitter: multiplicative uniform noise on the router input only (the experts see x).
+    const xr = opts.training && eps > 0 ? tf.mul(x, tf.randomUniform([T, d], 1 - eps, 1 + eps, 'float32', this.jitterSeed++)) : x;
+    let logits = tf.matMul(xr, this.router.slice([0, 0], [d, S])) as tf.Tensor2D;
+    const prev = ctx?.logits;
+    if (this.gateMap && prev && prev.shape[0] === T && prev.shape[1] === S) logits = tf.add(logits, tf.matMul(prev, this.gateMap)) as tf.Tensor2D;
+    if (ctx) ctx.logits = logits;
+    return logits;
+  }
+
   /** Route x [T, d] (d ≤ dMax) with expert hidden width `hidden`; returns y [T, d] and the layer report. */
-  apply(x: tf.Tensor2D, hidden: number, opts: MoEForwardOptions): { y: tf.Tensor2D; report: MoELayerOutput } {
+  apply(x: tf.Tensor2D, hidden: number, opts: MoEForwardOptions, ctx?: MoEForwardContext): { y: tf.Tensor2D; report: MoELayerOutput } {
     const [T, d] = x.shape;
     const S = this.slots;
     const E = this.routedExperts;
@@ -177,10 +246,11 @@ export class MoELayer {
     if (d > this.dMax) throw new Error(`${this.name}: input width ${d} exceeds the allocated ${this.dMax}`);
     if (this.dispatch === 'fused' || (this.dispatch === 'auto' && tf.getBackend() === 'webgpu' && this.fusedEligible(d, hSeg))) {
       if (!this.fusedEligible(d, hSeg)) throw new Error(`${this.name}: the fused MoE route needs top-k routing, ReLU experts, no shared or special experts, one segment and d, hidden divisible by 4`);
-      return this.applyFused(x, hSeg, opts);
+      return this.applyFused(x, hSeg, opts, ctx);
     }
 
-    const probs = tf.softmax(tf.matMul(x, this.router.slice([0, 0], [d, S]))) as tf.Tensor2D;
+    const logits = this.routerLogits(x, opts, ctx);
+    const probs = tf.softmax(logits) as tf.Tensor2D;
 
     // 1. Which slots each token would use (before capacity), and 2. which it keeps. Packed as
     // [T, 2S] so one off-tape evaluation yields both.
@@ -192,22 +262,26 @@ export class MoELayer {
       else pre = expertChoiceMaskTensor(probs, Math.min(T, Math.max(1, Math.round((routing.capacityFactor * T) / S))));
       let kept = pre;
       if (capped) {
-        // FFN slots take at most ceil(cf · k · T / S) assignments; top-p has no fixed k, so it uses
-        // this batch's mean number of chosen slots (rounded up).
+        // FFN slots take at most ceil(cf · T · k / E) assignments, E the real (FFN) experts — null / zero /
+        // copy / constant slots are never capped and do not count. Top-p has no fixed k, so it uses this
+        // batch's mean number of chosen slots (rounded up).
         const k = routing.mode === 'topp' ? tf.maximum(1, tf.ceil(tf.div(tf.sum(pre), T))) : tf.scalar(this.activeK(opts));
-        const cap = tf.ceil(tf.mul(k, (block.capacityFactor! * T) / S));
+        const cap = tf.ceil(tf.mul(k, (block.capacityFactor! * T) / E));
         const unlimited = tf.tensor1d(this.columns.map((c) => (c === 'ffn' ? 0 : T + 1)));
-        kept = capacityMaskTensor(pre, tf.maximum(tf.mul(cap, tf.tensor1d(this.columns.map((c) => (c === 'ffn' ? 1 : 0)))), unlimited));
+        const capacity = tf.maximum(tf.mul(cap, tf.tensor1d(this.columns.map((c) => (c === 'ffn' ? 1 : 0)))), unlimited);
+        kept = capacityMaskTensor(pre, capacity, block.capacityPriority, probs, maxChoices(block, S));
       }
       return tf.concat([pre, kept], 1) as tf.Tensor2D;
     });
     const pre = masks.slice([0, 0], [T, S]);
     const mask = masks.slice([0, S], [T, S]);
 
-    // 3. Gates: probabilities on the kept slots (renormalised over the chosen set for top-k).
+    // 3. Gates: probabilities on the kept slots; 'renormalize' divides by their sum over the chosen slots
+    // that compute, before drops (AdaMoE's and MoE++'s code leave null / zero experts out of that sum).
     let gates = tf.mul(probs, mask) as tf.Tensor2D;
-    if (routing.mode === 'topk' || routing.mode === 'smoe-dropout') {
-      gates = tf.div(gates, tf.add(tf.sum(tf.mul(probs, pre), 1, true), 1e-9));
+    if (gateCombination(block) === 'renormalize') {
+      const computing = tf.tensor1d(this.columns.map((c) => (computes(c) ? 1 : 0)));
+      gates = tf.div(gates, tf.add(tf.sum(tf.mul(tf.mul(probs, pre), computing), 1, true), 1e-9));
     }
 
     // 4. Experts.
@@ -229,6 +303,10 @@ export class MoELayer {
         this.ffnCalls++;
         this.lastFfnTokens[c] = idx.length;
       }
+      if (opts.training && T > 0) {
+        const perToken = this.lastFfnTokens.slice(0, E).reduce((a, b) => a + b, 0) / T;
+        this.measuredFfnPerToken = this.measuredFfnPerToken === null ? perToken : this.measuredFfnPerToken + FFN_USE_EMA * (perToken - this.measuredFfnPerToken);
+      }
     } else {
       // Dense (WebGPU under Node cannot read the mask back synchronously): every FFN expert runs on
       // all tokens and its gate column zeroes the tokens it did not get. Same output, more compute.
@@ -248,14 +326,25 @@ export class MoELayer {
       const g = tf.sum(gates.slice([0, firstCopy], [T, block.copyExperts]), 1, true);
       y = tf.add(y, tf.mul(g, x));
     }
-    if (this.constants) {
-      const g = gates.slice([0, firstCopy + block.copyExperts], [T, block.constantExperts]);
-      y = tf.add(y, tf.matMul(g, this.constants.slice([0, 0], [block.constantExperts, d])));
+    if (this.constants && this.constantGate) {
+      // MoE++ constant expert c: α₁·x + α₂·v_c with [α₁, α₂] = softmax(W_c x) (Jin et al., 2024).
+      const C = block.constantExperts;
+      const g = gates.slice([0, firstCopy + block.copyExperts], [T, C]);
+      const alpha = tf.softmax(tf.reshape(tf.matMul(x, this.constantGate.slice([0, 0], [d, 2 * C])), [T, C, 2])); // [T, C, 2]
+      const a1 = tf.reshape(alpha.slice([0, 0, 0], [T, C, 1]), [T, C]);
+      const a2 = tf.reshape(alpha.slice([0, 0, 1], [T, C, 1]), [T, C]);
+      y = tf.add(y, tf.mul(tf.sum(tf.mul(g, a1), 1, true), x));
+      y = tf.add(y, tf.matMul(tf.mul(g, a2), this.constants.slice([0, 0], [C, d])));
     }
     // Null and zero experts add nothing: a token routed there simply uses less compute.
     if (block.residual) y = tf.add(x, y);
 
-    return { y, report: this.report(probs, pre, mask) };
+    const report = this.report(probs, pre, mask);
+    if (block.zLossWeight > 0) {
+      // ST-MoE router z-loss (Zoph et al., 2022): mean over tokens of logsumexp(logits)².
+      report.zLoss = tf.mean(tf.square(tf.logSumExp(logits, 1))) as tf.Scalar;
+    }
+    return { y, report };
   }
 
   /**
@@ -264,7 +353,7 @@ export class MoELayer {
    * paths: ceil(cf·k·T/E) slots per expert in token order while training with a capacity factor, else
    * T (nothing dropped); gates renormalised over the k chosen experts before drops (Fedus et al., 2021).
    */
-  private applyFused(x: tf.Tensor2D, h: number, opts: MoEForwardOptions): { y: tf.Tensor2D; report: MoELayerOutput } {
+  private applyFused(x: tf.Tensor2D, h: number, opts: MoEForwardOptions, ctx: MoEForwardContext | undefined): { y: tf.Tensor2D; report: MoELayerOutput } {
     const [T, d] = x.shape;
     const E = this.routedExperts;
     const k = this.activeK(opts);
@@ -277,7 +366,9 @@ export class MoELayer {
     const w2 = stack<tf.Rank.R3>((e) => e.w2.slice([0, 0], [h, d]));
     const b2 = stack<tf.Rank.R2>((e) => e.b2.slice(0, d));
     const routerW = this.router.slice([0, 0], [d, E]) as tf.Tensor2D;
-    const out = moeFfn(x, routerW, w1, b1, w2, b2, { k: Math.min(k, E), capacity, normalize: true, priority: 'token' });
+    const out = moeFfn(x, routerW, w1, b1, w2, b2, { k: Math.min(k, E), capacity, normalize: gateCombination(this.block) === 'renormalize', priority: this.block.capacityPriority });
+    // A later layer's gating residual reads these logits (one small matMul; the kernels keep their own).
+    if (ctx) ctx.logits = tf.matMul(x, routerW) as tf.Tensor2D;
     // Routing constants (expertIndex, keep) come off the tape already; the masks below carry no gradient.
     const pre = sumOneHots(out.expertIndex, E);
     const mask = sumOneHots(out.expertIndex, E, out.keep);
@@ -309,9 +400,19 @@ export class MoELayer {
     const slotCounts = toSlots(colCounts, T, null);
     const load = tf.div(slotCounts, tf.maximum(tf.sum(slotCounts), 1)) as tf.Tensor1D;
 
-    // Switch balance loss: f comes from the (gradient-free) mask, P carries the gradient.
-    const f = tf.div(colCounts, tf.maximum(assignments, 1));
-    const auxLoss = tf.mul(S, tf.sum(tf.mul(f, tf.mean(probs, 0)))) as tf.Scalar;
+    // Switch balance loss: f comes from the (gradient-free) mask, P carries the gradient. MoE++ weights the
+    // zero / copy / constant slots' terms by τ (its heterogeneous balance loss); AdaMoE's null experts are
+    // ordinary slots there, as in its reference code (whose null-expert override indexes the top-k axis and
+    // so leaves the loss unchanged; that code sums over the k choices, i.e. k × this value).
+    // Expert choice balances by construction: f_i is the constant 1/S, the loss a constant 1 with no
+    // gradient, so none is reported.
+    let auxLoss: tf.Scalar | null = null;
+    if (this.block.routing.mode !== 'expert-choice') {
+      const f = tf.div(colCounts, tf.maximum(assignments, 1));
+      const tau = this.block.balanceTau;
+      const eta = tf.tensor1d(this.columns.map((c) => (c === 'zero' || c === 'copy' || c === 'constant' ? tau : 1)));
+      auxLoss = tf.mul(S, tf.sum(tf.mul(tf.mul(eta, f), tf.mean(probs, 0)))) as tf.Scalar;
+    }
     const entropy = tf.mean(tf.neg(tf.sum(tf.mul(probs, tf.log(tf.add(probs, 1e-9))), 1))) as tf.Scalar;
 
     const keptCount = tf.sum(mask);
@@ -350,14 +451,22 @@ export class MoELayer {
   countParams(d: number, hidden: number): number {
     const h = hidden / this.block.segments;
     const ffn = 2 * d * h + h + d;
-    return d * this.slots + (this.routedExperts + this.shared.length) * ffn + this.block.constantExperts * d;
+    const gateMap = this.gateMap ? this.slots * this.slots : 0;
+    return d * this.slots + (this.routedExperts + this.shared.length) * ffn + 3 * this.block.constantExperts * d + gateMap;
   }
 
-  /** 2 × multiply-accumulates per token: the router plus the active and shared FFN experts. */
+  /**
+   * 2 × multiply-accumulates per token: the router (and its gating residual), the FFN experts a token
+   * runs — the measured mean (`measuredFfnPerToken`) when training has measured one, so tokens routed to
+   * null / zero / copy / constant experts cost no FFN and top-p counts its measured k, else the bound
+   * `activeFfnPerToken` — the shared experts, and the constant experts' mixing (α projection and mix).
+   */
   countFlops(d: number, hidden: number): number {
     const h = hidden / this.block.segments;
     const ffn = 2 * (2 * d * h);
-    return 2 * d * this.slots + (this.activeFfnPerToken() + this.shared.length) * ffn + 2 * this.block.constantExperts * d;
+    const perToken = this.block.routing.mode !== 'expert-choice' && this.measuredFfnPerToken !== null ? this.measuredFfnPerToken : this.activeFfnPerToken();
+    const gateMap = this.gateMap ? 2 * this.slots * this.slots : 0;
+    return 2 * d * this.slots + gateMap + (perToken + this.shared.length) * ffn + 6 * this.block.constantExperts * d;
   }
 
   /** This layer as a concrete subnet layer (weights sliced to input width d and expert hidden). */
@@ -392,8 +501,10 @@ export class MoELayer {
       experts: this.experts.map(ffn),
       shared: this.shared.map(ffn),
       constants: this.constants ? weightArray(this.constants, [0, 0], [this.block.constantExperts, d]) : null,
+      constantGate: this.constantGate ? weightArray(this.constantGate, [0, 0], [d, 2 * this.block.constantExperts]) : null,
+      gateResidual: this.gateMap ? weightArray(this.gateMap, [0, 0], [this.slots, this.slots]) : null,
       gating,
-      normalize: r.mode === 'topk' || r.mode === 'smoe-dropout',
+      normalize: gateCombination(this.block) === 'renormalize',
       residual: this.block.residual,
     };
   }

@@ -7,6 +7,23 @@
  * takes gate values as `probs × mask`, which keeps the router trainable through the softmax.
  */
 import * as tf from '@tensorflow/tfjs';
+import type { GateCombination, MoEBlock } from '../../space/SearchSpace.js';
+
+/**
+ * The gate combination a block uses: its routing's `gate` when set, else the paper default of its mode —
+ * top-1 (Switch, AdaMoE k=1) and fine-grained top-k (DeepSeekMoE v1, segments > 1) use the raw router
+ * probabilities, top-k with k ≥ 2 renormalises (GShard top-2, Mixtral), top-p uses raw probabilities
+ * (Huang et al., 2024), SMoE-Dropout renormalises (Chen et al., 2023 mix the chosen experts like top-k
+ * over a frozen router), expert choice uses the raw probabilities (Zhou et al., 2022).
+ */
+export function gateCombination(block: Pick<MoEBlock, 'routing' | 'segments'>): GateCombination {
+  const r = block.routing;
+  if (r.mode === 'expert-choice') return 'raw';
+  if (r.gate) return r.gate;
+  if (r.mode === 'topp') return 'raw';
+  if (r.mode === 'topk') return r.k === 1 || block.segments > 1 ? 'raw' : 'renormalize';
+  return 'renormalize';
+}
 
 /** Row-major [tokens, slots] 0/1 mask. */
 export interface RouteMask {
@@ -41,19 +58,23 @@ export function topKMask(probs: ArrayLike<number>, tokens: number, slots: number
  * Each token takes the smallest set of slots whose cumulative probability reaches p, at most maxK
  * (dynamic routing, Huang et al., 2024, "Harder tasks need more experts"). Confident tokens use one
  * expert; uncertain ones use several.
+ *
+ * The rule every path applies (training, runSubnetLayers, the export graph, ONNX): in ranked order, a
+ * slot is kept while the probability mass ranked above it — a float32 running sum, added in rank order,
+ * as an exclusive cumsum computes it — is < float32(p). So [0.7, 0.2, 0.1] at p = 0.9 keeps 2 slots
+ * everywhere (fl32(0.7) + fl32(0.2) rounds to fl32(0.9)), where float64 arithmetic would keep 3.
  */
 export function topPMask(probs: ArrayLike<number>, tokens: number, slots: number, p: number, maxK = slots): RouteMask {
   const m = emptyMask(tokens, slots);
   const cap = Math.max(1, Math.min(maxK, slots));
+  const p32 = Math.fround(p);
   for (let t = 0; t < tokens; t++) {
     const order = rankRow(probs, t, slots);
-    let cum = 0;
-    for (let j = 0; j < cap; j++) {
+    let above = 0;
+    for (let j = 0; j < cap && above < p32; j++) {
       const s = order[j]!;
       m.data[t * slots + s] = 1;
-      cum += probs[t * slots + s]!;
-      // Slot j is kept while the mass ranked above it is < p (the rule core/export's graph uses too).
-      if (cum >= p) break;
+      above = Math.fround(above + Math.fround(probs[t * slots + s]!));
     }
   }
   return m;
@@ -155,8 +176,9 @@ export function topPMaskTensor(probs: tf.Tensor2D, p: number, maxK: number): tf.
   const S = probs.shape[1];
   const kMax = Math.max(1, Math.min(maxK, S));
   const { values, indices } = tf.topk(probs, kMax);
-  const before = tf.sub(tf.cumsum(values, 1), values);
-  const keep = tf.cast(tf.less(before, p), 'float32') as tf.Tensor2D;
+  // Exclusive float32 cumsum in rank order (not cumsum − values, which rounds differently): the rule of topPMask.
+  const before = tf.cumsum(values, 1, true);
+  const keep = tf.cast(tf.less(before, Math.fround(p)), 'float32') as tf.Tensor2D;
   return sumOneHots(indices as tf.Tensor2D, S, keep);
 }
 
@@ -170,10 +192,36 @@ export function expertChoiceMaskTensor(probs: tf.Tensor2D, capacity: number): tf
 }
 
 /**
- * Keep at most `capacity[s]` assignments per column in token order (Switch / GShard): an assignment is
- * kept when fewer than capacity earlier tokens took that slot.
+ * Keep at most `capacity[s]` assignments per column. An assignment is kept when fewer than capacity
+ * assignments to that slot come before it in priority order:
+ * - 'token': token order, each token's choices together;
+ * - 'rank' (GShard, Lepikhin et al., 2021; Switch): every token's first choice in token order, then every
+ *   second choice, …; a choice's rank is its position in the token's probability order (ties: lower slot
+ *   first, as tf.topk), so `probs` is needed. Top-k and top-p choices are a prefix of that order.
  */
-export function capacityMaskTensor(mask: tf.Tensor2D, capacity: tf.Tensor): tf.Tensor2D {
-  const position = tf.cumsum(mask, 0, true);
+export function capacityMaskTensor(
+  mask: tf.Tensor2D,
+  capacity: tf.Tensor,
+  priority: 'rank' | 'token' = 'token',
+  probs?: tf.Tensor2D,
+  /** Most slots a token chooses (k; maxK for top-p); bounds the loop over ranks. */
+  maxChoices?: number,
+): tf.Tensor2D {
+  if (priority === 'token') {
+    const position = tf.cumsum(mask, 0, true);
+    return tf.mul(mask, tf.cast(tf.less(position, capacity), 'float32')) as tf.Tensor2D;
+  }
+  if (!probs) throw new Error('capacityMaskTensor: rank priority needs the router probabilities');
+  const [T, S] = mask.shape;
+  const order = tf.topk(probs, S).indices as tf.Tensor2D; // [T, S] slots by rank
+  const rankOf = sumOneHots(order, S, tf.tile(tf.range(0, S, 1, 'float32').expandDims(0), [T, 1]) as tf.Tensor2D); // [T, S]
+  const maxRank = Math.min(S, maxChoices ?? S);
+  let position: tf.Tensor2D = tf.zeros([T, S]);
+  let filled: tf.Tensor = tf.zeros([1, S]); // assignments of earlier ranks, per slot
+  for (let r = 0; r < maxRank; r++) {
+    const atRank = tf.mul(mask, tf.cast(tf.equal(rankOf, r), 'float32')) as tf.Tensor2D;
+    position = tf.add(position, tf.mul(atRank, tf.add(filled, tf.cumsum(atRank, 0, true)))) as tf.Tensor2D;
+    filled = tf.add(filled, tf.sum(atRank, 0, true));
+  }
   return tf.mul(mask, tf.cast(tf.less(position, capacity), 'float32')) as tf.Tensor2D;
 }
