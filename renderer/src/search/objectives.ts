@@ -1,4 +1,6 @@
+import { formatAccuracy } from '../../../core/protocol/accuracyInterval.js';
 import type { EvaluatedSubnet, Objective } from '../../../core/protocol/protocol.js';
+import { fmt } from '../charts/LineChart.js';
 
 export const OBJECTIVES: readonly Objective[] = ['accuracy', 'latency', 'params', 'flops'];
 
@@ -20,6 +22,14 @@ export function objectiveValue(s: EvaluatedSubnet, o: Objective): number {
     case 'flops':
       return s.flops;
   }
+}
+
+/**
+ * A subnet's accuracy as "85.3 % ± 0.7 (val, n=5000)" when its search recorded the interval (searches
+ * from before validation splits did not: then the bare number).
+ */
+export function accuracyText(s: Pick<EvaluatedSubnet, 'accuracy' | 'ci95' | 'n' | 'split'>): string {
+  return s.ci95 && s.n !== undefined ? formatAccuracy({ accuracy: s.accuracy, ci95: s.ci95, n: s.n, split: s.split ?? 'val' }) : fmt(s.accuracy);
 }
 
 /** Accuracy is maximised, every other objective minimised (SearchConfig's convention). */

@@ -230,6 +230,7 @@ function applySearchEvent(e: SearchEvent) {
 async function loadSearches(runId: string) {
   try {
     const list = await core().call('search.list', { runId });
+    if (store().liveRunId === runId) store().setRunSearches(list);
     const last = list.at(-1);
     if (!last || store().liveRunId !== runId || awaitingSearch) return;
     if (store().searchId === last.id) return;

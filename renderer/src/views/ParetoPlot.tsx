@@ -5,7 +5,7 @@ import { useShallow } from 'zustand/react/shallow';
 import type { EvaluatedSubnet, Objective } from '../../../core/protocol/protocol.js';
 import { fmt } from '../charts/LineChart.js';
 import { axisScale, paddedExtent } from '../charts/scales.js';
-import { describeArch, frontPoints, OBJECTIVE_LABEL, objectiveValue } from '../search/objectives.js';
+import { accuracyText, describeArch, frontPoints, OBJECTIVE_LABEL, objectiveValue } from '../search/objectives.js';
 import { useSize } from '../components/hooks.js';
 import { useWorkbench } from '../store/store.js';
 
@@ -78,7 +78,7 @@ function ScatterPair({ x, y, evaluated, front, size, testId, compact, logX }: Pa
             className={`pt${isFront ? ' front' : ''}${s.feasible ? '' : ' infeasible'}${s.id === selected ? ' selected' : ''}${s.id === hovered ? ' hovered' : ''}`}
             tabIndex={isFront ? 0 : -1}
             role="button"
-            aria-label={`subnet ${s.id}: accuracy ${fmt(s.accuracy)}, latency ${fmt(s.latencyMs)} ms${isFront ? ', on the front' : ''}`}
+            aria-label={`subnet ${s.id}: accuracy ${accuracyText(s)}, latency ${fmt(s.latencyMs)} ms${isFront ? ', on the front' : ''}`}
             data-testid={isFront ? `front-point-${s.id}` : `point-${s.id}`}
             onMouseEnter={() => hover(s.id)}
             onMouseLeave={() => hover(null)}
@@ -146,7 +146,7 @@ export function ParetoPlot() {
       <div className="hover-card" aria-live="polite" data-testid="pareto-hover">
         {hovered ? (
           <>
-            <b>subnet {hovered.id}</b> · gen {hovered.generation} · acc {fmt(hovered.accuracy)} · {fmt(hovered.latencyMs)} ms · {fmt(hovered.params)} params
+            <b>subnet {hovered.id}</b> · gen {hovered.generation} · acc {accuracyText(hovered)} · {fmt(hovered.latencyMs)} ms · {fmt(hovered.params)} params
             <code>{describeArch(hovered)}</code>
           </>
         ) : (

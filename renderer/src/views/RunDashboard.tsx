@@ -1,6 +1,7 @@
 import { useState } from 'react';
 import { useShallow } from 'zustand/react/shallow';
 import type { MetricPoint } from '../../../core/protocol/protocol.js';
+import { accuracyEstimate, formatAccuracy } from '../../../core/protocol/accuracyInterval.js';
 import { fmt, LineChart, type Series } from '../charts/LineChart.js';
 import { formatCount, formatDuration, smoothSeries } from '../charts/scales.js';
 import { useFrameValue } from '../components/hooks.js';
@@ -23,11 +24,18 @@ export function series(points: readonly MetricPoint[], pick: (p: MetricPoint) =>
   return out;
 }
 
+/** The latest point that carries a validation score. */
+function lastValidation(points: readonly MetricPoint[]): MetricPoint | undefined {
+  for (let i = points.length - 1; i >= 0; i--) if (points[i]!.valAccuracy !== undefined) return points[i];
+  return undefined;
+}
+
 function RunHeader() {
   const { record, summary } = useWorkbench(
     useShallow((s) => ({ record: s.activeRecord, summary: s.runs.find((r) => r.id === s.activeRunId) ?? s.activeRecord?.summary })),
   );
   const last = useFrameValue((s) => s.metrics.at(-1));
+  const lastVal = useFrameValue((s) => lastValidation(s.metrics));
   if (!summary) return null;
   const step = Math.max(summary.step, last?.step ?? 0);
   const frac = summary.steps ? Math.min(1, step / summary.steps) : 0;
@@ -76,6 +84,16 @@ function RunHeader() {
         {record ? (
           <span data-testid="run-config">
             {record.config.data.kind} · batch {record.config.batchSize} · lr {record.config.learningRate} · {record.config.optimizer} · seed {record.config.seed}
+          </span>
+        ) : null}
+        {lastVal?.valAccuracy !== undefined ? (
+          <span data-testid="run-val-accuracy" title="The evaluated subnet on the validation split (held out of training), 95 % Wilson interval">
+            validation {lastVal.valSamples !== undefined ? formatAccuracy(accuracyEstimate('val', lastVal.valAccuracy, lastVal.valSamples)) : fmt(lastVal.valAccuracy)}
+          </span>
+        ) : null}
+        {summary.test ? (
+          <span data-testid="run-test-accuracy" title="The final report on the whole test split (scored once, after training)">
+            test {formatAccuracy(summary.test)}
           </span>
         ) : null}
         {summary.error ? <span className="error-text">{summary.error}</span> : null}

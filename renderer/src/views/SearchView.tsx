@@ -3,12 +3,14 @@ import { useShallow } from 'zustand/react/shallow';
 import type { Objective, SearchSummary } from '../../../core/protocol/protocol.js';
 import { fmt, LineChart } from '../charts/LineChart.js';
 import { formatDuration } from '../charts/scales.js';
-import { describeArch, OBJECTIVES, OBJECTIVE_LABEL } from '../search/objectives.js';
+import { accuracyText, describeArch, OBJECTIVES, OBJECTIVE_LABEL } from '../search/objectives.js';
 import { cancelSearch, exportSelected, startSearch } from '../store/coreActions.js';
 import type { SearchForm } from '../store/searchSlice.js';
 import { useWorkbench } from '../store/store.js';
 import { ParallelCoords } from './ParallelCoords.js';
 import { ParetoPlot } from './ParetoPlot.js';
+import { SearchComparison } from './SearchComparison.js';
+import { formatAccuracy } from '../../../core/protocol/accuracyInterval.js';
 
 function NumberInput(props: { label: string; value: number; testId: string; step?: number; onChange: (v: number) => void }) {
   const id = useId();
@@ -132,7 +134,7 @@ function SelectedSubnet() {
       <h3>Subnet {sub.id}</h3>
       <dl className="kv">
         <dt>accuracy</dt>
-        <dd>{fmt(sub.accuracy)}</dd>
+        <dd data-testid="selected-accuracy">{accuracyText(sub)}</dd>
         <dt>latency</dt>
         <dd>
           {fmt(sub.latencyMs)} ms{sub.latencyLutMs !== undefined ? ` (LUT ${fmt(sub.latencyLutMs)})` : ''}
@@ -158,6 +160,15 @@ function SelectedSubnet() {
             Written to <code>{exportResult.dir}</code>
             {exportResult.maxAbsDiff !== undefined ? ` · max |Δ| vs supernet ${exportResult.maxAbsDiff.toExponential(2)}` : ''}
           </p>
+          {exportResult.accuracy?.length ? (
+            <ul data-testid="export-accuracy">
+              {exportResult.accuracy.map((a) => (
+                <li key={a.split}>
+                  {a.split === 'test' ? 'test (final report)' : 'validation'}: {formatAccuracy(a)}
+                </li>
+              ))}
+            </ul>
+          ) : null}
           <ul>
             {exportResult.files.map((f) => (
               <li key={f} data-testid="export-file">
@@ -182,6 +193,7 @@ export function SearchView() {
       <div className="search-main">
         <ParetoPlot />
         <ParallelCoords />
+        <SearchComparison />
       </div>
     </div>
   );
