@@ -11,6 +11,7 @@ import {
   type EvaluatedSubnet,
   type ExpertLoad,
   type MetricPoint,
+  type RankReport,
   type RunSummary,
   type SearchSummary,
   type Specialization,
@@ -36,6 +37,7 @@ export function createFakeCore(opts: { stepsPerTick?: number; tickMs?: number } 
   const hub = new EventHub();
   const runs = new Map<string, FakeRun>();
   const searches = new Map<string, SearchSummary>();
+  const rankings = new Map<string, RankReport>();
   const tickMs = opts.tickMs ?? 100;
   const stepsPerTick = opts.stepsPerTick ?? 2;
   let n = 0;
@@ -277,6 +279,33 @@ export function createFakeCore(opts: { stepsPerTick?: number; tickMs?: number } 
       return { cancelled: !!s && s.status === 'running' };
     },
     'search.list': async ({ runId }) => [...searches.values()].filter((s) => s.runId === runId),
+    // Ranking quality: finishes at once with made-up figures (the real job trains for minutes).
+    'rank.start': async (cfg) => {
+      const run = get(cfg.runId);
+      const rng = createRng(cfg.seed);
+      const now = new Date().toISOString();
+      const est = (accuracy: number) => ({ split: 'val' as const, accuracy, n: 6000, ci95: [accuracy - 0.01, accuracy + 0.01] as [number, number] });
+      const subnets = Array.from({ length: cfg.subnets }, (_, i) => {
+        const arch = sampleArch(run.config.space, rng);
+        const standalone = Array.from({ length: cfg.seeds }, (_, r) => ({ ...est(0.8 + 0.01 * i + 0.01 * rng.next()), seed: cfg.seed + r + 1, trainSec: 30 }));
+        return {
+          arch,
+          vector: encodeArch(run.config.space, arch),
+          params: 50_000 + 20_000 * i,
+          flops: 100_000 + 40_000 * i,
+          inherited: est(0.78 + 0.012 * i * rng.next()),
+          standalone,
+          standaloneMean: standalone.reduce((a, x) => a + x.accuracy, 0) / standalone.length,
+        };
+      });
+      rankings.set(cfg.runId, {
+        runId: cfg.runId, status: 'completed', config: cfg, createdAt: now, updatedAt: now, backend: 'cpu', device: BACKEND.device, supernetStep: run.summary.step,
+        subnets, kendallTau: 0.6, spearmanRho: 0.77, seedTaus: [0.73], seedTau: 0.73, progress: { done: cfg.subnets * cfg.seeds, total: cfg.subnets * cfg.seeds, etaSec: 0 },
+      });
+      return { runId: cfg.runId };
+    },
+    'rank.get': async ({ runId }) => (get(runId), rankings.get(runId) ?? null),
+    'rank.cancel': async () => ({ cancelled: false }),
     'export.subnet': async (req) => {
       const dir = `/tmp/fake-runs/${req.runId}/exports/${req.name ?? Date.now()}`;
       return { dir, files: req.formats.map((f) => `${dir}/${f === 'tfjs' ? 'model.json' : f === 'onnx' ? 'model.onnx' : 'arch.json'}`), maxAbsDiff: 3.1e-7 };

@@ -9,6 +9,7 @@ import type { SearchForm } from '../store/searchSlice.js';
 import { useWorkbench } from '../store/store.js';
 import { ParallelCoords } from './ParallelCoords.js';
 import { ParetoPlot } from './ParetoPlot.js';
+import { RankPanel } from './RankPanel.js';
 import { SearchComparison } from './SearchComparison.js';
 import { formatAccuracy } from '../../../core/protocol/accuracyInterval.js';
 
@@ -189,6 +190,7 @@ export function SearchView() {
         <SearchLauncher />
         <Hypervolume />
         <SelectedSubnet />
+        <RankPanel />
       </div>
       <div className="search-main">
         <ParetoPlot />
