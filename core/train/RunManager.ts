@@ -115,6 +115,8 @@ export class RunManager {
   private readonly claimed = new Set<string>();
   private readonly ready: Promise<void>;
   private limit: Promise<number> | null = null;
+  /** Per queued or live run: resolves once it has left the queue without starting, or its child exited. */
+  private readonly finished = new Map<string, { promise: Promise<void>; resolve: () => void }>();
   private closed = false;
 
   constructor(private readonly opts: RunManagerOptions = {}) {
@@ -204,6 +206,15 @@ export class RunManager {
       throw new ProtocolError('failed', 'the run manager is closed');
     }
     this.queue.push(q);
+    let resolve!: () => void;
+    const promise = new Promise<void>((r) => (resolve = r));
+    this.finished.set(q.runId, { promise, resolve });
+  }
+
+  private finish(runId: string) {
+    this.claimed.delete(runId);
+    this.finished.get(runId)?.resolve();
+    this.finished.delete(runId);
   }
 
   /** Start queued runs while there are free slots. */
@@ -214,7 +225,7 @@ export class RunManager {
       try {
         this.spawn(next.runId, next.resume);
       } catch (e) {
-        this.claimed.delete(next.runId);
+        this.finish(next.runId);
         const message = e instanceof Error ? e.message : String(e);
         await this.interrupt(next.runId, `could not start the training process: ${message}`).catch(() => {});
       }
@@ -229,9 +240,12 @@ export class RunManager {
     const qi = this.queue.findIndex((q) => q.runId === runId);
     if (qi >= 0) {
       const [q] = this.queue.splice(qi, 1);
-      this.claimed.delete(runId);
-      const rec = q!.resume ? await this.read(runId) : await this.store.updateSummary(runId, { status: 'stopped' });
-      this.emit({ kind: 'status', runId, summary: rec.summary });
+      try {
+        const rec = q!.resume ? await this.read(runId) : await this.store.updateSummary(runId, { status: 'stopped' });
+        this.emit({ kind: 'status', runId, summary: rec.summary });
+      } finally {
+        this.finish(runId);
+      }
       return { stopped: true };
     }
     const run = this.live.get(runId);
@@ -279,15 +293,15 @@ export class RunManager {
     return this.live.has(runId);
   }
 
-  /** Resolves when the run's child has exited (immediately if none). */
+  /** Resolves when the run's child has exited, or a queued run has left the queue (immediately if neither). */
   async whenExited(runId: string): Promise<void> {
-    await this.live.get(runId)?.exited;
+    await this.finished.get(runId)?.promise;
   }
 
   /** Stop every child (each checkpoints first); queued runs stay queued on disk and become 'interrupted' next start. */
   async close(): Promise<void> {
     this.closed = true;
-    this.queue.length = 0;
+    for (const q of this.queue.splice(0)) this.finish(q.runId);
     await Promise.all([...this.live.keys()].map((id) => this.stop(id)));
   }
 
@@ -343,8 +357,8 @@ export class RunManager {
         .catch(() => {})
         .finally(() => {
           this.live.delete(runId);
-          this.claimed.delete(runId);
           resolveExit();
+          this.finish(runId);
           void this.pump().catch(() => {});
         });
     });

@@ -199,10 +199,10 @@ describe('checkpoints', () => {
     expect((await store.loadLatestCheckpoint('d'))!.meta.step).toBe(30);
     await writeFile(cur, (await readFile(cur)).subarray(0, 50));
     await writeFile(prev, (await readFile(prev)).fill(0xff, 60, 70));
-    const err = await new RunStore(root).loadLatestCheckpoint('d', () => {}).catch((e: unknown) => e as Error);
+    const err = (await new RunStore(root).loadLatestCheckpoint('d', () => {}).catch((e: unknown) => e)) as Error;
     expect(err).toBeInstanceOf(Error);
-    expect(err!.message).toContain(cur);
-    expect(err!.message).toContain(prev);
+    expect(err.message).toContain(cur);
+    expect(err.message).toContain(prev);
   });
 
   it('format-1 checkpoints (no checksum) still load; non-finite weights are refused', () => {
