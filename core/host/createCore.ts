@@ -11,6 +11,7 @@ import { activationBudgetFor, activationMemoryIssues } from '../space/activation
 import { selectBackend } from '../nn/backend.js';
 import { defaultRunsDir } from '../train/RunStore.js';
 import { defaultMaxConcurrent, RunManager, type TrainProcessEntry } from '../train/RunManager.js';
+import type { SpawnTrainChild } from '../train/TrainChild.js';
 import { RankManager } from '../search/RankManager.js';
 import { SearchManager } from '../search/SearchManager.js';
 import { exportSubnet } from '../export/exportSubnet.js';
@@ -27,6 +28,8 @@ export interface CoreOptions {
   backend?: BackendChoice;
   /** Where the training child process's entry is (Electron's bundle lays files out differently). */
   trainEntry?: TrainProcessEntry;
+  /** Starts training children instead of forking trainEntry (Electron: utility processes via main). */
+  spawnTrainChild?: SpawnTrainChild;
   /** Runs training at once; more wait as 'queued'. Default: 1 on a GPU backend, 2 on CPU. */
   maxRuns?: number;
   /**
@@ -68,6 +71,7 @@ export async function createCore(opts: CoreOptions = {}): Promise<Core> {
     hub,
     backend: backendChoice,
     entry: opts.trainEntry,
+    spawnChild: opts.spawnTrainChild,
     // asked when the first run starts, by which time the backend has been probed (getBackend below)
     maxConcurrent: opts.maxRuns ?? (async () => defaultMaxConcurrent(await getBackend())),
   });

@@ -6,12 +6,13 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createReadStream, existsSync, statSync } from 'node:fs';
-import { extname, join, normalize, resolve, sep } from 'node:path';
+import { join, normalize, resolve, sep } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { timingSafeEqual } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { ProtocolError } from '../protocol/protocol.js';
+import { contentTypeOf } from './contentType.js';
 import type { Core, CoreOptions } from './createCore.js';
 import { hostAllowed, hostPolicy, isLoopback, originAllowed, parseTarget, type HostPolicy } from './requestGuard.js';
 import { createSession } from './session.js';
@@ -39,19 +40,6 @@ export interface RunningServer {
   server: Server;
   close(): Promise<void>;
 }
-
-const MIME: Record<string, string> = {
-  '.html': 'text/html; charset=utf-8',
-  '.js': 'text/javascript; charset=utf-8',
-  '.mjs': 'text/javascript; charset=utf-8',
-  '.css': 'text/css; charset=utf-8',
-  '.json': 'application/json; charset=utf-8',
-  '.png': 'image/png',
-  '.svg': 'image/svg+xml',
-  '.ico': 'image/x-icon',
-  '.wasm': 'application/wasm',
-  '.woff2': 'font/woff2',
-};
 
 const CSP = [
   "default-src 'self'",
@@ -96,7 +84,7 @@ function serveStatic(root: string, path: string, req: IncomingMessage, res: Serv
     return;
   }
   res.writeHead(200, {
-    'content-type': MIME[extname(target)] ?? 'application/octet-stream',
+    'content-type': contentTypeOf(target),
     'content-security-policy': CSP,
     'x-content-type-options': 'nosniff',
     'referrer-policy': 'no-referrer',

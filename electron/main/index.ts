@@ -1,8 +1,10 @@
 /**
- * Electron main: one window, locked down (contextIsolation, sandbox, no nodeIntegration, strict CSP,
- * navigation and new windows denied, IPC sender checked), and the core in a utilityProcess wired to
- * the renderer by a MessagePort. If the core process dies, the window stays, is told, and the core is
- * restarted with a fresh port.
+ * Electron main: one window, locked down (contextIsolation, sandbox, no nodeIntegration, served from
+ * app:// with a strict CSP, navigation off the app's origin and new windows denied, IPC sender matched
+ * exactly), and the core in a utilityProcess wired to the renderer by a MessagePort. If the core
+ * process dies, the window stays, is told, and the core is restarted with a fresh port. Training
+ * children are utility processes main starts for the core (TrainSpawner): the packaged app's fuses
+ * turn RunAsNode off, so the core cannot fork Electron as Node.
  */
 import { join } from 'node:path';
 import { readFile, writeFile } from 'node:fs/promises';
@@ -12,51 +14,65 @@ import {
   dialog,
   ipcMain,
   MessageChannelMain,
+  protocol,
   session,
   utilityProcess,
   type IpcMainInvokeEvent,
   type UtilityProcess,
 } from 'electron';
 import { CHANNEL, type CoreStatus } from '../bridge.js';
+import { APP_INDEX_URL, APP_SCHEME, createAppHandler, CSP, isAllowedNavigation, isTrustedSender, originOf } from './appProtocol.js';
 import { CoreSupervisor } from './CoreSupervisor.js';
+import { TrainSpawner } from './TrainSpawner.js';
 
-const CSP = [
-  "default-src 'self'",
-  "script-src 'self'",
-  "style-src 'self' 'unsafe-inline'",
-  "img-src 'self' data: blob:",
-  "connect-src 'self'",
-  "object-src 'none'",
-  "base-uri 'none'",
-  "frame-ancestors 'none'",
-].join('; ');
+// Before ready: app:// is a standard (real origin, relative URLs) and secure scheme.
+protocol.registerSchemesAsPrivileged([{ scheme: APP_SCHEME, privileges: { standard: true, secure: true, supportFetchAPI: true } }]);
 
 let win: BrowserWindow | null = null;
 
-function rendererUrl(): { url?: string; file?: string } {
-  const dev = process.env.ELECTRON_RENDERER_URL;
-  return dev ? { url: dev } : { file: join(__dirname, '../renderer/index.html') };
+/** The page: the dev server under `electron-vite dev` (never in a packaged app), else app://. */
+function rendererUrl(): string {
+  const dev = app.isPackaged ? undefined : process.env.ELECTRON_RENDERER_URL;
+  return dev ?? APP_INDEX_URL;
 }
+const rendererOrigin = () => originOf(rendererUrl())!;
 
-/** Only our own renderer may call privileged IPC. */
-function isTrustedSender(e: IpcMainInvokeEvent): boolean {
-  const frameUrl = e.senderFrame?.url ?? '';
-  const { url, file } = rendererUrl();
-  if (url) return frameUrl.startsWith(new URL(url).origin);
-  return frameUrl.startsWith('file://') && decodeURIComponent(frameUrl).includes(file!.replace(/\\/g, '/').split('/').slice(-3).join('/'));
+/** Only our own renderer (main frame of the main window, exact origin) may call privileged IPC. */
+function fromRenderer(e: IpcMainInvokeEvent): boolean {
+  const frame = e.senderFrame;
+  return isTrustedSender(
+    { frameUrl: frame?.url, isMainFrame: !!frame && frame.parent === null, webContentsId: e.sender.id },
+    { origin: rendererOrigin(), webContentsId: win && !win.isDestroyed() ? win.webContents.id : null },
+  );
 }
 
 function sendStatus(s: CoreStatus) {
   win?.webContents.send(CHANNEL.status, s);
 }
 
-const core = new CoreSupervisor<UtilityProcess>({
+const training = new TrainSpawner<UtilityProcess>({
+  // Main's own entry, beside the CLI bundle (asar-unpacked); the core cannot name another.
   fork: () =>
-    utilityProcess.fork(join(__dirname, 'core.js'), [], {
+    utilityProcess.fork(join(__dirname, '../cli/trainProcess.mjs'), [], {
+      serviceName: 'Switchyard training',
+      stdio: ['ignore', 'ignore', 'pipe'],
+      env: { ...process.env },
+    }),
+  toCore: (r) => core.current?.postMessage(r),
+  killPid: (pid, signal) => process.kill(pid, signal),
+});
+
+const core = new CoreSupervisor<UtilityProcess>({
+  fork: () => {
+    const child = utilityProcess.fork(join(__dirname, 'core.js'), [], {
       serviceName: 'Switchyard core',
       stdio: 'inherit',
       env: { ...process.env },
-    }),
+    });
+    child.on('message', (m: unknown) => training.receive(m));
+    child.on('exit', () => training.coreGone());
+    return child;
+  },
   onReady: (child) => connectWindow(child),
   onStatus: sendStatus,
   wanted: () => app.isReady() && !!win && !win.isDestroyed(),
@@ -91,9 +107,11 @@ function createWindow() {
   });
   win.once('ready-to-show', () => win?.show());
   win.webContents.setWindowOpenHandler(() => ({ action: 'deny' }));
-  win.webContents.on('will-navigate', (e, url) => {
-    if (url !== win?.webContents.getURL()) e.preventDefault();
-  });
+  const guard = (e: { preventDefault(): void }, url: string) => {
+    if (!isAllowedNavigation(url, rendererOrigin())) e.preventDefault();
+  };
+  win.webContents.on('will-navigate', guard);
+  win.webContents.on('will-redirect', guard);
   // Each load (first load, reload) gets a fresh port once the page is ready to receive it.
   win.webContents.on('did-finish-load', () => {
     if (core.current) connectWindow(core.current);
@@ -101,9 +119,7 @@ function createWindow() {
   win.on('closed', () => {
     win = null;
   });
-  const { url, file } = rendererUrl();
-  if (url) void win.loadURL(url);
-  else void win.loadFile(file!);
+  void win.loadURL(rendererUrl());
 }
 
 app.on('web-contents-created', (_e, contents) => {
@@ -111,13 +127,15 @@ app.on('web-contents-created', (_e, contents) => {
 });
 
 app.whenReady().then(() => {
+  protocol.handle(APP_SCHEME, createAppHandler(join(__dirname, '../renderer')));
+  // The app:// handler sets the CSP itself; this covers the dev server's responses.
   session.defaultSession.webRequest.onHeadersReceived((details, callback) => {
     callback({ responseHeaders: { ...details.responseHeaders, 'Content-Security-Policy': [CSP] } });
   });
   session.defaultSession.setPermissionRequestHandler((_wc, _perm, cb) => cb(false));
 
   ipcMain.handle(CHANNEL.openSpaceFile, async (e) => {
-    if (!isTrustedSender(e) || !win) throw new Error('untrusted sender');
+    if (!fromRenderer(e) || !win) throw new Error('untrusted sender');
     const r = await dialog.showOpenDialog(win, {
       title: 'Open search space',
       filters: [{ name: 'Search space', extensions: ['json'] }],
@@ -128,7 +146,7 @@ app.whenReady().then(() => {
     return { path, text: await readFile(path, 'utf8') };
   });
   ipcMain.handle(CHANNEL.saveSpaceFile, async (e, text: unknown, suggestedName: unknown) => {
-    if (!isTrustedSender(e) || !win) throw new Error('untrusted sender');
+    if (!fromRenderer(e) || !win) throw new Error('untrusted sender');
     if (typeof text !== 'string' || typeof suggestedName !== 'string') throw new Error('text and name must be strings');
     const r = await dialog.showSaveDialog(win, {
       title: 'Save search space',
@@ -149,5 +167,17 @@ app.whenReady().then(() => {
 
 app.on('window-all-closed', () => {
   core.stop();
+  training.coreGone();
   if (process.platform !== 'darwin') app.quit();
+});
+
+// Training children checkpoint on 'stop' before they exit: quitting waits for them (at most 30 s).
+let quitting = false;
+app.on('before-quit', (e) => {
+  if (quitting || training.runningCount === 0) return;
+  e.preventDefault();
+  quitting = true;
+  core.stop();
+  training.coreGone();
+  void Promise.race([training.whenIdle(), new Promise((r) => setTimeout(r, 30_000))]).then(() => app.quit());
 });

@@ -1,47 +1,32 @@
 /**
  * Sandboxed preload: holds the MessagePort to the core and exposes a minimal, intent-named surface
- * (`window.switchyardHost`). Messages sent before the port arrives (or while the core restarts) are
- * queued, not lost. Every subscription returns its unsubscriber.
+ * (`window.switchyardHost`). Messages sent before the port arrives are queued (CoreConnection); those
+ * still queued when the core goes down are dropped with the calls the page is told failed. Every
+ * subscription returns its unsubscriber.
  */
 import { contextBridge, ipcRenderer } from 'electron';
 import { CHANNEL, type CoreStatus, type SwitchyardHostBridge } from '../bridge.js';
-import type { ClientMessage, HostMessage } from '../../core/protocol/protocol.js';
+import { CoreConnection } from './CoreConnection.js';
 
-let port: MessagePort | null = null;
-const queue: ClientMessage[] = [];
-const messageListeners = new Set<(m: HostMessage) => void>();
-const statusListeners = new Set<(s: CoreStatus) => void>();
+const core = new CoreConnection();
 
 ipcRenderer.on(CHANNEL.port, (event) => {
   const next = event.ports[0];
-  if (!next) return;
-  port?.close();
-  port = next;
-  port.onmessage = (e: MessageEvent) => {
-    for (const fn of messageListeners) fn(e.data as HostMessage);
-  };
-  port.start();
-  for (const m of queue.splice(0)) port.postMessage(m);
+  if (next) core.attach(next);
 });
 
-ipcRenderer.on(CHANNEL.status, (_e, status: CoreStatus) => {
-  if (status !== 'ready') port = null;
-  for (const fn of statusListeners) fn(status);
-});
+ipcRenderer.on(CHANNEL.status, (_e, status: CoreStatus) => core.status(status));
 
 const bridge: SwitchyardHostBridge = {
   platform: 'electron',
-  send(msg) {
-    if (port) port.postMessage(msg);
-    else queue.push(msg);
-  },
+  send: (msg) => core.send(msg),
   onMessage(fn) {
-    messageListeners.add(fn);
-    return () => messageListeners.delete(fn);
+    core.messageListeners.add(fn);
+    return () => core.messageListeners.delete(fn);
   },
   onStatus(fn) {
-    statusListeners.add(fn);
-    return () => statusListeners.delete(fn);
+    core.statusListeners.add(fn);
+    return () => core.statusListeners.delete(fn);
   },
   openSpaceFile: () => ipcRenderer.invoke(CHANNEL.openSpaceFile),
   saveSpaceFile: (text, suggestedName) => {
