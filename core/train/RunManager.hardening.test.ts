@@ -222,7 +222,29 @@ describe('final status and clear reasons', () => {
   });
 });
 
-describe('damaged checkpoint on resume', () => {
+describe('resume from damaged files', () => {
+  it('a history that cannot be read: the resume is refused with an error naming the file, which is left intact', async () => {
+    const dir = await runsDir();
+    const store = new RunStore(dir);
+    const { newRunRecord } = await import('./RunStore.js');
+    const runId = store.newRunId();
+    await store.createRun(newRunRecord(runId, tinyConfig(20)));
+    expect((await runTraining({ store, runId, resume: false, backend: 'cpu', emit: () => {} })).summary.status).toBe('completed');
+    await extend(store, runId, 10);
+    const file = join(dir, runId, 'metrics.jsonl');
+    const history = await readFile(file, 'utf8');
+    // an unreadable history: metrics.jsonl replaced by a folder holding the old lines
+    await rm(file);
+    await (await import('node:fs/promises')).mkdir(file);
+    await writeFile(join(file, 'lines'), history);
+    const out = await runTraining({ store, runId, resume: true, backend: 'cpu', emit: () => {} });
+    expect(out.summary.status).toBe('failed');
+    expect(out.summary.error).toContain(file);
+    expect(out.summary.error).toMatch(/cannot read the metric history \(EISDIR\); the file was left as it is/);
+    expect(await readFile(join(file, 'lines'), 'utf8')).toBe(history);
+    expect((await store.readRecord(runId)).summary.status).toBe('failed');
+  });
+
   it('4 KB of weights set to 0xFF: the resume warns naming checkpoint.bin, continues from the previous checkpoint, losses finite', async () => {
     const dir = await runsDir();
     const store = new RunStore(dir);

@@ -77,8 +77,9 @@ describe('run lock', () => {
     const trials = 25;
     const takers = 8;
     let wins = 0;
+    const dead = deadPid();
     for (let t = 0; t < trials; t++) {
-      await writeLock({ pid: deadPid(), nonce: `stale-${t}` });
+      await writeLock({ pid: dead, nonce: `stale-${t}` });
       // each taker is its own acquisition (own nonce); the winner's holder is this live process
       const results = await Promise.allSettled(Array.from({ length: takers }, () => acquireRunLock(dir, 'r', holderFor(process.pid))));
       const won = results.filter((r) => r.status === 'fulfilled');
