@@ -132,7 +132,10 @@ export const RunSummary = z.object({
   lastLoss: z.number().nullable(),
   lastAccuracy: z.number().nullable(),
   bestValAccuracy: z.number().nullable(),
-  /** The evaluated subnet's last validation score (absent in runs from before validation splits). */
+  /**
+   * The evaluated subnet's validation score: on the whole validation split when the run completed,
+   * else its last curve point (absent in runs from before validation splits).
+   */
   finalVal: AccuracyEstimate.optional(),
   /** Its score on the whole test split, when the run was asked for a final report (the CLI). */
   test: AccuracyEstimate.optional(),

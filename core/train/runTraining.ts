@@ -121,12 +121,18 @@ async function trainOwnedRun(opts: RunTrainingOptions): Promise<RunTrainingResul
         },
       });
       let test: AccuracyEstimate | null = null;
-      if (opts.finalTest && result.status === 'completed') {
-        // The supernet's BatchNorm statistics are a mix of subnets: re-estimate them for this one first.
+      let finalVal: AccuracyEstimate | null = result.final?.val ?? null;
+      if (result.status === 'completed') {
+        // The run's validation figure: the whole validation split once at the end (the curve scores
+        // VALIDATION_SAMPLES of it per point), and for a final report the whole test split. The
+        // supernet's BatchNorm statistics are a mix of subnets: re-estimate them for this one first.
         const bn = evaluationBatchNormBatches(cfg, ds.train, ds.inputShape);
         try {
-          const e = await withSubnetBatchNorm(net, result.evalArch, bn, () => evaluateArch(net, result.evalArch, ds.test, { inputShape: ds.inputShape }));
-          test = accuracyEstimate('test', e.accuracy, e.samples);
+          [finalVal, test] = await withSubnetBatchNorm(net, result.evalArch, bn, async () => {
+            const v = await evaluateArch(net, result.evalArch, ds.val, { inputShape: ds.inputShape });
+            const e = opts.finalTest ? await evaluateArch(net, result.evalArch, ds.test, { inputShape: ds.inputShape }) : null;
+            return [accuracyEstimate('val', v.accuracy, v.samples), e ? accuracyEstimate('test', e.accuracy, e.samples) : null] as const;
+          });
         } finally {
           bn.forEach((t) => t.dispose());
         }
@@ -134,7 +140,7 @@ async function trainOwnedRun(opts: RunTrainingOptions): Promise<RunTrainingResul
       await setSummary({
         status: result.status,
         step: result.step,
-        ...(result.final ? { finalVal: result.final.val } : {}),
+        ...(finalVal ? { finalVal } : {}),
         ...(test ? { test } : {}),
       });
       return { summary: record.summary, result, testAccuracy: test?.accuracy ?? null, test };

@@ -43,8 +43,9 @@ describe('switchyard train', () => {
     const point = (step: number, extra = {}) => ({ step, time: 0, loss: 0.5, accuracy: 0.75, stepMs: 10, samplesPerSec: 100, etaSec: 90, ...extra });
     const tty = { isTTY: true, text: '', write(s: string) { this.text += s; return true; } };
     const bar = new TrainProgress(100, tty as never);
-    bar.update(point(50, { valAccuracy: 0.8 }));
-    expect(tty.text).toBe('\r[############............]  50%  step 50/100  loss 0.5000  acc 0.750  val 0.800  ETA 1m30s\x1b[K');
+    // Validation shows its split, sample count and 95 % interval: 800/1000 → Wilson [0.774, 0.824].
+    bar.update(point(50, { valAccuracy: 0.8, valSamples: 1000 }));
+    expect(tty.text).toBe('\r[############............]  50%  step 50/100  loss 0.5000  acc 0.750  val 80.0 % ± 2.5 (val, n=1000)  ETA 1m30s\x1b[K');
     const pipe = { isTTY: false, text: '', write(s: string) { this.text += s; return true; } };
     const lines = new TrainProgress(100, pipe as never);
     for (let i = 1; i <= 100; i++) lines.update(point(i));
