@@ -16,7 +16,7 @@ import { measureGraphLatencies, opUsage, type LatencySample, type LatencyTable }
 
 export interface CalibrationOptions {
   seed?: number;
-  /** Subnets kept out of the fit and used for the check (default 16). */
+  /** Subnets kept out of the fit and used for the check (default 24). */
   heldOut?: number;
   /** At least this many fitted subnets (default 24); more when the table has many configurations. */
   minFit?: number;
@@ -41,7 +41,7 @@ export interface CalibrationResult {
 export async function calibrateLatencyTable(table: LatencyTable, net: Supernet, opts: CalibrationOptions = {}): Promise<CalibrationResult> {
   const space = net.space;
   const rng = createRng(opts.seed ?? 1);
-  const nHeld = opts.heldOut ?? 16;
+  const nHeld = opts.heldOut ?? 24;
   const minFit = opts.minFit ?? 24;
   const maxFit = opts.maxFit ?? 160;
   // Encodings that differ only under identity blocks or beyond the chosen depth are one graph.
