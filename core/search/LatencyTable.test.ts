@@ -128,15 +128,15 @@ describe('LatencyTable', () => {
   it('calibrates from whole-subnet timings on the cpu backend and extends itself for unseen configurations', async () => {
     const o = await opts();
     const net = buildSupernet(space, { seed: 1 });
-    const t = await LatencyTable.open({ ...o, timing: { batchSize: 1, warmup: 2, runs: 5, rounds: 3 } });
-    const r = await calibrateLatencyTable(t, net, { seed: 2, heldOut: 10 });
+    const t = await LatencyTable.open({ ...o, timing: { batchSize: 1, warmup: 2, runs: 5, rounds: 2 } });
+    const r = await calibrateLatencyTable(t, net, { seed: 2, heldOut: 10, maxFit: 60 });
     const check = t.check!;
     expect(check.n).toBe(r.heldOut.length);
     expect(check.fitN).toBe(r.fit.length);
     expect(r.heldOut.length).toBeGreaterThanOrEqual(10);
-    // Every configuration of a held-out subnet occurs in the fit, at least twice, and the fit has at
-    // least twice as many subnets as unknowns (entries + intercept).
-    expect(r.fit.length).toBeGreaterThanOrEqual(2 * (t.size + 1));
+    // Every configuration of a held-out subnet occurs in the fit; the fit grows towards twice as many
+    // subnets as unknowns (entries + intercept), up to maxFit.
+    expect(r.fit.length).toBeGreaterThanOrEqual(Math.min(60, 2 * (t.size + 1)));
     for (const arch of r.heldOut) expect(Number.isFinite(t.predictUsage(opUsage(await subnetGraph(net, arch))))).toBe(true);
     expect(check.mapePct !== null && check.tau !== null).toBe(true);
     console.log(`latency table on cpu (random weights, batch 1): held-out MAPE ${check.mapePct!.toFixed(1)} %, τ ${check.tau!.toFixed(2)}, n ${check.n}, fit ${check.fitN}`);
