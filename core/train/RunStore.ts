@@ -126,6 +126,7 @@ interface LineIndex {
 const RUN_ID = /^[\w.-]+$/;
 const INDEX_CACHE = 16;
 const SCAN_CHUNK = 1 << 20;
+const SPAN_BYTES = 1 << 18;
 
 function parsePoint(line: string): MetricPoint | null {
   if (!line.trim()) return null;
@@ -280,23 +281,23 @@ export class RunStore {
       const total = idx.starts.length;
       const picks: number[] = [];
       for (let i = offset; i < total && picks.length < limit; i += stride) picks.push(i);
+      // Read the picked lines in spans of up to SPAN_BYTES (one read for a run of adjacent lines), and
+      // let other clients in between spans: parsing a page is the slow part.
       const points: MetricPoint[] = [];
-      const readSpan = async (from: number, to: number) => {
-        const buf = Buffer.alloc(to - from);
-        const { bytesRead } = await fh.read(buf, 0, buf.length, from);
-        return buf.subarray(0, bytesRead).toString('utf8');
-      };
-      if (picks.length && stride === 1) {
-        const text = await readSpan(idx.starts[picks[0]!]!, idx.ends[picks.at(-1)!]!);
-        for (const line of text.split('\n')) {
-          const p = parsePoint(line);
+      for (let g = 0; g < picks.length; ) {
+        let h = g + 1;
+        while (h < picks.length && idx.ends[picks[h]!]! - idx.starts[picks[g]!]! <= SPAN_BYTES) h++;
+        const base = idx.starts[picks[g]!]!;
+        const buf = Buffer.alloc(idx.ends[picks[h - 1]!]! - base);
+        const { bytesRead } = await fh.read(buf, 0, buf.length, base);
+        for (let k = g; k < h; k++) {
+          const i = picks[k]!;
+          if (idx.ends[i]! - base > bytesRead) break;
+          const p = parsePoint(buf.toString('utf8', idx.starts[i]! - base, idx.ends[i]! - base));
           if (p) points.push(p);
         }
-      } else {
-        for (const i of picks) {
-          const p = parsePoint(await readSpan(idx.starts[i]!, idx.ends[i]!));
-          if (p) points.push(p);
-        }
+        g = h;
+        if (g < picks.length) await new Promise((r) => setImmediate(r));
       }
       const next = picks.length ? picks.at(-1)! + stride : offset;
       return { points, total, nextOffset: next < total ? next : null };
