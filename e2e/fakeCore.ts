@@ -164,6 +164,8 @@ export function createFakeCore(opts: { stepsPerTick?: number; tickMs?: number } 
     return r;
   }
 
+  const searchTimers = new Map<string, ReturnType<typeof setInterval>>();
+
   function runSearch(s: SearchSummary, space: SearchSpace) {
     const rng = createRng(s.config.seed);
     const total = s.config.population * s.config.generations;
@@ -204,6 +206,7 @@ export function createFakeCore(opts: { stepsPerTick?: number; tickMs?: number } 
       }
       hub.emit('onSearchEvent', { kind: 'summary', searchId: s.id, summary: structuredClone(s) });
     }, 300);
+    searchTimers.set(s.id, timer);
   }
 
   const handlers: Handlers = {
@@ -276,9 +279,15 @@ export function createFakeCore(opts: { stepsPerTick?: number; tickMs?: number } 
     },
     'search.cancel': async ({ searchId }) => {
       const s = searches.get(searchId);
-      return { cancelled: !!s && s.status === 'running' };
+      if (!s || s.status !== 'running') return { cancelled: false };
+      // like the real SearchManager: it keeps what it evaluated, with status 'stopped'
+      clearInterval(searchTimers.get(searchId));
+      s.status = 'stopped';
+      hub.emit('onSearchEvent', { kind: 'summary', searchId: s.id, summary: structuredClone(s) });
+      return { cancelled: true };
     },
-    'search.list': async ({ runId }) => [...searches.values()].filter((s) => s.runId === runId),
+    // newest first, like the real SearchManager
+    'search.list': async ({ runId }) => [...searches.values()].filter((s) => s.runId === runId).reverse(),
     // Ranking quality: finishes at once with made-up figures (the real job trains for minutes).
     'rank.start': async (cfg) => {
       const run = get(cfg.runId);

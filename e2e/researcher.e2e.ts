@@ -3,7 +3,8 @@
  * against the fake core (fast, synthetic streams); the scenarios whose point is real behaviour — a CLI
  * run followed live, an export zip — are in researcherReal.e2e.ts against `switchyard serve`.
  */
-import type { Page } from 'playwright-core';
+import { readFileSync } from 'node:fs';
+import type { Download, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { launchBrowser, numericAttr, screenshot, startServe, waitFor, type BrowserSession, type Served } from './harness.js';
 
@@ -24,6 +25,12 @@ async function overflow(p: Page) {
       dashRight: dash ? Math.round(dash.getBoundingClientRect().right) : 0,
     };
   });
+}
+
+/** Click and return the downloaded file's name and bytes. */
+async function download(p: Page, testId: string): Promise<{ name: string; bytes: Buffer }> {
+  const [d] = await Promise.all([p.waitForEvent('download'), p.getByTestId(testId).click()]);
+  return { name: (d as Download).suggestedFilename(), bytes: readFileSync((await d.path())!) };
 }
 
 async function startFakeRun(p: Page, steps: number, name?: string) {
@@ -94,6 +101,61 @@ describe('researcher workflows (fake core)', () => {
     await expect.poll(() => page.getByTestId('chart-loss').locator('svg[role="img"]').getAttribute('aria-label')).toMatch(/wall time/);
     await page.getByTestId('chart-x-step').click();
     expect(await numericAttr(page, 'chart-loss', 'data-points')).toBeGreaterThan(100);
+  });
+
+  it('downloads a chart as CSV, SVG and PNG', async () => {
+    const csv = await download(page, 'chart-loss-download-csv');
+    expect(csv.name).toBe('loss.csv');
+    const lines = csv.bytes.toString('utf8').trim().split('\n');
+    expect(lines[0]).toBe('step,train,validation');
+    expect(lines.length).toBe(601);
+    const svg = await download(page, 'chart-accuracy-download-svg');
+    const text = svg.bytes.toString('utf8');
+    expect(text).toMatch(/^<svg[^>]*xmlns="http:\/\/www.w3.org\/2000\/svg"/);
+    // the theme's variables are resolved: the file stands alone
+    expect(text).not.toMatch(/var\(--/);
+    const png = await download(page, 'chart-loss-download-png');
+    expect(png.name).toBe('loss.png');
+    expect([...png.bytes.subarray(0, 4)]).toEqual([0x89, 0x50, 0x4e, 0x47]);
+  });
+
+  it('shows a cancelled search as cancelled, the newest search on reopening, and another one picked', async () => {
+    await page.getByTestId('tab-search').click();
+    await page.getByTestId('search-population').fill('8');
+    await page.getByTestId('search-generations').fill('40');
+    await page.getByTestId('search-start').click();
+    await waitFor(async () => (await numericAttr(page, 'search-progress', 'aria-valuenow')) >= 16, 'some evaluations');
+    await page.getByTestId('search-cancel').click();
+    await expect.poll(() => page.getByTestId('search-status').textContent()).toBe('cancelled');
+    expect(await page.getByTestId('search-progress').locator('..').textContent()).not.toMatch(/ETA/);
+    const cancelledCount = await numericAttr(page, 'pareto-scatter', 'data-points');
+    expect(cancelledCount).toBeGreaterThanOrEqual(16);
+
+    const csv = await download(page, 'search-download-csv');
+    const rows = csv.bytes.toString('utf8').trim().split('\n');
+    expect(rows[0]!.startsWith('id,generation,accuracy')).toBe(true);
+    expect(rows.length).toBe(cancelledCount + 1);
+
+    await page.getByTestId('search-generations').fill('2');
+    await page.getByTestId('search-start').click();
+    await waitFor(async () => (await page.getByTestId('search-status').textContent().catch(() => '')) === 'completed', 'the second search', 20_000);
+    expect(await numericAttr(page, 'pareto-scatter', 'data-points')).toBe(16);
+
+    // Reopen: the newest search is shown, the older one can be picked.
+    await page.reload();
+    await page.getByTestId('app-shell').waitFor();
+    await page.getByTestId('tab-runs').click();
+    await page.locator('[data-testid^="run-item-"]').first().click();
+    await page.getByTestId('tab-search').click();
+    await waitFor(async () => (await numericAttr(page, 'pareto-scatter', 'data-points')) === 16, 'the newest search shown', 10_000);
+    const picker = page.getByTestId('search-picker');
+    const options = await picker.locator('option').allTextContents();
+    expect(options.length).toBe(2);
+    expect(options[0]).toMatch(/^newest · nsga2 · completed · 16 evaluated/);
+    expect(options[1]).toMatch(/cancelled/);
+    await picker.selectOption({ index: 1 });
+    await waitFor(async () => (await numericAttr(page, 'pareto-scatter', 'data-points')) === cancelledCount, 'the older search shown', 10_000);
+    await screenshot(page, 'researcher-search-picker');
   });
 
   afterAll(() => {

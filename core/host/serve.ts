@@ -14,6 +14,8 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import { ProtocolError } from '../protocol/protocol.js';
 import { contentTypeOf } from './contentType.js';
 import type { Core, CoreOptions } from './createCore.js';
+import { EXPORT_ZIP_PREFIX, parseExportZipPath } from '../protocol/exportZipPath.js';
+import { ExportNotFound, exportZip } from './exportZip.js';
 import { hostAllowed, hostPolicy, isLoopback, originAllowed, parseTarget, type HostPolicy } from './requestGuard.js';
 import { createSession } from './session.js';
 
@@ -99,6 +101,35 @@ function serveStatic(root: string, path: string, req: IncomingMessage, res: Serv
   stream.pipe(res);
 }
 
+/** `/api/exports/<run>/<name>.zip`: the export folder as a zip download. */
+function sendExportZip(runsDir: string, path: string, req: IncomingMessage, res: ServerResponse) {
+  const ref = parseExportZipPath(path);
+  if (!ref) {
+    res.writeHead(404, { 'content-type': 'text/plain' }).end('no such export');
+    return;
+  }
+  exportZip(runsDir, ref.runId, ref.name).then(
+    (data) => {
+      res.writeHead(200, {
+        'content-type': 'application/zip',
+        'content-length': data.byteLength,
+        'content-disposition': `attachment; filename="${ref.runId}-${ref.name}.zip"`,
+        'x-content-type-options': 'nosniff',
+        'cache-control': 'no-store',
+      });
+      res.end(req.method === 'HEAD' ? undefined : data);
+    },
+    (e: unknown) => {
+      if (res.headersSent) return void res.destroy();
+      if (e instanceof ExportNotFound) res.writeHead(404, { 'content-type': 'text/plain' }).end(e.message);
+      else {
+        console.error(`switchyard serve: export zip ${path}: ${e instanceof Error ? e.message : e}`);
+        res.writeHead(500, { 'content-type': 'text/plain' }).end('the export could not be packed');
+      }
+    },
+  );
+}
+
 function refuseSocket(socket: Duplex, status: string) {
   try {
     socket.end(`HTTP/1.1 ${status}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
@@ -140,6 +171,16 @@ export async function serve(opts: ServeOptions = {}): Promise<RunningServer> {
       }
       if (req.method !== 'GET' && req.method !== 'HEAD') {
         res.writeHead(405).end();
+        return;
+      }
+      if (target.path.startsWith(EXPORT_ZIP_PREFIX)) {
+        // Guarded like /ws: the token comes as ?token= (a plain link) or the x-switchyard-token header.
+        const header = req.headers['x-switchyard-token'];
+        if (!tokenMatches(opts.token, target.query.get('token') ?? (typeof header === 'string' ? header : null))) {
+          res.writeHead(403, { 'content-type': 'text/plain' }).end('forbidden');
+          return;
+        }
+        sendExportZip(core.runsDir, target.path, req, res);
         return;
       }
       serveStatic(rendererDir, target.path, req, res);

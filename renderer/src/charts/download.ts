@@ -71,7 +71,10 @@ export function svgMarkup(svg: SVGSVGElement): string {
   src.forEach((el, i) => {
     const cs = getComputedStyle(el);
     const style = STYLE_PROPS.map((p) => `${p}:${cs.getPropertyValue(p)}`).join(';');
-    (dst[i] as Element).setAttribute('style', style);
+    const d = dst[i] as Element;
+    d.setAttribute('style', style);
+    // presentation attributes naming theme variables mean nothing outside the page: the style holds their values
+    for (const a of [...d.attributes]) if (a.value.includes('var(')) d.removeAttribute(a.name);
   });
   clone.setAttribute('xmlns', 'http://www.w3.org/2000/svg');
   const w = svg.width.baseVal.value;

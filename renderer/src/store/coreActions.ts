@@ -231,14 +231,24 @@ async function loadSearches(runId: string) {
   try {
     const list = await core().call('search.list', { runId });
     if (store().liveRunId === runId) store().setRunSearches(list);
-    const last = list.at(-1);
-    if (!last || store().liveRunId !== runId || awaitingSearch) return;
-    if (store().searchId === last.id) return;
-    store().beginSearch(last.id);
-    store().setSearchSummary(last);
+    // search.list is newest first: reopening a run shows its latest search.
+    const newest = list[0];
+    if (!newest || store().liveRunId !== runId || awaitingSearch) return;
+    if (store().searchId === newest.id) return;
+    store().beginSearch(newest.id);
+    store().setSearchSummary(newest);
   } catch {
     // a core without search support still shows runs
   }
+}
+
+/** Show another of the run's searches (the picker); its events apply from now on. */
+export function pickSearch(searchId: string) {
+  const s = store();
+  const found = s.runSearches.find((x) => x.id === searchId);
+  if (!found || s.searchId === searchId) return;
+  s.beginSearch(searchId);
+  s.setSearchSummary(found);
 }
 
 export async function startSearch(): Promise<string | null> {

@@ -4,9 +4,12 @@ import type { Objective, SearchSummary } from '../../../core/protocol/protocol.j
 import { fmt, LineChart } from '../charts/LineChart.js';
 import { formatDuration } from '../charts/scales.js';
 import { accuracyText, describeArch, OBJECTIVES, OBJECTIVE_LABEL } from '../search/objectives.js';
-import { cancelSearch, exportSelected, startSearch } from '../store/coreActions.js';
+import { cancelSearch, exportSelected, pickSearch, startSearch } from '../store/coreActions.js';
 import type { SearchForm } from '../store/searchSlice.js';
 import { useWorkbench } from '../store/store.js';
+import { saveText } from '../charts/download.js';
+import { subnetsCsv } from '../search/subnetsCsv.js';
+import { exportZipUrl } from '../transport/downloadUrl.js';
 import { ParallelCoords } from './ParallelCoords.js';
 import { ParetoPlot } from './ParetoPlot.js';
 import { RankPanel } from './RankPanel.js';
@@ -24,13 +27,14 @@ function NumberInput(props: { label: string; value: number; testId: string; step
 }
 
 function SearchLauncher() {
-  const { form, set, runName, running, progress, connected } = useWorkbench(
+  const { form, set, runName, running, progress, status, connected } = useWorkbench(
     useShallow((s) => ({
       form: s.searchForm,
       set: s.setSearchForm,
       runName: s.activeRecord?.summary.name ?? s.runs.find((r) => r.id === s.activeRunId)?.name ?? null,
       running: s.searchId !== null && (s.searchSummary === null || s.searchSummary.status === 'running' || s.searchSummary.status === 'queued'),
       progress: s.searchProgress,
+      status: s.searchSummary?.status ?? null,
       connected: s.connection === 'open',
     })),
   );
@@ -44,6 +48,7 @@ function SearchLauncher() {
   return (
     <section className="panel" aria-label="Start a search" data-testid="search-launcher">
       <h3>Search {runName ? <span className="muted">over the supernet of {runName}</span> : null}</h3>
+      <SearchPicker />
       <fieldset className="field field-set">
         <legend>Objectives (2 or 3; accuracy is maximised, the rest minimised)</legend>
         {OBJECTIVES.map((o) => (
@@ -75,6 +80,8 @@ function SearchLauncher() {
           Cancel
         </button>
         {!runName ? <span className="muted">open a supernet run first (Runs tab)</span> : null}
+        <span className="toolbar-fill" />
+        <SubnetsCsvButton />
       </div>
       {progress ? (
         <>
@@ -85,7 +92,11 @@ function SearchLauncher() {
             <span>
               {progress.done} / {progress.total} evaluated
             </span>
-            <span>ETA {formatDuration(progress.etaSec)}</span>
+            {running ? (
+              <span>ETA {formatDuration(progress.etaSec)}</span>
+            ) : (
+              <span data-testid="search-status">{status === 'stopped' ? 'cancelled' : status}</span>
+            )}
           </div>
         </>
       ) : null}
@@ -101,6 +112,53 @@ function LatencyModelLine({ model }: { model: NonNullable<SearchSummary['latency
       latency model ({model.fromCache ? 'stored table' : 'fitted for this search'}): held-out MAPE {num(model.mapePct, 1)}%, Kendall τ {num(model.tau, 2)}, n = {model.n}{' '}
       (fitted on {model.fitN}) — {model.passed ? 'passes' : 'fails'} its check (≤ {model.maxMapePct}%, τ ≥ {model.minTau})
       {model.passed ? '' : '; not stored for reuse'}
+    </p>
+  );
+}
+
+/** Which of the run's searches is shown (newest first; the newest is shown when a run is opened). */
+function SearchPicker() {
+  const { searches, current } = useWorkbench(useShallow((s) => ({ searches: s.runSearches, current: s.searchId })));
+  if (searches.length < 2) return null;
+  return (
+    <div className="field">
+      <label htmlFor="search-picker">Showing search</label>
+      <select id="search-picker" data-testid="search-picker" value={current ?? ''} onChange={(e) => pickSearch(e.target.value)}>
+        {searches.map((x, i) => (
+          <option key={x.id} value={x.id}>
+            {i === 0 ? 'newest · ' : ''}
+            {x.config.strategy} · {x.status === 'stopped' ? 'cancelled' : x.status} · {x.evaluated.length} evaluated · {x.id}
+          </option>
+        ))}
+      </select>
+    </div>
+  );
+}
+
+/** The search's evaluated subnets as CSV (every objective, interval, front membership, architecture). */
+function SubnetsCsvButton() {
+  const { count, id } = useWorkbench(useShallow((s) => ({ count: s.evaluated.length, id: s.searchId })));
+  if (!count) return null;
+  const save = () => {
+    const s = useWorkbench.getState();
+    saveText(`${id ?? 'search'}-subnets.csv`, subnetsCsv(s.evaluated, s.searchSummary?.front ?? []));
+  };
+  return (
+    <button type="button" data-testid="search-download-csv" title="Every evaluated subnet as CSV" onClick={save}>
+      Subnets CSV ({count})
+    </button>
+  );
+}
+
+/** The export as a zip through the server (a browser on another machine cannot open the server's paths). */
+function ExportDownload({ runId, dir }: { runId: string | null; dir: string }) {
+  const href = runId ? exportZipUrl(runId, dir) : null;
+  if (!href) return null;
+  return (
+    <p>
+      <a className="button primary" href={href} download data-testid="export-download">
+        Download .zip
+      </a>
     </p>
   );
 }
@@ -126,8 +184,13 @@ function Hypervolume() {
 }
 
 function SelectedSubnet() {
-  const { sub, exportResult, exporting } = useWorkbench(
-    useShallow((s) => ({ sub: s.evaluated.find((e) => e.id === s.selectedSubnet) ?? null, exportResult: s.exportResult, exporting: s.exporting })),
+  const { sub, exportResult, exporting, runId } = useWorkbench(
+    useShallow((s) => ({
+      sub: s.evaluated.find((e) => e.id === s.selectedSubnet) ?? null,
+      exportResult: s.exportResult,
+      exporting: s.exporting,
+      runId: s.searchSummary?.runId ?? s.activeRunId,
+    })),
   );
   if (!sub) return <p className="muted">Click a point on the front to select a subnet.</p>;
   return (
@@ -161,6 +224,7 @@ function SelectedSubnet() {
             Written to <code>{exportResult.dir}</code>
             {exportResult.maxAbsDiff !== undefined ? ` · max |Δ| vs supernet ${exportResult.maxAbsDiff.toExponential(2)}` : ''}
           </p>
+          <ExportDownload runId={runId} dir={exportResult.dir} />
           {exportResult.accuracy?.length ? (
             <ul data-testid="export-accuracy">
               {exportResult.accuracy.map((a) => (
