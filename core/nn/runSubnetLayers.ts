@@ -34,7 +34,7 @@ function moe(x: tf.Tensor2D, m: MoESubnetLayer, ctx: { logits: tf.Tensor2D | nul
   let gate = tf.mul(probs, tf.tensor2d(Float32Array.from(mask.data), [T, S])) as tf.Tensor2D;
   if (m.normalize) {
     const computing = tf.tensor1d(m.columns.map((c) => (c === 'null' || c === 'zero' ? 0 : 1)));
-    gate = tf.div(gate, tf.add(tf.sum(tf.mul(gate, computing), 1, true), 1e-9));
+    gate = tf.div(gate, tf.maximum(tf.sum(tf.mul(gate, computing), 1, true), 1e-30));
   }
   let y: tf.Tensor2D = m.residual ? x : tf.zeros(x.shape);
   let constant = 0;

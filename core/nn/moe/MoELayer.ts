@@ -281,7 +281,9 @@ export class MoELayer {
     let gates = tf.mul(probs, mask) as tf.Tensor2D;
     if (gateCombination(block) === 'renormalize') {
       const computing = tf.tensor1d(this.columns.map((c) => (computes(c) ? 1 : 0)));
-      gates = tf.div(gates, tf.add(tf.sum(tf.mul(tf.mul(probs, pre), computing), 1, true), 1e-9));
+      // max(·, 1e-30), not + ε: a tiny but non-zero sum still renormalises to 1, as p / Σp (and the export's
+      // masked softmax) give; a row with no computing slot keeps gates of 0.
+      gates = tf.div(gates, tf.maximum(tf.sum(tf.mul(tf.mul(probs, pre), computing), 1, true), 1e-30));
     }
 
     // 4. Experts.
