@@ -112,7 +112,7 @@ export async function createCore(opts: CoreOptions = {}): Promise<Core> {
           r.issues.map((i) => ({ ...i, path: `space.${i.path}` })),
         );
       }
-      const memory = activationMemoryIssues(r.space, cfg.batchSize, activationBudget);
+      const memory = activationMemoryIssues(r.space, cfg.batchSize, activationBudget, cfg.strategy === 'plain' ? cfg.arch : undefined);
       if (memory.length > 0) throw new ProtocolError('invalid', `invalid train config: ${memory[0]!.message}`, memory);
       return runs.start({ ...cfg, space: r.space });
     },

@@ -81,6 +81,24 @@ describe('activation memory estimate', () => {
     expect(activationMemoryIssues(wideMlp(4096), 128, 1024 ** 2)[0]!.message).toContain('the limit is 1.0 MiB');
   });
 
+  it("bounds a 'plain' run by the arch it trains, not by the largest subnet", () => {
+    const s = space({
+      name: 'elastic',
+      input: { kind: 'vector', dim: 784 },
+      numClasses: 10,
+      stages: [{ id: 's', depth: [1, 2], block: { type: 'dense', width: [64, 4096] } }],
+    });
+    const small = { stages: [{ depth: 1, blocks: [{ op: 'dense', width: 64 }] }] };
+    expect(activationMemoryIssues(s, 32768).map((i) => i.path)).toEqual(['batchSize', 'space.stages[0].block.width']);
+    expect(activationMemoryIssues(s, 32768, DEFAULT_ACTIVATION_BUDGET_BYTES, small)).toEqual([]);
+    // 32,768 · (784 input + 3 · 64 dense + 5 · 10 head) · 2 · 4 bytes, plus the supernet's weight copies.
+    const weights = estimateActivationMemory(s, 1).weightBytes;
+    expect(estimateActivationMemory(s, 32768, small).bytes).toBe(32768 * (784 + 3 * 64 + 50) * 8 + weights);
+    // Not a subnet of the space: bounded by the largest one.
+    const bogus = { stages: [{ depth: 9, blocks: [] }] };
+    expect(activationMemoryIssues(s, 32768, DEFAULT_ACTIVATION_BUDGET_BYTES, bogus)).toHaveLength(2);
+  });
+
   it('counts null experts as router slots and names them when they dominate', () => {
     const moe = (nullExperts: number) =>
       space({

@@ -23,8 +23,8 @@
  * activationMemory.test.ts checks the estimate against tf.profile's peakBytes of a real step.
  * It is an estimate to refuse the impossible, not an allocator.
  */
-import { planSpace } from './planSpace.js';
-import type { Activation, MoEBlock, SearchSpace } from './SearchSpace.js';
+import { largestArch, validateArch } from './archCodec.js';
+import type { Activation, Arch, MoEBlock, SearchSpace } from './SearchSpace.js';
 import { routableSlots, supernetParams } from './validateSpace.js';
 
 export const BYTES_PER_ELEMENT = 4;
@@ -80,46 +80,55 @@ export function ffnAssignments(b: MoEBlock, tokens: number): number {
   return tokens * Math.min(E, k);
 }
 
-export function estimateActivationMemory(space: SearchSpace, batchSize: number): ActivationEstimate {
+/**
+ * The estimate for one step of `arch` (default: the largest subnet, which sets the peak for the
+ * strategies that sample subnets; 'plain' trains one fixed arch).
+ */
+export function estimateActivationMemory(space: SearchSpace, batchSize: number, arch: Arch = largestArch(space)): ActivationEstimate {
   const B = batchSize;
-  const plan = planSpace(space);
+  const hasConv = space.stages.some((st) => st.block.type === 'conv');
   const terms: ActivationTerm[] = [];
   const add = (path: string, what: string, elements: number) => terms.push({ path, what, elements });
   const input = space.input;
   add('batchSize', 'input batch', B * (input.kind === 'vector' ? input.dim : input.height * input.width * input.channels));
 
+  // Walk the subnet's shapes as the supernet runs it (core/nn/Supernet.ts): width = units or channels.
+  let width = input.kind === 'vector' ? input.dim : input.channels;
   let spatial = input.kind === 'image' ? { h: input.height, w: input.width } : null;
+  const toVector = (path: string, what: string) => {
+    if (!spatial) return;
+    // Global average pooling makes a [B, C] tensor; flattening (no conv stage) is a reshape, no copy.
+    if (hasConv) add(path, what, B * width);
+    else width *= spatial.h * spatial.w;
+    spatial = null;
+  };
   space.stages.forEach((stage, i) => {
     const b = stage.block;
     const at = `space.stages[${i}].block`;
-    const stagePlan = plan.stages[i]!;
-    if (b.type !== 'conv' && spatial) {
-      // Global average pooling makes a [B, C] tensor; flattening is a reshape (no copy).
-      if (stagePlan.reshapeBefore === 'gap') add(`${at}`, `stages[${i}] pooling`, B * stagePlan.inMax);
-      spatial = null;
-    }
-    let inMax = stagePlan.inMax;
-    for (let j = 0; j < Math.max(...stage.depth); j++) {
+    if (b.type !== 'conv') toVector(at, `stages[${i}] pooling`);
+    const choices = arch.stages[i]!.blocks.slice(0, arch.stages[i]!.depth);
+    choices.forEach((choice, j) => {
+      if (choice.op === 'identity') return;
       const where = `stages[${i}].b${j}`;
       if (b.type === 'dense') {
-        const w = Math.max(...b.width);
-        add(`${at}.width`, `${where} dense (width ${w})`, B * w * (2 + activationTensors(b.activation) + (b.residual && inMax === w ? 1 : 0)));
-        inMax = Math.max(w, b.ops.includes('identity') ? inMax : 0);
+        const w = choice.width!;
+        add(`${at}.width`, `${where} dense (width ${w})`, B * w * (2 + activationTensors(b.activation) + (b.residual && width === w ? 1 : 0)));
+        width = w;
       } else if (b.type === 'conv') {
-        const c = Math.max(...b.channels);
-        const k = Math.max(...b.kernel);
-        const s = spatial ?? { h: 1, w: 1 };
-        const out = { h: Math.ceil(s.h / b.stride), w: Math.ceil(s.w / b.stride) };
+        const c = choice.channels!;
+        const k = choice.kernel!;
+        const sp = spatial ?? { h: 1, w: 1 };
+        const out = { h: Math.ceil(sp.h / b.stride), w: Math.ceil(sp.w / b.stride) };
         const map = B * out.h * out.w * c;
-        add(`${at}.kernel`, `${where} conv patches (${k}×${k}×${inMax} at ${out.h}×${out.w})`, B * out.h * out.w * k * k * inMax);
+        add(`${at}.kernel`, `${where} conv patches (${k}×${k}×${width} at ${out.h}×${out.w})`, B * out.h * out.w * k * k * width);
         add(`${at}.channels`, `${where} conv maps (${c} channels at ${out.h}×${out.w})`, map * (1 + (b.batchNorm ? 5 : 1) + activationTensors(b.activation)));
         spatial = out;
-        inMax = Math.max(c, b.ops.includes('identity') ? inMax : 0);
+        width = c;
       } else {
-        const d = inMax;
+        const d = width;
         const E = b.experts * b.segments;
         const S = routableSlots(b);
-        const h = Math.max(...b.expertHidden) / b.segments;
+        const h = choice.expertHidden! / b.segments;
         const A = ffnAssignments(b, B);
         // Routing tensors grow with every slot kind; name the kind that holds the most slots.
         const slotKinds: [string, number][] = [
@@ -141,9 +150,9 @@ export function estimateActivationMemory(space: SearchSpace, batchSize: number):
         // The zeros y starts from, copy / constant mixing (gate sum, product, add each) and the residual.
         add(`${at}`, `${where} combine`, B * d * (1 + (b.copyExperts > 0 ? 2 : 0) + (b.constantExperts > 0 ? 2 : 0) + (b.residual ? 1 : 0)));
       }
-    }
+    });
   });
-  if (spatial && plan.hasConv) add('space.numClasses', 'pooling before the head', B * plan.headInMax);
+  toVector('space.numClasses', 'pooling before the head');
   // Logits (matMul, bias), log-softmax, one-hot labels and their product.
   add('space.numClasses', 'classifier head and loss', 5 * B * space.numClasses);
   const forward = terms.reduce((s, t) => s + t.elements, 0);
@@ -165,8 +174,11 @@ export function activationMemoryIssues(
   space: SearchSpace,
   batchSize: number,
   budgetBytes: number = DEFAULT_ACTIVATION_BUDGET_BYTES,
+  arch?: Arch,
 ): { path: string; message: string }[] {
-  const est = estimateActivationMemory(space, batchSize);
+  // An arch that is not a subnet of the space is refused elsewhere; bound it by the largest subnet here.
+  const given = arch && validateArch(space, arch).length === 0 ? arch : undefined;
+  const est = estimateActivationMemory(space, batchSize, given);
   if (est.bytes <= budgetBytes) return [];
   const byPath = new Map<string, ActivationTerm[]>();
   for (const t of est.terms) byPath.set(t.path, [...(byPath.get(t.path) ?? []), t]);
@@ -176,7 +188,7 @@ export function activationMemoryIssues(
   const share = formatBytes(2 * sum(group) * BYTES_PER_ELEMENT);
   const message =
     `one training step would need about ${formatBytes(est.bytes)} of activation memory at batchSize ${batchSize} ` +
-    `(forward + backward, largest subnet); the limit is ${formatBytes(budgetBytes)}. ` +
+    `(forward + backward, ${given ? 'the given arch' : 'largest subnet'}); the limit is ${formatBytes(budgetBytes)}. ` +
     `Largest share: ${path} with ${share} (${top.what})`;
   const issues = [{ path: 'batchSize', message }];
   if (path !== 'batchSize') issues.push({ path, message: `${share} of the estimated ${formatBytes(est.bytes)} (${top.what})` });
