@@ -356,6 +356,8 @@ export const RankReport = z.object({
   seedTaus: z.array(z.number()),
   seedTau: z.number().nullable(),
   progress: z.object({ done: z.number().int(), total: z.number().int(), etaSec: z.number() }),
+  /** Process writing the report while it runs (a CLI or the app's child), to tell running from cut off. */
+  pid: z.number().int().optional(),
   error: z.string().optional(),
 });
 export type RankReport = z.infer<typeof RankReport>;

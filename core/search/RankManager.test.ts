@@ -41,6 +41,12 @@ describe('RankManager', () => {
     await expect(m.get('nope')).rejects.toMatchObject({ code: 'not_found' });
     await expect(m.start({ runId, subnets: 1 })).rejects.toMatchObject({ code: 'invalid', message: expect.stringContaining('subnets') });
     expect(await m.cancel(runId)).toEqual({ cancelled: false });
+    // A report left 'running' by a process that is gone reads as interrupted.
+    const { writeFile } = await import('node:fs/promises');
+    await writeFile(join(runsDir, runId, 'rank.json'), JSON.stringify({ ...r, status: 'running', pid: 2 ** 22 + 12345 }));
+    expect((await m.get(runId))!.status).toBe('interrupted');
+    await writeFile(join(runsDir, runId, 'rank.json'), JSON.stringify({ ...r, status: 'running', pid: process.pid }));
+    expect((await m.get(runId))!.status).toBe('running');
     await m.close();
   }, 60_000);
 });

@@ -17,6 +17,8 @@ export interface RankManagerOptions {
   backend?: BackendChoice;
   /** Override of the CLI entry to fork (tests). */
   entry?: { path: string; execArgv: string[] };
+  /** redis://…: the child trains the standalone subnets as jobs on workers (`rank --queue`, core/queue). */
+  queue?: string;
 }
 
 /**
@@ -52,6 +54,7 @@ export class RankManager {
     const entry = this.opts.entry ?? cliEntry();
     const args = ['rank', cfg.runId, '--runs-dir', this.opts.runsDir, '--subnets', String(cfg.subnets), '--steps', String(cfg.steps), '--seeds', String(cfg.seeds), '--eval-samples', String(cfg.evalSamples), '--seed', String(cfg.seed), '--json'];
     if (this.opts.backend) args.push('--backend', this.opts.backend);
+    if (this.opts.queue) args.push('--queue', this.opts.queue);
     const child = fork(entry.path, args, {
       execArgv: entry.execArgv,
       // Under an unfused Electron execPath is the Electron binary: run it as Node.
@@ -64,11 +67,15 @@ export class RankManager {
     return { runId: cfg.runId };
   }
 
-  /** The stored report; one recorded as running that no live child owns was cut off ('interrupted'). */
+  /**
+   * The stored report. One recorded as running whose writer is gone (not our child, and its pid no
+   * longer alive: a crash, a restart) was cut off: 'interrupted'. A `switchyard rank` in a terminal
+   * shows as running.
+   */
   async get(runId: string): Promise<RankReport | null> {
     if (!(await this.store.exists(runId))) throw new ProtocolError('not_found', `run "${runId}" not found`);
     const r = await readRankReport(this.opts.runsDir, runId);
-    if (r && r.status === 'running' && !this.live.has(runId)) r.status = 'interrupted';
+    if (r && r.status === 'running' && !this.live.has(runId) && !(r.pid !== undefined && processAlive(r.pid))) r.status = 'interrupted';
     if (!r && this.live.has(runId)) return null;
     return r;
   }
@@ -89,5 +96,15 @@ export class RankManager {
   async close(): Promise<void> {
     for (const l of this.live.values()) l.child.kill('SIGINT');
     await Promise.allSettled([...this.live.values()].map((l) => l.exited));
+  }
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    // EPERM: it exists but belongs to someone else.
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
   }
 }

@@ -49,6 +49,63 @@ export interface RankRunOptions {
   onProgress?: (report: RankReport) => void;
   /** Clock in ms (tests). */
   now?: () => number;
+  /** Who trains the subnets alone (default: this process, one after another; core/queue: workers). */
+  standalone?: StandaloneTrainer;
+}
+
+/**
+ * Trains one subnet alone from scratch and hands back the trained network, which the ranking scores
+ * on its validation samples and disposes. The default trains here; a job queue trains on workers
+ * (core/queue/queueRank.ts) and runs up to `parallel` at once.
+ */
+export interface StandaloneTrainer {
+  /** Trainings at once within one seed pass. */
+  parallel: number;
+  /** Throws an AbortError when stopped. `trainSec`: the training alone (default: the call's wall time). */
+  train(config: TrainConfig, signal?: AbortSignal): Promise<{ net: Supernet; trainSec?: number }>;
+}
+
+/** Trains in this process on the ranking's own copy of the dataset. */
+export function localStandaloneTrainer(space: SearchSpace, dataset: Parameters<typeof train>[0]['dataset']): StandaloneTrainer {
+  return {
+    parallel: 1,
+    async train(config, signal) {
+      const net = buildSupernet(space, { seed: config.seed });
+      try {
+        const result = await train({
+          config,
+          net,
+          dataset,
+          signal,
+          snapshots: 0,
+          sink: { metrics: () => undefined, specialization: () => undefined, checkpoint: () => undefined },
+        });
+        if (result.status !== 'completed') throw new DOMException('rank stopped', 'AbortError');
+        return { net };
+      } catch (e) {
+        net.dispose();
+        throw e;
+      }
+    },
+  };
+}
+
+/** `fn` over `items`, at most `limit` at once; the first error stops new starts and is rethrown. */
+async function forEachLimit<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  let failed: { e: unknown } | null = null;
+  const lane = async () => {
+    while (!failed && next < items.length) {
+      const item = items[next++]!;
+      try {
+        await fn(item);
+      } catch (e) {
+        failed ??= { e };
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, lane));
+  if (failed) throw (failed as { e: unknown }).e;
 }
 
 /** Canonical vector as a string: one key per distinct subnet. */
@@ -152,11 +209,16 @@ export async function rankRun(cfgIn: RankConfigInput, opts: RankRunOptions): Pro
     seedTaus: [],
     seedTau: null,
     progress: { done: 0, total: 0, etaSec: 0 },
+    pid: process.pid,
   };
+  // Writes in call order (parallel trainings finish in any order; the latest report must land last).
+  let written = Promise.resolve();
   const persist = async () => {
     report.updatedAt = new Date(now()).toISOString();
     Object.assign(report, rankFigures(report.subnets, cfg.seeds));
-    await atomicWriteFile(file, JSON.stringify(report));
+    const text = JSON.stringify(report);
+    written = written.then(() => atomicWriteFile(file, text));
+    await written;
     opts.onProgress?.(structuredClone(report));
   };
   const score = async (net: Supernet, arch: Arch) => {
@@ -184,8 +246,9 @@ export async function rankRun(cfgIn: RankConfigInput, opts: RankRunOptions): Pro
     let trainTime = 0;
     // Seed-major order: after the first pass every subnet has one standalone score, so an early
     // stop still gives τ over all subnets.
+    const trainer = opts.standalone ?? localStandaloneTrainer(space, ds);
     for (let r = 1; r <= cfg.seeds; r++) {
-      for (const sub of report.subnets) {
+      await forEachLimit(report.subnets, trainer.parallel, async (sub) => {
         opts.signal?.throwIfAborted();
         const t0 = now();
         const config = TrainConfig.parse({
@@ -198,19 +261,10 @@ export async function rankRun(cfgIn: RankConfigInput, opts: RankRunOptions): Pro
           evalEvery: cfg.steps,
           checkpointEvery: cfg.steps,
         });
-        const net = buildSupernet(space, { seed: config.seed });
+        const { net, trainSec: trained } = await trainer.train(config, opts.signal);
         try {
-          const result = await train({
-            config,
-            net,
-            dataset: ds,
-            signal: opts.signal,
-            snapshots: 0,
-            sink: { metrics: () => undefined, specialization: () => undefined, checkpoint: () => undefined },
-          });
-          if (result.status !== 'completed') throw new DOMException('rank stopped', 'AbortError');
           const est = await score(net, sub.arch);
-          const trainSec = (now() - t0) / 1000;
+          const trainSec = trained ?? (now() - t0) / 1000;
           sub.standalone.push({ ...est, seed: config.seed, trainSec });
           sub.standaloneMean = sub.standalone.reduce((s, x) => s + x.accuracy, 0) / sub.standalone.length;
           trainTime += trainSec;
@@ -218,9 +272,10 @@ export async function rankRun(cfgIn: RankConfigInput, opts: RankRunOptions): Pro
           net.dispose();
         }
         const done = report.progress.done + 1;
-        report.progress = { done, total: report.progress.total, etaSec: (trainTime / done) * (report.progress.total - done) };
+        const left = report.progress.total - done;
+        report.progress = { done, total: report.progress.total, etaSec: ((trainTime / done) * left) / Math.min(trainer.parallel, Math.max(1, left)) };
         await persist();
-      }
+      });
     }
     report.status = 'completed';
   } catch (e) {
