@@ -1,10 +1,16 @@
 /**
- * Optimizers that update only the variables a step's gradients name, keeping their state by variable
- * name. tfjs' own optimizers index their slots by position in each call's gradient list
+ * Optimizers that update only the parts of the weights a step's subnets used, keeping their state by
+ * variable name. tfjs' own optimizers index their slots by position in each call's gradient list
  * (tfjs-core adam_optimizer.ts: `accumulatedFirstMoment[i]`), so when single-path training (SPOS,
  * Guo et al. 2020) touches a different subset of variables each step, moments would land on the wrong
- * variables. Here a variable off the sampled path is left exactly as it was (no moment decay, no
- * update), which is the "lazy Adam" behaviour, with per-variable step counts for bias correction.
+ * variables.
+ *
+ * Lazy per slice: a subnet uses slices of the shared kernels (the first w columns, the centre k×k of a
+ * conv kernel), and the gradient of the unused part is exactly zero. Elements whose gradient is zero are
+ * left exactly as they were — weight and moments (no moment decay, no update) — as lazy Adam leaves the
+ * rows a sparse gradient does not name; each element keeps its own step count for bias correction. A
+ * variable off the path has no gradient at all and is skipped. Deviation: a used element whose gradient
+ * happens to be exactly 0 (e.g. a ReLU unit dead on the whole batch) is treated as unused too.
  */
 import * as tf from '@tensorflow/tfjs';
 import type { NamedArray } from './checkpointFormat.js';
@@ -36,8 +42,9 @@ export class PathOptimizer {
     for (const [name, v] of variables) this.nameOf.set(v, name);
   }
 
+  /** Adam: first moment, second moment, per-element update count; momentum: velocity. */
   private slotCount(): number {
-    return this.kind === 'adam' ? 2 : this.kind === 'momentum' ? 1 : 0;
+    return this.kind === 'adam' ? 3 : this.kind === 'momentum' ? 1 : 0;
   }
 
   private slotsFor(name: string, v: tf.Variable): tf.Variable[] {
@@ -49,28 +56,34 @@ export class PathOptimizer {
     return s;
   }
 
-  /** Apply one update to each variable that has a gradient; others are untouched. */
+  /** Apply one update to the used elements (non-zero gradient) of each variable that has a gradient. */
   apply(grads: Map<tf.Variable, tf.Tensor>): void {
     const lr = this.learningRate;
     for (const [v, g] of grads) {
       const name = this.nameOf.get(v) ?? v.name;
-      const t = (this.counts.get(name) ?? 0) + 1;
-      this.counts.set(name, t);
+      this.counts.set(name, (this.counts.get(name) ?? 0) + 1);
       const s = this.slotsFor(name, v);
       tf.tidy(() => {
+        const used = tf.notEqual(g, 0);
+        // where(): unused elements keep their exact bits.
+        const keepUnused = (next: tf.Tensor, prev: tf.Tensor) => tf.where(used, next, prev);
         if (this.kind === 'sgd') {
-          v.assign(tf.sub(v, tf.mul(g, lr)));
+          v.assign(keepUnused(tf.sub(v, tf.mul(g, lr)), v));
         } else if (this.kind === 'momentum') {
-          const m = tf.add(tf.mul(s[0]!, MOMENTUM), g);
+          const m = keepUnused(tf.add(tf.mul(s[0]!, MOMENTUM), g), s[0]!);
           s[0]!.assign(m);
-          v.assign(tf.sub(v, tf.mul(m, lr)));
+          v.assign(keepUnused(tf.sub(v, tf.mul(m, lr)), v));
         } else {
-          const m = tf.add(tf.mul(s[0]!, BETA1), tf.mul(g, 1 - BETA1));
-          const u = tf.add(tf.mul(s[1]!, BETA2), tf.mul(tf.square(g), 1 - BETA2));
+          const t = tf.add(s[2]!, tf.cast(used, 'float32'));
+          const m = keepUnused(tf.add(tf.mul(s[0]!, BETA1), tf.mul(g, 1 - BETA1)), s[0]!);
+          const u = keepUnused(tf.add(tf.mul(s[1]!, BETA2), tf.mul(tf.square(g), 1 - BETA2)), s[1]!);
           s[0]!.assign(m);
           s[1]!.assign(u);
-          const step = (lr * Math.sqrt(1 - BETA2 ** t)) / (1 - BETA1 ** t);
-          v.assign(tf.sub(v, tf.mul(tf.div(m, tf.add(tf.sqrt(u), EPS)), step)));
+          s[2]!.assign(t);
+          // Per-element bias correction lr·√(1 − β₂ᵗ) / (1 − β₁ᵗ); t ≥ 1 wherever it is used.
+          const tSafe = tf.maximum(t, 1);
+          const step = tf.div(tf.mul(lr, tf.sqrt(tf.sub(1, tf.pow(BETA2, tSafe)))), tf.sub(1, tf.pow(BETA1, tSafe)));
+          v.assign(keepUnused(tf.sub(v, tf.mul(tf.div(m, tf.add(tf.sqrt(u), EPS)), step)), v));
         }
       });
     }
@@ -100,6 +113,7 @@ export class PathOptimizer {
     this.disposeSlots();
     this.counts.clear();
     for (const [k, n] of Object.entries(state.counts)) this.counts.set(k, n);
+    const loaded = new Set<string>();
     for (const a of slots) {
       const hash = a.name.lastIndexOf('#');
       const name = a.name.slice(0, hash);
@@ -107,7 +121,15 @@ export class PathOptimizer {
       const v = this.variables.get(name);
       if (!v) throw new Error(`checkpoint has optimizer state for unknown variable "${name}"`);
       const s = this.slotsFor(name, v);
+      if (!s[i]) throw new Error(`checkpoint has optimizer slot ${i} for "${name}", which ${this.kind} does not keep`);
       tf.tidy(() => s[i]!.assign(tf.tensor(a.data, a.shape, 'float32')));
+      loaded.add(a.name);
+    }
+    // Checkpoints from before per-element counts: every element of a variable had its variable's count.
+    if (this.kind === 'adam') {
+      for (const [name, s] of this.slots) {
+        if (!loaded.has(`${name}#2`)) tf.tidy(() => s[2]!.assign(tf.fill(s[2]!.shape, this.counts.get(name) ?? 0)));
+      }
     }
   }
 

@@ -2,6 +2,8 @@ import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { loadDataset, type Dataset } from '../data/Dataset.js';
 import { MetricPoint, TrainConfig, type Specialization } from '../protocol/protocol.js';
+import { largestArch, smallestArch } from '../space/archCodec.js';
+import { SearchSpace, type Arch } from '../space/SearchSpace.js';
 import type { Checkpoint } from './checkpointFormat.js';
 import { buildTestSupernet, TEST_SPACE } from './testSupernet.js';
 import { EXPERT_COLLAPSE_THRESHOLD, train, type TrainerSink } from './Trainer.js';
@@ -106,6 +108,27 @@ describe('train', () => {
     const after = w1.arraySync() as number[][];
     expect(after.map((row) => row.slice(8))).toEqual(before.map((row) => row.slice(8)));
     expect(after.map((row) => row.slice(0, 8))).not.toEqual(before.map((row) => row.slice(0, 8)));
+    net.dispose();
+  });
+
+  it('sandwich trains the largest, the smallest and two random subnets each step (Yu & Huang, 2019)', async () => {
+    const net = buildTestSupernet(TEST_SPACE, 6);
+    const trained: Arch[] = [];
+    const apply = net.apply.bind(net);
+    net.apply = (x, arch, opts) => {
+      if (opts.training) trained.push(arch);
+      return apply(x, arch, opts);
+    };
+    await train({
+      config: config({ strategy: 'sandwich', steps: 3, evalEvery: 100, checkpointEvery: 100 }),
+      net, dataset: ds, sink: recorder().sink, now: tickingClock(), snapshots: 0,
+    });
+    expect(trained).toHaveLength(3 * 4);
+    const space = SearchSpace.parse(TEST_SPACE);
+    for (let step = 0; step < 3; step++) {
+      expect(trained[4 * step]).toEqual(largestArch(space));
+      expect(trained[4 * step + 1]).toEqual(smallestArch(space));
+    }
     net.dispose();
   });
 
