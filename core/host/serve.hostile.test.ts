@@ -169,6 +169,55 @@ describe('serve under hostile requests', () => {
     await expectAlive('the fuzz');
   });
 
+  it('caps subscriptions: 20,000 listen frames on one connection leave it and the server responsive', async () => {
+    const ws = new WebSocket(`ws://127.0.0.1:${port}/ws?token=${TOKEN}`);
+    await new Promise((ok, fail) => (ws.once('open', ok), ws.once('error', fail)));
+    let busy = 0;
+    let listed: unknown = null;
+    const gotList = new Promise<void>((resolve) =>
+      ws.on('message', (d) => {
+        const m = JSON.parse(d.toString()) as { t: string; id: number; error?: { code: string }; data?: unknown };
+        if (m.t === 'error' && m.error?.code === 'busy') busy++;
+        if (m.t === 'result' && m.id === 999_999) {
+          listed = m.data;
+          resolve();
+        }
+      }),
+    );
+    for (let id = 1; id <= 20_000; id++) ws.send(JSON.stringify({ t: 'listen', id, event: 'onRunEvent' }));
+    ws.send(JSON.stringify({ t: 'call', id: 999_999, method: 'runs.list' }));
+    tally.requests += 20_001;
+    await gotList;
+    expect(Array.isArray(listed)).toBe(true);
+    expect(busy).toBe(20_000 - 64);
+    await expectAlive('20,000 listens');
+    ws.close();
+  });
+
+  it('queues 50 train.start calls: at most 2 train at once on CPU, the rest queued, all stoppable', async () => {
+    const examples = (await call('space.examples', {})).data as { id: string; space: unknown }[];
+    const space = examples.find((e) => e.id === 'spirals-moe')!.space;
+    const ids: string[] = [];
+    for (let i = 0; i < 50; i++) {
+      const r = await call('train.start', { space, data: { kind: 'spirals', samples: 512 }, steps: 100_000, backend: 'cpu' });
+      expect(r.t, JSON.stringify(r.error)).toBe('result');
+      ids.push((r.data as { runId: string }).runId);
+    }
+    tally.requests += 50;
+    const list = (await call('runs.list', {})).data as { id: string; status: string }[];
+    const mine = list.filter((r) => ids.includes(r.id));
+    expect(mine).toHaveLength(50);
+    const active = mine.filter((r) => r.status === 'running' || r.status === 'starting').length;
+    const queued = mine.filter((r) => r.status === 'queued').length;
+    expect(queued).toBeGreaterThanOrEqual(48);
+    expect(active + queued).toBe(50);
+    await expectAlive('50 starts');
+    // Stop the queued ones first (they must not start when a slot frees), then the training ones.
+    for (const id of [...ids].reverse()) expect((await call('train.stop', { runId: id })).t).toBe('result');
+    const after = (await call('runs.list', {})).data as { id: string; status: string }[];
+    expect(after.filter((r) => ids.includes(r.id) && (r.status === 'running' || r.status === 'queued'))).toEqual([]);
+  });
+
   it('never reads or writes outside the runs folder, and names the bad field', async () => {
     const before = listTree(root);
     const arch = { stages: [] };

@@ -221,16 +221,22 @@ export async function serve(opts: ServeOptions = {}): Promise<RunningServer> {
     }
   });
   wss.on('connection', (ws: WebSocket) => {
-    const session = createSession(core.handlers, core.hub, (msg) => {
-      if (ws.readyState !== ws.OPEN) return;
-      // A client that does not read (or floods listens) must not make the host buffer without bound.
-      if (ws.bufferedAmount > maxBuffered) {
-        ws.close(1013, 'client too slow: unsent data over the limit');
-        ws.terminate();
-        return;
-      }
-      ws.send(JSON.stringify(msg));
-    });
+    const session = createSession(
+      core.handlers,
+      core.hub,
+      (msg) => {
+        if (ws.readyState === ws.OPEN) ws.send(JSON.stringify(msg));
+      },
+      {
+        // A client that does not read (or floods listens) must not make the host buffer without bound.
+        maxBufferedBytes: maxBuffered,
+        bufferedBytes: () => ws.bufferedAmount,
+        onOverflow: () => {
+          ws.close(1013, 'client too slow: unsent data over the limit');
+          ws.terminate();
+        },
+      },
+    );
     ws.on('message', (data) => session.receive(data.toString()));
     ws.on('close', () => session.close());
     ws.on('error', () => session.close());
