@@ -86,7 +86,11 @@ function RunHeader() {
             {record.config.data.kind} · batch {record.config.batchSize} · lr {record.config.learningRate} · {record.config.optimizer} · seed {record.config.seed}
           </span>
         ) : null}
-        {lastVal?.valAccuracy !== undefined ? (
+        {summary.finalVal ? (
+          <span data-testid="run-val-accuracy" title="The evaluated subnet on the whole validation split (held out of training), 95 % Wilson interval">
+            validation {formatAccuracy(summary.finalVal)}
+          </span>
+        ) : lastVal?.valAccuracy !== undefined ? (
           <span data-testid="run-val-accuracy" title="The evaluated subnet on the validation split (held out of training), 95 % Wilson interval">
             validation {lastVal.valSamples !== undefined ? formatAccuracy(accuracyEstimate('val', lastVal.valAccuracy, lastVal.valSamples)) : fmt(lastVal.valAccuracy)}
           </span>
