@@ -297,6 +297,8 @@ export const SearchSummary = z.object({
    */
   hvScale: z.object({ scales: z.record(z.string(), z.number()), ref: z.record(z.string(), z.number()) }).optional(),
   lutErrorPct: z.number().optional(),
+  /** Kendall τ-b between the table's predictions and the latencies measured in this search. */
+  lutTau: z.number().optional(),
   /** Held-out check of the latency table the search predicted with (fitted or reused). */
   latencyModel: LatencyModelCheck.extend({ fromCache: z.boolean() }).optional(),
   error: z.string().optional(),

@@ -71,6 +71,17 @@ describe('SearchManager', () => {
       expect(r.ci95![1]).toBeGreaterThanOrEqual(r.accuracy);
     }
     expect(Number.isFinite(s.lutErrorPct)).toBe(true);
+    // τ between the table's predictions and this search's measurements, recomputed independently.
+    const withLut = s.evaluated.filter((r) => r.latencyLutMs !== undefined);
+    let c = 0;
+    let d = 0;
+    for (let i = 0; i < withLut.length; i++)
+      for (let j = i + 1; j < withLut.length; j++) {
+        const v = Math.sign(withLut[i]!.latencyLutMs! - withLut[j]!.latencyLutMs!) * Math.sign(withLut[i]!.latencyMs - withLut[j]!.latencyMs);
+        if (v > 0) c++;
+        else if (v < 0) d++;
+      }
+    if (s.lutTau !== undefined) expect(Math.sign(s.lutTau)).toBe(Math.sign(c - d));
 
     const progress = events.filter((e) => e.kind === 'progress');
     expect(progress.length).toBeGreaterThan(5);

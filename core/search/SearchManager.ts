@@ -41,6 +41,7 @@ import { RunStore } from '../train/RunStore.js';
 import { runPredictorGuidedSearch } from './accuracyPredictor.js';
 import { evaluateSubnet, measureGraphLatency, subnetGraph, type EvaluateSubnetContext } from './evaluateSubnet.js';
 import { calibrateLatencyTable } from './latencyCalibration.js';
+import { kendallTauB } from './rankCorrelation.js';
 import { hypervolume, normaliseForHypervolume } from './hypervolume.js';
 import { fixRunScale } from './runScale.js';
 import { LatencyTable, latencyTablePath, meanAbsPercentError, type TimingOptions } from './LatencyTable.js';
@@ -275,6 +276,8 @@ export class SearchManager {
       .map((r) => r.id);
     const withLut = s.evaluated.filter((r) => r.latencyLutMs !== undefined && Number.isFinite(r.latencyMs));
     if (withLut.length > 0) s.lutErrorPct = meanAbsPercentError(withLut.map((r) => r.latencyLutMs!), withLut.map((r) => r.latencyMs));
+    const lutTau = kendallTauB(withLut.map((r) => r.latencyLutMs!), withLut.map((r) => r.latencyMs));
+    if (Number.isFinite(lutTau)) s.lutTau = lutTau;
   }
 
   private currentHypervolume(state: SearchState): number {

@@ -166,6 +166,7 @@ function ExportDownload({ runId, dir }: { runId: string | null; dir: string }) {
 function Hypervolume() {
   const hv = useWorkbench((s) => s.searchSummary?.hypervolume);
   const lut = useWorkbench((s) => s.searchSummary?.lutErrorPct);
+  const lutTau = useWorkbench((s) => s.searchSummary?.lutTau);
   const model = useWorkbench((s) => s.searchSummary?.latencyModel);
   if (!hv?.length) return null;
   return (
@@ -178,7 +179,11 @@ function Hypervolume() {
         testId="hypervolume-chart"
       />
       {model ? <LatencyModelLine model={model} /> : null}
-      {lut !== undefined ? <p className="muted">latency-table error on this search's subnets: {fmt(lut)}%</p> : null}
+      {lut !== undefined ? (
+        <p className="muted">
+          latency table on this search&apos;s subnets: error {fmt(lut)}%{lutTau !== undefined ? `, τ ${lutTau.toFixed(2)}` : ''}
+        </p>
+      ) : null}
     </div>
   );
 }
