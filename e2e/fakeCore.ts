@@ -181,7 +181,7 @@ export function createFakeCore(opts: { stepsPerTick?: number; tickMs?: number } 
           id: s.evaluated.length + i,
           arch,
           vector,
-          accuracy: Math.min(0.99, 0.55 + 0.4 * (1 - Math.exp(-size / 4)) + (gen * 0.02) + rng.next() * 0.05),
+          ...(({ accuracy, ...est }) => ({ accuracy, ...est }))(accuracyEstimate('val', Math.min(0.99, 0.55 + 0.4 * (1 - Math.exp(-size / 4)) + (gen * 0.02) + rng.next() * 0.05), 5000)),
           latencyMs,
           latencyLutMs: latencyMs * (1 + (rng.next() - 0.5) * 0.1),
           params: Math.round(2000 * (1 + size) ** 1.5),
@@ -230,6 +230,20 @@ export function createFakeCore(opts: { stepsPerTick?: number; tickMs?: number } 
         nextOffset: offset + limit < r.metrics.length ? offset + limit : null,
       };
     },
+    'runs.update': async ({ runId, name, tags }) => {
+      const r = get(runId);
+      if (name !== undefined) r.summary.name = name;
+      if (tags !== undefined) r.summary.tags = tags;
+      hub.emit('onRunEvent', { kind: 'status', runId, summary: { ...r.summary } });
+      return { ...r.summary };
+    },
+    'runs.delete': async ({ runId }) => {
+      const r = get(runId);
+      if (r.timer) throw new ProtocolError('busy', `run "${runId}" is training: stop it first`);
+      runs.delete(runId);
+      hub.emit('onRunEvent', { kind: 'removed', runId });
+      return { deleted: true };
+    },
     'train.start': async (config) => {
       const id = `run-${++n}`;
       const run: FakeRun = {
@@ -272,7 +286,9 @@ export function createFakeCore(opts: { stepsPerTick?: number; tickMs?: number } 
       const run = get(config.runId);
       const v = validateSpace(run.config.space);
       if (!v.ok) throw new ProtocolError('failed', 'run has a bad space');
-      const s: SearchSummary = { id: `search-${++n}`, runId: run.summary.id, status: 'running', config, evaluated: [], front: [], hypervolume: [] };
+      // Like the real SearchManager: one hypervolume scale per run (runScale.ts).
+      const hvScale = { scales: { latency: 2, params: 1e5, flops: 1e6 }, ref: { accuracy: 1, latency: 1.1, params: 1.1, flops: 1.1 } };
+      const s: SearchSummary = { id: `search-${++n}`, runId: run.summary.id, status: 'running', config, evaluated: [], front: [], hypervolume: [], hvScale };
       searches.set(s.id, s);
       runSearch(s, v.space);
       return { searchId: s.id };

@@ -14,6 +14,7 @@ import { defaultMaxConcurrent, RunManager, type TrainProcessEntry } from '../tra
 import type { SpawnTrainChild } from '../train/TrainChild.js';
 import { RankManager } from '../search/RankManager.js';
 import { SearchManager } from '../search/SearchManager.js';
+import { RunFollower } from '../train/RunFollower.js';
 import { exportSubnet } from '../export/exportSubnet.js';
 import { EventHub, type Handlers } from './session.js';
 import { VERSION } from './version.js';
@@ -75,6 +76,9 @@ export async function createCore(opts: CoreOptions = {}): Promise<Core> {
     // asked when the first run starts, by which time the backend has been probed (getBackend below)
     maxConcurrent: opts.maxRuns ?? (async () => defaultMaxConcurrent(await getBackend())),
   });
+  // Runs another process writes (a CLI run, a worker) reach the clients as live events too.
+  const follower = new RunFollower({ store: runs.store, emit: (e) => hub.emit('onRunEvent', e), isOwned: (id) => runs.isTraining(id) || runs.queued().includes(id) });
+  follower.start();
   const searches = new SearchManager({ runsDir, hub });
   const rankings = new RankManager({ runsDir, backend: backendChoice });
 
@@ -101,6 +105,8 @@ export async function createCore(opts: CoreOptions = {}): Promise<Core> {
     },
     'runs.list': async () => runs.list(),
     'runs.get': async ({ runId, ...page }) => runs.get(runId, page),
+    'runs.update': async ({ runId, ...labels }) => runs.update(runId, labels),
+    'runs.delete': async ({ runId }) => runs.delete(runId),
     'train.start': async (cfg) => {
       checkDataDir(cfg.data, dataDirs);
       const r = validateSpace(cfg.space);
@@ -132,6 +138,7 @@ export async function createCore(opts: CoreOptions = {}): Promise<Core> {
     hub,
     runsDir,
     async close() {
+      await follower.stop();
       await searches.close?.();
       await rankings.close();
       await runs.close();

@@ -140,8 +140,19 @@ export const RunSummary = z.object({
   /** Its score on the whole test split, when the run was asked for a final report (the CLI). */
   test: AccuracyEstimate.optional(),
   error: z.string().optional(),
+  /** The user's labels (runs.update); kept in the run's labels.json, so a training process never overwrites them. */
+  tags: z.array(z.string()).optional(),
 });
 export type RunSummary = z.infer<typeof RunSummary>;
+
+/** A run's user labels: its name and tags (plain text, bounded). */
+export const RunLabels = z
+  .object({
+    name: z.string().trim().min(1).max(200).optional(),
+    tags: z.array(z.string().trim().min(1).max(40)).max(20).optional(),
+  })
+  .strict();
+export type RunLabels = z.infer<typeof RunLabels>;
 
 /** Per MoE layer, per point: where tokens went. Expert slots: routed, then null/zero/copy/constant. */
 export const ExpertLoad = z.object({
@@ -448,6 +459,10 @@ export const methods = {
       nextOffset: z.number().int().nullable(),
     }),
   },
+  /** Rename or (re)tag a run; absent fields stay as they are. */
+  'runs.update': { params: RunLabels.extend({ runId: z.string().min(1) }).strict(), result: RunSummary },
+  /** Delete a run's folder (refused while it trains). */
+  'runs.delete': { params: RunRef, result: z.object({ deleted: z.boolean() }) },
   'train.start': { params: TrainConfig, result: z.object({ runId: z.string() }) },
   'train.stop': { params: RunRef, result: z.object({ stopped: z.boolean() }) },
   'train.resume': { params: RunRef, result: z.object({ runId: z.string() }) },
@@ -467,6 +482,8 @@ export const RunEvent = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('metrics'), runId: z.string(), points: z.array(MetricPoint) }),
   z.object({ kind: z.literal('specialization'), runId: z.string(), data: Specialization }),
   z.object({ kind: z.literal('log'), runId: z.string(), level: z.enum(['info', 'warn', 'error']), message: z.string() }),
+  /** The run's folder is gone (runs.delete, or removed from the runs folder). */
+  z.object({ kind: z.literal('removed'), runId: z.string() }),
 ]);
 export type RunEvent = z.infer<typeof RunEvent>;
 

@@ -24,6 +24,7 @@ import {
   type MethodParamsParsed,
   type MethodResult,
   type RunEvent,
+  type RunLabels,
   type RunRecord,
   type RunSummary,
   type TrainConfigInput,
@@ -113,6 +114,8 @@ export class RunManager {
   private readonly queue: QueuedRun[] = [];
   /** Runs this manager has queued or is training: a second start/resume of one is refused at once. */
   private readonly claimed = new Set<string>();
+  /** Labels set while a child trains: its status events carry the names it read at start. */
+  private readonly labels = new Map<string, RunLabels>();
   private readonly ready: Promise<void>;
   private limit: Promise<number> | null = null;
   /** Per queued or live run: resolves once it has left the queue without starting, or its child exited. */
@@ -273,6 +276,33 @@ export class RunManager {
     return (await this.store.list()).map((s) => this.withQueueStatus(s));
   }
 
+  /** Rename or retag a run (labels.json: a training child's writes of run.json never undo it). */
+  async update(runId: string, patch: RunLabels): Promise<RunSummary> {
+    await this.ready;
+    await this.read(runId);
+    const labels = await this.store.writeLabels(runId, patch);
+    if (this.live.has(runId)) this.labels.set(runId, labels);
+    const summary = this.withQueueStatus((await this.read(runId)).summary);
+    this.emit({ kind: 'status', runId, summary });
+    return summary;
+  }
+
+  /** Delete a run's folder; refused while this or another process trains it, or it waits in the queue. */
+  async delete(runId: string): Promise<{ deleted: boolean }> {
+    await this.ready;
+    await this.read(runId).catch((e) => {
+      // a damaged run can be deleted too; only a missing one cannot
+      if (e instanceof ProtocolError && e.code === 'not_found') throw e;
+    });
+    if (this.claimed.has(runId) || this.live.has(runId) || (await this.ownedElsewhere(runId))) {
+      throw new ProtocolError('busy', `run "${runId}" is training or queued: stop it first`);
+    }
+    await this.store.deleteRun(runId);
+    this.labels.delete(runId);
+    this.emit({ kind: 'removed', runId });
+    return { deleted: true };
+  }
+
   /** The record and one page of the metric history (see the protocol's `runs.get`). */
   async get(runId: string, page: Partial<Omit<MethodParamsParsed<'runs.get'>, 'runId'>> = {}): Promise<MethodResult<'runs.get'>> {
     await this.ready;
@@ -341,7 +371,8 @@ export class RunManager {
     child.on('message', (m: ChildMessage) => {
       if (m.type === 'event') {
         if (m.event.kind === 'status') run.reported = true;
-        this.emit(m.event);
+        const l = m.event.kind === 'status' ? this.labels.get(runId) : undefined;
+        this.emit(l && m.event.kind === 'status' ? { ...m.event, summary: { ...m.event.summary, ...l } } : m.event);
       } else if (m.type === 'done') run.ended = true;
       else if (m.type === 'busy') {
         // Another process took the run's lock first: it is that process's run; report, touch nothing.

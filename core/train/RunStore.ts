@@ -18,6 +18,7 @@ import {
   issuesOf,
   METRICS_PAGE_DEFAULT,
   MetricPoint,
+  RunLabels,
   RunRecord,
   Specialization,
   type RunSummary,
@@ -36,6 +37,8 @@ export const RUN_FILES = {
   checkpoint: 'checkpoint.bin',
   checkpointPrev: 'checkpoint.prev.bin',
   owner: LOCK_FILE,
+  /** The user's name and tags (runs.update), apart from run.json, which the training process rewrites. */
+  labels: 'labels.json',
 } as const;
 
 /**
@@ -191,7 +194,27 @@ export class RunStore {
       const first = issuesOf(r.error)[0];
       throw new RunDamagedError(runId, file, first ? `${first.path || '(root)'}: ${first.message}` : 'does not validate');
     }
+    const labels = await this.readLabels(runId);
+    if (labels.name) r.data.summary.name = labels.name;
+    if (labels.tags) r.data.summary.tags = labels.tags;
     return r.data;
+  }
+
+  /** The run's labels; a missing or unreadable labels.json is no labels (the run itself is intact). */
+  async readLabels(runId: string): Promise<RunLabels> {
+    try {
+      const r = RunLabels.safeParse(JSON.parse(await readFile(join(this.runDir(runId), RUN_FILES.labels), 'utf8')));
+      return r.success ? r.data : {};
+    } catch {
+      return {};
+    }
+  }
+
+  /** Merge `patch` into the run's labels (absent fields stay). */
+  async writeLabels(runId: string, patch: RunLabels): Promise<RunLabels> {
+    const next = { ...(await this.readLabels(runId)), ...patch };
+    await atomicWriteFile(join(this.runDir(runId), RUN_FILES.labels), JSON.stringify(next));
+    return next;
   }
 
   async writeRecord(record: RunRecord): Promise<void> {
