@@ -17,6 +17,7 @@ import {
   type Specialization,
   type TrainConfig,
 } from '../core/protocol/protocol.js';
+import { accuracyEstimate } from '../core/protocol/accuracyInterval.js';
 import { encodeArch, sampleArch } from '../core/space/archCodec.js';
 import { listExampleSpaces } from '../core/space/exampleSpaces.js';
 import { createRng } from '../core/space/rng.js';
@@ -181,7 +182,7 @@ export function createFakeCore(opts: { stepsPerTick?: number; tickMs?: number } 
           id: s.evaluated.length + i,
           arch,
           vector,
-          ...(({ accuracy, ...est }) => ({ accuracy, ...est }))(accuracyEstimate('val', Math.min(0.99, 0.55 + 0.4 * (1 - Math.exp(-size / 4)) + (gen * 0.02) + rng.next() * 0.05), 5000)),
+          ...accuracyEstimate('val', Math.min(0.99, 0.55 + 0.4 * (1 - Math.exp(-size / 4)) + (gen * 0.02) + rng.next() * 0.05), 5000),
           latencyMs,
           latencyLutMs: latencyMs * (1 + (rng.next() - 0.5) * 0.1),
           params: Math.round(2000 * (1 + size) ** 1.5),
@@ -287,7 +288,9 @@ export function createFakeCore(opts: { stepsPerTick?: number; tickMs?: number } 
       const v = validateSpace(run.config.space);
       if (!v.ok) throw new ProtocolError('failed', 'run has a bad space');
       // Like the real SearchManager: one hypervolume scale per run (runScale.ts).
-      const hvScale = { scales: { latency: 2, params: 1e5, flops: 1e6 }, ref: { accuracy: 1, latency: 1.1, params: 1.1, flops: 1.1 } };
+      const runScale: Record<string, number> = { latency: 2, params: 1e5, flops: 1e6 };
+      const costs = config.objectives.filter((o) => o !== 'accuracy');
+      const hvScale = { scales: Object.fromEntries(costs.map((o) => [o, runScale[o]!])), ref: Object.fromEntries(config.objectives.map((o) => [o, o === 'accuracy' ? 1 : 1.1])) };
       const s: SearchSummary = { id: `search-${++n}`, runId: run.summary.id, status: 'running', config, evaluated: [], front: [], hypervolume: [], hvScale };
       searches.set(s.id, s);
       runSearch(s, v.space);
