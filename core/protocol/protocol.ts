@@ -311,6 +311,8 @@ export const SearchSummary = z.object({
   /** Kendall τ-b between the table's predictions and the latencies measured in this search. */
   lutTau: z.number().optional(),
   /** Held-out check of the latency table the search predicted with (fitted or reused). */
+  /** Caveats about what the numbers mean (e.g. a run trained before validation splits). */
+  warnings: z.array(z.string()).optional(),
   latencyModel: LatencyModelCheck.extend({ fromCache: z.boolean() }).optional(),
   error: z.string().optional(),
 });

@@ -63,6 +63,7 @@ describe('SearchManager', () => {
     for (let i = 1; i < s.hypervolume.length; i++) expect(s.hypervolume[i]!.value).toBeGreaterThanOrEqual(s.hypervolume[i - 1]!.value);
     expect(s.hypervolume[2]!.value).toBeGreaterThan(0);
     expect(s.evaluated.every((r) => r.latencyMs > 0 && r.latencyLutMs! > 0)).toBe(true);
+    expect(s.warnings).toBeUndefined();
     // Subnets are scored on the validation split (800 spirals: 160 test, 640 train of which 64 are held
     // out for validation), never on test, and each score carries its sample count and interval.
     for (const r of s.evaluated) {
@@ -102,6 +103,21 @@ describe('SearchManager', () => {
     expect(onDisk.latencyModel).toEqual(s.latencyModel);
     const lutFiles = await import('node:fs/promises').then((fs) => fs.readdir(join(runsDir, '..', 'latency-tables')).catch(() => []));
     expect(lutFiles.length).toBe(s.latencyModel!.passed ? 1 : 0);
+  });
+
+  it('warns when the run was trained before validation splits (its validation images were training images)', async () => {
+    const space = SearchSpace.parse(listExampleSpaces().find((e) => e.id === 'spirals-moe')!.space);
+    const oldRun = await createTestRun(runsDir, { space, data: { kind: 'spirals', classes: 4, samples: 400, noise: 0.2, seed: 1 }, backend: 'cpu' });
+    const file = join(runsDir, oldRun, 'run.json');
+    const record = JSON.parse(await readFile(file, 'utf8'));
+    expect(record.config.data.valFraction).toBe(0.1); // new runs record it
+    delete record.config.data.valFraction;
+    await writeFile(file, JSON.stringify(record));
+    const m = new SearchManager({ runsDir, hub: new EventHub(), backend: 'cpu', timing });
+    const { searchId } = await m.start({ runId: oldRun, strategy: 'random', objectives: ['accuracy', 'params'], population: 4, generations: 1, evalSamples: 64 });
+    const s = await m.wait(searchId);
+    expect(s.status).toBe('completed');
+    expect(s.warnings?.[0]).toMatch(/trained before validation splits/);
   });
 
   it('random and predictor-guided evolution strategies, cancel, and listing', async () => {

@@ -192,6 +192,12 @@ export class SearchManager {
       net = restored.net;
       const space = net.space;
       const ds = await loadDataset(restored.record.config.data, { input: space.input });
+      if (restored.record.config.data.valFraction === undefined) {
+        s.warnings = [
+          'this run was trained before validation splits: its validation split is part of the images it trained on, so accuracies ' +
+            'here are optimistic and rank subnets by fit to training data; retrain the run for held-out validation',
+        ];
+      }
       if (hasBatchNorm(space)) bnBatches = recalibrationBatches(ds.train, inputShapeOf(space.input));
       lut = await LatencyTable.open({
         path: latencyTablePath(this.opts.runsDir, backend.name, backend.device, space),

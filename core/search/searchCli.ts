@@ -188,6 +188,7 @@ export async function runSearchCommand(argv: string[]): Promise<number> {
   } else {
     console.log(`\nsearch ${searchId}: ${summary.status}, ${summary.evaluated.length} subnets evaluated${summary.lutErrorPct !== undefined ? `, latency-table error on them ${summary.lutErrorPct.toFixed(1)} %${summary.lutTau !== undefined ? ` (τ ${summary.lutTau.toFixed(2)})` : ''}` : ''}`);
     if (summary.error) console.log(`error: ${summary.error}`);
+    for (const w of summary.warnings ?? []) console.log(`warning: ${w}`);
     if (summary.latencyModel) console.log(formatLatencyModel(summary.latencyModel));
     console.log(`Pareto front (${summary.config.objectives.join(' vs ')}${summary.config.constraints.length ? `; ${summary.config.constraints.map((c) => `${c.objective} ≤ ${c.max}`).join(', ')}` : ''}):`);
     console.log(formatFrontTable(summary, record.config.space));

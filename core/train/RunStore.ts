@@ -24,6 +24,7 @@ import {
   type RunSummary,
   type TrainConfig,
 } from '../protocol/protocol.js';
+import { DEFAULT_VAL_FRACTION } from '../data/Dataset.js';
 import { atomicWriteFile } from './atomicWrite.js';
 import { decodeCheckpoint, encodeCheckpoint, type Checkpoint } from './checkpointFormat.js';
 import { acquireRunLock, holderFor, LOCK_FILE, readLock, type LockHolder, type RunLock } from './runLock.js';
@@ -59,7 +60,9 @@ export function defaultRunsDir(
 /** The record of a run that has not started yet (status 'queued', no metrics). */
 export function newRunRecord(id: string, config: TrainConfig, name = `${config.space.name} · ${config.strategy}`): RunRecord {
   return {
-    config,
+    // The validation share is written out, so a run from before validation splits (no valFraction:
+    // it trained on the images now held out) can be told apart and its searches warned.
+    config: { ...config, data: { ...config.data, valFraction: config.data.valFraction ?? DEFAULT_VAL_FRACTION } },
     summary: {
       id,
       name: config.name ?? name,

@@ -168,6 +168,7 @@ function Hypervolume() {
   const lut = useWorkbench((s) => s.searchSummary?.lutErrorPct);
   const lutTau = useWorkbench((s) => s.searchSummary?.lutTau);
   const model = useWorkbench((s) => s.searchSummary?.latencyModel);
+  const warnings = useWorkbench((s) => s.searchSummary?.warnings);
   if (!hv?.length) return null;
   return (
     <div className="panel">
@@ -184,6 +185,11 @@ function Hypervolume() {
           latency table on this search&apos;s subnets: error {fmt(lut)}%{lutTau !== undefined ? `, τ ${lutTau.toFixed(2)}` : ''}
         </p>
       ) : null}
+      {warnings?.map((w) => (
+        <p key={w} className="error-text" data-testid="search-warning">
+          {w}
+        </p>
+      ))}
     </div>
   );
 }
