@@ -113,10 +113,12 @@ export class MoELayer {
   /** MoE++ gating-residual map W_g, [S, S], or null when the block has no gating residual. */
   readonly gateMap: tf.Variable | null;
   /**
-   * Mean number of FFN experts (routed, kept) a token ran in recent training passes, where the routing
-   * mask was read (sparse dispatch); null until then. FLOPs use it: null, zero and copy experts cost no FFN.
+   * Blocks where the FFN experts a token runs vary (null / zero / copy / constant experts, top-p): the
+   * running mean of FFN experts a token chose in training passes that read the routing mask (sparse
+   * dispatch), −1 until measured. A non-trainable variable, so checkpoints keep it and a restored supernet
+   * counts the same FLOPs.
    */
-  measuredFfnPerToken: number | null = null;
+  readonly ffnUse: tf.Variable | null;
   private jitterSeed = 0;
   /**
    * 'sparse' runs each FFN expert on its own tokens (needs a synchronous read of the routing mask);
@@ -180,6 +182,19 @@ export class MoELayer {
     this.constantGate = block.constantExperts > 0 ? store.add(`${name}.moe.constGate`, normalInit(rng, [dMax, 2 * block.constantExperts], 0.02)) : null;
     this.gateMap = block.gatingResidual ? store.add(`${name}.moe.gateMap`, normalInit(rng, [S, S], 0.02)) : null;
     if (block.routerJitter > 0) this.jitterSeed = rng.int(2 ** 30);
+    const varies = block.nullExperts + block.zeroExperts + block.copyExperts + block.constantExperts > 0 || block.routing.mode === 'topp';
+    this.ffnUse = varies ? store.add(`${name}.moe.ffnUse`, tf.scalar(-1), false) : null;
+  }
+
+  /**
+   * Mean FFN experts per token measured in training (`ffnUse`), or null: not measured yet, or a block
+   * whose every routed slot is an FFN expert (its k is exact).
+   */
+  get measuredFfnPerToken(): number | null {
+    if (!this.ffnUse) return null;
+    const host = hostCopies.get(this.ffnUse.dataId);
+    const v = host ? host[0]! : canReadSync() ? this.ffnUse.dataSync()[0]! : -1;
+    return v < 0 ? null : v;
   }
 
   /** Number of routable slots (router columns). */
@@ -245,7 +260,7 @@ export class MoELayer {
     if (!Number.isInteger(hSeg) || hSeg < 1) throw new Error(`${this.name}: expert hidden ${hidden} is not divisible by segments ${block.segments}`);
     if (d > this.dMax) throw new Error(`${this.name}: input width ${d} exceeds the allocated ${this.dMax}`);
     if (this.dispatch === 'fused' || (this.dispatch === 'auto' && tf.getBackend() === 'webgpu' && this.fusedEligible(d, hSeg))) {
-      if (!this.fusedEligible(d, hSeg)) throw new Error(`${this.name}: the fused MoE route needs top-k routing, ReLU experts, no shared or special experts, one segment and d, hidden divisible by 4`);
+      if (!this.fusedEligible(d, hSeg)) throw new Error(`${this.name}: the fused MoE route needs top-k routing, ReLU experts, no shared or special experts, one segment, no router jitter, z-loss or gating residual, and d, hidden divisible by 4`);
       return this.applyFused(x, hSeg, opts, ctx);
     }
 
@@ -291,10 +306,15 @@ export class MoELayer {
     this.lastFfnTokens = new Array<number>(E + this.shared.length).fill(0);
     if (this.dispatch === 'sparse' || (this.dispatch === 'auto' && canReadSync())) {
       // Sparse: each FFN expert runs on exactly its tokens (one-hot dispatch D [n, T], combine Dᵀ).
-      const m = mask.dataSync();
+      // One read of [pre | kept] ([T, 2S]): kept dispatches, pre measures routing before capacity drops.
+      const m = masks.dataSync();
+      let chosenFfn = 0;
       for (let c = 0; c < E; c++) {
         const idx: number[] = [];
-        for (let t = 0; t < T; t++) if (m[t * S + c]) idx.push(t);
+        for (let t = 0; t < T; t++) {
+          if (m[t * 2 * S + S + c]) idx.push(t);
+          chosenFfn += m[t * 2 * S + c]!;
+        }
         if (idx.length === 0) continue;
         const dispatch = new Float32Array(idx.length * T);
         idx.forEach((t, j) => (dispatch[j * T + t] = 1));
@@ -305,9 +325,12 @@ export class MoELayer {
         this.ffnCalls++;
         this.lastFfnTokens[c] = idx.length;
       }
-      if (opts.training && T > 0) {
-        const perToken = this.lastFfnTokens.slice(0, E).reduce((a, b) => a + b, 0) / T;
-        this.measuredFfnPerToken = this.measuredFfnPerToken === null ? perToken : this.measuredFfnPerToken + FFN_USE_EMA * (perToken - this.measuredFfnPerToken);
+      if (opts.training && T > 0 && this.ffnUse) {
+        // FFN experts a token chose (before capacity drops: inference drops nothing).
+        const perToken = chosenFfn / T;
+        const prev = this.measuredFfnPerToken;
+        const next = prev === null ? perToken : prev + FFN_USE_EMA * (perToken - prev);
+        tf.tidy(() => this.ffnUse!.assign(tf.scalar(next)));
       }
     } else {
       // Dense (WebGPU under Node cannot read the mask back synchronously): every FFN expert runs on

@@ -156,14 +156,14 @@ describe('AdaMoE and MoE++ experts', () => {
     });
   });
 
-  it('MoE++ balance loss weights zero / copy / constant terms by τ', () => {
+  it('MoE++ balance loss weights zero / copy / constant terms by τ; AdaMoE null experts are ordinary terms', () => {
     const d = 3;
     const T = 8;
-    const l = layer({ experts: 2, zeroExperts: 1, copyExperts: 1, constantExperts: 1, routing: { mode: 'topk', k: 2 }, balanceTau: 0.25 }, d, 3);
+    const l = layer({ experts: 2, nullExperts: 1, zeroExperts: 1, copyExperts: 1, constantExperts: 1, routing: { mode: 'topk', k: 2 }, balanceTau: 0.25 }, d, 3);
     const xs = randomRows(T, d, 6);
     const { report } = l.apply(tf.tensor2d(xs), 8, { training: true });
     const R = mat(l.router);
-    const S = 5;
+    const S = 6; // e0, e1, null0, zero0, copy0, const0
     const probs = xs.map((xt) => softmax(matVec(xt, R)));
     const count = new Array<number>(S).fill(0);
     probs.forEach((p) => {
@@ -171,7 +171,9 @@ describe('AdaMoE and MoE++ experts', () => {
       count[order[0]!]!++;
       count[order[1]!]!++;
     });
-    const eta = [1, 1, 0.25, 0.25, 0.25];
+    // AdaMoE's reference keeps null experts as ordinary terms (its null-expert override indexes the top-k
+    // axis and changes nothing); MoE++ weights its zero-computation experts by τ.
+    const eta = [1, 1, 1, 0.25, 0.25, 0.25];
     const want = S * count.reduce((a, cnt, i) => a + eta[i]! * (cnt / (2 * T)) * (probs.reduce((s, p) => s + p[i]!, 0) / T), 0);
     expect(read(report.auxLoss!)).toBeCloseTo(want, 5);
   });
@@ -252,5 +254,29 @@ describe('FLOPs count what a token runs', () => {
     l.apply(tf.concat([tf.ones([8, 1]), tf.tensor2d(randomRows(8, 1, 12))], 1) as tf.Tensor2D, h, { training: true });
     expect(l.measuredFfnPerToken).toBe(0);
     expect(l.countFlops(d, h)).toBe(router);
+    expect(stores.at(-1)!.named().get('m.moe.ffnUse')).toBe(l.ffnUse); // checkpointed with the weights
+  });
+
+  it('top-p counts its measured k', () => {
+    const d = 3;
+    const h = 8;
+    const l = layer({ experts: 6, routing: { mode: 'topp', p: 0.7 } }, d, 7);
+    expect(l.countFlops(d, h)).toBe(2 * d * 6 + 6 * 2 * 2 * d * h); // bound: maxK = all 6
+    const xs = randomRows(40, d, 13);
+    l.apply(tf.tensor2d(xs), h, { training: true });
+    // k per token by hand: ranked probabilities kept while the float32 mass above is < fl32(0.7).
+    const R = mat(l.router);
+    const ks = xs.map((xt) => {
+      const p = softmax(matVec(xt, R)).sort((a, b) => b - a);
+      let above = 0;
+      let k = 0;
+      while (k < p.length && above < Math.fround(0.7)) above = Math.fround(above + Math.fround(p[k++]!));
+      return k;
+    });
+    const meanK = ks.reduce((a, b) => a + b, 0) / ks.length;
+    expect(meanK).toBeGreaterThan(1);
+    expect(meanK).toBeLessThan(6);
+    expect(l.measuredFfnPerToken!).toBeCloseTo(meanK, 5);
+    expect(l.countFlops(d, h)).toBeCloseTo(2 * d * 6 + meanK * 2 * 2 * d * h, 3);
   });
 });
