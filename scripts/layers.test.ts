@@ -27,7 +27,7 @@ describe("core/'s floors", () => {
     });
     expect(checkLayers(root).map((v) => `${v.file}:${v.line} ${v.rule}`).sort()).toEqual([
       'core/space/SearchSpace.ts:1 upward import: space (floor 0) imports protocol (floor 1)',
-      'core/train/Trainer.ts:1 upward import: train (floor 3) imports host (floor 5)',
+      'core/train/Trainer.ts:1 upward import: train (floor 3) imports host (floor 6)',
     ]);
   });
 

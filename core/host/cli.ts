@@ -17,9 +17,12 @@ Usage:
   switchyard search <runId> [--strategy nsga2|evolution|random] [--objectives accuracy,latency] ...
   switchyard rank   <runId> [--subnets N] [--steps S] [--seeds R]   inherited vs standalone ranking (Kendall τ)
   switchyard export <runId> <arch.json|vector|largest|smallest> [--formats tfjs,onnx,arch] [--out DIR]
+  switchyard worker --redis redis://HOST:PORT [--concurrency N] [--backend B] [--runs-dir DIR]   train queued jobs
   switchyard help <command>
 
 Backends (B): auto (tensorflow → webgpu → wasm → cpu), tensorflow, webgpu, wasm, cpu.
+Job queue: serve --redis URL, train … --queue URL and rank … --queue URL hand the trainings to
+\`switchyard worker\` processes (they mount the same --runs-dir); without them everything runs here.
 `;
 
 
@@ -34,6 +37,8 @@ const ServeFlags = z
     'allow-host': z.string().optional(),
     /** Runs training at once (more queue); default 1 on a GPU backend, 2 on CPU. */
     'max-runs': z.coerce.number().int().min(1).max(64).optional(),
+    /** redis://HOST:PORT: runs train as jobs on `switchyard worker` processes (core/queue). */
+    redis: z.string().optional(),
   })
   .strict();
 
@@ -41,11 +46,13 @@ async function serveCommand(argv: string[]): Promise<number> {
   const { flags } = parseFlags(argv);
   const f = parseOrThrow(ServeFlags, flags, 'flags', []);
   const { serve } = await import('./serve.js');
+  const redis = f.redis === undefined ? undefined : (await import('../queue/jobs.js')).parseRedisUrl(f.redis, '--redis');
   const allowHosts = f['allow-host']?.split(',').map((h) => h.trim()).filter(Boolean) ?? [];
-  const s = await serve({ port: f.port, host: f.host, token: f.token, runsDir: f['runs-dir'], backend: f.backend, maxRuns: f['max-runs'], allowHosts });
+  const s = await serve({ port: f.port, host: f.host, token: f.token, runsDir: f['runs-dir'], backend: f.backend, maxRuns: f['max-runs'], allowHosts, redis });
   const url = f.token ? `${s.url}?token=${encodeURIComponent(f.token)}` : s.url;
   console.log(`Switchyard serving ${url}`);
   console.log(`runs: ${s.core.runsDir}`);
+  if (redis) console.log(`runs train as jobs on the workers of ${redis}`);
   const stop = async () => {
     await s.close();
     process.exit(0);
@@ -62,11 +69,15 @@ export async function main(argv: string[]): Promise<number> {
       case 'serve':
         return await serveCommand(rest);
       case 'train':
+        if (rest.some((a) => a === '--queue' || a.startsWith('--queue='))) return await (await import('../queue/queueCli.js')).runQueuedCommand('train', rest);
         return await (await import('../train/trainCli.js')).runTrainCommand(rest);
       case 'search':
         return await (await import('../search/searchCli.js')).runSearchCommand(rest);
       case 'rank':
+        if (rest.some((a) => a === '--queue' || a.startsWith('--queue='))) return await (await import('../queue/queueCli.js')).runQueuedCommand('rank', rest);
         return await (await import('../search/rankCli.js')).runRankCommand(rest);
+      case 'worker':
+        return await (await import('../queue/workerCli.js')).runWorkerCommand(rest);
       case 'export':
         return await (await import('../export/exportCli.js')).runExportCommand(rest);
       case '--version':

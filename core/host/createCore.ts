@@ -13,6 +13,7 @@ import { defaultRunsDir } from '../train/RunStore.js';
 import { defaultMaxConcurrent, RunManager, type TrainProcessEntry } from '../train/RunManager.js';
 import type { SpawnTrainChild } from '../train/TrainChild.js';
 import { RankManager } from '../search/RankManager.js';
+import { connectJobQueue } from '../queue/JobQueue.js';
 import { SearchManager } from '../search/SearchManager.js';
 import { RunFollower } from '../train/RunFollower.js';
 import { exportSubnet } from '../export/exportSubnet.js';
@@ -31,13 +32,19 @@ export interface CoreOptions {
   trainEntry?: TrainProcessEntry;
   /** Starts training children instead of forking trainEntry (Electron: utility processes via main). */
   spawnTrainChild?: SpawnTrainChild;
-  /** Runs training at once; more wait as 'queued'. Default: 1 on a GPU backend, 2 on CPU. */
-  maxRuns?: number;
   /**
    * Folders a client may name as a dataset's `dir` (default: Debian's Fashion-MNIST folder plus
    * $SWITCHYARD_DATA_DIRS, colon-separated). A client must not make the host probe arbitrary paths.
    */
   dataDirs?: string[];
+  /** Runs training at once; more wait as 'queued'. Default: 1 on a GPU backend, 2 on CPU. */
+  maxRuns?: number;
+  /**
+   * redis://HOST:PORT: runs (and rankings' standalone trainings) become BullMQ jobs that
+   * `switchyard worker` processes train (core/queue); the workers mount the same runs folder.
+   * Absent: everything trains on this machine.
+   */
+  redis?: string;
 }
 
 export function defaultDataDirs(env: NodeJS.ProcessEnv = process.env): string[] {
@@ -67,20 +74,22 @@ export async function createCore(opts: CoreOptions = {}): Promise<Core> {
   const hub = new EventHub();
   const activationBudget = opts.activationBudgetBytes ?? activationBudgetFor(totalmem());
   const dataDirs = opts.dataDirs ?? defaultDataDirs();
+  const jobs = opts.redis ? await connectJobQueue({ redisUrl: opts.redis, runsDir, backend: opts.backend }) : null;
   const runs = new RunManager({
     runsDir,
     hub,
     backend: backendChoice,
     entry: opts.trainEntry,
-    spawnChild: opts.spawnTrainChild,
-    // asked when the first run starts, by which time the backend has been probed (getBackend below)
-    maxConcurrent: opts.maxRuns ?? (async () => defaultMaxConcurrent(await getBackend())),
+    spawnChild: jobs?.spawnChild ?? opts.spawnTrainChild,
+    // asked when the first run starts, by which time the backend has been probed (getBackend below);
+    // with a job queue the workers' concurrency is the limit, not this machine's
+    maxConcurrent: opts.maxRuns ?? (jobs ? 1000 : async () => defaultMaxConcurrent(await getBackend())),
   });
   // Runs another process writes (a CLI run, a worker) reach the clients as live events too.
   const follower = new RunFollower({ store: runs.store, emit: (e) => hub.emit('onRunEvent', e), isOwned: (id) => runs.isTraining(id) || runs.queued().includes(id) });
   follower.start();
   const searches = new SearchManager({ runsDir, hub });
-  const rankings = new RankManager({ runsDir, backend: backendChoice });
+  const rankings = new RankManager({ runsDir, backend: backendChoice, queue: opts.redis });
 
   // The backend is chosen once, lazily: loading tfjs and probing a GPU should not delay the first paint.
   let backend: Promise<BackendInfo | null> | null = null;
@@ -141,6 +150,8 @@ export async function createCore(opts: CoreOptions = {}): Promise<Core> {
       await follower.stop();
       await searches.close?.();
       await rankings.close();
+      // Jobs keep training on their workers: let go of them first, so closing stops nothing remote.
+      await jobs?.close();
       await runs.close();
     },
   };

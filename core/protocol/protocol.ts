@@ -140,6 +140,10 @@ export const RunSummary = z.object({
   /** Its score on the whole test split, when the run was asked for a final report (the CLI). */
   test: AccuracyEstimate.optional(),
   error: z.string().optional(),
+  /** The job-queue worker training it (`switchyard worker`); absent for runs trained by this host. */
+  worker: z.string().optional(),
+  /** Its BullMQ job id when it runs as a job (core/queue). */
+  jobId: z.string().optional(),
   /** The user's labels (runs.update); kept in the run's labels.json, so a training process never overwrites them. */
   tags: z.array(z.string()).optional(),
 });
@@ -307,12 +311,12 @@ export const SearchSummary = z.object({
    * the run is scored on it): per cost objective the divisor, and the reference point in normalised units.
    */
   hvScale: z.object({ scales: z.record(z.string(), z.number()), ref: z.record(z.string(), z.number()) }).optional(),
+  /** Caveats about what the numbers mean (e.g. a run trained before validation splits). */
+  warnings: z.array(z.string()).optional(),
   lutErrorPct: z.number().optional(),
   /** Kendall τ-b between the table's predictions and the latencies measured in this search. */
   lutTau: z.number().optional(),
   /** Held-out check of the latency table the search predicted with (fitted or reused). */
-  /** Caveats about what the numbers mean (e.g. a run trained before validation splits). */
-  warnings: z.array(z.string()).optional(),
   latencyModel: LatencyModelCheck.extend({ fromCache: z.boolean() }).optional(),
   error: z.string().optional(),
 });

@@ -10,7 +10,7 @@ import { selectBackend } from '../nn/backend.js';
 import { describeArch } from '../space/archCodec.js';
 import type { SearchSpace } from '../space/SearchSpace.js';
 import { defaultRunsDir, RunStore } from '../train/RunStore.js';
-import { rankFile, rankRun } from './rankRun.js';
+import { rankFile, rankRun, type StandaloneTrainer } from './rankRun.js';
 import { formatCount, formatSeconds, formatTable, parseRunCommand } from './searchCli.js';
 
 const RANK_USAGE = `Usage: switchyard rank <runId|runDir> [flags]
@@ -68,7 +68,12 @@ export function formatRankReport(r: RankReport, space: SearchSpace | null): stri
   ].join('\n');
 }
 
-export async function runRankCommand(argv: string[]): Promise<number> {
+export interface RankCommandSeams {
+  /** Trains the standalone subnets elsewhere (`--queue`: core/queue/queueCli.ts); default: here. */
+  standalone?: (runsDir: string, runId: string) => StandaloneTrainer;
+}
+
+export async function runRankCommand(argv: string[], seams: RankCommandSeams = {}): Promise<number> {
   const parsed = parseRunCommand(argv, RankFlags, RANK_USAGE);
   if (typeof parsed === 'number') return parsed;
   const { flags: f, runsDir, runId } = parsed;
@@ -96,6 +101,7 @@ export async function runRankCommand(argv: string[]): Promise<number> {
         runsDir,
         backend: backend.name,
         signal: stop.signal,
+        standalone: seams.standalone?.(runsDir, runId),
         onProgress: (r) => {
           if (f.json || r.status !== 'running') return;
           const p = r.progress;

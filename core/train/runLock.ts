@@ -13,6 +13,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { link, open, readFile, rm, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 
@@ -24,6 +25,11 @@ export interface LockHolder {
   startTime: string | null;
   /** /proc/sys/kernel/random/boot_id of the machine the holder ran on; null where unknown. */
   boot: string | null;
+  /**
+   * Host name of the holder's machine (a runs folder shared by job-queue workers on several machines);
+   * null in locks from before it was recorded. A pid on another machine cannot be probed from here.
+   */
+  host?: string | null;
   /** Unique per acquisition: tells one lock from another held by the same process. */
   nonce: string;
   acquiredAt: string;
@@ -35,7 +41,7 @@ export class RunBusyError extends Error {
     readonly holder: LockHolder,
     file: string,
   ) {
-    super(`run "${runId}" is being trained by process ${holder.pid} (${file}, since ${holder.acquiredAt})`);
+    super(`run "${runId}" is being trained by process ${holder.pid}${holder.host && holder.host !== hostname() ? ` on ${holder.host}` : ''} (${file}, since ${holder.acquiredAt})`);
     this.name = 'RunBusyError';
   }
 }
@@ -76,8 +82,13 @@ export function isProcessAlive(pid: number): boolean {
   }
 }
 
-/** True while the lock's holder is the live process that took it (not a later process with its pid). */
+/**
+ * True while the lock's holder is the live process that took it (not a later process with its pid).
+ * A holder on another machine counts as alive: this machine cannot tell (core/queue/worker.ts takes
+ * over such a lock only once BullMQ has found that machine's job lock expired).
+ */
 export function isHolderAlive(h: LockHolder): boolean {
+  if (h.host && h.host !== hostname()) return true;
   const boot = currentBootId();
   if (h.boot && boot && h.boot !== boot) return false;
   if (!isProcessAlive(h.pid)) return false;
@@ -94,6 +105,7 @@ function parseHolder(text: string): LockHolder | null {
       pid: o.pid,
       startTime: typeof o.startTime === 'string' ? o.startTime : null,
       boot: typeof o.boot === 'string' ? o.boot : null,
+      host: typeof o.host === 'string' ? o.host : null,
       nonce: o.nonce,
       acquiredAt: typeof o.acquiredAt === 'string' ? o.acquiredAt : '?',
     };
@@ -120,6 +132,7 @@ export function holderFor(pid: number): LockHolder {
     pid,
     startTime: processStartTime(pid),
     boot: currentBootId(),
+    host: hostname(),
     nonce: randomBytes(8).toString('hex'),
     acquiredAt: new Date().toISOString(),
   };

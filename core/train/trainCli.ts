@@ -6,7 +6,7 @@
 import { readFile } from 'node:fs/promises';
 import { totalmem } from 'node:os';
 import { z } from 'zod';
-import { parseFlags } from '../host/cli.js';
+import { parseFlags } from '../protocol/cliFlags.js';
 import {
   BackendChoice,
   parseOrThrow,
@@ -22,7 +22,8 @@ import { validateSpace } from '../space/validateSpace.js';
 import { activationBudgetFor, activationMemoryIssues } from '../space/activationMemory.js';
 import { defaultRunsDir, newRunRecord, RunStore } from './RunStore.js';
 import { RunBusyError } from './runLock.js';
-import { runTraining } from './runTraining.js';
+import { runTraining, type RunTrainingOptions, type RunTrainingResult } from './runTraining.js';
+import { TRAINING_STRATEGY_NAMES } from '../protocol/strategyNames.js';
 
 const TRAIN_USAGE = `Usage: switchyard train <space.json> [flags]
   --data spirals|gaussians|fashion-mnist[:DIR]   dataset (default: spirals for 2-D inputs, fashion-mnist otherwise)
@@ -30,7 +31,7 @@ const TRAIN_USAGE = `Usage: switchyard train <space.json> [flags]
   --steps N            training steps (default 500)
   --batch N            batch size (default 128)
   --lr X               learning rate (default 0.003)
-  --strategy S         plain | spos | sandwich (default spos)
+  --strategy S         ${TRAINING_STRATEGY_NAMES.join(' | ')} (default spos)
   --optimizer O        adam | sgd | momentum (default adam)
   --seed N             random seed (default 1)
   --eval-every N       validate every N steps (default 50)
@@ -152,7 +153,12 @@ function formatSeconds(s: number): string {
   return m < 60 ? `${m}m${String(Math.round(s % 60)).padStart(2, '0')}s` : `${Math.floor(m / 60)}h${String(m % 60).padStart(2, '0')}m`;
 }
 
-export async function runTrainCommand(argv: string[]): Promise<number> {
+export interface TrainCommandSeams {
+  /** Trains the run elsewhere (`--queue`: a job on a worker, core/queue/queueCli.ts); default: here. */
+  execute?: (opts: RunTrainingOptions) => Promise<RunTrainingResult>;
+}
+
+export async function runTrainCommand(argv: string[], seams: TrainCommandSeams = {}): Promise<number> {
   const { flags: raw, positionals } = parseFlags(argv, ['json', 'help']);
   const flags = parseOrThrow(TrainFlags, raw, 'flags');
   if (flags.help) {
@@ -204,7 +210,7 @@ export async function runTrainCommand(argv: string[]): Promise<number> {
   const onSigint = () => ac.abort();
   process.once('SIGINT', onSigint);
   if (!flags.json) console.error(`run ${runId} in ${store.runDir(runId)}`);
-  const outcome = await runTraining({
+  const outcome = await (seams.execute ?? runTraining)({
     store,
     runId,
     resume,
@@ -236,17 +242,17 @@ export async function runTrainCommand(argv: string[]): Promise<number> {
         device: s.device,
         lastLoss: s.lastLoss,
         bestValAccuracy: s.bestValAccuracy,
-        testAccuracy: outcome.testAccuracy,
         validation: s.finalVal ?? null,
         test: outcome.test,
+        testAccuracy: outcome.testAccuracy,
         elapsedSec: outcome.result?.elapsedSec ?? null,
         error: s.error,
       }),
     );
   } else if (s.status === 'completed') {
-    console.log(
     // Validation is what runs and subnets are selected on; test is the final report, scored once.
     console.log(`validation accuracy ${s.finalVal ? formatAccuracy(s.finalVal) : 'n/a'}`);
+    console.log(
       `test accuracy ${outcome.test ? formatAccuracy(outcome.test) : 'n/a'} ` +
         `(${s.steps} steps on ${s.device}, ${outcome.result ? formatSeconds(outcome.result.elapsedSec) : '?'}) — run ${runId}`,
     );
