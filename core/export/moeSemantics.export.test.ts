@@ -23,7 +23,7 @@ beforeAll(async () => {
   await tf.setBackend('cpu');
 });
 
-const space = (gatingResidual: boolean) =>
+const space = (gatingResidual: boolean, routing: Record<string, unknown>) =>
   SearchSpace.parse({
     name: 'moe-semantics',
     input: { kind: 'vector', dim: 6 },
@@ -34,7 +34,7 @@ const space = (gatingResidual: boolean) =>
         id: 'moe',
         depth: [2],
         block: {
-          type: 'moe', experts: 3, expertHidden: [8], routing: { mode: 'topk', k: 2 },
+          type: 'moe', experts: 3, expertHidden: [8], routing,
           nullExperts: 1, zeroExperts: 1, copyExperts: 1, constantExperts: 2, gatingResidual,
         },
       },
@@ -44,8 +44,12 @@ const space = (gatingResidual: boolean) =>
 const maxDiff = (a: ArrayLike<number>, b: ArrayLike<number>) => Array.from(a).reduce((m, v, i) => Math.max(m, Math.abs(v - b[i]!)), 0);
 
 describe('MoE semantics through export', () => {
-  it('gating residuals, constant-expert mixing and AdaMoE renormalisation agree on every path', async () => {
-    const s = space(true);
+  it.each([
+    ['top-2, renormalised over computing experts', { mode: 'topk', k: 2 }],
+    ['top-1, raw gate', { mode: 'topk', k: 1 }],
+    ['top-p 0.7, raw gates', { mode: 'topp', p: 0.7 }],
+  ])('%s: gating residuals and constant-expert mixing agree on every path', async (_label, routing) => {
+    const s = space(true, routing);
     const net = buildSupernet(s, { seed: 3 });
     const arch = largestArch(s);
     // Make the residual and the mixing matter: larger W_g and W_c than their N(0, 0.02²) start.
