@@ -158,6 +158,79 @@ describe('researcher workflows (fake core)', () => {
     await screenshot(page, 'researcher-search-picker');
   });
 
+  it('compares runs in a table: sort, regex filter, rename, tag, overlay two runs, open the space in the editor, delete', async () => {
+    await startFakeRun(page, 200, 'wide experts');
+    await waitFor(async () => (await page.getByTestId('run-status').textContent()) === 'completed', 'run 2', 20_000);
+    await startFakeRun(page, 300, 'narrow experts');
+    await waitFor(async () => (await page.getByTestId('run-status').textContent()) === 'completed', 'run 3', 20_000);
+    await page.getByTestId('tab-compare').click();
+    const table = page.getByTestId('run-table');
+    await expect.poll(() => table.locator('tbody tr').count()).toBe(3);
+    const ids = async () =>
+      (await table.locator('tbody tr').evaluateAll((trs) => trs.map((t) => t.getAttribute('data-testid')!.replace('run-row-', ''))));
+    const byName = async (name: string) => {
+      const row = table.locator('tbody tr', { hasText: name });
+      return ((await row.getAttribute('data-testid')) ?? '').replace('run-row-', '');
+    };
+    const wide = await byName('wide experts');
+    const narrow = await byName('narrow experts');
+
+    // sort: steps descending puts the 600-step run first, ascending the 200-step one
+    await page.getByTestId('runs-sort-steps').click();
+    expect((await ids())[2]).toBe(wide);
+    await page.getByTestId('runs-sort-steps').click();
+    expect((await ids())[0]).toBe(wide);
+
+    // regex filter over names (and #tags)
+    await page.getByTestId('runs-filter').fill('^(wide|narrow)');
+    await expect.poll(() => table.locator('tbody tr').count()).toBe(2);
+    await page.getByTestId('runs-filter').fill('wide (');
+    expect(await page.getByTestId('runs-filter').getAttribute('data-regex')).toBe('false');
+    await page.getByTestId('runs-filter').fill('');
+
+    // rename and tag
+    await page.getByTestId(`run-rename-${narrow}`).click();
+    await page.getByTestId(`run-rename-input-${narrow}`).fill('narrow experts v2');
+    await page.getByTestId(`run-rename-input-${narrow}`).press('Enter');
+    await expect.poll(() => page.getByTestId(`run-name-${narrow}`).textContent()).toBe('narrow experts v2');
+    await page.getByTestId(`run-tags-${wide}`).click();
+    await page.getByTestId(`run-tags-input-${wide}`).fill('baseline, moe');
+    await page.getByTestId(`run-tags-input-${wide}`).press('Enter');
+    await expect.poll(() => page.getByTestId(`run-tag-${wide}`).allTextContents()).toEqual(['#baseline', '#moe']);
+    await page.getByTestId('runs-filter').fill('#baseline');
+    await expect.poll(() => table.locator('tbody tr').count()).toBe(1);
+    await page.getByTestId('runs-filter').fill('');
+
+    // overlay two runs: one curve per run, each in its own colour, named after the run
+    await page.getByTestId(`compare-toggle-${wide}`).check();
+    await page.getByTestId(`compare-toggle-${narrow}`).check();
+    await expect.poll(() => page.getByTestId('compare-overlay').getAttribute('data-runs')).toBe('2');
+    const loss = page.getByTestId('compare-loss');
+    await expect.poll(() => loss.locator('path[data-series]').count()).toBe(2);
+    const names = await loss.locator('path[data-series]').evaluateAll((ps) => ps.map((p) => p.getAttribute('data-series')));
+    expect(names).toEqual(['wide experts', 'narrow experts v2']);
+    const colours = await loss.locator('path[data-series]').evaluateAll((ps) => ps.map((p) => p.getAttribute('stroke')));
+    expect(new Set(colours).size).toBe(2);
+    await waitFor(async () => (await numericAttr(page, 'compare-loss', 'data-points')) >= 500, 'both histories', 10_000);
+    await screenshot(page, 'researcher-compare');
+
+    // the run's space (one dense stage) into the editor, replacing the example shown there
+    await page.getByTestId('tab-space').click();
+    await page.getByTestId('space-example').selectOption('moe-zoo');
+    await expect.poll(() => page.getByTestId('stage-list').locator('li').count()).toBeGreaterThan(1);
+    await page.getByTestId('tab-compare').click();
+    await page.getByTestId(`run-edit-space-${wide}`).click();
+    await expect.poll(() => page.getByTestId('tab-space').getAttribute('aria-selected')).toBe('true');
+    await expect.poll(() => page.getByTestId('stage-list').locator('li').count()).toBe(1);
+
+    // delete (two clicks) removes it from the table and the overlay
+    await page.getByTestId('tab-compare').click();
+    await page.getByTestId(`run-delete-${narrow}`).click();
+    await page.getByTestId(`run-delete-${narrow}`).click();
+    await expect.poll(() => table.locator('tbody tr').count()).toBe(2);
+    await expect.poll(() => page.getByTestId('compare-overlay').getAttribute('data-runs')).toBe('1');
+  });
+
   afterAll(() => {
     expect(pageErrors).toEqual([]);
   });

@@ -2,6 +2,7 @@ import { useEffect } from 'react';
 import { useShallow } from 'zustand/react/shallow';
 import { useWorkbench } from '../store/store.js';
 import { VIEWS, type View } from '../store/uiSlice.js';
+import { CompareView } from '../views/CompareView.js';
 import { ExpertsView } from '../views/ExpertsView.js';
 import { RunsView } from '../views/RunsView.js';
 import { SearchView } from '../views/SearchView.js';
@@ -9,7 +10,7 @@ import { SpaceView } from '../views/SpaceView.js';
 import { Notice } from './Notice.js';
 import { StatusBar } from './StatusBar.js';
 
-const VIEW_TITLE: Record<View, string> = { space: 'Search space', runs: 'Runs', experts: 'Experts', search: 'Search & Pareto' };
+const VIEW_TITLE: Record<View, string> = { space: 'Search space', runs: 'Runs', compare: 'Compare', experts: 'Experts', search: 'Search & Pareto' };
 
 /** Ctrl+Z / Ctrl+Shift+Z (and Ctrl+Y) undo and redo search-space edits while the editor is shown. */
 function useUndoKeys(view: View) {
@@ -77,6 +78,7 @@ export function App() {
       <main id="main-view" role="tabpanel" aria-labelledby={`tab-${view}`}>
         {view === 'space' ? <SpaceView /> : null}
         {view === 'runs' ? <RunsView /> : null}
+        {view === 'compare' ? <CompareView /> : null}
         {view === 'experts' ? <ExpertsView /> : null}
         {view === 'search' ? <SearchView /> : null}
       </main>

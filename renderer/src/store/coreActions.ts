@@ -78,6 +78,7 @@ function onRunEvent(e: RunEvent) {
       break;
     case 'metrics': {
       s.appendMetrics(e.runId, e.points);
+      s.appendCompareMetrics(e.runId, e.points);
       // Status events come only on changes; keep the run list's step current from the stream.
       const last = e.points.at(-1);
       const run = s.runs.find((r) => r.id === e.runId);
@@ -86,6 +87,9 @@ function onRunEvent(e: RunEvent) {
     }
     case 'specialization':
       s.setSpecialization(e.runId, e.data);
+      break;
+    case 'removed':
+      s.removeRun(e.runId);
       break;
     case 'log':
       s.appendLog(e.runId, { level: e.level, message: e.message });

@@ -4,13 +4,14 @@
  * repaint at most once per animation frame.
  */
 import { create } from 'zustand';
+import { createCompareSlice, type CompareSlice } from './compareSlice.js';
 import { createLiveSlice, type LiveSlice } from './liveSlice.js';
 import { createRunsSlice, type RunsSlice } from './runsSlice.js';
 import { createSearchSlice, type SearchSlice } from './searchSlice.js';
 import { createSpaceSlice, type SpaceSlice } from './spaceSlice.js';
 import { createUiSlice, type UiSlice } from './uiSlice.js';
 
-export type WorkbenchState = UiSlice & SpaceSlice & RunsSlice & LiveSlice & SearchSlice;
+export type WorkbenchState = UiSlice & SpaceSlice & RunsSlice & LiveSlice & SearchSlice & CompareSlice;
 
 export const createWorkbenchStore = () =>
   create<WorkbenchState>()((...a) => ({
@@ -19,6 +20,7 @@ export const createWorkbenchStore = () =>
     ...createRunsSlice(...a),
     ...createLiveSlice(...a),
     ...createSearchSlice(...a),
+    ...createCompareSlice(...a),
   }));
 
 export const useWorkbench = createWorkbenchStore();

@@ -4,8 +4,8 @@ import type { TransportStatus } from '../transport/Transport.js';
 import type { WorkbenchState } from './store.js';
 
 export type Theme = 'dark' | 'light';
-export type View = 'space' | 'runs' | 'experts' | 'search';
-export const VIEWS: readonly View[] = ['space', 'runs', 'experts', 'search'];
+export type View = 'space' | 'runs' | 'compare' | 'experts' | 'search';
+export const VIEWS: readonly View[] = ['space', 'runs', 'compare', 'experts', 'search'];
 export const THEME_KEY = 'switchyard.theme';
 
 export interface Notice {
