@@ -7,6 +7,7 @@ import { selectBackend } from '../nn/backend.js';
 import { RankReport } from '../protocol/protocol.js';
 import { SearchSpace } from '../space/SearchSpace.js';
 import { createTestRun } from './createTestRun.js';
+import { REPO_ROOT } from '../train/runCliProcess.js';
 import { RankManager } from './RankManager.js';
 
 let runsDir: string;
@@ -49,4 +50,15 @@ describe('RankManager', () => {
     expect((await m.get(runId))!.status).toBe('running');
     await m.close();
   }, 60_000);
+});
+
+describe('cliEntry', () => {
+  it('forks the TypeScript CLI from sources and out/cli/switchyard.mjs from either bundle', async () => {
+    const { cliEntry } = await import('./RankManager.js');
+    const fromSource = cliEntry(new URL('./RankManager.ts', import.meta.url).href);
+    expect(fromSource.path).toBe(join(REPO_ROOT, 'core', 'host', 'cliMain.ts'));
+    expect(fromSource.execArgv[0]).toBe('--import');
+    expect(cliEntry('file:///app/out/cli/switchyard.mjs')).toEqual({ path: '/app/out/cli/switchyard.mjs', execArgv: [] });
+    expect(cliEntry('file:///app/out/main/core.js').path).toBe('/app/out/cli/switchyard.mjs');
+  });
 });

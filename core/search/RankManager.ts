@@ -22,8 +22,9 @@ export interface RankManagerOptions {
 }
 
 /**
- * The CLI to fork: from TypeScript sources core/host/cliMain.ts through tsx; in the bundled build this
- * module lives inside out/cli/switchyard.mjs, which is the CLI itself.
+ * The CLI to fork: from TypeScript sources core/host/cliMain.ts through tsx; in a bundled build this
+ * module lives inside out/cli/switchyard.mjs (the CLI itself) or out/main/core.js (Electron's core),
+ * and the CLI bundle is out/cli/switchyard.mjs either way.
  */
 export function cliEntry(moduleUrl: string = import.meta.url): { path: string; execArgv: string[] } {
   const here = fileURLToPath(moduleUrl);
@@ -31,7 +32,7 @@ export function cliEntry(moduleUrl: string = import.meta.url): { path: string; e
     const tsx = createRequire(moduleUrl).resolve('tsx');
     return { path: join(dirname(here), '..', 'host', 'cliMain.ts'), execArgv: ['--import', pathToFileURL(tsx).href] };
   }
-  return { path: join(dirname(here), 'switchyard.mjs'), execArgv: [] };
+  return { path: join(dirname(here), '..', 'cli', 'switchyard.mjs'), execArgv: [] };
 }
 
 export class RankManager {
