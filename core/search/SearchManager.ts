@@ -43,7 +43,7 @@ import { evaluateSubnet, measureGraphLatency, subnetGraph, type EvaluateSubnetCo
 import { calibrateLatencyTable } from './latencyCalibration.js';
 import { kendallTauB } from './rankCorrelation.js';
 import { hypervolume, normaliseForHypervolume } from './hypervolume.js';
-import { fixRunScale } from './runScale.js';
+import { fixRunScale, RUN_SCALE_FILE } from './runScale.js';
 import { LatencyTable, latencyTablePath, meanAbsPercentError, type TimingOptions } from './LatencyTable.js';
 import { randomVector, runNsga2, type Evaluation, type Nsga2Problem } from './nsga2.js';
 import { paretoFront, paretoRanks } from './paretoFront.js';
@@ -140,7 +140,7 @@ export class SearchManager {
     }
     const out = new Map<string, SearchSummary>();
     for (const name of names) {
-      if (!name.endsWith('.json') || name.startsWith('.')) continue;
+      if (!name.endsWith('.json') || name.startsWith('.') || name === RUN_SCALE_FILE) continue;
       try {
         const s = SearchSummary.parse(JSON.parse(await readFile(join(dir, name), 'utf8')));
         // A search recorded as queued/running that no live manager owns was cut off (crash, restart).
