@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { MetricPoint, RunSummary } from '../../../core/protocol/protocol.js';
+import type { MetricPoint, RunSummary, SearchSummary } from '../../../core/protocol/protocol.js';
 import { addStage, setIn } from '../space/spaceEdits.js';
 import { MAX_POINTS, mergeMetrics } from './liveSlice.js';
 import { mergeEvaluated } from './searchSlice.js';
@@ -81,5 +81,19 @@ describe('runs and search', () => {
       [2, 0.9],
       [3, 0.3],
     ]);
+  });
+  it("keeps every search of the active run for comparison, updating the live one in place", () => {
+    const store = createWorkbenchStore();
+    const search = (id: string, runId: string, status: SearchSummary['status']): SearchSummary => ({
+      id, runId, status, evaluated: [], front: [], hypervolume: [],
+      config: { runId, strategy: 'nsga2', objectives: ['accuracy', 'latency'], population: 4, generations: 1, constraints: [], evalSamples: 64, seed: 1 },
+    });
+    store.getState().setRunSearches([search('s2', 'r', 'completed'), search('s1', 'r', 'completed')]);
+    store.getState().setSearchSummary(search('s3', 'r', 'running'));
+    store.getState().setSearchSummary(search('s3', 'r', 'completed'));
+    expect(store.getState().runSearches.map((s) => `${s.id}:${s.status}`)).toEqual(['s3:completed', 's2:completed', 's1:completed']);
+    // A search of another run starts a new list.
+    store.getState().setSearchSummary(search('t1', 'other', 'running'));
+    expect(store.getState().runSearches.map((s) => s.id)).toEqual(['t1']);
   });
 });
