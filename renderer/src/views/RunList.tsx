@@ -1,4 +1,5 @@
 import { useShallow } from 'zustand/react/shallow';
+import { formatAccuracy } from '../../../core/protocol/accuracyInterval.js';
 import { fmt } from '../charts/LineChart.js';
 import { openRun, refreshRuns } from '../store/coreActions.js';
 import { useWorkbench } from '../store/store.js';
@@ -30,7 +31,8 @@ export function RunList() {
               <span className="run-name">{r.name}</span>
               <span className="run-meta">
                 {r.status} · {r.step}/{r.steps} · {r.strategy} · {r.dataKind}
-                {r.bestValAccuracy !== null ? ` · val ${fmt(r.bestValAccuracy)}` : ''}
+                {r.finalVal ? ` · val ${formatAccuracy(r.finalVal)}` : r.bestValAccuracy !== null ? ` · val ${fmt(r.bestValAccuracy)}` : ''}
+                {r.test ? ` · test ${formatAccuracy(r.test)}` : ''}
               </span>
               {/* A damaged run's error names its run.json and what is wrong with it. */}
               {r.status === 'damaged' && r.error ? (
