@@ -214,14 +214,14 @@ describe('researcher workflows (fake core)', () => {
     await waitFor(async () => (await numericAttr(page, 'compare-loss', 'data-points')) >= 500, 'both histories', 10_000);
     await screenshot(page, 'researcher-compare');
 
-    // the run's space (one dense stage) into the editor, replacing the example shown there
+    // the run's space (Spirals MoE, kept in the editor across the reload above) back into the editor
     await page.getByTestId('tab-space').click();
-    await page.getByTestId('space-example').selectOption('moe-zoo');
-    await expect.poll(() => page.getByTestId('stage-list').locator('li').count()).toBeGreaterThan(1);
+    await page.getByTestId('space-new').click();
+    await expect.poll(() => page.getByTestId('stage-list').locator('li').count()).toBe(1);
     await page.getByTestId('tab-compare').click();
     await page.getByTestId(`run-edit-space-${wide}`).click();
     await expect.poll(() => page.getByTestId('tab-space').getAttribute('aria-selected')).toBe('true');
-    await expect.poll(() => page.getByTestId('stage-list').locator('li').count()).toBe(1);
+    await expect.poll(() => page.getByTestId('stage-list').locator('li').count()).toBe(2);
 
     // delete (two clicks) removes it from the table and the overlay
     await page.getByTestId('tab-compare').click();
@@ -229,6 +229,25 @@ describe('researcher workflows (fake core)', () => {
     await page.getByTestId(`run-delete-${narrow}`).click();
     await expect.poll(() => table.locator('tbody tr').count()).toBe(2);
     await expect.poll(() => page.getByTestId('compare-overlay').getAttribute('data-runs')).toBe('1');
+  });
+
+  it('keeps the edited space, the view and the open run across a reload', async () => {
+    await page.getByTestId('tab-space').click();
+    await page.getByTestId('add-stage-moe').click();
+    const stages = await page.getByTestId('stage-list').locator('li').count();
+    await page.getByTestId('tab-runs').click();
+    const runId = ((await page.locator('[data-testid^="run-item-"]').first().getAttribute('data-testid')) ?? '').replace('run-item-', '');
+    await page.getByTestId(`run-item-${runId}`).click();
+    await page.getByTestId('dashboard').waitFor();
+    await expect.poll(() => page.evaluate(() => location.search)).toContain(`run=${runId}`);
+    await page.waitForTimeout(400); // the space is written a moment after the last edit
+    await page.reload();
+    await page.getByTestId('app-shell').waitFor();
+    expect(await page.getByTestId('tab-runs').getAttribute('aria-selected')).toBe('true');
+    await waitFor(async () => (await page.locator('[data-testid="run-item-' + runId + '"][aria-current="true"]').count()) === 1, 'the run reopened', 10_000);
+    await waitFor(async () => (await numericAttr(page, 'chart-loss', 'data-points')) > 10, 'its history', 10_000);
+    await page.getByTestId('tab-space').click();
+    expect(await page.getByTestId('stage-list').locator('li').count()).toBe(stages);
   });
 
   afterAll(() => {

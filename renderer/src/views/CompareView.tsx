@@ -31,27 +31,32 @@ function bestValText(r: RunSummary): string {
   return v === null ? '—' : fmt(v);
 }
 
+/** A text field edited in place: Enter commits, Escape or leaving it cancels. */
+function EditInput(props: { initial: string; label: string; placeholder?: string; testId: string; onCommit: (text: string) => void; onDone: () => void }) {
+  const [text, setText] = useState(props.initial);
+  return (
+    <input
+      type="text"
+      autoFocus
+      value={text}
+      placeholder={props.placeholder}
+      aria-label={props.label}
+      data-testid={props.testId}
+      onChange={(e) => setText(e.target.value)}
+      onBlur={props.onDone}
+      onKeyDown={(e) => {
+        if (e.key === 'Enter') {
+          props.onCommit(text);
+          props.onDone();
+        } else if (e.key === 'Escape') props.onDone();
+      }}
+    />
+  );
+}
+
 function NameCell({ r }: { r: RunSummary }) {
   const [editing, setEditing] = useState(false);
-  const [text, setText] = useState(r.name);
-  if (editing)
-    return (
-      <input
-        type="text"
-        autoFocus
-        value={text}
-        aria-label={`New name for ${r.name}`}
-        data-testid={`run-rename-input-${r.id}`}
-        onChange={(e) => setText(e.target.value)}
-        onBlur={() => setEditing(false)}
-        onKeyDown={(e) => {
-          if (e.key === 'Enter') {
-            void renameRun(r.id, text);
-            setEditing(false);
-          } else if (e.key === 'Escape') setEditing(false);
-        }}
-      />
-    );
+  if (editing) return <EditInput initial={r.name} label={`New name for ${r.name}`} testId={`run-rename-input-${r.id}`} onCommit={(t) => void renameRun(r.id, t)} onDone={() => setEditing(false)} />;
   return (
     <span className="run-name-cell">
       <span data-testid={`run-name-${r.id}`}>{r.name}</span>
@@ -61,10 +66,7 @@ function NameCell({ r }: { r: RunSummary }) {
         title="Rename"
         aria-label={`Rename ${r.name}`}
         data-testid={`run-rename-${r.id}`}
-        onClick={() => {
-          setText(r.name);
-          setEditing(true);
-        }}
+        onClick={() => setEditing(true)}
       >
         ✎
       </button>
@@ -74,26 +76,10 @@ function NameCell({ r }: { r: RunSummary }) {
 
 function TagsCell({ r }: { r: RunSummary }) {
   const [editing, setEditing] = useState(false);
-  const [text, setText] = useState('');
   const tags = r.tags ?? [];
   if (editing)
     return (
-      <input
-        type="text"
-        autoFocus
-        value={text}
-        placeholder="tags, comma separated"
-        aria-label={`Tags of ${r.name}`}
-        data-testid={`run-tags-input-${r.id}`}
-        onChange={(e) => setText(e.target.value)}
-        onBlur={() => setEditing(false)}
-        onKeyDown={(e) => {
-          if (e.key === 'Enter') {
-            void tagRun(r.id, parseTags(text));
-            setEditing(false);
-          } else if (e.key === 'Escape') setEditing(false);
-        }}
-      />
+      <EditInput initial={tags.join(', ')} label={`Tags of ${r.name}`} placeholder="tags, comma separated" testId={`run-tags-input-${r.id}`} onCommit={(t) => void tagRun(r.id, parseTags(t))} onDone={() => setEditing(false)} />
     );
   return (
     <span className="tags-cell">
@@ -108,10 +94,7 @@ function TagsCell({ r }: { r: RunSummary }) {
         title="Edit tags"
         aria-label={`Edit the tags of ${r.name}`}
         data-testid={`run-tags-${r.id}`}
-        onClick={() => {
-          setText(tags.join(', '));
-          setEditing(true);
-        }}
+        onClick={() => setEditing(true)}
       >
         #
       </button>
