@@ -27,7 +27,7 @@ export interface Served {
  * `node bin/switchyard.mjs serve --port 0 --runs-dir <dir>`, resolved once it prints its URL.
  * `fake: true` serves the renderer against e2e/fakeCore.ts instead (UI development).
  */
-export async function startServe(opts: { runsDir?: string; port?: number; fake?: boolean; timeoutMs?: number } = {}): Promise<Served> {
+export async function startServe(opts: { runsDir?: string; port?: number; fake?: boolean; timeoutMs?: number; extraArgs?: string[] } = {}): Promise<Served> {
   if (!existsSync(join(ROOT, 'out', 'renderer', 'index.html'))) {
     throw new Error('out/renderer is not built: run `npm run build` (or `npx vite build renderer`) before the e2e tests');
   }
@@ -43,6 +43,8 @@ export async function startServe(opts: { runsDir?: string; port?: number; fake?:
         runsDir,
         // SWITCHYARD_E2E_BACKEND=cpu pins the core's backend (default: the core's own choice).
         ...(process.env.SWITCHYARD_E2E_BACKEND ? ['--backend', process.env.SWITCHYARD_E2E_BACKEND] : []),
+        // e.g. --redis URL (the job-queue scenario)
+        ...(opts.extraArgs ?? []),
       ];
   const proc = spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, FORCE_COLOR: '0' } });
   let out = '';

@@ -71,9 +71,10 @@ export interface TestWorker {
 
 const cliMain = join(dirname(fileURLToPath(import.meta.url)), '..', 'host', 'cliMain.ts');
 
-export function startWorkerProcess(opts: { redisUrl: string; runsDir: string; name: string; lockMs?: number; backend?: string }): TestWorker {
+/** `cli`: the command before `worker` (default: core/host/cliMain.ts through tsx; e2e: the built bin/switchyard.mjs). */
+export function startWorkerProcess(opts: { redisUrl: string; runsDir: string; name: string; lockMs?: number; backend?: string; cli?: string[] }): TestWorker {
   const tsx = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
-  const args = ['--import', tsx, cliMain, 'worker', '--redis', opts.redisUrl, '--runs-dir', opts.runsDir, '--name', opts.name, '--backend', opts.backend ?? 'cpu', '--lock-ms', String(opts.lockMs ?? 1500)];
+  const args = [...(opts.cli ?? ['--import', tsx, cliMain]), 'worker', '--redis', opts.redisUrl, '--runs-dir', opts.runsDir, '--name', opts.name, '--backend', opts.backend ?? 'cpu', '--lock-ms', String(opts.lockMs ?? 1500)];
   const proc = spawn(process.execPath, args, { detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   proc.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));

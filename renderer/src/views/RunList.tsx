@@ -4,6 +4,11 @@ import { fmt } from '../charts/LineChart.js';
 import { openRun, refreshRuns } from '../store/coreActions.js';
 import { useWorkbench } from '../store/store.js';
 
+/** A queued run's job as the queue sees it (core/queue): waiting for a worker, on one, or finished. */
+function jobState(status: string): 'queued' | 'active' | 'done' {
+  return status === 'queued' ? 'queued' : status === 'running' ? 'active' : 'done';
+}
+
 export function RunList() {
   const { runs, active } = useWorkbench(useShallow((s) => ({ runs: s.runs, active: s.activeRunId })));
   return (
@@ -34,6 +39,12 @@ export function RunList() {
                 {r.finalVal ? ` · val ${formatAccuracy(r.finalVal)}` : r.bestValAccuracy !== null ? ` · val ${fmt(r.bestValAccuracy)}` : ''}
                 {r.test ? ` · test ${formatAccuracy(r.test)}` : ''}
               </span>
+              {r.jobId ? (
+                <span className="run-meta" data-testid={`run-job-${r.id}`} data-job-state={jobState(r.status)}>
+                  job {jobState(r.status)}
+                  {r.worker ? ` on ${r.worker}` : ''}
+                </span>
+              ) : null}
               {/* A damaged run's error names its run.json and what is wrong with it. */}
               {r.status === 'damaged' && r.error ? (
                 <span className="run-error error-text" data-testid={`run-error-${r.id}`}>
