@@ -177,6 +177,11 @@ describe('run queue', () => {
     expect(defaultMaxConcurrent({ name: 'webgpu', device: 'WebGPU: nvidia', available: ['webgpu'], notes: [] })).toBe(1);
     expect(defaultMaxConcurrent({ name: 'tensorflow', device: 'TensorFlow C library (CUDA)', available: ['tensorflow'], notes: [] })).toBe(1);
     expect(defaultMaxConcurrent({ name: 'tensorflow', device: 'TensorFlow C library (CPU, 2 cores)', available: ['tensorflow'], notes: [] })).toBe(2);
+    // a provider that fails (no backend could be loaded) leaves the CPU default, not a queue that never starts
+    const dir = await runsDir();
+    const failing = new RunManager({ runsDir: dir, maxConcurrent: () => Promise.reject(new Error('no backend')) });
+    expect(await failing.maxConcurrent()).toBe(2);
+    expect(await new RunManager({ runsDir: dir, maxConcurrent: async () => 1 }).maxConcurrent()).toBe(1);
   });
 });
 

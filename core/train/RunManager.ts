@@ -154,7 +154,11 @@ export class RunManager {
   /** How many children may train at once. */
   maxConcurrent(): Promise<number> {
     const m = this.opts.maxConcurrent;
-    return (this.limit ??= Promise.resolve(typeof m === 'function' ? m() : (m ?? 2)).then((n) => Math.max(1, Math.floor(n))));
+    // A provider that fails (no backend) or answers nonsense gets the CPU default, not a stuck queue.
+    this.limit ??= Promise.resolve()
+      .then(() => (typeof m === 'function' ? m() : (m ?? 2)))
+      .then((n) => (Number.isFinite(n) && n >= 1 ? Math.floor(n) : 2), () => 2);
+    return this.limit;
   }
 
   /** Runs waiting for a slot, in the order they will start. */
