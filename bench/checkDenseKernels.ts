@@ -1,0 +1,131 @@
+/**
+ * GPU check of the fused dense block (core/nn/webgpu/denseFused.ts) — run on the device machine:
+ *
+ *   bash .device/env.sh node --import tsx bench/checkDenseKernels.ts --dump /tmp/dense
+ *   python3 bench/check_dense_torch.py /tmp/dense
+ *
+ * For each case it computes y = act(x·W[0:d, 0:w] + b[0:w]) and the gradients of ⟨dy, y⟩ for x, the whole
+ * kernel W and the whole bias b with the fused kernels, and with the plain tfjs ops on the same backend;
+ * prints ‖fused − plain‖/‖plain‖, and with --dump writes inputs and fused outputs (raw little-endian f32 plus
+ * manifest.json) for check_dense_torch.py, which recomputes them in PyTorch (float64) independently.
+ * Last, one supernet training step's loss and gradients with the fused path on and off (fashion-mlp-supernet,
+ * largest subnet).
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as tf from '@tensorflow/tfjs';
+import { selectBackend } from '../core/nn/backend.js';
+import { activate } from '../core/nn/activations.js';
+import { denseFused, denseFusion } from '../core/nn/webgpu/denseFused.js';
+import type { FusedActivation } from '../core/nn/webgpu/denseKernels.js';
+import { logGpuErrors } from './logGpuErrors.js';
+
+const TOL = 2e-5;
+
+interface Case {
+  T: number;
+  d: number;
+  w: number;
+  dMax: number;
+  wMax: number;
+  act: FusedActivation;
+}
+
+const CASES: Case[] = [
+  { T: 256, d: 784, w: 128, dMax: 784, wMax: 128, act: 'relu' },
+  { T: 256, d: 96, w: 64, dMax: 128, wMax: 128, act: 'relu' },
+  { T: 2048, d: 128, w: 128, dMax: 128, wMax: 128, act: 'relu' },
+  { T: 70, d: 37, w: 45, dMax: 50, wMax: 66, act: 'tanh' },
+  { T: 300, d: 64, w: 10, dMax: 64, wMax: 10, act: 'linear' },
+  { T: 129, d: 33, w: 17, dMax: 40, wMax: 20, act: 'sigmoid' },
+  { T: 4096, d: 1024, w: 1024, dMax: 1024, wMax: 1024, act: 'relu' },
+];
+
+const rel = async (a: tf.Tensor, b: tf.Tensor) => {
+  const r = tf.tidy(() => tf.div(tf.norm(tf.sub(a, b)), tf.maximum(tf.norm(b), 1e-30)));
+  const v = (await r.data())[0]!;
+  r.dispose();
+  return v;
+};
+
+async function main(): Promise<void> {
+  const dumpAt = process.argv.indexOf('--dump');
+  const dump = dumpAt >= 0 ? process.argv[dumpAt + 1] : undefined;
+  const info = await selectBackend('webgpu');
+  logGpuErrors();
+  console.log(`backend ${info.name}: ${info.device}`);
+  if (dump) fs.mkdirSync(dump, { recursive: true });
+  const manifest: unknown[] = [];
+  let fails = 0;
+  for (const [i, c] of CASES.entries()) {
+    const x = tf.randomNormal([c.T, c.d], 0, 1, 'float32', 10 + i);
+    const W = tf.randomNormal([c.dMax, c.wMax], 0, 1 / Math.sqrt(c.d), 'float32', 20 + i);
+    const b = tf.randomNormal([c.wMax], 0, 0.5, 'float32', 30 + i);
+    const dy = tf.randomNormal([c.T, c.w], 0, 1, 'float32', 40 + i);
+    const fused = (xi: tf.Tensor, wi: tf.Tensor, bi: tf.Tensor) => denseFused(xi as tf.Tensor2D, wi as tf.Tensor2D, bi as tf.Tensor1D, c.w, c.act);
+    const plain = (xi: tf.Tensor, wi: tf.Tensor, bi: tf.Tensor) =>
+      activate(tf.add(tf.matMul(xi as tf.Tensor2D, (wi as tf.Tensor2D).slice([0, 0], [c.d, c.w])), (bi as tf.Tensor1D).slice(0, c.w)), c.act);
+    const yF = fused(x, W, b);
+    const yP = plain(x, W, b);
+    const gF = tf.grads(fused)([x, W, b], dy);
+    const gP = tf.grads(plain)([x, W, b], dy);
+    const errs = [await rel(yF, yP), ...(await Promise.all(gF.map((g, j) => rel(g, gP[j]!))))];
+    const ok = errs.every((e) => e < TOL);
+    if (!ok) fails++;
+    const tag = `T=${c.T} d=${c.d}/${c.dMax} w=${c.w}/${c.wMax} ${c.act}`;
+    console.log(`${ok ? 'PASS' : 'FAIL'} fused vs plain tfjs ${tag}: y ${errs[0]!.toExponential(1)}  dx ${errs[1]!.toExponential(1)}  dW ${errs[2]!.toExponential(1)}  db ${errs[3]!.toExponential(1)}`);
+    if (dump) {
+      const files: Record<string, number[]> = {};
+      for (const [name, t] of [['x', x], ['W', W], ['b', b], ['dy', dy], ['y', yF], ['dx', gF[0]!], ['dW', gF[1]!], ['db', gF[2]!]] as const) {
+        const file = `case${i}_${name}.f32`;
+        fs.writeFileSync(path.join(dump, file), Buffer.from(((await t.data()) as Float32Array).buffer));
+        files[name] = t.shape;
+      }
+      manifest.push({ ...c, prefix: `case${i}_`, shapes: files });
+    }
+    tf.dispose([x, W, b, dy, yF, yP, ...gF, ...gP]);
+  }
+  if (dump) fs.writeFileSync(path.join(dump, 'manifest.json'), JSON.stringify(manifest));
+
+  // One supernet step, fused on vs off: same loss, same gradients.
+  const { SearchSpace } = await import('../core/space/SearchSpace.js');
+  const { largestArch } = await import('../core/space/archCodec.js');
+  const { buildSupernet } = await import('../core/nn/Supernet.js');
+  const here = path.dirname(fileURLToPath(import.meta.url));
+  for (const name of ['fashion-mlp-supernet', 'moe-relu-topk']) {
+    const space = SearchSpace.parse(JSON.parse(fs.readFileSync(path.join(here, '..', 'assets', 'spaces', `${name}.json`), 'utf8')));
+    const net = buildSupernet(space, { seed: 1 });
+    const arch = largestArch(space);
+    const x = tf.randomNormal([256, 784], 0, 1, 'float32', 3);
+    const labels = tf.oneHot(tf.randomUniform([256], 0, space.numClasses, 'int32', 4), space.numClasses);
+    const vars = net.trainableVariables();
+    const lossOf = () => tf.add(tf.losses.softmaxCrossEntropy(labels, net.apply(x, arch, { training: true, progress: 0.5 }).logits), 0) as tf.Scalar;
+    const run = (on: boolean) => {
+      denseFusion.enabled = on;
+      return tf.variableGrads(lossOf, vars);
+    };
+    const a = run(true);
+    const p = run(false);
+    denseFusion.enabled = true;
+    const lossErr = await rel(a.value, p.value);
+    let worst = 0;
+    let worstName = '';
+    for (const v of vars) {
+      const e = await rel(a.grads[v.name]!, p.grads[v.name]!);
+      if (e > worst) [worst, worstName] = [e, v.name];
+    }
+    const ok = lossErr < TOL && worst < 1e-4;
+    if (!ok) fails++;
+    console.log(`${ok ? 'PASS' : 'FAIL'} supernet ${name} step, fused vs plain: loss ${lossErr.toExponential(1)}, worst gradient ${worst.toExponential(1)} (${worstName}), ${vars.length} variables`);
+    tf.dispose([x, labels, a.value, p.value, ...Object.values(a.grads), ...Object.values(p.grads)]);
+    net.dispose();
+  }
+  console.log(fails === 0 ? 'ALL PASS' : `${fails} FAIL`);
+  if (fails) process.exitCode = 1;
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});

@@ -1,0 +1,43 @@
+"""Independent PyTorch check of the fused dense block's WebGPU outputs (bench/checkDenseKernels.ts --dump DIR).
+
+For every dumped case: y = act(x @ W[:d, :w] + b[:w]) and the gradients of <dy, y> for x, the whole W and
+the whole b, recomputed in float64 by torch autograd; prints ||webgpu - torch|| / ||torch|| per output.
+
+  python3 bench/check_dense_torch.py DIR
+"""
+import json
+import os
+import sys
+
+import numpy as np
+import torch
+
+TOL = 2e-5
+ACT = {"relu": torch.relu, "tanh": torch.tanh, "sigmoid": torch.sigmoid, "linear": lambda v: v}
+
+
+def main():
+    d = sys.argv[1]
+    cases = json.load(open(os.path.join(d, "manifest.json")))
+    dev = "cuda" if torch.cuda.is_available() else "cpu"
+    fails = 0
+    for c in cases:
+        t = {k: torch.from_numpy(np.fromfile(os.path.join(d, c["prefix"] + k + ".f32"), dtype="<f4").reshape(s)).to(dev, torch.float64) for k, s in c["shapes"].items()}
+        x = t["x"].clone().requires_grad_(True)
+        W = t["W"].clone().requires_grad_(True)
+        b = t["b"].clone().requires_grad_(True)
+        y = ACT[c["act"]](x @ W[: c["d"], : c["w"]] + b[: c["w"]])
+        (y * t["dy"]).sum().backward()
+        errs = {}
+        for name, ref in (("y", y.detach()), ("dx", x.grad), ("dW", W.grad), ("db", b.grad)):
+            errs[name] = ((t[name] - ref).norm() / ref.norm().clamp_min(1e-30)).item()
+        ok = all(e < TOL for e in errs.values())
+        fails += 0 if ok else 1
+        tag = f"T={c['T']} d={c['d']}/{c['dMax']} w={c['w']}/{c['wMax']} {c['act']}"
+        print(("PASS" if ok else "FAIL") + f" webgpu fused dense vs torch float64 {tag}: " + "  ".join(f"{k} {v:.1e}" for k, v in errs.items()))
+    print("ALL PASS" if fails == 0 else f"{fails} FAIL")
+    sys.exit(1 if fails else 0)
+
+
+if __name__ == "__main__":
+    main()
