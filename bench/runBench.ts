@@ -11,7 +11,8 @@
  *        [--only moe,supernet,matmul] [--steps N] [--json FILE] [--torch FILE] [--profile]
  *        [--dawn enable-dawn-features=…]  (Dawn toggles, webgpu only) [--tfflag NAME=value]
  *        [--variant tfjs,fused] [--sweep] [--tune bk=16,unroll=1,stageAT=1,stages=2]
- *        [--moe-dispatch auto,unfused] [--spaces moe-relu-topk,…] [--supernet-batch N]
+ *        [--moe-dispatch auto,unfused] [--spaces moe-relu-topk,…] [--supernet-batch 256,2048]
+ *        [--dense fused,unfused] [--torch-supernet FILE]  (bench/supernet_step_torch.py JSON)
  *
  * Timing: a few warm-up steps, then blocks of N steps each ended by one read-back of the loss; the
  * median block gives ms per step. Timings vary ~25% between processes: compare within one run.
@@ -65,8 +66,12 @@ interface Args {
   moeDispatch: string[];
   /** Only these example spaces (file names without .json); default all. */
   spaces?: string[];
-  /** Supernet batch (default 256 on a GPU, small on cpu/wasm). */
-  supernetBatch?: number;
+  /** Supernet batches (default 256 on a GPU, small on cpu/wasm); several: --supernet-batch 256,2048. */
+  supernetBatch?: number[];
+  /** Supernet dense blocks: 'fused' (the product's choice on WebGPU: core/nn/webgpu/denseFused.ts) and/or 'unfused'. */
+  dense: string[];
+  /** bench/supernet_step_torch.py's JSON (same GPU): ratio of each supernet step to PyTorch eager. */
+  torchSupernet?: string;
 }
 
 function parseArgs(argv: string[]): Args {
@@ -94,7 +99,9 @@ function parseArgs(argv: string[]): Args {
     sweep: argv.includes('--sweep'),
     moeDispatch: (get('moe-dispatch') ?? 'auto').split(','),
     spaces: get('spaces')?.split(','),
-    supernetBatch: get('supernet-batch') ? Number(get('supernet-batch')) : undefined,
+    supernetBatch: get('supernet-batch')?.split(',').map(Number),
+    dense: (get('dense') ?? 'fused').split(','),
+    torchSupernet: get('torch-supernet'),
   };
 }
 
@@ -297,7 +304,28 @@ async function profileStep(step: () => tf.Tensor, label: string): Promise<void> 
   for (const [name, v] of sorted.slice(0, 25)) console.log(`  ${name.padEnd(28)} ${v.ms.toFixed(3).padStart(9)} ms  ×${v.n}`);
 }
 
+interface TorchSupernet {
+  device: string;
+  supernet: Record<string, { ms?: number; skipped?: string }>;
+}
+
+/** Kernels one call of `step` dispatches and their summed GPU time (timestamp queries). */
+async function countKernels(step: () => tf.Tensor): Promise<{ kernels: number; gpuMs: number; top: string }> {
+  const info = await tf.profile(() => step());
+  const by = new Map<string, number>();
+  let gpuMs = 0;
+  for (const k of info.kernels) {
+    const ms = typeof k.kernelTimeMs === 'number' ? k.kernelTimeMs : 0;
+    gpuMs += ms;
+    by.set(k.name, (by.get(k.name) ?? 0) + 1);
+  }
+  const top = [...by.entries()].sort((a, b) => b[1] - a[1]).slice(0, 8).map(([n, c]) => `${n}×${c}`).join(' ');
+  return { kernels: info.kernels.length, gpuMs, top };
+}
+
 async function benchSupernet(args: Args, rows: Row[]): Promise<void> {
+  const torchSn: TorchSupernet | undefined = args.torchSupernet && fs.existsSync(args.torchSupernet) ? JSON.parse(fs.readFileSync(args.torchSupernet, 'utf8')) : undefined;
+  const { denseFusion } = await import('../core/nn/webgpu/denseFused.js');
   const here = path.dirname(fileURLToPath(import.meta.url));
   const dir = path.join(here, '..', 'assets', 'spaces');
   if (!fs.existsSync(dir)) {
@@ -311,11 +339,15 @@ async function benchSupernet(args: Args, rows: Row[]): Promise<void> {
   for (const file of fs.readdirSync(dir).filter((f) => f.endsWith('.json')).sort()) {
     const name = file.replace(/\.json$/, '');
     if (args.spaces && !args.spaces.includes(name)) continue;
-    for (const dispatch of args.moeDispatch) {
+    const space0 = SearchSpace.parse(JSON.parse(fs.readFileSync(path.join(dir, file), 'utf8')));
+    // The JS CPU backend takes seconds per conv step at batch 32: keep the CPU run short.
+    const batches = args.supernetBatch ?? [onCpu ? (space0.input.kind === 'image' ? 4 : 32) : 256];
+    const combos = batches.flatMap((batch) => args.moeDispatch.flatMap((dispatch) => args.dense.map((dense) => ({ batch, dispatch, dense }))));
+    for (const { batch, dispatch, dense } of combos) {
       try {
-        const space = SearchSpace.parse(JSON.parse(fs.readFileSync(path.join(dir, file), 'utf8')));
-        // The JS CPU backend takes seconds per conv step at batch 32: keep the CPU run short.
-        const batch = args.supernetBatch ?? (onCpu ? (space.input.kind === 'image' ? 4 : 32) : 256);
+        const space = space0;
+        denseFusion.enabled = dense === 'fused';
+        if (dense !== 'fused' && dense !== 'unfused') throw new Error(`unknown --dense "${dense}" (use fused, unfused)`);
         const net = buildSupernet(space, { seed: 1 });
         const moeLayers = net.moeLayers();
         if (dispatch !== 'auto' && moeLayers.length === 0) {
@@ -324,7 +356,7 @@ async function benchSupernet(args: Args, rows: Row[]): Promise<void> {
         }
         if (dispatch === 'unfused') for (const l of moeLayers) l.dispatch = onCpu ? 'sparse' : 'dense';
         else if (dispatch !== 'auto') throw new Error(`unknown --moe-dispatch "${dispatch}" (use auto, unfused)`);
-        const moeNote = moeLayers.length === 0 ? '' : `, moe ${dispatch === 'auto' ? 'auto' : 'unfused'}`;
+        const moeNote = (moeLayers.length === 0 ? '' : `, moe ${dispatch === 'auto' ? 'auto' : 'unfused'}`) + (args.dense.length > 1 || dense !== 'fused' ? `, dense ${dense}` : '');
         const arch = largestArch(space);
         const inShape = space.input.kind === 'vector' ? [batch, space.input.dim] : [batch, space.input.height, space.input.width, space.input.channels];
         const x = tf.randomNormal(inShape, 0, 1, 'float32', 3);
@@ -337,16 +369,26 @@ async function benchSupernet(args: Args, rows: Row[]): Promise<void> {
             return tf.add(tf.losses.softmaxCrossEntropy(labels, r.logits), r.auxLoss) as tf.Scalar;
           }, true, vars)!;
         const { ms, hostMs } = await timeSteps(step, Math.max(2, Math.floor(args.steps / 2)));
-        addRow(rows, { bench: `supernet ${name}`, variant: `largest, batch ${batch}${moeNote}`, ms, hostMs, tokensPerS: (batch / ms) * 1e3, tflops: (3 * net.countFlops(arch) * batch) / ms / 1e9 });
+        const t = torchSn?.supernet[`${name}@${batch}`];
+        let note: string | undefined;
+        if (args.profile && tf.getBackend() === 'webgpu') {
+          const k = await countKernels(step);
+          note = `${k.kernels} kernels, ${k.gpuMs.toFixed(2)} ms GPU; ${k.top}`;
+        }
+        addRow(rows, { bench: `supernet ${name}`, variant: `largest, batch ${batch}${moeNote}`, ms, hostMs, tokensPerS: (batch / ms) * 1e3, tflops: (3 * net.countFlops(arch) * batch) / ms / 1e9, vsTorchFp32: t?.ms ? t.ms / ms : undefined, note });
+        if (t?.ms && (dense === args.dense[args.dense.length - 1]) && dispatch === args.moeDispatch[args.moeDispatch.length - 1]) {
+          addRow(rows, { bench: `supernet ${name}`, variant: `pytorch eager fp32, batch ${batch}`, ms: t.ms, tokensPerS: (batch / t.ms) * 1e3 });
+        }
         x.dispose();
         labels.dispose();
         opt.dispose();
         net.dispose();
       } catch (e) {
-        addRow(rows, { bench: `supernet ${name}`, variant: `moe ${dispatch}`, ms: NaN, note: `failed: ${(e as Error).message.split('\n')[0]}` });
+        addRow(rows, { bench: `supernet ${name}`, variant: `batch ${batch}, moe ${dispatch}, dense ${dense}`, ms: NaN, note: `failed: ${(e as Error).message.split('\n')[0]}` });
       }
     }
   }
+  denseFusion.enabled = true;
 }
 
 async function benchMatmul(args: Args, rows: Row[], torch?: TorchResult): Promise<void> {
@@ -357,8 +399,14 @@ async function benchMatmul(args: Args, rows: Row[], torch?: TorchResult): Promis
   const torchMs = torch && torch.matmul_fp32.n === n ? torch.matmul_fp32.ms : undefined;
   const add = (variant: string, { ms, hostMs }: { ms: number; hostMs: number }) =>
     addRow(rows, { bench: `matmul ${n}`, variant, ms, hostMs, tflops: flops / ms / 1e9, vsTorchFp32: torchMs ? torchMs / ms : undefined });
+  const { fastMatmul, installFastMatmul } = await import('../core/nn/webgpu/matmulOverride.js');
+  const fastWas = fastMatmul.enabled;
+  fastMatmul.enabled = false;
   add('tf.matMul', await timeSteps(() => tf.matMul(a, b), args.steps * 2));
+  fastMatmul.enabled = fastWas;
   if (tf.getBackend() === 'webgpu') {
+    installFastMatmul();
+    add('tf.matMul, fast kernel (matmulOverride)', await timeSteps(() => tf.matMul(a, b), args.steps * 2));
     registerMoeKernels();
     const a3 = a.reshape([1, n, n]);
     const b3 = b.reshape([1, n, n]);

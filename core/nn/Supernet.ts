@@ -26,6 +26,7 @@ import { createRng, type Rng } from '../space/rng.js';
 import type { Arch, BlockChoice, ConvBlock, DenseBlock, SearchSpace } from '../space/SearchSpace.js';
 import { activate } from './activations.js';
 import { conv2dSame } from './conv.js';
+import { denseFused, denseFusedSupported } from './webgpu/denseFused.js';
 import { glorotUniform, VariableStore } from './init.js';
 import { MoELayer, weightArray, type MoEForwardContext } from './moe/MoELayer.js';
 import type { SubnetLayer } from './subnetLayers.js';
@@ -193,13 +194,19 @@ export class ElasticSupernet implements Supernet {
     });
     const v = this.toVector(h);
     const d = v.shape[1];
-    const logits = tf.add(tf.matMul(v, this.head.kernel.slice([0, 0], [d, this.space.numClasses])), this.head.bias) as tf.Tensor2D;
+    // WebGPU: one fused kernel per dense product (core/nn/webgpu/denseFused.ts); elsewhere plain ops.
+    const logits = denseFusedSupported('linear')
+      ? denseFused(v, this.head.kernel as tf.Tensor2D, this.head.bias as tf.Tensor1D, this.space.numClasses, 'linear')
+      : (tf.add(tf.matMul(v, this.head.kernel.slice([0, 0], [d, this.space.numClasses])), this.head.bias) as tf.Tensor2D);
     return { logits, auxLoss: aux, moe: reports };
   }
 
   private applyDense(layer: DenseLayer, h: tf.Tensor2D, width: number): tf.Tensor2D {
     const d = h.shape[1];
-    const y = activate(tf.add(tf.matMul(h, layer.kernel.slice([0, 0], [d, width])), layer.bias.slice(0, width)), layer.block.activation) as tf.Tensor2D;
+    const act = layer.block.activation;
+    const y = denseFusedSupported(act)
+      ? denseFused(h, layer.kernel as tf.Tensor2D, layer.bias as tf.Tensor1D, width, act)
+      : (activate(tf.add(tf.matMul(h, layer.kernel.slice([0, 0], [d, width])), layer.bias.slice(0, width)), act) as tf.Tensor2D);
     return layer.block.residual && d === width ? tf.add(h, y) : y;
   }
 

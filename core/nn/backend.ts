@@ -10,6 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import type { BackendChoice, BackendInfo, BackendName } from '../protocol/protocol.js';
+import { installFastMatmul } from './webgpu/matmulOverride.js';
 import { registerMoeKernels } from './webgpu/moeKernels.js';
 import { installBroadcastReductionGradients } from './webgpu/reductionGradients.js';
 
@@ -147,6 +148,8 @@ async function select(choice: BackendChoice): Promise<BackendInfo> {
     // (moeFfnFused) are registered here once so the first training step does not pay for it.
     installBroadcastReductionGradients();
     registerMoeKernels();
+    // Large fp32 products (tf.matMul included) through the project's 128×128-tile kernel (matmulOverride.ts).
+    installFastMatmul();
   }
   return { name: chosen.name, device: chosen.device, available, notes };
 }
