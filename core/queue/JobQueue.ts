@@ -22,6 +22,8 @@ export interface JobQueueOptions {
   queueName?: string;
   backend?: BackendChoice;
   onError?: (message: string) => void;
+  /** Retries and back-off (default JOB_OPTIONS). */
+  jobOptions?: Partial<typeof JOB_OPTIONS>;
 }
 
 /** A queued job as RunManager sees it: a child that starts when a worker takes the job. */
@@ -157,7 +159,7 @@ export class JobQueue {
     }
     if (rec.summary.jobId !== jobId) await this.store.updateSummary(runId, { jobId });
     const data: RunJobData = { kind: 'run', runId, ...(this.opts.backend ? { backend: this.opts.backend } : {}) };
-    await this.queue.add('run', data, { ...JOB_OPTIONS, jobId });
+    await this.queue.add('run', data, { ...JOB_OPTIONS, ...this.opts.jobOptions, jobId });
     return jobId;
   }
 

@@ -60,10 +60,14 @@ export const JOB_OPTIONS = {
 /** Pub/sub channel on which a host asks the worker training a job to stop it (message: the job id). */
 export const stopChannel = (queueName: string) => `${queueName}:stop`;
 
-const RedisUrl = z
-  .string()
-  .url()
-  .refine((u) => /^rediss?:$/.test(new URL(u).protocol), 'use redis://HOST:PORT or rediss://HOST:PORT');
+const isRedisUrl = (u: string) => {
+  try {
+    return /^rediss?:$/.test(new URL(u).protocol);
+  } catch {
+    return false;
+  }
+};
+const RedisUrl = z.string().refine(isRedisUrl, 'use redis://HOST:PORT or rediss://HOST:PORT');
 
 /** Validates `--redis` / `--queue` (the flag's name is in the error). */
 export function parseRedisUrl(url: string, flag = '--redis'): string {
