@@ -3,7 +3,7 @@
  * checks the schema cannot express, each reported with the path of the field to fix, e.g.
  * `stages[1].block.routing.k`.
  */
-import { issuesOf, type ValidationIssue } from '../protocol/protocol.js';
+import { issuesOf, type ValidationIssue } from './validationIssue.js';
 import { planSpace } from './planSpace.js';
 import { SearchSpace, type MoEBlock } from './SearchSpace.js';
 
