@@ -250,6 +250,43 @@ describe('researcher workflows (fake core)', () => {
     expect(await page.getByTestId('stage-list').locator('li').count()).toBe(stages);
   });
 
+  it('shows every validation error at its field, disables Start for data that does not fit, offers only available backends', async () => {
+    await page.getByTestId('tab-space').click();
+    await page.getByTestId('space-new').click();
+    await page.getByTestId('stage-0').click();
+    await page.getByTestId('field-stages[0].depth').fill('0');
+    await page.getByTestId('field-stages[0].block.width').fill('-4, 8');
+    const depth = page.getByTestId('issue-stages[0].depth');
+    const width = page.getByTestId('issue-stages[0].block.width');
+    await depth.waitFor({ timeout: 10_000 });
+    await width.waitFor({ timeout: 10_000 });
+    expect(await width.textContent()).toMatch(/^choice 1: /);
+    // nothing left over as raw text under the stage
+    expect(await page.locator('[data-testid^="issues-under-"]').count()).toBe(0);
+    await page.getByTestId('field-stages[0].depth').fill('1');
+    await page.getByTestId('field-stages[0].block.width').fill('8');
+    await expect.poll(() => page.getByTestId('space-validity').getAttribute('data-ok')).toBe('true');
+
+    await page.getByTestId('tab-runs').click();
+    await page.getByTestId('launch-dataset').selectOption('gaussians'); // 6 classes into the 4-class space
+    await page.getByTestId('launch-mismatch').waitFor();
+    expect(await page.getByTestId('run-start').isDisabled()).toBe(true);
+    await page.getByTestId('launch-fit-space').click();
+    await expect.poll(() => page.getByTestId('run-start').isDisabled()).toBe(false);
+    // the fake server has only the cpu backend
+    expect(await page.getByTestId('launch-backend').locator('option').allTextContents()).toEqual(['auto', 'cpu']);
+  });
+
+  it('follows the OS light/dark preference until a theme is picked', async () => {
+    await page.emulateMedia({ colorScheme: 'light' });
+    await expect.poll(() => page.evaluate(() => document.documentElement.dataset.theme)).toBe('light');
+    await page.emulateMedia({ colorScheme: 'dark' });
+    await expect.poll(() => page.evaluate(() => document.documentElement.dataset.theme)).toBe('dark');
+    await page.getByTestId('theme-toggle').click(); // picked: the OS no longer decides
+    await page.emulateMedia({ colorScheme: 'dark' });
+    expect(await page.evaluate(() => document.documentElement.dataset.theme)).toBe('light');
+  });
+
   afterAll(() => {
     expect(pageErrors).toEqual([]);
   });

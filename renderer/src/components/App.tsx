@@ -1,7 +1,7 @@
 import { useEffect } from 'react';
 import { useShallow } from 'zustand/react/shallow';
 import { useWorkbench } from '../store/store.js';
-import { VIEWS, type View } from '../store/uiSlice.js';
+import { storedTheme, VIEWS, type View } from '../store/uiSlice.js';
 import { CompareView } from '../views/CompareView.js';
 import { ExpertsView } from '../views/ExpertsView.js';
 import { RunsView } from '../views/RunsView.js';
@@ -30,6 +30,19 @@ function useUndoKeys(view: View) {
   }, [view]);
 }
 
+/** Follow the OS light/dark switch while the user has not picked a theme in the app. */
+function useSystemTheme() {
+  useEffect(() => {
+    const mq = window.matchMedia?.('(prefers-color-scheme: light)');
+    if (!mq) return;
+    const onChange = () => {
+      if (storedTheme() === null) useWorkbench.setState({ theme: mq.matches ? 'light' : 'dark' });
+    };
+    mq.addEventListener('change', onChange);
+    return () => mq.removeEventListener('change', onChange);
+  }, []);
+}
+
 export function App() {
   const { view, setView, theme, toggleTheme } = useWorkbench(
     useShallow((s) => ({ view: s.view, setView: s.setView, theme: s.theme, toggleTheme: s.toggleTheme })),
@@ -37,6 +50,7 @@ export function App() {
   useEffect(() => {
     document.documentElement.dataset.theme = theme;
   }, [theme]);
+  useSystemTheme();
   useUndoKeys(view);
   return (
     <div className="app" data-testid="app-shell">

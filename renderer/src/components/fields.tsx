@@ -5,6 +5,7 @@
 import { useEffect, useId, useState } from 'react';
 import { useShallow } from 'zustand/react/shallow';
 import { useWorkbench } from '../store/store.js';
+import { issueBelongsTo, issueMessageAt } from '../space/issuePaths.js';
 import { getIn, parseChoices, pathString, setIn, type PathKey } from '../space/spaceEdits.js';
 
 const EMPTY: readonly string[] = [];
@@ -15,8 +16,9 @@ export function useIssuesAt(path: string): readonly string[] {
     useShallow((s) => {
       const v = s.validation;
       if (!v || v.revision !== s.revision) return EMPTY;
-      const hits = v.issues.filter((i) => i.path === path);
-      return hits.length ? hits.map((i) => i.message) : EMPTY;
+      // a list's field also shows the issues of its elements (a negative width: `width[0]`)
+      const hits = v.issues.filter((i) => issueBelongsTo(i.path, path));
+      return hits.length ? hits.map((i) => issueMessageAt(i.path, path, i.message)) : EMPTY;
     }),
   );
 }
@@ -241,7 +243,7 @@ export function IssuesUnder({ prefix, shown }: { prefix: string; shown: readonly
       const v = s.validation;
       if (!v || v.revision !== s.revision) return EMPTY;
       const list = v.issues
-        .filter((i) => (i.path === prefix || i.path.startsWith(`${prefix}.`) || i.path.startsWith(`${prefix}[`)) && !shown.includes(i.path))
+        .filter((i) => (i.path === prefix || i.path.startsWith(`${prefix}.`) || i.path.startsWith(`${prefix}[`)) && !shown.some((f) => issueBelongsTo(i.path, f)))
         .map((i) => `${i.path}: ${i.message}`);
       return list.length ? list : EMPTY;
     }),

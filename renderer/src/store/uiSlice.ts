@@ -32,18 +32,24 @@ export interface UiSlice {
   clearNotice(): void;
 }
 
-function storedTheme(): Theme {
+/** The theme the user picked, if any (else the OS preference decides: prefersTheme). */
+export function storedTheme(): Theme | null {
   try {
     const t = globalThis.localStorage?.getItem(THEME_KEY);
     if (t === 'light' || t === 'dark') return t;
   } catch {
-    // storage can be blocked; fall back to dark
+    // storage can be blocked; fall back to the OS preference
   }
-  return 'dark';
+  return null;
+}
+
+/** The OS light/dark preference (prefers-color-scheme); dark where it cannot be read. */
+export function prefersTheme(): Theme {
+  return globalThis.matchMedia?.('(prefers-color-scheme: light)').matches ? 'light' : 'dark';
 }
 
 export const createUiSlice: StateCreator<WorkbenchState, [], [], UiSlice> = (set, get) => ({
-  theme: storedTheme(),
+  theme: storedTheme() ?? prefersTheme(),
   view: 'space',
   connection: 'connecting',
   hello: null,
