@@ -47,6 +47,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { Rng } from '../../space/rng.js';
 import type { MoEBlock } from '../../space/SearchSpace.js';
 import { activate } from '../activations.js';
+import { denseFused, denseFusedSupported } from '../webgpu/denseFused.js';
 import { glorotUniform, normalInit, type VariableStore } from '../init.js';
 import type { ColumnKind, FfnWeights, MoESubnetLayer, SubnetGating, WeightArray } from '../subnetLayers.js';
 import type { MoELayerOutput } from '../types.js';
@@ -228,7 +229,13 @@ export class MoELayer {
   }
 
   private ffn(e: ExpertWeights, x: tf.Tensor2D, d: number, h: number): tf.Tensor2D {
-    const hidden = activate(tf.add(tf.matMul(x, e.w1.slice([0, 0], [d, h])), e.b1.slice(0, h)), this.block.activation);
+    const act = this.block.activation;
+    // WebGPU: each product as one fused kernel reading the variables in place (core/nn/webgpu/denseFused.ts).
+    if (denseFusedSupported(act) && denseFusedSupported('linear')) {
+      const hidden = denseFused(x, e.w1 as tf.Tensor2D, e.b1 as tf.Tensor1D, h, act);
+      return denseFused(hidden, e.w2 as tf.Tensor2D, e.b2 as tf.Tensor1D, d, 'linear');
+    }
+    const hidden = activate(tf.add(tf.matMul(x, e.w1.slice([0, 0], [d, h])), e.b1.slice(0, h)), act);
     return tf.add(tf.matMul(hidden, e.w2.slice([0, 0], [h, d])), e.b2.slice(0, d)) as tf.Tensor2D;
   }
 

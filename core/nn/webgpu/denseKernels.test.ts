@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { activate } from '../activations.js';
-import { aTileLoad, bTileLoad, DENSE_BK, DENSE_TILE, denseDispatch, emulateDenseMatmul, type FusedActivation } from './denseKernels.js';
+import { aTileLoad, bTileLoad, DENSE_BK, DENSE_TILE, denseDispatch, emulateDenseMatmul, geluApprox, type GradActivation } from './denseKernels.js';
 import { denseForwardSpec, denseInputGradSpec, denseKernelGradSpec, type DenseShape } from './denseFused.js';
 
 beforeAll(async () => {
@@ -64,7 +64,7 @@ describe('dense block specs through the emulated kernel equal the plain tfjs blo
   const b = rand(s.wMax, 3);
   const dy = rand(s.T * s.w, 4);
 
-  for (const act of ['relu', 'tanh', 'sigmoid', 'linear'] as FusedActivation[]) {
+  for (const act of ['relu', 'tanh', 'sigmoid', 'linear', 'gelu'] as GradActivation[]) {
     it(`${act}: forward, dx and the full-size dW`, () => {
       const xt = tf.tensor2d(x, [s.T, s.d]);
       const Wt = tf.tensor2d(W, [s.dMax, s.wMax]);
@@ -75,16 +75,24 @@ describe('dense block specs through the emulated kernel equal the plain tfjs blo
       const yRef = plain(xt, Wt);
       const [dxRef, dWRef] = tf.grads(plain)([xt, Wt], dyt);
 
-      const y = emulateDenseMatmul(denseForwardSpec(s, act), x, W, null, b);
+      // GELU: the matmul writes z = x·W + b, a GELU kernel follows, and the backward reads z.
+      const z = emulateDenseMatmul(denseForwardSpec(s, act), x, W, null, b);
+      const y = act === 'gelu' ? z.map(geluApprox) : z;
       expect(maxRelErr(y, yRef.dataSync())).toBeLessThan(1e-5);
-      const dx = emulateDenseMatmul(denseInputGradSpec(s, act), dy, W, y, null);
+      const dx = emulateDenseMatmul(denseInputGradSpec(s, act), dy, W, z, null);
       expect(maxRelErr(dx, dxRef!.dataSync())).toBeLessThan(1e-5);
-      const dW = emulateDenseMatmul(denseKernelGradSpec(s, act), x, dy, y, null);
+      const dW = emulateDenseMatmul(denseKernelGradSpec(s, act), x, dy, z, null);
       expect(dW.length).toBe(s.dMax * s.wMax);
       expect(maxRelErr(dW, dWRef!.dataSync())).toBeLessThan(1e-5);
       tf.dispose([xt, Wt, bt, dyt, yRef, dxRef!, dWRef!]);
     });
   }
+
+  it('a linear block binds no activation input (the kernel would not reference it)', () => {
+    expect(denseInputGradSpec(s, 'linear').gradOf).toBe('none');
+    expect(denseKernelGradSpec(s, 'linear').gradOf).toBe('none');
+    expect(denseInputGradSpec(s, 'gelu').gradOf).toBe('a');
+  });
 
   it('the activation prologue matters: dx without it differs from the relu gradient', () => {
     const y = emulateDenseMatmul(denseForwardSpec(s, 'relu'), x, W, null, b);

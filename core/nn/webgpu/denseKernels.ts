@@ -22,8 +22,12 @@
 import * as tf from '@tensorflow/tfjs';
 import type { MoeWebGpuProgram, WebGpuBackendLike } from './moeKernels.js';
 
-/** Activations whose derivative is a function of their output (so the backward needs no pre-activation). */
+/**
+ * Epilogue activations: their derivative is a function of their output, so the backward reads the output.
+ * As a gradient prologue 'gelu' also exists: its derivative Φ(z) + z·φ(z) reads the pre-activation z.
+ */
 export type FusedActivation = 'relu' | 'tanh' | 'sigmoid' | 'linear';
+export type GradActivation = FusedActivation | 'gelu';
 
 export const DENSE_TILE = 64;
 export const DENSE_BK = 16;
@@ -43,9 +47,12 @@ export interface DenseMatmulSpec {
   bLayout: 'n' | 't';
   lda: number;
   ldb: number;
-  /** Multiply operand A or B by act'(Y) on load (Y laid out like that operand), act = gradActivation. */
+  /**
+   * Multiply operand A or B by act'(Y) on load (Y laid out like that operand), act = gradActivation: Y is
+   * the activation's output, or for 'gelu' its input. 'none' for a linear block (nothing to multiply by).
+   */
   gradOf: 'none' | 'a' | 'b';
-  gradActivation: FusedActivation;
+  gradActivation: GradActivation;
   /** Epilogue: + bias[n], then activation. */
   bias: boolean;
   activation: FusedActivation;
@@ -77,9 +84,25 @@ export function bTileLoad(layout: 'n' | 't', tid: number, j: number): { kk: numb
   return layout === 'n' ? { kk: Math.floor(idx / DENSE_TILE), c: idx % DENSE_TILE } : { kk: idx % DENSE_BK, c: Math.floor(idx / DENSE_BK) };
 }
 
-/** act'(y) from the activation's output y. */
-export function activationGradFromOutput(kind: FusedActivation, y: number): number {
+/** erf by Abramowitz & Stegun 7.1.26 (|error| ≤ 1.5e-7), the form the GELU kernels use (WGSL has no erf). */
+export function erfApprox(x: number): number {
+  const t = 1 / (1 + ERF_P * Math.abs(x));
+  const poly = t * (ERF_A[0] + t * (ERF_A[1] + t * (ERF_A[2] + t * (ERF_A[3] + t * ERF_A[4]))));
+  return Math.sign(x) * (1 - poly * Math.exp(-x * x));
+}
+const ERF_P = 0.3275911;
+const ERF_A = [0.254829592, -0.284496736, 1.421413741, -1.453152027, 1.061405429] as const;
+
+/** GELU x·Φ(x) (exact form through erfApprox). */
+export function geluApprox(x: number): number {
+  return 0.5 * x * (1 + erfApprox(x / Math.SQRT2));
+}
+
+/** act'(y) from the activation's output y; for 'gelu', from its input: Φ(z) + z·φ(z). */
+export function activationGradFromOutput(kind: GradActivation, y: number): number {
   switch (kind) {
+    case 'gelu':
+      return 0.5 * (1 + erfApprox(y / Math.SQRT2)) + (y * Math.exp(-0.5 * y * y)) / Math.sqrt(2 * Math.PI);
     case 'relu':
       return y > 0 ? 1 : 0;
     case 'tanh':
@@ -180,7 +203,20 @@ export function emulateDenseMatmul(spec: DenseMatmulSpec, A: Float32Array, B: Fl
   return out;
 }
 
-const WGSL_DACT: Record<FusedActivation, (y: string) => string> = {
+/** WGSL helpers the GELU kernels call (same constants as erfApprox). */
+const WGSL_ERF = `
+fn swErf(x : f32) -> f32 {
+  let t = 1.0 / (1.0 + ${ERF_P} * abs(x));
+  let poly = t * (${ERF_A[0]} + t * (${ERF_A[1]} + t * (${ERF_A[2]} + t * (${ERF_A[3]} + t * ${ERF_A[4]}))));
+  return sign(x) * (1.0 - poly * exp(-x * x));
+}
+fn swGeluGrad(z : f32) -> f32 {
+  return 0.5 * (1.0 + swErf(z * 0.7071067811865476)) + z * exp(-0.5 * z * z) * 0.3989422804014327;
+}
+`;
+
+const WGSL_DACT: Record<GradActivation, (y: string) => string> = {
+  gelu: (y) => `swGeluGrad(${y})`,
   relu: (y) => `select(0.0, 1.0, ${y} > 0.0)`,
   tanh: (y) => `(1.0 - ${y} * ${y})`,
   sigmoid: (y) => `(${y} * (1.0 - ${y}))`,
@@ -246,7 +282,7 @@ export class DenseMatmulProgram implements MoeWebGpuProgram {
     const fmas: string[] = [];
     for (let i = 0; i < 4; i++) for (let j = 0; j < 4; j++) fmas.push(`acc[${i * 4 + j}] = fma(a${i}, b${j}, acc[${i * 4 + j}]);`);
     const epi = (v: string) => WGSL_ACT[s.activation](s.bias ? `(${v} + Bias[gn])` : v);
-    return `
+    return `${s.gradActivation === 'gelu' ? WGSL_ERF : ''}
 var<workgroup> As: array<f32, ${DENSE_BK * DENSE_TILE}>;
 var<workgroup> Bs: array<f32, ${DENSE_BK * DENSE_TILE}>;
 
@@ -296,28 +332,31 @@ export class DenseBiasGradProgram implements MoeWebGpuProgram {
   shaderKey: string;
   dispatchLayout = { x: [0] };
   dispatch: [number, number, number];
-  variableNames = ['D', 'Y'];
-  variableComponents = [1, 1];
+  variableNames: string[];
+  variableComponents: number[];
   uniforms = 'rows : i32, cols : i32,';
   workgroupSize: [number, number, number] = [64, 1, 1];
   constructor(
     outLen: number,
-    private activation: FusedActivation,
+    private activation: GradActivation,
   ) {
+    // A linear block's bias gradient reads no activation (an unused binding would break the bind group).
+    this.variableNames = activation === 'linear' ? ['D'] : ['D', 'Y'];
+    this.variableComponents = this.variableNames.map(() => 1);
     this.outputShape = [outLen];
     this.dispatch = [Math.ceil(outLen / 64), 1, 1];
     this.shaderKey = `swDenseBiasGrad_${activation}`;
   }
   getUserCode(): string {
-    const dact = WGSL_DACT[this.activation];
-    return `
+    const term = this.activation === 'linear' ? 'D[o]' : `D[o] * ${WGSL_DACT[this.activation]('Y[o]')}`;
+    return `${this.activation === 'gelu' ? WGSL_ERF : ''}
 fn main(index : i32) {
   if (index >= uniforms.outShape) { return; }
   var acc = 0.0;
   if (index < uniforms.cols) {
     for (var r = 0; r < uniforms.rows; r++) {
       let o = r * uniforms.cols + index;
-      acc += D[o] * ${dact('Y[o]')};
+      acc += ${term};
     }
   }
   result[index] = acc;
@@ -326,7 +365,35 @@ fn main(index : i32) {
   }
 }
 
-export const DENSE_KERNELS = { matmul: 'SwDenseMatmul', biasGrad: 'SwDenseBiasGrad' } as const;
+/** y = GELU(z) elementwise (the forward of a GELU block: the matmul kernel writes z, which the backward reads). */
+export class DenseGeluProgram implements MoeWebGpuProgram {
+  outputShape: number[];
+  shaderKey = 'swDenseGelu';
+  dispatchLayout: { x: number[] };
+  dispatch: [number, number, number];
+  variableNames = ['Z'];
+  variableComponents = [1];
+  size = true;
+  workgroupSize: [number, number, number] = [64, 1, 1];
+  constructor(shape: number[]) {
+    this.outputShape = shape;
+    this.dispatchLayout = { x: shape.map((_, i) => i) };
+    const groups = Math.ceil(shape.reduce((p, d) => p * d, 1) / 64);
+    const y = Math.ceil(groups / 65535);
+    this.dispatch = [Math.ceil(groups / y), y, 1];
+  }
+  getUserCode(): string {
+    return `${WGSL_ERF}
+fn main(index : i32) {
+  if (index >= uniforms.size) { return; }
+  let z = Z[index];
+  result[index] = 0.5 * z * (1.0 + swErf(z * 0.7071067811865476));
+}
+`;
+  }
+}
+
+export const DENSE_KERNELS = { matmul: 'SwDenseMatmul', biasGrad: 'SwDenseBiasGrad', gelu: 'SwDenseGelu' } as const;
 
 type Uniform = { type: 'int32' | 'float32'; data: number[] };
 const i32 = (...data: number[]): Uniform[] => data.map((d) => ({ type: 'int32', data: [d] }));
@@ -354,10 +421,19 @@ export function registerDenseKernels(): void {
     kernelName: DENSE_KERNELS.biasGrad,
     backendName: 'webgpu',
     kernelFunc: ({ inputs, backend, attrs }) => {
-      const { dy, y } = inputs as { dy: tf.TensorInfo; y: tf.TensorInfo };
-      const { outLen, activation } = attrs as unknown as { outLen: number; activation: FusedActivation };
+      const { dy, y } = inputs as { dy: tf.TensorInfo; y?: tf.TensorInfo };
+      const { outLen, activation } = attrs as unknown as { outLen: number; activation: GradActivation };
       const [rows, cols] = dy.shape;
-      return (backend as unknown as WebGpuBackendLike).runWebGPUProgram(new DenseBiasGradProgram(outLen, activation), [dy, y], 'float32', i32(rows, cols));
+      const ins = activation === 'linear' ? [dy] : [dy, y!];
+      return (backend as unknown as WebGpuBackendLike).runWebGPUProgram(new DenseBiasGradProgram(outLen, activation), ins, 'float32', i32(rows, cols));
+    },
+  });
+  tf.registerKernel({
+    kernelName: DENSE_KERNELS.gelu,
+    backendName: 'webgpu',
+    kernelFunc: ({ inputs, backend }) => {
+      const { z } = inputs as { z: tf.TensorInfo };
+      return (backend as unknown as WebGpuBackendLike).runWebGPUProgram(new DenseGeluProgram(z.shape), [z], 'float32');
     },
   });
 }
