@@ -81,6 +81,7 @@ export async function createCore(opts: CoreOptions = {}): Promise<Core> {
     backend: backendChoice,
     entry: opts.trainEntry,
     spawnChild: jobs?.spawnChild ?? opts.spawnTrainChild,
+    ownedRemotely: jobs?.hasLiveJob,
     // asked when the first run starts, by which time the backend has been probed (getBackend below);
     // with a job queue the workers' concurrency is the limit, not this machine's
     maxConcurrent: opts.maxRuns ?? (jobs ? 1000 : async () => defaultMaxConcurrent(await getBackend())),

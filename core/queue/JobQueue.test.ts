@@ -64,7 +64,7 @@ describe.skipIf(missing !== null)('job queue control paths (redis-server, fake t
     const hub = new EventHub();
     const events: RunEvent[] = [];
     hub.subscribe('onRunEvent', {}, (e) => events.push(e));
-    const runs = new RunManager({ runsDir, hub, spawnChild: jobs.spawnChild, maxConcurrent: 100, stopTimeoutMs: 10_000 });
+    const runs = new RunManager({ runsDir, hub, spawnChild: jobs.spawnChild, ownedRemotely: jobs.hasLiveJob, maxConcurrent: 100, stopTimeoutMs: 10_000 });
     const logs: string[] = [];
     const worker: RunningWorker | null = opts.worker === false ? null : await startWorker({ redisUrl: redis.url, runsDir, queueName, name: 'w-test', entry: fakeChild, lockMs: 5000, log: (l) => logs.push(l) });
     const starts = () => (readFileSyncSafe(join(runsDir, 'fake-child.log')).match(/^start /gm) ?? []).length;
@@ -73,7 +73,7 @@ describe.skipIf(missing !== null)('job queue control paths (redis-server, fake t
       await jobs.close();
       await runs.close();
     };
-    return { runsDir, jobs, runs, events, logs, starts, close };
+    return { runsDir, queueName, jobs, runs, events, logs, starts, close };
   }
 
   it('stop of a job no worker has taken removes it from the queue; the new run is stopped', async () => {
@@ -89,6 +89,26 @@ describe.skipIf(missing !== null)('job queue control paths (redis-server, fake t
       expect((await t.runs.store.readRecord(runId)).summary.status).toBe('stopped');
     } finally {
       await t.close();
+    }
+  });
+
+  it('a host that restarts leaves its queued jobs alone (not marked interrupted); a worker started later trains them', async () => {
+    const t = await setup('exit-before-done', { worker: false });
+    const { runId } = await t.runs.start(config);
+    await until('the job waiting', async () => t.jobs.hasLiveJob(runId));
+    await t.close(); // the host goes away (as createCore closes: the queue first, then the run manager)
+    expect((await t.runs.store.readRecord(runId)).summary.status).toBe('queued');
+    const jobs = await connectJobQueue({ redisUrl: redis.url, runsDir: t.runsDir, queueName: t.queueName });
+    const runs = new RunManager({ runsDir: t.runsDir, spawnChild: jobs.spawnChild, ownedRemotely: jobs.hasLiveJob });
+    const worker = await startWorker({ redisUrl: redis.url, runsDir: t.runsDir, queueName: t.queueName, name: 'late', entry: fakeChild, log: () => {} });
+    try {
+      expect((await runs.list()).find((s) => s.id === runId)?.status).toBe('queued');
+      await until('the run completed by the late worker', async () => (await runs.store.readRecord(runId)).summary.status === 'completed');
+      expect((await runs.store.readRecord(runId)).summary.worker).toBe('late');
+    } finally {
+      await worker.close();
+      await jobs.close();
+      await runs.close();
     }
   });
 

@@ -186,6 +186,16 @@ export class JobQueue {
     }
   }
 
+  /** True while the run has a job waiting for a worker or on one (RunManager's ownedRemotely). */
+  hasLiveJob = async (runId: string): Promise<boolean> => {
+    if (this.detached.has(runId)) return true;
+    const rec = await this.store.readRecord(runId).catch(() => null);
+    if (!rec) return false;
+    const job = await this.queue.getJob(jobIdFor(runId, rec.config));
+    const state = await job?.getState();
+    return state === 'waiting' || state === 'active' || state === 'delayed' || state === 'prioritized' || state === 'waiting-children';
+  };
+
   /** Remove a job that no worker has taken yet; ask the worker training it to stop otherwise. */
   async stopJob(jobId: string): Promise<'removed' | 'asked' | 'gone'> {
     const job: Job | undefined = await this.queue.getJob(jobId);
@@ -224,8 +234,16 @@ export class JobQueue {
     return this.queue.getJobCounts('waiting', 'active', 'delayed', 'completed', 'failed');
   }
 
+  /** Runs whose jobs this host let go of at close: still owned by the queue, answered without Redis. */
+  private readonly detached = new Set<string>();
+
+  /** Let go of every job (they train on); RunManager then sees them as owned remotely. */
   async close(): Promise<void> {
-    for (const c of [...this.children.values()]) c.exit(null, 'SIGTERM');
+    for (const c of [...this.children.values()]) {
+      const runId = c.jobId ? this.jobRuns.get(c.jobId) : undefined;
+      if (runId) this.detached.add(runId);
+      c.exit(null, 'SIGTERM');
+    }
     await Promise.allSettled([this.events.close(), this.queue.close()]);
     await Promise.allSettled(this.conns.map((c) => c.quit()));
   }

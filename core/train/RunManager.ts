@@ -43,6 +43,12 @@ export interface RunManagerOptions {
   entry?: TrainProcessEntry;
   /** Starts a training child instead of forking `entry` (Electron's core: a utility process via main). */
   spawnChild?: SpawnTrainChild;
+  /**
+   * True while something other than a run lock owns the run: a job queue's waiting or active job
+   * (core/queue), whose worker may not have taken the lock yet or holds it on another machine. Such
+   * runs are not marked interrupted at start, nor when this manager lets go of their child.
+   */
+  ownedRemotely?: (runId: string) => Promise<boolean>;
   /** How long `stop` waits for the child's checkpoint before killing it. */
   stopTimeoutMs?: number;
   /** Children training at once; more runs queue. A function is asked once, when the first run starts. */
@@ -136,10 +142,11 @@ export class RunManager {
     }
   }
 
-  /** True if a live process holds the run's lock. */
+  /** True if a live process holds the run's lock (or a job queue owns the run: ownedRemotely). */
   private async ownedElsewhere(runId: string): Promise<boolean> {
     const holder = await this.store.readOwnerLock(runId).catch(() => null);
-    return holder !== null && isHolderAlive(holder);
+    if (holder !== null && isHolderAlive(holder)) return true;
+    return (await this.opts.ownedRemotely?.(runId).catch(() => false)) ?? false;
   }
 
   private emit(e: RunEvent) {
