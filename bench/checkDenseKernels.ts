@@ -18,7 +18,8 @@ import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../core/nn/backend.js';
 import { activate } from '../core/nn/activations.js';
 import { denseFused, denseFusion } from '../core/nn/webgpu/denseFused.js';
-import type { FusedActivation } from '../core/nn/webgpu/denseKernels.js';
+import type { GradActivation } from '../core/nn/webgpu/denseKernels.js';
+import { crossEntropyFused, crossEntropyFusion } from '../core/nn/webgpu/crossEntropyFused.js';
 import { logGpuErrors } from './logGpuErrors.js';
 
 const TOL = 2e-5;
@@ -29,7 +30,7 @@ interface Case {
   w: number;
   dMax: number;
   wMax: number;
-  act: FusedActivation;
+  act: GradActivation;
 }
 
 const CASES: Case[] = [
@@ -40,6 +41,8 @@ const CASES: Case[] = [
   { T: 300, d: 64, w: 10, dMax: 64, wMax: 10, act: 'linear' },
   { T: 129, d: 33, w: 17, dMax: 40, wMax: 20, act: 'sigmoid' },
   { T: 4096, d: 1024, w: 1024, dMax: 1024, wMax: 1024, act: 'relu' },
+  { T: 256, d: 64, w: 64, dMax: 64, wMax: 64, act: 'gelu' },
+  { T: 2048, d: 32, w: 48, dMax: 64, wMax: 64, act: 'gelu' },
 ];
 
 const rel = async (a: tf.Tensor, b: tf.Tensor) => {
@@ -86,28 +89,60 @@ async function main(): Promise<void> {
     }
     tf.dispose([x, W, b, dy, yF, yP, ...gF, ...gP]);
   }
-  if (dump) fs.writeFileSync(path.join(dump, 'manifest.json'), JSON.stringify(manifest));
+  // The fused cross-entropy against the plain one (core/train/evaluate.ts crossEntropy with fusion off).
+  const { crossEntropy } = await import('../core/train/evaluate.js');
+  const ceCases: [number, number][] = [[256, 10], [2048, 4], [300, 1000]];
+  const ceManifest: unknown[] = [];
+  for (const [i, [N, C]] of ceCases.entries()) {
+    const z = tf.randomNormal([N, C], 0, 3, 'float32', 70 + i);
+    const labels = tf.randomUniform([N], 0, C, 'int32', 80 + i) as tf.Tensor1D;
+    const seed = tf.scalar(1.7);
+    const fusedCe = tf.valueAndGrad((zi: tf.Tensor) => crossEntropyFused(zi as tf.Tensor2D, labels));
+    crossEntropyFusion.enabled = false;
+    const plainCe = tf.valueAndGrad((zi: tf.Tensor) => crossEntropy(zi as tf.Tensor2D, labels));
+    const p = plainCe(z, seed);
+    crossEntropyFusion.enabled = true;
+    const f = fusedCe(z, seed);
+    const [eL, eG] = [await rel(f.value, p.value), await rel(f.grad, p.grad)];
+    const ok = eL < TOL && eG < TOL;
+    if (!ok) fails++;
+    console.log(`${ok ? 'PASS' : 'FAIL'} fused cross-entropy vs plain tfjs N=${N} C=${C}: loss ${eL.toExponential(1)}  dlogits ${eG.toExponential(1)} (seed gradient 1.7)`);
+    if (dump) {
+      for (const [name, t] of [['z', z], ['labels', tf.cast(labels, 'float32')], ['loss', f.value], ['dz', f.grad]] as const) {
+        fs.writeFileSync(path.join(dump, `ce${i}_${name}.f32`), Buffer.from(((await t.data()) as Float32Array).buffer));
+      }
+      ceManifest.push({ prefix: `ce${i}_`, N, C, seed: 1.7 });
+    }
+    tf.dispose([z, labels, seed, p.value, p.grad, f.value, f.grad]);
+  }
+  if (dump) fs.writeFileSync(path.join(dump, 'manifest.json'), JSON.stringify({ dense: manifest, ce: ceManifest }));
 
-  // One supernet step, fused on vs off: same loss, same gradients.
+  // One supernet step, every fusion on vs off: same loss, same gradients.
   const { SearchSpace } = await import('../core/space/SearchSpace.js');
   const { largestArch } = await import('../core/space/archCodec.js');
   const { buildSupernet } = await import('../core/nn/Supernet.js');
   const here = path.dirname(fileURLToPath(import.meta.url));
-  for (const name of ['fashion-mlp-supernet', 'moe-relu-topk']) {
+  for (const name of ['fashion-mlp-supernet', 'moe-relu-topk', 'spirals-moe', 'fashion-conv-supernet']) {
     const space = SearchSpace.parse(JSON.parse(fs.readFileSync(path.join(here, '..', 'assets', 'spaces', `${name}.json`), 'utf8')));
     const net = buildSupernet(space, { seed: 1 });
     const arch = largestArch(space);
-    const x = tf.randomNormal([256, 784], 0, 1, 'float32', 3);
-    const labels = tf.oneHot(tf.randomUniform([256], 0, space.numClasses, 'int32', 4), space.numClasses);
+    const inShape = space.input.kind === 'vector' ? [256, space.input.dim] : [256, space.input.height, space.input.width, space.input.channels];
+    const x = tf.randomNormal(inShape, 0, 1, 'float32', 3);
+    const labels = tf.randomUniform([256], 0, space.numClasses, 'int32', 4) as tf.Tensor1D;
     const vars = net.trainableVariables();
-    const lossOf = () => tf.add(tf.losses.softmaxCrossEntropy(labels, net.apply(x, arch, { training: true, progress: 0.5 }).logits), 0) as tf.Scalar;
+    const lossOf = () => {
+      const r = net.apply(x, arch, { training: true, progress: 0.5 });
+      return tf.add(crossEntropy(r.logits, labels), r.auxLoss) as tf.Scalar;
+    };
     const run = (on: boolean) => {
       denseFusion.enabled = on;
+      crossEntropyFusion.enabled = on;
       return tf.variableGrads(lossOf, vars);
     };
     const a = run(true);
     const p = run(false);
     denseFusion.enabled = true;
+    crossEntropyFusion.enabled = true;
     const lossErr = await rel(a.value, p.value);
     let worst = 0;
     let worstName = '';

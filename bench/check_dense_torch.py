@@ -1,7 +1,8 @@
 """Independent PyTorch check of the fused dense block's WebGPU outputs (bench/checkDenseKernels.ts --dump DIR).
 
 For every dumped case: y = act(x @ W[:d, :w] + b[:w]) and the gradients of <dy, y> for x, the whole W and
-the whole b, recomputed in float64 by torch autograd; prints ||webgpu - torch|| / ||torch|| per output.
+the whole b, recomputed in float64 by torch autograd; prints ||webgpu - torch|| / ||torch|| per output. Then
+the fused cross-entropy (mean softmax cross-entropy of int labels) and its logit gradient.
 
   python3 bench/check_dense_torch.py DIR
 """
@@ -13,12 +14,13 @@ import numpy as np
 import torch
 
 TOL = 2e-5
-ACT = {"relu": torch.relu, "tanh": torch.tanh, "sigmoid": torch.sigmoid, "linear": lambda v: v}
+ACT = {"relu": torch.relu, "tanh": torch.tanh, "sigmoid": torch.sigmoid, "linear": lambda v: v, "gelu": lambda v: torch.nn.functional.gelu(v)}
 
 
 def main():
     d = sys.argv[1]
-    cases = json.load(open(os.path.join(d, "manifest.json")))
+    manifest = json.load(open(os.path.join(d, "manifest.json")))
+    cases = manifest["dense"]
     dev = "cuda" if torch.cuda.is_available() else "cpu"
     fails = 0
     for c in cases:
@@ -35,6 +37,18 @@ def main():
         fails += 0 if ok else 1
         tag = f"T={c['T']} d={c['d']}/{c['dMax']} w={c['w']}/{c['wMax']} {c['act']}"
         print(("PASS" if ok else "FAIL") + f" webgpu fused dense vs torch float64 {tag}: " + "  ".join(f"{k} {v:.1e}" for k, v in errs.items()))
+    # Fused mean softmax cross-entropy: loss and d(seed * loss)/dlogits.
+    for c in manifest["ce"]:
+        load = lambda k, shape: torch.from_numpy(np.fromfile(os.path.join(d, c["prefix"] + k + ".f32"), dtype="<f4").reshape(shape)).to(dev, torch.float64)
+        z = load("z", (c["N"], c["C"])).requires_grad_(True)
+        labels = load("labels", (c["N"],)).long()
+        loss = torch.nn.functional.cross_entropy(z, labels)
+        (loss * c["seed"]).backward()
+        e_loss = (abs(load("loss", (1,))[0] - loss) / abs(loss)).item()
+        e_grad = ((load("dz", (c["N"], c["C"])) - z.grad).norm() / z.grad.norm()).item()
+        ok = e_loss < TOL and e_grad < TOL
+        fails += 0 if ok else 1
+        print(("PASS" if ok else "FAIL") + f" webgpu fused cross-entropy vs torch float64 N={c['N']} C={c['C']}: loss {e_loss:.1e}  dlogits {e_grad:.1e}")
     print("ALL PASS" if fails == 0 else f"{fails} FAIL")
     sys.exit(1 if fails else 0)
 

@@ -12,7 +12,7 @@
  *        [--dawn enable-dawn-features=…]  (Dawn toggles, webgpu only) [--tfflag NAME=value]
  *        [--variant tfjs,fused] [--sweep] [--tune bk=16,unroll=1,stageAT=1,stages=2]
  *        [--moe-dispatch auto,unfused] [--spaces moe-relu-topk,…] [--supernet-batch 256,2048]
- *        [--dense fused,unfused] [--torch-supernet FILE]  (bench/supernet_step_torch.py JSON)
+ *        [--levers base,dense,dense+ce] [--torch-supernet FILE]  (bench/supernet_step_torch.py JSON)
  *
  * Timing: a few warm-up steps, then blocks of N steps each ended by one read-back of the loss; the
  * median block gives ms per step. Timings vary ~25% between processes: compare within one run.
@@ -68,8 +68,12 @@ interface Args {
   spaces?: string[];
   /** Supernet batches (default 256 on a GPU, small on cpu/wasm); several: --supernet-batch 256,2048. */
   supernetBatch?: number[];
-  /** Supernet dense blocks: 'fused' (the product's choice on WebGPU: core/nn/webgpu/denseFused.ts) and/or 'unfused'. */
-  dense: string[];
+  /**
+   * Supernet step variants, each a set of this issue's levers on WebGPU: 'base' (none: the step as it was),
+   * 'dense' (dense blocks and expert FFNs through core/nn/webgpu/denseFused.ts), 'dense+ce' (and the loss
+   * through crossEntropyFused.ts: the product's default). Default 'dense+ce'.
+   */
+  levers: string[];
   /** bench/supernet_step_torch.py's JSON (same GPU): ratio of each supernet step to PyTorch eager. */
   torchSupernet?: string;
 }
@@ -100,7 +104,7 @@ function parseArgs(argv: string[]): Args {
     moeDispatch: (get('moe-dispatch') ?? 'auto').split(','),
     spaces: get('spaces')?.split(','),
     supernetBatch: get('supernet-batch')?.split(',').map(Number),
-    dense: (get('dense') ?? 'fused').split(','),
+    levers: (get('levers') ?? 'dense+ce').split(','),
     torchSupernet: get('torch-supernet'),
   };
 }
@@ -312,20 +316,28 @@ interface TorchSupernet {
 /** Kernels one call of `step` dispatches and their summed GPU time (timestamp queries). */
 async function countKernels(step: () => tf.Tensor): Promise<{ kernels: number; gpuMs: number; top: string }> {
   const info = await tf.profile(() => step());
-  const by = new Map<string, number>();
+  const by = new Map<string, { n: number; ms: number }>();
   let gpuMs = 0;
   for (const k of info.kernels) {
     const ms = typeof k.kernelTimeMs === 'number' ? k.kernelTimeMs : 0;
     gpuMs += ms;
-    by.set(k.name, (by.get(k.name) ?? 0) + 1);
+    const e = by.get(k.name) ?? { n: 0, ms: 0 };
+    e.n++;
+    e.ms += ms;
+    by.set(k.name, e);
   }
-  const top = [...by.entries()].sort((a, b) => b[1] - a[1]).slice(0, 8).map(([n, c]) => `${n}×${c}`).join(' ');
-  return { kernels: info.kernels.length, gpuMs, top };
+  // Most frequent ops (host cost) and the GPU-heaviest (device cost).
+  const byCount = [...by.entries()].sort((a, b) => b[1].n - a[1].n).slice(0, 8).map(([n, e]) => `${n}×${e.n}`).join(' ');
+  const byMs = [...by.entries()].sort((a, b) => b[1].ms - a[1].ms).slice(0, 4).map(([n, e]) => `${n} ${e.ms.toFixed(2)}`).join(', ');
+  return { kernels: info.kernels.length, gpuMs, top: `${byCount}; GPU ms: ${byMs}` };
 }
 
 async function benchSupernet(args: Args, rows: Row[]): Promise<void> {
   const torchSn: TorchSupernet | undefined = args.torchSupernet && fs.existsSync(args.torchSupernet) ? JSON.parse(fs.readFileSync(args.torchSupernet, 'utf8')) : undefined;
   const { denseFusion } = await import('../core/nn/webgpu/denseFused.js');
+  const { crossEntropyFusion } = await import('../core/nn/webgpu/crossEntropyFused.js');
+  const { crossEntropy } = await import('../core/train/evaluate.js');
+  const LEVERS: Record<string, { dense: boolean; ce: boolean }> = { base: { dense: false, ce: false }, dense: { dense: true, ce: false }, 'dense+ce': { dense: true, ce: true } };
   const here = path.dirname(fileURLToPath(import.meta.url));
   const dir = path.join(here, '..', 'assets', 'spaces');
   if (!fs.existsSync(dir)) {
@@ -342,12 +354,14 @@ async function benchSupernet(args: Args, rows: Row[]): Promise<void> {
     const space0 = SearchSpace.parse(JSON.parse(fs.readFileSync(path.join(dir, file), 'utf8')));
     // The JS CPU backend takes seconds per conv step at batch 32: keep the CPU run short.
     const batches = args.supernetBatch ?? [onCpu ? (space0.input.kind === 'image' ? 4 : 32) : 256];
-    const combos = batches.flatMap((batch) => args.moeDispatch.flatMap((dispatch) => args.dense.map((dense) => ({ batch, dispatch, dense }))));
-    for (const { batch, dispatch, dense } of combos) {
+    const combos = batches.flatMap((batch) => args.moeDispatch.flatMap((dispatch) => args.levers.map((lever) => ({ batch, dispatch, lever }))));
+    for (const { batch, dispatch, lever } of combos) {
       try {
         const space = space0;
-        denseFusion.enabled = dense === 'fused';
-        if (dense !== 'fused' && dense !== 'unfused') throw new Error(`unknown --dense "${dense}" (use fused, unfused)`);
+        const on = LEVERS[lever];
+        if (!on) throw new Error(`unknown --levers entry "${lever}" (use ${Object.keys(LEVERS).join(', ')})`);
+        denseFusion.enabled = on.dense;
+        crossEntropyFusion.enabled = on.ce;
         const net = buildSupernet(space, { seed: 1 });
         const moeLayers = net.moeLayers();
         if (dispatch !== 'auto' && moeLayers.length === 0) {
@@ -356,17 +370,18 @@ async function benchSupernet(args: Args, rows: Row[]): Promise<void> {
         }
         if (dispatch === 'unfused') for (const l of moeLayers) l.dispatch = onCpu ? 'sparse' : 'dense';
         else if (dispatch !== 'auto') throw new Error(`unknown --moe-dispatch "${dispatch}" (use auto, unfused)`);
-        const moeNote = (moeLayers.length === 0 ? '' : `, moe ${dispatch === 'auto' ? 'auto' : 'unfused'}`) + (args.dense.length > 1 || dense !== 'fused' ? `, dense ${dense}` : '');
+        const moeNote = (moeLayers.length === 0 ? '' : `, moe ${dispatch === 'auto' ? 'auto' : 'unfused'}`) + `, ${lever}`;
         const arch = largestArch(space);
         const inShape = space.input.kind === 'vector' ? [batch, space.input.dim] : [batch, space.input.height, space.input.width, space.input.channels];
         const x = tf.randomNormal(inShape, 0, 1, 'float32', 3);
-        const labels = tf.oneHot(tf.randomUniform([batch], 0, space.numClasses, 'int32', 4), space.numClasses);
+        // The product's loss (core/train/evaluate.ts crossEntropy: mean softmax cross-entropy of int labels).
+        const labels = tf.randomUniform([batch], 0, space.numClasses, 'int32', 4) as tf.Tensor1D;
         const opt = tf.train.sgd(1e-3);
         const vars = net.trainableVariables();
         const step = () =>
           opt.minimize(() => {
             const r = net.apply(x, arch, { training: true, progress: 0.5 });
-            return tf.add(tf.losses.softmaxCrossEntropy(labels, r.logits), r.auxLoss) as tf.Scalar;
+            return tf.add(crossEntropy(r.logits, labels), r.auxLoss) as tf.Scalar;
           }, true, vars)!;
         const { ms, hostMs } = await timeSteps(step, Math.max(2, Math.floor(args.steps / 2)));
         const t = torchSn?.supernet[`${name}@${batch}`];
@@ -376,7 +391,7 @@ async function benchSupernet(args: Args, rows: Row[]): Promise<void> {
           note = `${k.kernels} kernels, ${k.gpuMs.toFixed(2)} ms GPU; ${k.top}`;
         }
         addRow(rows, { bench: `supernet ${name}`, variant: `largest, batch ${batch}${moeNote}`, ms, hostMs, tokensPerS: (batch / ms) * 1e3, tflops: (3 * net.countFlops(arch) * batch) / ms / 1e9, vsTorchFp32: t?.ms ? t.ms / ms : undefined, note });
-        if (t?.ms && (dense === args.dense[args.dense.length - 1]) && dispatch === args.moeDispatch[args.moeDispatch.length - 1]) {
+        if (t?.ms && lever === args.levers[args.levers.length - 1] && dispatch === args.moeDispatch[args.moeDispatch.length - 1]) {
           addRow(rows, { bench: `supernet ${name}`, variant: `pytorch eager fp32, batch ${batch}`, ms: t.ms, tokensPerS: (batch / t.ms) * 1e3 });
         }
         x.dispose();
@@ -384,11 +399,12 @@ async function benchSupernet(args: Args, rows: Row[]): Promise<void> {
         opt.dispose();
         net.dispose();
       } catch (e) {
-        addRow(rows, { bench: `supernet ${name}`, variant: `batch ${batch}, moe ${dispatch}, dense ${dense}`, ms: NaN, note: `failed: ${(e as Error).message.split('\n')[0]}` });
+        addRow(rows, { bench: `supernet ${name}`, variant: `batch ${batch}, moe ${dispatch}, ${lever}`, ms: NaN, note: `failed: ${(e as Error).message.split('\n')[0]}` });
       }
     }
   }
   denseFusion.enabled = true;
+  crossEntropyFusion.enabled = true;
 }
 
 async function benchMatmul(args: Args, rows: Row[], torch?: TorchResult): Promise<void> {

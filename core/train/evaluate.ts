@@ -7,6 +7,7 @@ import { sequentialBatches } from '../data/BatchIterator.js';
 import type { Split } from '../data/Dataset.js';
 import type { Supernet } from '../nn/types.js';
 import type { Arch } from '../space/SearchSpace.js';
+import { crossEntropyFused, crossEntropyFusedSupported } from '../nn/webgpu/crossEntropyFused.js';
 
 /**
  * Samples per inference batch: big enough to amortise per-op overhead, small enough that MoE layers
@@ -30,6 +31,8 @@ export interface Evaluation {
 /** Mean softmax cross-entropy of integer labels; written with one-hot × log-softmax because gather's
  * gradient needs UnsortedSegmentSum, which the wasm backend lacks. */
 export function crossEntropy(logits: tf.Tensor2D, labels: tf.Tensor1D): tf.Scalar {
+  // WebGPU: forward and backward as one kernel each (core/nn/webgpu/crossEntropyFused.ts), same function.
+  if (crossEntropyFusedSupported() && labels.dtype === 'int32') return crossEntropyFused(logits, labels);
   return tf.tidy(() => {
     const oneHot = tf.oneHot(labels, logits.shape[1]);
     return tf.neg(tf.mean(tf.sum(tf.mul(oneHot, tf.logSoftmax(logits)), 1))) as tf.Scalar;
