@@ -66,12 +66,18 @@ describe('researcher workflows (fake core)', () => {
     await startFakeRun(page, 600);
     await waitFor(async () => (await page.getByTestId('run-status').textContent()) === 'completed', 'the run to complete', 60_000, 300);
     await page.locator('[data-testid^="heatmap-"]').first().waitFor();
+    // (measured once the last batch's re-render has settled)
+    await waitFor(async () => (await overflow(page)).main === 0, 'no horizontal overflow at 1440', 5000);
     const wide = await overflow(page);
     expect(wide.doc).toBe(wide.viewport);
     expect(wide.main).toBe(0);
     expect(wide.dashRight).toBeLessThanOrEqual(wide.viewport);
     await page.setViewportSize({ width: 1024, height: 800 });
-    await waitFor(async () => (await overflow(page)).dashRight <= 1024, 'the dashboard to shrink', 5000);
+    // the charts follow on their ResizeObserver's next callback
+    await waitFor(async () => {
+      const o = await overflow(page);
+      return o.dashRight <= 1024 && o.main === 0;
+    }, 'the dashboard to shrink', 5000);
     const narrow = await overflow(page);
     expect(narrow.doc).toBe(1024);
     expect(narrow.main).toBe(0);
@@ -275,6 +281,30 @@ describe('researcher workflows (fake core)', () => {
     await expect.poll(() => page.getByTestId('run-start').isDisabled()).toBe(false);
     // the fake server has only the cpu backend
     expect(await page.getByTestId('launch-backend').locator('option').allTextContents()).toEqual(['auto', 'cpu']);
+  });
+
+  it('titles every matrix, gives each a colour scale, and clips no label', async () => {
+    await page.getByTestId('tab-runs').click();
+    await page.locator('[data-testid^="run-item-"]', { hasText: 'Spirals MoE' }).first().click();
+    await page.locator('[data-testid^="heatmap-scale-"]').first().waitFor();
+    await page.getByTestId('tab-experts').click();
+    await page.getByTestId('specialization').waitFor();
+    const titles = await page.locator('.matrix-figure figcaption').allTextContents();
+    expect(titles).toContain('Expert co-activation');
+    expect(titles).toContain('Class × expert routing');
+    const matrices = await page.locator('svg.matrix').count();
+    expect(await page.locator('[data-testid^="spec-"][data-testid$="-scale"]').count()).toBe(matrices);
+    expect(await page.getByTestId('sampling-heatmap-scale').count()).toBe(1);
+    const clipped = await page.evaluate(() =>
+      [...document.querySelectorAll('svg.matrix')].flatMap((svg) => {
+        const box = svg.getBoundingClientRect();
+        return [...svg.querySelectorAll('text')]
+          .map((t) => t.getBoundingClientRect())
+          .filter((r) => r.left < box.left - 0.5 || r.right > box.right + 0.5 || r.top < box.top - 0.5 || r.bottom > box.bottom + 0.5).length;
+      }),
+    );
+    expect(clipped.every((n) => n === 0)).toBe(true);
+    await screenshot(page, 'researcher-experts');
   });
 
   it('follows the OS light/dark preference until a theme is picked', async () => {

@@ -1,7 +1,12 @@
 /** A small labelled matrix (class × expert, expert × expert) as SVG cells with values on hover. */
+import { ColorScale } from './ColorScale.js';
 import { rampCss } from './heatmapColor.js';
 
 interface Props {
+  /** Shown above the matrix, with its colour scale. */
+  title?: string;
+  /** What a cell's colour measures (the colour bar's label). */
+  scaleLabel?: string;
   values: readonly (readonly number[])[];
   rowLabels: readonly string[];
   colLabels: readonly string[];
@@ -10,13 +15,18 @@ interface Props {
   cell?: number;
 }
 
-export function MatrixView({ values, rowLabels, colLabels, testId, label, cell = 22 }: Props) {
-  const left = Math.min(90, 8 + Math.max(0, ...rowLabels.map((l) => l.length)) * 6.5);
-  const top = 8 + Math.min(70, Math.max(0, ...colLabels.map((l) => l.length)) * 5.5);
+export function MatrixView({ title, scaleLabel = 'share', values, rowLabels, colLabels, testId, label, cell = 22 }: Props) {
+  // Room for the longest labels (column labels are rotated 50°): nothing is clipped.
+  const left = 8 + Math.max(0, ...rowLabels.map((l) => l.length)) * 6.5;
+  const top = 10 + Math.max(0, ...colLabels.map((l) => l.length)) * 6 * Math.sin((50 * Math.PI) / 180);
   const max = Math.max(1e-9, ...values.flat());
-  const w = left + colLabels.length * cell + 4;
+  // the last rotated column label runs right of the grid
+  const w = left + colLabels.length * cell + 4 + Math.max(0, ...colLabels.map((l) => l.length)) * 6 * Math.cos((50 * Math.PI) / 180);
   const h = top + rowLabels.length * cell + 4;
+  const min = Math.min(0, ...values.flat());
   return (
+    <figure className="matrix-figure">
+      {title ? <figcaption className="chart-title">{title}</figcaption> : null}
     <svg className="matrix" width={w} height={h} role="img" aria-label={label} data-testid={testId} data-rows={rowLabels.length} data-cols={colLabels.length}>
       {colLabels.map((c, j) => (
         <text key={`c${j}`} className="tick" transform={`translate(${left + j * cell + cell / 2},${top - 4}) rotate(-50)`}>
@@ -36,5 +46,7 @@ export function MatrixView({ values, rowLabels, colLabels, testId, label, cell =
         )),
       )}
     </svg>
+      <ColorScale min={min} max={max} label={scaleLabel} testId={`${testId}-scale`} />
+    </figure>
   );
 }

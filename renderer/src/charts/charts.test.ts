@@ -82,9 +82,12 @@ describe('heatmap colours', () => {
     expect(px(0, 1)).toEqual([...rampColor(0.5), 255]);
   });
 
-  it('cycles categorical colours and parses hex', () => {
-    expect(categoryColor(10)).toBe(categoryColor(0));
-    expect(categoryColor(-1)).toBe(categoryColor(9));
+  it('gives distinct categorical colours past ten and parses hex', () => {
+    // distinct past the first ten (64 expert slots get 64 colours), valid hex throughout
+    const many = Array.from({ length: 64 }, (_, i) => categoryColor(i));
+    expect(new Set(many).size).toBe(64);
+    for (const c of many) expect(c).toMatch(/^#[0-9a-f]{6}$/);
+    expect(hexToRgb(categoryColor(10)).every((v) => v >= 0 && v <= 255)).toBe(true);
     expect(hexToRgb('#ff8000')).toEqual([255, 128, 0]);
   });
 });

@@ -58,8 +58,25 @@ export const CATEGORY_COLORS = [
   '#4e79a7', '#f28e2b', '#e15759', '#76b7b2', '#59a14f', '#edc948', '#b07aa1', '#ff9da7', '#9c755f', '#bab0ac',
 ] as const;
 
+/**
+ * Colour of category i: Tableau 10 first, then hues a golden angle apart at alternating lightness, so
+ * a layer with 16 or 64 expert slots never paints two experts alike (the old palette repeated at 10).
+ */
 export function categoryColor(i: number): string {
-  return CATEGORY_COLORS[((i % CATEGORY_COLORS.length) + CATEGORY_COLORS.length) % CATEGORY_COLORS.length]!;
+  const n = Math.abs(Math.trunc(i));
+  if (n < CATEGORY_COLORS.length) return CATEGORY_COLORS[n]!;
+  const k = n - CATEGORY_COLORS.length;
+  return hslToHex((k * 137.508 + 15) % 360, k % 3 === 2 ? 0.45 : 0.7, k % 2 ? 0.42 : 0.63);
+}
+
+function hslToHex(h: number, s: number, l: number): string {
+  const a = s * Math.min(l, 1 - l);
+  const f = (n: number) => {
+    const k = (n + h / 30) % 12;
+    const c = l - a * Math.max(-1, Math.min(k - 3, 9 - k, 1));
+    return Math.round(c * 255).toString(16).padStart(2, '0');
+  };
+  return `#${f(0)}${f(8)}${f(4)}`;
 }
 
 export function hexToRgb(hex: string): [number, number, number] {

@@ -1,5 +1,6 @@
 import { useEffect, useRef } from 'react';
 import { fmt, LineChart } from '../charts/LineChart.js';
+import { ColorScale } from '../charts/ColorScale.js';
 import { HeatmapCanvas } from '../charts/HeatmapCanvas.js';
 import { routerSeries, type LayerSeries } from '../charts/routerSeries.js';
 import { useFrameValue } from '../components/hooks.js';
@@ -51,6 +52,7 @@ function LayerRouter({ s }: { s: LayerSeries }) {
         testId={`heatmap-${id}`}
         label={`Expert load over steps for ${s.layer}`}
       />
+      <ColorScale max={1} label="share of routing assignments (per layer's highest)" testId={`heatmap-scale-${id}`} />
       {s.collapseAt.some(Boolean) ? <CollapseStrip flags={s.collapseAt} testId={`collapse-strip-${id}`} /> : null}
       <div className="chart-grid small">
         <LineChart title="Router entropy (nats)" series={[{ label: 'entropy', color: 'var(--series-2)', points: s.entropy }]} height={110} testId={`entropy-${id}`} />

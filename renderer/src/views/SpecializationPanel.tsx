@@ -87,6 +87,8 @@ export function SpecializationPanel() {
               <h4>{l.layer}</h4>
               <div className="row wrap">
                 <MatrixView
+                  title="Class × expert routing"
+                  scaleLabel={norm === 'row' ? "share of the class's tokens" : "share of the expert's tokens"}
                   values={norm === 'row' ? normaliseRows(l.counts) : normaliseColumns(l.counts)}
                   rowLabels={spec.classNames}
                   colLabels={l.expertNames}
@@ -94,6 +96,8 @@ export function SpecializationPanel() {
                   label={`Class by expert routing for ${l.layer}, normalised by ${norm}`}
                 />
                 <MatrixView
+                  title="Expert co-activation"
+                  scaleLabel="tokens routed to both, normalised"
                   values={normaliseCoactivation(l.coactivation)}
                   rowLabels={l.expertNames}
                   colLabels={l.expertNames}

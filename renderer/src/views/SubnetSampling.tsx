@@ -1,3 +1,4 @@
+import { ColorScale } from '../charts/ColorScale.js';
 import { HeatmapCanvas } from '../charts/HeatmapCanvas.js';
 import { rampCss } from '../charts/heatmapColor.js';
 import { samplingStats } from '../charts/samplingStats.js';
@@ -42,6 +43,7 @@ export function SubnetSampling() {
         testId="sampling-heatmap"
         label="Architecture vector per training step"
       />
+      <ColorScale min={0} max={1} label="chosen value, smallest → largest choice of the entry" testId="sampling-heatmap-scale" />
       <h4>How often each choice was sampled ({st.steps} steps)</h4>
       <div className="choice-bars" data-testid="sampling-counts">
         {st.counts.map((m, d) => {
