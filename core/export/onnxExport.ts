@@ -8,6 +8,7 @@
 import { OnnxAttributeType, OnnxDataType, encodeOnnxModel, type OnnxAttribute, type OnnxModel, type OnnxNode, type OnnxTensor } from './onnxProto.js';
 import { inputShapeOf, type DenseWeights, type Ffn, type MoEOp, type SubnetGraph, type SubnetOp } from './subnetGraph.js';
 import type { Activation } from '../space/SearchSpace.js';
+import { MASKED_LOGIT } from '../nn/moe/routers.js';
 
 export const ONNX_OPSET = 17;
 export const ONNX_IR_VERSION = 8;
@@ -159,10 +160,13 @@ function moe(g: GraphBuilder, x: string, m: MoEOp): string {
   }
   let gate = g.one('Mul', [probs, mask], [], `${n}.gate`);
   if (m.normalize) {
-    // Over the chosen slots that compute (null slots left out); max(·, tiny) keeps an all-null row at 0.
-    const computing = g.weight(`${n}.computing`, [s, 1], m.slots.map((sl) => (sl.kind === 'null' ? 0 : 1)));
-    const sum = g.one('Max', [g.one('MatMul', [gate, computing], [], `${n}.gate_sum`), g.scalar(1e-30)], [], `${n}.gate_sum`);
-    gate = g.one('Div', [gate, sum], [], `${n}.gate`);
+    // Renormalised over the chosen slots that compute (null slots left out) as a masked softmax of the
+    // logits, 0 elsewhere — core/nn/moe/routers.ts renormalizedGates.
+    const computing = g.weight(`${n}.computing`, [1, s], m.slots.map((sl) => (sl.kind === 'null' ? 0 : 1)));
+    const selected = g.one('Mul', [mask, computing], [], `${n}.selected`);
+    const penalty = g.one('Mul', [g.one('Sub', [selected, g.scalar(1)]), g.scalar(MASKED_LOGIT)], [], `${n}.penalty`);
+    const soft = g.one('Softmax', [g.one('Add', [logits, penalty])], [attrInt('axis', -1)], `${n}.renorm`);
+    gate = g.one('Mul', [soft, selected], [], `${n}.gate`);
   }
   const parts: string[] = [];
   const column = (i: number) => g.one('Unsqueeze', [g.one('Gather', [gate, g.intScalar(i)], [attrInt('axis', 1)]), g.ints([1])], [], `${n}.g${i}`);

@@ -7,6 +7,7 @@
  * against, independently of the supernet.
  */
 import * as tf from '@tensorflow/tfjs';
+import { renormalizedGates } from '../nn/moe/routers.js';
 import type { Activation, InputSpec } from '../space/SearchSpace.js';
 
 export interface DenseWeights {
@@ -225,8 +226,8 @@ class Compiler {
       const probs = tf.softmax(logits) as tf.Tensor2D;
       const mask = gatingMask(probs, m.gating);
       let gate = tf.mul(probs, mask) as tf.Tensor2D;
-      // A token whose chosen slots all compute nothing keeps gates of 0 (the sum is 0, the max avoids 0/0).
-      if (m.normalize) gate = tf.div(gate, tf.maximum(tf.sum(tf.mul(gate, computing), 1, true), 1e-30));
+      // Renormalised over the chosen slots that compute (a masked softmax of the logits, as every path).
+      if (m.normalize) gate = renormalizedGates(logits as tf.Tensor2D, tf.mul(mask, computing) as tf.Tensor2D);
       let out: tf.Tensor = tf.zeros([x.shape[0]!, m.dim]);
       slots.forEach((f, i) => {
         if (f) out = tf.add(out, f(x, gate.slice([0, i], [-1, 1])));

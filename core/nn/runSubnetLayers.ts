@@ -6,7 +6,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { activate } from './activations.js';
 import { conv2dSame } from './conv.js';
-import { expertChoiceMask, topKMask, topPMask } from './moe/routers.js';
+import { expertChoiceMask, renormalizedGates, topKMask, topPMask } from './moe/routers.js';
 import type { FfnWeights, MoESubnetLayer, SubnetLayer, WeightArray } from './subnetLayers.js';
 
 const t = (w: WeightArray) => tf.tensor(w.data, w.shape);
@@ -31,10 +31,11 @@ function moe(x: tf.Tensor2D, m: MoESubnetLayer, ctx: { logits: tf.Tensor2D | nul
       : g.mode === 'topp'
         ? topPMask(p, T, S, g.p, g.maxK)
         : expertChoiceMask(p, T, S, Math.min(T, Math.max(1, Math.round((g.capacityFactor * T) / S))));
-  let gate = tf.mul(probs, tf.tensor2d(Float32Array.from(mask.data), [T, S])) as tf.Tensor2D;
+  const chosen = tf.tensor2d(Float32Array.from(mask.data), [T, S]);
+  let gate = tf.mul(probs, chosen) as tf.Tensor2D;
   if (m.normalize) {
     const computing = tf.tensor1d(m.columns.map((c) => (c === 'null' || c === 'zero' ? 0 : 1)));
-    gate = tf.div(gate, tf.maximum(tf.sum(tf.mul(gate, computing), 1, true), 1e-30));
+    gate = renormalizedGates(logits, tf.mul(chosen, computing) as tf.Tensor2D);
   }
   let y: tf.Tensor2D = m.residual ? x : tf.zeros(x.shape);
   let constant = 0;

@@ -52,7 +52,16 @@ import { glorotUniform, normalInit, type VariableStore } from '../init.js';
 import type { ColumnKind, FfnWeights, MoESubnetLayer, SubnetGating, WeightArray } from '../subnetLayers.js';
 import type { MoELayerOutput } from '../types.js';
 import { moeFfn } from '../webgpu/moeFfn.js';
-import { capacityMaskTensor, expertChoiceMaskTensor, gateCombination, sumOneHots, topKMaskTensor, topPMaskTensor, withoutGradient } from './routers.js';
+import {
+  capacityMaskTensor,
+  expertChoiceMaskTensor,
+  gateCombination,
+  renormalizedGates,
+  sumOneHots,
+  topKMaskTensor,
+  topPMaskTensor,
+  withoutGradient,
+} from './routers.js';
 
 /** WebGPU under Node has no synchronous read-back (tfjs reads through OffscreenCanvas). */
 function canReadSync(): boolean {
@@ -298,14 +307,12 @@ export class MoELayer {
     const pre = masks.slice([0, 0], [T, S]);
     const mask = masks.slice([0, S], [T, S]);
 
-    // 3. Gates: probabilities on the kept slots; 'renormalize' divides by their sum over the chosen slots
-    // that compute, before drops (AdaMoE's and MoE++'s code leave null / zero experts out of that sum).
+    // 3. Gates: probabilities on the kept slots; 'renormalize' renormalises over the chosen slots that
+    // compute, before drops (AdaMoE's and MoE++'s code leave null / zero experts out of that sum).
     let gates = tf.mul(probs, mask) as tf.Tensor2D;
     if (gateCombination(block) === 'renormalize') {
       const computing = tf.tensor1d(this.columns.map((c) => (computes(c) ? 1 : 0)));
-      // max(·, 1e-30), not + ε: a tiny but non-zero sum still renormalises to 1, as p / Σp (and the export's
-      // masked softmax) give; a row with no computing slot keeps gates of 0.
-      gates = tf.div(gates, tf.maximum(tf.sum(tf.mul(tf.mul(probs, pre), computing), 1, true), 1e-30));
+      gates = tf.mul(renormalizedGates(logits, tf.mul(pre, computing) as tf.Tensor2D), mask) as tf.Tensor2D;
     }
 
     // 4. Experts.

@@ -156,6 +156,21 @@ describe('AdaMoE and MoE++ experts', () => {
     });
   });
 
+  it('a token that picks only null / zero experts gets gates of 0 and finite gradients', () => {
+    const d = 2;
+    const l = layer({ experts: 2, nullExperts: 1, zeroExperts: 1, copyExperts: 1, routing: { mode: 'topk', k: 2 } }, d);
+    // Columns e0, e1, null0, zero0, copy0: x = [1, 0] picks null0 + zero0, x = [0, 1] picks e0 + copy0.
+    l.router.assign(tf.tensor2d([[0, 0, 30, 29, 0], [3, 0, 0, 0, 2]]));
+    const xs = [[1, 0], [0, 1], [1, 0.2]];
+    const x = tf.tensor2d(xs);
+    const { y } = l.apply(x, 8, { training: false });
+    expect(mat(y)[0]).toEqual(xs[0]); // residual only
+    const vars = [l.router, ...l.experts.flatMap((e) => [e.w1, e.w2])];
+    const { grads } = tf.variableGrads(() => tf.sum(tf.square(l.apply(x, 8, { training: true }).y)) as tf.Scalar, vars);
+    for (const v of vars) if (grads[v.name]) expect(mat(grads[v.name]!).flat().every(Number.isFinite), v.name).toBe(true);
+    expect(Math.max(...mat(grads[l.router.name]!).flat().map(Math.abs))).toBeGreaterThan(1e-3);
+  });
+
   it('MoE++ balance loss weights zero / copy / constant terms by τ; AdaMoE null experts are ordinary terms', () => {
     const d = 3;
     const T = 8;

@@ -25,6 +25,21 @@ export function gateCombination(block: Pick<MoEBlock, 'routing' | 'segments'>): 
   return 'renormalize';
 }
 
+/**
+ * Gates renormalised over the selected slots (`selected`: [T, S] 0/1): p_i / Σ_selected p_j, computed as
+ * a softmax of the logits restricted to the selection — exact where the probabilities underflow, and with
+ * no division by a vanishing sum (whose gradient overflows) — and 0 off the selection and on rows that
+ * select nothing. Every path uses it (MoELayer, runSubnetLayers, the export graph; ONNX and the tfjs
+ * LayersModel build the same masked softmax).
+ */
+export function renormalizedGates(logits: tf.Tensor2D, selected: tf.Tensor2D): tf.Tensor2D {
+  const masked = tf.add(logits, tf.mul(tf.sub(selected, 1), MASKED_LOGIT));
+  return tf.mul(tf.softmax(masked), selected) as tf.Tensor2D;
+}
+
+/** What renormalizedGates adds to the logits of unselected slots. */
+export const MASKED_LOGIT = 1e9;
+
 /** Row-major [tokens, slots] 0/1 mask. */
 export interface RouteMask {
   tokens: number;
