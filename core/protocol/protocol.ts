@@ -316,7 +316,7 @@ export const SearchSummary = z.object({
   lutErrorPct: z.number().optional(),
   /** Kendall τ-b between the table's predictions and the latencies measured in this search. */
   lutTau: z.number().optional(),
-  /** Held-out check of the latency table the search predicted with (fitted or reused). */
+  /** The latency table's check: on its held-out subnets when fitted for this search, on subnets timed at the start when a stored table was reused. */
   latencyModel: LatencyModelCheck.extend({ fromCache: z.boolean() }).optional(),
   error: z.string().optional(),
 });

@@ -9,7 +9,7 @@ import { listExampleSpaces } from '../space/exampleSpaces.js';
 import { createRng } from '../space/rng.js';
 import { SearchSpace } from '../space/SearchSpace.js';
 import { subnetGraph } from './evaluateSubnet.js';
-import { calibrateLatencyTable } from './latencyCalibration.js';
+import { calibrateLatencyTable, verifyLatencyTable } from './latencyCalibration.js';
 import { checkLatencyModel, fitLatencyModel, LatencyTable, latencyTablePath, opUsage, predictLatency, type LatencySample } from './LatencyTable.js';
 
 const space = SearchSpace.parse(listExampleSpaces().find((e) => e.id === 'fashion-mlp-supernet')!.space);
@@ -114,6 +114,11 @@ describe('LatencyTable', () => {
     const strict = await LatencyTable.open({ ...o, thresholds: { maxMapePct: check.mapePct! / 2, minTau: 0.8 } });
     expect(strict.fromCache).toBe(false);
     expect(strict.check).toBeNull();
+    // Saving a table that fails (here: refitted to noise) removes the stored file, so it is not reused.
+    const rng0 = createRng(9);
+    strict.calibrate(synthetic(30, 8).map((x) => ({ ...x, ms: 0.2 + rng0.next() })), synthetic(12, 10).map((x) => ({ ...x, ms: 0.2 + rng0.next() })));
+    expect(await strict.save()).toBe(false);
+    expect((await LatencyTable.open(o)).check).toBeNull();
 
     // Timings no per-op table explains (pure noise): the check fails and nothing is written.
     const o2 = await opts();
@@ -145,12 +150,22 @@ describe('LatencyTable', () => {
     expect(big).toBeGreaterThan(small);
     expect(t.interceptMs).toBeGreaterThan(0);
 
+    // Re-verification on subnets timed now (what a search does before reusing a stored table).
+    const v = await verifyLatencyTable(t, net, { seed: 3, n: 6 });
+    expect(v).toMatchObject({ n: 6, fitN: check.fitN });
+    expect(v.mapePct).not.toBeNull();
+    console.log(`re-verified on 6 fresh subnets: MAPE ${v.mapePct!.toFixed(1)} %, τ ${v.tau?.toFixed(2)}`);
+
     // A graph with configurations the table has not met is timed and folded into the fit rather
     // than predicted from nothing.
     const partial = await LatencyTable.open(o);
     partial.calibrate(synthetic(20, 7), []);
     const bigGraph = await subnetGraph(net, largestArch(space));
     expect(partial.predictUsage(opUsage(bigGraph))).toBeNaN();
+    // …and a table that cannot predict today's subnets fails re-verification.
+    expect((await verifyLatencyTable(partial, net, { n: 4 })).passed).toBe(false);
+    expect(partial.measured).toBe(4);
+    partial.measured = 0;
     expect(await partial.predict(bigGraph)).toBeGreaterThan(0);
     expect(partial.measured).toBe(1);
     expect(Object.keys(opUsage(bigGraph)).every((k) => k in partial.entries)).toBe(true);

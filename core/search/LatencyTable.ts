@@ -19,7 +19,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { createHash } from 'node:crypto';
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdir, readFile, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { LatencyModelCheck } from '../protocol/protocol.js';
 import type { SearchSpace } from '../space/SearchSpace.js';
@@ -352,6 +352,14 @@ export class LatencyTable {
     return this.data.check;
   }
 
+  /**
+   * The current fit's error on freshly timed subnets, against this table's thresholds: a stored table
+   * is re-checked this way before it is reused (the machine's load and state change between searches).
+   */
+  verify(samples: readonly LatencySample[]): LatencyModelCheck {
+    return checkLatencyModel(this.data, samples, this.data.fit.length, this.thresholds);
+  }
+
   /** Prediction from the current fit (NaN for configurations it has not seen). */
   predictUsage(usage: Record<string, number>): number {
     return this.data.fit.length ? predictLatency(this.data, usage) : NaN;
@@ -373,11 +381,15 @@ export class LatencyTable {
   }
 
   /**
-   * Write the table if it passed its check; a failing table is never stored (and an older file at the
-   * path, which did not match, is left to be replaced by the next passing fit). Returns whether written.
+   * Write the table if it passed its check. A failing table is never stored, and the file at its path
+   * (a table that failed re-verification, or one that did not match) is removed so it cannot be
+   * reused. Returns whether written.
    */
   async save(): Promise<boolean> {
-    if (!this.data.check?.passed) return false;
+    if (!this.data.check?.passed) {
+      await rm(this.path, { force: true });
+      return false;
+    }
     this.data.updatedAt = new Date().toISOString();
     await mkdir(dirname(this.path), { recursive: true });
     await atomicWriteFile(this.path, JSON.stringify(this.data));

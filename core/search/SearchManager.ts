@@ -40,7 +40,7 @@ import { restoreSupernet } from '../train/restoreSupernet.js';
 import { RunStore } from '../train/RunStore.js';
 import { runPredictorGuidedSearch } from './accuracyPredictor.js';
 import { evaluateSubnet, measureGraphLatency, subnetGraph, type EvaluateSubnetContext } from './evaluateSubnet.js';
-import { calibrateLatencyTable } from './latencyCalibration.js';
+import { calibrateLatencyTable, verifyLatencyTable } from './latencyCalibration.js';
 import { kendallTauB } from './rankCorrelation.js';
 import { hypervolume, normaliseForHypervolume } from './hypervolume.js';
 import { fixRunScale, RUN_SCALE_FILE } from './runScale.js';
@@ -228,8 +228,11 @@ export class SearchManager {
       };
       // Fit the latency table to whole-subnet timings unless a stored one (same backend, device and
       // space shape) passed its held-out check; the check's figures go with the search.
-      if (!lut.check) await calibrateLatencyTable(lut, net, { seed: cfg.seed, signal });
-      s.latencyModel = { ...lut.check!, fromCache: lut.fromCache };
+      // A stored table is re-checked on freshly timed subnets first (load and machine state change
+      // between searches) and refitted if that check fails.
+      const reuse = lut.check ? await verifyLatencyTable(lut, net, { seed: cfg.seed }) : null;
+      if (!reuse?.passed) await calibrateLatencyTable(lut, net, { seed: cfg.seed, signal });
+      s.latencyModel = reuse?.passed ? { ...reuse, fromCache: true } : { ...lut.check!, fromCache: false };
       await this.persist(state);
       this.emitSummary(state);
       await this.searchLoop(state, ctx, signal);
@@ -246,7 +249,7 @@ export class SearchManager {
     }
     // A table that passes its held-out check is kept for the next search (one that fails never is);
     // subnets timed to extend it during the search refitted it, so report its latest check.
-    if (lut?.check) s.latencyModel = { ...lut.check, fromCache: lut.fromCache };
+    if (lut?.check && !s.latencyModel?.fromCache) s.latencyModel = { ...lut.check, fromCache: false };
     await lut?.save().catch(() => undefined);
     this.finishSummary(state);
     await this.persist(state).catch(() => undefined);

@@ -37,6 +37,39 @@ export interface CalibrationResult {
   heldOut: Arch[];
 }
 
+/** Distinct random subnets (one per graph), their graphs and usages. */
+async function distinctSubnets(net: Supernet, n: number, seed: number, exclude: readonly Arch[] = []): Promise<Candidate[]> {
+  const rng = createRng(seed);
+  const seen = new Set(exclude.map(archKey));
+  const out: Candidate[] = [];
+  for (let tries = 0; out.length < n && tries < 50 * n; tries++) {
+    const arch = sampleArch(net.space, rng);
+    if (seen.has(archKey(arch))) continue;
+    seen.add(archKey(arch));
+    const graph = await subnetGraph(net, arch);
+    const usage = opUsage(graph);
+    const key = JSON.stringify(Object.entries(usage).sort());
+    if (seen.has(key)) continue;
+    seen.add(key);
+    out.push({ arch, graph, usage });
+  }
+  return out;
+}
+
+/**
+ * Re-check a table (typically one read from disk) on `n` random subnets timed now; the table itself
+ * is left as it is. A failing result means: refit before use.
+ */
+export async function verifyLatencyTable(table: LatencyTable, net: Supernet, opts: { seed?: number; n?: number } = {}): Promise<LatencyModelCheck> {
+  const subs = await distinctSubnets(net, opts.n ?? 12, 7919 * (opts.seed ?? 1) + 1);
+  const ms = await measureGraphLatencies(
+    subs.map((c) => c.graph),
+    table.timing,
+  );
+  table.measured += subs.length;
+  return table.verify(subs.map((c, i) => ({ usage: c.usage, ms: ms[i]! })));
+}
+
 /** Choose, time, fit and check; the table is refitted in place. */
 export async function calibrateLatencyTable(table: LatencyTable, net: Supernet, opts: CalibrationOptions = {}): Promise<CalibrationResult> {
   const space = net.space;
