@@ -37,21 +37,32 @@ export interface CalibrationResult {
   heldOut: Arch[];
 }
 
-/** Distinct random subnets (one per graph), their graphs and usages. */
-async function distinctSubnets(net: Supernet, n: number, seed: number, exclude: readonly Arch[] = []): Promise<Candidate[]> {
-  const rng = createRng(seed);
-  const seen = new Set(exclude.map(archKey));
-  const out: Candidate[] = [];
-  for (let tries = 0; out.length < n && tries < 50 * n; tries++) {
-    const arch = sampleArch(net.space, rng);
-    if (seen.has(archKey(arch))) continue;
+/**
+ * A subnet's graph and usage, or null for one met before: encodings that differ only under identity
+ * blocks or beyond the chosen depth are one graph.
+ */
+function distinctCandidates(net: Supernet): (arch: Arch) => Promise<Candidate | null> {
+  const seen = new Set<string>();
+  return async (arch) => {
+    if (seen.has(archKey(arch))) return null;
     seen.add(archKey(arch));
     const graph = await subnetGraph(net, arch);
     const usage = opUsage(graph);
     const key = JSON.stringify(Object.entries(usage).sort());
-    if (seen.has(key)) continue;
+    if (seen.has(key)) return null;
     seen.add(key);
-    out.push({ arch, graph, usage });
+    return { arch, graph, usage };
+  };
+}
+
+/** Up to n distinct random subnets. */
+async function distinctSubnets(net: Supernet, n: number, seed: number): Promise<Candidate[]> {
+  const rng = createRng(seed);
+  const candidate = distinctCandidates(net);
+  const out: Candidate[] = [];
+  for (let tries = 0; out.length < n && tries < 50 * n; tries++) {
+    const c = await candidate(sampleArch(net.space, rng));
+    if (c) out.push(c);
   }
   return out;
 }
@@ -77,18 +88,7 @@ export async function calibrateLatencyTable(table: LatencyTable, net: Supernet, 
   const nHeld = opts.heldOut ?? 24;
   const minFit = opts.minFit ?? 24;
   const maxFit = opts.maxFit ?? 160;
-  // Encodings that differ only under identity blocks or beyond the chosen depth are one graph.
-  const seen = new Set<string>();
-  const candidate = async (arch: Arch): Promise<Candidate | null> => {
-    if (seen.has(archKey(arch))) return null;
-    seen.add(archKey(arch));
-    const graph = await subnetGraph(net, arch);
-    const usage = opUsage(graph);
-    const key = JSON.stringify(Object.entries(usage).sort());
-    if (seen.has(key)) return null;
-    seen.add(key);
-    return { arch, graph, usage };
-  };
+  const candidate = distinctCandidates(net);
   const fit: Candidate[] = [];
   const held: Candidate[] = [];
   for (const a of [largestArch(space), smallestArch(space)]) {
