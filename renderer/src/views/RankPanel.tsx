@@ -43,7 +43,7 @@ function RankScatterSvg({ report }: { report: RankReport }) {
       </text>
       {g.points.map((p) => (
         <g key={p.index}>
-          {p.yLo !== p.yHi ? <line className="grid" x1={p.cx} x2={p.cx} y1={p.yLo} y2={p.yHi} stroke="currentColor" /> : null}
+          {p.yLo !== p.yHi ? <line x1={p.cx} x2={p.cx} y1={p.yLo} y2={p.yHi} style={{ stroke: 'currentColor', opacity: 0.55, strokeWidth: 1.5 }} /> : null}
           <circle cx={p.cx} cy={p.cy} r={4.5} className="pt front" data-testid={`rank-point-${p.index}`}>
             <title>
               {`${p.params} params: inherited ${pct(p.inherited)}, standalone ${p.seeds.map(pct).join(' / ')}`}
