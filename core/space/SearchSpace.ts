@@ -10,7 +10,9 @@
  * - DeepSeekMoE shared experts and fine-grained segmentation (Dai et al., 2024);
  * - AdaMoE null experts (Zeng et al., 2024) and MoE++ zero / copy / constant experts (Jin et al., 2024);
  * - top-p dynamic routing (Huang et al., 2024), expert choice (Zhou et al., 2022),
- *   SMoE-Dropout with a fixed random router and k growing over training (Chen et al., 2023).
+ *   SMoE-Dropout with a fixed random router and k growing over training (Chen et al., 2023);
+ * - router options: raw or renormalised gates (each mode's paper default), GShard rank / token capacity
+ *   priority, ST-MoE z-loss, Switch jitter, MoE++ gating residuals and τ-weighted balance loss.
  */
 import { z } from 'zod';
 
