@@ -13,7 +13,7 @@ import { TrainConfig, type RunEvent } from '../protocol/protocol.js';
 import { RunManager } from '../train/RunManager.js';
 import { connectJobQueue, type JobQueue } from './JobQueue.js';
 import { jobIdFor, parseRedisUrl } from './jobs.js';
-import { redisServerMissing, startRedis, type TestRedis } from './testRedis.js';
+import { freePort, redisServerMissing, startRedis, type TestRedis } from './testRedis.js';
 import { startWorker, type RunningWorker } from './worker.js';
 
 const space = JSON.parse(readFileSync(join(import.meta.dirname, '..', '..', 'assets', 'spaces', 'spirals-moe.json'), 'utf8'));
@@ -42,6 +42,11 @@ describe('job ids and URLs', () => {
     expect(parseRedisUrl('redis://10.0.0.5:6379')).toBe('redis://10.0.0.5:6379');
     expect(() => parseRedisUrl('http://10.0.0.5:6379', '--queue')).toThrow(/--queue: use redis:\/\//);
     expect(() => parseRedisUrl('10.0.0.5:6379')).toThrow(/--redis/);
+  });
+
+  it('fail at once, naming the URL, when nothing answers there (BullMQ alone would retry forever)', async () => {
+    const url = `redis://127.0.0.1:${await freePort()}`;
+    await expect(connectJobQueue({ redisUrl: url, runsDir: tmpdir() })).rejects.toThrow(new RegExp(`cannot reach Redis at ${url}: .*ECONNREFUSED`));
   });
 });
 

@@ -8,8 +8,8 @@
 import { EventEmitter } from 'node:events';
 import { PassThrough } from 'node:stream';
 import { Queue, QueueEvents, type Job } from 'bullmq';
-import type { Redis } from 'ioredis';
-import type { BackendChoice } from '../protocol/protocol.js';
+import { Redis } from 'ioredis';
+import { ProtocolError, type BackendChoice } from '../protocol/protocol.js';
 import { RunStore } from '../train/RunStore.js';
 import type { TrainChild } from '../train/TrainChild.js';
 import type { ChildMessage, ParentMessage } from '../train/trainProcessMessages.js';
@@ -96,6 +96,9 @@ export class JobQueue {
     this.queue = new Queue(this.queueName, { connection: conn() });
     this.events = new QueueEvents(this.queueName, { connection: conn() });
     this.pub = conn();
+    // Connection errors are reported once per outage by connectRedis; BullMQ would print each retry.
+    this.queue.on('error', () => {});
+    this.events.on('error', () => {});
     this.events.on('progress', ({ jobId, data }) => {
       const parsed = JobProgress.safeParse(data);
       if (parsed.success) this.children.get(jobId)?.deliver({ type: 'event', event: parsed.data.event });
@@ -244,8 +247,13 @@ export class JobQueue {
       if (runId) this.detached.add(runId);
       c.exit(null, 'SIGTERM');
     }
-    await Promise.allSettled([this.events.close(), this.queue.close()]);
-    await Promise.allSettled(this.conns.map((c) => c.quit()));
+    // BullMQ's close waits for Redis; with Redis gone it would wait forever: then force the sockets shut.
+    const within = (p: Promise<unknown>, ms: number) => Promise.race([p.then(() => true, () => true), new Promise<false>((r) => setTimeout(() => r(false), ms))]);
+    if (!(await within(Promise.allSettled([this.events.close(), this.queue.close()]), 2000))) {
+      await within(Promise.allSettled([this.events.disconnect(), this.queue.disconnect()]), 1000);
+    }
+    await within(Promise.allSettled(this.conns.map((c) => (c.status === 'ready' ? c.quit() : c.disconnect()))), 1000);
+    for (const c of this.conns) c.disconnect();
   }
 }
 
@@ -257,28 +265,28 @@ function safeJson(s: string): unknown {
   }
 }
 
-/** A JobQueue whose Redis answered; an unreachable Redis is an error naming the URL (not a silent hang). */
-export async function connectJobQueue(opts: JobQueueOptions & { timeoutMs?: number }): Promise<JobQueue> {
-  let lastError = '';
-  const report = opts.onError ?? ((m: string) => console.error(m));
-  const q = new JobQueue({
-    ...opts,
-    onError: (m) => {
-      lastError = m;
-      report(m);
-    },
-  });
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`cannot reach Redis at ${opts.redisUrl}${lastError ? `: ${lastError}` : ''}`)), opts.timeoutMs ?? 10_000);
-  });
+/** Throws, naming the URL and the reason, unless Redis answers a PING (one try, no retries). */
+export async function probeRedis(url: string, timeoutMs = 10_000): Promise<void> {
+  const probe = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: timeoutMs });
+  let why = '';
+  probe.on('error', (e: Error) => (why ||= e.message));
   try {
-    await Promise.race([q.ready(), timeout]);
-    return q;
+    await probe.connect();
+    await probe.ping();
   } catch (e) {
-    await q.close().catch(() => {});
-    throw e;
+    throw new ProtocolError('failed', `cannot reach Redis at ${url}: ${why || (e instanceof Error ? e.message : String(e))}`);
   } finally {
-    clearTimeout(timer);
+    probe.disconnect();
   }
+}
+
+/**
+ * A JobQueue whose Redis answered. Redis is probed first with a client that does not retry, so an
+ * unreachable or wrong URL is an error naming it at once (BullMQ's own clients would retry forever).
+ */
+export async function connectJobQueue(opts: JobQueueOptions & { timeoutMs?: number }): Promise<JobQueue> {
+  await probeRedis(opts.redisUrl, opts.timeoutMs);
+  const q = new JobQueue(opts);
+  await q.ready();
+  return q;
 }

@@ -8,7 +8,7 @@ import { ProtocolError, type RunSummary } from '../protocol/protocol.js';
 import { runRankCommand } from '../search/rankCli.js';
 import type { RunTrainingOptions, RunTrainingResult } from '../train/runTraining.js';
 import { runTrainCommand } from '../train/trainCli.js';
-import { connectJobQueue, type JobQueue } from './JobQueue.js';
+import { connectJobQueue, probeRedis, type JobQueue } from './JobQueue.js';
 import { parseRedisUrl } from './jobs.js';
 import { queuedStandaloneTrainer } from './queueRank.js';
 
@@ -51,6 +51,8 @@ export async function trainAsJob(q: JobQueue, o: RunTrainingOptions): Promise<Ru
 export async function runQueuedCommand(command: 'train' | 'rank', argv: string[]): Promise<number> {
   const { value, rest } = takeFlag(argv, 'queue');
   const redisUrl = parseRedisUrl(value ?? '', '--queue');
+  // Before anything is written: a run created for an unreachable queue would sit there 'queued'.
+  await probeRedis(redisUrl);
   let queue: Promise<JobQueue> | null = null;
   const connect = (runsDir: string) => (queue ??= connectJobQueue({ redisUrl, runsDir }));
   try {

@@ -8,6 +8,7 @@ import { parseFlags } from '../protocol/cliFlags.js';
 import { BackendChoice, parseOrThrow } from '../protocol/protocol.js';
 import { defaultRunsDir } from '../train/RunStore.js';
 import { parseRedisUrl } from './jobs.js';
+import { probeRedis } from './JobQueue.js';
 import { startWorker } from './worker.js';
 
 const WORKER_USAGE = `Usage: switchyard worker --redis redis://HOST:PORT [flags]
@@ -39,6 +40,7 @@ export async function runWorkerCommand(argv: string[]): Promise<number> {
   const f = parseOrThrow(WorkerFlags, raw, 'flags', []);
   const redisUrl = parseRedisUrl(f.redis);
   const runsDir = f['runs-dir'] ?? defaultRunsDir();
+  await probeRedis(redisUrl);
   const w = await startWorker({ redisUrl, runsDir, concurrency: f.concurrency, backend: f.backend, name: f.name, lockMs: f['lock-ms'] });
   console.error(`switchyard worker ${w.name}: ${redisUrl}, runs in ${runsDir}, ${f.concurrency} at once`);
   const stop = async () => {
