@@ -78,7 +78,7 @@ describe.skipIf(missing !== null)('job queue control paths (redis-server, fake t
       await jobs.close();
       await runs.close();
     };
-    return { runsDir, queueName, jobs, runs, events, logs, starts, close };
+    return { runsDir, queueName, jobs, runs, events, logs, starts, worker, close };
   }
 
   it('stop of a job no worker has taken removes it from the queue; the new run is stopped', async () => {
@@ -138,6 +138,26 @@ describe.skipIf(missing !== null)('job queue control paths (redis-server, fake t
       await until('completed', async () => (await t.runs.store.readRecord(runId)).summary.status === 'completed');
       expect((await t.jobs.queue.getJob(jobId))!.returnvalue).toMatchObject({ status: 'completed' });
     } finally {
+      await t.close();
+    }
+  });
+
+  it('a worker shutting down hands its job on: the child stops (checkpoint), the attempt fails, another worker finishes the run', async () => {
+    const t = await setup('wait');
+    let other: RunningWorker | null = null;
+    try {
+      const { runId } = await t.runs.start(config);
+      await until('the run running on the first worker', () => t.events.some((e) => e.kind === 'status' && e.summary.status === 'running' && e.summary.worker === 'w-test'));
+      other = await startWorker({ redisUrl: redis.url, runsDir: t.runsDir, queueName: t.queueName, name: 'w-other', entry: fakeChild, lockMs: 5000, log: () => {} });
+      await t.worker!.close();
+      await until('the run running on the other worker', () => t.starts() === 2);
+      writeFileSync(join(t.runsDir, 'release'), '');
+      await t.runs.whenExited(runId);
+      const rec = (await t.runs.store.readRecord(runId)).summary;
+      expect(rec).toMatchObject({ status: 'completed', worker: 'w-other' });
+      expect(t.logs.some((l) => /shut down .*continues from its checkpoint/.test(l))).toBe(true);
+    } finally {
+      await other?.close();
       await t.close();
     }
   });
