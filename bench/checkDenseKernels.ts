@@ -20,6 +20,7 @@ import { activate } from '../core/nn/activations.js';
 import { denseFused, denseFusion } from '../core/nn/webgpu/denseFused.js';
 import type { GradActivation } from '../core/nn/webgpu/denseKernels.js';
 import { crossEntropyFused, crossEntropyFusion } from '../core/nn/webgpu/crossEntropyFused.js';
+import { conv2dSameWebgpu, convFilterGradFast } from '../core/nn/webgpu/convFilterGrad.js';
 import { logGpuErrors } from './logGpuErrors.js';
 
 const TOL = 2e-5;
@@ -115,7 +116,30 @@ async function main(): Promise<void> {
     }
     tf.dispose([z, labels, seed, p.value, p.grad, f.value, f.grad]);
   }
-  if (dump) fs.writeFileSync(path.join(dump, 'manifest.json'), JSON.stringify({ dense: manifest, ce: ceManifest }));
+  // The conv with the im2col filter gradient against tf.conv2d's own gradients (same backend).
+  const convCases: [[number, number, number, number], number, 1 | 2, number][] = [[[256, 28, 28, 1], 5, 2, 16], [[256, 14, 14, 16], 5, 2, 32], [[64, 7, 7, 32], 3, 1, 32]];
+  const convManifest: unknown[] = [];
+  for (const [i, [shape, k, stride, cout]] of convCases.entries()) {
+    const x = tf.randomNormal(shape, 0, 1, 'float32', 90 + i) as tf.Tensor4D;
+    const kern = tf.randomNormal([k, k, shape[3]!, cout], 0, 0.2, 'float32', 100 + i) as tf.Tensor4D;
+    const yP = tf.conv2d(x, kern, stride, 'same');
+    const dy = tf.randomNormal(yP.shape, 0, 1, 'float32', 110 + i);
+    const gF = tf.grads((a: tf.Tensor, b: tf.Tensor) => conv2dSameWebgpu(a as tf.Tensor4D, b as tf.Tensor4D, stride))([x, kern], dy);
+    const gP = tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, stride, 'same'))([x, kern], dy);
+    const yF = conv2dSameWebgpu(x, kern, stride);
+    const errs = [await rel(yF, yP), await rel(gF[0]!, gP[0]!), await rel(gF[1]!, gP[1]!)];
+    const ok = errs.every((e) => e < TOL);
+    if (!ok) fails++;
+    console.log(`${ok ? 'PASS' : 'FAIL'} conv (im2col filter gradient) vs tf.conv2d x [${shape}] ${k}×${k} s${stride} → ${cout}: y ${errs[0]!.toExponential(1)}  dx ${errs[1]!.toExponential(1)}  dK ${errs[2]!.toExponential(1)}`);
+    if (dump) {
+      for (const [name, t] of [['x', x], ['k', kern], ['dy', dy], ['y', yF], ['dx', gF[0]!], ['dk', gF[1]!]] as const) {
+        fs.writeFileSync(path.join(dump, `conv${i}_${name}.f32`), Buffer.from(((await t.data()) as Float32Array).buffer));
+      }
+      convManifest.push({ prefix: `conv${i}_`, x: shape, k: [k, k, shape[3], cout], y: yP.shape, stride });
+    }
+    tf.dispose([x, kern, yP, dy, yF, ...gF, ...gP]);
+  }
+  if (dump) fs.writeFileSync(path.join(dump, 'manifest.json'), JSON.stringify({ dense: manifest, ce: ceManifest, conv: convManifest }));
 
   // One supernet step, every fusion on vs off: same loss, same gradients.
   const { SearchSpace } = await import('../core/space/SearchSpace.js');
@@ -137,12 +161,14 @@ async function main(): Promise<void> {
     const run = (on: boolean) => {
       denseFusion.enabled = on;
       crossEntropyFusion.enabled = on;
+      convFilterGradFast.enabled = on;
       return tf.variableGrads(lossOf, vars);
     };
     const a = run(true);
     const p = run(false);
     denseFusion.enabled = true;
     crossEntropyFusion.enabled = true;
+    convFilterGradFast.enabled = true;
     const lossErr = await rel(a.value, p.value);
     let worst = 0;
     let worstName = '';

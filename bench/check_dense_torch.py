@@ -49,6 +49,28 @@ def main():
         ok = e_loss < TOL and e_grad < TOL
         fails += 0 if ok else 1
         print(("PASS" if ok else "FAIL") + f" webgpu fused cross-entropy vs torch float64 N={c['N']} C={c['C']}: loss {e_loss:.1e}  dlogits {e_grad:.1e}")
+    # conv2d 'same' (TF padding: the odd pixel bottom/right), NHWC / HWIO as tfjs; y, dx, dK of <dy, y>.
+    for c in manifest.get("conv", []):
+        load = lambda k, shape: torch.from_numpy(np.fromfile(os.path.join(d, c["prefix"] + k + ".f32"), dtype="<f4").reshape(shape)).to(dev, torch.float64)
+        x = load("x", c["x"]).requires_grad_(True)
+        kern = load("k", c["k"]).requires_grad_(True)
+        kh, s = c["k"][0], c["stride"]
+
+        def pad(size):
+            out = -(-size // s)
+            total = max((out - 1) * s + kh - size, 0)
+            return total // 2, total - total // 2
+
+        (t0, b0), (l0, r0) = pad(c["x"][1]), pad(c["x"][2])
+        xn = torch.nn.functional.pad(x.permute(0, 3, 1, 2), (l0, r0, t0, b0))
+        y = torch.nn.functional.conv2d(xn, kern.permute(3, 2, 0, 1), stride=s).permute(0, 2, 3, 1)
+        (y * load("dy", c["y"])).sum().backward()
+        errs = {}
+        for name, ref, shape in (("y", y.detach(), c["y"]), ("dx", x.grad, c["x"]), ("dk", kern.grad, c["k"])):
+            errs[name] = ((load(name, shape) - ref).norm() / ref.norm()).item()
+        ok = all(e < TOL for e in errs.values())
+        fails += 0 if ok else 1
+        print(("PASS" if ok else "FAIL") + f" webgpu conv (im2col filter gradient) vs torch float64 x {c['x']} k {c['k']} s{s}: " + "  ".join(f"{k} {v:.1e}" for k, v in errs.items()))
     print("ALL PASS" if fails == 0 else f"{fails} FAIL")
     sys.exit(1 if fails else 0)
 

@@ -12,7 +12,7 @@
  *        [--dawn enable-dawn-features=…]  (Dawn toggles, webgpu only) [--tfflag NAME=value]
  *        [--variant tfjs,fused] [--sweep] [--tune bk=16,unroll=1,stageAT=1,stages=2]
  *        [--moe-dispatch auto,unfused] [--spaces moe-relu-topk,…] [--supernet-batch 256,2048]
- *        [--levers base,dense,dense+ce] [--torch-supernet FILE]  (bench/supernet_step_torch.py JSON)
+ *        [--levers base,dense,dense+ce,all] [--torch-supernet FILE]  (bench/supernet_step_torch.py JSON)
  *
  * Timing: a few warm-up steps, then blocks of N steps each ended by one read-back of the loss; the
  * median block gives ms per step. Timings vary ~25% between processes: compare within one run.
@@ -71,7 +71,8 @@ interface Args {
   /**
    * Supernet step variants, each a set of this issue's levers on WebGPU: 'base' (none: the step as it was),
    * 'dense' (dense blocks and expert FFNs through core/nn/webgpu/denseFused.ts), 'dense+ce' (and the loss
-   * through crossEntropyFused.ts: the product's default). Default 'dense+ce'.
+   * through crossEntropyFused.ts), 'all' (and the conv filter gradient through convFilterGrad.ts: the
+   * product's default). Default 'all'.
    */
   levers: string[];
   /** bench/supernet_step_torch.py's JSON (same GPU): ratio of each supernet step to PyTorch eager. */
@@ -104,7 +105,7 @@ function parseArgs(argv: string[]): Args {
     moeDispatch: (get('moe-dispatch') ?? 'auto').split(','),
     spaces: get('spaces')?.split(','),
     supernetBatch: get('supernet-batch')?.split(',').map(Number),
-    levers: (get('levers') ?? 'dense+ce').split(','),
+    levers: (get('levers') ?? 'all').split(','),
     torchSupernet: get('torch-supernet'),
   };
 }
@@ -337,7 +338,13 @@ async function benchSupernet(args: Args, rows: Row[]): Promise<void> {
   const { denseFusion } = await import('../core/nn/webgpu/denseFused.js');
   const { crossEntropyFusion } = await import('../core/nn/webgpu/crossEntropyFused.js');
   const { crossEntropy } = await import('../core/train/evaluate.js');
-  const LEVERS: Record<string, { dense: boolean; ce: boolean }> = { base: { dense: false, ce: false }, dense: { dense: true, ce: false }, 'dense+ce': { dense: true, ce: true } };
+  const { convFilterGradFast } = await import('../core/nn/webgpu/convFilterGrad.js');
+  const LEVERS: Record<string, { dense: boolean; ce: boolean; conv: boolean }> = {
+    base: { dense: false, ce: false, conv: false },
+    dense: { dense: true, ce: false, conv: false },
+    'dense+ce': { dense: true, ce: true, conv: false },
+    all: { dense: true, ce: true, conv: true },
+  };
   const here = path.dirname(fileURLToPath(import.meta.url));
   const dir = path.join(here, '..', 'assets', 'spaces');
   if (!fs.existsSync(dir)) {
@@ -362,6 +369,7 @@ async function benchSupernet(args: Args, rows: Row[]): Promise<void> {
         if (!on) throw new Error(`unknown --levers entry "${lever}" (use ${Object.keys(LEVERS).join(', ')})`);
         denseFusion.enabled = on.dense;
         crossEntropyFusion.enabled = on.ce;
+        convFilterGradFast.enabled = on.conv;
         const net = buildSupernet(space, { seed: 1 });
         const moeLayers = net.moeLayers();
         if (dispatch !== 'auto' && moeLayers.length === 0) {
@@ -405,6 +413,7 @@ async function benchSupernet(args: Args, rows: Row[]): Promise<void> {
   }
   denseFusion.enabled = true;
   crossEntropyFusion.enabled = true;
+  convFilterGradFast.enabled = true;
 }
 
 async function benchMatmul(args: Args, rows: Row[], torch?: TorchResult): Promise<void> {

@@ -26,6 +26,7 @@ import { createRng, type Rng } from '../space/rng.js';
 import type { Arch, BlockChoice, ConvBlock, DenseBlock, SearchSpace } from '../space/SearchSpace.js';
 import { activate } from './activations.js';
 import { conv2dSame } from './conv.js';
+import { conv2dSameWebgpu, convFastSupported } from './webgpu/convFilterGrad.js';
 import { denseFused, denseFusedSupported } from './webgpu/denseFused.js';
 import { glorotUniform, VariableStore } from './init.js';
 import { MoELayer, weightArray, type MoEForwardContext } from './moe/MoELayer.js';
@@ -214,7 +215,8 @@ export class ElasticSupernet implements Supernet {
     const cin = h.shape[3];
     const off = (layer.kMax - kernel) / 2;
     const k = layer.kernel.slice([off, off, 0, 0], [kernel, kernel, cin, channels]) as tf.Tensor4D;
-    let y = conv2dSame(h, k, layer.block.stride);
+    // WebGPU: tfjs' Conv2DBackpropFilter is replaced by an im2col matmul (core/nn/webgpu/convFilterGrad.ts).
+    let y = convFastSupported() ? conv2dSameWebgpu(h, k, layer.block.stride) : conv2dSame(h, k, layer.block.stride);
     if (layer.bias) y = tf.add(y, layer.bias.slice(0, channels));
     if (layer.bn) {
       const bn = layer.bn;

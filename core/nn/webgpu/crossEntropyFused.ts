@@ -37,10 +37,10 @@ fn main(index : i32) {
     for (var c = 0; c < C; c++) { m = max(m, Z[r * C + c]); }
     var s = 0.0;
     for (var c = 0; c < C; c++) { s += exp(Z[r * C + c] - m); }
-    let label = L[r];
-    var target = 0.0;
-    if (label >= 0 && label < C) { target = Z[r * C + label]; }
-    acc += log(s) + m - target;
+    let lb = L[r];
+    var tgt = 0.0;
+    if (lb >= 0 && lb < C) { tgt = Z[r * C + lb]; }
+    acc += log(s) + m - tgt;
   }
   partial[tid] = acc;
   workgroupBarrier();

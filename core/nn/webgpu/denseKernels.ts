@@ -324,9 +324,13 @@ ${loads.join('\n')}
 
 /**
  * Column sums of dZ = dY ⊙ act'(Y) over the rows of contiguous [rows, cols] dY and Y, written into a
- * vector of `outLen` ≥ cols (zeros past `cols`): the full-size gradient of a sliced bias. One thread per
- * column, 64 columns per workgroup.
+ * vector of `outLen` ≥ cols (zeros past `cols`): the full-size gradient of a sliced bias. A workgroup takes
+ * BIAS_COLS columns with BIAS_LANES threads each (lane l sums rows l, l + BIAS_LANES, …), then adds its
+ * lanes in workgroup memory (one thread per column looping over every row took 2.8 ms at 2048 rows).
  */
+const BIAS_COLS = 8;
+const BIAS_LANES = 32;
+
 export class DenseBiasGradProgram implements MoeWebGpuProgram {
   outputShape: number[];
   shaderKey: string;
@@ -335,7 +339,7 @@ export class DenseBiasGradProgram implements MoeWebGpuProgram {
   variableNames: string[];
   variableComponents: number[];
   uniforms = 'rows : i32, cols : i32,';
-  workgroupSize: [number, number, number] = [64, 1, 1];
+  workgroupSize: [number, number, number] = [BIAS_COLS * BIAS_LANES, 1, 1];
   constructor(
     outLen: number,
     private activation: GradActivation,
@@ -344,22 +348,31 @@ export class DenseBiasGradProgram implements MoeWebGpuProgram {
     this.variableNames = activation === 'linear' ? ['D'] : ['D', 'Y'];
     this.variableComponents = this.variableNames.map(() => 1);
     this.outputShape = [outLen];
-    this.dispatch = [Math.ceil(outLen / 64), 1, 1];
+    this.dispatch = [Math.ceil(outLen / BIAS_COLS), 1, 1];
     this.shaderKey = `swDenseBiasGrad_${activation}`;
   }
   getUserCode(): string {
     const term = this.activation === 'linear' ? 'D[o]' : `D[o] * ${WGSL_DACT[this.activation]('Y[o]')}`;
     return `${this.activation === 'gelu' ? WGSL_ERF : ''}
+var<workgroup> swLanes: array<f32, ${BIAS_COLS * BIAS_LANES}>;
 fn main(index : i32) {
-  if (index >= uniforms.outShape) { return; }
+  let tid = i32(localIndex);
+  let lane = tid / ${BIAS_COLS};
+  let col = i32(workgroupId.x) * ${BIAS_COLS} + tid % ${BIAS_COLS};
   var acc = 0.0;
-  if (index < uniforms.cols) {
-    for (var r = 0; r < uniforms.rows; r++) {
-      let o = r * uniforms.cols + index;
+  if (col < uniforms.cols) {
+    for (var r = lane; r < uniforms.rows; r += ${BIAS_LANES}) {
+      let o = r * uniforms.cols + col;
       acc += ${term};
     }
   }
-  result[index] = acc;
+  swLanes[tid] = acc;
+  workgroupBarrier();
+  for (var stride2 = ${BIAS_LANES / 2}; stride2 > 0; stride2 = stride2 / 2) {
+    if (lane < stride2) { swLanes[tid] = swLanes[tid] + swLanes[tid + stride2 * ${BIAS_COLS}]; }
+    workgroupBarrier();
+  }
+  if (lane == 0 && col < uniforms.outShape) { result[col] = swLanes[tid]; }
 }
 `;
   }
