@@ -162,6 +162,24 @@ describe.skipIf(missing !== null)('job queue control paths (redis-server, fake t
     }
   });
 
+  it('a worker that does not see the run (another runs folder) fails the job at once, saying so; no retries', async () => {
+    const t = await setup('wait', { worker: false });
+    const elsewhere = mkdtempSync(join(tmpdir(), 'sw-jobq-other-'));
+    const logs: string[] = [];
+    const w = await startWorker({ redisUrl: redis.url, runsDir: elsewhere, queueName: t.queueName, name: 'w-blind', entry: fakeChild, log: (l) => logs.push(l) });
+    try {
+      const { runId } = await t.runs.start(config);
+      await t.runs.whenExited(runId);
+      const rec = (await t.runs.store.readRecord(runId)).summary;
+      expect(rec.status).toBe('interrupted');
+      expect(rec.error).toContain(`not found in ${elsewhere} (does this worker mount the shared runs folder?)`);
+      expect(logs.filter((l) => /attempt failed/.test(l))).toHaveLength(1);
+    } finally {
+      await w.close();
+      await t.close();
+    }
+  });
+
   it('a crashing training child is retried with back-off, then the job fails and the run is interrupted with the reason', async () => {
     const t = await setup('banner-then-kill', { attempts: 3 });
     try {

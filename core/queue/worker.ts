@@ -16,11 +16,11 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { rm } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { Worker, type Job } from 'bullmq';
+import { UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { BackendChoice, RunEvent } from '../protocol/protocol.js';
 import { lastLogLines, trainProcessEntry, type TrainProcessEntry } from '../train/RunManager.js';
-import { LOCK_FILE } from '../train/runLock.js';
+import { isHolderAlive, LOCK_FILE } from '../train/runLock.js';
 import { RunNotFoundError, RunStore } from '../train/RunStore.js';
 import type { ChildMessage, ParentMessage } from '../train/trainProcessMessages.js';
 import { connectRedis, QUEUE_NAME, RunJobData, stopChannel, type JobProgress, type RunJobResult } from './jobs.js';
@@ -82,12 +82,17 @@ export async function startWorker(opts: WorkerOptions): Promise<RunningWorker> {
     const data = RunJobData.parse(job.data);
     const runId = data.runId;
     const rec = await store.readRecord(runId).catch((e: unknown) => {
-      if (e instanceof RunNotFoundError) throw new Error(`run "${runId}" not found in ${store.root} (does this worker mount the shared runs folder?)`);
+      // Retrying cannot make it appear: fail the job now.
+      if (e instanceof RunNotFoundError) throw new UnrecoverableError(`run "${runId}" not found in ${store.root} (does this worker mount the shared runs folder?)`);
       throw e;
     });
     const result = (status: RunJobResult['status'], step: number): RunJobResult => ({ runId, status, step, worker: name });
     if (rec.summary.status === 'completed') return result('completed', rec.summary.step);
     await takeOverForeignLock(store, runId, job, log);
+    // Held by a live trainer (a CLI, the app, a previous attempt's child still checkpointing): try later,
+    // and leave its run.json alone meanwhile.
+    const holder = await store.readOwnerLock(runId).catch(() => null);
+    if (holder && isHolderAlive(holder)) throw new Error(`run "${runId}" is being trained by process ${holder.pid}${holder.host ? ` on ${holder.host}` : ''}; retrying later`);
     await store.updateSummary(runId, { worker: name, jobId: job.id });
     log(`${name}: job ${job.id} run ${runId} (attempt ${job.attemptsMade + 1}, from step ${rec.summary.step})`);
 
