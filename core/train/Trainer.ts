@@ -119,16 +119,30 @@ export function readVariables(net: Supernet): NamedArray[] {
 }
 
 /** Load checkpointed values into a supernet; every variable must be present with its shape. */
-export function loadVariables(net: Supernet, arrays: NamedArray[]): void {
+/**
+ * Variables that later versions added to existing block types (MoE++ constant-expert gates, the measured
+ * FFN use behind FLOPs). A checkpoint written before them keeps them at their initial values: for
+ * `constGate` that is near-uniform mixing, for `ffnUse` "not measured yet" — both what a new run starts with.
+ */
+const ADDED_LATER = /\.moe\.(constGate|ffnUse)$/;
+
+/** Load a checkpoint's variables; returns the names of later-added variables it did not have. */
+export function loadVariables(net: Supernet, arrays: NamedArray[]): string[] {
   const byName = new Map(arrays.map((a) => [a.name, a]));
+  const absent: string[] = [];
   for (const [name, v] of net.namedVariables()) {
     const a = byName.get(name);
+    if (!a && ADDED_LATER.test(name)) {
+      absent.push(name);
+      continue;
+    }
     if (!a) throw new Error(`checkpoint has no value for variable "${name}"`);
     if (a.shape.length !== v.shape.length || a.shape.some((d, i) => d !== v.shape[i])) {
       throw new Error(`checkpoint shape [${a.shape}] of "${name}" does not match the supernet's [${v.shape}]`);
     }
     tf.tidy(() => v.assign(tf.tensor(a.data, a.shape, v.dtype)));
   }
+  return absent;
 }
 
 /**
