@@ -96,6 +96,8 @@ export async function launchBrowser(viewport = { width: 1440, height: 900 }): Pr
   const context = await chromium.launchPersistentContext(profile, {
     executablePath: '/usr/bin/chromium',
     viewport,
+    // The workbench follows the OS theme until one is picked; headless Chromium reports light.
+    colorScheme: 'dark',
     args: [
       '--headless',
       '--no-sandbox',

@@ -60,6 +60,33 @@ describe('researcher workflows (fake core)', () => {
     await served?.stop();
   });
 
+  it('welcomes a first open with the examples and their descriptions, and draws the space as a graph', async () => {
+    const welcome = page.getByTestId('welcome');
+    await welcome.waitFor();
+    await expect.poll(() => welcome.locator('[data-testid^="welcome-example-"]').count()).toBe(5);
+    const spirals = (await page.getByTestId('welcome-example-spirals-moe').textContent()) ?? '';
+    expect(spirals).toMatch(/Spirals MoE/);
+    expect(spirals).toMatch(/Two-dimensional spirals/); // the example's description
+    await page.getByTestId('welcome-open-spirals-moe').click();
+    await welcome.waitFor({ state: 'detached' });
+    await expect.poll(() => page.getByTestId('stage-list').locator('li').count()).toBe(2);
+
+    await page.getByTestId('space-show-graph').click();
+    const graph = page.getByTestId('space-graph');
+    await graph.waitFor();
+    const kinds = await graph.locator('li[data-kind]').evaluateAll((ls) => ls.map((l) => l.getAttribute('data-kind')));
+    expect(kinds).toEqual(['input', 'dense', 'moe', 'head']);
+    expect(await graph.getByTestId('space-graph-node-input').textContent()).toMatch(/vector 2/);
+    const moe = (await graph.locator('li[data-kind="moe"]').textContent()) ?? '';
+    expect(moe).toMatch(/4 experts · top-2/);
+    expect(moe).toMatch(/params · .* FLOPs/);
+    await screenshot(page, 'researcher-space-graph');
+    await page.getByTestId('space-show-stack').click();
+    await page.reload();
+    await page.getByTestId('app-shell').waitFor();
+    expect(await page.getByTestId('welcome').count()).toBe(0);
+  });
+
   it('keeps the run dashboard inside the window after a long MoE run and after a resize 1440 → 1024', async () => {
     await page.getByTestId('tab-space').click();
     await page.getByTestId('space-example').selectOption('spirals-moe');
@@ -161,6 +188,11 @@ describe('researcher workflows (fake core)', () => {
     expect(options[1]).toMatch(/cancelled/);
     await picker.selectOption({ index: 1 });
     await waitFor(async () => (await numericAttr(page, 'pareto-scatter', 'data-points')) === cancelledCount, 'the older search shown', 10_000);
+    // the selected subnet's picks on the run's space graph
+    await page.locator('[data-testid^="front-point-"]').first().click();
+    await page.getByTestId('subnet-graph').locator('summary').click();
+    await expect.poll(() => page.getByTestId('subnet-space-graph').locator('li.picked').count()).toBe(2);
+    expect(await page.getByTestId('subnet-space-graph').locator('.graph-picked').first().textContent()).toMatch(/depth \d: /);
     await screenshot(page, 'researcher-search-picker');
   });
 

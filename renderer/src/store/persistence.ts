@@ -8,6 +8,7 @@ import { VIEWS, type View } from './uiSlice.js';
 import type { useWorkbench } from './store.js';
 
 export const SPACE_KEY = 'switchyard.space';
+export const WELCOMED_KEY = 'switchyard.welcomed';
 
 type Store = typeof useWorkbench;
 
@@ -46,10 +47,29 @@ function storage(): Storage | null {
   }
 }
 
+/** Whether this browser has seen (and closed) the welcome. */
+export function welcomed(): boolean {
+  try {
+    return storage()?.getItem(WELCOMED_KEY) === '1';
+  } catch {
+    return true; // no storage: do not show it on every open
+  }
+}
+
+export function rememberWelcomed(): void {
+  try {
+    storage()?.setItem(WELCOMED_KEY, '1');
+  } catch {
+    // shown again next time
+  }
+}
+
 /** Put back what the last session left: call before the first render. */
 export function restoreState(store: Store, loc: { search: string } = window.location): void {
   const doc = parseStoredSpace(storage()?.getItem(SPACE_KEY) ?? null);
   if (doc) store.setState((s) => ({ history: createUndoStack(doc), revision: s.revision + 1 }));
+  // A first open (nothing kept, welcome never closed) starts at the welcome with the examples.
+  else if (!welcomed()) store.setState({ welcome: true });
   const { view, run } = parseUrlState(loc.search);
   if (view) store.getState().setView(view);
   // Opened by connectCore's first refresh (it reopens the run on screen).
@@ -61,6 +81,11 @@ export function persistState(store: Store, win: Window = window): () => void {
   let timer: ReturnType<typeof setTimeout> | null = null;
   const off = store.subscribe((s, prev) => {
     if (s.history.present !== prev.history.present) {
+      // the first edit (or an example opened) ends the welcome
+      if (s.welcome) {
+        rememberWelcomed();
+        store.setState({ welcome: false });
+      }
       if (timer) clearTimeout(timer);
       timer = setTimeout(() => {
         try {

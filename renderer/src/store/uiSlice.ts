@@ -20,6 +20,9 @@ export interface UiSlice {
   connection: TransportStatus;
   hello: MethodResult<'host.hello'> | null;
   notice: Notice | null;
+  /** The welcome panel (first open): set by restoreState, closed for good by the user. */
+  welcome: boolean;
+  dismissWelcome(): void;
   /** The x axis of training curves: steps or wall time. */
   chartX: 'step' | 'time';
   setChartX(x: 'step' | 'time'): void;
@@ -54,6 +57,8 @@ export const createUiSlice: StateCreator<WorkbenchState, [], [], UiSlice> = (set
   connection: 'connecting',
   hello: null,
   notice: null,
+  welcome: false,
+  dismissWelcome: () => set({ welcome: false }),
   chartX: 'step',
   setChartX: (chartX) => set({ chartX }),
   setTheme(theme) {

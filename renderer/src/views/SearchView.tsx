@@ -1,6 +1,6 @@
 import { useId } from 'react';
 import { useShallow } from 'zustand/react/shallow';
-import type { Objective, SearchSummary } from '../../../core/protocol/protocol.js';
+import type { EvaluatedSubnet, Objective, SearchSummary } from '../../../core/protocol/protocol.js';
 import { fmt, LineChart } from '../charts/LineChart.js';
 import { formatDuration } from '../charts/scales.js';
 import { accuracyText, describeArch, OBJECTIVES, OBJECTIVE_LABEL } from '../search/objectives.js';
@@ -11,6 +11,7 @@ import { saveText } from '../charts/download.js';
 import { subnetsCsv } from '../search/subnetsCsv.js';
 import { exportZipUrl } from '../transport/downloadUrl.js';
 import { ParallelCoords } from './ParallelCoords.js';
+import { SpaceGraphView } from './SpaceGraph.js';
 import { ParetoPlot } from './ParetoPlot.js';
 import { RankPanel } from './RankPanel.js';
 import { SearchComparison } from './SearchComparison.js';
@@ -150,6 +151,18 @@ function SubnetsCsvButton() {
   );
 }
 
+/** The selected subnet's picks highlighted on the run's space graph. */
+function SubnetOnGraph({ arch }: { arch: EvaluatedSubnet['arch'] }) {
+  const space = useWorkbench((s) => (s.activeRecord && s.activeRecord.summary.id === (s.searchSummary?.runId ?? s.activeRunId) ? s.activeRecord.config.space : null));
+  if (!space) return null;
+  return (
+    <details className="subnet-graph" data-testid="subnet-graph">
+      <summary>On the space graph</summary>
+      <SpaceGraphView space={space} arch={arch} testId="subnet-space-graph" />
+    </details>
+  );
+}
+
 /** The export as a zip through the server (a browser on another machine cannot open the server's paths). */
 function ExportDownload({ runId, dir }: { runId: string | null; dir: string }) {
   const href = runId ? exportZipUrl(runId, dir) : null;
@@ -224,6 +237,7 @@ function SelectedSubnet() {
         <dd>{sub.feasible ? 'yes' : 'no'}</dd>
       </dl>
       <code className="arch">{describeArch(sub)}</code>
+      <SubnetOnGraph arch={sub.arch} />
       <div className="row">
         <button type="button" className="primary" data-testid="export-subnet" disabled={exporting} onClick={() => void exportSelected()}>
           {exporting ? 'Exporting…' : 'Export'}
