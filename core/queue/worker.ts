@@ -94,7 +94,7 @@ export async function startWorker(opts: WorkerOptions): Promise<RunningWorker> {
     const holder = await store.readOwnerLock(runId).catch(() => null);
     if (holder && isHolderAlive(holder)) throw new Error(`run "${runId}" is being trained by process ${holder.pid}${holder.host ? ` on ${holder.host}` : ''}; retrying later`);
     await store.updateSummary(runId, { worker: name, jobId: job.id });
-    log(`${name}: job ${job.id} run ${runId} (attempt ${job.attemptsMade + 1}, from step ${rec.summary.step})`);
+    log(`${name}: job ${job.id} run ${runId} (start ${job.attemptsStarted}, from step ${rec.summary.step})`);
 
     const entry = opts.entry ?? trainProcessEntry();
     const child = fork(entry.path, [], {
