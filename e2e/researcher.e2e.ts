@@ -41,6 +41,8 @@ async function startFakeRun(p: Page, steps: number, name?: string) {
   await p.getByTestId('launch-eval-every').fill('20');
   await p.getByTestId('run-start').click();
   await p.getByTestId('dashboard').waitFor();
+  // the new run on screen (not the one shown before)
+  if (name !== undefined) await waitFor(async () => (await p.getByTestId('run-title').textContent()) === name, `run "${name}" shown`, 10_000);
 }
 
 describe('researcher workflows (fake core)', () => {
@@ -150,6 +152,13 @@ describe('researcher workflows (fake core)', () => {
     const png = await download(page, 'chart-loss-download-png');
     expect(png.name).toBe('loss.png');
     expect([...png.bytes.subarray(0, 4)]).toEqual([0x89, 0x50, 0x4e, 0x47]);
+    // a canvas heatmap: its pixels as PNG, its values as a point × slot table
+    const heat = ((await page.locator('[data-testid^="heatmap-"]').first().getAttribute('data-testid')) ?? '').replace('heatmap-', '');
+    const heatPng = await download(page, `dl-heatmap-${heat}-download-png`);
+    expect([...heatPng.bytes.subarray(0, 4)]).toEqual([0x89, 0x50, 0x4e, 0x47]);
+    const heatCsv = (await download(page, `dl-heatmap-${heat}-download-csv`)).bytes.toString('utf8').trim().split('\n');
+    expect(heatCsv[0]).toMatch(/^point,e0,e1/);
+    expect(heatCsv.length).toBeGreaterThan(100);
   });
 
   it('shows a cancelled search as cancelled, the newest search on reopening, and another one picked', async () => {
@@ -193,6 +202,10 @@ describe('researcher workflows (fake core)', () => {
     await page.getByTestId('subnet-graph').locator('summary').click();
     await expect.poll(() => page.getByTestId('subnet-space-graph').locator('li.picked').count()).toBe(2);
     expect(await page.getByTestId('subnet-space-graph').locator('.graph-picked').first().textContent()).toMatch(/depth \d: /);
+    const scatter = await download(page, 'pareto-download-svg');
+    expect(scatter.bytes.toString('utf8')).toMatch(/<circle/);
+    const pc = await download(page, 'parallel-coords-download-png');
+    expect([...pc.bytes.subarray(0, 4)]).toEqual([0x89, 0x50, 0x4e, 0x47]);
     await screenshot(page, 'researcher-search-picker');
   });
 
@@ -318,10 +331,10 @@ describe('researcher workflows (fake core)', () => {
   it('titles every matrix, gives each a colour scale, and clips no label', async () => {
     await page.getByTestId('tab-runs').click();
     await page.locator('[data-testid^="run-item-"]', { hasText: 'Spirals MoE' }).first().click();
-    await page.locator('[data-testid^="heatmap-scale-"]').first().waitFor();
+    await page.locator('[data-testid^="router-scale-"]').first().waitFor();
     await page.getByTestId('tab-experts').click();
     await page.getByTestId('specialization').waitFor();
-    const titles = await page.locator('.matrix-figure figcaption').allTextContents();
+    const titles = await page.locator('.matrix-figure figcaption .chart-title').allTextContents();
     expect(titles).toContain('Expert co-activation');
     expect(titles).toContain('Class × expert routing');
     const matrices = await page.locator('svg.matrix').count();
@@ -336,6 +349,10 @@ describe('researcher workflows (fake core)', () => {
       }),
     );
     expect(clipped.every((n) => n === 0)).toBe(true);
+    const coact = ((await page.locator('svg[data-testid^="spec-coact-"]').first().getAttribute('data-testid')) ?? '');
+    const m = (await download(page, `${coact}-download-csv`)).bytes.toString('utf8').trim().split('\n');
+    expect(m[0]).toBe(',e0,e1,e2,e3');
+    expect(m.length).toBe(5);
     await screenshot(page, 'researcher-experts');
   });
 

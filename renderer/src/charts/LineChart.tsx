@@ -7,7 +7,8 @@ import { line, scaleLinear, select, zoom, zoomIdentity, type ZoomBehavior, type 
 import { useEffect, useRef, useState } from 'react';
 import { useSize } from '../components/hooks.js';
 import { nearestPoint, visiblePoints, xDomain, yScale } from './chartMath.js';
-import { fileSlug, saveBlob, saveText, seriesCsv, svgMarkup, svgToPng } from './download.js';
+import { ChartDownloads } from './ChartDownloads.js';
+import { seriesCsv } from './download.js';
 import { decimate, formatCount } from './scales.js';
 
 export interface Series {
@@ -96,13 +97,6 @@ export function LineChart({ title, series, xLabel = 'step', yDomain, height = 19
   const hits = hoverX === null ? [] : legend.map((s) => ({ s, p: nearestPoint(s.points, hoverX) })).filter((h) => h.p !== null);
   const hitX = hits.length ? hits.reduce((best, h) => (Math.abs(h.p![0] - hoverX!) < Math.abs(best - hoverX!) ? h.p![0] : best), hits[0]!.p![0]) : null;
   const zoomed = transform.k !== 1;
-  const name = fileSlug(title);
-  const download = async (kind: 'png' | 'svg' | 'csv') => {
-    const svg = svgRef.current;
-    if (kind === 'csv') saveText(`${name}.csv`, seriesCsv(xLabel, legend));
-    else if (svg && kind === 'svg') saveBlob(`${name}.svg`, new Blob([svgMarkup(svg)], { type: 'image/svg+xml' }));
-    else if (svg) saveBlob(`${name}.png`, await svgToPng(svg));
-  };
   return (
     <figure className="chart" data-testid={testId} data-points={total} data-zoomed={zoomed} data-log-y={isLog}>
       <figcaption>
@@ -136,12 +130,8 @@ export function LineChart({ title, series, xLabel = 'step', yDomain, height = 19
               log y
             </button>
           ) : null}
-          {(['png', 'svg', 'csv'] as const).map((k) => (
-            <button key={k} type="button" className="tool" data-testid={`${testId}-download-${k}`} title={`Download as ${k.toUpperCase()}`} onClick={() => void download(k)}>
-              {k.toUpperCase()}
-            </button>
-          ))}
         </span>
+        <ChartDownloads name={title} svg={() => svgRef.current} csv={() => seriesCsv(xLabel, legend)} testId={testId} />
       </figcaption>
       <div ref={ref} className="chart-body">
         <svg ref={svgRef} width={w} height={height} role="img" aria-label={`${title} over ${xLabel}`}>

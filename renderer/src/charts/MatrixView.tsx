@@ -1,5 +1,8 @@
 /** A small labelled matrix (class × expert, expert × expert) as SVG cells with values on hover. */
+import { useRef } from 'react';
+import { ChartDownloads } from './ChartDownloads.js';
 import { ColorScale } from './ColorScale.js';
+import { matrixCsv } from './download.js';
 import { rampCss } from './heatmapColor.js';
 
 interface Props {
@@ -24,10 +27,14 @@ export function MatrixView({ title, scaleLabel = 'share', values, rowLabels, col
   const w = left + colLabels.length * cell + 4 + Math.max(0, ...colLabels.map((l) => l.length)) * 6 * Math.cos((50 * Math.PI) / 180);
   const h = top + rowLabels.length * cell + 4;
   const min = Math.min(0, ...values.flat());
+  const svgRef = useRef<SVGSVGElement>(null);
   return (
     <figure className="matrix-figure">
-      {title ? <figcaption className="chart-title">{title}</figcaption> : null}
-    <svg className="matrix" width={w} height={h} role="img" aria-label={label} data-testid={testId} data-rows={rowLabels.length} data-cols={colLabels.length}>
+      <figcaption>
+        <span className="chart-title">{title}</span>
+        <ChartDownloads name={title ?? label} svg={() => svgRef.current} csv={() => matrixCsv('', rowLabels, colLabels, values)} testId={testId} />
+      </figcaption>
+    <svg ref={svgRef} className="matrix" width={w} height={h} role="img" aria-label={label} data-testid={testId} data-rows={rowLabels.length} data-cols={colLabels.length}>
       {colLabels.map((c, j) => (
         <text key={`c${j}`} className="tick" transform={`translate(${left + j * cell + cell / 2},${top - 4}) rotate(-50)`}>
           {c}

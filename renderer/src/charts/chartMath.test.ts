@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { nearestPoint, visiblePoints, xDomain, yScale } from './chartMath.js';
-import { csvField, fileSlug, seriesCsv, toCsv } from './download.js';
+import { csvField, fileSlug, matrixCsv, seriesCsv, toCsv } from './download.js';
 
 describe('line chart math', () => {
   it('gives a single point a unit x span, so ticks are not printed to 17 digits', () => {
@@ -46,5 +46,6 @@ describe('downloads', () => {
     ]);
     expect(csv).toBe('step,train,validation\n1,0.5,\n2,0.4,0.45\n');
     expect(fileSlug('Router entropy (nats)')).toBe('router-entropy-nats');
+    expect(matrixCsv('', ['class 0', 'class 1'], ['e0', 'e1'], [[1, 0], [0.25, 0.75]])).toBe(',e0,e1\nclass 0,1,0\nclass 1,0.25,0.75\n');
   });
 });

@@ -37,6 +37,11 @@ export function seriesCsv(xLabel: string, series: readonly CsvSeries[]): string 
   return toCsv([xLabel, ...series.map((s) => s.label)], rows);
 }
 
+/** A labelled matrix as a table: one row per row label, one column per column label. */
+export function matrixCsv(corner: string, rowLabels: readonly string[], colLabels: readonly string[], values: ReadonlyArray<readonly number[]>): string {
+  return toCsv([corner, ...colLabels], values.map((row, i) => [rowLabels[i] ?? String(i), ...row]));
+}
+
 /** A file name from a title: `Router entropy (nats)` → `router-entropy-nats`. */
 export function fileSlug(title: string): string {
   return title.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '') || 'chart';

@@ -1,5 +1,7 @@
 /** Parallel coordinates over every evaluated subnet, with per-axis log scale and flip. */
-import { useState } from 'react';
+import { useRef, useState } from 'react';
+import { ChartDownloads } from '../charts/ChartDownloads.js';
+import { subnetsCsv } from '../search/subnetsCsv.js';
 import { useShallow } from 'zustand/react/shallow';
 import type { EvaluatedSubnet } from '../../../core/protocol/protocol.js';
 import { axisScale, decimate } from '../charts/scales.js';
@@ -41,6 +43,7 @@ export function ParallelCoords() {
     flops: { log: true, flip: false },
   });
   const [ref, size] = useSize<HTMLDivElement>();
+  const svgRef = useRef<SVGSVGElement>(null);
   if (!evaluated.length) return null;
   const h = 240;
   const top = 14;
@@ -55,9 +58,13 @@ export function ParallelCoords() {
     setOpts((o) => ({ ...o, [key]: { log: o[key]?.log ?? false, flip: o[key]?.flip ?? false, [which]: !(o[key]?.[which] ?? false) } }));
   return (
     <section className="panel parallel" aria-label="All evaluated subnets, parallel coordinates" data-testid="parallel-coords">
-      <h3>All evaluated subnets</h3>
+      <div className="row">
+        <h3>All evaluated subnets</h3>
+        <span className="toolbar-fill" />
+        <ChartDownloads name="parallel coordinates" svg={() => svgRef.current} csv={() => subnetsCsv(evaluated, front)} testId="parallel-coords" />
+      </div>
       <div ref={ref} className="chart-body">
-        <svg width={w} height={h} data-lines={evaluated.length}>
+        <svg ref={svgRef} width={w} height={h} data-lines={evaluated.length}>
           {order.map((s) => (
             <path
               key={s.id}

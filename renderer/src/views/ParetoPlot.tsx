@@ -3,7 +3,9 @@ import { useState } from 'react';
 import { curveStepAfter, line, scaleLinear } from 'd3';
 import { useShallow } from 'zustand/react/shallow';
 import type { EvaluatedSubnet, Objective } from '../../../core/protocol/protocol.js';
+import { ChartDownloads } from '../charts/ChartDownloads.js';
 import { fmt } from '../charts/LineChart.js';
+import { subnetsCsv } from '../search/subnetsCsv.js';
 import { axisScale, paddedExtent } from '../charts/scales.js';
 import { accuracyText, describeArch, frontPoints, OBJECTIVE_LABEL, objectiveValue } from '../search/objectives.js';
 import { useSize } from '../components/hooks.js';
@@ -122,6 +124,14 @@ export function ParetoPlot() {
     <div ref={ref} className="pareto" data-testid="pareto">
       {c === undefined ? (
         <>
+          <span className="pareto-tools">
+            <ChartDownloads
+              name={`pareto ${OBJECTIVE_LABEL[a]} vs ${OBJECTIVE_LABEL[b]}`}
+              svg={() => document.querySelector<SVGSVGElement>('[data-testid="pareto-scatter"]')}
+              csv={() => subnetsCsv(evaluated, front)}
+              testId="pareto"
+            />
+          </span>
           <label className="inline pareto-log">
             <input type="checkbox" checked={logX} data-testid="pareto-log-x" onChange={(e) => setLogX(e.target.checked)} />
             log {OBJECTIVE_LABEL[b]}

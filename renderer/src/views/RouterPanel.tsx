@@ -52,7 +52,7 @@ function LayerRouter({ s }: { s: LayerSeries }) {
         testId={`heatmap-${id}`}
         label={`Expert load over steps for ${s.layer}`}
       />
-      <ColorScale max={1} label="share of routing assignments (per layer's highest)" testId={`heatmap-scale-${id}`} />
+      <ColorScale max={1} label="share of routing assignments (per layer's highest)" testId={`router-scale-${id}`} />
       {s.collapseAt.some(Boolean) ? <CollapseStrip flags={s.collapseAt} testId={`collapse-strip-${id}`} /> : null}
       <div className="chart-grid small">
         <LineChart title="Router entropy (nats)" series={[{ label: 'entropy', color: 'var(--series-2)', points: s.entropy }]} height={110} testId={`entropy-${id}`} />
