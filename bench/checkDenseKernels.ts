@@ -21,6 +21,8 @@ import { denseFused, denseFusion } from '../core/nn/webgpu/denseFused.js';
 import type { GradActivation } from '../core/nn/webgpu/denseKernels.js';
 import { crossEntropyFused, crossEntropyFusion } from '../core/nn/webgpu/crossEntropyFused.js';
 import { conv2dSameWebgpu, convFilterGradFast } from '../core/nn/webgpu/convFilterGrad.js';
+import { pathUpdateFusion } from '../core/nn/webgpu/pathUpdateKernels.js';
+import { PathOptimizer, type OptimizerKind } from '../core/train/PathOptimizer.js';
 import { logGpuErrors } from './logGpuErrors.js';
 
 const TOL = 2e-5;
@@ -45,6 +47,9 @@ const CASES: Case[] = [
   { T: 256, d: 64, w: 64, dMax: 64, wMax: 64, act: 'gelu' },
   { T: 2048, d: 32, w: 48, dMax: 64, wMax: 64, act: 'gelu' },
 ];
+
+/** The bytes of a typed array (only its own view: tfjs may hand back a view into a larger buffer). */
+const bytes = (a: ArrayLike<number> & ArrayBufferView) => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
 
 const rel = async (a: tf.Tensor, b: tf.Tensor) => {
   const r = tf.tidy(() => tf.div(tf.norm(tf.sub(a, b)), tf.maximum(tf.norm(b), 1e-30)));
@@ -83,7 +88,7 @@ async function main(): Promise<void> {
       const files: Record<string, number[]> = {};
       for (const [name, t] of [['x', x], ['W', W], ['b', b], ['dy', dy], ['y', yF], ['dx', gF[0]!], ['dW', gF[1]!], ['db', gF[2]!]] as const) {
         const file = `case${i}_${name}.f32`;
-        fs.writeFileSync(path.join(dump, file), Buffer.from(((await t.data()) as Float32Array).buffer));
+        fs.writeFileSync(path.join(dump, file), bytes(await t.data()));
         files[name] = t.shape;
       }
       manifest.push({ ...c, prefix: `case${i}_`, shapes: files });
@@ -109,8 +114,8 @@ async function main(): Promise<void> {
     if (!ok) fails++;
     console.log(`${ok ? 'PASS' : 'FAIL'} fused cross-entropy vs plain tfjs N=${N} C=${C}: loss ${eL.toExponential(1)}  dlogits ${eG.toExponential(1)} (seed gradient 1.7)`);
     if (dump) {
-      for (const [name, t] of [['z', z], ['labels', tf.cast(labels, 'float32')], ['loss', f.value], ['dz', f.grad]] as const) {
-        fs.writeFileSync(path.join(dump, `ce${i}_${name}.f32`), Buffer.from(((await t.data()) as Float32Array).buffer));
+      for (const [name, t] of [['z', z], ['labels', labels], ['loss', f.value], ['dz', f.grad]] as const) {
+        fs.writeFileSync(path.join(dump, `ce${i}_${name}.f32`), bytes(await t.data()));
       }
       ceManifest.push({ prefix: `ce${i}_`, N, C, seed: 1.7 });
     }
@@ -133,13 +138,57 @@ async function main(): Promise<void> {
     console.log(`${ok ? 'PASS' : 'FAIL'} conv (im2col filter gradient) vs tf.conv2d x [${shape}] ${k}×${k} s${stride} → ${cout}: y ${errs[0]!.toExponential(1)}  dx ${errs[1]!.toExponential(1)}  dK ${errs[2]!.toExponential(1)}`);
     if (dump) {
       for (const [name, t] of [['x', x], ['k', kern], ['dy', dy], ['y', yF], ['dx', gF[0]!], ['dk', gF[1]!]] as const) {
-        fs.writeFileSync(path.join(dump, `conv${i}_${name}.f32`), Buffer.from(((await t.data()) as Float32Array).buffer));
+        fs.writeFileSync(path.join(dump, `conv${i}_${name}.f32`), bytes(await t.data()));
       }
       convManifest.push({ prefix: `conv${i}_`, x: shape, k: [k, k, shape[3], cout], y: yP.shape, stride });
     }
     tf.dispose([x, kern, yP, dy, yF, ...gF, ...gP]);
   }
-  if (dump) fs.writeFileSync(path.join(dump, 'manifest.json'), JSON.stringify({ dense: manifest, ce: ceManifest, conv: convManifest }));
+  // PathOptimizer's lazy update, fused kernels vs its tfjs ops: three steps on a [300, 70] variable whose
+  // gradient is 0 on a third of the elements (and on a different set each step), weights and slots.
+  const optManifest: unknown[] = [];
+  for (const kind of ['adam', 'sgd', 'momentum'] as OptimizerKind[]) {
+    const results: Float32Array[][] = [];
+    const grads: Float32Array[] = [];
+    for (const fused of [true, false]) {
+      pathUpdateFusion.enabled = fused;
+      const v = tf.variable(tf.randomNormal([300, 70], 0, 1, 'float32', 120), true, `opt.${kind}.${fused}`);
+      const opt = new PathOptimizer(kind, 0.01, new Map([['w', v]]));
+      for (let step = 0; step < 3; step++) {
+        const g = tf.tidy(() => tf.mul(tf.randomNormal([300, 70], 0, 1, 'float32', 130 + step), tf.cast(tf.greater(tf.randomUniform([300, 70], 0, 1, 'float32', 140 + step), 1 / 3), 'float32')));
+        if (fused) grads.push((await g.data()) as Float32Array);
+        opt.apply(new Map([[v, g]]));
+        g.dispose();
+      }
+      await opt.prefetchSlots();
+      const state = opt.getState();
+      results.push([(await v.data()) as Float32Array, ...state.slots.map((a) => a.data as Float32Array)]);
+      v.dispose();
+      opt.dispose();
+    }
+    pathUpdateFusion.enabled = true;
+    const errs = results[0]!.map((a, i) => {
+      const b = results[1]![i]!;
+      let num = 0;
+      let den = 0;
+      for (let j = 0; j < a.length; j++) {
+        num += (a[j]! - b[j]!) ** 2;
+        den += b[j]! ** 2;
+      }
+      return Math.sqrt(num / Math.max(den, 1e-30));
+    });
+    const ok = errs.every((e) => e < TOL);
+    if (!ok) fails++;
+    console.log(`${ok ? 'PASS' : 'FAIL'} PathOptimizer ${kind} (lazy, 3 steps), fused vs tfjs ops: weight ${errs[0]!.toExponential(1)}${errs.slice(1).map((e, i) => `  slot${i} ${e.toExponential(1)}`).join('')}`);
+    if (dump) {
+      const init = tf.randomNormal([300, 70], 0, 1, 'float32', 120);
+      const files: [string, Float32Array][] = [['w0', (await init.data()) as Float32Array], ...grads.map((g, i) => [`g${i}`, g] as [string, Float32Array]), ['w', results[0]![0]!]];
+      init.dispose();
+      for (const [name, a] of files) fs.writeFileSync(path.join(dump, `opt_${kind}_${name}.f32`), Buffer.from(a.buffer, a.byteOffset, a.byteLength));
+      optManifest.push({ kind, prefix: `opt_${kind}_`, shape: [300, 70], steps: 3, lr: 0.01 });
+    }
+  }
+  if (dump) fs.writeFileSync(path.join(dump, 'manifest.json'), JSON.stringify({ dense: manifest, ce: ceManifest, conv: convManifest, opt: optManifest }));
 
   // One supernet step, every fusion on vs off: same loss, same gradients.
   const { SearchSpace } = await import('../core/space/SearchSpace.js');

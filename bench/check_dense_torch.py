@@ -41,7 +41,7 @@ def main():
     for c in manifest["ce"]:
         load = lambda k, shape: torch.from_numpy(np.fromfile(os.path.join(d, c["prefix"] + k + ".f32"), dtype="<f4").reshape(shape)).to(dev, torch.float64)
         z = load("z", (c["N"], c["C"])).requires_grad_(True)
-        labels = load("labels", (c["N"],)).long()
+        labels = torch.from_numpy(np.fromfile(os.path.join(d, c["prefix"] + "labels.f32"), dtype="<i4").astype(np.int64)).to(dev)
         loss = torch.nn.functional.cross_entropy(z, labels)
         (loss * c["seed"]).backward()
         e_loss = (abs(load("loss", (1,))[0] - loss) / abs(loss)).item()
@@ -71,6 +71,34 @@ def main():
         ok = all(e < TOL for e in errs.values())
         fails += 0 if ok else 1
         print(("PASS" if ok else "FAIL") + f" webgpu conv (im2col filter gradient) vs torch float64 x {c['x']} k {c['k']} s{s}: " + "  ".join(f"{k} {v:.1e}" for k, v in errs.items()))
+    # PathOptimizer's lazy update (core/train/PathOptimizer.ts) re-implemented here: elements with a zero
+    # gradient keep weight and slots; Adam counts steps per element.
+    for c in manifest.get("opt", []):
+        load = lambda k: torch.from_numpy(np.fromfile(os.path.join(d, c["prefix"] + k + ".f32"), dtype="<f4").reshape(c["shape"])).to(dev, torch.float64)
+        w = load("w0")
+        m = torch.zeros_like(w)
+        u = torch.zeros_like(w)
+        t = torch.zeros_like(w)
+        lr = c["lr"]
+        for i in range(c["steps"]):
+            g = load(f"g{i}")
+            used = g != 0
+            if c["kind"] == "sgd":
+                w = torch.where(used, w - lr * g, w)
+            elif c["kind"] == "momentum":
+                m = torch.where(used, m * 0.9 + g, m)
+                w = torch.where(used, w - lr * m, w)
+            else:
+                t = t + used.double()
+                m = torch.where(used, 0.9 * m + 0.1 * g, m)
+                u = torch.where(used, 0.999 * u + 0.001 * g * g, u)
+                ts = t.clamp_min(1)
+                step = lr * torch.sqrt(1 - 0.999**ts) / (1 - 0.9**ts)
+                w = torch.where(used, w - m / (torch.sqrt(u) + 1e-7) * step, w)
+        err = ((load("w") - w).norm() / w.norm()).item()
+        ok = err < TOL
+        fails += 0 if ok else 1
+        print(("PASS" if ok else "FAIL") + f" webgpu fused PathOptimizer {c['kind']} (3 lazy steps) vs torch float64: weight {err:.1e}")
     print("ALL PASS" if fails == 0 else f"{fails} FAIL")
     sys.exit(1 if fails else 0)
 

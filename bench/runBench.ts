@@ -12,7 +12,7 @@
  *        [--dawn enable-dawn-features=…]  (Dawn toggles, webgpu only) [--tfflag NAME=value]
  *        [--variant tfjs,fused] [--sweep] [--tune bk=16,unroll=1,stageAT=1,stages=2]
  *        [--moe-dispatch auto,unfused] [--spaces moe-relu-topk,…] [--supernet-batch 256,2048]
- *        [--levers base,dense,dense+ce,all] [--torch-supernet FILE]  (bench/supernet_step_torch.py JSON)
+ *        [--levers base,dense,dense+ce,all] [--optimizer sgd,path-adam] [--torch-supernet FILE]  (bench/supernet_step_torch.py JSON)
  *
  * Timing: a few warm-up steps, then blocks of N steps each ended by one read-back of the loss; the
  * median block gives ms per step. Timings vary ~25% between processes: compare within one run.
@@ -75,6 +75,8 @@ interface Args {
    * product's default). Default 'all'.
    */
   levers: string[];
+  /** Supernet step optimizers: 'sgd' (tf.train.sgd, the issue's table) and/or 'path-adam' (the trainer's PathOptimizer, Adam). */
+  optimizers: string[];
   /** bench/supernet_step_torch.py's JSON (same GPU): ratio of each supernet step to PyTorch eager. */
   torchSupernet?: string;
 }
@@ -106,6 +108,7 @@ function parseArgs(argv: string[]): Args {
     spaces: get('spaces')?.split(','),
     supernetBatch: get('supernet-batch')?.split(',').map(Number),
     levers: (get('levers') ?? 'all').split(','),
+    optimizers: (get('optimizer') ?? 'sgd').split(','),
     torchSupernet: get('torch-supernet'),
   };
 }
@@ -339,11 +342,14 @@ async function benchSupernet(args: Args, rows: Row[]): Promise<void> {
   const { crossEntropyFusion } = await import('../core/nn/webgpu/crossEntropyFused.js');
   const { crossEntropy } = await import('../core/train/evaluate.js');
   const { convFilterGradFast } = await import('../core/nn/webgpu/convFilterGrad.js');
-  const LEVERS: Record<string, { dense: boolean; ce: boolean; conv: boolean }> = {
-    base: { dense: false, ce: false, conv: false },
-    dense: { dense: true, ce: false, conv: false },
-    'dense+ce': { dense: true, ce: true, conv: false },
-    all: { dense: true, ce: true, conv: true },
+  const { pathUpdateFusion } = await import('../core/nn/webgpu/pathUpdateKernels.js');
+  const { PathOptimizer } = await import('../core/train/PathOptimizer.js');
+  // 'all' also fuses PathOptimizer's update (path-adam rows only: tf.train.sgd is tfjs').
+  const LEVERS: Record<string, { dense: boolean; ce: boolean; conv: boolean; opt: boolean }> = {
+    base: { dense: false, ce: false, conv: false, opt: false },
+    dense: { dense: true, ce: false, conv: false, opt: false },
+    'dense+ce': { dense: true, ce: true, conv: false, opt: false },
+    all: { dense: true, ce: true, conv: true, opt: true },
   };
   const here = path.dirname(fileURLToPath(import.meta.url));
   const dir = path.join(here, '..', 'assets', 'spaces');
@@ -361,8 +367,10 @@ async function benchSupernet(args: Args, rows: Row[]): Promise<void> {
     const space0 = SearchSpace.parse(JSON.parse(fs.readFileSync(path.join(dir, file), 'utf8')));
     // The JS CPU backend takes seconds per conv step at batch 32: keep the CPU run short.
     const batches = args.supernetBatch ?? [onCpu ? (space0.input.kind === 'image' ? 4 : 32) : 256];
-    const combos = batches.flatMap((batch) => args.moeDispatch.flatMap((dispatch) => args.levers.map((lever) => ({ batch, dispatch, lever }))));
-    for (const { batch, dispatch, lever } of combos) {
+    const combos = args.optimizers.flatMap((optimizer) =>
+      batches.flatMap((batch) => args.moeDispatch.flatMap((dispatch) => args.levers.map((lever) => ({ batch, dispatch, lever, optimizer })))),
+    );
+    for (const { batch, dispatch, lever, optimizer } of combos) {
       try {
         const space = space0;
         const on = LEVERS[lever];
@@ -370,6 +378,7 @@ async function benchSupernet(args: Args, rows: Row[]): Promise<void> {
         denseFusion.enabled = on.dense;
         crossEntropyFusion.enabled = on.ce;
         convFilterGradFast.enabled = on.conv;
+        pathUpdateFusion.enabled = on.opt;
         const net = buildSupernet(space, { seed: 1 });
         const moeLayers = net.moeLayers();
         if (dispatch !== 'auto' && moeLayers.length === 0) {
@@ -378,7 +387,7 @@ async function benchSupernet(args: Args, rows: Row[]): Promise<void> {
         }
         if (dispatch === 'unfused') for (const l of moeLayers) l.dispatch = onCpu ? 'sparse' : 'dense';
         else if (dispatch !== 'auto') throw new Error(`unknown --moe-dispatch "${dispatch}" (use auto, unfused)`);
-        const moeNote = (moeLayers.length === 0 ? '' : `, moe ${dispatch === 'auto' ? 'auto' : 'unfused'}`) + `, ${lever}`;
+        const moeNote = (moeLayers.length === 0 ? '' : `, moe ${dispatch === 'auto' ? 'auto' : 'unfused'}`) + `, ${lever}` + (optimizer === 'sgd' ? '' : `, ${optimizer}`);
         const arch = largestArch(space);
         const inShape = space.input.kind === 'vector' ? [batch, space.input.dim] : [batch, space.input.height, space.input.width, space.input.channels];
         const x = tf.randomNormal(inShape, 0, 1, 'float32', 3);
@@ -386,11 +395,21 @@ async function benchSupernet(args: Args, rows: Row[]): Promise<void> {
         const labels = tf.randomUniform([batch], 0, space.numClasses, 'int32', 4) as tf.Tensor1D;
         const opt = tf.train.sgd(1e-3);
         const vars = net.trainableVariables();
-        const step = () =>
-          opt.minimize(() => {
-            const r = net.apply(x, arch, { training: true, progress: 0.5 });
-            return tf.add(crossEntropy(r.logits, labels), r.auxLoss) as tf.Scalar;
-          }, true, vars)!;
+        const lossFn = () => {
+          const r = net.apply(x, arch, { training: true, progress: 0.5 });
+          return tf.add(crossEntropy(r.logits, labels), r.auxLoss) as tf.Scalar;
+        };
+        if (optimizer !== 'sgd' && optimizer !== 'path-adam') throw new Error(`unknown --optimizer "${optimizer}" (use sgd, path-adam)`);
+        const pathOpt = optimizer === 'path-adam' ? new PathOptimizer('adam', 1e-3, new Map(vars.map((v) => [v.name, v]))) : null;
+        const step = pathOpt
+          ? () => {
+              // The trainer's step (core/train/Trainer.ts): variableGrads, then the lazy per-slice update.
+              const { value, grads } = tf.variableGrads(lossFn, vars);
+              pathOpt.apply(new Map(vars.flatMap((v) => (grads[v.name] ? [[v, grads[v.name]!] as [tf.Variable, tf.Tensor]] : []))));
+              tf.dispose(Object.values(grads));
+              return value;
+            }
+          : () => opt.minimize(lossFn, true, vars)!;
         const { ms, hostMs } = await timeSteps(step, Math.max(2, Math.floor(args.steps / 2)));
         const t = torchSn?.supernet[`${name}@${batch}`];
         let note: string | undefined;
@@ -399,21 +418,23 @@ async function benchSupernet(args: Args, rows: Row[]): Promise<void> {
           note = `${k.kernels} kernels, ${k.gpuMs.toFixed(2)} ms GPU; ${k.top}`;
         }
         addRow(rows, { bench: `supernet ${name}`, variant: `largest, batch ${batch}${moeNote}`, ms, hostMs, tokensPerS: (batch / ms) * 1e3, tflops: (3 * net.countFlops(arch) * batch) / ms / 1e9, vsTorchFp32: t?.ms ? t.ms / ms : undefined, note });
-        if (t?.ms && lever === args.levers[args.levers.length - 1] && dispatch === args.moeDispatch[args.moeDispatch.length - 1]) {
+        if (t?.ms && optimizer === 'sgd' && lever === args.levers[args.levers.length - 1] && dispatch === args.moeDispatch[args.moeDispatch.length - 1]) {
           addRow(rows, { bench: `supernet ${name}`, variant: `pytorch eager fp32, batch ${batch}`, ms: t.ms, tokensPerS: (batch / t.ms) * 1e3 });
         }
         x.dispose();
         labels.dispose();
         opt.dispose();
+        pathOpt?.dispose();
         net.dispose();
       } catch (e) {
-        addRow(rows, { bench: `supernet ${name}`, variant: `batch ${batch}, moe ${dispatch}, ${lever}`, ms: NaN, note: `failed: ${(e as Error).message.split('\n')[0]}` });
+        addRow(rows, { bench: `supernet ${name}`, variant: `batch ${batch}, moe ${dispatch}, ${lever}, ${optimizer}`, ms: NaN, note: `failed: ${(e as Error).message.split('\n')[0]}` });
       }
     }
   }
   denseFusion.enabled = true;
   crossEntropyFusion.enabled = true;
   convFilterGradFast.enabled = true;
+  pathUpdateFusion.enabled = true;
 }
 
 async function benchMatmul(args: Args, rows: Row[], torch?: TorchResult): Promise<void> {

@@ -19,7 +19,8 @@ export function samePadding(size: number, kernel: number, stride: number): { out
   return { out, before: Math.floor(total / 2) };
 }
 
-interface Geometry {
+/** A 'same' convolution's geometry (also the im2col kernel's, core/nn/webgpu/convFilterGrad.ts). */
+export interface Geometry {
   n: number;
   h: number;
   w: number;

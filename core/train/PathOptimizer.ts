@@ -13,6 +13,7 @@
  * happens to be exactly 0 (e.g. a ReLU unit dead on the whole batch) is treated as unused too.
  */
 import * as tf from '@tensorflow/tfjs';
+import { pathUpdate, pathUpdateFusedSupported } from '../nn/webgpu/pathUpdateKernels.js';
 import type { NamedArray } from './checkpointFormat.js';
 
 export type OptimizerKind = 'adam' | 'sgd' | 'momentum';
@@ -63,6 +64,23 @@ export class PathOptimizer {
       const name = this.nameOf.get(v) ?? v.name;
       this.counts.set(name, (this.counts.get(name) ?? 0) + 1);
       const s = this.slotsFor(name, v);
+      if (pathUpdateFusedSupported()) {
+        // WebGPU: the same lazy update as below, one kernel per updated tensor (core/nn/webgpu/pathUpdateKernels.ts).
+        const p = { lr, beta1: BETA1, beta2: BETA2, eps: EPS, momentum: MOMENTUM };
+        tf.tidy(() => {
+          if (this.kind === 'sgd') v.assign(pathUpdate('sgd.v', { V: v, G: g }, p));
+          else if (this.kind === 'momentum') {
+            s[0]!.assign(pathUpdate('momentum.m', { M: s[0]!, G: g }, p));
+            v.assign(pathUpdate('momentum.v', { V: v, G: g, Mn: s[0]! }, p));
+          } else {
+            s[0]!.assign(pathUpdate('adam.m', { M: s[0]!, G: g }, p));
+            s[1]!.assign(pathUpdate('adam.u', { U: s[1]!, G: g }, p));
+            s[2]!.assign(pathUpdate('adam.t', { T: s[2]!, G: g }, p));
+            v.assign(pathUpdate('adam.v', { V: v, G: g, Mn: s[0]!, Un: s[1]!, Tn: s[2]! }, p));
+          }
+        });
+        continue;
+      }
       tf.tidy(() => {
         const used = tf.notEqual(g, 0);
         // where(): unused elements keep their exact bits.

@@ -13,7 +13,7 @@
  * The patch matrix costs k²·cin floats per output pixel of device memory for the backward pass.
  */
 import * as tf from '@tensorflow/tfjs';
-import { samePadding } from '../conv.js';
+import { samePadding, type Geometry } from '../conv.js';
 import type { MoeWebGpuProgram, WebGpuBackendLike } from './moeKernels.js';
 
 /** Benchmarks switch it off to time tfjs' own filter gradient side by side. */
@@ -24,18 +24,7 @@ export function convFastSupported(): boolean {
 }
 
 /** Geometry of a 'same' convolution of x [n, h, w, cin] with a k×k kernel at `stride`. */
-export interface Im2colGeometry {
-  n: number;
-  h: number;
-  w: number;
-  cin: number;
-  k: number;
-  stride: number;
-  ho: number;
-  wo: number;
-  top: number;
-  left: number;
-}
+export type Im2colGeometry = Geometry;
 
 export function im2colGeometry(xShape: readonly number[], k: number, stride: number): Im2colGeometry {
   const [n, h, w, cin] = xShape as [number, number, number, number];
