@@ -75,7 +75,10 @@ interface Args {
    * product's default). Default 'all'.
    */
   levers: string[];
-  /** Supernet step optimizers: 'sgd' (tf.train.sgd, the issue's table) and/or 'path-adam' (the trainer's PathOptimizer, Adam). */
+  /**
+   * Supernet step optimizers: 'sgd' (tf.train.sgd, as the issue's table was measured), 'path-sgd' /
+   * 'path-adam' (the trainer's PathOptimizer, core/train/PathOptimizer.ts, with SGD or Adam).
+   */
   optimizers: string[];
   /** bench/supernet_step_torch.py's JSON (same GPU): ratio of each supernet step to PyTorch eager. */
   torchSupernet?: string;
@@ -399,8 +402,8 @@ async function benchSupernet(args: Args, rows: Row[]): Promise<void> {
           const r = net.apply(x, arch, { training: true, progress: 0.5 });
           return tf.add(crossEntropy(r.logits, labels), r.auxLoss) as tf.Scalar;
         };
-        if (optimizer !== 'sgd' && optimizer !== 'path-adam') throw new Error(`unknown --optimizer "${optimizer}" (use sgd, path-adam)`);
-        const pathOpt = optimizer === 'path-adam' ? new PathOptimizer('adam', 1e-3, new Map(vars.map((v) => [v.name, v]))) : null;
+        if (optimizer !== 'sgd' && optimizer !== 'path-sgd' && optimizer !== 'path-adam') throw new Error(`unknown --optimizer "${optimizer}" (use sgd, path-sgd, path-adam)`);
+        const pathOpt = optimizer === 'sgd' ? null : new PathOptimizer(optimizer === 'path-adam' ? 'adam' : 'sgd', 1e-3, new Map(vars.map((v) => [v.name, v])));
         const step = pathOpt
           ? () => {
               // The trainer's step (core/train/Trainer.ts): variableGrads, then the lazy per-slice update.
@@ -411,15 +414,16 @@ async function benchSupernet(args: Args, rows: Row[]): Promise<void> {
             }
           : () => opt.minimize(lossFn, true, vars)!;
         const { ms, hostMs } = await timeSteps(step, Math.max(2, Math.floor(args.steps / 2)));
-        const t = torchSn?.supernet[`${name}@${batch}`];
+        // PyTorch: SGD for 'sgd' / 'path-sgd', Adam (torch.optim.Adam, foreach) for 'path-adam'.
+        const t = torchSn?.supernet[`${name}@${batch}${optimizer === 'path-adam' ? ':adam' : ''}`];
         let note: string | undefined;
         if (args.profile && tf.getBackend() === 'webgpu') {
           const k = await countKernels(step);
           note = `${k.kernels} kernels, ${k.gpuMs.toFixed(2)} ms GPU; ${k.top}`;
         }
         addRow(rows, { bench: `supernet ${name}`, variant: `largest, batch ${batch}${moeNote}`, ms, hostMs, tokensPerS: (batch / ms) * 1e3, tflops: (3 * net.countFlops(arch) * batch) / ms / 1e9, vsTorchFp32: t?.ms ? t.ms / ms : undefined, note });
-        if (t?.ms && optimizer === 'sgd' && lever === args.levers[args.levers.length - 1] && dispatch === args.moeDispatch[args.moeDispatch.length - 1]) {
-          addRow(rows, { bench: `supernet ${name}`, variant: `pytorch eager fp32, batch ${batch}`, ms: t.ms, tokensPerS: (batch / t.ms) * 1e3 });
+        if (t?.ms && optimizer !== 'path-sgd' && lever === args.levers[args.levers.length - 1] && dispatch === args.moeDispatch[args.moeDispatch.length - 1]) {
+          addRow(rows, { bench: `supernet ${name}`, variant: `pytorch eager fp32, batch ${batch}${optimizer === 'path-adam' ? ', adam' : ''}`, ms: t.ms, tokensPerS: (batch / t.ms) * 1e3 });
         }
         x.dispose();
         labels.dispose();

@@ -4,7 +4,8 @@ The architectures come from the same space JSON: bench/supernetArchs.ts prints e
 (schema defaults filled in) and its largest subnet; this script builds that subnet as Supernet.apply
 (core/nn/Supernet.ts) computes it and times one SGD step on random data, as runBench does:
 
-  loss = softmax cross-entropy(logits, one-hot labels) (mean over the batch) + auxLoss; SGD lr 1e-3.
+  loss = softmax cross-entropy(logits, int labels) (mean over the batch) + auxLoss; SGD lr 1e-3 (key
+  "<space>@<batch>"), and Adam lr 1e-3, eps 1e-7 (key "<space>@<batch>:adam"), both torch.optim with foreach.
 
 - dense block: act(x·W + b), + x when the block is residual and the widths match;
 - conv block: TF 'same' padding (the odd pixel bottom/right), stride, BatchNorm with batch statistics
@@ -182,14 +183,14 @@ def moe(x, router, w1, b1, w2, b2, k, cf, activation, residual, aux_weight):
     return y, aux
 
 
-def time_space(name, space, arch, batch, blocks, steps, device):
+def time_space(name, space, arch, batch, blocks, steps, device, adam=False):
     torch.manual_seed(0)
     net = Net(space, arch, device)
     inp = space["input"]
     shape = (batch, inp["channels"], inp["height"], inp["width"]) if inp["kind"] == "image" else (batch, inp["dim"])
     x = torch.randn(*shape, device=device)
     labels = torch.randint(0, space["numClasses"], (batch,), device=device)
-    opt = torch.optim.SGD(net.params, lr=1e-3, foreach=True)
+    opt = torch.optim.Adam(net.params, lr=1e-3, eps=1e-7, foreach=True) if adam else torch.optim.SGD(net.params, lr=1e-3, foreach=True)
 
     def step():
         logits, aux = net.forward(x)
@@ -225,11 +226,12 @@ def main():
     out = {"device": torch.cuda.get_device_name(0), "torch": torch.__version__, "supernet": {}}
     for name, entry in archs.items():
         for batch in [int(b) for b in args.batch.split(",")]:
-            try:
-                r = time_space(name, entry["space"], entry["arch"], batch, args.blocks, args.steps, "cuda")
-            except NotImplementedError as e:
-                r = dict(skipped=str(e), batch=batch)
-            out["supernet"][f"{name}@{batch}"] = r
+            for adam in (False, True):
+                try:
+                    r = time_space(name, entry["space"], entry["arch"], batch, args.blocks, args.steps, "cuda", adam)
+                except NotImplementedError as e:
+                    r = dict(skipped=str(e), batch=batch)
+                out["supernet"][f"{name}@{batch}{':adam' if adam else ''}"] = r
     print(json.dumps(out))
 
 
