@@ -45,7 +45,7 @@ function moeOps(l: MoESubnetLayer): SubnetOp[] {
     op: 'moe',
     name: l.name,
     dim: l.dim,
-    router: denseOf(l.router, null),
+    router: denseOf(l.router, l.routerBias ?? null),
     slots,
     shared: l.shared.map((w) => ffnOf(w, l.activation)),
     gating: l.gating,

@@ -184,12 +184,8 @@ export class ElasticSupernet implements Supernet {
           const { y, report } = layer.layer.apply(h as tf.Tensor2D, choice.expertHidden!, opts, moeCtx);
           h = y;
           reports.push(report);
-          const block = layer.layer.block;
-          if (block.auxLossWeight > 0 && report.auxLoss) aux = tf.add(aux, tf.mul(block.auxLossWeight, report.auxLoss));
-          if (block.zLossWeight > 0 && report.zLoss) aux = tf.add(aux, tf.mul(block.zLossWeight, report.zLoss));
-          if (block.routing.mode === 'topp' && block.routing.entropyLossWeight > 0) {
-            aux = tf.add(aux, tf.mul(block.routing.entropyLossWeight, report.entropy));
-          }
+          // Balance, z- and the router's own losses, each with its weight (core/nn/routers/router.ts route).
+          for (const l of report.losses ?? []) aux = tf.add(aux, tf.mul(l.weight, l.value));
         }
       }
     });

@@ -6,7 +6,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { activate } from './activations.js';
 import { conv2dSame } from './conv.js';
-import { expertChoiceMask, renormalizedGates, topKMask, topPMask } from './moe/routers.js';
+import { renormalizedGates } from './moe/routers.js';
+import { selectionMask } from './routers/selection.js';
 import type { FfnWeights, MoESubnetLayer, SubnetLayer, WeightArray } from './subnetLayers.js';
 
 const t = (w: WeightArray) => tf.tensor(w.data, w.shape);
@@ -20,17 +21,12 @@ function moe(x: tf.Tensor2D, m: MoESubnetLayer, ctx: { logits: tf.Tensor2D | nul
   const [T] = x.shape;
   const S = m.columns.length;
   let logits = tf.matMul(x, t(m.router) as tf.Tensor2D) as tf.Tensor2D;
+  if (m.routerBias) logits = tf.add(logits, t(m.routerBias)) as tf.Tensor2D;
   if (m.gateResidual && ctx.logits && ctx.logits.shape[1] === S) logits = tf.add(logits, tf.matMul(ctx.logits, t(m.gateResidual) as tf.Tensor2D)) as tf.Tensor2D;
   ctx.logits = logits;
   const probs = tf.softmax(logits) as tf.Tensor2D;
   const p = probs.dataSync();
-  const g = m.gating;
-  const mask =
-    g.mode === 'topk'
-      ? topKMask(p, T, S, g.k)
-      : g.mode === 'topp'
-        ? topPMask(p, T, S, g.p, g.maxK)
-        : expertChoiceMask(p, T, S, Math.min(T, Math.max(1, Math.round((g.capacityFactor * T) / S))));
+  const mask = selectionMask(m.gating, p, T, S);
   const chosen = tf.tensor2d(Float32Array.from(mask.data), [T, S]);
   let gate = tf.mul(probs, chosen) as tf.Tensor2D;
   if (m.normalize) {
@@ -107,7 +103,7 @@ export function countSubnetLayerParams(layers: readonly SubnetLayer[]): number {
       case 'conv':
         return s + n(l.kernel) + n(l.bias) + (l.batchNorm ? n(l.batchNorm.gamma) * 4 : 0);
       case 'moe':
-        return s + n(l.router) + l.experts.reduce((a, e) => a + f(e), 0) + l.shared.reduce((a, e) => a + f(e), 0) + n(l.constants) + n(l.constantGate) + n(l.gateResidual);
+        return s + n(l.router) + n(l.routerBias) + l.experts.reduce((a, e) => a + f(e), 0) + l.shared.reduce((a, e) => a + f(e), 0) + n(l.constants) + n(l.constantGate) + n(l.gateResidual);
       default:
         return s;
     }

@@ -35,7 +35,10 @@ export interface FfnWeights {
   b2: WeightArray;
 }
 
-/** How an exported MoE layer picks slots per token (inference semantics of the block's routing). */
+/**
+ * How an exported MoE layer picks slots per token: the selection op each router lowers to
+ * (core/nn/routers/<mode>.ts `lower`; plain-array arithmetic in core/nn/routers/selection.ts).
+ */
 export type SubnetGating =
   /** The k most probable slots (ties: lower column first). SMoE-Dropout exports as top-kEnd·m. */
   | { mode: 'topk'; k: number }
@@ -46,7 +49,7 @@ export type SubnetGating =
 
 /**
  * y = (residual ? x : 0) + Σ_columns gate_c · expert_c(x) + Σ_shared ffn(x), with
- * logits = x · router (+ prevLogits · gateResidual when `gateResidual` is set and the previous MoE layer
+ * logits = x · router (+ routerBias) (+ prevLogits · gateResidual when `gateResidual` is set and the previous MoE layer
  * of the list had as many columns; prevLogits are that layer's logits), probs = softmax(logits),
  * gate = probs × mask, divided by the row sum of the gates of computing columns (all but 'null' and
  * 'zero') when `normalize`.
@@ -62,8 +65,10 @@ export interface MoESubnetLayer {
   dim: number;
   /** Hidden width of each (fine-grained) expert: expertHidden / segments. */
   hidden: number;
-  /** [dim, S] router kernel, no bias. */
+  /** [dim, S] router kernel. */
   router: WeightArray;
+  /** [S] router bias (MixER's −|c|²: nearest centroid as a dense router), absent or null: none. */
+  routerBias?: WeightArray | null;
   columns: ColumnKind[];
   /** Slot index (in `expertNames` order) of each column. */
   columnSlots: number[];

@@ -5,6 +5,13 @@
 import type * as tf from '@tensorflow/tfjs';
 import type { Arch, SearchSpace } from '../space/SearchSpace.js';
 
+/** A weighted loss a router adds to the training objective. */
+export interface NamedLoss {
+  name: string;
+  weight: number;
+  value: tf.Scalar;
+}
+
 /** What one MoE layer reports for one forward pass (tensors; the trainer resolves them). */
 export interface MoELayerOutput {
   /** Stable layer name, e.g. "s2.b0" (stage id + block index). */
@@ -19,6 +26,11 @@ export interface MoELayerOutput {
   entropy: tf.Scalar;
   /** scalar: this layer's unweighted balance loss; null for expert choice (balanced by construction). */
   auxLoss: tf.Scalar | null;
+  /**
+   * Every weighted loss the layer adds to the objective (balance × auxLossWeight, z-loss × zLossWeight, the
+   * router's own such as top-p's entropy loss); Supernet.apply sums weight · value.
+   */
+  losses?: NamedLoss[];
   /** scalar: the ST-MoE router z-loss, unweighted; present when the block's zLossWeight > 0. */
   zLoss?: tf.Scalar;
   /** scalar: mean number of experts (of all slots) active per token. */

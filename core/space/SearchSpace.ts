@@ -10,11 +10,13 @@
  * - DeepSeekMoE shared experts and fine-grained segmentation (Dai et al., 2024);
  * - AdaMoE null experts (Zeng et al., 2024) and MoE++ zero / copy / constant experts (Jin et al., 2024);
  * - top-p dynamic routing (Huang et al., 2024), expert choice (Zhou et al., 2022),
- *   SMoE-Dropout with a fixed random router and k growing over training (Chen et al., 2023);
+ *   SMoE-Dropout with a fixed random router and k growing over training (Chen et al., 2023), MixER's
+ *   nearest-centroid top-1 with k-means centroids (2025);
  * - router options: raw or renormalised gates (each mode's paper default), GShard rank / token capacity
  *   priority, ST-MoE z-loss, Switch jitter, MoE++ gating residuals and τ-weighted balance loss.
  */
 import { z } from 'zod';
+import { Routing } from './routing/registry.js';
 
 const positiveInt = z.number().int().min(1);
 /** A list of choices: at least one, all distinct, ascending order is not required. */
@@ -54,57 +56,10 @@ export const ConvBlock = z
   .strict();
 export type ConvBlock = z.infer<typeof ConvBlock>;
 
-/**
- * How the gates of a token's chosen experts combine: 'raw' uses each chosen expert's router probability
- * (Switch Transformer, Fedus et al., 2021; DeepSeekMoE, Dai et al., 2024; top-p, Huang et al., 2024),
- * 'renormalize' divides them by their sum over the chosen experts that compute (GShard top-2, Lepikhin
- * et al., 2021; Mixtral; AdaMoE and MoE++ leave null / zero experts out of the sum, as their code does).
- */
-export const GateCombination = z.enum(['raw', 'renormalize']);
-export type GateCombination = z.infer<typeof GateCombination>;
-
-export const Routing = z.discriminatedUnion('mode', [
-  z
-    .object({
-      mode: z.literal('topk'),
-      k: positiveInt.default(2),
-      /** How the chosen experts' gates combine; unset = the paper default for k (see `gateCombination`). */
-      gate: GateCombination.optional(),
-    })
-    .strict(),
-  z
-    .object({
-      mode: z.literal('topp'),
-      /** Smallest set of experts whose cumulative router probability reaches p. */
-      p: z.number().gt(0).max(1).default(0.5),
-      maxK: positiveInt.optional(),
-      /**
-       * Weight of the dynamic loss, the router's mean entropy: a flat router needs many experts to reach
-       * p, so minimising entropy keeps top-p from activating all of them (Huang et al., 2024; 1e-4 there).
-       */
-      entropyLossWeight: z.number().min(0).default(0),
-      /** Default 'raw': the gates are the router probabilities of the chosen experts (Huang et al., 2024). */
-      gate: GateCombination.optional(),
-    })
-    .strict(),
-  z
-    .object({
-      mode: z.literal('expert-choice'),
-      /** Each expert takes capacityFactor · T / E tokens. */
-      capacityFactor: z.number().gt(0).default(2),
-    })
-    .strict(),
-  z
-    .object({
-      mode: z.literal('smoe-dropout'),
-      /** k grows linearly from kStart to kEnd over training; the router is random and frozen. */
-      kStart: positiveInt.default(1),
-      kEnd: positiveInt.default(2),
-      gate: GateCombination.optional(),
-    })
-    .strict(),
-]);
-export type Routing = z.infer<typeof Routing>;
+// The routing schema is assembled from the routing modes' descriptors (core/space/routing/registry.ts):
+// a new router adds its descriptor there, not a branch here.
+export { GateCombination } from './routing/descriptor.js';
+export { Routing, ROUTING_MODES, type RoutingMode } from './routing/registry.js';
 
 /** Routed or shared FFN experts per MoE block. */
 export const MAX_EXPERTS = 256;

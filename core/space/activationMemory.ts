@@ -25,7 +25,8 @@
  */
 import { largestArch, validateArch } from './archCodec.js';
 import type { Activation, Arch, MoEBlock, SearchSpace } from './SearchSpace.js';
-import { routableSlots, supernetParams } from './validateSpace.js';
+import { describeRouting } from './routing/registry.js';
+import { routableSlots, routingShape, supernetParams } from './validateSpace.js';
 
 export const BYTES_PER_ELEMENT = 4;
 /** Default budget for one step's activations when the host gives none. */
@@ -72,12 +73,7 @@ export interface ActivationEstimate {
 
 /** FFN assignments per step of an MoE block (tokens × active FFN experts), an upper bound. */
 export function ffnAssignments(b: MoEBlock, tokens: number): number {
-  const E = b.experts * b.segments;
-  const S = routableSlots(b);
-  const r = b.routing;
-  if (r.mode === 'expert-choice') return E * Math.min(tokens, Math.max(1, Math.round((r.capacityFactor * tokens) / S)));
-  const k = r.mode === 'topk' ? r.k * b.segments : r.mode === 'smoe-dropout' ? r.kEnd * b.segments : (r.maxK ?? S);
-  return tokens * Math.min(E, k);
+  return describeRouting(b.routing).ffnAssignments(b.routing, routingShape(b), tokens);
 }
 
 /**

@@ -13,7 +13,8 @@
 import { planSpace, type StagePlan } from './planSpace.js';
 import type { Arch, BlockChoice, SearchSpace } from './SearchSpace.js';
 import { largestArch } from './archCodec.js';
-import { routableSlots } from './validateSpace.js';
+import { describeRouting } from './routing/registry.js';
+import { routableSlots, routingShape } from './validateSpace.js';
 
 export type GraphNodeKind = 'input' | 'reshape' | 'dense' | 'conv' | 'moe' | 'head';
 
@@ -45,12 +46,7 @@ type MoE = Extract<Block, { type: 'moe' }>;
 
 /** Experts per token the routing nominally computes (see the header for the deviation). */
 export function nominalExpertsPerToken(b: MoE): number {
-  const r = b.routing;
-  const routed = b.experts * b.segments;
-  if (r.mode === 'topk') return Math.min(routed, r.k * b.segments);
-  if (r.mode === 'smoe-dropout') return Math.min(routed, r.kEnd * b.segments);
-  if (r.mode === 'topp') return Math.min(routed, r.maxK ?? routableSlots(b));
-  return (r.capacityFactor * routed) / routableSlots(b);
+  return describeRouting(b.routing).ffnPerToken(b.routing, routingShape(b));
 }
 
 /** Parameters one block of the stage allocates (supernetParams' per-block term). */
@@ -80,8 +76,7 @@ function blockFlops(b: Block, c: BlockChoice, d: number, [hgt, wid]: [number, nu
 function blockChoices(b: Block): string[] {
   if (b.type === 'dense') return [`width ${list(b.width)}`, ...(b.ops.length > 1 ? [`ops ${list(b.ops)}`] : [])];
   if (b.type === 'conv') return [`channels ${list(b.channels)}`, `kernel ${list(b.kernel)}`, ...(b.stride === 2 ? ['stride 2'] : []), ...(b.ops.length > 1 ? [`ops ${list(b.ops)}`] : [])];
-  const r = b.routing;
-  const routing = r.mode === 'topk' ? `top-${r.k}` : r.mode === 'topp' ? `top-p ${r.p}` : r.mode === 'expert-choice' ? `expert choice ×${r.capacityFactor}` : `top-k ${r.kStart}→${r.kEnd}`;
+  const routing = describeRouting(b.routing).summary(b.routing);
   const extra = [
     b.sharedExperts ? `${b.sharedExperts} shared` : '',
     b.segments > 1 ? `${b.segments} segments` : '',

@@ -6,6 +6,8 @@
 import { issuesOf, type ValidationIssue } from './validationIssue.js';
 import { planSpace } from './planSpace.js';
 import { SearchSpace, type MoEBlock } from './SearchSpace.js';
+import type { RoutingShape } from './routing/descriptor.js';
+import { describeRouting } from './routing/registry.js';
 
 export type ValidateSpaceResult = { ok: true; space: SearchSpace; issues: [] } | { ok: false; issues: ValidationIssue[] };
 
@@ -20,6 +22,18 @@ export function routableSlots(b: MoEBlock): number {
 /** Experts that run no FFN (AdaMoE null experts; MoE++ zero, copy and constant experts). */
 export function specialExperts(b: MoEBlock): number {
   return b.nullExperts + b.zeroExperts + b.copyExperts + b.constantExperts;
+}
+
+/** The numbers of a block its routing's arithmetic reads (core/space/routing/descriptor.ts). */
+export function routingShape(b: MoEBlock): RoutingShape {
+  const slots = routableSlots(b);
+  return {
+    segments: b.segments,
+    ffnExperts: b.experts * b.segments,
+    slots,
+    capacityFactor: b.capacityFactor,
+    slotText: `${slots} routable slots (${b.experts}×${b.segments} routed + ${specialExperts(b)} null/zero/copy/constant)`,
+  };
 }
 
 export function validateSpace(input: unknown): ValidateSpaceResult {
@@ -83,26 +97,11 @@ function semanticIssues(space: SearchSpace): ValidationIssue[] {
       }
     }
     if (b.type === 'moe') {
-      const slots = routableSlots(b);
       const m = b.segments;
       b.expertHidden.forEach((h, j) => {
         if (h % m !== 0) add(`${at}.expertHidden[${j}]`, `expert hidden width ${h} is not divisible by segments (${m})`);
       });
-      const r = b.routing;
-      const slotText = `${slots} routable slots (${b.experts}×${m} routed + ${specialExperts(b)} null/zero/copy/constant)`;
-      if (r.mode === 'topk' && r.k * m > slots) {
-        add(`${at}.routing.k`, `k=${r.k} activates ${r.k * m} experts after segmentation, more than the ${slotText}`);
-      }
-      if (r.mode === 'topp' && r.maxK !== undefined && r.maxK > slots) {
-        add(`${at}.routing.maxK`, `maxK=${r.maxK} exceeds the ${slotText}`);
-      }
-      if (r.mode === 'smoe-dropout') {
-        if (r.kEnd < r.kStart) add(`${at}.routing.kEnd`, `kEnd (${r.kEnd}) must be ≥ kStart (${r.kStart})`);
-        if (r.kEnd * m > slots) add(`${at}.routing.kEnd`, `kEnd=${r.kEnd} activates ${r.kEnd * m} experts, more than the ${slotText}`);
-      }
-      if (r.mode === 'expert-choice' && b.capacityFactor !== null) {
-        add(`${at}.capacityFactor`, 'expert-choice routing sets its capacity with routing.capacityFactor; leave capacityFactor null');
-      }
+      for (const issue of describeRouting(b.routing).validate(b.routing, routingShape(b))) add(`${at}.${issue.field}`, issue.message);
     }
   });
 

@@ -1,15 +1,12 @@
 /**
  * A Mixture-of-Experts FFN block over tokens = rows of a [T, d] batch.
  *
- * Routing (the choice is made with tensor ops off the gradient tape, routers.ts; gates are
- * `probs × mask` so the router still learns through the softmax):
- * - topk: softmax, top-k (Shazeer et al., 2017; Fedus et al., 2021).
- * - topp: smallest set with cumulative probability ≥ p (Huang et al., 2024; the float32 rule of
- *   routers.ts topPMask, shared with the export graph).
- * - expert-choice: each slot takes its top C = capacityFactor·T/S tokens (Zhou et al., 2022).
- * - smoe-dropout: a random router that is never trained; k grows from kStart to kEnd with training
- *   progress and is kEnd at inference (Chen et al., 2023).
- * Gates (routers.ts gateCombination): 'raw' router probabilities of the chosen slots (Switch top-1,
+ * Routing is the block's registered router (core/nn/routers/registry.ts, one module per mode: top-k,
+ * top-p, expert choice, SMoE-Dropout, MixER; core/nn/routers/router.ts `route` composes it with what every
+ * router shares); this layer never switches on the routing mode. The choice is made with tensor ops off
+ * the gradient tape; gates are `probs × mask` so a trained router still learns through the softmax.
+ * Gates (the mode's default, core/space/routing/<mode>.ts): 'raw' router probabilities of the chosen
+ * slots (Switch top-1,
  * DeepSeekMoE, top-p) or 'renormalize'd over the chosen slots that compute — null and zero experts left
  * out of the sum, as AdaMoE's and MoE++'s code do (GShard top-2, Mixtral). Router options: Switch jitter
  * on the router input while training, the ST-MoE z-loss, MoE++ gating residuals (logits += W_g · the
@@ -52,16 +49,12 @@ import { glorotUniform, normalInit, type VariableStore } from '../init.js';
 import type { ColumnKind, FfnWeights, MoESubnetLayer, SubnetGating, WeightArray } from '../subnetLayers.js';
 import type { MoELayerOutput } from '../types.js';
 import { moeFfn } from '../webgpu/moeFfn.js';
-import {
-  capacityMaskTensor,
-  expertChoiceMaskTensor,
-  gateCombination,
-  renormalizedGates,
-  sumOneHots,
-  topKMaskTensor,
-  topPMaskTensor,
-  withoutGradient,
-} from './routers.js';
+import { describeRouting } from '../../space/routing/registry.js';
+import type { RoutingShape } from '../../space/routing/descriptor.js';
+import { routingShape } from '../../space/validateSpace.js';
+import { balanceLoss, computes, route, routerEntropy, type RouteContext, type RouterLayer } from '../routers/router.js';
+import { routerOf } from '../routers/registry.js';
+import { gateCombination, sumOneHots } from './routers.js';
 
 /** WebGPU under Node has no synchronous read-back (tfjs reads through OffscreenCanvas). */
 function canReadSync(): boolean {
@@ -86,24 +79,8 @@ export interface MoEForwardOptions {
  * State one forward pass threads through its MoE layers in order (Supernet.apply makes one per pass):
  * the router logits of the last MoE layer, which the next one adds through its gating residual (MoE++).
  */
-export interface MoEForwardContext {
-  logits: tf.Tensor2D | null;
-}
-
-/** Columns whose expert computes something (FFN, copy, constant); null and zero experts do not. */
-export function computes(kind: ColumnKind): boolean {
-  return kind !== 'null' && kind !== 'zero';
-}
-
-/** Most slots one token can choose under a token-choice routing (k, kEnd or maxK, after segmentation). */
-function maxChoices(block: MoEBlock, slots: number): number {
-  const r = block.routing;
-  const m = block.segments;
-  if (r.mode === 'topk') return Math.min(slots, r.k * m);
-  if (r.mode === 'smoe-dropout') return Math.min(slots, Math.max(r.kStart, r.kEnd) * m);
-  if (r.mode === 'topp') return Math.min(slots, r.maxK ?? slots);
-  return slots;
-}
+export type MoEForwardContext = RouteContext;
+export { computes };
 
 /** Weight of the running mean of FFN experts per token (see `measuredFfnPerToken`). */
 const FFN_USE_EMA = 0.05;
@@ -130,6 +107,8 @@ export class MoELayer {
    */
   readonly ffnUse: tf.Variable | null;
   private jitterSeed = 0;
+  /** The numbers of this block its routing's arithmetic reads. */
+  readonly routingShape: RoutingShape;
   /**
    * 'sparse' runs each FFN expert on its own tokens (needs a synchronous read of the routing mask);
    * 'dense' runs every FFN expert on all tokens and gates the result (for WebGPU); 'fused' runs the
@@ -174,9 +153,9 @@ export class MoELayer {
       ...names('const', block.constantExperts),
     ];
     const S = this.columns.length;
-    // SMoE-Dropout's router is random and frozen (Chen et al., 2023): a non-trainable variable.
-    const frozen = block.routing.mode === 'smoe-dropout';
-    this.router = store.add(`${name}.moe.router`, normalInit(rng, [dMax, S], 1 / Math.sqrt(dMax)), !frozen);
+    this.routingShape = routingShape(block);
+    // SMoE-Dropout's frozen random router and MixER's centroids are non-trainable variables.
+    this.router = store.add(`${name}.moe.router`, normalInit(rng, [dMax, S], 1 / Math.sqrt(dMax)), routerOf(block.routing).trainsKernel);
     const hMax = Math.max(...block.expertHidden) / m;
     const expert = (prefix: string): ExpertWeights => ({
       w1: store.add(`${prefix}.w1`, glorotUniform(rng, [dMax, hMax], dMax, hMax)),
@@ -192,7 +171,7 @@ export class MoELayer {
     this.constantGate = block.constantExperts > 0 ? store.add(`${name}.moe.constGate`, normalInit(rng, [dMax, 2 * block.constantExperts], 0.02)) : null;
     this.gateMap = block.gatingResidual ? store.add(`${name}.moe.gateMap`, normalInit(rng, [S, S], 0.02)) : null;
     if (block.routerJitter > 0) this.jitterSeed = rng.int(2 ** 30);
-    const varies = block.nullExperts + block.zeroExperts + block.copyExperts + block.constantExperts > 0 || block.routing.mode === 'topp';
+    const varies = block.nullExperts + block.zeroExperts + block.copyExperts + block.constantExperts > 0 || describeRouting(block.routing).variableK;
     this.ffnUse = varies ? store.add(`${name}.moe.ffnUse`, tf.scalar(-1), false) : null;
   }
 
@@ -214,14 +193,12 @@ export class MoELayer {
 
   /** The k a token-choice router uses now (after segmentation). */
   activeK(opts: MoEForwardOptions): number {
-    const r = this.block.routing;
-    const m = this.block.segments;
-    if (r.mode === 'topk') return r.k * m;
-    if (r.mode === 'smoe-dropout') {
-      const progress = opts.training ? Math.min(1, Math.max(0, opts.progress ?? 0)) : 1;
-      return Math.round(r.kStart + (r.kEnd - r.kStart) * progress) * m;
-    }
-    return NaN;
+    return routerOf(this.block.routing).activeK(this.block.routing, this.routerLayer, opts) ?? NaN;
+  }
+
+  /** What the router sees of this layer. */
+  get routerLayer(): RouterLayer {
+    return { name: this.name, columns: this.columns, shape: this.routingShape };
   }
 
   /**
@@ -234,7 +211,7 @@ export class MoELayer {
     // The fused kernels compute softmax(x·W) themselves: router jitter, z-loss and gating residuals need the
     // logits, so those blocks take the unfused path.
     const plainRouter = b.routerJitter === 0 && b.zLossWeight === 0 && !b.gatingResidual;
-    return b.routing.mode === 'topk' && b.activation === 'relu' && noSpecial && plainRouter && b.segments === 1 && d % 4 === 0 && hidden % 4 === 0;
+    return routerOf(b.routing).fusable && b.activation === 'relu' && noSpecial && plainRouter && b.segments === 1 && d % 4 === 0 && hidden % 4 === 0;
   }
 
   private ffn(e: ExpertWeights, x: tf.Tensor2D, d: number, h: number): tf.Tensor2D {
@@ -246,23 +223,6 @@ export class MoELayer {
     }
     const hidden = activate(tf.add(tf.matMul(x, e.w1.slice([0, 0], [d, h])), e.b1.slice(0, h)), act);
     return tf.add(tf.matMul(hidden, e.w2.slice([0, 0], [h, d])), e.b2.slice(0, d)) as tf.Tensor2D;
-  }
-
-  /**
-   * The router logits [T, S]: x (jittered while training) · W, plus W_g · the previous MoE layer's logits
-   * under a gating residual. Records them in `ctx` for the next layer.
-   */
-  private routerLogits(x: tf.Tensor2D, opts: MoEForwardOptions, ctx: MoEForwardContext | undefined): tf.Tensor2D {
-    const [T, d] = x.shape;
-    const S = this.slots;
-    const eps = this.block.routerJitter;
-    // Switch Transformer jitter: multiplicative uniform noise on the router input only (the experts see x).
-    const xr = opts.training && eps > 0 ? tf.mul(x, tf.randomUniform([T, d], 1 - eps, 1 + eps, 'float32', this.jitterSeed++)) : x;
-    let logits = tf.matMul(xr, this.router.slice([0, 0], [d, S])) as tf.Tensor2D;
-    const prev = ctx?.logits;
-    if (this.gateMap && prev && prev.shape[0] === T && prev.shape[1] === S) logits = tf.add(logits, tf.matMul(prev, this.gateMap)) as tf.Tensor2D;
-    if (ctx) ctx.logits = logits;
-    return logits;
   }
 
   /** Route x [T, d] (d ≤ dMax) with expert hidden width `hidden`; returns y [T, d] and the layer report. */
@@ -280,40 +240,28 @@ export class MoELayer {
       return this.applyFused(x, hSeg, opts, ctx);
     }
 
-    const logits = this.routerLogits(x, opts, ctx);
-    const probs = tf.softmax(logits) as tf.Tensor2D;
-
-    // 1. Which slots each token would use (before capacity), and 2. which it keeps. Packed as
-    // [T, 2S] so one off-tape evaluation yields both.
-    const capped = opts.training && block.capacityFactor !== null && routing.mode !== 'expert-choice';
-    const masks = withoutGradient(probs, () => {
-      let pre: tf.Tensor2D;
-      if (routing.mode === 'topk' || routing.mode === 'smoe-dropout') pre = topKMaskTensor(probs, this.activeK(opts));
-      else if (routing.mode === 'topp') pre = topPMaskTensor(probs, routing.p, routing.maxK ?? S);
-      else pre = expertChoiceMaskTensor(probs, Math.min(T, Math.max(1, Math.round((routing.capacityFactor * T) / S))));
-      let kept = pre;
-      if (capped) {
-        // FFN slots take at most ceil(cf · T · k / E) assignments, E the real (FFN) experts — null / zero /
-        // copy / constant slots are never capped and do not count. Top-p has no fixed k, so it uses this
-        // batch's mean number of chosen slots (rounded up).
-        const k = routing.mode === 'topp' ? tf.maximum(1, tf.ceil(tf.div(tf.sum(pre), T))) : tf.scalar(this.activeK(opts));
-        const cap = tf.ceil(tf.mul(k, (block.capacityFactor! * T) / E));
-        const unlimited = tf.tensor1d(this.columns.map((c) => (c === 'ffn' ? 0 : T + 1)));
-        const capacity = tf.maximum(tf.mul(cap, tf.tensor1d(this.columns.map((c) => (c === 'ffn' ? 1 : 0)))), unlimited);
-        kept = capacityMaskTensor(pre, capacity, block.capacityPriority, probs, maxChoices(block, S));
-      }
-      return tf.concat([pre, kept], 1) as tf.Tensor2D;
-    });
-    const pre = masks.slice([0, 0], [T, S]);
-    const mask = masks.slice([0, S], [T, S]);
-
-    // 3. Gates: probabilities on the kept slots; 'renormalize' renormalises over the chosen slots that
-    // compute, before drops (AdaMoE's and MoE++'s code leave null / zero experts out of that sum).
-    let gates = tf.mul(probs, mask) as tf.Tensor2D;
-    if (gateCombination(block) === 'renormalize') {
-      const computing = tf.tensor1d(this.columns.map((c) => (computes(c) ? 1 : 0)));
-      gates = tf.mul(renormalizedGates(logits, tf.mul(pre, computing) as tf.Tensor2D), mask) as tf.Tensor2D;
-    }
+    // 1–3. The registered router: logits, choice, capacity, gates and losses (core/nn/routers/router.ts).
+    const routed = route(
+      routerOf(routing),
+      routing,
+      this.routerLayer,
+      {
+        x,
+        kernel: this.router,
+        gateMap: this.gateMap,
+        jitter: block.routerJitter,
+        jitterSeed: block.routerJitter > 0 ? this.jitterSeed++ : 0,
+        capacityFactor: block.capacityFactor,
+        capacityPriority: block.capacityPriority,
+        balanceTau: block.balanceTau,
+      },
+      block,
+      opts,
+      ctx,
+    );
+    const { probs, masks, gates } = routed;
+    const pre = routed.chosen;
+    const mask = routed.kept;
 
     // 4. Experts.
     let y: tf.Tensor2D = tf.zeros([T, d]);
@@ -378,11 +326,10 @@ export class MoELayer {
     // Null and zero experts add nothing: a token routed there simply uses less compute.
     if (block.residual) y = tf.add(x, y);
 
-    const report = this.report(probs, pre, mask);
-    if (block.zLossWeight > 0) {
-      // ST-MoE router z-loss (Zoph et al., 2022): mean over tokens of logsumexp(logits)².
-      report.zLoss = tf.mean(tf.square(tf.logSumExp(logits, 1))) as tf.Scalar;
-    }
+    const report = this.report(probs, pre, mask, routed.balance, routed.entropy);
+    report.losses = routed.losses;
+    const z = routed.losses.find((l) => l.name === 'z');
+    if (z) report.zLoss = z.value;
     return { y, report };
   }
 
@@ -414,11 +361,14 @@ export class MoELayer {
     this.ffnCalls += E;
     this.lastFfnTokens = new Array<number>(E).fill(NaN);
     const y = this.block.residual ? (tf.add(x, out.y) as tf.Tensor2D) : out.y;
-    return { y, report: this.report(out.probs, pre, mask) };
+    const balance = balanceLoss(out.probs, pre, this.columns, this.block.balanceTau);
+    const report = this.report(out.probs, pre, mask, balance, null);
+    if (this.block.auxLossWeight > 0) report.losses = [{ name: 'balance', weight: this.block.auxLossWeight, value: balance }];
+    return { y, report };
   }
 
   /** The layer report, computed with tensor ops (no read-back). */
-  private report(probs: tf.Tensor2D, pre: tf.Tensor2D, mask: tf.Tensor2D): MoELayerOutput {
+  private report(probs: tf.Tensor2D, pre: tf.Tensor2D, mask: tf.Tensor2D, auxLoss: tf.Scalar | null, entropyOf: tf.Scalar | null): MoELayerOutput {
     const [T, S] = pre.shape;
     const E = this.routedExperts;
     const nShared = this.shared.length;
@@ -439,20 +389,8 @@ export class MoELayer {
     const slotCounts = toSlots(colCounts, T, null);
     const load = tf.div(slotCounts, tf.maximum(tf.sum(slotCounts), 1)) as tf.Tensor1D;
 
-    // Switch balance loss: f comes from the (gradient-free) mask, P carries the gradient. MoE++ weights the
-    // zero / copy / constant slots' terms by τ (its heterogeneous balance loss); AdaMoE's null experts are
-    // ordinary slots there, as in its reference code (whose null-expert override indexes the top-k axis and
-    // so leaves the loss unchanged; that code sums over the k choices, i.e. k × this value).
-    // Expert choice balances by construction: f_i is the constant 1/S, the loss a constant 1 with no
-    // gradient, so none is reported.
-    let auxLoss: tf.Scalar | null = null;
-    if (this.block.routing.mode !== 'expert-choice') {
-      const f = tf.div(colCounts, tf.maximum(assignments, 1));
-      const tau = this.block.balanceTau;
-      const eta = tf.tensor1d(this.columns.map((c) => (c === 'zero' || c === 'copy' || c === 'constant' ? tau : 1)));
-      auxLoss = tf.mul(S, tf.sum(tf.mul(tf.mul(eta, f), tf.mean(probs, 0)))) as tf.Scalar;
-    }
-    const entropy = tf.mean(tf.neg(tf.sum(tf.mul(probs, tf.log(tf.add(probs, 1e-9))), 1))) as tf.Scalar;
+    // The balance loss comes from the router (core/nn/routers/router.ts balanceLoss; none for expert choice).
+    const entropy = entropyOf ?? routerEntropy(probs);
 
     const keptCount = tf.sum(mask);
     const dropped = tf.div(tf.sub(assignments, keptCount), tf.maximum(assignments, 1)) as tf.Scalar;
@@ -476,14 +414,7 @@ export class MoELayer {
 
   /** FFN experts a token uses at most (a static bound; measured use is `meanActive`). */
   activeFfnPerToken(): number {
-    const r = this.block.routing;
-    const E = this.routedExperts;
-    const S = this.slots;
-    if (r.mode === 'topk') return Math.min(E, r.k * this.block.segments);
-    if (r.mode === 'smoe-dropout') return Math.min(E, r.kEnd * this.block.segments);
-    if (r.mode === 'topp') return Math.min(E, r.maxK ?? S);
-    // Expert choice: E FFN slots take cf·T/S tokens each, i.e. cf·E/S per token on average.
-    return (r.capacityFactor * E) / S;
+    return describeRouting(this.block.routing).ffnPerToken(this.block.routing, this.routingShape);
   }
 
   /** Parameters a subnet with input width d and expert hidden `hidden` holds in this layer. */
@@ -503,7 +434,7 @@ export class MoELayer {
   countFlops(d: number, hidden: number): number {
     const h = hidden / this.block.segments;
     const ffn = 2 * (2 * d * h);
-    const perToken = this.block.routing.mode !== 'expert-choice' && this.measuredFfnPerToken !== null ? this.measuredFfnPerToken : this.activeFfnPerToken();
+    const perToken = describeRouting(this.block.routing).tokenChoice && this.measuredFfnPerToken !== null ? this.measuredFfnPerToken : this.activeFfnPerToken();
     const gateMap = this.gateMap ? 2 * this.slots * this.slots : 0;
     return 2 * d * this.slots + gateMap + (perToken + this.shared.length) * ffn + 6 * this.block.constantExperts * d;
   }
@@ -517,23 +448,15 @@ export class MoELayer {
       w2: weightArray(e.w2, [0, 0], [h, d]),
       b2: weightArray(e.b2, [0], [d]),
     });
-    const r = this.block.routing;
-    const m = this.block.segments;
-    const gating: SubnetGating =
-      r.mode === 'topk'
-        ? { mode: 'topk', k: r.k * m }
-        : r.mode === 'smoe-dropout'
-          ? { mode: 'topk', k: r.kEnd * m }
-          : r.mode === 'topp'
-            ? { mode: 'topp', p: r.p, maxK: r.maxK ?? this.slots }
-            : { mode: 'expert-choice', capacityFactor: r.capacityFactor };
+    const lowered = routerOf(this.block.routing).lower(this.block.routing, this.routerLayer, weightArray(this.router, [0, 0], [d, this.slots]));
     return {
       kind: 'moe',
       name: this.name,
       activation: this.block.activation,
       dim: d,
       hidden: h,
-      router: weightArray(this.router, [0, 0], [d, this.slots]),
+      router: lowered.router.kernel,
+      routerBias: lowered.router.bias,
       columns: [...this.columns],
       columnSlots: [...this.columnSlots],
       expertNames: [...this.expertNames],
@@ -542,7 +465,7 @@ export class MoELayer {
       constants: this.constants ? weightArray(this.constants, [0, 0], [this.block.constantExperts, d]) : null,
       constantGate: this.constantGate ? weightArray(this.constantGate, [0, 0], [d, 2 * this.block.constantExperts]) : null,
       gateResidual: this.gateMap ? weightArray(this.gateMap, [0, 0], [this.slots, this.slots]) : null,
-      gating,
+      gating: lowered.gating,
       normalize: gateCombination(this.block) === 'renormalize',
       residual: this.block.residual,
     };

@@ -8,21 +8,11 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { GateCombination, MoEBlock } from '../../space/SearchSpace.js';
+import { describeRouting } from '../../space/routing/registry.js';
 
-/**
- * The gate combination a block uses: its routing's `gate` when set, else the paper default of its mode —
- * top-1 (Switch, AdaMoE k=1) and fine-grained top-k (DeepSeekMoE v1, segments > 1) use the raw router
- * probabilities, top-k with k ≥ 2 renormalises (GShard top-2, Mixtral), top-p uses raw probabilities
- * (Huang et al., 2024), SMoE-Dropout renormalises (Chen et al., 2023 mix the chosen experts like top-k
- * over a frozen router), expert choice uses the raw probabilities (Zhou et al., 2022).
- */
+/** The gate combination a block uses: its routing's `gate` when set, else its mode's paper default (core/space/routing/<mode>.ts). */
 export function gateCombination(block: Pick<MoEBlock, 'routing' | 'segments'>): GateCombination {
-  const r = block.routing;
-  if (r.mode === 'expert-choice') return 'raw';
-  if (r.gate) return r.gate;
-  if (r.mode === 'topp') return 'raw';
-  if (r.mode === 'topk') return r.k === 1 || block.segments > 1 ? 'raw' : 'renormalize';
-  return 'renormalize';
+  return describeRouting(block.routing).defaultGate(block.routing, block.segments);
 }
 
 /**

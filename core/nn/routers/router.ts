@@ -1,0 +1,191 @@
+/**
+ * The Router contract (issue 10 item 1): one module per routing mode (./topk.ts, ./topp.ts, …), registered
+ * by mode in ./registry.ts. Its schema and paper defaults are the mode's descriptor on the space floor
+ * (core/space/routing/<mode>.ts: pure zod, no tf, so the SearchSpace schema can be assembled from them);
+ * this file holds the tf half. A router says
+ * - how its logits come from the router input and kernel (`logits`; default x · W),
+ * - which slots each token chooses (`select`, off the gradient tape, on the probabilities),
+ * - the k it uses now (`activeK`: capacity, the fused kernels, SMoE-Dropout's growing k),
+ * - its own named aux losses (`auxLosses`) and state it updates while training (`update`: MixER's centroids),
+ * - how it lowers to the subnet graph (`lower`: a selection op of core/nn/subnetLayers.ts SubnetGating plus
+ *   the router kernel as the graph's dense router), whose plain-array arithmetic (./selection.ts) is what
+ *   runSubnetLayers runs — one selection arithmetic per router, shared by training, reference and export.
+ * `route` composes them with what every router shares (Switch jitter, MoE++ gating residuals through the
+ * per-forward context, capacity in rank / token priority, gate combination, balance and z-losses), so
+ * MoELayer calls the registered router and never switches on the mode.
+ */
+import * as tf from '@tensorflow/tfjs';
+import type { Routing } from '../../space/routing/registry.js';
+import { describeRouting } from '../../space/routing/registry.js';
+import type { RoutingShape } from '../../space/routing/descriptor.js';
+import type { ColumnKind, SubnetGating, WeightArray } from '../subnetLayers.js';
+import type { NamedLoss } from '../types.js';
+import { capacityMaskTensor, renormalizedGates, withoutGradient } from '../moe/routers.js';
+
+/** What a router sees of its MoE layer. */
+export interface RouterLayer {
+  name: string;
+  /** Router columns (FFN experts first, then null / zero / copy / constant). */
+  columns: readonly ColumnKind[];
+  /** The routing's arithmetic numbers (segments, FFN experts, slots, capacity factor). */
+  shape: RoutingShape;
+}
+
+export interface RouteOptions {
+  training: boolean;
+  /** Training progress in [0, 1]. */
+  progress?: number;
+}
+
+export type { NamedLoss };
+
+/** The router kernel lowered to the subnet graph's dense router: logits = x · kernel (+ bias). */
+export interface LoweredKernel {
+  kernel: WeightArray;
+  bias: WeightArray | null;
+}
+
+export interface Router<R extends Routing = Routing> {
+  mode: R['mode'];
+  /** The router kernel [dMax, S] is trained by gradient (false: SMoE-Dropout's frozen random router, MixER's centroids). */
+  trainsKernel: boolean;
+  /** The fused WebGPU top-k kernels (core/nn/webgpu/moeFfn.ts) compute this router exactly: softmax(x·W), top-k. */
+  fusable: boolean;
+  /** Logits [T, S] from the router input x [T, d] and the kernel slice W [d, S]; default x · W. */
+  logits?(x: tf.Tensor2D, kernel: tf.Tensor2D, r: R): tf.Tensor2D;
+  /** The k a token-choice router uses now (after segmentation); null where it varies per token or experts choose. */
+  activeK(r: R, layer: RouterLayer, opts: RouteOptions): number | null;
+  /** [T, S] 0/1 choice before capacity (evaluated off the gradient tape). */
+  select(probs: tf.Tensor2D, r: R, layer: RouterLayer, opts: RouteOptions): tf.Tensor2D;
+  /** Losses of the mode itself (top-p's entropy loss), beside the shared balance and z-losses. */
+  auxLosses?(r: R, route: { probs: tf.Tensor2D; entropy: tf.Scalar }): NamedLoss[];
+  /** Training only, after selection: update state no gradient trains (MixER's centroids). */
+  update?(x: tf.Tensor2D, chosen: tf.Tensor2D, kernel: tf.Variable, r: R): void;
+  /** Inference semantics as a subnet-graph selection op, and the kernel as the graph's dense router. */
+  lower(r: R, layer: RouterLayer, kernel: WeightArray): { gating: SubnetGating; router: LoweredKernel };
+}
+
+/** The default kernel lowering: logits = x · W, no bias. */
+export const plainKernel = (kernel: WeightArray): LoweredKernel => ({ kernel, bias: null });
+
+/** Inputs of one routing step that the MoE layer owns. */
+export interface RouteInput {
+  /** The router input [T, d] (the experts see the same x, unjittered). */
+  x: tf.Tensor2D;
+  /** The full router kernel [dMax, S]; the first d rows are used. */
+  kernel: tf.Variable;
+  /** MoE++ gating-residual map [S, S], or null. */
+  gateMap: tf.Variable | null;
+  /** Switch jitter ε (0: off) and the seed of this call's noise. */
+  jitter: number;
+  jitterSeed: number;
+  capacityFactor: number | null;
+  capacityPriority: 'rank' | 'token';
+  balanceTau: number;
+}
+
+export interface Route {
+  logits: tf.Tensor2D;
+  probs: tf.Tensor2D;
+  /** [T, S] 0/1 chosen before capacity drops. */
+  chosen: tf.Tensor2D;
+  /** [T, S] 0/1 kept after capacity drops (the slots that run). */
+  kept: tf.Tensor2D;
+  /** [T, 2S] = [chosen | kept], for one host read. */
+  masks: tf.Tensor2D;
+  /** [T, S] gate of each kept slot (0 elsewhere). */
+  gates: tf.Tensor2D;
+  /** Unweighted Switch balance loss; null where experts choose (balanced by construction). */
+  balance: tf.Scalar | null;
+  entropy: tf.Scalar;
+  /** Every weighted loss: balance (auxLossWeight), z-loss (zLossWeight) and the router's own. */
+  losses: NamedLoss[];
+}
+
+/** Per-forward state threaded through the MoE layers in order (Supernet.apply makes one per pass). */
+export interface RouteContext {
+  /** The router logits of the last MoE layer (MoE++ gating residuals read them). */
+  logits: tf.Tensor2D | null;
+}
+
+/** Columns whose expert computes something (FFN, copy, constant); null and zero experts do not. */
+export function computes(kind: ColumnKind): boolean {
+  return kind !== 'null' && kind !== 'zero';
+}
+
+export interface LossWeights {
+  auxLossWeight: number;
+  zLossWeight: number;
+}
+
+/**
+ * One routing step: logits (jittered input while training, + W_g · the previous layer's logits under a
+ * gating residual), softmax, the router's choice, capacity (token-choice modes, training, FFN experts only:
+ * ceil(cf · k · T / E), E the FFN experts; top-p uses this batch's mean number of choices, rounded up),
+ * gates ('renormalize' over the chosen slots that compute, before drops) and the losses.
+ */
+export function route<R extends Routing>(router: Router<R>, r: R, layer: RouterLayer, input: RouteInput, weights: LossWeights, opts: RouteOptions, ctx?: RouteContext): Route {
+  const { x } = input;
+  const [T, d] = x.shape;
+  const S = layer.columns.length;
+  const desc = describeRouting(r);
+  // Switch Transformer jitter: multiplicative uniform noise on the router input only (the experts see x).
+  const eps = input.jitter;
+  const xr = opts.training && eps > 0 ? tf.mul(x, tf.randomUniform([T, d], 1 - eps, 1 + eps, 'float32', input.jitterSeed)) : x;
+  const W = input.kernel.slice([0, 0], [d, S]) as tf.Tensor2D;
+  let logits = router.logits ? router.logits(xr as tf.Tensor2D, W, r) : (tf.matMul(xr, W) as tf.Tensor2D);
+  const prev = ctx?.logits;
+  if (input.gateMap && prev && prev.shape[0] === T && prev.shape[1] === S) logits = tf.add(logits, tf.matMul(prev, input.gateMap)) as tf.Tensor2D;
+  if (ctx) ctx.logits = logits;
+  const probs = tf.softmax(logits) as tf.Tensor2D;
+
+  const capped = opts.training && input.capacityFactor !== null && desc.tokenChoice;
+  const E = layer.shape.ffnExperts;
+  const masks = withoutGradient(probs, () => {
+    const chosen = router.select(probs, r, layer, opts);
+    let kept = chosen;
+    if (capped) {
+      const k0 = router.activeK(r, layer, opts);
+      const k = k0 === null ? tf.maximum(1, tf.ceil(tf.div(tf.sum(chosen), T))) : tf.scalar(k0);
+      const cap = tf.ceil(tf.mul(k, (input.capacityFactor! * T) / E));
+      const unlimited = tf.tensor1d(layer.columns.map((c) => (c === 'ffn' ? 0 : T + 1)));
+      const capacity = tf.maximum(tf.mul(cap, tf.tensor1d(layer.columns.map((c) => (c === 'ffn' ? 1 : 0)))), unlimited);
+      kept = capacityMaskTensor(chosen, capacity, input.capacityPriority, probs, desc.maxChoices(r, layer.shape));
+    }
+    return tf.concat([chosen, kept], 1) as tf.Tensor2D;
+  });
+  const chosen = masks.slice([0, 0], [T, S]);
+  const kept = masks.slice([0, S], [T, S]);
+  if (opts.training && router.update) router.update(x, chosen, input.kernel, r);
+
+  let gates = tf.mul(probs, kept) as tf.Tensor2D;
+  if (desc.defaultGate(r, layer.shape.segments) === 'renormalize') {
+    const computing = tf.tensor1d(layer.columns.map((c) => (computes(c) ? 1 : 0)));
+    gates = tf.mul(renormalizedGates(logits, tf.mul(chosen, computing) as tf.Tensor2D), kept) as tf.Tensor2D;
+  }
+
+  // Switch balance loss S · Σ η_i f_i P_i: f from the (gradient-free) choice, P carries the gradient; MoE++
+  // weights zero / copy / constant slots by τ; AdaMoE's null experts are ordinary slots, as in its reference
+  // code. Expert choice balances by construction (f = 1/S, a constant 1 with no gradient): none reported.
+  const balance = desc.tokenChoice ? balanceLoss(probs, chosen, layer.columns, input.balanceTau) : null;
+  const entropy = routerEntropy(probs);
+  const losses: NamedLoss[] = [];
+  if (balance && weights.auxLossWeight > 0) losses.push({ name: 'balance', weight: weights.auxLossWeight, value: balance });
+  // ST-MoE router z-loss (Zoph et al., 2022): mean over tokens of logsumexp(logits)².
+  if (weights.zLossWeight > 0) losses.push({ name: 'z', weight: weights.zLossWeight, value: tf.mean(tf.square(tf.logSumExp(logits, 1))) as tf.Scalar });
+  if (router.auxLosses) losses.push(...router.auxLosses(r, { probs, entropy }));
+  return { logits, probs, chosen, kept, masks, gates, balance, entropy, losses };
+}
+
+/** The Switch balance loss S · Σ_i η_i · f_i · P_i (η_i = τ for zero / copy / constant slots, else 1). */
+export function balanceLoss(probs: tf.Tensor2D, chosen: tf.Tensor2D, columns: readonly ColumnKind[], tau: number): tf.Scalar {
+  const colCounts = tf.sum(chosen, 0);
+  const f = tf.div(colCounts, tf.maximum(tf.sum(colCounts), 1));
+  const eta = tf.tensor1d(columns.map((c) => (c === 'zero' || c === 'copy' || c === 'constant' ? tau : 1)));
+  return tf.mul(columns.length, tf.sum(tf.mul(tf.mul(eta, f), tf.mean(probs, 0)))) as tf.Scalar;
+}
+
+/** Mean router entropy per token (nats). */
+export function routerEntropy(probs: tf.Tensor2D): tf.Scalar {
+  return tf.mean(tf.neg(tf.sum(tf.mul(probs, tf.log(tf.add(probs, 1e-9))), 1))) as tf.Scalar;
+}
