@@ -36,9 +36,10 @@ export interface RoutingShape {
   slotText: string;
 }
 
-/** A number field of the routing in the stage editor (renderer/src/views/StageEditor.tsx). */
+/** A field of the routing in the stage editor (renderer/src/views/StageEditor.tsx): a number, or a checkbox. */
 export interface RoutingField {
   key: string;
+  kind?: 'number' | 'check';
   label: string;
   hint?: string;
   step?: number;

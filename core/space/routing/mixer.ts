@@ -36,7 +36,10 @@ export const mixer: RoutingDescriptor<MixerRouting> = {
   paper: 'MixER: Mixture of Expert Reconstructors (2025)',
   schema: MixerRouting,
   initial: { mode: 'mixer', decay: 0.9 },
-  fields: [{ key: 'decay', label: 'Centroid EMA decay', hint: 'K-means step: c ← decay·c + (1−decay)·mean', step: 0.05 }],
+  fields: [
+    { key: 'decay', label: 'Centroid EMA decay', hint: 'K-means step: c ← decay·c + (1−decay)·mean', step: 0.05 },
+    { key: 'restartDead', kind: 'check', label: 'Restart empty clusters', hint: 'split the largest cluster' },
+  ],
   summary: (r) => `MixER top-1 (decay ${r.decay})`,
   tokenChoice: true,
   variableK: false,

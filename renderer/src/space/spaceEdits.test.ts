@@ -45,6 +45,9 @@ describe('space edits', () => {
       const withMode = setIn(doc, ['stages', 1, 'block', 'routing'], defaultRouting(mode));
       expect(SearchSpace.safeParse(withMode).success).toBe(true);
     }
+    // The menu is the core's registry: a router registered there (MixER) appears without an editor edit.
+    expect(ROUTING_MODES).toEqual(['topk', 'topp', 'expert-choice', 'smoe-dropout', 'mixer']);
+    expect(stageSummary(setIn(doc, ['stages', 1, 'block', 'routing'], defaultRouting('mixer')).stages[1]!)).toContain('MixER top-1');
     const conv = setBlockType(doc, 0, 'conv');
     expect(conv.stages[0]!.block.type).toBe('conv');
     expect(setBlockType(conv, 0, 'conv')).toBe(conv);

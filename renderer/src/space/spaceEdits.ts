@@ -2,6 +2,7 @@
  * Pure edits of a search-space document as the user writes it (defaults may be missing, values may be
  * temporarily invalid: the core's `space.validate` judges them and the editor shows its issues).
  */
+import { ROUTING_MODES as CORE_ROUTING_MODES, routingDescriptors } from '../../../core/space/routing/registry.js';
 import type { SearchSpaceInput } from '../../../core/space/SearchSpace.js';
 
 export type SpaceDoc = SearchSpaceInput;
@@ -14,7 +15,8 @@ export type RoutingMode = RoutingDoc['mode'];
 export type PathKey = string | number;
 
 export const BLOCK_TYPES: readonly BlockType[] = ['dense', 'conv', 'moe'];
-export const ROUTING_MODES: readonly RoutingMode[] = ['topk', 'topp', 'expert-choice', 'smoe-dropout'];
+/** The routing modes, from the core's registry of routing descriptors (one list, not a copy). */
+export const ROUTING_MODES: readonly RoutingMode[] = CORE_ROUTING_MODES;
 
 export function defaultBlock(type: BlockType): BlockDoc {
   switch (type) {
@@ -42,17 +44,9 @@ export function defaultBlock(type: BlockType): BlockDoc {
   }
 }
 
+/** What the editor writes when a routing mode is picked: the mode's descriptor's initial document. */
 export function defaultRouting(mode: RoutingMode): RoutingDoc {
-  switch (mode) {
-    case 'topk':
-      return { mode, k: 2 };
-    case 'topp':
-      return { mode, p: 0.5 };
-    case 'expert-choice':
-      return { mode, capacityFactor: 2 };
-    case 'smoe-dropout':
-      return { mode, kStart: 1, kEnd: 2 };
-  }
+  return structuredClone(routingDescriptors[mode].initial) as RoutingDoc;
 }
 
 export function newSpace(): SpaceDoc {
@@ -175,8 +169,9 @@ export function stageSummary(s: StageDoc): string {
   if (b.type === 'dense') return `dense · width ${(b.width ?? []).join('/')} · ${depth}`;
   if (b.type === 'conv') return `conv · ${(b.channels ?? []).join('/')}ch · k${(b.kernel ?? []).join('/')} · ${depth}`;
   const r = b.routing ?? { mode: 'topk', k: 2 };
-  const route =
-    r.mode === 'topk' ? `top-${r.k ?? 2}` : r.mode === 'topp' ? `top-p ${r.p ?? 0.5}` : r.mode === 'expert-choice' ? 'expert choice' : 'SMoE-dropout';
+  const desc = routingDescriptors[r.mode] as (typeof routingDescriptors)['topk'] | undefined;
+  const parsed = desc?.schema.safeParse(r);
+  const route = parsed?.success ? desc!.summary(parsed.data) : (desc?.label ?? String(r.mode));
   const extra = extraExperts(b);
   return `moe · ${b.experts} experts${extra ? ` +${extra}` : ''} · ${route} · ${depth}`;
 }

@@ -10,6 +10,7 @@ import {
   type PathKey,
   type RoutingMode,
 } from '../space/spaceEdits.js';
+import { routingDescriptors } from '../../../core/space/routing/registry.js';
 import { useWorkbench } from '../store/store.js';
 
 const ACTIVATIONS = ['relu', 'gelu', 'tanh', 'sigmoid', 'linear'] as const;
@@ -87,21 +88,16 @@ export function StageEditor() {
               options={ROUTING_MODES}
               onPick={(m) => edit((d) => setIn(d, [...block, 'routing'], defaultRouting(m)))}
             />
-            {mode === 'topk' ? <NumberField path={track(r('k'))} label="Top-k" /> : null}
-            {mode === 'topp' ? (
-              <>
-                <NumberField path={track(r('p'))} label="Top-p threshold" step={0.05} />
-                <NumberField path={track(r('maxK'))} label="Max experts (optional)" />
-                <NumberField path={track(r('entropyLossWeight'))} label="Dynamic loss weight" hint="router entropy (Huang et al.)" step={0.0001} />
-              </>
-            ) : null}
-            {mode === 'expert-choice' ? <NumberField path={track(r('capacityFactor'))} label="Expert capacity factor" step={0.25} /> : null}
-            {mode === 'smoe-dropout' ? (
-              <>
-                <NumberField path={track(r('kStart'))} label="k at start" />
-                <NumberField path={track(r('kEnd'))} label="k at end" />
-              </>
-            ) : null}
+            {/* The mode's own fields, from its descriptor (core/space/routing/<mode>.ts). */}
+            {mode && mode in routingDescriptors
+              ? routingDescriptors[mode].fields.map((f) =>
+                  f.kind === 'check' ? (
+                    <CheckField key={f.key} path={track(r(f.key))} label={f.label} />
+                  ) : (
+                    <NumberField key={f.key} path={track(r(f.key))} label={f.label} hint={f.hint} step={f.step} />
+                  ),
+                )
+              : null}
             <div className="field field-check">
               <input
                 id={`cap-${index}`}
