@@ -22,6 +22,7 @@ import type { GradActivation } from '../core/nn/webgpu/denseKernels.js';
 import { crossEntropyFused, crossEntropyFusion } from '../core/nn/webgpu/crossEntropyFused.js';
 import { conv2dSameWebgpu, convFilterGradFast } from '../core/nn/webgpu/convFilterGrad.js';
 import { pathUpdateFusion } from '../core/nn/webgpu/pathUpdateKernels.js';
+import { batchNormTrainFused, bnFusion } from '../core/nn/webgpu/batchNormFused.js';
 import { PathOptimizer, type OptimizerKind } from '../core/train/PathOptimizer.js';
 import { logGpuErrors } from './logGpuErrors.js';
 
@@ -144,6 +145,40 @@ async function main(): Promise<void> {
     }
     tf.dispose([x, kern, yP, dy, yF, ...gF, ...gP]);
   }
+  // Training BatchNorm: fused vs Supernet.applyConv's primitive-op form (γ, β longer than the channels).
+  const bnManifest: unknown[] = [];
+  for (const [i, [shape, cMax]] of ([[[256, 14, 14, 16], 32], [[2048, 7, 7, 32], 32], [[64, 28, 28, 8], 16]] as [[number, number, number, number], number][]).entries()) {
+    const C = shape[3];
+    const y = tf.add(tf.mul(tf.randomNormal(shape, 0, 1, 'float32', 150 + i), 1.5), 0.3) as tf.Tensor4D;
+    const gamma = tf.randomNormal([cMax], 1, 0.3, 'float32', 160 + i) as tf.Tensor1D;
+    const beta = tf.randomNormal([cMax], 0, 0.3, 'float32', 170 + i) as tf.Tensor1D;
+    const dz = tf.randomNormal(shape, 0, 1, 'float32', 180 + i);
+    const eps = 1e-3;
+    const plain = (yi: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => {
+      const mean = tf.mean(yi, [0, 1, 2]);
+      const centred = tf.sub(yi, mean);
+      const variance = tf.mean(tf.square(centred), [0, 1, 2]);
+      return tf.add(tf.mul(tf.mul(centred, tf.rsqrt(tf.add(variance, eps))), g.slice(0, C)), b.slice(0, C));
+    };
+    const fusedBn = (yi: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => batchNormTrainFused(yi as tf.Tensor4D, g as tf.Tensor1D, b as tf.Tensor1D, eps).y;
+    const gP = tf.grads(plain)([y, gamma, beta], dz);
+    const gF = tf.grads(fusedBn)([y, gamma, beta], dz);
+    const outP = plain(y, gamma, beta);
+    const fwd = batchNormTrainFused(y, gamma, beta, eps);
+    const statsRef = tf.stack([tf.mean(y, [0, 1, 2]), tf.mean(tf.square(tf.sub(y, tf.mean(y, [0, 1, 2]))), [0, 1, 2])]);
+    const errs = [await rel(fwd.y, outP), await rel(fwd.stats, statsRef), ...(await Promise.all(gF.map((g, j) => rel(g, gP[j]!))))];
+    const ok = errs.every((e) => e < TOL);
+    if (!ok) fails++;
+    console.log(`${ok ? 'PASS' : 'FAIL'} fused BatchNorm vs primitive ops y [${shape}] γ/β [${cMax}]: out ${errs[0]!.toExponential(1)}  stats ${errs[1]!.toExponential(1)}  dy ${errs[2]!.toExponential(1)}  dγ ${errs[3]!.toExponential(1)}  dβ ${errs[4]!.toExponential(1)}`);
+    if (dump) {
+      for (const [name, t] of [['y', y], ['g', gamma], ['b', beta], ['dz', dz], ['out', fwd.y], ['stats', fwd.stats], ['dy', gF[0]!], ['dg', gF[1]!], ['db', gF[2]!]] as const) {
+        fs.writeFileSync(path.join(dump, `bn${i}_${name}.f32`), bytes(await t.data()));
+      }
+      bnManifest.push({ prefix: `bn${i}_`, shape, cMax, eps });
+    }
+    tf.dispose([y, gamma, beta, dz, outP, fwd.y, fwd.stats, statsRef, ...gF, ...gP]);
+  }
+
   // PathOptimizer's lazy update, fused kernels vs its tfjs ops: three steps on a [300, 70] variable whose
   // gradient is 0 on a third of the elements (and on a different set each step), weights and slots.
   const optManifest: unknown[] = [];
@@ -188,7 +223,7 @@ async function main(): Promise<void> {
       optManifest.push({ kind, prefix: `opt_${kind}_`, shape: [300, 70], steps: 3, lr: 0.01 });
     }
   }
-  if (dump) fs.writeFileSync(path.join(dump, 'manifest.json'), JSON.stringify({ dense: manifest, ce: ceManifest, conv: convManifest, opt: optManifest }));
+  if (dump) fs.writeFileSync(path.join(dump, 'manifest.json'), JSON.stringify({ dense: manifest, ce: ceManifest, conv: convManifest, opt: optManifest, bn: bnManifest }));
 
   // One supernet step, every fusion on vs off: same loss, same gradients.
   const { SearchSpace } = await import('../core/space/SearchSpace.js');
@@ -211,6 +246,7 @@ async function main(): Promise<void> {
       denseFusion.enabled = on;
       crossEntropyFusion.enabled = on;
       convFilterGradFast.enabled = on;
+      bnFusion.enabled = on;
       return tf.variableGrads(lossOf, vars);
     };
     const a = run(true);
@@ -218,6 +254,7 @@ async function main(): Promise<void> {
     denseFusion.enabled = true;
     crossEntropyFusion.enabled = true;
     convFilterGradFast.enabled = true;
+    bnFusion.enabled = true;
     const lossErr = await rel(a.value, p.value);
     let worst = 0;
     let worstName = '';

@@ -99,6 +99,23 @@ def main():
         ok = err < TOL
         fails += 0 if ok else 1
         print(("PASS" if ok else "FAIL") + f" webgpu fused PathOptimizer {c['kind']} (3 lazy steps) vs torch float64: weight {err:.1e}")
+    # Training BatchNorm (biased batch variance), gamma / beta longer than the channels (gradient zero past them).
+    for c in manifest.get("bn", []):
+        shape, C, cMax = c["shape"], c["shape"][3], c["cMax"]
+        load = lambda k, sh: torch.from_numpy(np.fromfile(os.path.join(d, c["prefix"] + k + ".f32"), dtype="<f4").reshape(sh)).to(dev, torch.float64)
+        y = load("y", shape).requires_grad_(True)
+        g = load("g", (cMax,)).requires_grad_(True)
+        b = load("b", (cMax,)).requires_grad_(True)
+        out = torch.nn.functional.batch_norm(y.permute(0, 3, 1, 2), None, None, g[:C], b[:C], training=True, eps=c["eps"]).permute(0, 2, 3, 1)
+        (out * load("dz", shape)).sum().backward()
+        yy = y.detach().reshape(-1, C)
+        stats = torch.stack([yy.mean(0), yy.var(0, unbiased=False)])
+        errs = {}
+        for name, ref, sh in (("out", out.detach(), shape), ("stats", stats, (2, C)), ("dy", y.grad, shape), ("dg", g.grad, (cMax,)), ("db", b.grad, (cMax,))):
+            errs[name] = ((load(name, sh) - ref).norm() / ref.norm()).item()
+        ok = all(e < TOL for e in errs.values())
+        fails += 0 if ok else 1
+        print(("PASS" if ok else "FAIL") + f" webgpu fused BatchNorm vs torch float64 y {shape} gamma/beta [{cMax}]: " + "  ".join(f"{k} {v:.1e}" for k, v in errs.items()))
     print("ALL PASS" if fails == 0 else f"{fails} FAIL")
     sys.exit(1 if fails else 0)
 

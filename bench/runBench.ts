@@ -12,7 +12,7 @@
  *        [--dawn enable-dawn-features=…]  (Dawn toggles, webgpu only) [--tfflag NAME=value]
  *        [--variant tfjs,fused] [--sweep] [--tune bk=16,unroll=1,stageAT=1,stages=2]
  *        [--moe-dispatch auto,unfused] [--spaces moe-relu-topk,…] [--supernet-batch 256,2048]
- *        [--levers base,dense,dense+ce,all] [--optimizer sgd,path-adam] [--torch-supernet FILE]  (bench/supernet_step_torch.py JSON)
+ *        [--levers base,dense,dense+ce,all-bn,all] [--optimizer sgd,path-adam] [--torch-supernet FILE]  (bench/supernet_step_torch.py JSON)
  *
  * Timing: a few warm-up steps, then blocks of N steps each ended by one read-back of the loss; the
  * median block gives ms per step. Timings vary ~25% between processes: compare within one run.
@@ -71,7 +71,8 @@ interface Args {
   /**
    * Supernet step variants, each a set of this issue's levers on WebGPU: 'base' (none: the step as it was),
    * 'dense' (dense blocks and expert FFNs through core/nn/webgpu/denseFused.ts), 'dense+ce' (and the loss
-   * through crossEntropyFused.ts), 'all' (and the conv filter gradient through convFilterGrad.ts: the
+   * through crossEntropyFused.ts), 'all-bn' (and the conv filter gradient, convFilterGrad.ts, and the
+   * PathOptimizer update, pathUpdateKernels.ts), 'all' (and training BatchNorm, batchNormFused.ts: the
    * product's default). Default 'all'.
    */
   levers: string[];
@@ -348,11 +349,13 @@ async function benchSupernet(args: Args, rows: Row[]): Promise<void> {
   const { pathUpdateFusion } = await import('../core/nn/webgpu/pathUpdateKernels.js');
   const { PathOptimizer } = await import('../core/train/PathOptimizer.js');
   // 'all' also fuses PathOptimizer's update (path-adam rows only: tf.train.sgd is tfjs').
-  const LEVERS: Record<string, { dense: boolean; ce: boolean; conv: boolean; opt: boolean }> = {
-    base: { dense: false, ce: false, conv: false, opt: false },
-    dense: { dense: true, ce: false, conv: false, opt: false },
-    'dense+ce': { dense: true, ce: true, conv: false, opt: false },
-    all: { dense: true, ce: true, conv: true, opt: true },
+  const { bnFusion } = await import('../core/nn/webgpu/batchNormFused.js');
+  const LEVERS: Record<string, { dense: boolean; ce: boolean; conv: boolean; opt: boolean; bn: boolean }> = {
+    base: { dense: false, ce: false, conv: false, opt: false, bn: false },
+    dense: { dense: true, ce: false, conv: false, opt: false, bn: false },
+    'dense+ce': { dense: true, ce: true, conv: false, opt: false, bn: false },
+    'all-bn': { dense: true, ce: true, conv: true, opt: true, bn: false },
+    all: { dense: true, ce: true, conv: true, opt: true, bn: true },
   };
   const here = path.dirname(fileURLToPath(import.meta.url));
   const dir = path.join(here, '..', 'assets', 'spaces');
@@ -382,6 +385,7 @@ async function benchSupernet(args: Args, rows: Row[]): Promise<void> {
         crossEntropyFusion.enabled = on.ce;
         convFilterGradFast.enabled = on.conv;
         pathUpdateFusion.enabled = on.opt;
+        bnFusion.enabled = on.bn;
         const net = buildSupernet(space, { seed: 1 });
         const moeLayers = net.moeLayers();
         if (dispatch !== 'auto' && moeLayers.length === 0) {
@@ -439,6 +443,7 @@ async function benchSupernet(args: Args, rows: Row[]): Promise<void> {
   crossEntropyFusion.enabled = true;
   convFilterGradFast.enabled = true;
   pathUpdateFusion.enabled = true;
+  bnFusion.enabled = true;
 }
 
 async function benchMatmul(args: Args, rows: Row[], torch?: TorchResult): Promise<void> {

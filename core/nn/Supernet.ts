@@ -26,6 +26,7 @@ import { createRng, type Rng } from '../space/rng.js';
 import type { Arch, BlockChoice, ConvBlock, DenseBlock, SearchSpace } from '../space/SearchSpace.js';
 import { activate } from './activations.js';
 import { conv2dSame } from './conv.js';
+import { batchNormFusedSupported, batchNormTrainFused, updateRunningStat } from './webgpu/batchNormFused.js';
 import { conv2dSameWebgpu, convFastSupported } from './webgpu/convFilterGrad.js';
 import { denseFused, denseFusedSupported } from './webgpu/denseFused.js';
 import { glorotUniform, VariableStore } from './init.js';
@@ -214,7 +215,18 @@ export class ElasticSupernet implements Supernet {
     // WebGPU: tfjs' Conv2DBackpropFilter is replaced by an im2col matmul (core/nn/webgpu/convFilterGrad.ts).
     let y = convFastSupported() ? conv2dSameWebgpu(h, k, layer.block.stride) : conv2dSame(h, k, layer.block.stride);
     if (layer.bias) y = tf.add(y, layer.bias.slice(0, channels));
-    if (layer.bn) {
+    if (layer.bn && training && !this.bnCollector && batchNormFusedSupported()) {
+      // WebGPU: batch statistics, normalisation, its gradient and the running-statistics update as a few
+      // kernels reading γ, β in place (core/nn/webgpu/batchNormFused.ts); same function as below.
+      const bn = layer.bn;
+      const out = batchNormTrainFused(y as tf.Tensor4D, bn.gamma as tf.Tensor1D, bn.beta as tf.Tensor1D, BN_EPSILON);
+      // Assignments are not recorded on the gradient tape, so the statistics need no detaching.
+      tf.tidy(() => {
+        updateRunningStat(bn.mean, out.stats, 0, BN_MOMENTUM);
+        updateRunningStat(bn.variance, out.stats, 1, BN_MOMENTUM);
+      });
+      y = out.y;
+    } else if (layer.bn) {
       const bn = layer.bn;
       const gamma = bn.gamma.slice(0, channels) as tf.Tensor1D;
       const beta = bn.beta.slice(0, channels) as tf.Tensor1D;
