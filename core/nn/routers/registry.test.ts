@@ -1,0 +1,53 @@
+/**
+ * The Router contract over every registered mode: the schema registry and the router registry list the
+ * same modes, and each router's lowering (the subnet graph's selection op over the lowered router kernel,
+ * evaluated with the plain-array arithmetic runSubnetLayers uses) chooses exactly the slots the training
+ * path chose at inference — one selection arithmetic per router.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createRng } from '../../space/rng.js';
+import { ROUTING_MODES, routingDescriptors } from '../../space/routing/registry.js';
+import { MoEBlock } from '../../space/SearchSpace.js';
+import { VariableStore } from '../init.js';
+import { MoELayer } from '../moe/MoELayer.js';
+import { routers } from './registry.js';
+import { selectionMask } from './selection.js';
+
+beforeAll(async () => {
+  await tf.setBackend('cpu');
+});
+const stores: VariableStore[] = [];
+afterAll(() => stores.forEach((s) => s.dispose()));
+
+describe('router registry', () => {
+  it('has one router per routing descriptor, each with its mode', () => {
+    expect(Object.keys(routers).sort()).toEqual([...ROUTING_MODES].sort());
+    for (const m of ROUTING_MODES) {
+      expect(routers[m].mode).toBe(m);
+      expect(routingDescriptors[m].mode).toBe(m);
+    }
+  });
+
+  it.each(ROUTING_MODES)('%s: the lowered selection equals the training path at inference', (mode) => {
+    const store = new VariableStore();
+    stores.push(store);
+    const block = MoEBlock.parse({ type: 'moe', experts: 5, expertHidden: [8], nullExperts: 1, routing: routingDescriptors[mode].initial });
+    const d = 6;
+    const layer = new MoELayer('m', block, d, store, createRng(3));
+    layer.router.assign(tf.mul(layer.router, 6)); // confident routers, so ties are rare
+    const rng = createRng(5);
+    const T = 40;
+    const xs = Array.from({ length: T * d }, () => rng.normal());
+    const x = tf.tensor2d(xs, [T, d]);
+    const trained = Array.from(layer.apply(x, 8, { training: false }).report.mask.dataSync());
+    const sub = layer.subnetLayer(d, 8);
+    const S = sub.columns.length;
+    let logits = tf.matMul(x, tf.tensor2d(sub.router.data, sub.router.shape as [number, number]));
+    if (sub.routerBias) logits = tf.add(logits, tf.tensor1d(sub.routerBias.data));
+    const lowered = selectionMask(sub.gating, tf.softmax(logits).dataSync(), T, S);
+    // Report masks are in slot order; with no shared experts columns and slots coincide.
+    expect(Array.from(lowered.data)).toEqual(trained);
+    expect(trained.reduce((a, b) => a + b, 0)).toBeGreaterThan(0);
+  });
+});
