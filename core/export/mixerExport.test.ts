@@ -6,7 +6,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { buildSupernet, subnetWeights } from '../nn/Supernet.js';
-import { runSubnetLayers } from '../nn/runSubnetLayers.js';
+import { countSubnetLayerParams, runSubnetLayers } from '../nn/runSubnetLayers.js';
 import { largestArch, smallestArch } from '../space/archCodec.js';
 import { listExampleSpaces } from '../space/exampleSpaces.js';
 import { createRng } from '../space/rng.js';
@@ -45,6 +45,8 @@ describe('MixER through export', () => {
     expect(experts.size).toBeGreaterThan(1); // several experts in play, so the selection is exercised
     const layers = subnetWeights(net, arch);
     const graph = subnetGraphFromLayers(space.input, space.numClasses, layers);
+    expect(countSubnetLayerParams(layers)).toBe(net.countParams(arch)); // the bias −|c|² counts as exported
+
     expect(maxDiff(runSubnetLayers(layers, x).dataSync(), apply)).toBeLessThan(1e-4);
     expect(maxDiff(runSubnetGraph(graph, x).dataSync(), apply)).toBeLessThan(1e-4);
 

@@ -422,7 +422,8 @@ export class MoELayer {
     const h = hidden / this.block.segments;
     const ffn = 2 * d * h + h + d;
     const gateMap = this.gateMap ? this.slots * this.slots : 0;
-    return d * this.slots + (this.routedExperts + this.shared.length) * ffn + 3 * this.block.constantExperts * d + gateMap;
+    const routerBias = routerOf(this.block.routing).lowersWithBias ? this.slots : 0;
+    return d * this.slots + routerBias + (this.routedExperts + this.shared.length) * ffn + 3 * this.block.constantExperts * d + gateMap;
   }
 
   /**

@@ -59,6 +59,7 @@ export const mixer: Router<MixerRouting> = {
   mode: 'mixer',
   trainsKernel: false,
   fusable: false,
+  lowersWithBias: true,
   logits: (x, centroids) => withoutGradient(x, () => centroidLogits(x, centroids)),
   activeK: (_r, l) => l.shape.segments,
   select: (probs, _r, l) => topKMaskTensor(probs, l.shape.segments),

@@ -61,6 +61,8 @@ export interface Router<R extends Routing = Routing> {
   auxLosses?(r: R, route: { probs: tf.Tensor2D; entropy: tf.Scalar }): NamedLoss[];
   /** Training only, after selection: update state no gradient trains (MixER's centroids). */
   update?(x: tf.Tensor2D, chosen: tf.Tensor2D, kernel: tf.Variable, r: R): void;
+  /** `lower` gives the graph's router an [S] bias (parameters an exported model holds beyond the kernel). */
+  lowersWithBias?: boolean;
   /** Inference semantics as a subnet-graph selection op, and the kernel as the graph's dense router. */
   lower(r: R, layer: RouterLayer, kernel: WeightArray): { gating: SubnetGating; router: LoweredKernel };
 }
