@@ -9,7 +9,7 @@
 import { z } from 'zod';
 import { Arch, SearchSpace } from '../space/SearchSpace.js';
 import { formatPath, issuesOf, ValidationIssue } from '../space/validationIssue.js';
-import { TRAINING_STRATEGY_NAMES } from './strategyNames.js';
+import { SEARCH_STRATEGY_NAMES, TRAINING_STRATEGY_NAMES } from './strategyNames.js';
 
 export { formatPath, issuesOf, ValidationIssue };
 
@@ -241,7 +241,7 @@ export type Objective = z.infer<typeof Objective>;
 export const SearchConfig = z
   .object({
     runId: z.string().min(1),
-    strategy: z.enum(['random', 'nsga2', 'evolution']).default('nsga2'),
+    strategy: z.enum(SEARCH_STRATEGY_NAMES).default('nsga2'),
     /** First objective is maximised (accuracy); the others minimised. */
     objectives: z.array(Objective).min(2).max(3).default(['accuracy', 'latency']),
     population: z.number().int().min(4).max(1000).default(16),

@@ -11,3 +11,12 @@ export const TRAINING_STRATEGIES = {
 } as const;
 export type TrainingStrategyName = keyof typeof TRAINING_STRATEGIES;
 export const TRAINING_STRATEGY_NAMES = Object.keys(TRAINING_STRATEGIES) as [TrainingStrategyName, ...TrainingStrategyName[]];
+
+/** Subnet search strategies (core/search/strategies/), with the label the search form shows. */
+export const SEARCH_STRATEGIES = {
+  nsga2: { label: 'NSGA-II', about: 'NSGA-II (Deb et al., 2002): non-dominated sorting and crowding, pymoo operators' },
+  evolution: { label: 'evolution', about: 'predictor-guided evolution (LINAS, Cummings et al., 2022): a learnt accuracy predictor picks whom to evaluate' },
+  random: { label: 'random', about: 'random sampling of distinct canonical subnets: the baseline every strategy must beat' },
+} as const;
+export type SearchStrategyName = keyof typeof SEARCH_STRATEGIES;
+export const SEARCH_STRATEGY_NAMES = Object.keys(SEARCH_STRATEGIES) as [SearchStrategyName, ...SearchStrategyName[]];

@@ -34,18 +34,18 @@ import {
 } from '../protocol/protocol.js';
 import { archDims, archKey, canonicalVector, decodeArch, encodeArch, largestArch, smallestArch } from '../space/archCodec.js';
 import { accuracyInterval } from '../protocol/accuracyInterval.js';
-import { createRng } from '../space/rng.js';
 import { atomicWriteFile } from '../train/atomicWrite.js';
 import { restoreSupernet } from '../train/restoreSupernet.js';
 import { RunStore } from '../train/RunStore.js';
-import { runPredictorGuidedSearch } from './accuracyPredictor.js';
 import { evaluateSubnet, measureGraphLatency, subnetGraph, type EvaluateSubnetContext } from './evaluateSubnet.js';
 import { calibrateLatencyTable, verifyLatencyTable } from './latencyCalibration.js';
 import { kendallTauB } from './rankCorrelation.js';
 import { hypervolume, normaliseForHypervolume } from './hypervolume.js';
 import { fixRunScale, RUN_SCALE_FILE } from './runScale.js';
 import { LatencyTable, latencyTablePath, meanAbsPercentError, type TimingOptions } from './LatencyTable.js';
-import { randomVector, runNsga2, type Evaluation, type Nsga2Problem } from './nsga2.js';
+import type { Evaluation, Nsga2Problem } from './nsga2.js';
+import { excess } from './strategies/SearchStrategy.js';
+import { searchStrategies } from './strategies/registry.js';
 import { paretoFront, paretoRanks } from './paretoFront.js';
 
 export interface SearchManagerOptions {
@@ -363,71 +363,20 @@ export class SearchManager {
       evaluate: (x, c) => evaluate(x, c.generation),
     };
 
-    if (cfg.strategy === 'nsga2') {
-      await runNsga2(problem, {
-        populationSize: cfg.population,
-        generations: cfg.generations,
-        seed: cfg.seed,
-        initial,
-        signal,
-        onGeneration: (g) => endGeneration(g),
-      });
-    } else if (cfg.strategy === 'evolution') {
-      // The inner search revisits candidates often; slicing weights for a latency lookup is not free.
-      const cheapCache = new Map<string, number | undefined>();
-      // Params and FLOPs are exact and free; latency comes from the lookup table (measured once per
-      // layer configuration); accuracy needs the learnt predictor (undefined here).
-      const cheapValue = async (o: Objective, x: readonly number[]): Promise<number | undefined> => {
-        const arch = decodeArch(space, x);
-        const key = `${o}|${archKey(arch)}`;
-        if (cheapCache.has(key)) return cheapCache.get(key);
-        let v: number | undefined;
-        if (o === 'params') v = ctx.net.countParams(arch);
-        else if (o === 'flops') v = ctx.net.countFlops(arch);
-        else if (o === 'latency' && ctx.lut) v = await ctx.lut.predict(await subnetGraph(ctx.net, arch));
-        cheapCache.set(key, v);
-        return v;
-      };
-      await runPredictorGuidedSearch(problem, {
-        seed: cfg.seed,
-        initialSamples: cfg.population,
-        perRound: cfg.population,
-        rounds: cfg.generations,
-        initial,
-        signal,
-        cheapObjectives: (x) => Promise.all(objs.map((o) => cheapValue(o, x))),
-        // Every constraint counts, also on objectives this search does not optimise (--max-params with
-        // accuracy vs latency): those values are computed, not predicted.
-        violationOf: async (objectives, x) => {
-          let sum = 0;
-          for (const c of cfg.constraints) {
-            const i = objs.indexOf(c.objective);
-            const v = i >= 0 ? objectives[i] : await cheapValue(c.objective, x);
-            if (v !== undefined) sum += excess(v, c.max);
-          }
-          return sum;
-        },
-        onRound: (round) => endGeneration(round),
-      });
-    } else {
-      const rng = createRng(cfg.seed);
-      const seen = new Set<string>();
-      for (let g = 0; g <= cfg.generations; g++) {
-        const batch: number[][] = g === 0 ? initial.slice() : [];
-        for (const x of batch) seen.add(x.join(','));
-        for (let tries = 0; batch.length < cfg.population && tries < 100 * cfg.population; tries++) {
-          const x = canonical(randomVector(problem.variables, rng));
-          if (seen.has(x.join(','))) continue;
-          seen.add(x.join(','));
-          batch.push(x);
-        }
-        for (const x of batch) {
-          seen.add(x.join(','));
-          await evaluate(x, g);
-        }
-        await endGeneration(g);
-      }
-    }
+    // The inner searches revisit candidates often; slicing weights for a latency lookup is not free.
+    const cheapCache = new Map<string, number | undefined>();
+    const cheapValue = async (o: Objective, x: readonly number[]): Promise<number | undefined> => {
+      const arch = decodeArch(space, x);
+      const key = `${o}|${archKey(arch)}`;
+      if (cheapCache.has(key)) return cheapCache.get(key);
+      let v: number | undefined;
+      if (o === 'params') v = ctx.net.countParams(arch);
+      else if (o === 'flops') v = ctx.net.countFlops(arch);
+      else if (o === 'latency' && ctx.lut) v = await ctx.lut.predict(await subnetGraph(ctx.net, arch));
+      cheapCache.set(key, v);
+      return v;
+    };
+    await searchStrategies[cfg.strategy].run({ problem, config: cfg, initial, signal, endGeneration, cheapValue });
     this.opts.hub.emit('onSearchEvent', { kind: 'progress', searchId: s.id, done: total, total, etaSec: 0 });
   }
 }
@@ -450,7 +399,3 @@ function violationOf(rec: EvaluatedSubnet, constraints: readonly { objective: Ob
   return constraints.reduce((sum, c) => sum + excess(value(rec, c.objective), c.max), 0);
 }
 
-function excess(v: number, max: number): number {
-  if (!(v > max)) return 0;
-  return (v - max) / Math.max(Math.abs(max), 1e-12);
-}

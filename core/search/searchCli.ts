@@ -10,13 +10,14 @@ import { parseFlags } from '../protocol/cliFlags.js';
 import { EventHub } from '../protocol/EventHub.js';
 import { selectBackend } from '../nn/backend.js';
 import { BackendChoice, Objective, parseOrThrow, ProtocolError, type EvaluatedSubnet, type SearchConfigInput, type SearchSummary } from '../protocol/protocol.js';
+import { SEARCH_STRATEGY_NAMES } from '../protocol/strategyNames.js';
 import { describeArch } from '../space/archCodec.js';
 import type { SearchSpace } from '../space/SearchSpace.js';
 import { defaultRunsDir, RunStore } from '../train/RunStore.js';
 import { SearchManager } from './SearchManager.js';
 
 const SEARCH_USAGE = `Usage: switchyard search <runId|runDir> [flags]
-  --strategy S          nsga2 | evolution | random (default nsga2)
+  --strategy S          ${SEARCH_STRATEGY_NAMES.join(' | ')} (default nsga2)
   --objectives A,B[,C]  from accuracy, latency, params, flops; accuracy is maximised (default accuracy,latency)
   --population N        subnets per generation (default 16)
   --generations N       generations after the first (default 5)
@@ -32,7 +33,7 @@ const SEARCH_USAGE = `Usage: switchyard search <runId|runDir> [flags]
 const num = z.coerce.number();
 const SearchFlags = z
   .object({
-    strategy: z.enum(['nsga2', 'evolution', 'random']).optional(),
+    strategy: z.enum(SEARCH_STRATEGY_NAMES).optional(),
     objectives: z.string().optional(),
     population: num.int().min(4).max(1000).optional(),
     generations: num.int().min(1).max(1000).optional(),

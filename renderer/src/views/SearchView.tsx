@@ -1,3 +1,4 @@
+import { SEARCH_STRATEGIES, SEARCH_STRATEGY_NAMES } from '../../../core/protocol/strategyNames.js';
 import { useId } from 'react';
 import { useShallow } from 'zustand/react/shallow';
 import type { EvaluatedSubnet, Objective, SearchSummary } from '../../../core/protocol/protocol.js';
@@ -63,9 +64,11 @@ function SearchLauncher() {
         <div className="field">
           <label htmlFor="search-strategy">Strategy</label>
           <select id="search-strategy" value={form.strategy} data-testid="search-strategy" onChange={(e) => set({ strategy: e.target.value as SearchForm['strategy'] })}>
-            <option value="nsga2">NSGA-II</option>
-            <option value="evolution">evolution</option>
-            <option value="random">random</option>
+            {SEARCH_STRATEGY_NAMES.map((n) => (
+              <option key={n} value={n} title={SEARCH_STRATEGIES[n].about}>
+                {SEARCH_STRATEGIES[n].label}
+              </option>
+            ))}
           </select>
         </div>
         <NumberInput label="Population" value={form.population} testId="search-population" onChange={patch('population')} />
