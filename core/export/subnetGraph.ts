@@ -8,6 +8,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { renormalizedGates } from '../nn/moe/routers.js';
+import { selectionMaskTensor as gatingMask } from '../nn/routers/selection.js';
 import type { Activation, InputSpec } from '../space/SearchSpace.js';
 
 export interface DenseWeights {
@@ -138,30 +139,11 @@ export function applyActivation(x: tf.Tensor, fn: Activation): tf.Tensor {
   }
 }
 
-/** The [batch, slots] 0/1 mask of the slots each token uses. */
-export function gatingMask(probs: tf.Tensor2D, gating: Gating): tf.Tensor2D {
-  return tf.tidy(() => {
-    const [b, s] = probs.shape;
-    if (gating.mode === 'expert-choice') {
-      const c = Math.min(b, Math.max(1, Math.round((gating.capacityFactor * b) / s)));
-      const { indices } = tf.topk(probs.transpose(), c, true); // [s, c] token indices per slot
-      return tf.sum(tf.oneHot(indices, b), 1).transpose() as tf.Tensor2D;
-    }
-    const { values, indices } = tf.topk(probs, s, true);
-    let keepSorted: tf.Tensor2D;
-    const position = tf.range(0, s, 1, 'int32').expandDims(0).tile([b, 1]);
-    if (gating.mode === 'topk') {
-      keepSorted = tf.less(position, gating.k).cast('float32') as tf.Tensor2D;
-    } else {
-      // Exclusive float32 cumsum in rank order vs float32(p): the rule of core/nn/moe/routers.ts topPMask.
-      const before = tf.cumsum(values, 1, true);
-      keepSorted = tf.logicalAnd(tf.less(before, Math.fround(gating.p)), tf.less(position, gating.maxK)).cast('float32') as tf.Tensor2D;
-    }
-    // Scatter the sorted keep flags back to slot order: mask[b, indices[b, r]] = keepSorted[b, r].
-    const oneHot = tf.oneHot(indices, s); // [b, s(rank), s(slot)]
-    return tf.sum(tf.mul(oneHot, keepSorted.expandDims(2)), 1) as tf.Tensor2D;
-  });
-}
+/**
+ * The [batch, slots] 0/1 mask of the slots each token uses: the selection ops' tensor form, beside their
+ * plain-array form in core/nn/routers/selection.ts (one module for both).
+ */
+export { selectionMaskTensor as gatingMask } from '../nn/routers/selection.js';
 
 /** A forward function over a batch, with the weight tensors it holds. */
 type Forward = (x: tf.Tensor) => tf.Tensor;
