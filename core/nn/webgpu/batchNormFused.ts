@@ -203,13 +203,15 @@ export function batchNormTrainFused(y: tf.Tensor4D, gamma: tf.Tensor1D, beta: tf
   const stats = bn('stats', { Y: y }, { M, C }) as tf.Tensor2D;
   const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const [yIn, gIn, bIn, save] = args as [tf.Tensor, tf.Tensor, tf.Tensor, tf.GradSaveFunc];
-    save([yIn, gIn]);
+    // The statistics go through save(): tfjs runs the forward of a gradient in a tidy, so a closure
+    // tensor would be gone by the backward.
+    save([yIn, gIn, stats]);
     return {
       value: bn('apply', { Y: yIn, S: stats, G: gIn, B: bIn }, { M, C, eps }),
       gradFunc: (dz: tf.Tensor, saved: tf.Tensor[]) => {
-        const [ys, gs] = saved as [tf.Tensor, tf.Tensor];
-        const sums = bn('gradSums', { D: dz, Y: ys, S: stats }, { M, C, eps });
-        const dy = bn('gradInput', { D: dz, Y: ys, S: stats, G: gs, Q: sums }, { M, C, eps });
+        const [ys, gs, st] = saved as [tf.Tensor, tf.Tensor, tf.Tensor];
+        const sums = bn('gradSums', { D: dz, Y: ys, S: st }, { M, C, eps });
+        const dy = bn('gradInput', { D: dz, Y: ys, S: st, G: gs, Q: sums }, { M, C, eps });
         const dGamma = bn('padRow', { S: sums }, { M, C, row: 1, outLen: cMax });
         const dBeta = bn('padRow', { S: sums }, { M, C, row: 0, outLen: cMax });
         return [dy, dGamma, dBeta];
