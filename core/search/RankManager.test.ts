@@ -1,12 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs';
-import { mkdtemp } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { selectBackend } from '../nn/backend.js';
 import { RankReport } from '../protocol/protocol.js';
-import { SearchSpace } from '../space/SearchSpace.js';
-import { createTestRun } from './createTestRun.js';
+import { createTinyDenseRun } from './createTestRun.js';
 import { REPO_ROOT } from '../train/runCliProcess.js';
 import { RankManager } from './RankManager.js';
 
@@ -15,15 +12,7 @@ let runId: string;
 
 beforeAll(async () => {
   await selectBackend('cpu');
-  runsDir = join(await mkdtemp(join(tmpdir(), 'sy-rankm-')), 'runs');
-  const space = SearchSpace.parse({
-    version: 1,
-    name: 'tiny dense',
-    input: { kind: 'vector', dim: 2 },
-    numClasses: 3,
-    stages: [{ id: 's1', depth: [1, 2], block: { type: 'dense', width: [4, 8], activation: 'relu' } }],
-  });
-  runId = await createTestRun(runsDir, { space, data: { kind: 'spirals', classes: 3, samples: 300, noise: 0.2, seed: 1 }, backend: 'cpu' });
+  ({ runsDir, runId } = await createTinyDenseRun('sy-rankm-'));
 });
 afterAll(() => tf.disposeVariables());
 

@@ -3,8 +3,12 @@
  * of a freshly initialised supernet (seconds, deterministic: search and export mechanics do not need
  * trained weights); with `train: true` it trains in-process with the real trainer instead.
  */
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { buildSupernet } from '../nn/Supernet.js';
 import { TrainConfig, type TrainConfigInput } from '../protocol/protocol.js';
+import { SearchSpace } from '../space/SearchSpace.js';
 import { newRunRecord, RunStore } from '../train/RunStore.js';
 import { runTraining } from '../train/runTraining.js';
 import { readVariables } from '../train/Trainer.js';
@@ -32,4 +36,18 @@ export async function createTestRun(runsDir: string, input: TrainConfigInput, op
   }
   await store.updateSummary(id, { status: 'stopped' });
   return id;
+}
+
+/** An untrained run of a one-stage dense space (depth 1–2, width 4 or 8) on 3-class spirals, in a fresh runs folder. */
+export async function createTinyDenseRun(prefix: string): Promise<{ runsDir: string; runId: string }> {
+  const runsDir = join(await mkdtemp(join(tmpdir(), prefix)), 'runs');
+  const space = SearchSpace.parse({
+    version: 1,
+    name: 'tiny dense',
+    input: { kind: 'vector', dim: 2 },
+    numClasses: 3,
+    stages: [{ id: 's1', depth: [1, 2], block: { type: 'dense', width: [4, 8], activation: 'relu' } }],
+  });
+  const runId = await createTestRun(runsDir, { space, data: { kind: 'spirals', classes: 3, samples: 300, noise: 0.2, seed: 1 }, backend: 'cpu' });
+  return { runsDir, runId };
 }

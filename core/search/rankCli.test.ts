@@ -1,42 +1,25 @@
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs';
-import { mkdtemp, readFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { main } from '../host/cli.js';
 import { selectBackend } from '../nn/backend.js';
 import { RankReport } from '../protocol/protocol.js';
-import { SearchSpace } from '../space/SearchSpace.js';
-import { createTestRun } from './createTestRun.js';
+import { createTinyDenseRun } from './createTestRun.js';
+import { captureOutput } from '../train/runCliProcess.js';
 
 let runsDir: string;
 let runId: string;
 
 beforeAll(async () => {
   await selectBackend('cpu');
-  runsDir = join(await mkdtemp(join(tmpdir(), 'sy-rankcli-')), 'runs');
-  const space = SearchSpace.parse({
-    version: 1,
-    name: 'tiny dense',
-    input: { kind: 'vector', dim: 2 },
-    numClasses: 3,
-    stages: [{ id: 's1', depth: [1, 2], block: { type: 'dense', width: [4, 8], activation: 'relu' } }],
-  });
-  runId = await createTestRun(runsDir, { space, data: { kind: 'spirals', classes: 3, samples: 300, noise: 0.2, seed: 1 }, backend: 'cpu' });
+  ({ runsDir, runId } = await createTinyDenseRun('sy-rankcli-'));
 });
 afterAll(() => tf.disposeVariables());
 
-function capture() {
-  const lines: string[] = [];
-  const log = vi.spyOn(console, 'log').mockImplementation((...a) => void lines.push(a.join(' ')));
-  const err = vi.spyOn(console, 'error').mockImplementation((...a) => void lines.push(a.join(' ')));
-  const write = vi.spyOn(process.stderr, 'write').mockImplementation((s) => (lines.push(String(s)), true));
-  return { text: () => lines.join('\n'), restore: () => (log.mockRestore(), err.mockRestore(), write.mockRestore()) };
-}
-
 describe('switchyard rank', () => {
   it('prints progress, the subnet table and τ / ρ with the noise floor, and stores rank.json', async () => {
-    const c = capture();
+    const c = captureOutput();
     const code = await main(['rank', runId, '--runs-dir', runsDir, '--backend', 'cpu', '--subnets', '3', '--steps', '3', '--seeds', '2']);
     c.restore();
     expect(code, c.text()).toBe(0);
@@ -49,7 +32,7 @@ describe('switchyard rank', () => {
   });
 
   it('names a bad flag', async () => {
-    const c = capture();
+    const c = captureOutput();
     const code = await main(['rank', runId, '--runs-dir', runsDir, '--subnets', '2']);
     c.restore();
     expect(code).toBe(2);

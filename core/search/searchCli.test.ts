@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs';
 import { mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -9,6 +9,7 @@ import { largestArch } from '../space/archCodec.js';
 import { listExampleSpaces } from '../space/exampleSpaces.js';
 import { SearchSpace } from '../space/SearchSpace.js';
 import { createTestRun } from './createTestRun.js';
+import { captureOutput } from '../train/runCliProcess.js';
 
 let runsDir: string;
 let runId: string;
@@ -21,17 +22,9 @@ beforeAll(async () => {
 });
 afterAll(() => tf.disposeVariables());
 
-function capture() {
-  const lines: string[] = [];
-  const log = vi.spyOn(console, 'log').mockImplementation((...a) => void lines.push(a.join(' ')));
-  const err = vi.spyOn(console, 'error').mockImplementation((...a) => void lines.push(a.join(' ')));
-  const write = vi.spyOn(process.stderr, 'write').mockImplementation((s) => (lines.push(String(s)), true));
-  return { text: () => lines.join('\n'), restore: () => (log.mockRestore(), err.mockRestore(), write.mockRestore()) };
-}
-
 describe('switchyard search / export', () => {
   it('search prints the front as a table and stores the search', async () => {
-    const c = capture();
+    const c = captureOutput();
     const code = await main(['search', runId, '--runs-dir', runsDir, '--backend', 'cpu', '--population', '4', '--generations', '1', '--eval-samples', '64', '--objectives', 'accuracy,params', '--max-params', '20000']);
     c.restore();
     expect(code, c.text()).toBe(0);
@@ -46,7 +39,7 @@ describe('switchyard search / export', () => {
   });
 
   it('search accepts a run folder and names a bad flag', async () => {
-    const c = capture();
+    const c = captureOutput();
     const code = await main(['search', join(runsDir, runId), '--population', 'many']);
     c.restore();
     expect(code).toBe(2);
@@ -55,7 +48,7 @@ describe('switchyard search / export', () => {
 
   it('export writes tfjs, ONNX, arch.json and a card from a vector, largest, or an arch file', async () => {
     const out = join(runsDir, '..', 'export-a');
-    const c = capture();
+    const c = captureOutput();
     const code = await main(['export', runId, 'largest', '--runs-dir', runsDir, '--backend', 'cpu', '--out', out]);
     c.restore();
     expect(code, c.text()).toBe(0);
@@ -70,11 +63,11 @@ describe('switchyard search / export', () => {
 
     const archFile = join(runsDir, '..', 'a.json');
     await writeFile(archFile, JSON.stringify({ arch: largestArch(space) }));
-    const c2 = capture();
+    const c2 = captureOutput();
     const code2 = await main(['export', runId, archFile, '--runs-dir', runsDir, '--backend', 'cpu', '--formats', 'onnx', '--out', join(runsDir, '..', 'export-b'), '--json']);
     c2.restore();
     expect(code2, c2.text()).toBe(0);
-    const c3 = capture();
+    const c3 = captureOutput();
     const code3 = await main(['export', runId, '0,0,0,0,0', '--runs-dir', runsDir, '--backend', 'cpu']);
     c3.restore();
     expect(code3).toBe(2);

@@ -15,3 +15,24 @@ export function runCliProcess(args: string[]): Promise<{ code: number | null; st
     child.on('close', (code) => resolve({ code, stdout, stderr }));
   });
 }
+
+/**
+ * Test helper: collect what an in-process CLI command prints (console.log, console.error and direct
+ * stderr writes such as progress lines) until `restore()`.
+ */
+export function captureOutput(): { text: () => string; restore: () => void } {
+  const lines: string[] = [];
+  const { log, error } = console;
+  const write = process.stderr.write;
+  console.log = (...a: unknown[]) => void lines.push(a.join(' '));
+  console.error = (...a: unknown[]) => void lines.push(a.join(' '));
+  process.stderr.write = ((s: string | Uint8Array) => (lines.push(String(s)), true)) as typeof process.stderr.write;
+  return {
+    text: () => lines.join('\n'),
+    restore: () => {
+      console.log = log;
+      console.error = error;
+      process.stderr.write = write;
+    },
+  };
+}
