@@ -153,3 +153,8 @@ export async function numericAttr(page: Page, testId: string, attr: string): Pro
   const v = await page.getByTestId(testId).first().getAttribute(attr, { timeout: 2000 }).catch(() => null);
   return v === null ? 0 : Number(v);
 }
+
+/** Wait until the status bar says the page's connection to the core is open. */
+export function waitForConnection(page: Page, what = 'connection', timeoutMs?: number): Promise<unknown> {
+  return waitFor(async () => (await page.getByTestId('status-connection').getAttribute('data-state')) === 'open', what, timeoutMs);
+}

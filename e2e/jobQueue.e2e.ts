@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { redisServerMissing, startRedis, startWorkerProcess, type TestRedis, type TestWorker } from '../core/queue/testRedis.js';
-import { launchBrowser, numericAttr, ROOT, screenshot, startServe, waitFor, type BrowserSession, type Served } from './harness.js';
+import { launchBrowser, numericAttr, ROOT, screenshot, startServe, waitFor, type BrowserSession, type Served, waitForConnection } from './harness.js';
 
 const missing = redisServerMissing();
 if (missing) console.warn(`e2e/jobQueue.e2e.ts: ${missing}`);
@@ -44,7 +44,7 @@ describe.skipIf(missing !== null)('job queue in the browser (serve --redis, two 
 
   it('a run from the UI trains as a job: the run list names its worker and job state, the curves grow', async () => {
     await page.getByTestId('app-shell').waitFor();
-    await waitFor(async () => (await page.getByTestId('status-connection').getAttribute('data-state')) === 'open', 'connection');
+    await waitForConnection(page);
     await page.getByTestId('space-new').click();
     await page.getByTestId('add-stage-moe').click();
     await page.getByTestId('tab-runs').click();

@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import type { Download, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { launchBrowser, numericAttr, screenshot, startServe, waitFor, type BrowserSession, type Served } from './harness.js';
+import { launchBrowser, numericAttr, screenshot, startServe, waitFor, type BrowserSession, type Served, waitForConnection } from './harness.js';
 
 let served: Served;
 let session: BrowserSession;
@@ -54,7 +54,7 @@ describe('researcher workflows (fake core)', () => {
     page.on('pageerror', (e) => pageErrors.push(e.message));
     await page.goto(served.url);
     await page.getByTestId('app-shell').waitFor();
-    await waitFor(async () => (await page.getByTestId('status-connection').getAttribute('data-state')) === 'open', 'connection');
+    await waitForConnection(page);
   });
 
   afterAll(async () => {

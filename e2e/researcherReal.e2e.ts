@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { strFromU8, unzipSync } from 'fflate';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { launchBrowser, numericAttr, ROOT, screenshot, startServe, waitFor, type BrowserSession, type Served } from './harness.js';
+import { launchBrowser, numericAttr, ROOT, screenshot, startServe, waitFor, type BrowserSession, type Served, waitForConnection } from './harness.js';
 
 let served: Served;
 let session: BrowserSession;
@@ -30,7 +30,7 @@ describe('researcher workflows (real core)', () => {
     page.on('pageerror', (e) => pageErrors.push(e.message));
     await page.goto(served.url);
     await page.getByTestId('app-shell').waitFor();
-    await waitFor(async () => (await page.getByTestId('status-connection').getAttribute('data-state')) === 'open', 'connection');
+    await waitForConnection(page);
   });
 
   afterAll(async () => {

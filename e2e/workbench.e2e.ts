@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { launchBrowser, numericAttr, screenshot, startServe, waitFor, type BrowserSession, type Served } from './harness.js';
+import { launchBrowser, numericAttr, screenshot, startServe, waitFor, type BrowserSession, type Served, waitForConnection } from './harness.js';
 
 const fake = process.env.SWITCHYARD_E2E_FAKE === '1';
 /**
@@ -47,7 +47,7 @@ describe('workbench in the browser', () => {
 
   it('loads the shell and shows the backend chosen by the core', async () => {
     await page.getByTestId('app-shell').waitFor();
-    await waitFor(async () => (await page.getByTestId('status-connection').getAttribute('data-state')) === 'open', 'connection');
+    await waitForConnection(page);
     const backend = await waitFor(async () => {
       const t = (await page.getByTestId('status-backend').textContent()) ?? '';
       return /backend: (tensorflow|webgpu|wasm|cpu)/.test(t) ? t : null;
@@ -227,7 +227,7 @@ describe('workbench in the browser', () => {
     await served.stop();
     await waitFor(async () => (await page.getByTestId('status-connection').getAttribute('data-state')) !== 'open', 'the page to notice', 20_000);
     served = await startServe({ fake, runsDir, port });
-    await waitFor(async () => (await page.getByTestId('status-connection').getAttribute('data-state')) === 'open', 'the reconnect', 30_000);
+    await waitForConnection(page, 'the reconnect', 30_000);
     await page.getByTestId('tab-runs').click();
     if (!fake) await page.getByTestId(`run-item-${runId}`).waitFor({ timeout: 20_000 });
   });
