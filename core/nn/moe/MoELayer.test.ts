@@ -2,24 +2,18 @@ import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRng } from '../../space/rng.js';
 import { listExampleSpaces } from '../../space/exampleSpaces.js';
-import { MoEBlock, SearchSpace } from '../../space/SearchSpace.js';
-import { VariableStore } from '../init.js';
+import { SearchSpace } from '../../space/SearchSpace.js';
 import type { MoELayerOutput } from '../types.js';
 import { MoELayer } from './MoELayer.js';
+import { moeLayerFixture } from './moeLayerFixture.js';
 
 beforeAll(async () => {
   await tf.setBackend('cpu');
 });
 
-const stores: VariableStore[] = [];
-afterAll(() => stores.forEach((s) => s.dispose()));
-
-function layer(block: Record<string, unknown>, d = 6, seed = 1): MoELayer {
-  const store = new VariableStore();
-  stores.push(store);
-  const b = MoEBlock.parse({ type: 'moe', experts: 4, expertHidden: [8], ...block });
-  return new MoELayer('m', b, d, store, createRng(seed));
-}
+const layers = moeLayerFixture();
+afterAll(() => layers.dispose());
+const layer = (block: Record<string, unknown>, d = 6, seed = 1): MoELayer => layers.layer(block, d, seed);
 
 /** Give the router a fixed kernel so the test decides where tokens go. */
 function setRouter(l: MoELayer, kernel: number[][]): void {
@@ -157,9 +151,7 @@ describe('MoELayer fused route (moeFfn)', () => {
     const moe = space.stages[1]!.block;
     expect(moe.type).toBe('moe');
     if (moe.type !== 'moe') return;
-    const store = new VariableStore();
-    stores.push(store);
-    const l = new MoELayer('m', moe, Math.max(...widths), store, createRng(1));
+    const l = new MoELayer('m', moe, Math.max(...widths), layers.store(), createRng(1));
     for (const d of widths) for (const h of moe.expertHidden) expect(l.fusedEligible(d, h), `d ${d} h ${h}`).toBe(true);
   });
 

@@ -6,34 +6,23 @@
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { gatingMask } from '../../export/subnetGraph.js';
-import { createRng } from '../../space/rng.js';
 import { MoEBlock } from '../../space/SearchSpace.js';
-import { VariableStore } from '../init.js';
 import { MoELayer, type MoEForwardContext } from './MoELayer.js';
+import { moeLayerFixture, randomRows } from './moeLayerFixture.js';
 import { gateCombination, topPMask, topPMaskTensor } from './routers.js';
 
 beforeAll(async () => {
   await tf.setBackend('cpu');
 });
 
-const stores: VariableStore[] = [];
-afterAll(() => stores.forEach((s) => s.dispose()));
-
-function layer(block: Record<string, unknown>, d: number, seed = 1): MoELayer {
-  const store = new VariableStore();
-  stores.push(store);
-  const b = MoEBlock.parse({ type: 'moe', experts: 4, expertHidden: [8], activation: 'relu', ...block });
-  return new MoELayer('m', b, d, store, createRng(seed));
-}
+const layers = moeLayerFixture({ activation: 'relu' });
+afterAll(() => layers.dispose());
+const layer = layers.layer;
 
 const read = (t: tf.Tensor) => t.arraySync() as any;
 const mat = (t: tf.Tensor) => read(t) as number[][];
 const vec = (t: tf.Tensor) => read(t) as number[];
 
-function randomRows(T: number, d: number, seed: number): number[][] {
-  const rng = createRng(seed);
-  return Array.from({ length: T }, () => Array.from({ length: d }, () => rng.normal()));
-}
 
 // Plain-JS math for the independent checks.
 const dot = (a: number[], b: number[]) => a.reduce((s, v, i) => s + v * b[i]!, 0);
@@ -269,7 +258,7 @@ describe('FLOPs count what a token runs', () => {
     l.apply(tf.concat([tf.ones([8, 1]), tf.tensor2d(randomRows(8, 1, 12))], 1) as tf.Tensor2D, h, { training: true });
     expect(l.measuredFfnPerToken).toBe(0);
     expect(l.countFlops(d, h)).toBe(router);
-    expect(stores.at(-1)!.named().get('m.moe.ffnUse')).toBe(l.ffnUse); // checkpointed with the weights
+    expect(layers.lastStore()!.named().get('m.moe.ffnUse')).toBe(l.ffnUse); // checkpointed with the weights
   });
 
   it('top-p counts its measured k', () => {

@@ -9,11 +9,10 @@ import { loadDataset } from '../../data/Dataset.js';
 import { TrainConfig } from '../../protocol/protocol.js';
 import { largestArch } from '../../space/archCodec.js';
 import { listExampleSpaces } from '../../space/exampleSpaces.js';
-import { createRng } from '../../space/rng.js';
-import { MoEBlock, SearchSpace, type SearchSpaceInput } from '../../space/SearchSpace.js';
+import { SearchSpace, type SearchSpaceInput } from '../../space/SearchSpace.js';
 import { train } from '../../train/Trainer.js';
-import { VariableStore } from '../init.js';
 import { MoELayer } from '../moe/MoELayer.js';
+import { moeLayerFixture, randomRows } from '../moe/moeLayerFixture.js';
 import { buildSupernet } from '../Supernet.js';
 import { routers } from './registry.js';
 
@@ -21,20 +20,9 @@ beforeAll(async () => {
   await tf.setBackend('cpu');
 });
 
-const stores: VariableStore[] = [];
-afterAll(() => stores.forEach((s) => s.dispose()));
-
-function layer(block: Record<string, unknown>, d: number, seed = 1): MoELayer {
-  const store = new VariableStore();
-  stores.push(store);
-  const b = MoEBlock.parse({ type: 'moe', experts: 4, expertHidden: [8], activation: 'relu', routing: { mode: 'mixer' }, ...block });
-  return new MoELayer('m', b, d, store, createRng(seed));
-}
-
-function randomRows(T: number, d: number, seed: number, scale = 1): number[][] {
-  const rng = createRng(seed);
-  return Array.from({ length: T }, () => Array.from({ length: d }, () => rng.normal() * scale));
-}
+const layers = moeLayerFixture({ activation: 'relu', routing: { mode: 'mixer' } });
+afterAll(() => layers.dispose());
+const layer = layers.layer;
 
 /** Centroids as rows [S][dMax] from the kernel [dMax, S]. */
 const centroidsOf = (l: MoELayer) => {
