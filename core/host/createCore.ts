@@ -3,6 +3,7 @@
  * and `switchyard serve`) call this and then give each client connection a session.
  */
 import { resolve } from 'node:path';
+import { FASHION_MNIST_DIR } from '../data/fashionMnist.js';
 import { totalmem } from 'node:os';
 import { ProtocolError, PROTOCOL_VERSION, type BackendChoice, type BackendInfo, type TrainConfig } from '../protocol/protocol.js';
 import { validateSpace, cardinality, supernetParams } from '../space/validateSpace.js';
@@ -48,7 +49,7 @@ export interface CoreOptions {
 }
 
 export function defaultDataDirs(env: NodeJS.ProcessEnv = process.env): string[] {
-  return ['/usr/share/datasets/fashion-mnist', ...(env.SWITCHYARD_DATA_DIRS?.split(':').filter(Boolean) ?? [])];
+  return [FASHION_MNIST_DIR, ...(env.SWITCHYARD_DATA_DIRS?.split(':').filter(Boolean) ?? [])];
 }
 
 /** Refuse a dataset folder the host has not offered (the field path names the culprit). */

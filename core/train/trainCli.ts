@@ -6,6 +6,7 @@
 import { readFile } from 'node:fs/promises';
 import { totalmem } from 'node:os';
 import { z } from 'zod';
+import { FASHION_MNIST_DIR } from '../data/fashionMnist.js';
 import { parseFlags } from '../protocol/cliFlags.js';
 import {
   BackendChoice,
@@ -79,7 +80,7 @@ export function parseDataFlag(value: string | undefined, space: SearchSpace, fla
     case 'fashion-mnist':
       return {
         kind: 'fashion-mnist',
-        dir: dir || '/usr/share/datasets/fashion-mnist',
+        dir: dir || FASHION_MNIST_DIR,
         limit: flags.limit ?? 0,
         flatten: space.input.kind === 'vector',
       };
