@@ -58,7 +58,14 @@ describe('IDX reader', () => {
     expect(ds.train.n + ds.val.n).toBe(2);
     expect(ds.test.n).toBe(2);
     expect(ds.inputShape).toEqual([28, 28, 1]);
-    expect([...ds.test.y].length).toBe(2);
+    // The first two images (labels 2 and 7, pixels 0 and 100), scaled to [0,1], whichever split each went to.
+    const picked = [ds.train, ds.val].flatMap((sp) => Array.from(sp.y, (y, i) => [y, sp.x[i * 784]!] as const));
+    picked.sort((p, q) => p[0] - q[0]);
+    expect(picked.map((p) => p[0])).toEqual([2, 7]);
+    expect(picked[0]![1]).toBe(0);
+    expect(picked[1]![1]).toBeCloseTo(100 / 255, 6);
+    expect([...ds.test.y]).toEqual([0, 1]);
+    expect(ds.test.x[784]).toBeCloseTo(100 / 255, 6);
     expect(ds.classNames[9]).toBe('Ankle boot');
     const flat = await loadDataset(
       { kind: 'fashion-mnist', dir, limit: 0, flatten: false },
