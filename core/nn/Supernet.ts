@@ -31,6 +31,7 @@ import { conv2dSameWebgpu, convFastSupported } from './webgpu/convFilterGrad.js'
 import { denseFused, denseFusedSupported } from './webgpu/denseFused.js';
 import { glorotUniform, VariableStore } from './init.js';
 import { MoELayer, weightArray, type MoEForwardContext } from './moe/MoELayer.js';
+import { newForwardContext } from './routers/router.js';
 import type { SubnetLayer } from './subnetLayers.js';
 import type { ForwardOptions, ForwardResult, MoELayerOutput, Supernet } from './types.js';
 
@@ -171,7 +172,7 @@ export class ElasticSupernet implements Supernet {
     let aux: tf.Scalar = tf.scalar(0);
     let h = x;
     // One context per pass, threaded through the MoE layers in forward order (MoE++ gating residuals).
-    const moeCtx: MoEForwardContext = { logits: null };
+    const moeCtx: MoEForwardContext = newForwardContext();
     this.space.stages.forEach((stage, i) => {
       const sa = arch.stages[i]!;
       if (stage.block.type !== 'conv') h = this.toVector(h);

@@ -8,6 +8,7 @@ import { activate } from './activations.js';
 import { conv2dSame } from './conv.js';
 import { renormalizedGates } from './moe/routers.js';
 import { selectionMask } from './routers/selection.js';
+import { newForwardContext } from './routers/router.js';
 import type { FfnWeights, MoESubnetLayer, SubnetLayer, WeightArray } from './subnetLayers.js';
 
 const t = (w: WeightArray) => tf.tensor(w.data, w.shape);
@@ -55,7 +56,7 @@ function moe(x: tf.Tensor2D, m: MoESubnetLayer, ctx: { logits: tf.Tensor2D | nul
 export function runSubnetLayers(layers: readonly SubnetLayer[], x: tf.Tensor): tf.Tensor2D {
   return tf.tidy(() => {
     let h = x;
-    const ctx = { logits: null as tf.Tensor2D | null };
+    const ctx = newForwardContext();
     for (const l of layers) {
       switch (l.kind) {
         case 'flatten':

@@ -10,6 +10,7 @@ import { MoEBlock } from '../../space/SearchSpace.js';
 import { MoELayer, type MoEForwardContext } from './MoELayer.js';
 import { moeLayerFixture, randomRows } from './moeLayerFixture.js';
 import { gateCombination, topPMask, topPMaskTensor } from './routers.js';
+import { newForwardContext } from '../routers/router.js';
 
 beforeAll(async () => {
   await tf.setBackend('cpu');
@@ -190,7 +191,7 @@ describe('AdaMoE and MoE++ experts', () => {
     const Wg = [[0, 0, 5], [5, 0, 0], [0, 5, 0]]; // a's logit i feeds b's logit (i + 2) mod 3
     b.gateMap!.assign(tf.tensor2d(Wg));
     const xs = randomRows(6, d, 8);
-    const ctx: MoEForwardContext = { logits: null };
+    const ctx: MoEForwardContext = newForwardContext();
     const ya = a.apply(tf.tensor2d(xs), 8, { training: false }, ctx).y;
     const za = xs.map((xt) => matVec(xt, mat(a.router)));
     const { report } = b.apply(ya, 8, { training: false }, ctx);
@@ -217,7 +218,7 @@ describe('router z-loss and jitter', () => {
     const l = layer({ routing: { mode: 'topk', k: 1 }, routerJitter: 0.1 }, 1);
     l.router.assign(tf.tensor2d([[1, 0, 0, 0]]));
     const xs = randomRows(50, 1, 11);
-    const ctx: MoEForwardContext = { logits: null };
+    const ctx: MoEForwardContext = newForwardContext();
     l.apply(tf.tensor2d(xs), 8, { training: true }, ctx);
     // logit of column 0 = x · noise · 1 → noise = logit / x
     const noise = mat(ctx.logits!).map((row, t) => row[0]! / xs[t]![0]!);
