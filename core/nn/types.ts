@@ -20,6 +20,8 @@ export interface MoELayerOutput {
   expertNames: string[];
   /** [slots] fraction of routing assignments taken by each slot (before capacity drops). */
   load: tf.Tensor1D;
+  /** Slot indices of always-on experts (DeepSeekMoE shared experts): no routing metric counts them. */
+  alwaysOn?: number[];
   /** scalar: fraction of assignments dropped by the capacity limit. */
   dropped: tf.Scalar;
   /** scalar: mean router entropy per token (nats). */

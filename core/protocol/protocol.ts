@@ -172,8 +172,17 @@ export const ExpertLoad = z.object({
   auxLoss: z.number().nullable(),
   /** Mean experts active per token (top-p and null experts make it vary). */
   meanActive: z.number(),
-  /** One expert took more than the collapse threshold of the load. */
+  /** The collapse alarm (core/train/routingMetrics.ts) fired: dead experts, low diversity, drops or one dominant expert. */
   collapse: z.boolean(),
+  /** Why the alarm fired, e.g. "5 of 8 experts dead; 53 % dropped" (present when `collapse`). */
+  collapseReason: z.string().optional(),
+  /** Routing metrics over the routed slots (shared experts left out; absent in runs recorded before them): */
+  /** coefficient of variation of the load, std / mean (0 = balanced). */
+  cv: z.number().optional(),
+  /** Share of routed experts that got no assignment. */
+  deadFraction: z.number().optional(),
+  /** Expert diversity exp(H(load)) / N: effective experts in use as a share of N (1 = balanced). */
+  diversity: z.number().optional(),
 });
 export type ExpertLoad = z.infer<typeof ExpertLoad>;
 

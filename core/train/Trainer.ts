@@ -24,28 +24,12 @@ import { evaluationBatchNormBatches, withSubnetBatchNorm } from './batchNorm.js'
 import { correctCount, crossEntropy, evaluateArch } from './evaluate.js';
 import { MetricBatcher, type Clock } from './MetricBatcher.js';
 import { PathOptimizer, type PathOptimizerState } from './PathOptimizer.js';
+import { routingMetrics } from './routingMetrics.js';
 import { computeSpecialization } from './specialization.js';
 import { trainingStrategy } from './strategies/registry.js';
 
-/**
- * A layer is flagged as collapsed when one expert slot takes more than this share of its routing
- * assignments (with balanced routing over E slots each takes 1/E).
- */
-export const EXPERT_COLLAPSE_THRESHOLD = 0.6;
-/**
- * With k > 1 experts per token one slot can hold at most 1/k of the assignments, so the share above
- * never fires; there a layer is also collapsed when nearly every token (this share) passes through the
- * same slot while balanced routing would send it only half of them or less.
- */
-export const EXPERT_COLLAPSE_TOKEN_SHARE = 0.9;
-
-export function isCollapsed(load: readonly number[], meanActive: number): boolean {
-  const max = Math.max(...load);
-  if (max > EXPERT_COLLAPSE_THRESHOLD) return true;
-  const tokenShare = Math.min(1, max * meanActive);
-  const balancedShare = meanActive / Math.max(1, load.length);
-  return tokenShare >= EXPERT_COLLAPSE_TOKEN_SHARE && balancedShare <= 0.5;
-}
+// The collapse alarm and the routing metrics live in ./routingMetrics.ts (re-exported for existing callers).
+export { EXPERT_COLLAPSE_THRESHOLD } from './routingMetrics.js';
 /**
  * Validation samples scored at each validation (the first ones of the validation split, which is a
  * seeded random subset of the training set; the test split is scored only for final reports).
@@ -252,7 +236,7 @@ export async function train(opts: TrainerOptions): Promise<TrainResult> {
       // WebGPU under Node cannot read synchronously) read after the update: one device→host transfer per
       // step (it matters on WebGPU).
       const packed: tf.Tensor[] = [];
-      let moeLayout: { layer: string; expertNames: string[] }[] = [];
+      let moeLayout: MoELayout[] = [];
       for (let a = 0; a < arches.length; a++) {
         const arch = arches[a]!;
         const { value, grads } = tf.variableGrads(() => {
@@ -260,7 +244,7 @@ export async function train(opts: TrainerOptions): Promise<TrainResult> {
           const ce = crossEntropy(out.logits, ys);
           const parts: tf.Tensor[] = [ce, correctCount(out.logits, ys)];
           if (a === 0) {
-            moeLayout = out.moe.map((m) => ({ layer: m.layer, expertNames: m.expertNames }));
+            moeLayout = out.moe.map((m) => ({ layer: m.layer, expertNames: m.expertNames, alwaysOn: m.alwaysOn ?? [] }));
             for (const m of out.moe) parts.push(m.load, m.dropped, m.entropy, m.auxLoss ?? tf.scalar(NaN), m.meanActive); // NaN: no balance loss (expert choice)
           }
           packed.push(tf.keep(tf.concat(parts.map((t) => tf.cast(t, 'float32').reshape([-1])))));
@@ -346,6 +330,13 @@ function hasMoE(space: TrainConfig['space']): boolean {
   return space.stages.some((s) => s.block.type === 'moe');
 }
 
+/** Where one MoE layer's numbers sit in a step's packed read. */
+interface MoELayout {
+  layer: string;
+  expertNames: string[];
+  alwaysOn: number[];
+}
+
 /**
  * Unpack one step's numbers: per subnet [loss, correct] and, after the first subnet's pair, its MoE
  * layers as [load × slots, dropped, entropy, auxLoss, meanActive] each.
@@ -353,7 +344,7 @@ function hasMoE(space: TrainConfig['space']): boolean {
 function unpackStep(
   v: Float32Array | Int32Array | Uint8Array,
   subnets: number,
-  layout: { layer: string; expertNames: string[] }[],
+  layout: MoELayout[],
 ): { loss: number; correct: number; moe: ExpertLoad[] } {
   let o = 0;
   let loss = 0;
@@ -366,16 +357,12 @@ function unpackStep(
     for (const l of layout) {
       const load = Array.from(v.subarray(o, o + l.expertNames.length));
       o += l.expertNames.length;
-      moe.push({
-        layer: l.layer,
-        load,
-        expertNames: l.expertNames,
-        dropped: v[o++]!,
-        entropy: v[o++]!,
-        auxLoss: Number.isNaN(v[o]!) ? (o++, null) : v[o++]!,
-        meanActive: v[o++]!,
-        collapse: isCollapsed(load, v[o - 1]!),
-      });
+      const dropped = v[o++]!;
+      const entropy = v[o++]!;
+      const auxLoss = Number.isNaN(v[o]!) ? (o++, null) : v[o++]!;
+      const meanActive = v[o++]!;
+      const m = routingMetrics({ load, alwaysOn: l.alwaysOn, dropped, meanActive });
+      moe.push({ layer: l.layer, load, expertNames: l.expertNames, dropped, entropy, auxLoss, meanActive, collapse: m.collapse, cv: m.cv, deadFraction: m.deadFraction, diversity: m.diversity, ...(m.collapse ? { collapseReason: m.collapseReason } : {}) });
     }
   }
   return { loss, correct, moe };

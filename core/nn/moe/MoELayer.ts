@@ -403,6 +403,7 @@ export class MoELayer {
       layer: this.name,
       expertNames: [...this.expertNames],
       load,
+      alwaysOn: Array.from({ length: nShared }, (_, i) => E + i),
       dropped,
       entropy,
       auxLoss,

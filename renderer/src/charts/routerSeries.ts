@@ -9,6 +9,10 @@ export interface LayerSeries {
   dropped: [number, number][];
   entropy: [number, number][];
   meanActive: [number, number][];
+  /** Expert diversity exp(H)/N, dead-expert fraction and load CV per point (runs that recorded them). */
+  diversity: [number, number][];
+  deadFraction: [number, number][];
+  cv: [number, number][];
   last: ExpertLoad;
   collapsed: boolean;
   /** Per heatmap column: whether the router had collapsed at that point. */
@@ -22,7 +26,7 @@ export function routerSeries(points: readonly MetricPoint[], maxColumns = 600): 
     for (const l of p.moe!) {
       let s = byLayer.get(l.layer);
       if (!s) {
-        s = { layer: l.layer, expertNames: l.expertNames, steps: [], loads: [], dropped: [], entropy: [], meanActive: [], last: l, collapsed: false, collapseAt: [] };
+        s = { layer: l.layer, expertNames: l.expertNames, steps: [], loads: [], dropped: [], entropy: [], meanActive: [], diversity: [], deadFraction: [], cv: [], last: l, collapsed: false, collapseAt: [] };
         byLayer.set(l.layer, s);
       }
       s.steps.push(p.step);
@@ -30,6 +34,9 @@ export function routerSeries(points: readonly MetricPoint[], maxColumns = 600): 
       s.dropped.push([p.step, l.dropped]);
       s.entropy.push([p.step, l.entropy]);
       s.meanActive.push([p.step, l.meanActive]);
+      if (l.diversity !== undefined) s.diversity.push([p.step, l.diversity]);
+      if (l.deadFraction !== undefined) s.deadFraction.push([p.step, l.deadFraction]);
+      if (l.cv !== undefined) s.cv.push([p.step, l.cv]);
       s.collapseAt.push(l.collapse);
       s.last = l;
       s.expertNames = l.expertNames;

@@ -24,6 +24,13 @@ describe('routerSeries', () => {
     expect(routerSeries(pts.slice(0, 1))[1]!.collapsed).toBe(true);
     expect(routerSeries(Array.from({ length: 50 }, (_, i) => pt(i, { moe: [load('a', [1])] })), 10)[0]!.loads.length).toBe(10);
   });
+  it('collects the routing metrics (diversity, dead share, load CV) where points recorded them', () => {
+    const withMetrics = { ...load('a', [0.5, 0.5, 0]), diversity: 0.67, deadFraction: 1 / 3, cv: 0.71 };
+    const s = routerSeries([pt(1, { moe: [load('a', [0.5, 0.5, 0])] }), pt(2, { moe: [withMetrics] })]);
+    expect(s[0]!.diversity).toEqual([[2, 0.67]]);
+    expect(s[0]!.deadFraction).toEqual([[2, 1 / 3]]);
+    expect(s[0]!.cv).toEqual([[2, 0.71]]);
+  });
 });
 
 describe('samplingStats', () => {

@@ -36,11 +36,17 @@ function LayerRouter({ s }: { s: LayerSeries }) {
         <h4>{s.layer}</h4>
         <span className="muted">
           {rows} slots · {fmt(s.last.meanActive)} active/token · entropy {fmt(s.last.entropy)} · dropped {(s.last.dropped * 100).toFixed(1)}%
+          {s.last.diversity !== undefined ? (
+            <span data-testid={`routing-metrics-${id}`}>
+              {' '}
+              · diversity {fmt(s.last.diversity)} · dead {((s.last.deadFraction ?? 0) * 100).toFixed(0)}% · load CV {fmt(s.last.cv ?? 0)}
+            </span>
+          ) : null}
         </span>
         <span className="toolbar-fill" />
         {s.collapsed ? (
           <span className="alarm" role="alert" data-testid={`collapse-${id}`}>
-            ⚠ routing collapse: one expert takes most tokens
+            ⚠ routing collapse: {s.last.collapseReason ?? 'one expert takes most tokens'}
           </span>
         ) : null}
       </div>
@@ -63,6 +69,18 @@ function LayerRouter({ s }: { s: LayerSeries }) {
           height={110}
           testId={`dropped-${id}`}
         />
+        {s.diversity.length ? (
+          <LineChart
+            title="Expert diversity exp(H)/N and dead-expert share"
+            series={[
+              { label: 'diversity', color: 'var(--series-1)', points: s.diversity },
+              { label: 'dead', color: 'var(--series-4)', points: s.deadFraction },
+            ]}
+            yDomain={[0, 1]}
+            height={110}
+            testId={`diversity-${id}`}
+          />
+        ) : null}
       </div>
     </article>
   );
