@@ -1,7 +1,7 @@
 /**
  * core/'s floors, checked on the import graph (STYLE.md rule 10; VS Code's layer check is the model):
  *
- *   space → protocol → nn, data → train → search, export → queue → host → cli
+ *   space → protocol → nn, data → train → search, export, compress → queue → host → cli
  *
  * A file imports only its own floor or lower, and no files import each other in a circle (type-only
  * imports count too: a type cycle is a seam in the wrong place). Tests (`*.test.ts`) sit beside the
@@ -20,6 +20,11 @@ export const FLOORS: Record<string, number> = {
   train: 3,
   search: 4,
   export: 4,
+  /**
+   * Compression passes (issue 15): numerical cores over expert weight arrays, and graph → graph passes
+   * over the subnet graph. On the graph's floor (export/ today) so it can read it; below queue/host/cli.
+   */
+  compress: 4,
   /** BullMQ jobs (core/queue): trains runs and rankings on workers; the host wires it in. */
   queue: 5,
   host: 6,
