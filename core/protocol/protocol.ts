@@ -202,6 +202,10 @@ export const MetricPoint = z.object({
   etaSec: z.number(),
   /** The subnet trained at this step (supernet strategies), as an encoded vector. */
   archVector: z.array(z.number()).optional(),
+  /** Mean knowledge-distillation loss of the step's distilled subnets (inplace KD strategies); `loss` stays the task loss. */
+  kdLoss: z.number().optional(),
+  /** The training strategy's numbers for its view, at validation points (e.g. PA&DA's sampling distribution). */
+  strategy: z.record(z.string(), z.union([z.number(), z.array(z.number())])).optional(),
   moe: z.array(ExpertLoad).optional(),
 });
 export type MetricPoint = z.infer<typeof MetricPoint>;

@@ -1,8 +1,10 @@
 /**
  * The training loop for a weight-sharing supernet.
  *
- * Which subnets a step trains is the strategy's choice (core/train/strategies/: plain, spos, sandwich,
- * registered in registry.ts); the loop sums their gradients into one update.
+ * Which subnets a step trains is the strategy's choice (core/train/strategies/, registered in registry.ts);
+ * the loop sums their gradients into one update and calls the strategy's optional hooks (structural edits
+ * before a step, batch sampling, per-subnet losses such as inplace distillation, per-subnet gradients; the
+ * order is in TrainingStrategy.ts). The strategy's state is saved with every checkpoint.
  *
  * Every step resolves its numbers (loss, accuracy, per-MoE-layer ExpertLoad) before they leave, batches
  * them at 5–20 Hz through MetricBatcher, and yields to the event loop at each release so a stop request
@@ -12,7 +14,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { BatchIterator, type BatchIteratorState } from '../data/BatchIterator.js';
-import type { Dataset } from '../data/Dataset.js';
+import { pickSamples, type Dataset } from '../data/Dataset.js';
 import type { Supernet } from '../nn/types.js';
 import type { AccuracyEstimate, ExpertLoad, MetricPoint, Specialization, TrainConfig } from '../protocol/protocol.js';
 import { encodeArch, largestArch, smallestArch, validateArch } from '../space/archCodec.js';
@@ -21,12 +23,13 @@ import type { Arch } from '../space/SearchSpace.js';
 import type { Checkpoint, NamedArray } from './checkpointFormat.js';
 import { accuracyEstimate, accuracyInterval } from '../protocol/accuracyInterval.js';
 import { evaluationBatchNormBatches, withSubnetBatchNorm } from './batchNorm.js';
-import { correctCount, crossEntropy, evaluateArch } from './evaluate.js';
+import { correctCount, crossEntropy, evaluateArch, weightedCrossEntropy } from './evaluate.js';
 import { MetricBatcher, type Clock } from './MetricBatcher.js';
 import { PathOptimizer, type PathOptimizerState } from './PathOptimizer.js';
 import { routingMetrics } from './routingMetrics.js';
 import { computeSpecialization } from './specialization.js';
 import { trainingStrategy } from './strategies/registry.js';
+import type { StrategyContext, SubnetLoss, TrainingStrategy } from './strategies/TrainingStrategy.js';
 
 // The collapse alarm and the routing metrics live in ./routingMetrics.ts (re-exported for existing callers).
 export { EXPERT_COLLAPSE_THRESHOLD } from './routingMetrics.js';
@@ -62,6 +65,8 @@ export interface TrainerOptions {
   snapshots?: number;
   /** Warnings worth showing the user (published as RunEvent 'log'). */
   onWarning?: (message: string) => void;
+  /** A strategy module instead of the registry's `config.strategy` (tests of the hooks). */
+  strategy?: TrainingStrategy;
 }
 
 export interface TrainResult {
@@ -148,6 +153,8 @@ export async function train(opts: TrainerOptions): Promise<TrainResult> {
   const trainable = net.trainableVariables();
   const optimizer = new PathOptimizer(config.optimizer, config.learningRate, variables);
   const sampler = createSampler(config);
+  const strategy = opts.strategy ?? trainingStrategy(config.strategy);
+  let strategyState: unknown = undefined;
   let iterState: BatchIteratorState | undefined;
   let step = 0;
   let elapsedBefore = 0;
@@ -161,6 +168,10 @@ export async function train(opts: TrainerOptions): Promise<TrainResult> {
     step = r.meta.step;
     elapsedBefore = r.meta.elapsedSec;
     bestValAccuracy = r.meta.bestValAccuracy;
+    if (r.meta.strategyState !== undefined) strategyState = structuredClone(r.meta.strategyState);
+  }
+  if (strategyState === undefined && strategy.init) {
+    strategyState = strategy.init({ space, steps: config.steps, batchSize: config.batchSize, trainSamples: ds.train.n, net });
   }
   const batches = new BatchIterator(ds.train, config.batchSize, config.seed + 1, iterState);
   const fixedLargest = largestArch(space);
@@ -200,17 +211,20 @@ export async function train(opts: TrainerOptions): Promise<TrainResult> {
         data: batches.getState(),
         optimizer: { optimizer: opt.state } satisfies CheckpointOptimizerMeta,
         bestValAccuracy,
+        // A copy: the strategy keeps mutating its state after the save.
+        ...(strategyState === undefined ? {} : { strategyState: structuredClone(strategyState) }),
       },
       variables: readVariables(net),
       optimizerSlots: opt.slots,
     });
   };
 
-  const strategy = trainingStrategy(config.strategy);
-  const pickArches = () =>
-    strategy.plan({ space, rng: sampler, evalArch, largest: fixedLargest, smallest: fixedSmallest, step, progress: step / config.steps });
+  const strategyContext = (): StrategyContext => ({
+    space, rng: sampler, evalArch, largest: fixedLargest, smallest: fixedSmallest, step, steps: config.steps, progress: step / config.steps, state: strategyState,
+  });
+  // Stable variable names for the per-subnet gradient hook.
+  const nameOf = new Map([...variables].map(([n, v]) => [v, n] as const));
 
-  const inputShape = [config.batchSize, ...ds.inputShape];
   // A supernet's BatchNorm running statistics mix all the subnets it trained: validation re-estimates
   // them for the evaluated subnet (and restores them), as search and export do. One fixed subnet
   // ('plain') has its own statistics already.
@@ -226,11 +240,18 @@ export async function train(opts: TrainerOptions): Promise<TrainResult> {
         break;
       }
       const t0 = now();
-      const batch = batches.next();
-      const { arches, reported } = pickArches();
+      const ctx = strategyContext();
+      strategy.beforeStep?.(ctx, { net, optimizer });
+      const pick = strategy.sampleBatch?.(ctx, ds.train.n, config.batchSize) ?? null;
+      const batch = pick ? pickBatch(ds.train, pick.indices) : batches.next();
+      const { arches, reported, weights: subnetWeights } = strategy.plan(ctx);
       const progress = step / config.steps;
-      const xs = tf.tensor(batch.x, inputShape);
+      const xs = tf.tensor(batch.x, [batch.size, ...ds.inputShape]);
       const ys = tf.tensor1d(batch.y, 'int32');
+      const sampleWeights = pick?.weights ? tf.tensor1d(pick.weights) : null;
+      // Each subnet's logits, kept for the loss hook of the subnets after it (inplace distillation from the
+      // largest); a later subnet's tape sees them as constants, so they are detached there.
+      const earlier: tf.Tensor2D[] = [];
       const summed = new Map<tf.Variable, tf.Tensor>();
       // Each subnet's numbers are packed into one tensor and all are read with a single (asynchronous:
       // WebGPU under Node cannot read synchronously) read after the update: one device→host transfer per
@@ -241,16 +262,28 @@ export async function train(opts: TrainerOptions): Promise<TrainResult> {
         const arch = arches[a]!;
         const { value, grads } = tf.variableGrads(() => {
           const out = net.apply(xs, arch, { training: true, progress });
-          const ce = crossEntropy(out.logits, ys);
-          const parts: tf.Tensor[] = [ce, correctCount(out.logits, ys)];
+          const ce = sampleWeights ? weightedCrossEntropy(out.logits, ys, sampleWeights) : crossEntropy(out.logits, ys);
+          const objective: SubnetLoss = strategy.loss
+            ? strategy.loss({ index: a, arch, logits: out.logits, labels: ys, sampleWeights, taskLoss: ce, earlier }, ctx)
+            : { total: ce };
+          // NaN: this subnet has no distillation loss.
+          const parts: tf.Tensor[] = [ce, correctCount(out.logits, ys), objective.kd ?? tf.scalar(NaN)];
           if (a === 0) {
             moeLayout = out.moe.map((m) => ({ layer: m.layer, expertNames: m.expertNames, alwaysOn: m.alwaysOn ?? [] }));
             for (const m of out.moe) parts.push(m.load, m.dropped, m.entropy, m.auxLoss ?? tf.scalar(NaN), m.meanActive); // NaN: no balance loss (expert choice)
           }
           packed.push(tf.keep(tf.concat(parts.map((t) => tf.cast(t, 'float32').reshape([-1])))));
-          return tf.add(ce, out.auxLoss) as tf.Scalar;
+          earlier.push(tf.keep(out.logits));
+          const total = tf.add(objective.total, out.auxLoss) as tf.Scalar;
+          const w = subnetWeights?.[a] ?? 1;
+          return w === 1 ? total : (tf.mul(total, w) as tf.Scalar);
         }, trainable);
         value.dispose();
+        if (strategy.afterSubnet) {
+          const byName = new Map<string, tf.Tensor>();
+          for (const v of trainable) if (grads[v.name]) byName.set(nameOf.get(v) ?? v.name, grads[v.name]!);
+          strategy.afterSubnet({ index: a, arch, grads: byName, logits: earlier[a]!, labels: ys, indices: pick?.indices ?? null }, ctx);
+        }
         for (const v of trainable) {
           const g = grads[v.name];
           if (!g) continue;
@@ -263,11 +296,12 @@ export async function train(opts: TrainerOptions): Promise<TrainResult> {
         }
       }
       optimizer.apply(summed);
-      tf.dispose([...summed.values(), xs, ys]);
+      tf.dispose([...summed.values(), xs, ys, ...earlier]);
+      sampleWeights?.dispose();
       const joined = tf.concat(packed);
       const all = await joined.data();
       tf.dispose([joined, ...packed]);
-      const { loss: lossSum, correct: correctSum, moe } = unpackStep(all, packed.length, moeLayout);
+      const { loss: lossSum, correct: correctSum, kd, moe } = unpackStep(all, packed.length, moeLayout);
       const lossMean = lossSum / arches.length;
       const accMean = correctSum / (batch.size * arches.length);
       if (!warnedLoad) {
@@ -296,6 +330,7 @@ export async function train(opts: TrainerOptions): Promise<TrainResult> {
         etaSec: ((config.steps - step) * emaStepMs) / 1000,
       };
       if (config.strategy !== 'plain') point.archVector = encodeArch(space, arches[reported]!);
+      if (kd !== null) point.kdLoss = kd;
       if (moe.length) point.moe = moe;
       if (step % config.evalEvery === 0 || step === config.steps) {
         const v = await validate();
@@ -305,6 +340,7 @@ export async function train(opts: TrainerOptions): Promise<TrainResult> {
         point.valCi95 = accuracyInterval(Math.round(v.accuracy * v.samples), v.samples);
         final = { valLoss: v.loss, valAccuracy: v.accuracy, val: accuracyEstimate('val', v.accuracy, v.samples) };
         if (bestValAccuracy === null || v.accuracy > bestValAccuracy) bestValAccuracy = v.accuracy;
+        if (strategy.report) point.strategy = strategy.report(strategyContext());
       }
       opts.onStep?.(point);
       if (batcher.push(point)) {
@@ -337,22 +373,37 @@ interface MoELayout {
   alwaysOn: number[];
 }
 
+/** The samples at `indices` of the training split as one batch (a strategy's `sampleBatch`). */
+function pickBatch(split: Dataset['train'], indices: readonly number[]): { x: Float32Array; y: Int32Array; size: number } {
+  const bad = indices.find((j) => !(Number.isInteger(j) && j >= 0 && j < split.n));
+  if (bad !== undefined) throw new Error(`sampleBatch: index ${bad} is outside the training split (0..${split.n - 1})`);
+  const { x, y, n } = pickSamples(split, indices);
+  return { x, y, size: n };
+}
+
 /**
- * Unpack one step's numbers: per subnet [loss, correct] and, after the first subnet's pair, its MoE
- * layers as [load × slots, dropped, entropy, auxLoss, meanActive] each.
+ * Unpack one step's numbers: per subnet [loss, correct, kd (NaN: none)] and, after the first subnet's
+ * triple, its MoE layers as [load × slots, dropped, entropy, auxLoss, meanActive] each.
  */
 function unpackStep(
   v: Float32Array | Int32Array | Uint8Array,
   subnets: number,
   layout: MoELayout[],
-): { loss: number; correct: number; moe: ExpertLoad[] } {
+): { loss: number; correct: number; kd: number | null; moe: ExpertLoad[] } {
   let o = 0;
   let loss = 0;
   let correct = 0;
+  let kdSum = 0;
+  let kdCount = 0;
   const moe: ExpertLoad[] = [];
   for (let a = 0; a < subnets; a++) {
     loss += v[o++]!;
     correct += v[o++]!;
+    const kd = v[o++]!;
+    if (!Number.isNaN(kd)) {
+      kdSum += kd;
+      kdCount++;
+    }
     if (a > 0) continue;
     for (const l of layout) {
       const load = Array.from(v.subarray(o, o + l.expertNames.length));
@@ -365,5 +416,6 @@ function unpackStep(
       moe.push({ layer: l.layer, load, expertNames: l.expertNames, dropped, entropy, auxLoss, meanActive, collapse: m.collapse, cv: m.cv, deadFraction: m.deadFraction, diversity: m.diversity, ...(m.collapse ? { collapseReason: m.collapseReason } : {}) });
     }
   }
-  return { loss, correct, moe };
+  // kd: the mean distillation loss over the subnets that have one (null: none has).
+  return { loss, correct, kd: kdCount ? kdSum / kdCount : null, moe };
 }

@@ -33,6 +33,8 @@ export interface CheckpointMeta {
   optimizer: unknown;
   /** Best validation accuracy so far, so the summary survives a resume. */
   bestValAccuracy: number | null;
+  /** The training strategy's own state (JSON; core/train/strategies/TrainingStrategy.ts), when it keeps one. */
+  strategyState?: unknown;
 }
 
 export interface Checkpoint {

@@ -40,6 +40,18 @@ export function crossEntropy(logits: tf.Tensor2D, labels: tf.Tensor1D): tf.Scala
 }
 
 /** Number of correct predictions in a batch (a scalar, summed so batches can be added up). */
+/**
+ * Cross-entropy with a weight per sample, mean over the batch: Σ wᵢ·CEᵢ / n (importance-sampled batches,
+ * PA&DA: weights 1/(N·pᵢ) keep the loss an unbiased estimate of the uniform-batch loss).
+ */
+export function weightedCrossEntropy(logits: tf.Tensor2D, labels: tf.Tensor1D, weights: tf.Tensor1D): tf.Scalar {
+  return tf.tidy(() => {
+    const oneHot = tf.oneHot(labels, logits.shape[1]);
+    const perSample = tf.neg(tf.sum(tf.mul(oneHot, tf.logSoftmax(logits)), 1));
+    return tf.mean(tf.mul(perSample, weights)) as tf.Scalar;
+  });
+}
+
 export function correctCount(logits: tf.Tensor2D, labels: tf.Tensor1D): tf.Scalar {
   return tf.tidy(() => tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), labels), 'float32')) as tf.Scalar);
 }

@@ -10,7 +10,7 @@ import type { StrategyContext } from './TrainingStrategy.js';
 
 function ctx(seed = 3): StrategyContext {
   const space = SearchSpace.parse(listExampleSpaces().find((e) => e.id === 'spirals-moe')!.space);
-  return { space, rng: createRng(seed), evalArch: largestArch(space), largest: largestArch(space), smallest: smallestArch(space), step: 0, progress: 0 };
+  return { space, rng: createRng(seed), evalArch: largestArch(space), largest: largestArch(space), smallest: smallestArch(space), step: 0, steps: 100, progress: 0, state: undefined };
 }
 
 describe('training strategy registry', () => {
