@@ -17,6 +17,10 @@ export interface Batch {
   x: Float32Array;
   y: Int32Array;
   size: number;
+  /** Token datasets: size × seqLen target ids (Split.targets). */
+  targets?: Int32Array;
+  /** Token datasets: size group indices (Split.groups). */
+  groups?: Int32Array;
 }
 
 export class BatchIterator {
@@ -53,6 +57,10 @@ export class BatchIterator {
     const f = this.featureSize;
     const x = new Float32Array(this.batchSize * f);
     const y = new Int32Array(this.batchSize);
+    const { targets: tg, groups: gr } = this.split;
+    const t = tg ? tg.length / this.split.n : 0;
+    const targets = tg ? new Int32Array(this.batchSize * t) : undefined;
+    const groups = gr ? new Int32Array(this.batchSize) : undefined;
     for (let k = 0; k < this.batchSize; k++) {
       if (this.st.cursor >= this.split.n) {
         this.st = { epoch: this.st.epoch + 1, cursor: 0, epochRngState: this.rng.getState() };
@@ -61,8 +69,10 @@ export class BatchIterator {
       const j = this.order[this.st.cursor++]!;
       x.set(this.split.x.subarray(j * f, (j + 1) * f), k * f);
       y[k] = this.split.y[j]!;
+      targets?.set(tg!.subarray(j * t, (j + 1) * t), k * t);
+      if (groups) groups[k] = gr![j]!;
     }
-    return { x, y, size: this.batchSize };
+    return { x, y, size: this.batchSize, ...(targets ? { targets } : {}), ...(groups ? { groups } : {}) };
   }
 
   getState(): BatchIteratorState {
@@ -81,6 +91,13 @@ export function* sequentialBatches(split: Split, batchSize: number, limit = spli
   const n = Math.min(limit, split.n);
   for (let i = 0; i < n; i += batchSize) {
     const size = Math.min(batchSize, n - i);
-    yield { x: split.x.subarray(i * f, (i + size) * f), y: split.y.subarray(i, i + size), size };
+    const t = split.targets ? split.targets.length / split.n : 0;
+    yield {
+      x: split.x.subarray(i * f, (i + size) * f),
+      y: split.y.subarray(i, i + size),
+      size,
+      ...(split.targets ? { targets: split.targets.subarray(i * t, (i + size) * t) } : {}),
+      ...(split.groups ? { groups: split.groups.subarray(i, i + size) } : {}),
+    };
   }
 }

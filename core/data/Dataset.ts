@@ -5,9 +5,12 @@
 import type { DatasetConfig } from '../protocol/protocol.js';
 import type { InputSpec } from '../space/SearchSpace.js';
 import { createRng } from '../space/rng.js';
-import type { Dataset, SourceDataset, Split } from './DatasetContract.js';
+import type { Dataset, SourceDataset, Split, TokenSpec } from './DatasetContract.js';
 import { loadFashionMnist } from './fashionMnist.js';
+import { patchSequenceShape, toPatchSequences } from './patches.js';
+import { makeSequenceTasks } from './sequenceTasks.js';
 import { makeGaussians, makeSpirals } from './synthetic.js';
+import { loadTextCorpus } from './textCorpus.js';
 
 export { DatasetError, sampleSize, type Dataset, type PlaneBounds, type SourceDataset, type Split } from './DatasetContract.js';
 
@@ -25,6 +28,8 @@ export const MIN_VAL_SAMPLES = 32;
  * same images and their validation scores compare; synthetic sets mix in their own seed.
  */
 export const VAL_SPLIT_SEED = 0x7a11d;
+/** Share of documents a text corpus holds out for validation and for test when the config does not say. */
+export const DEFAULT_TEXT_SPLIT_FRACTION = 0.05;
 
 export async function loadDataset(cfg: DatasetConfig, opts: LoadDatasetOptions = {}): Promise<Dataset> {
   const fraction = cfg.valFraction ?? DEFAULT_VAL_FRACTION;
@@ -35,9 +40,43 @@ export async function loadDataset(cfg: DatasetConfig, opts: LoadDatasetOptions =
       return withValidation(makeGaussians(cfg), fraction, VAL_SPLIT_SEED ^ cfg.seed);
     case 'fashion-mnist': {
       const flatten = cfg.flatten || (opts.input?.kind === 'vector' && opts.input.dim === 784);
-      return withValidation(await loadFashionMnist({ dir: cfg.dir, limit: cfg.limit, flatten }), fraction, VAL_SPLIT_SEED);
+      const ds = withValidation(await loadFashionMnist({ dir: cfg.dir, limit: cfg.limit, flatten: flatten && !cfg.patch }), fraction, VAL_SPLIT_SEED);
+      return cfg.patch ? asPatchSequences(ds, cfg.patch) : ds;
     }
+    case 'text': {
+      const f = cfg.valFraction ?? DEFAULT_TEXT_SPLIT_FRACTION;
+      const c = await loadTextCorpus({ ...cfg, valFraction: f, testFraction: cfg.testFraction ?? DEFAULT_TEXT_SPLIT_FRACTION });
+      return tokenDataset('text', c);
+    }
+    case 'sequence-tasks':
+      return tokenDataset('sequence-tasks', makeSequenceTasks({ ...cfg, valFraction: fraction, testFraction: fraction }));
   }
+}
+
+/** A token workload's splits as a Dataset: one sample is seqLen token ids, the classes are the tokens. */
+function tokenDataset(kind: 'text' | 'sequence-tasks', d: Pick<Dataset, 'train' | 'val' | 'test'> & { tokens: TokenSpec }): Dataset {
+  return {
+    kind,
+    train: d.train,
+    val: d.val,
+    test: d.test,
+    inputShape: [d.tokens.seqLen],
+    numClasses: d.tokens.vocab.length,
+    classNames: d.tokens.vocab,
+    tokens: d.tokens,
+  };
+}
+
+/** Fashion-MNIST images as sequences of patch × patch tiles: inputShape [tokens, patch²]. */
+function asPatchSequences(ds: Dataset, patch: number): Dataset {
+  const s = { height: 28, width: 28, channels: 1, patch };
+  return {
+    ...ds,
+    train: toPatchSequences(ds.train, s),
+    val: toPatchSequences(ds.val, s),
+    test: toPatchSequences(ds.test, s),
+    inputShape: patchSequenceShape(s),
+  };
 }
 
 /** Number of training samples `holdOutValidation` moves to the validation split. */

@@ -12,11 +12,12 @@
  * stream, and a test or validation string that also occurs in training (same task) is redrawn, so the
  * held-out splits measure the rule, not memory.
  */
+import { SequenceTaskName } from '../protocol/protocol.js';
 import { createRng, type Rng } from '../space/rng.js';
 import { DatasetError, IGNORE_TARGET, type Split, type TokenSpec } from './DatasetContract.js';
 
-export const SEQUENCE_TASKS = ['copy', 'reverse', 'sort'] as const;
-export type SequenceTask = (typeof SEQUENCE_TASKS)[number];
+export const SEQUENCE_TASKS = SequenceTaskName.options;
+export type SequenceTask = SequenceTaskName;
 export const SEP = '<sep>';
 
 export interface SequenceTaskOptions {

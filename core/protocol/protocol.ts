@@ -54,6 +54,10 @@ export type AccuracyEstimate = z.infer<typeof AccuracyEstimate>;
  */
 const valFraction = z.number().min(0.01).max(0.5).optional();
 
+/** The synthetic sequence tasks (core/data/sequenceTasks.ts applies them). */
+export const SequenceTaskName = z.enum(['copy', 'reverse', 'sort']);
+export type SequenceTaskName = z.infer<typeof SequenceTaskName>;
+
 export const DatasetConfig = z.discriminatedUnion('kind', [
   z
     .object({
@@ -82,6 +86,38 @@ export const DatasetConfig = z.discriminatedUnion('kind', [
       /** Use only the first N training images (0 = all). */
       limit: z.number().int().min(0).default(0),
       flatten: z.boolean().default(false),
+      /** Cut each image into patch × patch tiles, one token each (ViT input; the space's input is tokens). */
+      patch: z.number().int().min(1).max(28).optional(),
+      valFraction,
+    })
+    .strict(),
+  z
+    .object({
+      /** A character-level language-model corpus (core/data/textCorpus.ts), split by document. */
+      kind: z.literal('text'),
+      /** Folder of .txt files or fortune files (Debian's `fortunes` package by default). */
+      dir: z.string().default('/usr/share/games/fortunes'),
+      /** Characters per sample (the model's context). */
+      seqLen: z.number().int().min(2).max(4096).default(64),
+      /** Share of documents held out for validation and for test (absent: 0.05 each). */
+      valFraction,
+      testFraction: z.number().min(0.01).max(0.5).optional(),
+      seed: z.number().int().default(1),
+      /** Keep at most this many characters of each split (0 = all): short runs and tests. */
+      maxChars: z.number().int().min(0).default(0),
+    })
+    .strict(),
+  z
+    .object({
+      /** Copy / reverse / sort of a random string with the task hidden (core/data/sequenceTasks.ts). */
+      kind: z.literal('sequence-tasks'),
+      tasks: z.array(SequenceTaskName).min(1, 'give at least one task').default(['copy', 'reverse', 'sort']),
+      /** Length of the input string; a sample is twice as long. */
+      length: z.number().int().min(2).max(256).default(8),
+      /** Alphabet size. */
+      symbols: z.number().int().min(2).max(26).default(10),
+      samples: z.number().int().min(64).max(200000).default(6000),
+      seed: z.number().int().default(1),
       valFraction,
     })
     .strict(),

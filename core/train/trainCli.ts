@@ -7,6 +7,7 @@ import { readFile } from 'node:fs/promises';
 import { totalmem } from 'node:os';
 import { z } from 'zod';
 import { FASHION_MNIST_DIR } from '../data/fashionMnist.js';
+import { FORTUNES_DIR } from '../data/textCorpus.js';
 import { parseFlags } from '../protocol/cliFlags.js';
 import {
   BackendChoice,
@@ -27,8 +28,10 @@ import { runTraining, type RunTrainingOptions, type RunTrainingResult } from './
 import { TRAINING_STRATEGY_NAMES } from '../protocol/strategyNames.js';
 
 const TRAIN_USAGE = `Usage: switchyard train <space.json> [flags]
-  --data spirals|gaussians|fashion-mnist[:DIR]   dataset (default: spirals for 2-D inputs, fashion-mnist otherwise)
-  --limit N            use only the first N training images (fashion-mnist)
+  --data spirals|gaussians|fashion-mnist[:DIR]|text[:DIR]|sequence-tasks
+                       dataset (default: spirals for 2-D inputs, fashion-mnist otherwise); text reads a folder of
+                       .txt or fortune files (default /usr/share/games/fortunes)
+  --limit N            use only the first N training images (fashion-mnist) or characters per split (text)
   --steps N            training steps (default 500)
   --batch N            batch size (default 128)
   --lr X               learning rate (default 0.003)
@@ -84,8 +87,12 @@ export function parseDataFlag(value: string | undefined, space: SearchSpace, fla
         limit: flags.limit ?? 0,
         flatten: space.input.kind === 'vector',
       };
+    case 'text':
+      return { kind: 'text', dir: dir || FORTUNES_DIR, seqLen: 64, seed, maxChars: flags.limit ?? 0 };
+    case 'sequence-tasks':
+      return { kind: 'sequence-tasks', tasks: ['copy', 'reverse', 'sort'], length: 8, symbols: 10, samples: 6000, seed };
     default:
-      throw new ProtocolError('invalid', `--data: unknown dataset "${kind}" (use spirals, gaussians or fashion-mnist[:DIR])`, [
+      throw new ProtocolError('invalid', `--data: unknown dataset "${kind}" (use spirals, gaussians, fashion-mnist[:DIR], text[:DIR] or sequence-tasks)`, [
         { path: '--data', message: `unknown dataset "${kind}"` },
       ]);
   }

@@ -20,6 +20,8 @@ export const DEFAULT_DATASETS: Record<DatasetConfig['kind'], DatasetForm> = {
   spirals: { kind: 'spirals', classes: 4, samples: 4000, noise: 0.2, seed: 1 },
   gaussians: { kind: 'gaussians', classes: 6, samples: 4000, spread: 0.6, seed: 1 },
   'fashion-mnist': { kind: 'fashion-mnist', dir: '/usr/share/datasets/fashion-mnist', limit: 10000, flatten: true },
+  text: { kind: 'text', dir: '/usr/share/games/fortunes', seqLen: 64, maxChars: 0, seed: 1 },
+  'sequence-tasks': { kind: 'sequence-tasks', length: 8, symbols: 10, samples: 6000, seed: 1 },
 };
 
 export interface RunsSlice {

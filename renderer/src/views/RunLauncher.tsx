@@ -45,6 +45,8 @@ function Pick<T extends string>(props: { label: string; value: T; options: reado
 
 /** Whether the space's input and classes fit the dataset (synthetic sets are 2-D points). */
 function dataMismatch(data: DatasetForm, input: unknown, numClasses: unknown): string | null {
+  // Token workloads: the vocabulary is known once the core reads the corpus; it checks the fit then.
+  if (data.kind === 'text' || data.kind === 'sequence-tasks') return null;
   if (data.kind === 'fashion-mnist') {
     const want = data.flatten ? 'vector of 784' : 'image 28×28×1';
     const inp = input as { kind?: string; dim?: number; height?: number };
@@ -95,11 +97,27 @@ export function RunLauncher() {
         <Pick
           label="Dataset"
           value={d.kind}
-          options={['spirals', 'gaussians', 'fashion-mnist'] as const}
+          options={Object.keys(DEFAULT_DATASETS) as (keyof typeof DEFAULT_DATASETS)[]}
           testId="launch-dataset"
           onChange={(k) => setLaunch({ data: DEFAULT_DATASETS[k] })}
         />
-        {d.kind !== 'fashion-mnist' ? (
+        {d.kind === 'text' ? (
+          <>
+            <div className="field field-wide">
+              <label htmlFor="launch-text-dir">Text folder (.txt or fortune files)</label>
+              <input id="launch-text-dir" type="text" value={String(d.dir ?? '')} data-testid="launch-text-dir" onChange={(e) => setData({ dir: e.target.value })} />
+            </div>
+            <Num label="Context (chars)" value={Number(d.seqLen)} testId="launch-seq-len" onChange={(v) => setData({ seqLen: v })} />
+            <Num label="Max chars (0 = all)" value={Number(d.maxChars)} testId="launch-max-chars" onChange={(v) => setData({ maxChars: v })} />
+          </>
+        ) : d.kind === 'sequence-tasks' ? (
+          <>
+            <Num label="String length" value={Number(d.length)} testId="launch-seq-length" onChange={(v) => setData({ length: v })} />
+            <Num label="Symbols" value={Number(d.symbols)} testId="launch-symbols" onChange={(v) => setData({ symbols: v })} />
+            <Num label="Samples" value={Number(d.samples)} testId="launch-samples" onChange={(v) => setData({ samples: v })} />
+            <Num label="Data seed" value={Number(d.seed)} testId="launch-data-seed" onChange={(v) => setData({ seed: v })} />
+          </>
+        ) : d.kind !== 'fashion-mnist' ? (
           <>
             <Num label="Classes" value={Number(d.classes)} testId="launch-classes" onChange={(v) => setData({ classes: v })} />
             <Num label="Samples" value={Number(d.samples)} testId="launch-samples" onChange={(v) => setData({ samples: v })} />
