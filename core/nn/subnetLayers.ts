@@ -15,14 +15,9 @@
  */
 import type { Activation } from '../space/SearchSpace.js';
 
-/** What an MoE layer's expert slot is: a routed FFN expert, or one of the cheap experts (null, zero, copy, constant). */
-export type ColumnKind = 'ffn' | 'null' | 'zero' | 'copy' | 'constant';
+import type { ColumnKind, Gating, WeightArray } from './graph/ops.js';
 
-/** A row-major weight array and its shape. */
-export interface WeightArray {
-  data: Float32Array;
-  shape: number[];
-}
+export type { ColumnKind, WeightArray };
 
 export interface FfnWeights {
   /** [d, h] */
@@ -35,17 +30,8 @@ export interface FfnWeights {
   b2: WeightArray;
 }
 
-/**
- * How an exported MoE layer picks slots per token: the selection op each router lowers to
- * (core/nn/routers/<mode>.ts `lower`; plain-array arithmetic in core/nn/routers/selection.ts).
- */
-export type SubnetGating =
-  /** The k most probable slots (ties: lower column first). SMoE-Dropout exports as top-kEnd·m. */
-  | { mode: 'topk'; k: number }
-  /** Most probable slots while the mass ranked above a slot is < p, at most maxK of them. */
-  | { mode: 'topp'; p: number; maxK: number }
-  /** Each column takes its round(capacityFactor·N/S) most probable tokens of the batch. */
-  | { mode: 'expert-choice'; capacityFactor: number };
+/** How an exported MoE layer picks slots per token: the graph's selection op (core/nn/graph/ops.ts Gating). */
+export type SubnetGating = Gating;
 
 /**
  * y = (residual ? x : 0) + Σ_columns gate_c · expert_c(x) + Σ_shared ffn(x), with

@@ -6,20 +6,22 @@
  * - Image input flows NHWC through conv stages. Before the first dense/moe stage the image becomes a
  *   vector: global average pooling when the space has conv stages (width = channels), flattening
  *   otherwise (width = height · width · channels).
- * - A dense block's output width is its chosen width; a conv block's output channels are its chosen
- *   channels. An `identity` op skips the block, so the tensor (and its width) passes unchanged.
- * - An MoE block maps width d to width d (each expert is d → hidden → d), so it keeps its input width.
+ * - A block's possible output widths are its descriptor's `outWidths` (core/space/blocks/<type>.ts): a dense
+ *   block's chosen width, a conv block's chosen channels, an MoE block its input width; an `identity` op
+ *   skips the block, so the tensor (and its width) passes unchanged.
+ * - A stage whose block does not read images (descriptor `reads`) turns an image into a vector first.
  * - The classifier head reads whatever width the last stage produced (an elastic input slice).
  * Every layer's weights are allocated at the largest width that can reach it and sliced per subnet
  * (Once-for-All, Cai et al., 2020).
  */
-import type { SearchSpace } from './SearchSpace.js';
+import { describeBlock } from './blocks/registry.js';
+import type { BlockType, SearchSpace } from './SearchSpace.js';
 
 export type TensorKind = 'image' | 'vector';
 
 export interface StagePlan {
   id: string;
-  type: 'dense' | 'conv' | 'moe';
+  type: BlockType;
   /** How the stage's input is formed from the previous tensor. */
   reshapeBefore: 'none' | 'gap' | 'flatten';
   /** Possible input widths (units for vectors, channels for images), ascending. */
@@ -36,22 +38,11 @@ export interface SpacePlan {
   /** Possible widths reaching the classifier head. */
   headWidths: number[];
   headInMax: number;
-  /** True when the space has at least one conv stage (images are pooled rather than flattened). */
+  /** True when the space has a stage that reads images, e.g. conv (images are then pooled rather than flattened). */
   hasConv: boolean;
 }
 
 const sorted = (s: Set<number>) => [...s].sort((a, b) => a - b);
-
-/** Output widths of one block given its possible input widths. */
-function blockOut(block: SearchSpace['stages'][number]['block'], inW: Set<number>): Set<number> {
-  if (block.type === 'moe') return new Set(inW);
-  const out = new Set<number>();
-  const main = block.type === 'dense' ? 'dense' : 'conv';
-  const sizes = block.type === 'dense' ? block.width : block.channels;
-  if ((block.ops as string[]).includes(main)) for (const w of sizes) out.add(w);
-  if ((block.ops as string[]).includes('identity')) for (const w of inW) out.add(w);
-  return out;
-}
 
 /**
  * Plan a space. Assumes the schema parsed; tolerates semantic errors (a conv stage after a dense one is
@@ -59,7 +50,7 @@ function blockOut(block: SearchSpace['stages'][number]['block'], inW: Set<number
  */
 export function planSpace(space: SearchSpace): SpacePlan {
   const stages: StagePlan[] = [];
-  const hasConv = space.stages.some((s) => s.block.type === 'conv');
+  const hasConv = space.stages.some((s) => describeBlock(s.block).reads.includes('image'));
   let kind: TensorKind = space.input.kind === 'image' ? 'image' : 'vector';
   let widths: Set<number>;
   if (space.input.kind === 'image') {
@@ -70,7 +61,7 @@ export function planSpace(space: SearchSpace): SpacePlan {
   for (const stage of space.stages) {
     const block = stage.block;
     let reshapeBefore: StagePlan['reshapeBefore'] = 'none';
-    if (block.type !== 'conv' && kind === 'image' && space.input.kind === 'image') {
+    if (!describeBlock(block).reads.includes('image') && kind === 'image' && space.input.kind === 'image') {
       if (hasConv) reshapeBefore = 'gap';
       else {
         reshapeBefore = 'flatten';
@@ -84,7 +75,7 @@ export function planSpace(space: SearchSpace): SpacePlan {
     const out = new Set<number>();
     const maxDepth = Math.max(...stage.depth);
     for (let j = 0; j < maxDepth; j++) {
-      cur = blockOut(block, cur);
+      cur = describeBlock(block).outWidths(block, cur);
       if (stage.depth.includes(j + 1)) for (const w of cur) out.add(w);
     }
     const plan: StagePlan = {

@@ -20,6 +20,7 @@ import { describeRouting } from '../../space/routing/registry.js';
 import type { RoutingShape } from '../../space/routing/descriptor.js';
 import type { ColumnKind, SubnetGating, WeightArray } from '../subnetLayers.js';
 import type { NamedLoss } from '../types.js';
+import type { ForwardContext } from '../forwardContext.js';
 import { capacityMaskTensor, renormalizedGates, withoutGradient } from '../moe/routers.js';
 
 /** What a router sees of its MoE layer. */
@@ -104,25 +105,11 @@ export interface Route {
   losses: NamedLoss[];
 }
 
-/**
- * Per-forward state threaded through the layers in order (Supernet.apply makes one per pass, the subnet
- * reference evaluator another): the router logits of the last MoE layer (MoE++ gating residuals read them)
- * and a state map for modules that carry state across layers — keyed by the module's own name (e.g. a
- * layerwise recurrent router's GRU hidden state under 'rmoe', a momentum buffer under 'momentum'), read and
- * written only by that module, so adding such a module edits no shared file. Tensors stored here live for
- * the pass (the caller's tidy scope disposes them).
- */
-export interface ForwardContext {
-  logits: tf.Tensor2D | null;
-  state: Map<string, unknown>;
-}
+/** The per-forward context (../forwardContext.ts); routers read and write its logits and state map. */
+export type { ForwardContext, StateKey } from '../forwardContext.js';
+export { newForwardContext, stateKey } from '../forwardContext.js';
 /** The routing half of the per-forward context (kept as a name for existing callers). */
 export type RouteContext = ForwardContext;
-
-/** A fresh per-forward context. */
-export function newForwardContext(): ForwardContext {
-  return { logits: null, state: new Map() };
-}
 
 /** Columns whose expert computes something (FFN, copy, constant); null and zero experts do not. */
 export function computes(kind: ColumnKind): boolean {

@@ -1,0 +1,123 @@
+/**
+ * The subnet graph: the one subnet format (issue 10). A subnet as a plain graph of concrete ops, weights
+ * already sliced out of the supernet: every block lowers itself to these ops (core/nn/blocks/block.ts
+ * `lower`), and evaluation (./evaluate.ts), compression and export (tfjs LayersModel, ONNX) are passes over
+ * it, so the supernet's semantics are captured once and no writer knows about elastic slicing.
+ * Ops run in order on a batch [N, ...inputShape] (NHWC for images); the last op produces the logits.
+ * This file is types only (a leaf: routers, blocks and writers import it without a cycle).
+ */
+import type { Activation, InputSpec } from '../../space/SearchSpace.js';
+
+/** A row-major weight array and its shape. */
+export interface WeightArray {
+  data: Float32Array;
+  shape: number[];
+}
+
+/** What an MoE layer's router column is: a routed FFN expert, or one of the cheap experts (null, zero, copy, constant). */
+export type ColumnKind = 'ffn' | 'null' | 'zero' | 'copy' | 'constant';
+
+export interface DenseWeights {
+  /** [inDim, outDim] row-major. */
+  kernel: Float32Array;
+  bias: Float32Array | null;
+  inDim: number;
+  outDim: number;
+}
+
+/** One expert: dim → hidden (activation) → dim. */
+export interface Ffn {
+  up: DenseWeights;
+  down: DenseWeights;
+  activation: Activation;
+}
+
+/** A router slot (the order of the router's outputs). */
+export type MoESlot =
+  | { kind: 'expert'; name: string; ffn: Ffn }
+  /** AdaMoE null expert / MoE++ zero expert: contributes nothing. */
+  | { kind: 'null'; name: string }
+  /** MoE++ copy expert: the input itself. */
+  | { kind: 'copy'; name: string }
+  /**
+   * MoE++ constant expert: α₁·x + α₂·value with [α₁, α₂] = softmax(x · gate) (gate [dim, 2], no bias);
+   * without `gate`, the vector alone.
+   */
+  | { kind: 'constant'; name: string; value: Float32Array; gate?: DenseWeights };
+
+/**
+ * Which slots a token uses. Ranking is by router probability, ties to the lower slot index (the order
+ * tf.topk and ONNX TopK both give).
+ * - topk: the k most probable slots;
+ * - topp: the most probable slots until their cumulative probability reaches p (slot i is kept when the
+ *   probability mass ranked above it is < p), at most maxK of them.
+ */
+export type Gating =
+  | { mode: 'topk'; k: number }
+  | { mode: 'topp'; p: number; maxK: number }
+  /**
+   * Expert choice (Zhou et al., 2022): each slot takes its C = round(capacityFactor·N/S) most probable
+   * tokens of the batch (clamped to [1, N]). Batch-dependent, so only ONNX (whose graph can see the
+   * batch axis) can express it; the tfjs LayersModel writer refuses it.
+   */
+  | { mode: 'expert-choice'; capacityFactor: number };
+
+export interface MoEOp {
+  op: 'moe';
+  name: string;
+  dim: number;
+  router: DenseWeights;
+  slots: MoESlot[];
+  /** DeepSeekMoE shared experts: every token passes through them with weight 1. */
+  shared: Ffn[];
+  gating: Gating;
+  /**
+   * Gate = probability renormalised over the selected slots that compute (all but 'null' slots) (true), or
+   * the raw probability (false).
+   */
+  normalize: boolean;
+  /**
+   * MoE++ gating residual: router logits += (the previous MoE op's logits) · gateResidual ([S, S], no
+   * bias), when the previous MoE op of the graph (in evaluation order) has S slots too.
+   */
+  gateResidual?: DenseWeights | null;
+}
+
+export type SubnetOp =
+  | { op: 'dense'; name: string; weights: DenseWeights }
+  | {
+      op: 'conv2d';
+      name: string;
+      /** [k, k, inChannels, outChannels] (HWIO), 'same' padding. */
+      kernel: Float32Array;
+      kernelSize: number;
+      inChannels: number;
+      outChannels: number;
+      stride: 1 | 2;
+      bias: Float32Array | null;
+    }
+  | {
+      op: 'batchNorm';
+      name: string;
+      channels: number;
+      gamma: Float32Array;
+      beta: Float32Array;
+      mean: Float32Array;
+      variance: Float32Array;
+      epsilon: number;
+    }
+  | { op: 'activation'; name: string; fn: Activation }
+  | { op: 'globalAvgPool'; name: string }
+  /** Row-major over NHWC, as tf.reshape flattens. */
+  | { op: 'flatten'; name: string }
+  /** x + body(x) */
+  | { op: 'residual'; name: string; body: SubnetOp[] }
+  | MoEOp;
+
+export interface SubnetGraph {
+  input: InputSpec;
+  numClasses: number;
+  /** The last op produces the logits [batch, numClasses]. */
+  ops: SubnetOp[];
+}
+

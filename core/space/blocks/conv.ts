@@ -1,0 +1,34 @@
+/**
+ * Conv block: 'same' conv with elastic channels and elastic kernel (the centre k×k of the largest, Once-for-All,
+ * Cai et al., 2020), then BatchNorm (or a bias) and the activation.
+ */
+import { z } from 'zod';
+import { Activation, choices, positiveInt, type BlockDescriptor } from './descriptor.js';
+
+export const ConvBlock = z
+  .object({
+    type: z.literal('conv'),
+    channels: choices(positiveInt.max(2048)),
+    /** Odd kernel sizes; a smaller kernel is the centre of the largest (OFA elastic kernel). */
+    kernel: choices(positiveInt.max(11).refine((k) => k % 2 === 1, 'kernel sizes must be odd')),
+    stride: z.union([z.literal(1), z.literal(2)]).default(1),
+    activation: Activation.default('relu'),
+    batchNorm: z.boolean().default(true),
+    ops: z.array(z.enum(['conv', 'identity'])).min(1).default(['conv']),
+  })
+  .strict();
+export type ConvBlock = z.infer<typeof ConvBlock>;
+
+export const conv: BlockDescriptor<ConvBlock> = {
+  type: 'conv',
+  label: 'conv',
+  schema: ConvBlock,
+  reads: ['image'],
+  ops: (b) => b.ops,
+  mainOp: 'conv',
+  dims: (b) => [
+    { key: 'channels', values: b.channels },
+    { key: 'kernel', values: b.kernel },
+  ],
+  outWidths: (b, inW) => new Set([...(b.ops.includes('conv') ? b.channels : []), ...(b.ops.includes('identity') ? inW : [])]),
+};

@@ -1,0 +1,28 @@
+/** Dense block: y = act(x·W + b), elastic width (Once-for-All, Cai et al., 2020), optional residual. */
+import { z } from 'zod';
+import { Activation, choices, positiveInt, type BlockDescriptor } from './descriptor.js';
+
+export const DenseBlock = z
+  .object({
+    type: z.literal('dense'),
+    /** Output width choices (elastic width). */
+    width: choices(positiveInt.max(8192)),
+    activation: Activation.default('relu'),
+    /** Operation choices: 'dense' applies the layer, 'identity' skips it (needs equal in/out width). */
+    ops: z.array(z.enum(['dense', 'identity'])).min(1).default(['dense']),
+    residual: z.boolean().default(false),
+  })
+  .strict();
+export type DenseBlock = z.infer<typeof DenseBlock>;
+
+export const dense: BlockDescriptor<DenseBlock> = {
+  type: 'dense',
+  label: 'dense',
+  schema: DenseBlock,
+  // On a sequence it acts on the last axis of every token.
+  reads: ['vector', 'sequence'],
+  ops: (b) => b.ops,
+  mainOp: 'dense',
+  dims: (b) => [{ key: 'width', values: b.width }],
+  outWidths: (b, inW) => new Set([...(b.ops.includes('dense') ? b.width : []), ...(b.ops.includes('identity') ? inW : [])]),
+};

@@ -1,0 +1,63 @@
+/**
+ * The schema half of the ElasticBlock contract (issue 10): what a block type is as a document — its zod
+ * schema, the tensor layouts it reads, its choice dimensions (the arch codec's positions and the editor's
+ * lists) and the widths it can output (planSpace). Pure zod, no tf, so core/space (floor 0) assembles the
+ * SearchSpace's `Block` union from the descriptors in ./registry.ts. The tf half (variables, forward,
+ * params, FLOPs, lowering to the subnet graph) is the ElasticBlock of the same type in
+ * core/nn/blocks/registry.ts; its `Record<BlockType, ElasticBlock>` type makes a missing one a type error.
+ *
+ * Adding a block type (e.g. attention): core/space/blocks/attention.ts (schema + descriptor) and
+ * core/nn/blocks/attention.ts (ElasticBlock), one line in each registry. If its choices need a field
+ * BlockChoice does not have yet, add it to BlockChoice (core/space/SearchSpace.ts) — one line.
+ */
+import { z } from 'zod';
+
+export const positiveInt = z.number().int().min(1);
+
+/** A list of choices: at least one, all distinct, ascending order is not required. */
+export const choices = (item: z.ZodNumber) =>
+  z
+    .array(item)
+    .min(1, 'give at least one choice')
+    .refine((xs) => new Set(xs).size === xs.length, 'choices must be distinct');
+
+export const Activation = z.enum(['relu', 'gelu', 'tanh', 'sigmoid', 'linear']);
+export type Activation = z.infer<typeof Activation>;
+
+/**
+ * How a sample flows between blocks: 'vector' [B, d]; 'image' NHWC [B, H, W, C] (width = C); 'sequence'
+ * [B, T, d] (width = d, T tokens). Between stages an image becomes a vector for a block that reads only
+ * vectors (global average pooling when the space has a conv stage, else flattening: core/space/planSpace.ts).
+ */
+export type TensorLayout = 'vector' | 'image' | 'sequence';
+
+/** The choice fields a block type's choices may set (the numeric fields of BlockChoice). */
+export type ChoiceKey = 'width' | 'channels' | 'kernel' | 'expertHidden';
+
+/** One numeric choice dimension of a block: its BlockChoice field and the block's list of values. */
+export interface ChoiceDim {
+  key: ChoiceKey;
+  values: readonly number[];
+}
+
+export interface BlockDescriptor<B extends { type: string } = { type: string }> {
+  type: B['type'];
+  /** Short name for menus and summaries. */
+  label: string;
+  /** A strict zod object with `type: z.literal(type)` and its defaults. */
+  schema: z.ZodType<B>;
+  /** Layouts the block reads (its output keeps the layout it read, except where `outputLayout` says). */
+  reads: readonly TensorLayout[];
+  /**
+   * The block's op choices, first position of its codec vector (`op` in BlockChoice): its main op and
+   * possibly 'identity' (skips the block, so its numeric choices decide nothing). Undefined: no op choice
+   * (MoE), the block always runs.
+   */
+  ops?(block: B): readonly string[];
+  /** The op that runs the block (the choice's `op` when unset), e.g. 'dense'. */
+  mainOp: string;
+  /** Numeric choice dimensions in codec order, after the op position. */
+  dims(block: B): readonly ChoiceDim[];
+  /** Possible output widths of one block given its possible input widths (every choice, identity included). */
+  outWidths(block: B, inWidths: ReadonlySet<number>): Set<number>;
+}

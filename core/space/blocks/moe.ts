@@ -1,0 +1,79 @@
+/**
+ * MoE block: routed FFN experts over the tokens (rows of a vector batch, or every token of a sequence),
+ * with the routers and expert kinds of core/space/SearchSpace.ts's header; keeps its input width.
+ */
+import { z } from 'zod';
+import { Routing } from '../routing/registry.js';
+import { Activation, choices, positiveInt, type BlockDescriptor } from './descriptor.js';
+
+/** Routed or shared FFN experts per MoE block. */
+export const MAX_EXPERTS = 256;
+/**
+ * Null / zero / copy / constant experts per kind: they cost no FFN but each is a router column, so every
+ * routing tensor grows with them (a million null experts is a [batch, 10⁶] tensor a dozen times over).
+ */
+export const MAX_SPECIAL_EXPERTS = 1024;
+const expertCount = (max: number, what: string) => z.number().int().min(0).max(max, `at most ${max} ${what}`).default(0);
+
+export const MoEBlock = z
+  .object({
+    type: z.literal('moe'),
+    /** Routed experts before fine-grained segmentation. */
+    experts: positiveInt.max(MAX_EXPERTS, `at most ${MAX_EXPERTS} routed experts`),
+    /** Hidden width choices of each expert's FFN (elastic, OFA-style slicing). */
+    expertHidden: choices(positiveInt.max(16384)),
+    activation: Activation.default('gelu'),
+    routing: Routing.default({ mode: 'topk', k: 2 }),
+    /** Tokens an expert may take = capacityFactor · k · T / E; null means no capacity limit. */
+    capacityFactor: z.number().gt(0).nullable().default(null),
+    /**
+     * Which assignments a full expert drops (token-choice modes with a capacity factor): 'rank' fills every
+     * token's first choice before any second choice (GShard, Lepikhin et al., 2021; Switch), 'token' goes
+     * in token order with each token's choices together.
+     */
+    capacityPriority: z.enum(['rank', 'token']).default('rank'),
+    /** Weight of the load-balancing auxiliary loss (Switch Transformer form). */
+    auxLossWeight: z.number().min(0).default(0.01),
+    /** ST-MoE router z-loss weight (Zoph et al., 2022: mean over tokens of logsumexp(logits)², 1e-3 there). */
+    zLossWeight: z.number().min(0).default(0),
+    /**
+     * Switch Transformer router jitter ε: while training, the router input is multiplied by noise drawn
+     * uniformly from [1 − ε, 1 + ε] (1e-2 there); 0 turns it off.
+     */
+    routerJitter: z.number().min(0).lt(1).default(0),
+    /**
+     * MoE++ heterogeneous balance weight τ (Jin et al., 2024): the balance terms of zero / copy / constant
+     * experts are multiplied by τ (FFN experts by 1), so τ < 1 lets more tokens take the cheap experts.
+     */
+    balanceTau: z.number().min(0).max(1).default(1),
+    /**
+     * MoE++ gating residuals: this layer's router logits add W_g · (the previous MoE layer's logits), with W_g
+     * a learnt [S, S] map (N(0, 0.02²) at initialisation, as the reference code's
+     * initialiser leaves it), when the previous MoE layer has as many slots.
+     */
+    gatingResidual: z.boolean().default(false),
+    /** DeepSeekMoE: experts every token passes through, beside the routed ones. */
+    sharedExperts: expertCount(MAX_EXPERTS, 'shared experts'),
+    /** DeepSeekMoE fine-grained segmentation: split each expert into m experts of hidden/m, k·m active. */
+    segments: positiveInt.max(16).default(1),
+    /** AdaMoE: experts that do nothing; a token routed there uses less compute. */
+    nullExperts: expertCount(MAX_SPECIAL_EXPERTS, 'null experts'),
+    /** MoE++: zero experts output 0, copy experts output the input, constant experts output a learnt vector. */
+    zeroExperts: expertCount(MAX_SPECIAL_EXPERTS, 'zero experts'),
+    copyExperts: expertCount(MAX_SPECIAL_EXPERTS, 'copy experts'),
+    constantExperts: expertCount(MAX_SPECIAL_EXPERTS, 'constant experts'),
+    residual: z.boolean().default(true),
+  })
+  .strict();
+export type MoEBlock = z.infer<typeof MoEBlock>;
+
+export const moe: BlockDescriptor<MoEBlock> = {
+  type: 'moe',
+  label: 'MoE',
+  schema: MoEBlock,
+  reads: ['vector', 'sequence'],
+  mainOp: 'moe',
+  dims: (b) => [{ key: 'expertHidden', values: b.expertHidden }],
+  // Each expert is d → hidden → d: the block keeps its input width.
+  outWidths: (_b, inW) => new Set(inW),
+};
