@@ -410,7 +410,8 @@ export function buildSupernet(space: SearchSpace, opts: SupernetOptions = {}): E
  * of per-batch means and variances), as OFA does before evaluating a subnet (Cai et al., 2020, §3.3).
  * Only the subnet's channels change; a no-op for spaces without BatchNorm.
  */
-export function recalibrateBatchNorm(net: Supernet, arch: Arch, batches: readonly tf.Tensor[]): void {
+export function recalibrateBatchNorm(outer: Supernet, arch: Arch, batches: readonly tf.Tensor[]): void {
+  const net = outer.resolve?.(arch) ?? outer;
   if (!(net instanceof ElasticSupernet)) throw new Error('recalibrateBatchNorm needs a supernet from buildSupernet');
   if (batches.length === 0) return;
   const stats = net.collectBatchNormStats(arch, batches);
@@ -436,7 +437,8 @@ export function recalibrateBatchNorm(net: Supernet, arch: Arch, batches: readonl
  * The subnet's layers with weights sliced out of the supernet, in forward order (format and semantics
  * in core/nn/subnetLayers.ts). Search/export turn this into a standalone model.
  */
-export function subnetWeights(net: Supernet, arch: Arch): SubnetLayer[] {
+export function subnetWeights(outer: Supernet, arch: Arch): SubnetLayer[] {
+  const net = outer.resolve?.(arch) ?? outer;
   if (!(net instanceof ElasticSupernet)) throw new Error('subnetWeights needs a supernet from buildSupernet');
   return net.subnetLayers(arch);
 }

@@ -69,5 +69,10 @@ export interface Supernet {
   countParams(arch: Arch): number;
   /** Multiply-accumulates ×2 for one sample through the subnet (MoE counted at the active experts). */
   countFlops(arch: Arch): number;
+  /**
+   * The supernet that holds this subnet's weights, where there are several (few-shot sub-supernets,
+   * core/nn/FewShotSupernet.ts); absent: this one. Slicing and BatchNorm recalibration go through it.
+   */
+  resolve?(arch: Arch): Supernet;
   dispose(): void;
 }

@@ -8,6 +8,9 @@ export const TRAINING_STRATEGIES = {
   plain: 'one fixed subnet (the arch given, else the largest): an ordinary training run',
   spos: 'Single Path One-Shot (Guo et al., 2020): one subnet drawn uniformly per step',
   sandwich: 'sandwich rule (US-Nets / BigNAS): largest, smallest and two random subnets per step',
+  bignas: 'BigNAS (Yu et al., 2020): the sandwich rule with inplace distillation from the largest subnet\'s soft labels',
+  attentivenas: 'AttentiveNAS (Wang et al., 2021): sandwich + inplace KD, middle subnets the best of 3 same-FLOPs candidates by mini-batch loss',
+  fewshot: 'few-shot NAS with gradient matching (Hu et al., 2022): after warm-up, split at the edge whose choices\' gradients disagree most into sub-supernets with their own weights',
 } as const;
 export type TrainingStrategyName = keyof typeof TRAINING_STRATEGIES;
 export const TRAINING_STRATEGY_NAMES = Object.keys(TRAINING_STRATEGIES) as [TrainingStrategyName, ...TrainingStrategyName[]];

@@ -6,11 +6,11 @@
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { buildSupernet } from '../nn/Supernet.js';
 import { TrainConfig, type TrainConfigInput } from '../protocol/protocol.js';
 import { SearchSpace } from '../space/SearchSpace.js';
 import { newRunRecord, RunStore } from '../train/RunStore.js';
 import { runTraining } from '../train/runTraining.js';
+import { buildRunSupernet } from '../train/strategies/registry.js';
 import { readVariables } from '../train/Trainer.js';
 
 export async function createTestRun(runsDir: string, input: TrainConfigInput, opts: { train?: boolean } = {}): Promise<string> {
@@ -24,7 +24,7 @@ export async function createTestRun(runsDir: string, input: TrainConfigInput, op
     if (r.summary.status !== 'completed') throw new Error(`test run ${id} ended ${r.summary.status}: ${r.summary.error ?? ''}`);
     return id;
   }
-  const net = buildSupernet(config.space, { seed: config.seed });
+  const net = buildRunSupernet(config);
   try {
     await store.writeCheckpoint(id, {
       meta: { step: 0, elapsedSec: 0, samplerRngState: 0, data: { epoch: 0, cursor: 0, epochRngState: 0 }, optimizer: null, bestValAccuracy: null },

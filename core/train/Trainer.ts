@@ -241,7 +241,7 @@ export async function train(opts: TrainerOptions): Promise<TrainResult> {
       }
       const t0 = now();
       const ctx = strategyContext();
-      strategy.beforeStep?.(ctx, { net, optimizer });
+      await strategy.beforeStep?.(ctx, { net, optimizer, train: ds.train, inputShape: ds.inputShape, batchSize: config.batchSize });
       const pick = strategy.sampleBatch?.(ctx, ds.train.n, config.batchSize) ?? null;
       const batch = pick ? pickBatch(ds.train, pick.indices) : batches.next();
       const { arches, reported, weights: subnetWeights } = strategy.plan(ctx);

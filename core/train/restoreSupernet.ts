@@ -3,11 +3,11 @@
  * weights from the latest checkpoint. Search and export start here.
  */
 import { basename, dirname, resolve } from 'node:path';
-import { buildSupernet } from '../nn/Supernet.js';
 import type { Supernet } from '../nn/types.js';
 import type { RunRecord } from '../protocol/protocol.js';
 import type { Checkpoint } from './checkpointFormat.js';
 import { RunStore } from './RunStore.js';
+import { buildRunSupernet } from './strategies/registry.js';
 import { loadVariables } from './Trainer.js';
 
 export interface RestoredSupernet {
@@ -30,7 +30,8 @@ export async function restoreSupernet(runDir: string, onWarning?: (message: stri
   const record = await store.readRecord(runId);
   const checkpoint = await store.loadLatestCheckpoint(runId, onWarning);
   if (!checkpoint) throw new Error(`run "${runId}" has no checkpoint yet (it is saved every ${record.config.checkpointEvery} steps)`);
-  const net = buildSupernet(record.config.space, { seed: record.config.seed });
+  // The strategy's network: few-shot runs come back as their sub-supernets and split tree.
+  const net = buildRunSupernet(record.config, checkpoint.meta.strategyState);
   try {
     loadVariables(net, checkpoint.variables);
   } catch (e) {

@@ -8,7 +8,6 @@
  */
 import { checkDatasetFitsInput, loadDataset } from '../data/Dataset.js';
 import { selectBackend } from '../nn/backend.js';
-import { buildSupernet } from '../nn/Supernet.js';
 import type { BackendChoice, RunEvent, RunRecord, RunSummary } from '../protocol/protocol.js';
 import type { RunStore } from './RunStore.js';
 import { train, type TrainResult } from './Trainer.js';
@@ -17,6 +16,7 @@ import { accuracyEstimate } from '../protocol/accuracyInterval.js';
 import type { AccuracyEstimate } from '../protocol/protocol.js';
 import { evaluationBatchNormBatches, withSubnetBatchNorm } from './batchNorm.js';
 import { evaluateArch } from './evaluate.js';
+import { buildRunSupernet } from './strategies/registry.js';
 
 export interface RunTrainingOptions {
   store: RunStore;
@@ -74,11 +74,12 @@ async function trainOwnedRun(opts: RunTrainingOptions): Promise<RunTrainingResul
     const ds = await loadDataset(cfg.data, { input: cfg.space.input });
     const misfit = checkDatasetFitsInput(ds, cfg.space.input, cfg.space.numClasses);
     if (misfit) throw new Error(misfit);
-    const net = buildSupernet(cfg.space, { seed: cfg.seed });
+    const ckpt = opts.resume
+      ? await store.loadLatestCheckpoint(runId, (message) => emit({ kind: 'log', runId, level: 'warn', message }))
+      : null;
+    // The strategy's network (few-shot: sub-supernets, rebuilt from the checkpoint's split tree).
+    const net = buildRunSupernet(cfg, ckpt?.meta.strategyState);
     try {
-      const ckpt = opts.resume
-        ? await store.loadLatestCheckpoint(runId, (message) => emit({ kind: 'log', runId, level: 'warn', message }))
-        : null;
       await store.truncateMetrics(runId, ckpt?.meta.step ?? 0);
       await setSummary({
         status: 'running',

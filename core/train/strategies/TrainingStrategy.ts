@@ -17,6 +17,7 @@
  * so a resumed run draws the same subnets and batches as an uninterrupted one.
  */
 import type * as tf from '@tensorflow/tfjs';
+import type { Split } from '../../data/Dataset.js';
 import type { Supernet } from '../../nn/types.js';
 import type { TrainingStrategyName } from '../../protocol/strategyNames.js';
 import type { Rng } from '../../space/rng.js';
@@ -67,6 +68,10 @@ export interface StrategyEnv {
 export interface WeightAccess {
   net: Supernet;
   optimizer: PathOptimizer;
+  /** The training split, for a hook that measures on its own batches (few-shot's gradient matching). */
+  train: Split;
+  inputShape: readonly number[];
+  batchSize: number;
 }
 
 /** A strategy's choice of training samples: indices into the training split and a loss weight per sample. */
@@ -122,7 +127,14 @@ export interface TrainingStrategy<S = unknown> {
   paper: string;
   /** The initial state (JSON-serialisable); absent: the strategy keeps none. */
   init?(env: StrategyEnv): S;
-  beforeStep?(ctx: StrategyContext<S>, weights: WeightAccess): void;
+  /** May be asynchronous (it may read tensors back; WebGPU under Node has no synchronous read). */
+  beforeStep?(ctx: StrategyContext<S>, weights: WeightAccess): void | Promise<void>;
+  /**
+   * The network this strategy trains, where it is not the plain weight-sharing supernet (few-shot's
+   * sub-supernets); `state` is the checkpoint's when a run is resumed or restored (search, rank, export),
+   * null for a fresh run. Absent: buildSupernet.
+   */
+  buildNet?(space: SearchSpace, seed: number, state: S | null): Supernet;
   /** Called before `plan`, with the training split's size; null keeps the trainer's shuffled batches. */
   sampleBatch?(ctx: StrategyContext<S>, trainSamples: number, batchSize: number): BatchPick | null;
   plan(ctx: StrategyContext<S>): StepPlan;
