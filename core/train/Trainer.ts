@@ -244,10 +244,10 @@ export async function train(opts: TrainerOptions): Promise<TrainResult> {
       await strategy.beforeStep?.(ctx, { net, optimizer, train: ds.train, inputShape: ds.inputShape, batchSize: config.batchSize });
       const pick = strategy.sampleBatch?.(ctx, ds.train.n, config.batchSize) ?? null;
       const batch = pick ? pickBatch(ds.train, pick.indices) : batches.next();
-      const { arches, reported, weights: subnetWeights } = strategy.plan(ctx);
       const progress = step / config.steps;
       const xs = tf.tensor(batch.x, [batch.size, ...ds.inputShape]);
       const ys = tf.tensor1d(batch.y, 'int32');
+      const { arches, reported, weights: subnetWeights } = await strategy.plan(ctx, { net, xs, ys });
       const sampleWeights = pick?.weights ? tf.tensor1d(pick.weights) : null;
       // Each subnet's logits, kept for the loss hook of the subnets after it (inplace distillation from the
       // largest); a later subnet's tape sees them as constants, so they are detached there.

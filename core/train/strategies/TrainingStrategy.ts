@@ -74,6 +74,13 @@ export interface WeightAccess {
   batchSize: number;
 }
 
+/** The step's batch as tensors (valid during `plan` only), for strategies that score candidates on it. */
+export interface StepBatch {
+  net: Supernet;
+  xs: tf.Tensor;
+  ys: tf.Tensor1D;
+}
+
 /** A strategy's choice of training samples: indices into the training split and a loss weight per sample. */
 export interface BatchPick {
   indices: number[];
@@ -137,7 +144,8 @@ export interface TrainingStrategy<S = unknown> {
   buildNet?(space: SearchSpace, seed: number, state: S | null): Supernet;
   /** Called before `plan`, with the training split's size; null keeps the trainer's shuffled batches. */
   sampleBatch?(ctx: StrategyContext<S>, trainSamples: number, batchSize: number): BatchPick | null;
-  plan(ctx: StrategyContext<S>): StepPlan;
+  /** May be asynchronous: AttentiveNAS scores candidates on the step's batch (`batch`) before choosing. */
+  plan(ctx: StrategyContext<S>, batch?: StepBatch): StepPlan | Promise<StepPlan>;
   /** Absent: the task loss. Called inside the gradient tape. */
   loss?(input: SubnetLossInput, ctx: StrategyContext<S>): SubnetLoss;
   afterSubnet?(g: SubnetGradients, ctx: StrategyContext<S>): void;

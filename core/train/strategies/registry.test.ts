@@ -20,23 +20,25 @@ describe('training strategy registry', () => {
     expect(Strategy.options).toEqual(TRAINING_STRATEGY_NAMES);
   });
 
-  it('plain trains the evaluated subnet only', () => {
+  it('plain trains the evaluated subnet only', async () => {
     const c = ctx();
-    expect(trainingStrategies.plain.plan(c)).toEqual({ arches: [c.evalArch], reported: 0 });
+    expect(await trainingStrategies.plain.plan(c)).toEqual({ arches: [c.evalArch], reported: 0 });
   });
 
-  it('spos draws one subnet from the sampler RNG (the same seed, the same subnets)', () => {
+  it('spos draws one subnet from the sampler RNG (the same seed, the same subnets)', async () => {
     const a = ctx(5);
     const b = ctx(5);
-    const keysA = Array.from({ length: 20 }, () => archKey(trainingStrategies.spos.plan(a).arches[0]!));
-    const keysB = Array.from({ length: 20 }, () => archKey(trainingStrategies.spos.plan(b).arches[0]!));
+    const keysA: string[] = [];
+    const keysB: string[] = [];
+    for (let i = 0; i < 20; i++) keysA.push(archKey((await trainingStrategies.spos.plan(a)).arches[0]!));
+    for (let i = 0; i < 20; i++) keysB.push(archKey((await trainingStrategies.spos.plan(b)).arches[0]!));
     expect(keysA).toEqual(keysB);
     expect(new Set(keysA).size).toBeGreaterThan(3);
   });
 
-  it('sandwich trains largest, smallest and two random subnets, reporting a random one', () => {
+  it('sandwich trains largest, smallest and two random subnets, reporting a random one', async () => {
     const c = ctx();
-    const p = trainingStrategies.sandwich.plan(c);
+    const p = await trainingStrategies.sandwich.plan(c);
     expect(p.arches).toHaveLength(4);
     expect(archKey(p.arches[0]!)).toBe(archKey(c.largest));
     expect(archKey(p.arches[1]!)).toBe(archKey(c.smallest));

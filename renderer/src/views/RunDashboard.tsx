@@ -134,6 +134,9 @@ function Curves() {
   const [smooth, setSmooth] = useState(0.8);
   const xAxis = useWorkbench((s) => s.chartX);
   const loss = trainVal(metrics, (p) => p.loss, (p) => p.valLoss, smooth, xAxis);
+  // Inplace-distillation strategies: the students' KD loss beside the task loss (absent otherwise).
+  const kd = series(metrics, (p) => p.kdLoss, xAxis);
+  if (kd.length) loss.push({ label: 'distillation (KD)', color: 'var(--series-4)', points: smooth > 0 ? smoothSeries(kd, smooth) : kd });
   const acc = trainVal(metrics, (p) => p.accuracy, (p) => p.valAccuracy, smooth, xAxis);
   const speed: Series[] = [{ label: 'samples/s', color: 'var(--series-3)', points: series(metrics, (p) => p.samplesPerSec, xAxis) }];
   const xProps = { xLabel: xAxis === 'time' ? 'wall time' : 'step', xIsTime: xAxis === 'time' };
