@@ -1,0 +1,14 @@
+/**
+ * The names of the compression methods (issue 15), with the line the CLI help and the Compress panel
+ * show, at the protocol's floor so the schema, the panel and the CLI read them from one place. Each name
+ * has exactly one implementing pass, tied by core/compress/registry.ts's `Record<name, …>` type: adding a
+ * method is its module, its line here and its registry line.
+ */
+export const COMPRESS_METHODS = {
+  quantize: 'expert quantisation: per-expert, per-channel post-training weight quantisation (Q/DQ in ONNX)',
+  'mc-smoe': 'MC-SMoE: merge experts grouped by router-logit similarity (aligned, usage-weighted), then low-rank + sparse',
+  stun: 'STUN: expert pruning by router-weight similarity, then Wanda |w|·‖x‖ pruning',
+  'sub-moe': 'Sub-MoE: cluster experts by outputs, joint SVD with a shared U, usage-merged V',
+} as const;
+export type CompressMethodName = keyof typeof COMPRESS_METHODS;
+export const COMPRESS_METHOD_NAMES = Object.keys(COMPRESS_METHODS) as [CompressMethodName, ...CompressMethodName[]];
