@@ -143,7 +143,9 @@ function moe(g: GraphBuilder, x: string, m: MoEOp): string {
     mask = g.one('Transpose', [g.one('ScatterElements', [zerosT, indices!, ones], [attrInt('axis', 1)])], [attrInts('perm', [1, 0])], `${n}.mask`);
   } else if (m.gating.mode === 'topk') {
     const k = Math.min(m.gating.k, s);
-    const [values, indices] = g.node('TopK', [probs, g.ints([k])], [attrInt('axis', -1), attrInt('largest', 1), attrInt('sorted', 1)], 2, `${n}.topk`);
+    // Auxiliary-loss-free balancing: rank by probs + bias; the gates below stay the probabilities.
+    const scores = m.gating.bias ? g.one('Add', [probs, g.weight(`${n}.select_bias`, [1, s], m.gating.bias)], [], `${n}.scores`) : probs;
+    const [values, indices] = g.node('TopK', [scores, g.ints([k])], [attrInt('axis', -1), attrInt('largest', 1), attrInt('sorted', 1)], 2, `${n}.topk`);
     const ones = g.one('Add', [g.one('Mul', [values!, g.scalar(0)]), g.scalar(1)], [], `${n}.ones`);
     mask = g.one('ScatterElements', [zeros, indices!, ones], [attrInt('axis', 1)], `${n}.mask`);
   } else {

@@ -126,7 +126,10 @@ function moeLayers(b: Builder, x: SymbolicTensor, m: MoEOp): SymbolicTensor {
       cmpK[j * pairs.length + c] = K_CMP;
       cmpK[i * pairs.length + c] = -K_CMP;
     });
-    const cmp = b.clip01(b.fixed(probs, cmpK, s, pairs.length, null, `${n}_cmp_diff`), `${n}_cmp`);
+    // A biased top-k (auxiliary-loss-free balancing) compares p + b: the bias enters as the map's offsets.
+    const sb = gating.mode === 'topk' ? gating.bias : undefined;
+    const cmpB = sb ? Float32Array.from(pairs, ([i, j]) => K_CMP * (sb[j]! - sb[i]!)) : null;
+    const cmp = b.clip01(b.fixed(probs, cmpK, s, pairs.length, cmpB, `${n}_cmp_diff`), `${n}_cmp`);
     // rank_i = Σ_{j>i} c_(i,j) + Σ_{j<i} (1 − c_(j,i))
     const rankK = new Float32Array(pairs.length * s);
     const rankB = new Float32Array(s);

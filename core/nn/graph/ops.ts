@@ -53,7 +53,11 @@ export type MoESlot =
  *   probability mass ranked above it is < p), at most maxK of them.
  */
 export type Gating =
-  | { mode: 'topk'; k: number }
+  /**
+   * `bias` [S]: auxiliary-loss-free balancing's per-expert bias (DeepSeek-V3, core/nn/routers/lossFreeBias.ts),
+   * added to the probabilities for the ranking only — the gates stay the unbiased probabilities.
+   */
+  | { mode: 'topk'; k: number; bias?: number[] }
   | { mode: 'topp'; p: number; maxK: number }
   /**
    * Expert choice (Zhou et al., 2022): each slot takes its C = round(capacityFactor·N/S) most probable

@@ -106,6 +106,11 @@ export class MoELayer {
    * counts the same FLOPs.
    */
   readonly ffnUse: tf.Variable | null;
+  /**
+   * Auxiliary-loss-free balancing's per-expert selection bias [S] (core/nn/routers/lossFreeBias.ts), a
+   * non-trainable variable (checkpointed, exported with the selection), or null where the routing has none.
+   */
+  readonly selectionBias: tf.Variable | null;
   private jitterSeed = 0;
   /** The numbers of this block its routing's arithmetic reads. */
   readonly routingShape: RoutingShape;
@@ -173,6 +178,8 @@ export class MoELayer {
     if (block.routerJitter > 0) this.jitterSeed = rng.int(2 ** 30);
     const varies = block.nullExperts + block.zeroExperts + block.copyExperts + block.constantExperts > 0 || describeRouting(block.routing).variableK;
     this.ffnUse = varies ? store.add(`${name}.moe.ffnUse`, tf.scalar(-1), false) : null;
+    // Zeros, no draw from the stream: other weights stay as they were.
+    this.selectionBias = (describeRouting(block.routing).selectionBiasRate?.(block.routing) ?? 0) > 0 ? store.add(`${name}.moe.selectBias`, tf.zeros([S]), false) : null;
   }
 
   /**
@@ -210,7 +217,7 @@ export class MoELayer {
     const noSpecial = b.sharedExperts + b.nullExperts + b.zeroExperts + b.copyExperts + b.constantExperts === 0;
     // The fused kernels compute softmax(x·W) themselves: router jitter, z-loss and gating residuals need the
     // logits, so those blocks take the unfused path.
-    const plainRouter = b.routerJitter === 0 && b.zLossWeight === 0 && !b.gatingResidual;
+    const plainRouter = b.routerJitter === 0 && b.zLossWeight === 0 && !b.gatingResidual && !this.selectionBias;
     return routerOf(b.routing).fusable && b.activation === 'relu' && noSpecial && plainRouter && b.segments === 1 && d % 4 === 0 && hidden % 4 === 0;
   }
 
@@ -248,6 +255,8 @@ export class MoELayer {
       {
         x,
         kernel: this.router,
+        selectionBias: this.selectionBias,
+        selectionBiasRate: describeRouting(routing).selectionBiasRate?.(routing) ?? 0,
         gateMap: this.gateMap,
         jitter: block.routerJitter,
         jitterSeed: block.routerJitter > 0 ? this.jitterSeed++ : 0,
@@ -467,7 +476,8 @@ export class MoELayer {
       constants: this.constants ? weightArray(this.constants, [0, 0], [this.block.constantExperts, d]) : null,
       constantGate: this.constantGate ? weightArray(this.constantGate, [0, 0], [d, 2 * this.block.constantExperts]) : null,
       gateResidual: this.gateMap ? weightArray(this.gateMap, [0, 0], [this.slots, this.slots]) : null,
-      gating: lowered.gating,
+      // The loss-free selection bias ranks the exported top-k too (core/nn/routers/lossFreeBias.ts).
+      gating: this.selectionBias && lowered.gating.mode === 'topk' ? { ...lowered.gating, bias: Array.from(weightArray(this.selectionBias, [0], [this.slots]).data) } : lowered.gating,
       normalize: gateCombination(this.block) === 'renormalize',
       residual: this.block.residual,
     };

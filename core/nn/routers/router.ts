@@ -22,6 +22,7 @@ import type { ColumnKind, SubnetGating, WeightArray } from '../subnetLayers.js';
 import type { NamedLoss } from '../types.js';
 import type { ForwardContext } from '../forwardContext.js';
 import { capacityMaskTensor, renormalizedGates, withoutGradient } from '../moe/routers.js';
+import { biasedScores, lossFreeBiasStep } from './lossFreeBias.js';
 
 /** What a router sees of its MoE layer. */
 export interface RouterLayer {
@@ -77,6 +78,12 @@ export interface RouteInput {
   x: tf.Tensor2D;
   /** The full router kernel [dMax, S]; the first d rows are used. */
   kernel: tf.Variable;
+  /**
+   * Auxiliary-loss-free balancing's per-expert bias [S] (./lossFreeBias.ts): added to the probabilities for
+   * the choice only, updated from the batch's loads while training at `selectionBiasRate`; null = off.
+   */
+  selectionBias?: tf.Variable | null;
+  selectionBiasRate?: number;
   /** MoE++ gating-residual map [S, S], or null. */
   gateMap: tf.Variable | null;
   /** Switch jitter ε (0: off) and the seed of this call's noise. */
@@ -144,8 +151,11 @@ export function route<R extends Routing>(router: Router<R>, r: R, layer: RouterL
 
   const capped = opts.training && input.capacityFactor !== null && desc.tokenChoice;
   const E = layer.shape.ffnExperts;
+  const bias = input.selectionBias ?? null;
   const masks = withoutGradient(probs, () => {
-    const chosen = router.select(probs, r, layer, opts);
+    // What the choice ranks by: the probabilities, plus the loss-free bias where the block has one.
+    const scores = bias ? biasedScores(probs, bias as tf.Tensor1D) : probs;
+    const chosen = router.select(scores, r, layer, opts);
     let kept = chosen;
     if (capped) {
       const k0 = router.activeK(r, layer, opts);
@@ -153,13 +163,18 @@ export function route<R extends Routing>(router: Router<R>, r: R, layer: RouterL
       const cap = tf.ceil(tf.mul(k, (input.capacityFactor! * T) / E));
       const unlimited = tf.tensor1d(layer.columns.map((c) => (c === 'ffn' ? 0 : T + 1)));
       const capacity = tf.maximum(tf.mul(cap, tf.tensor1d(layer.columns.map((c) => (c === 'ffn' ? 1 : 0)))), unlimited);
-      kept = capacityMaskTensor(chosen, capacity, input.capacityPriority, probs, desc.maxChoices(r, layer.shape));
+      kept = capacityMaskTensor(chosen, capacity, input.capacityPriority, scores, desc.maxChoices(r, layer.shape));
     }
     return tf.concat([chosen, kept], 1) as tf.Tensor2D;
   });
   const chosen = masks.slice([0, 0], [T, S]);
   const kept = masks.slice([0, S], [T, S]);
   if (opts.training && router.update) router.update(x, chosen, input.kernel, r);
+  if (opts.training && bias && (input.selectionBiasRate ?? 0) > 0) {
+    const next = withoutGradient(probs, () => lossFreeBiasStep(bias as tf.Tensor1D, chosen, layer.columns, input.selectionBiasRate!));
+    bias.assign(next);
+    next.dispose();
+  }
 
   let gates = tf.mul(probs, kept) as tf.Tensor2D;
   if (desc.defaultGate(r, layer.shape.segments) === 'renormalize') {

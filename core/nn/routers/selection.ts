@@ -10,10 +10,17 @@ import { expertChoiceMask, topKMask, topPMask, type RouteMask } from '../moe/rou
 import type { SubnetGating } from '../subnetLayers.js';
 
 const selections: { [M in SubnetGating['mode']]: (g: Extract<SubnetGating, { mode: M }>, probs: ArrayLike<number>, T: number, S: number) => RouteMask } = {
-  topk: (g, p, T, S) => topKMask(p, T, S, g.k),
+  topk: (g, p, T, S) => topKMask(g.bias ? withSelectionBias(p, g.bias, T, S) : p, T, S, g.k),
   topp: (g, p, T, S) => topPMask(p, T, S, g.p, g.maxK),
   'expert-choice': (g, p, T, S) => expertChoiceMask(p, T, S, expertCapacity(g.capacityFactor, T, S)),
 };
+
+/** Row-major probabilities plus the per-slot loss-free bias: what a biased top-k ranks by (./lossFreeBias.ts). */
+function withSelectionBias(p: ArrayLike<number>, bias: readonly number[], T: number, S: number): Float32Array {
+  const out = new Float32Array(T * S);
+  for (let i = 0; i < T * S; i++) out[i] = Math.fround(p[i]! + bias[i % S]!);
+  return out;
+}
 
 /** The [T, S] choice of a lowered router on row-major probabilities. */
 export function selectionMask(g: SubnetGating, probs: ArrayLike<number>, tokens: number, slots: number): RouteMask {
@@ -32,7 +39,9 @@ export function selectionMaskTensor(probs: tf.Tensor2D, gating: SubnetGating): t
       const { indices } = tf.topk(probs.transpose(), c, true); // [s, c] token indices per slot
       return tf.sum(tf.oneHot(indices, b), 1).transpose() as tf.Tensor2D;
     }
-    const { values, indices } = tf.topk(probs, s, true);
+    // A biased top-k ranks by probs + bias (the gates use probs); top-p ranks by the probabilities themselves.
+    const scores = gating.mode === 'topk' && gating.bias ? tf.add(probs, tf.tensor1d(gating.bias)) : probs;
+    const { values, indices } = tf.topk(scores, s, true);
     let keepSorted: tf.Tensor2D;
     const position = tf.range(0, s, 1, 'int32').expandDims(0).tile([b, 1]);
     if (gating.mode === 'topk') {

@@ -80,6 +80,11 @@ export interface RoutingDescriptor<R extends { mode: string } = { mode: string }
   /** FFN assignments of a batch of `tokens` (an upper bound, for the activation-memory estimate). */
   ffnAssignments(r: R, shape: RoutingShape, tokens: number): number;
   validate(r: R, shape: RoutingShape): RoutingIssue[];
+  /**
+   * Token-choice routers with the auxiliary-loss-free balancing option (DeepSeek-V3): the update rate u of
+   * the per-expert selection bias (core/nn/routers/lossFreeBias.ts), 0 = off. Absent: no such option.
+   */
+  selectionBiasRate?(r: R): number;
 }
 
 /** Assignments of a token-choice routing that chooses at most `k` slots per token. */
