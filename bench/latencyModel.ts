@@ -6,7 +6,7 @@
  * initialised supernet of the space is timed.
  *
  *   node --import tsx bench/latencyModel.ts [--space fashion-mlp-supernet] [--backend cpu] [--repeats 3]
- *        [--batch 1] [--extra 32]
+ *        [--batch 1] [--extra 32] [--runs 15] [--rounds 3] [--warmup 3]   (timing: DEFAULT_TIMING unless given)
  */
 import { parseArgs } from 'node:util';
 import { mkdtemp } from 'node:fs/promises';
@@ -21,7 +21,7 @@ import { createRng } from '../core/space/rng.js';
 import { SearchSpace } from '../core/space/SearchSpace.js';
 import { subnetGraph } from '../core/search/evaluateSubnet.js';
 import { calibrateLatencyTable } from '../core/search/latencyCalibration.js';
-import { LatencyTable, latencyTablePath, meanAbsPercentError, measureGraphLatencies } from '../core/search/LatencyTable.js';
+import { DEFAULT_TIMING, LatencyTable, latencyTablePath, meanAbsPercentError, measureGraphLatencies, type TimingOptions } from '../core/search/LatencyTable.js';
 import { kendallTauB } from '../core/search/rankCorrelation.js';
 
 const { values: a } = parseArgs({
@@ -31,13 +31,25 @@ const { values: a } = parseArgs({
     repeats: { type: 'string', default: '3' },
     batch: { type: 'string', default: '1' },
     extra: { type: 'string', default: '32' },
+    runs: { type: 'string' },
+    rounds: { type: 'string' },
+    warmup: { type: 'string' },
   },
 });
 const backend = await selectBackend(a.backend as BackendChoice);
 const space = SearchSpace.parse(listExampleSpaces().find((e) => e.id === a.space)!.space);
 const net = buildSupernet(space, { seed: 1 });
-const timing = { batchSize: Number(a.batch) };
-console.log(`latency model on ${backend.name} (${backend.device}), ${space.name}, batch ${timing.batchSize}`);
+const timing: TimingOptions = {
+  ...DEFAULT_TIMING,
+  batchSize: Number(a.batch),
+  ...(a.runs ? { runs: Number(a.runs) } : {}),
+  ...(a.rounds ? { rounds: Number(a.rounds) } : {}),
+  ...(a.warmup ? { warmup: Number(a.warmup) } : {}),
+};
+console.log(
+  `latency model on ${backend.name} (${backend.device}), ${space.name}, batch ${timing.batchSize}; ` +
+    `each subnet: ${timing.warmup} warm-up runs, then the median over ${timing.rounds} interleaved rounds of the minimum of ${timing.runs} runs, each synchronised by downloading the output`,
+);
 for (let rep = 1; rep <= Number(a.repeats); rep++) {
   const runsDir = join(await mkdtemp(join(tmpdir(), 'sy-latbench-')), 'runs');
   const table = await LatencyTable.open({ path: latencyTablePath(runsDir, backend.name, backend.device, space), backend: backend.name, device: backend.device, space, timing });

@@ -10,7 +10,7 @@ import { createRng } from '../space/rng.js';
 import { SearchSpace } from '../space/SearchSpace.js';
 import { subnetGraph } from './evaluateSubnet.js';
 import { calibrateLatencyTable, verifyLatencyTable } from './latencyCalibration.js';
-import { checkLatencyModel, fitLatencyModel, LatencyTable, latencyTablePath, opUsage, predictLatency, type LatencySample } from './LatencyTable.js';
+import { checkLatencyModel, fitLatencyModel, LatencyTable, latencyTablePath, opUsage, predictLatency, timeInterleaved, timeMin, type LatencySample } from './LatencyTable.js';
 
 const space = SearchSpace.parse(listExampleSpaces().find((e) => e.id === 'fashion-mlp-supernet')!.space);
 
@@ -76,6 +76,48 @@ describe('fitLatencyModel (NNLS over per-op counts plus an intercept)', () => {
   it('predicts NaN for an op configuration it has not seen', () => {
     expect(predictLatency({ interceptMs: 1, entries: { a: 1 } }, { a: 2 })).toBe(3);
     expect(predictLatency({ interceptMs: 1, entries: { a: 1 } }, { b: 1 })).toBeNaN();
+  });
+});
+
+/**
+ * Forward passes on a virtual clock: each call of a pass advances the clock by that pass's next
+ * scripted duration, so the timer sees exactly the scripted times whatever the order of the calls.
+ */
+function virtualPasses(scripts: number[][]) {
+  let t = 0;
+  const calls = scripts.map(() => 0);
+  const fns = scripts.map((durations, i) => () => {
+    t += durations[calls[i]!++] ?? 1;
+    return tf.scalar(0);
+  });
+  return { fns, calls, now: () => t };
+}
+
+describe('timing (timeMin, timeInterleaved)', () => {
+  it('keeps the minimum of a round, not its median or mean (interference only ever adds time)', async () => {
+    const v = virtualPasses([[5, 1, 3, 4, 6]]);
+    expect(await timeMin(v.fns[0]!, { warmup: 0, runs: 5 }, v.now)).toBe(1);
+    // Warm-up runs are not timed.
+    const w = virtualPasses([[0.5, 5, 2, 3]]);
+    expect(await timeMin(w.fns[0]!, { warmup: 1, runs: 3 }, w.now)).toBe(2);
+  });
+
+  it('ends a round of slow passes once it has taken roundMs, after at least 3 runs', async () => {
+    const slow = virtualPasses([Array(20).fill(20)]);
+    expect(await timeMin(slow.fns[0]!, { warmup: 0, runs: 20, roundMs: 50 }, slow.now)).toBe(20);
+    expect(slow.calls[0]).toBe(3);
+    const fast = virtualPasses([Array(20).fill(0.3)]);
+    await timeMin(fast.fns[0]!, { warmup: 0, runs: 20, roundMs: 50 }, fast.now);
+    expect(fast.calls[0]).toBe(20);
+  });
+
+  it('reports the median of the round minima of each pass', async () => {
+    // Pass 0: rounds of 2 runs [7,1], [9,8], [2,3] → minima 1, 8, 2 → 2 (the median of all six runs would be 5).
+    const v = virtualPasses([
+      [7, 1, 9, 8, 2, 3],
+      [4, 4, 4, 4, 4, 4],
+    ]);
+    expect(await timeInterleaved(v.fns, { warmup: 0, runs: 2, rounds: 3, roundMs: Infinity }, v.now)).toEqual([2, 4]);
   });
 });
 
