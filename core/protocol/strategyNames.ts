@@ -11,6 +11,7 @@ export const TRAINING_STRATEGIES = {
   bignas: 'BigNAS (Yu et al., 2020): the sandwich rule with inplace distillation from the largest subnet\'s soft labels',
   attentivenas: 'AttentiveNAS (Wang et al., 2021): sandwich + inplace KD, middle subnets the best of 3 same-FLOPs candidates by mini-batch loss',
   fewshot: 'few-shot NAS with gradient matching (Hu et al., 2022): after warm-up, split at the edge whose choices\' gradients disagree most into sub-supernets with their own weights',
+  supertickets: 'SuperTickets (You et al., 2022): progressive magnitude pruning with regrowth during supernet training; every subnet inherits its sparse ticket',
 } as const;
 export type TrainingStrategyName = keyof typeof TRAINING_STRATEGIES;
 export const TRAINING_STRATEGY_NAMES = Object.keys(TRAINING_STRATEGIES) as [TrainingStrategyName, ...TrainingStrategyName[]];

@@ -295,6 +295,19 @@ export async function train(opts: TrainerOptions): Promise<TrainResult> {
           } else summed.set(v, g);
         }
       }
+      if (strategy.adjustGradients) {
+        // The strategy's edit of the summed gradient (SuperTickets: pruned weights get none, so the lazy
+        // optimizer leaves them at exactly zero).
+        const byName = new Map([...summed].map(([v, g]) => [nameOf.get(v) ?? v.name, g] as const));
+        const adjusted = strategy.adjustGradients(byName, ctx);
+        for (const [v, g] of summed) {
+          const next = adjusted.get(nameOf.get(v) ?? v.name);
+          if (next === g) continue;
+          g.dispose();
+          if (next) summed.set(v, next);
+          else summed.delete(v);
+        }
+      }
       optimizer.apply(summed);
       tf.dispose([...summed.values(), xs, ys, ...earlier]);
       sampleWeights?.dispose();

@@ -10,6 +10,7 @@
  *   plan        the step's subnets, a loss weight per subnet (importance weights of a non-uniform sampler)
  *   loss        each subnet's objective, given the detached logits of the subnets before it (inplace KD)
  *   afterSubnet each subnet's gradient by variable name, before the sum (gradient norms, gradient cosine)
+ *   adjustGradients  the summed gradient before the update (SuperTickets: none for pruned weights)
  *   report      numbers for the run's view (the sampling distribution over time), at validation points
  *
  * Randomness comes only from the trainer's sampler RNG (`ctx.rng`), and a strategy's own state lives in
@@ -149,6 +150,12 @@ export interface TrainingStrategy<S = unknown> {
   /** Absent: the task loss. Called inside the gradient tape. */
   loss?(input: SubnetLossInput, ctx: StrategyContext<S>): SubnetLoss;
   afterSubnet?(g: SubnetGradients, ctx: StrategyContext<S>): void;
+  /**
+   * The gradient the optimizer applies, by stable variable name, given the step's summed one (SuperTickets
+   * zeroes the pruned weights' entries). The trainer disposes every input tensor not returned; a name left
+   * out gets no update.
+   */
+  adjustGradients?(grads: ReadonlyMap<string, tf.Tensor>, ctx: StrategyContext<S>): ReadonlyMap<string, tf.Tensor>;
   report?(ctx: StrategyContext<S>): StrategyReport;
 }
 

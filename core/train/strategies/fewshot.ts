@@ -14,13 +14,13 @@
  * with fresh ones (the reference builds a fresh optimizer per sub-supernet).
  */
 import * as tf from '@tensorflow/tfjs';
-import type { Split } from '../../data/Dataset.js';
 import { FewShotSupernet, leafOf, treeLeaves, type SplitTree } from '../../nn/FewShotSupernet.js';
 import type { Supernet } from '../../nn/types.js';
 import { archDims, canonicalVector, encodeArch, sampleArch } from '../../space/archCodec.js';
 import type { Rng } from '../../space/rng.js';
 import type { SearchSpace } from '../../space/SearchSpace.js';
-import { candidatePositions, edgeToSplit, matchEdges, pathWithChoice, type EdgeMatch, type MatchDraw } from './gradientMatching.js';
+import { candidatePositions, edgeToSplit, matchEdges, pathWithChoice, type EdgeMatch } from './gradientMatching.js';
+import { measurementBatches, type MeasurementBatch } from './measurementBatches.js';
 import { defineStrategy } from './TrainingStrategy.js';
 
 /** Training progress at which every leaf splits once. */
@@ -58,18 +58,6 @@ export function pathPositions(tree: SplitTree, leaf: number): number[] | null {
   return null;
 }
 
-/** `n` batches from the training split, sample indices from the RNG. */
-export function matchBatches(train: Split, inputShape: readonly number[], batchSize: number, rng: Rng, n: number): Omit<MatchDraw, 'path'>[] {
-  const per = inputShape.reduce((a, b) => a * b, 1);
-  const size = Math.min(batchSize, train.n);
-  return Array.from({ length: n }, () => {
-    const idx = Array.from({ length: size }, () => rng.int(train.n));
-    const x = new Float32Array(size * per);
-    idx.forEach((s, r) => x.set(train.x.subarray(s * per, (s + 1) * per), r * per));
-    return { x: tf.tensor(x, [size, ...inputShape]), y: tf.tensor1d(Int32Array.from(idx, (s) => train.y[s]!), 'int32') };
-  });
-}
-
 /** Draws of a path inside `leaf` (uniform subnets, rejected until one falls in it); null when none does. */
 function leafPath(space: SearchSpace, tree: SplitTree, leaf: number, rng: Rng): number[] | null {
   for (let i = 0; i < 1000; i++) {
@@ -85,7 +73,7 @@ function leafPath(space: SearchSpace, tree: SplitTree, leaf: number, rng: Rng): 
  * A position is a candidate of a leaf when every choice of it, made to matter, keeps the path in the leaf
  * (a leaf of skipped blocks cannot split at their widths). Returns the splits made.
  */
-export async function splitLeaves(net: FewShotSupernet, batches: readonly Omit<MatchDraw, 'path'>[], rng: Rng, step: number): Promise<FewShotSplit[]> {
+export async function splitLeaves(net: FewShotSupernet, batches: readonly MeasurementBatch[], rng: Rng, step: number): Promise<FewShotSplit[]> {
   const out: FewShotSplit[] = [];
   const space = net.space;
   const dims = archDims(space);
@@ -121,7 +109,7 @@ export const fewshot = defineStrategy<FewShotState>({
     const s = ctx.state;
     if (s.splitsDone >= FEWSHOT_SPLIT_AT.length || ctx.progress < FEWSHOT_SPLIT_AT[s.splitsDone]!) return;
     const fs = asFewShot(net);
-    const batches = matchBatches(train, inputShape, batchSize, ctx.rng, FEWSHOT_MATCH_DRAWS);
+    const batches = measurementBatches(train, inputShape, batchSize, ctx.rng, FEWSHOT_MATCH_DRAWS);
     try {
       s.splits.push(...(await splitLeaves(fs, batches, ctx.rng, ctx.step)));
     } finally {

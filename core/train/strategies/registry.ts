@@ -9,9 +9,10 @@ import { bignas } from './bignas.js';
 import { plain } from './plain.js';
 import { sandwich } from './sandwich.js';
 import { spos } from './spos.js';
+import { supertickets } from './supertickets.js';
 import type { TrainingStrategy } from './TrainingStrategy.js';
 
-export const trainingStrategies: Record<TrainingStrategyName, TrainingStrategy> = { plain, spos, sandwich, bignas, attentivenas, fewshot };
+export const trainingStrategies: Record<TrainingStrategyName, TrainingStrategy> = { plain, spos, sandwich, bignas, attentivenas, fewshot, supertickets };
 
 export function trainingStrategy(name: TrainingStrategyName): TrainingStrategy {
   return trainingStrategies[name];
