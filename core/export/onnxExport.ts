@@ -37,6 +37,8 @@ class GraphBuilder {
   private consts = new Map<string, string>();
   /** Router logits of the last MoE op emitted, and its slot count (MoE++ gating residuals). */
   lastLogits: { name: string; slots: number } | null = null;
+  /** RMoE chains (MoEOp.recurrent): the state the last op of each left, and its cell's initializers. */
+  readonly chains = new Map<string, { h: string; cell: { wx: string; bx: string; wh: string; bh: string } }>();
 
   fresh(base: string): string {
     return `${base.replace(/[^\w.]/g, '_')}__${this.counter++}`;
@@ -119,10 +121,41 @@ function ffn(g: GraphBuilder, x: string, f: Ffn, name: string): string {
   return dense(g, activation(g, dense(g, x, f.up, `${name}.up`), f.activation, `${name}.act`), f.down, `${name}.down`);
 }
 
+/**
+ * RMoE's router input: h = GRU(x · proj, the chain's previous state) with torch's cell — gates from one
+ * Split of x'·W_x + b_x and of h·W_h + b_h, h' = n + z ⊙ (h − n); the chain's first op holds the cell.
+ */
+function recurrentInput(g: GraphBuilder, x: string, rec: NonNullable<MoEOp['recurrent']>, n: string): string {
+  const xp = dense(g, x, rec.proj, `${n}.rmoe_proj`);
+  const H = rec.proj.outDim;
+  const prev = g.chains.get(rec.chain);
+  const w = (d: DenseWeights, side: string) => [
+    g.weight(`${n}.gru_w${side}`, [d.inDim, d.outDim], d.kernel),
+    g.weight(`${n}.gru_b${side}`, [d.outDim], d.bias!),
+  ];
+  let cell = prev?.cell;
+  if (rec.gru) {
+    const [wx, bx] = w(rec.gru.input, 'x');
+    const [wh, bh] = w(rec.gru.hidden, 'h');
+    cell = { wx: wx!, bx: bx!, wh: wh!, bh: bh! };
+  }
+  if (!cell) throw new Error(`${n}: its RMoE chain ${rec.chain} borrows the GRU cell of an earlier op, and there is none`);
+  const h = prev?.h ?? g.one('Mul', [xp, g.scalar(0)], [], `${n}.gru_h0`);
+  const split = (t: string, side: string) => g.node('Split', [t, g.ints([H, H, H])], [attrInt('axis', 1)], 3, `${n}.gru_${side}`);
+  const [xr, xz, xn] = split(g.one('Add', [g.one('MatMul', [xp, cell.wx]), cell.bx]), 'x');
+  const [hr, hz, hn] = split(g.one('Add', [g.one('MatMul', [h, cell.wh]), cell.bh]), 'h');
+  const r = g.one('Sigmoid', [g.one('Add', [xr!, hr!])], [], `${n}.gru_r`);
+  const z = g.one('Sigmoid', [g.one('Add', [xz!, hz!])], [], `${n}.gru_z`);
+  const nn = g.one('Tanh', [g.one('Add', [xn!, g.one('Mul', [r, hn!])])], [], `${n}.gru_n`);
+  const next = g.one('Add', [nn, g.one('Mul', [z, g.one('Sub', [h, nn])])], [], `${n}.gru_h`);
+  g.chains.set(rec.chain, { h: next, cell });
+  return next;
+}
+
 function moe(g: GraphBuilder, x: string, m: MoEOp): string {
   const s = m.slots.length;
   const n = m.name;
-  let logits = dense(g, x, m.router, `${n}.router`);
+  let logits = dense(g, m.recurrent ? recurrentInput(g, x, m.recurrent, n) : x, m.router, `${n}.router`);
   if (m.gateResidual && g.lastLogits && g.lastLogits.slots === s) {
     logits = g.one('Add', [logits, dense(g, g.lastLogits.name, m.gateResidual, `${n}.gate_residual`)], [], `${n}.logits`);
   }

@@ -8,6 +8,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { renormalizedGates } from '../nn/moe/routers.js';
+import { chainStep, type GruTensors } from '../nn/routers/rmoe.js';
 import { selectionMaskTensor as gatingMask } from '../nn/routers/selection.js';
 import type { Activation, InputSpec } from '../space/SearchSpace.js';
 import type { DenseWeights, Ffn, MoEOp, SubnetGraph, SubnetOp } from '../nn/graph/ops.js';
@@ -55,6 +56,8 @@ class Compiler {
   readonly held: tf.Tensor[] = [];
   /** Router logits of the last MoE op evaluated in the current run (gating residuals); reset per run. */
   lastLogits: tf.Tensor | null = null;
+  /** RMoE chains' states in the current run (core/nn/routers/rmoe.ts chainStep); reset per run. */
+  state = new Map<string, unknown>();
 
   private keep<T extends tf.Tensor>(t: T): T {
     this.held.push(t);
@@ -68,6 +71,13 @@ class Compiler {
       const y = tf.matMul(x as tf.Tensor2D, k);
       return b ? tf.add(y, b) : y;
     };
+  }
+
+  /** A GRU cell's weights as the tensors core/nn/routers/rmoe.ts gruCell takes. */
+  gru(g: { input: DenseWeights; hidden: DenseWeights }): GruTensors {
+    const t = (w: DenseWeights) => ({ k: this.keep(tf.tensor2d(w.kernel, [w.inDim, w.outDim])), b: this.keep(tf.tensor1d(w.bias!)) });
+    const [i, h] = [t(g.input), t(g.hidden)];
+    return { wx: i.k, bx: i.b, wh: h.k, bh: h.b };
   }
 
   ffn(f: Ffn): Forward {
@@ -97,10 +107,13 @@ class Compiler {
     });
     const shared = m.shared.map((f) => this.ffn(f));
     const residual = m.gateResidual ? this.dense(m.gateResidual) : null;
+    const rec = m.recurrent;
+    const proj = rec ? this.dense(rec.proj) : null;
+    const cell = rec?.gru ? this.gru(rec.gru) : null;
     const computing = this.keep(tf.tensor1d(m.slots.map((sl) => (sl.kind === 'null' ? 0 : 1))));
     const S = m.slots.length;
     return (x) => {
-      let logits = router(x);
+      let logits = router(rec ? chainStep(this.state, rec.chain, proj!(x) as tf.Tensor2D, cell) : x);
       const prev = this.lastLogits;
       if (residual && prev && prev.shape[1] === S) logits = tf.add(logits, residual(prev));
       this.lastLogits = logits;
@@ -168,6 +181,7 @@ export function compileOps(ops: readonly SubnetOp[]): CompiledGraph {
     run: (x) =>
       tf.tidy(() => {
         c.lastLogits = null;
+        c.state = new Map();
         return f(x);
       }),
     dispose: () => tf.dispose(c.held),
@@ -209,6 +223,7 @@ export function countGraphParams(graph: SubnetGraph): number {
             d(o.router) +
             o.shared.reduce((a, x) => a + f(x), 0) +
             (o.gateResidual ? d(o.gateResidual) : 0) +
+            (o.recurrent ? d(o.recurrent.proj) + (o.recurrent.gru ? d(o.recurrent.gru.input) + d(o.recurrent.gru.hidden) : 0) : 0) +
             o.slots.reduce((a, sl) => a + (sl.kind === 'expert' ? f(sl.ffn) : sl.kind === 'constant' ? sl.value.length + (sl.gate ? d(sl.gate) : 0) : 0), 0)
           );
         default:

@@ -51,6 +51,13 @@ function moeOps(l: MoESubnetLayer): SubnetOp[] {
     gating: l.gating,
     normalize: l.normalize,
     gateResidual: l.gateResidual ? denseOf(l.gateResidual, null) : null,
+    recurrent: l.recurrent
+      ? {
+          chain: l.recurrent.chain,
+          proj: denseOf(l.recurrent.proj, null),
+          gru: l.recurrent.gru ? { input: denseOf(l.recurrent.gru.wx, l.recurrent.gru.bx), hidden: denseOf(l.recurrent.gru.wh, l.recurrent.gru.bh) } : null,
+        }
+      : null,
   };
   return l.residual ? [{ op: 'residual', name: `${l.name}.residual`, body: [op] }] : [op];
 }

@@ -50,8 +50,16 @@ class Builder {
     return n;
   }
 
+  /** RMoE chains (core/nn/graph/ops.ts MoEOp.recurrent): the state the last op of each left, and its cell. */
+  readonly chains = new Map<string, { h: SymbolicTensor; cell: (xp: SymbolicTensor, h: SymbolicTensor) => SymbolicTensor }>();
+
   /** A Dense layer whose weights are set once the model is built. */
   dense(x: SymbolicTensor, w: DenseWeights, name: string, activation?: string, trainable = true): SymbolicTensor {
+    return this.denseLayer(w, name, activation, trainable).apply(x) as SymbolicTensor;
+  }
+
+  /** The Dense layer of `dense`, to apply more than once (its weights shared: RMoE's GRU cell). */
+  denseLayer(w: DenseWeights, name: string, activation?: string, trainable = true): tf.layers.Layer {
     const layer = tf.layers.dense({
       units: w.outDim,
       useBias: w.bias !== null,
@@ -63,7 +71,7 @@ class Builder {
       layer,
       weights: () => [tf.tensor2d(w.kernel, [w.inDim, w.outDim]), ...(w.bias ? [tf.tensor1d(w.bias)] : [])],
     });
-    return layer.apply(x) as SymbolicTensor;
+    return layer;
   }
 
   /** A fixed linear map (comparison and routing plumbing): kernel [inDim, outDim], optional bias. */
@@ -97,6 +105,48 @@ export class UnsupportedExportError extends Error {
   }
 }
 
+/** Columns [i·H, (i+1)·H) of a dense map (and of its bias): one gate of a packed [r | z | n] GRU product. */
+function gateColumns(w: DenseWeights, i: number): DenseWeights {
+  const H = w.outDim / 3;
+  const kernel = new Float32Array(w.inDim * H);
+  for (let r = 0; r < w.inDim; r++) kernel.set(w.kernel.subarray(r * w.outDim + i * H, r * w.outDim + (i + 1) * H), r * H);
+  return { kernel, bias: w.bias ? w.bias.slice(i * H, (i + 1) * H) : null, inDim: w.inDim, outDim: H };
+}
+
+/**
+ * RMoE's router input: h = GRU(x · proj, the chain's previous state), torch's cell from built-in layers —
+ * r, z = sigmoid(Dense_x + Dense_h), n = tanh(Dense_x + r ⊙ Dense_h), h' = n + z ⊙ h − z ⊙ n; the cell's
+ * six Dense layers are made by the chain's first op and applied again by the later ones (shared weights).
+ */
+function recurrentInput(b: Builder, x: SymbolicTensor, rec: NonNullable<MoEOp['recurrent']>, n: string): SymbolicTensor {
+  const xp = b.dense(x, rec.proj, `${n}_rmoe_proj`);
+  const H = rec.proj.outDim;
+  const prev = b.chains.get(rec.chain);
+  let cell = prev?.cell;
+  if (rec.gru) {
+    const g = rec.gru;
+    const gates = (w: DenseWeights, side: string) => [0, 1, 2].map((i) => b.denseLayer(gateColumns(w, i), `${n}_gru_${side}${'rzn'[i]}`));
+    const [ir, iz, inn] = gates(g.input, 'x');
+    const [hr, hz, hn] = gates(g.hidden, 'h');
+    const act = (fn: string, t: SymbolicTensor, name: string) => tf.layers.activation({ activation: fn as never, name: b.name(name) }).apply(t) as SymbolicTensor;
+    const negate = new Float32Array(H * H);
+    for (let i = 0; i < H; i++) negate[i * H + i] = -1;
+    cell = (xi, h) => {
+      const on = (l: tf.layers.Layer, t: SymbolicTensor) => l.apply(t) as SymbolicTensor;
+      const r = act('sigmoid', b.add([on(ir!, xi), on(hr!, h)], `${n}_gru_r_sum`), `${n}_gru_r`);
+      const z = act('sigmoid', b.add([on(iz!, xi), on(hz!, h)], `${n}_gru_z_sum`), `${n}_gru_z`);
+      const nn = act('tanh', b.add([on(inn!, xi), b.multiply(r, on(hn!, h), `${n}_gru_rh`)], `${n}_gru_n_sum`), `${n}_gru_n`);
+      const zn = b.fixed(b.multiply(z, nn, `${n}_gru_zn`), negate, H, H, null, `${n}_gru_neg_zn`);
+      return b.add([nn, b.multiply(z, h, `${n}_gru_zh`), zn], `${n}_gru_h`);
+    };
+  }
+  if (!cell) throw new UnsupportedExportError(`${n}: its RMoE chain ${rec.chain} borrows the GRU cell of an earlier op, and there is none`);
+  const h0 = prev?.h ?? b.fixed(xp, new Float32Array(H * H), H, H, null, `${n}_gru_h0`);
+  const h = cell(xp, h0);
+  b.chains.set(rec.chain, { h, cell });
+  return h;
+}
+
 function moeLayers(b: Builder, x: SymbolicTensor, m: MoEOp): SymbolicTensor {
   const s = m.slots.length;
   const n = m.name;
@@ -106,7 +156,7 @@ function moeLayers(b: Builder, x: SymbolicTensor, m: MoEOp): SymbolicTensor {
     );
   }
   const gating = m.gating;
-  let logits = b.dense(x, m.router, `${n}_router`);
+  let logits = b.dense(m.recurrent ? recurrentInput(b, x, m.recurrent, n) : x, m.router, `${n}_router`);
   if (m.gateResidual && b.lastLogits && b.lastLogits.slots === s) {
     logits = b.add([logits, b.dense(b.lastLogits.t, m.gateResidual, `${n}_gate_residual`)], `${n}_logits`);
   }

@@ -8,8 +8,9 @@ import { activate } from './activations.js';
 import { conv2dSame } from './conv.js';
 import { renormalizedGates } from './moe/routers.js';
 import { selectionMask } from './routers/selection.js';
-import { newForwardContext } from './routers/router.js';
-import type { FfnWeights, MoESubnetLayer, SubnetLayer, WeightArray } from './subnetLayers.js';
+import { chainStep } from './routers/rmoe.js';
+import { newForwardContext, type ForwardContext } from './routers/router.js';
+import type { FfnWeights, GruWeights, MoESubnetLayer, SubnetLayer, WeightArray } from './subnetLayers.js';
 
 const t = (w: WeightArray) => tf.tensor(w.data, w.shape);
 
@@ -18,13 +19,27 @@ function ffn(x: tf.Tensor2D, f: FfnWeights, layer: MoESubnetLayer): tf.Tensor2D 
   return tf.add(tf.matMul(h, t(f.w2) as tf.Tensor2D), t(f.b2)) as tf.Tensor2D;
 }
 
-function moe(x: tf.Tensor2D, m: MoESubnetLayer, ctx: { logits: tf.Tensor2D | null }): tf.Tensor2D {
-  const [T] = x.shape;
+const gruOf = (g: GruWeights) => ({ wx: t(g.wx), bx: t(g.bx), wh: t(g.wh), bh: t(g.bh) });
+
+/**
+ * An exported MoE layer's router logits: x · router (+ bias), or, for RMoE, GRU(x · proj, the chain's
+ * previous state) · router; plus the gating residual of the previous layer's logits. Updates `ctx`.
+ */
+export function subnetRouterLogits(x: tf.Tensor2D, m: MoESubnetLayer, ctx: ForwardContext): tf.Tensor2D {
   const S = m.columns.length;
-  let logits = tf.matMul(x, t(m.router) as tf.Tensor2D) as tf.Tensor2D;
+  const rec = m.recurrent;
+  const input = rec ? chainStep(ctx.state, rec.chain, tf.matMul(x, t(rec.proj) as tf.Tensor2D) as tf.Tensor2D, rec.gru ? gruOf(rec.gru) : null) : x;
+  let logits = tf.matMul(input, t(m.router) as tf.Tensor2D) as tf.Tensor2D;
   if (m.routerBias) logits = tf.add(logits, t(m.routerBias)) as tf.Tensor2D;
   if (m.gateResidual && ctx.logits && ctx.logits.shape[1] === S) logits = tf.add(logits, tf.matMul(ctx.logits, t(m.gateResidual) as tf.Tensor2D)) as tf.Tensor2D;
   ctx.logits = logits;
+  return logits;
+}
+
+function moe(x: tf.Tensor2D, m: MoESubnetLayer, ctx: ForwardContext): tf.Tensor2D {
+  const [T] = x.shape;
+  const S = m.columns.length;
+  const logits = subnetRouterLogits(x, m, ctx);
   const probs = tf.softmax(logits) as tf.Tensor2D;
   const p = probs.dataSync();
   const mask = selectionMask(m.gating, p, T, S);
@@ -96,6 +111,7 @@ export function runSubnetLayers(layers: readonly SubnetLayer[], x: tf.Tensor): t
 export function countSubnetLayerParams(layers: readonly SubnetLayer[]): number {
   const n = (w: WeightArray | null | undefined) => w?.data.length ?? 0;
   const f = (x: FfnWeights) => n(x.w1) + n(x.b1) + n(x.w2) + n(x.b2);
+  const gru = (g: GruWeights | null | undefined) => (g ? n(g.wx) + n(g.bx) + n(g.wh) + n(g.bh) : 0);
   return layers.reduce((s, l) => {
     switch (l.kind) {
       case 'dense':
@@ -104,7 +120,7 @@ export function countSubnetLayerParams(layers: readonly SubnetLayer[]): number {
       case 'conv':
         return s + n(l.kernel) + n(l.bias) + (l.batchNorm ? n(l.batchNorm.gamma) * 4 : 0);
       case 'moe':
-        return s + n(l.router) + n(l.routerBias) + l.experts.reduce((a, e) => a + f(e), 0) + l.shared.reduce((a, e) => a + f(e), 0) + n(l.constants) + n(l.constantGate) + n(l.gateResidual);
+        return s + n(l.router) + n(l.routerBias) + l.experts.reduce((a, e) => a + f(e), 0) + l.shared.reduce((a, e) => a + f(e), 0) + n(l.constants) + n(l.constantGate) + n(l.gateResidual) + n(l.recurrent?.proj) + gru(l.recurrent?.gru);
       default:
         return s;
     }

@@ -30,6 +30,26 @@ export interface FfnWeights {
   b2: WeightArray;
 }
 
+/** A GRU cell (torch's): wx [H, 3H], bx [3H], wh [H, 3H], bh [3H], columns [r | z | n] (core/nn/routers/rmoe.ts). */
+export interface GruWeights {
+  wx: WeightArray;
+  bx: WeightArray;
+  wh: WeightArray;
+  bh: WeightArray;
+}
+
+/**
+ * RMoE's recurrent router: the layer's logits are h · router with h = GRU(x · proj, h_prev), h_prev the
+ * state the previous layer of the same `chain` left in the list (zeros for the chain's first layer). `gru`
+ * is the chain's shared cell, given by the first layer of the chain; null on later ones (they reuse it).
+ */
+export interface RecurrentRouterWeights {
+  chain: string;
+  /** [dim, H] */
+  proj: WeightArray;
+  gru: GruWeights | null;
+}
+
 /** How an exported MoE layer picks slots per token: the graph's selection op (core/nn/graph/ops.ts Gating). */
 export type SubnetGating = Gating;
 
@@ -69,6 +89,8 @@ export interface MoESubnetLayer {
   constantGate: WeightArray | null;
   /** [S, S] MoE++ gating-residual map applied to the previous MoE layer's logits, or null. */
   gateResidual: WeightArray | null;
+  /** RMoE: logits from the GRU state instead of x (`router` is then [H, S]); absent or null: none. */
+  recurrent?: RecurrentRouterWeights | null;
   gating: SubnetGating;
   normalize: boolean;
   residual: boolean;

@@ -85,6 +85,13 @@ export interface MoEOp {
    * bias), when the previous MoE op of the graph (in evaluation order) has S slots too.
    */
   gateResidual?: DenseWeights | null;
+  /**
+   * RMoE (core/nn/routers/rmoe.ts): router logits = h · router with h = GRU(x · proj, h_prev), h_prev the state
+   * the previous MoE op of the same `chain` left (in evaluation order; zeros for the chain's first op). The
+   * GRU cell (torch's; input and hidden products [H, 3H] with biases, columns [r | z | n]) is given by the
+   * chain's first op and null on later ones, which reuse it.
+   */
+  recurrent?: { chain: string; proj: DenseWeights; gru: { input: DenseWeights; hidden: DenseWeights } | null } | null;
 }
 
 export type SubnetOp =

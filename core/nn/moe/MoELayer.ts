@@ -52,7 +52,7 @@ import { moeFfn } from '../webgpu/moeFfn.js';
 import { describeRouting } from '../../space/routing/registry.js';
 import type { RoutingShape } from '../../space/routing/descriptor.js';
 import { routingShape } from '../../space/validateSpace.js';
-import { balanceLoss, computes, route, routerEntropy, type RouteContext, type RouterLayer } from '../routers/router.js';
+import { balanceLoss, computes, route, routerEntropy, type RouteContext, type RouterLayer, type RouterParams } from '../routers/router.js';
 import { routerOf } from '../routers/registry.js';
 import { gateCombination, sumOneHots } from './routers.js';
 
@@ -111,6 +111,8 @@ export class MoELayer {
    * non-trainable variable (checkpointed, exported with the selection), or null where the routing has none.
    */
   readonly selectionBias: tf.Variable | null;
+  /** The router's own variables (core/nn/routers/router.ts `Router.params`), or null. */
+  readonly routerParams: RouterParams | null;
   private jitterSeed = 0;
   /** The numbers of this block its routing's arithmetic reads. */
   readonly routingShape: RoutingShape;
@@ -160,7 +162,10 @@ export class MoELayer {
     const S = this.columns.length;
     this.routingShape = routingShape(block);
     // SMoE-Dropout's frozen random router and MixER's centroids are non-trainable variables.
-    this.router = store.add(`${name}.moe.router`, normalInit(rng, [dMax, S], 1 / Math.sqrt(dMax)), routerOf(block.routing).trainsKernel);
+    const router = routerOf(block.routing);
+    // Rows: the router input's width, or what the router reads instead (RMoE: its GRU state).
+    const rows = router.kernelRows?.(block.routing, dMax) ?? dMax;
+    this.router = store.add(`${name}.moe.router`, normalInit(rng, [rows, S], 1 / Math.sqrt(rows)), router.trainsKernel);
     const hMax = Math.max(...block.expertHidden) / m;
     const expert = (prefix: string): ExpertWeights => ({
       w1: store.add(`${prefix}.w1`, glorotUniform(rng, [dMax, hMax], dMax, hMax)),
@@ -180,6 +185,13 @@ export class MoELayer {
     this.ffnUse = varies ? store.add(`${name}.moe.ffnUse`, tf.scalar(-1), false) : null;
     // Zeros, no draw from the stream: other weights stay as they were.
     this.selectionBias = (describeRouting(block.routing).selectionBiasRate?.(block.routing) ?? 0) > 0 ? store.add(`${name}.moe.selectBias`, tf.zeros([S]), false) : null;
+    // The router's own variables (RMoE's projection and shared GRU cell) draw last, so other blocks keep their weights.
+    this.routerParams = router.params?.(block.routing, { layer: this.routerLayer, dMax, store, rng }) ?? null;
+  }
+
+  /** Rows of the router kernel a subnet of input width d uses. */
+  private routerRows(d: number): number {
+    return routerOf(this.block.routing).kernelRows?.(this.block.routing, d) ?? d;
   }
 
   /**
@@ -255,6 +267,7 @@ export class MoELayer {
       {
         x,
         kernel: this.router,
+        params: this.routerParams,
         selectionBias: this.selectionBias,
         selectionBiasRate: describeRouting(routing).selectionBiasRate?.(routing) ?? 0,
         gateMap: this.gateMap,
@@ -432,8 +445,10 @@ export class MoELayer {
     const h = hidden / this.block.segments;
     const ffn = 2 * d * h + h + d;
     const gateMap = this.gateMap ? this.slots * this.slots : 0;
-    const routerBias = routerOf(this.block.routing).lowersWithBias ? this.slots : 0;
-    return d * this.slots + routerBias + (this.routedExperts + this.shared.length) * ffn + 3 * this.block.constantExperts * d + gateMap;
+    const router = routerOf(this.block.routing);
+    const routerBias = router.lowersWithBias ? this.slots : 0;
+    const own = router.paramCount?.(this.block.routing, d, this.routerParams) ?? 0;
+    return this.routerRows(d) * this.slots + own + routerBias + (this.routedExperts + this.shared.length) * ffn + 3 * this.block.constantExperts * d + gateMap;
   }
 
   /**
@@ -447,7 +462,8 @@ export class MoELayer {
     const ffn = 2 * (2 * d * h);
     const perToken = describeRouting(this.block.routing).tokenChoice && this.measuredFfnPerToken !== null ? this.measuredFfnPerToken : this.activeFfnPerToken();
     const gateMap = this.gateMap ? 2 * this.slots * this.slots : 0;
-    return 2 * d * this.slots + gateMap + (perToken + this.shared.length) * ffn + 6 * this.block.constantExperts * d;
+    const own = routerOf(this.block.routing).flopsPerToken?.(this.block.routing, d) ?? 0;
+    return 2 * this.routerRows(d) * this.slots + own + gateMap + (perToken + this.shared.length) * ffn + 6 * this.block.constantExperts * d;
   }
 
   /** This layer as a concrete subnet layer (weights sliced to input width d and expert hidden). */
@@ -459,7 +475,11 @@ export class MoELayer {
       w2: weightArray(e.w2, [0, 0], [h, d]),
       b2: weightArray(e.b2, [0], [d]),
     });
-    const lowered = routerOf(this.block.routing).lower(this.block.routing, this.routerLayer, weightArray(this.router, [0, 0], [d, this.slots]));
+    const lowered = routerOf(this.block.routing).lower(this.block.routing, this.routerLayer, weightArray(this.router, [0, 0], [this.routerRows(d), this.slots]), {
+      params: this.routerParams,
+      d,
+      slice: weightArray,
+    });
     return {
       kind: 'moe',
       name: this.name,
@@ -476,6 +496,7 @@ export class MoELayer {
       constants: this.constants ? weightArray(this.constants, [0, 0], [this.block.constantExperts, d]) : null,
       constantGate: this.constantGate ? weightArray(this.constantGate, [0, 0], [d, 2 * this.block.constantExperts]) : null,
       gateResidual: this.gateMap ? weightArray(this.gateMap, [0, 0], [this.slots, this.slots]) : null,
+      recurrent: lowered.recurrent ?? null,
       // The loss-free selection bias ranks the exported top-k too (core/nn/routers/lossFreeBias.ts).
       gating: this.selectionBias && lowered.gating.mode === 'topk' ? { ...lowered.gating, bias: Array.from(weightArray(this.selectionBias, [0], [this.slots]).data) } : lowered.gating,
       normalize: gateCombination(this.block) === 'renormalize',

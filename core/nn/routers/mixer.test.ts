@@ -5,12 +5,9 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadDataset } from '../../data/Dataset.js';
-import { TrainConfig } from '../../protocol/protocol.js';
 import { largestArch } from '../../space/archCodec.js';
-import { listExampleSpaces } from '../../space/exampleSpaces.js';
-import { SearchSpace, type SearchSpaceInput } from '../../space/SearchSpace.js';
-import { train } from '../../train/Trainer.js';
+import { SearchSpace } from '../../space/SearchSpace.js';
+import { spiralsRun, spiralsWith } from '../../train/spiralsRun.js';
 import { MoELayer } from '../moe/MoELayer.js';
 import { moeLayerFixture, randomRows } from '../moe/moeLayerFixture.js';
 import { buildSupernet } from '../Supernet.js';
@@ -33,10 +30,7 @@ const sqDist = (a: number[], b: number[]) => a.reduce((s, v, i) => s + (v - b[i]
 const nearest = (x: number[], cs: number[][]) => cs.map((c) => sqDist(x, c)).reduce((best, v, i, all) => (v < all[best]! ? i : best), 0);
 
 /** The spirals MoE example with its MoE stage routed by MixER. */
-function mixerSpirals(): SearchSpaceInput {
-  const base = listExampleSpaces().find((e) => e.id === 'spirals-moe')!.space;
-  return { ...base, stages: base.stages.map((st) => (st.block.type === 'moe' ? { ...st, block: { ...st.block, routing: { mode: 'mixer' } } } : st)) };
-}
+const mixerSpirals = () => spiralsWith({ mode: 'mixer' });
 
 describe('MixER router', () => {
   it('routes each token to its nearest centroid, with gate 1 (the output is x + that expert alone)', () => {
@@ -133,20 +127,11 @@ describe('MixER router', () => {
   });
 
   it("trains the spirals example with routing 'mixer': the centroids move, ExpertLoad is reported, accuracy beats chance", async () => {
-    const config = TrainConfig.parse({
-      space: mixerSpirals(), data: { kind: 'spirals', samples: 800, seed: 1 }, strategy: 'plain', steps: 400, batchSize: 32, learningRate: 0.02,
-      evalEvery: 150, checkpointEvery: 1000,
-    });
-    const ds = await loadDataset(config.data);
-    const net = buildSupernet(config.space, { seed: 2 });
+    const { net, run } = spiralsRun(mixerSpirals(), { steps: 400, learningRate: 0.02 });
     const moe = net.moeLayers()[0]!;
     const before = moe.router.arraySync() as number[][];
-    const loads: number[][] = [];
-    let t = 0;
-    const res = await train({
-      config, net, dataset: ds, now: () => (t += 10), snapshots: 0,
-      sink: { metrics: (ps) => ps.forEach((p) => p.moe?.forEach((m) => loads.push(m.load))), specialization: () => {}, checkpoint: () => {} },
-    });
+    const { res, points } = await run();
+    const loads = points.flatMap((p) => p.moe?.map((m) => m.load) ?? []);
     expect(res.status).toBe('completed');
     const after = moe.router.arraySync() as number[][];
     const shift = before.flat().reduce((m, v, i) => Math.max(m, Math.abs(v - after.flat()[i]!)), 0);

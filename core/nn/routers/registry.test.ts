@@ -11,7 +11,9 @@ import { ROUTING_MODES, routingDescriptors } from '../../space/routing/registry.
 import { MoEBlock } from '../../space/SearchSpace.js';
 import { VariableStore } from '../init.js';
 import { MoELayer } from '../moe/MoELayer.js';
+import { subnetRouterLogits } from '../runSubnetLayers.js';
 import { routers } from './registry.js';
+import { newForwardContext } from './router.js';
 import { selectionMask } from './selection.js';
 
 beforeAll(async () => {
@@ -43,8 +45,7 @@ describe('router registry', () => {
     const trained = Array.from(layer.apply(x, 8, { training: false }).report.mask.dataSync());
     const sub = layer.subnetLayer(d, 8);
     const S = sub.columns.length;
-    let logits = tf.matMul(x, tf.tensor2d(sub.router.data, sub.router.shape as [number, number]));
-    if (sub.routerBias) logits = tf.add(logits, tf.tensor1d(sub.routerBias.data));
+    const logits = subnetRouterLogits(x, sub, newForwardContext());
     const lowered = selectionMask(sub.gating, tf.softmax(logits).dataSync(), T, S);
     // Report masks are in slot order; with no shared experts columns and slots coincide.
     expect(Array.from(lowered.data)).toEqual(trained);

@@ -6,6 +6,7 @@
 import type { Routing, RoutingMode, RoutingOf } from '../../space/routing/registry.js';
 import { expertChoice } from './expertChoice.js';
 import { mixer } from './mixer.js';
+import { rmoe } from './rmoe.js';
 import type { Router } from './router.js';
 import { smoeDropout } from './smoeDropout.js';
 import { topk } from './topk.js';
@@ -17,6 +18,7 @@ export const routers: { [M in RoutingMode]: Router<RoutingOf<M>> } = {
   'expert-choice': expertChoice,
   'smoe-dropout': smoeDropout,
   mixer,
+  rmoe,
 };
 
 /** The router of a routing (typed on the union: each router accepts its own mode's routing). */

@@ -18,7 +18,9 @@ import * as tf from '@tensorflow/tfjs';
 import type { Routing } from '../../space/routing/registry.js';
 import { describeRouting } from '../../space/routing/registry.js';
 import type { RoutingShape } from '../../space/routing/descriptor.js';
-import type { ColumnKind, SubnetGating, WeightArray } from '../subnetLayers.js';
+import type { Rng } from '../../space/rng.js';
+import type { VariableStore } from '../init.js';
+import type { ColumnKind, RecurrentRouterWeights, SubnetGating, WeightArray } from '../subnetLayers.js';
 import type { NamedLoss } from '../types.js';
 import type { ForwardContext } from '../forwardContext.js';
 import { capacityMaskTensor, renormalizedGates, withoutGradient } from '../moe/routers.js';
@@ -47,14 +49,44 @@ export interface LoweredKernel {
   bias: WeightArray | null;
 }
 
+/**
+ * Variables a router owns beyond its kernel (RMoE's projection and GRU cell), made with its layer;
+ * `borrowed` names those an earlier layer made and shares (it counts and exports them).
+ */
+export interface RouterParams {
+  vars: Record<string, tf.Variable>;
+  borrowed: ReadonlySet<string>;
+}
+
+/** What a router's `logits` sees beside x and its kernel: its own variables and the per-forward context. */
+export interface LogitsContext {
+  params: RouterParams | null;
+  ctx?: ForwardContext;
+}
+
+/** What `lower` sees beside the kernel: the router's variables, the subnet's input width, a slicer. */
+export interface LowerContext {
+  params: RouterParams | null;
+  d: number;
+  slice(v: tf.Variable, begin: number[], size: number[]): WeightArray;
+}
+
 export interface Router<R extends Routing = Routing> {
   mode: R['mode'];
   /** The router kernel [dMax, S] is trained by gradient (false: SMoE-Dropout's frozen random router, MixER's centroids). */
   trainsKernel: boolean;
   /** The fused WebGPU top-k kernels (core/nn/webgpu/moeFfn.ts) compute this router exactly: softmax(x·W), top-k. */
   fusable: boolean;
-  /** Logits [T, S] from the router input x [T, d] and the kernel slice W [d, S]; default x · W. */
-  logits?(x: tf.Tensor2D, kernel: tf.Tensor2D, r: R): tf.Tensor2D;
+  /** Logits [T, S] from the router input x [T, d] and the kernel slice W [rows, S]; default x · W. */
+  logits?(x: tf.Tensor2D, kernel: tf.Tensor2D, r: R, c: LogitsContext): tf.Tensor2D;
+  /** Rows of the kernel a router input of width d uses (default d; RMoE reads its GRU state, H rows). */
+  kernelRows?(r: R, d: number): number;
+  /** The router's own variables, made once with its layer (after the layer's other weights). */
+  params?(r: R, c: { layer: RouterLayer; dMax: number; store: VariableStore; rng: Rng }): RouterParams;
+  /** Parameters of `params` a width-d subnet holds in this layer (shared ones counted by their maker). */
+  paramCount?(r: R, d: number, params: RouterParams | null): number;
+  /** 2 × multiply-accumulates per token of `params`' computation (beyond the kernel's 2·rows·S). */
+  flopsPerToken?(r: R, d: number): number;
   /** The k a token-choice router uses now (after segmentation); null where it varies per token or experts choose. */
   activeK(r: R, layer: RouterLayer, opts: RouteOptions): number | null;
   /** [T, S] 0/1 choice before capacity (evaluated off the gradient tape). */
@@ -66,7 +98,7 @@ export interface Router<R extends Routing = Routing> {
   /** `lower` gives the graph's router an [S] bias (parameters an exported model holds beyond the kernel). */
   lowersWithBias?: boolean;
   /** Inference semantics as a subnet-graph selection op, and the kernel as the graph's dense router. */
-  lower(r: R, layer: RouterLayer, kernel: WeightArray): { gating: SubnetGating; router: LoweredKernel };
+  lower(r: R, layer: RouterLayer, kernel: WeightArray, c?: LowerContext): { gating: SubnetGating; router: LoweredKernel; recurrent?: RecurrentRouterWeights };
 }
 
 /** The default kernel lowering: logits = x · W, no bias. */
@@ -76,7 +108,7 @@ export const plainKernel = (kernel: WeightArray): LoweredKernel => ({ kernel, bi
 export interface RouteInput {
   /** The router input [T, d] (the experts see the same x, unjittered). */
   x: tf.Tensor2D;
-  /** The full router kernel [dMax, S]; the first d rows are used. */
+  /** The full router kernel [dMax, S]; the first d rows are used (`kernelRows`). */
   kernel: tf.Variable;
   /**
    * Auxiliary-loss-free balancing's per-expert bias [S] (./lossFreeBias.ts): added to the probabilities for
@@ -84,6 +116,8 @@ export interface RouteInput {
    */
   selectionBias?: tf.Variable | null;
   selectionBiasRate?: number;
+  /** The router's own variables (`Router.params`), or null. */
+  params?: RouterParams | null;
   /** MoE++ gating-residual map [S, S], or null. */
   gateMap: tf.Variable | null;
   /** Switch jitter ε (0: off) and the seed of this call's noise. */
@@ -142,8 +176,8 @@ export function route<R extends Routing>(router: Router<R>, r: R, layer: RouterL
   // Switch Transformer jitter: multiplicative uniform noise on the router input only (the experts see x).
   const eps = input.jitter;
   const xr = opts.training && eps > 0 ? tf.mul(x, tf.randomUniform([T, d], 1 - eps, 1 + eps, 'float32', input.jitterSeed)) : x;
-  const W = input.kernel.slice([0, 0], [d, S]) as tf.Tensor2D;
-  let logits = router.logits ? router.logits(xr as tf.Tensor2D, W, r) : (tf.matMul(xr, W) as tf.Tensor2D);
+  const W = input.kernel.slice([0, 0], [router.kernelRows?.(r, d) ?? d, S]) as tf.Tensor2D;
+  let logits = router.logits ? router.logits(xr as tf.Tensor2D, W, r, { params: input.params ?? null, ctx }) : (tf.matMul(xr, W) as tf.Tensor2D);
   const prev = ctx?.logits;
   if (input.gateMap && prev && prev.shape[0] === T && prev.shape[1] === S) logits = tf.add(logits, tf.matMul(prev, input.gateMap)) as tf.Tensor2D;
   if (ctx) ctx.logits = logits;

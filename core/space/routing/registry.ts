@@ -9,11 +9,12 @@ import { z } from 'zod';
 import type { RoutingDescriptor } from './descriptor.js';
 import { expertChoice, ExpertChoiceRouting } from './expertChoice.js';
 import { mixer, MixerRouting } from './mixer.js';
+import { rmoe, RMoERouting } from './rmoe.js';
 import { smoeDropout, SMoEDropoutRouting } from './smoeDropout.js';
 import { topk, TopKRouting } from './topk.js';
 import { topp, TopPRouting } from './topp.js';
 
-export const Routing = z.discriminatedUnion('mode', [TopKRouting, TopPRouting, ExpertChoiceRouting, SMoEDropoutRouting, MixerRouting]);
+export const Routing = z.discriminatedUnion('mode', [TopKRouting, TopPRouting, ExpertChoiceRouting, SMoEDropoutRouting, MixerRouting, RMoERouting]);
 export type Routing = z.infer<typeof Routing>;
 export type RoutingInput = z.input<typeof Routing>;
 export type RoutingMode = Routing['mode'];
@@ -25,6 +26,7 @@ export const routingDescriptors: { [M in RoutingMode]: RoutingDescriptor<Routing
   'expert-choice': expertChoice,
   'smoe-dropout': smoeDropout,
   mixer,
+  rmoe,
 };
 
 export const ROUTING_MODES = Object.keys(routingDescriptors) as RoutingMode[];

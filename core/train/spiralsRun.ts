@@ -1,0 +1,43 @@
+/**
+ * Test helper: the spirals MoE example with its MoE stage routed by a given routing (and, optionally, a
+ * deeper MoE stage), and a plain training run of it on 800 spiral points — the small CPU training every
+ * router's test does.
+ */
+import { loadDataset } from '../data/Dataset.js';
+import { buildSupernet } from '../nn/Supernet.js';
+import { TrainConfig, type MetricPoint } from '../protocol/protocol.js';
+import { listExampleSpaces } from '../space/exampleSpaces.js';
+import type { RoutingInput } from '../space/routing/registry.js';
+import type { SearchSpaceInput } from '../space/SearchSpace.js';
+import { train } from './Trainer.js';
+
+export function spiralsWith(routing: RoutingInput, moeDepth?: number[]): SearchSpaceInput {
+  const base = listExampleSpaces().find((e) => e.id === 'spirals-moe')!.space;
+  return {
+    ...base,
+    stages: base.stages.map((st) => (st.block.type === 'moe' ? { ...st, depth: moeDepth ?? st.depth, block: { ...st.block, routing } } : st)),
+  };
+}
+
+/**
+ * A plain-strategy run of `space` on spirals (batch 32, validation every 150 steps, no checkpoints): the
+ * supernet (seed 2) to inspect before `run`, and `run` collecting every metric point.
+ */
+export function spiralsRun(space: SearchSpaceInput, opts: { steps: number; learningRate: number }) {
+  const config = TrainConfig.parse({
+    space, data: { kind: 'spirals', samples: 800, seed: 1 }, strategy: 'plain', steps: opts.steps, batchSize: 32, learningRate: opts.learningRate,
+    evalEvery: 150, checkpointEvery: 1000,
+  });
+  const net = buildSupernet(config.space, { seed: 2 });
+  const points: MetricPoint[] = [];
+  const run = async () => {
+    const dataset = await loadDataset(config.data);
+    let t = 0;
+    const res = await train({
+      config, net, dataset, now: () => (t += 10), snapshots: 0,
+      sink: { metrics: (ps) => void points.push(...ps), specialization: () => {}, checkpoint: () => {} },
+    });
+    return { res, points };
+  };
+  return { net, run };
+}
