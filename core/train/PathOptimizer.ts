@@ -13,6 +13,7 @@
  * happens to be exactly 0 (e.g. a ReLU unit dead on the whole batch) is treated as unused too.
  */
 import * as tf from '@tensorflow/tfjs';
+import { permuteTensor } from '../nn/channelSorting.js';
 import { pathUpdate, pathUpdateFusedSupported } from '../nn/webgpu/pathUpdateKernels.js';
 import type { NamedArray } from './checkpointFormat.js';
 
@@ -105,6 +106,14 @@ export class PathOptimizer {
         }
       });
     }
+  }
+
+  /**
+   * Reorder the slots of `variable` along `axis` as its weights were reordered (OFA's channel sorting),
+   * so each element keeps its own moments and update count.
+   */
+  permute(variable: string, axis: number, perm: readonly number[]): void {
+    for (const s of this.slots.get(variable) ?? []) permuteTensor(s, { axis, perm: [...perm] });
   }
 
   /**

@@ -1,0 +1,129 @@
+/** Once-for-All progressive shrinking: the phase schedule, sorting at the width phases (weights and optimizer
+ * state together, once), CE + KD for the shrunk subnets — each against an independent computation. */
+import * as tf from '@tensorflow/tfjs';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { loadDataset } from '../../data/Dataset.js';
+import { buildSupernet } from '../../nn/Supernet.js';
+import { TrainConfig, type MetricPoint } from '../../protocol/protocol.js';
+import { largestArch, smallestArch } from '../../space/archCodec.js';
+import { listExampleSpaces } from '../../space/exampleSpaces.js';
+import { createRng } from '../../space/rng.js';
+import { SearchSpace } from '../../space/SearchSpace.js';
+import type { Checkpoint } from '../checkpointFormat.js';
+import { PathOptimizer } from '../PathOptimizer.js';
+import { train } from '../Trainer.js';
+import { OFA_PHASES, ofa, ofaPhaseIndex, sampleInPhase, type OfaState } from './ofa.js';
+import type { StrategyContext } from './TrainingStrategy.js';
+
+beforeAll(async () => {
+  await tf.setBackend('cpu');
+});
+
+const conv = SearchSpace.parse(listExampleSpaces().find((e) => e.id === 'fashion-conv-supernet')!.space);
+const mlp = SearchSpace.parse(listExampleSpaces().find((e) => e.id === 'fashion-mlp-supernet')!.space);
+
+const ctxAt = (space: SearchSpace, progress: number, state: OfaState = { sorted: [] }): StrategyContext<OfaState> => ({
+  space, rng: createRng(3), largest: largestArch(space), smallest: smallestArch(space), evalArch: largestArch(space), step: 0, steps: 100, progress, state,
+});
+
+describe('ofa progressive shrinking', () => {
+  it('phases follow OFA\'s epochs (180, 120, 25, 120, 25, 120 of 590) and each allows only its dimensions', () => {
+    expect(ofaPhaseIndex(0)).toBe(0);
+    expect(ofaPhaseIndex(179.9 / 590)).toBe(0);
+    expect(ofaPhaseIndex(180.1 / 590)).toBe(1);
+    expect(ofaPhaseIndex(300.1 / 590)).toBe(2);
+    expect(ofaPhaseIndex(325.1 / 590)).toBe(3);
+    expect(ofaPhaseIndex(445.1 / 590)).toBe(4);
+    expect(ofaPhaseIndex(470.1 / 590)).toBe(5);
+    expect(ofaPhaseIndex(0.9999)).toBe(5);
+    // Independent: per stage, the values a phase may use are the n largest (n = 1, 2 or all).
+    const rng = createRng(1);
+    const top = (xs: readonly number[], n: number) => [...xs].sort((a, b) => b - a).slice(0, n);
+    const limits = { full: [1, 1, 1], kernel: [Infinity, 1, 1], 'depth-1': [Infinity, 2, 1], 'depth-2': [Infinity, Infinity, 1], 'width-1': [Infinity, Infinity, 2], 'width-2': [Infinity, Infinity, Infinity] } as const;
+    OFA_PHASES.forEach((phase, p) => {
+      const [kN, dN, wN] = limits[phase.name];
+      const used = conv.stages.map(() => ({ k: new Set<number>(), d: new Set<number>(), w: new Set<number>() }));
+      for (let i = 0; i < 300; i++) {
+        sampleInPhase(conv, rng, OFA_PHASES[p]!).stages.forEach((st, si) => {
+          used[si]!.d.add(st.depth);
+          for (const b of st.blocks) {
+            if (b.kernel) used[si]!.k.add(b.kernel);
+            if (b.channels ?? b.width) used[si]!.w.add((b.channels ?? b.width)!);
+          }
+        });
+      }
+      conv.stages.forEach((st, si) => {
+        const b = st.block;
+        const want = (vals: readonly number[], n: number) => new Set(top(vals, n));
+        expect(used[si]!.d).toEqual(want(st.depth, dN));
+        if (b.type === 'conv') {
+          expect(used[si]!.k).toEqual(want(b.kernel, kN));
+          expect(used[si]!.w).toEqual(want(b.channels, wN));
+        } else if (b.type === 'dense') expect(used[si]!.w).toEqual(want(b.width, wN));
+      });
+    });
+    // Plans: the largest alone, then the largest plus 1 (kernel) or 2 sampled subnets.
+    expect(ofa.plan(ctxAt(conv, 0))).toMatchObject({ reported: 0 });
+    expect((ofa.plan(ctxAt(conv, 0.4)) as { arches: unknown[] }).arches).toHaveLength(2);
+    expect((ofa.plan(ctxAt(conv, 0.9)) as { arches: unknown[] }).arches).toHaveLength(3);
+  });
+
+  it('the width phases sort the channels once, with the optimizer moments reordered as the weights', () => {
+    const net = buildSupernet(mlp, { seed: 4 });
+    const vars = net.namedVariables();
+    const opt = new PathOptimizer('adam', 0.01, vars);
+    // Non-uniform weights and moments, so a reordering shows.
+    const rng = createRng(2);
+    const grads = new Map([...vars.values()].filter((v) => v.trainable).map((v) => [v, tf.tensor(Array.from({ length: v.size }, () => rng.normal()), v.shape)] as const));
+    opt.apply(grads);
+    const name = 's1.b0.dense.kernel';
+    const w0 = vars.get(name)!.arraySync() as number[][];
+    const m0 = opt.getState().slots.find((s) => s.name === `${name}#0`)!;
+    const state: OfaState = { sorted: [] };
+    ofa.beforeStep!(ctxAt(mlp, 0.3, state), { net, optimizer: opt } as never);
+    expect(vars.get(name)!.arraySync()).toEqual(w0);
+    ofa.beforeStep!(ctxAt(mlp, 460 / 590, state), { net, optimizer: opt } as never);
+    expect(state.sorted).toEqual(['width-1']);
+    const w1 = vars.get(name)!.arraySync() as number[][];
+    // Recover the column permutation from the weights, then check the Adam first moment moved the same way.
+    const perm = w1[0]!.map((v) => w0[0]!.indexOf(v));
+    expect(perm.some((p, i) => p !== i)).toBe(true);
+    const m1 = opt.getState().slots.find((s) => s.name === `${name}#0`)!;
+    const cols = m0.shape[1]!;
+    for (let r = 0; r < m0.shape[0]!; r += 97) for (let c = 0; c < cols; c++) expect(m1.data[r * cols + c]).toBe(m0.data[r * cols + perm[c]!]);
+    // The same phase again: no second sort.
+    ofa.beforeStep!(ctxAt(mlp, 465 / 590, state), { net, optimizer: opt } as never);
+    expect(vars.get(name)!.arraySync()).toEqual(w1);
+    opt.dispose();
+    net.dispose();
+  });
+
+  it('a shrunk subnet\'s loss is CE + 1.0 × soft CE against the largest\'s logits', () => {
+    const s = tf.tensor2d([[0, 1, 0], [1, 1, -2]]);
+    const t = tf.tensor2d([[2, 0, -1], [0.5, 0.2, 3]]);
+    const labels = tf.tensor1d([1, 2], 'int32');
+    const sm = (r: number[]) => { const e = r.map(Math.exp); const z = e.reduce((a, b) => a + b); return e.map((v) => v / z); };
+    const S = s.arraySync(), T = t.arraySync();
+    const ce = -(Math.log(sm(S[0]!)[1]!) + Math.log(sm(S[1]!)[2]!)) / 2;
+    const kd = -S.reduce((acc, row, i) => acc + sm(T[i]!).reduce((a, p, c) => a + p * Math.log(sm(row)[c]!), 0), 0) / 2;
+    const out = ofa.loss!({ index: 1, arch: largestArch(mlp), logits: s, labels, sampleWeights: null, taskLoss: tf.scalar(ce), earlier: [t] }, ctxAt(mlp, 0.9));
+    expect(out.total.dataSync()[0]).toBeCloseTo(ce + kd, 5);
+    expect(out.kd!.dataSync()[0]).toBeCloseTo(kd, 5);
+  });
+
+  it('trains from the registry through every phase, sorting at both width phases', async () => {
+    const space = SearchSpace.parse({
+      version: 1, name: 'ofa run', input: { kind: 'vector', dim: 2 }, numClasses: 3,
+      stages: [{ id: 's', depth: [1, 2], block: { type: 'dense', width: [4, 8, 16], activation: 'relu', ops: ['dense', 'identity'], residual: true } }],
+    });
+    const ds = await loadDataset({ kind: 'gaussians', classes: 3, samples: 300, spread: 0.5, seed: 2 });
+    const config = TrainConfig.parse({ space, data: { kind: 'gaussians', classes: 3 }, strategy: 'ofa', steps: 40, batchSize: 16, evalEvery: 5, checkpointEvery: 1000 });
+    const points: MetricPoint[] = [];
+    const ckpts: Checkpoint[] = [];
+    await train({ config, net: buildSupernet(space, { seed: 1 }), dataset: ds, sink: { metrics: (p) => void points.push(...p), specialization: () => {}, checkpoint: (c) => void ckpts.push(c) }, snapshots: 0 });
+    expect(ckpts.at(-1)!.meta.strategyState).toEqual({ sorted: ['width-1', 'width-2'] });
+    expect(points[0]!.kdLoss).toBeUndefined();
+    expect(points.at(-1)!.kdLoss).toBeTypeOf('number');
+    expect(points.filter((p) => p.strategy).map((p) => p.strategy!.phase)).toEqual([0, 0, 1, 1, 3, 3, 5, 5]);
+  });
+});
