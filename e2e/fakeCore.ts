@@ -8,6 +8,7 @@ import { EventHub, type Handlers } from '../core/host/session.js';
 import {
   ProtocolError,
   PROTOCOL_VERSION,
+  type CompressResult,
   type EvaluatedSubnet,
   type ExpertLoad,
   type MetricPoint,
@@ -39,6 +40,7 @@ export function createFakeCore(opts: { stepsPerTick?: number; tickMs?: number } 
   const runs = new Map<string, FakeRun>();
   const searches = new Map<string, SearchSummary>();
   const rankings = new Map<string, RankReport>();
+  const compressions = new Map<string, CompressResult[]>();
   const tickMs = opts.tickMs ?? 100;
   const stepsPerTick = opts.stepsPerTick ?? 2;
   let n = 0;
@@ -338,6 +340,19 @@ export function createFakeCore(opts: { stepsPerTick?: number; tickMs?: number } 
       const dir = `/tmp/fake-runs/${req.runId}/exports/${req.name ?? Date.now()}`;
       return { dir, files: req.formats.map((f) => `${dir}/${f === 'tfjs' ? 'model.json' : f === 'onnx' ? 'model.onnx' : 'arch.json'}`), maxAbsDiff: 3.1e-7 };
     },
+    'compress.run': async (req) => {
+      get(req.runId);
+      const dir = `/tmp/fake-runs/${req.runId}/compress/${req.name ?? Date.now()}`;
+      const acc = (a: number) => [{ split: 'val' as const, accuracy: a, n: 1488, ci95: [a - 0.02, a + 0.02] as [number, number] }];
+      const point = (method: (typeof req.methods)[number] | null, level: Record<string, number>, a: number, params: number, bits: number) => ({ method, level, accuracy: acc(a), params, bits, latencyMs: 0.2, layers: [] });
+      const result = {
+        runId: req.runId, arch: req.arch, dir, date: new Date().toISOString(), calibration: { split: 'val' as const, n: req.calibSamples },
+        points: [point(null, {}, 0.85, 300000, 9600000), ...req.methods.map((m, i) => point(m, { keep: 0.5 }, 0.83 - 0.01 * i, 200000, 6400000 / (i + 1)))],
+      };
+      compressions.set(req.runId, [result, ...(compressions.get(req.runId) ?? [])]);
+      return result;
+    },
+    'compress.list': async ({ runId }) => (get(runId), compressions.get(runId) ?? []),
   };
 
   return {

@@ -17,6 +17,7 @@ Usage:
   switchyard search <runId> [--strategy nsga2|evolution|random] [--objectives accuracy,latency] ...
   switchyard rank   <runId> [--subnets N] [--steps S] [--seeds R]   inherited vs standalone ranking (Kendall τ)
   switchyard export <runId> <arch.json|vector|largest|smallest> [--formats tfjs,onnx,arch] [--out DIR]
+  switchyard compress <runId> <arch.json|vector|largest|smallest> [--method quantize,mc-smoe,stun,sub-moe] [--levels L;…]
   switchyard worker --redis redis://HOST:PORT [--concurrency N] [--backend B] [--runs-dir DIR]   train queued jobs
   switchyard help <command>
 
@@ -80,6 +81,8 @@ export async function main(argv: string[]): Promise<number> {
         return await (await import('../queue/workerCli.js')).runWorkerCommand(rest);
       case 'export':
         return await (await import('../export/exportCli.js')).runExportCommand(rest);
+      case 'compress':
+        return await (await import('../compress/compressCli.js')).runCompressCommand(rest);
       case '--version':
       case 'version':
         console.log(VERSION);

@@ -10,6 +10,7 @@ import { z } from 'zod';
 import { Arch, SearchSpace } from '../space/SearchSpace.js';
 import { formatPath, issuesOf, ValidationIssue } from '../space/validationIssue.js';
 import { SEARCH_STRATEGY_NAMES, TRAINING_STRATEGY_NAMES } from './strategyNames.js';
+import { COMPRESS_METHOD_NAMES } from './compressMethodNames.js';
 
 export { formatPath, issuesOf, ValidationIssue };
 
@@ -459,6 +460,81 @@ export const ExportResult = z.object({
 });
 export type ExportResult = z.infer<typeof ExportResult>;
 
+/** Compression (issue 15): one level of a method's sweep; each method reads the knobs it has. */
+export const CompressLevel = z
+  .object({
+    /** Fraction of FFN experts kept after merging / pruning. */
+    keep: z.number().gt(0).max(1).optional(),
+    /** Weight bit width (quantisation). */
+    bits: z.number().int().min(2).max(8).optional(),
+    /** Rank kept, as a fraction of full rank. */
+    rank: z.number().gt(0).max(1).optional(),
+    /** Fraction of weights pruned (STUN's Wanda step) or kept sparse (MC-SMoE's S). */
+    sparsity: z.number().min(0).lt(1).optional(),
+  })
+  .strict();
+export type CompressLevel = z.infer<typeof CompressLevel>;
+export const CompressMethod = z.enum(COMPRESS_METHOD_NAMES);
+export const CompressRequest = z
+  .object({
+    runId: z.string().min(1),
+    arch: Arch,
+    methods: z.array(CompressMethod).min(1).default([...COMPRESS_METHOD_NAMES]),
+    /** Levels run for every method instead of each method's default sweep. */
+    levels: z.array(CompressLevel).min(1).max(32).optional(),
+    /** Validation samples the passes calibrate on (the first ones; the rest of the split scores). */
+    calibSamples: z.number().int().min(8).max(20000).default(512),
+    /** At most this many samples of each scored split (default: the rest of validation, all of test). */
+    evalSamples: z.number().int().min(1).optional(),
+    /** Score the test split too (the final report; selection uses validation). */
+    test: z.boolean().default(true),
+    /** Write each point as model.onnx (checked in onnxruntime-node). */
+    onnx: z.boolean().default(true),
+    /** Folder name under <run>/compress/ (default: a timestamp); a plain name, as for export. */
+    name: z
+      .string()
+      .max(100)
+      .regex(/^[\w.-]+$/, 'a plain folder name (letters, digits, _ . -)')
+      .refine((n) => n !== '.' && n !== '..', 'a plain folder name, not . or ..')
+      .optional(),
+  })
+  .strict();
+export type CompressRequest = z.infer<typeof CompressRequest>;
+export const CompressLayerReport = z.object({
+  layer: z.string(),
+  expertsBefore: z.number().int(),
+  expertsAfter: z.number().int(),
+  groups: z.array(z.array(z.number().int())).optional(),
+  bitsPerExpert: z.array(z.number().nullable()).optional(),
+  similarity: z.array(z.array(z.number())).optional(),
+  spectrum: z.array(z.number()).optional(),
+});
+export type CompressLayerReport = z.infer<typeof CompressLayerReport>;
+/** One compressed model: a point of the run's accuracy-vs-size view (method null: the uncompressed subnet). */
+export const CompressPoint = z.object({
+  method: CompressMethod.nullable(),
+  level: CompressLevel,
+  /** Validation (after the calibration samples), then test when scored. */
+  accuracy: z.array(AccuracyEstimate),
+  params: z.number(),
+  bits: z.number(),
+  /** Median forward latency at batch 1 on the host's backend; null when not measured. */
+  latencyMs: z.number().nullable(),
+  layers: z.array(CompressLayerReport),
+  /** The exported model and its largest |Δlogit| against the graph evaluator. */
+  onnx: z.object({ file: z.string(), maxAbsDiff: z.number() }).optional(),
+});
+export type CompressPoint = z.infer<typeof CompressPoint>;
+export const CompressResult = z.object({
+  runId: z.string(),
+  arch: Arch,
+  dir: z.string(),
+  date: z.string(),
+  calibration: z.object({ split: z.literal('val'), n: z.number().int() }),
+  points: z.array(CompressPoint),
+});
+export type CompressResult = z.infer<typeof CompressResult>;
+
 
 // ---------------------------------------------------------------------------------------------------
 // Methods (request → response) and events (subscription → stream).
@@ -530,6 +606,10 @@ export const methods = {
   'rank.get': { params: RunRef, result: RankReport.nullable() },
   'rank.cancel': { params: RunRef, result: z.object({ cancelled: z.boolean() }) },
   'export.subnet': { params: ExportRequest, result: ExportResult },
+  /** Compress a subnet with each method's sweep (`switchyard compress`); stored under <run>/compress/. */
+  'compress.run': { params: CompressRequest, result: CompressResult },
+  /** The run's stored compression results, newest first (the Pareto view's extra points). */
+  'compress.list': { params: RunRef, result: z.array(CompressResult) },
 } as const;
 
 export const RunEvent = z.discriminatedUnion('kind', [
