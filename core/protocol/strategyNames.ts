@@ -10,6 +10,8 @@ export const TRAINING_STRATEGIES = {
   sandwich: 'sandwich rule (US-Nets / BigNAS): largest, smallest and two random subnets per step',
   bignas: 'BigNAS (Yu et al., 2020): the sandwich rule with inplace distillation from the largest subnet\'s soft labels',
   attentivenas: 'AttentiveNAS (Wang et al., 2021): sandwich + inplace KD, middle subnets the best of 3 same-FLOPs candidates by mini-batch loss',
+  ofa: 'Once-for-All progressive shrinking (Cai et al., 2020): full → elastic kernel → depth → width phases, channels sorted by L1 importance, KD from the largest',
+  pada: 'PA&DA (Lu et al., 2023): paths and training samples drawn in proportion to their gradient norms, with importance weights',
   fewshot: 'few-shot NAS with gradient matching (Hu et al., 2022): after warm-up, split at the edge whose choices\' gradients disagree most into sub-supernets with their own weights',
   supertickets: 'SuperTickets (You et al., 2022): progressive magnitude pruning with regrowth during supernet training; every subnet inherits its sparse ticket',
 } as const;

@@ -282,7 +282,7 @@ export async function train(opts: TrainerOptions): Promise<TrainResult> {
         if (strategy.afterSubnet) {
           const byName = new Map<string, tf.Tensor>();
           for (const v of trainable) if (grads[v.name]) byName.set(nameOf.get(v) ?? v.name, grads[v.name]!);
-          strategy.afterSubnet({ index: a, arch, grads: byName, logits: earlier[a]!, labels: ys, indices: pick?.indices ?? null }, ctx);
+          await strategy.afterSubnet({ index: a, arch, grads: byName, logits: earlier[a]!, labels: ys, indices: pick?.indices ?? null }, ctx);
         }
         for (const v of trainable) {
           const g = grads[v.name];

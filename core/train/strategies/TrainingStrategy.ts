@@ -149,7 +149,8 @@ export interface TrainingStrategy<S = unknown> {
   plan(ctx: StrategyContext<S>, batch?: StepBatch): StepPlan | Promise<StepPlan>;
   /** Absent: the task loss. Called inside the gradient tape. */
   loss?(input: SubnetLossInput, ctx: StrategyContext<S>): SubnetLoss;
-  afterSubnet?(g: SubnetGradients, ctx: StrategyContext<S>): void;
+  /** May be asynchronous (reading gradient norms back; WebGPU under Node has no synchronous read). */
+  afterSubnet?(g: SubnetGradients, ctx: StrategyContext<S>): void | Promise<void>;
   /**
    * The gradient the optimizer applies, by stable variable name, given the step's summed one (SuperTickets
    * zeroes the pruned weights' entries). The trainer disposes every input tensor not returned; a name left

@@ -6,13 +6,15 @@ import type { TrainingStrategyName } from '../../protocol/strategyNames.js';
 import { fewshot } from './fewshot.js';
 import { attentivenas } from './attentivenas.js';
 import { bignas } from './bignas.js';
+import { ofa } from './ofa.js';
+import { pada } from './pada.js';
 import { plain } from './plain.js';
 import { sandwich } from './sandwich.js';
 import { spos } from './spos.js';
 import { supertickets } from './supertickets.js';
 import type { TrainingStrategy } from './TrainingStrategy.js';
 
-export const trainingStrategies: Record<TrainingStrategyName, TrainingStrategy> = { plain, spos, sandwich, bignas, attentivenas, fewshot, supertickets };
+export const trainingStrategies: Record<TrainingStrategyName, TrainingStrategy> = { plain, spos, sandwich, bignas, attentivenas, ofa, pada, fewshot, supertickets };
 
 export function trainingStrategy(name: TrainingStrategyName): TrainingStrategy {
   return trainingStrategies[name];

@@ -8,6 +8,7 @@ import { useFrameValue } from '../components/hooks.js';
 import { resumeRun, stopRun } from '../store/coreActions.js';
 import { useWorkbench } from '../store/store.js';
 import { RouterPanel } from './RouterPanel.js';
+import { StrategyPanel } from './StrategyPanel.js';
 
 const TRAIN = 'var(--series-1)';
 const VAL = 'var(--series-2)';
@@ -198,6 +199,7 @@ export function RunDashboard() {
     <div className="dashboard" data-testid="dashboard">
       <RunHeader />
       <Curves />
+      <StrategyPanel />
       <RouterPanel />
       <RunLog />
     </div>
