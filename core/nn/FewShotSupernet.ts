@@ -15,13 +15,13 @@
  * a subnet (a block beyond its depth, the width of a skipped block) is 0 there, so such a subnet goes to
  * the group that holds choice 0.
  *
- * Variable names: copy 0 keeps the plain supernet's names, copy k ≥ 1 prefixes them with `fewshot<k>/`.
+ * Variable names (core/nn/SupernetCopies.ts): copy k ≥ 1 prefixes the plain names with `fewshot<k>/`.
  */
 import * as tf from '@tensorflow/tfjs';
 import { canonicalVector, encodeArch } from '../space/archCodec.js';
 import type { Arch, SearchSpace } from '../space/SearchSpace.js';
-import { ElasticSupernet, type SupernetOptions } from './Supernet.js';
-import type { ForwardOptions, ForwardResult, Supernet } from './types.js';
+import type { SupernetOptions } from './Supernet.js';
+import { SupernetCopies } from './SupernetCopies.js';
 
 /** A leaf (the index of the weight copy it owns) or a split at one arch-vector position. */
 export type SplitTree = { leaf: number } | { position: number; groups: [number[], number[]]; children: [SplitTree, SplitTree] };
@@ -32,9 +32,6 @@ export interface FewShotSupernetOptions extends SupernetOptions {
   /** The split tree (from a checkpoint); default: one leaf, copy 0. */
   tree?: SplitTree;
 }
-
-/** The stable-name prefix of copy k. */
-export const copyPrefix = (k: number): string => (k === 0 ? '' : `fewshot${k}/`);
 
 /** The leaf a canonical arch vector falls in. */
 export function leafOf(tree: SplitTree, vec: readonly number[]): number {
@@ -48,16 +45,13 @@ export function treeLeaves(tree: SplitTree): number[] {
   return 'leaf' in tree ? [tree.leaf] : [...treeLeaves(tree.children[0]), ...treeLeaves(tree.children[1])];
 }
 
-export class FewShotSupernet implements Supernet {
-  readonly copies: ElasticSupernet[];
+export class FewShotSupernet extends SupernetCopies {
   private treeRoot: SplitTree;
 
-  constructor(
-    readonly space: SearchSpace,
-    opts: FewShotSupernetOptions,
-  ) {
+  constructor(space: SearchSpace, opts: FewShotSupernetOptions) {
     if (!Number.isInteger(opts.leaves) || opts.leaves < 1) throw new Error(`few-shot supernet: leaves must be a positive integer, got ${opts.leaves}`);
-    this.copies = Array.from({ length: opts.leaves }, () => new ElasticSupernet(space, { seed: opts.seed }));
+    // One seed for every copy: a copy is filled from its parent leaf when it comes into use.
+    super(space, Array.from({ length: opts.leaves }, () => opts.seed ?? 1), 'fewshot');
     this.treeRoot = opts.tree ? structuredClone(opts.tree) : { leaf: 0 };
     for (const l of treeLeaves(this.treeRoot)) {
       if (!(l >= 0 && l < opts.leaves)) throw new Error(`few-shot split tree names copy ${l}; the supernet has ${opts.leaves}`);
@@ -73,8 +67,8 @@ export class FewShotSupernet implements Supernet {
     return leafOf(this.treeRoot, canonicalVector(this.space, encodeArch(this.space, arch)));
   }
 
-  resolve(arch: Arch): ElasticSupernet {
-    return this.copies[this.leafFor(arch)]!;
+  copyFor(arch: Arch): number {
+    return this.leafFor(arch);
   }
 
   /**
@@ -97,33 +91,5 @@ export class FewShotSupernet implements Supernet {
     };
     this.treeRoot = replace(this.treeRoot);
     return free;
-  }
-
-  apply(x: tf.Tensor, arch: Arch, opts: ForwardOptions): ForwardResult {
-    return this.resolve(arch).apply(x, arch, opts);
-  }
-
-  trainableVariables(): tf.Variable[] {
-    return this.copies.flatMap((c) => c.trainableVariables());
-  }
-
-  namedVariables(): Map<string, tf.Variable> {
-    const out = new Map<string, tf.Variable>();
-    this.copies.forEach((c, k) => {
-      for (const [name, v] of c.namedVariables()) out.set(copyPrefix(k) + name, v);
-    });
-    return out;
-  }
-
-  countParams(arch: Arch): number {
-    return this.resolve(arch).countParams(arch);
-  }
-
-  countFlops(arch: Arch): number {
-    return this.resolve(arch).countFlops(arch);
-  }
-
-  dispose(): void {
-    for (const c of this.copies) c.dispose();
   }
 }

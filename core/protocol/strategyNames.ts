@@ -14,6 +14,7 @@ export const TRAINING_STRATEGIES = {
   pada: 'PA&DA (Lu et al., 2023): paths and training samples drawn in proportion to their gradient norms, with importance weights',
   fewshot: 'few-shot NAS with gradient matching (Hu et al., 2022): after warm-up, split at the edge whose choices\' gradients disagree most into sub-supernets with their own weights',
   supertickets: 'SuperTickets (You et al., 2022): progressive magnitude pruning with regrowth during supernet training; every subnet inherits its sparse ticket',
+  bmos: 'Balanced Mixture of SuperNets (Javan et al., 2023): K supernets, each architecture softly assigned by its accuracy in each, balanced so every supernet gets its share',
 } as const;
 export type TrainingStrategyName = keyof typeof TRAINING_STRATEGIES;
 export const TRAINING_STRATEGY_NAMES = Object.keys(TRAINING_STRATEGIES) as [TrainingStrategyName, ...TrainingStrategyName[]];

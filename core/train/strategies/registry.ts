@@ -6,6 +6,7 @@ import type { TrainingStrategyName } from '../../protocol/strategyNames.js';
 import { fewshot } from './fewshot.js';
 import { attentivenas } from './attentivenas.js';
 import { bignas } from './bignas.js';
+import { bmos } from './bmos.js';
 import { ofa } from './ofa.js';
 import { pada } from './pada.js';
 import { plain } from './plain.js';
@@ -14,7 +15,7 @@ import { spos } from './spos.js';
 import { supertickets } from './supertickets.js';
 import type { TrainingStrategy } from './TrainingStrategy.js';
 
-export const trainingStrategies: Record<TrainingStrategyName, TrainingStrategy> = { plain, spos, sandwich, bignas, attentivenas, ofa, pada, fewshot, supertickets };
+export const trainingStrategies: Record<TrainingStrategyName, TrainingStrategy> = { plain, spos, sandwich, bignas, attentivenas, ofa, pada, fewshot, supertickets, bmos };
 
 export function trainingStrategy(name: TrainingStrategyName): TrainingStrategy {
   return trainingStrategies[name];

@@ -53,8 +53,8 @@ export function sparsityAt(e: number, events = PRUNE_EVENTS, target = TARGET_SPA
 }
 
 /** Progress at which event e (0-based) happens. */
-export function eventProgress(e: number): number {
-  return PRUNE_EVENTS === 1 ? PRUNE_START : PRUNE_START + ((PRUNE_END - PRUNE_START) * e) / (PRUNE_EVENTS - 1);
+export function eventProgress(e: number, events: number = PRUNE_EVENTS): number {
+  return events === 1 ? PRUNE_START : PRUNE_START + ((PRUNE_END - PRUNE_START) * e) / (events - 1);
 }
 
 export function encodeMask(bits: ArrayLike<number>): string {
