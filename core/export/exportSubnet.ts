@@ -10,7 +10,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { loadDataset, sampleSize, type Split } from '../data/Dataset.js';
 import type { Supernet } from '../nn/types.js';
-import { recalibrateBatchNorm, subnetWeights } from '../nn/Supernet.js';
+import { recalibrateBatchNorm, subnetGraph } from '../nn/Supernet.js';
 import { readVariablesForSlicing } from '../nn/moe/MoELayer.js';
 import { accuracyEstimate, formatAccuracy } from '../protocol/accuracyInterval.js';
 import { ExportRequest, parseOrThrow, ProtocolError, type AccuracyEstimate, type ExportResult, type RunRecord } from '../protocol/protocol.js';
@@ -23,7 +23,6 @@ import { RunNotFoundError, RunStore } from '../train/RunStore.js';
 import { evaluateArch } from '../train/evaluate.js';
 import { encodeOnnxGraph } from './onnxExport.js';
 import { inputShapeOf, type SubnetGraph } from './subnetGraph.js';
-import { subnetGraphFromLayers } from './subnetGraphFromLayers.js';
 import { buildLayersModel, fileModelHandler, saveLayersModel, TFJS_FILES, UnsupportedExportError } from './tfjsExport.js';
 
 export const EXPORT_FILES = {
@@ -101,7 +100,7 @@ export async function exportSubnetFromNet(net: Supernet, arch: Arch, opts: Expor
   const dir = resolve(opts.outDir);
   await mkdir(dir, { recursive: true });
   await readVariablesForSlicing(net.namedVariables().values());
-  const graph = subnetGraphFromLayers(space.input, space.numClasses, subnetWeights(net, arch));
+  const graph = subnetGraph(net, arch);
   const checkX = opts.checkX ?? randomCheckBatch(space);
   // Async reads: WebGPU under Node has no synchronous read-back.
   const reference = await readAndDispose(tf.tidy(() => net.apply(checkX, arch, { training: false, progress: 1 }).logits));

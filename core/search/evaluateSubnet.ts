@@ -10,8 +10,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Split } from '../data/Dataset.js';
 import { inputShapeOf, type SubnetGraph } from '../export/subnetGraph.js';
-import { subnetGraphFromLayers } from '../export/subnetGraphFromLayers.js';
-import { recalibrateBatchNorm, subnetWeights } from '../nn/Supernet.js';
+import { recalibrateBatchNorm, subnetGraph as lowerSubnet } from '../nn/Supernet.js';
 import { readVariablesForSlicing } from '../nn/moe/MoELayer.js';
 import type { Supernet } from '../nn/types.js';
 import type { Arch, SearchSpace } from '../space/SearchSpace.js';
@@ -49,7 +48,7 @@ export interface EvaluateSubnetContext {
 /** The subnet's standalone graph (sliced weights), as exported. */
 export async function subnetGraph(net: Supernet, arch: Arch): Promise<SubnetGraph> {
   await readVariablesForSlicing(net.namedVariables().values());
-  return subnetGraphFromLayers(net.space.input, net.space.numClasses, subnetWeights(net, arch));
+  return lowerSubnet(net, arch);
 }
 
 /**

@@ -1,0 +1,175 @@
+/**
+ * The conv block (core/space/blocks/conv.ts): a 'same' conv at chosen channels c and kernel k (the centre
+ * k×k of the largest kernel, Once-for-All elastic kernel, Cai et al., 2020), stride 1 or 2, then BatchNorm
+ * (batch statistics while training, running ones at inference) or a bias, then the activation.
+ * Running statistics of a supernet mix every subnet, so a subnet is evaluated after recalibration
+ * (`recalibrate`, fed by a calibration pass of core/nn/Supernet.ts recalibrateBatchNorm), as OFA does.
+ * Variables "<name>.conv.kernel" [kMax, kMax, inMax, cMax] (HWIO), "<name>.conv.bias" or
+ * "<name>.bn.gamma|beta|mean|variance" (mean and variance non-trainable).
+ */
+import * as tf from '@tensorflow/tfjs';
+import type { BlockChoice, ConvBlock } from '../../space/SearchSpace.js';
+import { activate } from '../activations.js';
+import { conv2dSame } from '../conv.js';
+import type { ForwardContext } from '../forwardContext.js';
+import { layerOps } from '../graph/fromLayers.js';
+import { glorotUniform } from '../init.js';
+import { weightArray } from '../moe/MoELayer.js';
+import type { SubnetLayer } from '../subnetLayers.js';
+import { batchNormFusedSupported, batchNormTrainFused, updateRunningStat } from '../webgpu/batchNormFused.js';
+import { conv2dSameWebgpu, convFastSupported } from '../webgpu/convFilterGrad.js';
+import type { ActivationShape, BlockBuild, BlockInstance, ElasticBlock } from './block.js';
+
+/** BatchNorm epsilon (Keras' default). */
+export const BN_EPSILON = 1e-3;
+/** Running statistics: new = momentum · old + (1 − momentum) · batch. */
+export const BN_MOMENTUM = 0.9;
+
+interface BatchNormVars {
+  gamma: tf.Variable;
+  beta: tf.Variable;
+  mean: tf.Variable;
+  variance: tf.Variable;
+}
+
+/** Replace the first rows of v by `head` (the channels a subnet uses), keeping the rest. */
+function assignHead(v: tf.Variable, head: tf.Tensor): void {
+  const c = head.shape[0]!;
+  v.assign(v.shape[0]! > c ? tf.concat([head, v.slice(c)]) : head);
+}
+
+class ConvInstance implements BlockInstance {
+  readonly type = 'conv';
+  readonly name: string;
+  private readonly block: ConvBlock;
+  private readonly kMax: number;
+  private readonly kernel: tf.Variable;
+  private readonly bias: tf.Variable | null;
+  private readonly bn: BatchNormVars | null;
+
+  constructor({ name, block, inMax, store, rng }: BlockBuild<ConvBlock>) {
+    this.name = name;
+    this.block = block;
+    const c = Math.max(...block.channels);
+    const k = (this.kMax = Math.max(...block.kernel));
+    this.kernel = store.add(`${name}.conv.kernel`, glorotUniform(rng, [k, k, inMax, c], k * k * inMax, k * k * c));
+    this.bias = block.batchNorm ? null : store.add(`${name}.conv.bias`, tf.zeros([c]));
+    this.bn = block.batchNorm
+      ? {
+          gamma: store.add(`${name}.bn.gamma`, tf.ones([c])),
+          beta: store.add(`${name}.bn.beta`, tf.zeros([c])),
+          mean: store.add(`${name}.bn.mean`, tf.zeros([c]), false),
+          variance: store.add(`${name}.bn.variance`, tf.ones([c]), false),
+        }
+      : null;
+  }
+
+  apply(x: tf.Tensor, choice: BlockChoice, ctx: ForwardContext): tf.Tensor {
+    const h = x as tf.Tensor4D;
+    const channels = choice.channels!;
+    const kernel = choice.kernel!;
+    const cin = h.shape[3];
+    const off = (this.kMax - kernel) / 2;
+    const k = this.kernel.slice([off, off, 0, 0], [kernel, kernel, cin, channels]) as tf.Tensor4D;
+    // WebGPU: tfjs' Conv2DBackpropFilter is replaced by an im2col matmul (core/nn/webgpu/convFilterGrad.ts).
+    let y = convFastSupported() ? conv2dSameWebgpu(h, k, this.block.stride) : conv2dSame(h, k, this.block.stride);
+    if (this.bias) y = tf.add(y, this.bias.slice(0, channels));
+    const bn = this.bn;
+    if (bn && ctx.training && !ctx.calibration && batchNormFusedSupported()) {
+      // WebGPU: batch statistics, normalisation, its gradient and the running-statistics update as a few
+      // kernels reading γ, β in place (core/nn/webgpu/batchNormFused.ts); same function as below.
+      const out = batchNormTrainFused(y as tf.Tensor4D, bn.gamma as tf.Tensor1D, bn.beta as tf.Tensor1D, BN_EPSILON);
+      // Assignments are not recorded on the gradient tape, so the statistics need no detaching.
+      tf.tidy(() => {
+        updateRunningStat(bn.mean, out.stats, 0, BN_MOMENTUM);
+        updateRunningStat(bn.variance, out.stats, 1, BN_MOMENTUM);
+      });
+      y = out.y;
+    } else if (bn) {
+      const gamma = bn.gamma.slice(0, channels) as tf.Tensor1D;
+      const beta = bn.beta.slice(0, channels) as tf.Tensor1D;
+      if (ctx.training || ctx.calibration) {
+        // Batch statistics from primitive ops: tfjs' fused batchNorm / moments gradients fail on wasm.
+        const mean = tf.mean(y, [0, 1, 2]) as tf.Tensor1D;
+        const centred = tf.sub(y, mean);
+        const variance = tf.mean(tf.square(centred), [0, 1, 2]) as tf.Tensor1D;
+        if (ctx.calibration) {
+          let entry = ctx.calibration.get(this.name);
+          if (!entry) ctx.calibration.set(this.name, (entry = []));
+          entry.push([tf.keep(mean), tf.keep(variance)]);
+        } else {
+          tf.tidy(() => {
+            const upd = (v: tf.Variable, batch: tf.Tensor) => assignHead(v, tf.add(tf.mul(BN_MOMENTUM, v.slice(0, channels)), tf.mul(1 - BN_MOMENTUM, batch)));
+            // Assignments are not recorded on the gradient tape, so the statistics need no detaching.
+            upd(bn.mean, mean);
+            upd(bn.variance, variance);
+          });
+        }
+        y = tf.add(tf.mul(tf.mul(centred, tf.rsqrt(tf.add(variance, BN_EPSILON))), gamma), beta) as tf.Tensor4D;
+      } else {
+        const scale = tf.mul(tf.rsqrt(tf.add(bn.variance.slice(0, channels), BN_EPSILON)), gamma);
+        y = tf.add(tf.mul(tf.sub(y, bn.mean.slice(0, channels)), scale), beta) as tf.Tensor4D;
+      }
+    }
+    return activate(y, this.block.activation);
+  }
+
+  /** Running statistics := the mean of the per-batch means and variances (OFA, Cai et al., 2020, §3.3). */
+  recalibrate(batches: readonly tf.Tensor[][]): void {
+    const bn = this.bn;
+    if (!bn || batches.length === 0) return;
+    tf.tidy(() => {
+      assignHead(bn.mean, tf.mean(tf.stack(batches.map((b) => b[0]!)), 0));
+      assignHead(bn.variance, tf.mean(tf.stack(batches.map((b) => b[1]!)), 0));
+    });
+  }
+
+  outShape(choice: BlockChoice, input: ActivationShape): ActivationShape {
+    const s = this.block.stride;
+    return { ...input, width: choice.channels!, spatial: [Math.ceil(input.spatial[0] / s), Math.ceil(input.spatial[1] / s)] };
+  }
+
+  countParams(choice: BlockChoice, input: ActivationShape): number {
+    return choice.kernel! * choice.kernel! * input.width * choice.channels! + (this.bn ? 4 : 1) * choice.channels!;
+  }
+
+  countFlops(choice: BlockChoice, input: ActivationShape): number {
+    const [h, w] = this.outShape(choice, input).spatial;
+    return 2 * choice.kernel! * choice.kernel! * input.width * choice.channels! * h * w;
+  }
+
+  /** The concrete layer (core/nn/subnetLayers.ts format; transitional, see ../graph/fromLayers.ts). */
+  subnetLayers(choice: BlockChoice, input: ActivationShape): SubnetLayer[] {
+    const off = (this.kMax - choice.kernel!) / 2;
+    const ch = choice.channels!;
+    const bn = this.bn;
+    return [
+      {
+        kind: 'conv',
+        name: this.name,
+        activation: this.block.activation,
+        kernel: weightArray(this.kernel, [off, off, 0, 0], [choice.kernel!, choice.kernel!, input.width, ch]),
+        stride: this.block.stride,
+        bias: this.bias ? weightArray(this.bias, [0], [ch]) : null,
+        batchNorm: bn
+          ? {
+              gamma: weightArray(bn.gamma, [0], [ch]),
+              beta: weightArray(bn.beta, [0], [ch]),
+              mean: weightArray(bn.mean, [0], [ch]),
+              variance: weightArray(bn.variance, [0], [ch]),
+              epsilon: BN_EPSILON,
+            }
+          : null,
+      },
+    ];
+  }
+
+  lower(choice: BlockChoice, input: ActivationShape) {
+    return this.subnetLayers(choice, input).flatMap(layerOps);
+  }
+}
+
+export const conv: ElasticBlock<ConvBlock> = {
+  type: 'conv',
+  create: (build) => new ConvInstance(build),
+};

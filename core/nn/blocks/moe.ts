@@ -1,0 +1,61 @@
+/**
+ * The MoE block (core/space/blocks/moe.ts): core/nn/moe/MoELayer.ts at the chosen expert hidden width, over
+ * the tokens — the rows of a vector batch, or every token of a sequence ([B, T, d] routed as B·T tokens).
+ * It keeps its input width; its report and weighted aux losses go to the per-forward context, and the
+ * context's router logits / state map carry MoE++ gating residuals and recurrent router state across layers.
+ */
+import type * as tf from '@tensorflow/tfjs';
+import type { BlockChoice, MoEBlock } from '../../space/SearchSpace.js';
+import type { ForwardContext } from '../forwardContext.js';
+import { layerOps } from '../graph/fromLayers.js';
+import { MoELayer } from '../moe/MoELayer.js';
+import type { SubnetLayer } from '../subnetLayers.js';
+import type { ActivationShape, BlockBuild, BlockInstance, ElasticBlock } from './block.js';
+import { onRows } from './shapes.js';
+
+class MoEInstance implements BlockInstance {
+  readonly type = 'moe';
+  readonly name: string;
+  readonly moe: MoELayer;
+
+  constructor({ name, block, inMax, store, rng }: BlockBuild<MoEBlock>) {
+    this.name = name;
+    this.moe = new MoELayer(name, block, inMax, store, rng);
+  }
+
+  apply(x: tf.Tensor, choice: BlockChoice, ctx: ForwardContext): tf.Tensor {
+    return onRows(x, (rows) => {
+      const { y, report } = this.moe.apply(rows, choice.expertHidden!, { training: ctx.training, progress: ctx.progress }, ctx);
+      ctx.reports.push(report);
+      // Balance, z- and the router's own losses, each with its weight (core/nn/routers/router.ts route).
+      ctx.losses.push(...(report.losses ?? []));
+      return y;
+    });
+  }
+
+  outShape(_choice: BlockChoice, input: ActivationShape): ActivationShape {
+    return input;
+  }
+
+  countParams(choice: BlockChoice, input: ActivationShape): number {
+    return this.moe.countParams(input.width, choice.expertHidden!);
+  }
+
+  countFlops(choice: BlockChoice, input: ActivationShape): number {
+    return this.moe.countFlops(input.width, choice.expertHidden!) * input.length;
+  }
+
+  /** The concrete layer (core/nn/subnetLayers.ts format; transitional, see ../graph/fromLayers.ts). */
+  subnetLayers(choice: BlockChoice, input: ActivationShape): SubnetLayer[] {
+    return [this.moe.subnetLayer(input.width, choice.expertHidden!)];
+  }
+
+  lower(choice: BlockChoice, input: ActivationShape) {
+    return this.subnetLayers(choice, input).flatMap(layerOps);
+  }
+}
+
+export const moe: ElasticBlock<MoEBlock> = {
+  type: 'moe',
+  create: (build) => new MoEInstance(build),
+};
