@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { countGraphParams, runSubnetGraph, type MoEOp, type SubnetGraph } from '../export/subnetGraph.js';
 import { COMPRESS_METHOD_NAMES } from '../protocol/compressMethodNames.js';
 import type { CompressedDense } from './CompressionMethod.js';
+import { calibrateMoE, runPrefix } from './calibrate.js';
 import { compressGraph, keepSlots } from './compressGraph.js';
 import { dequantizeKernel } from './quantize.js';
 import { compressionMethods } from './registry.js';
@@ -74,6 +75,27 @@ describe('compression passes over the subnet graph', () => {
     const kept = m.slots.map((s) => before.slots.findIndex((b) => b.name === s.name));
     expect(keepSlots(before, kept).router.kernel).toEqual(m.router.kernel);
     for (const s of m.slots) if (s.kind === 'expert') expect(s.ffn.up.kernel.filter((v) => v === 0).length).toBe(6 * Math.floor(0.5 * 8));
+  });
+
+  it('d2moe: the more used expert gets at least as many bits; kernels are slices of one 8-bit code', async () => {
+    const g = tinyMoEGraph();
+    const c = await compressGraph(g, compressionMethods.d2moe, { bits: 4 }, calib());
+    const bits = c.layers[0]!.bitsPerExpert!;
+    const x = calib();
+    const usage = calibrateMoE(moeOf(g), await runPrefix(g.ops.slice(0, 2), x), 64).usage;
+    for (let i = 0; i < 4; i++) for (let j = 0; j < 4; j++) if (usage[i]! > usage[j]!) expect(bits[i]!).toBeGreaterThanOrEqual(bits[j]!);
+    expect(bits.reduce((a, b) => a! + b!, 0)! / 4).toBeLessThanOrEqual(4);
+    for (const [i, s] of moeOf(c.graph).slots.entries()) if (s.kind === 'expert') expect((s.ffn.down as CompressedDense).quant!.bits).toBe(bits[i]);
+  });
+
+  it('eaquant: the router is quantised too and its bits are counted', async () => {
+    const g = tinyMoEGraph();
+    const q = await compressGraph(g, compressionMethods.quantize, { bits: 4 }, calib());
+    const e = await compressGraph(g, compressionMethods.eaquant, { bits: 4 }, calib());
+    const router = moeOf(e.graph).router as CompressedDense;
+    expect([...router.kernel]).toEqual([...dequantizeKernel(router.quant!)]);
+    // Router [8, 4] + bias 4: 32·36 float bits become 4·32 code bits + 4 steps + 4 bias floats.
+    expect(graphSize(q.graph).bits - graphSize(e.graph).bits).toBe(32 * 36 - (4 * 32 + 32 * 4 + 32 * 4));
   });
 
   it('keepSlots slices gating residuals and clamps k', () => {

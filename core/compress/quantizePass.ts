@@ -4,13 +4,18 @@
  * alignment is the separate step for it). Each kernel keeps its codes and steps (`quant`) so the ONNX
  * writer can emit them as int8 initialisers behind DequantizeLinear.
  */
-import type { Ffn, MoEOp } from '../export/subnetGraph.js';
+import type { DenseWeights, Ffn, MoEOp } from '../export/subnetGraph.js';
 import { expertSlots, type CompressedDense, type CompressionMethod } from './CompressionMethod.js';
-import { denseStorageBits, quantizeDense } from './quantize.js';
+import { denseStorageBits, dequantizeKernel, quantizeKernel, type QuantizedKernel } from './quantize.js';
 
-export function quantizedDense(w: CompressedDense, bits: number): CompressedDense {
-  const q = quantizeDense(w, bits);
-  return { ...q, storage: { params: w.kernel.length + (w.bias?.length ?? 0), bits: denseStorageBits(q) } };
+/** `w` computing with the dequantised `quant` codes, annotated with them and their storage. */
+export function quantizedLayer(w: DenseWeights, quant: QuantizedKernel): CompressedDense {
+  const d = { kernel: dequantizeKernel(quant), bias: w.bias ? w.bias.slice() : null, inDim: w.inDim, outDim: w.outDim, quant };
+  return { ...d, storage: { params: w.kernel.length + (w.bias?.length ?? 0), bits: denseStorageBits(d) } };
+}
+
+export function quantizedDense(w: DenseWeights, bits: number): CompressedDense {
+  return quantizedLayer(w, quantizeKernel(w.kernel, w.inDim, w.outDim, bits));
 }
 
 /** Quantise every distinct FFN of an op at the bits `bitsOf(slot)` gives (shared experts: `sharedBits`). */

@@ -1,5 +1,7 @@
 /** Every compression method, by name: the one place a method is registered (CLI choices, protocol enum and panel read it). */
 import type { CompressionMethod, CompressMethodName } from './CompressionMethod.js';
+import { d2moe } from './d2moePass.js';
+import { eaquant } from './eaquantPass.js';
 import { mcSmoe } from './mcSmoePass.js';
 import { expertQuantization } from './quantizePass.js';
 import { stun } from './stunPass.js';
@@ -10,4 +12,6 @@ export const compressionMethods: Record<CompressMethodName, CompressionMethod> =
   'mc-smoe': mcSmoe,
   stun,
   'sub-moe': subMoe,
+  d2moe,
+  eaquant,
 };

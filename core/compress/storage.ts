@@ -3,7 +3,7 @@
  * a dense layer a method annotated with `storage` costs what it says; a merged expert that several router
  * slots share (one `Ffn` object) is stored once.
  */
-import { countGraphParams, type Ffn, type SubnetGraph, type SubnetOp } from '../export/subnetGraph.js';
+import { countGraphParams, type DenseWeights, type Ffn, type SubnetGraph, type SubnetOp } from '../export/subnetGraph.js';
 import type { CompressedDense } from './CompressionMethod.js';
 
 export interface GraphSize {
@@ -11,40 +11,42 @@ export interface GraphSize {
   bits: number;
 }
 
+const floatParams = (w: DenseWeights) => w.kernel.length + (w.bias?.length ?? 0);
+
 function denseSize(w: CompressedDense): GraphSize {
-  if (w.storage) return w.storage;
-  const params = w.kernel.length + (w.bias?.length ?? 0);
-  return { params, bits: 32 * params };
+  return w.storage ?? { params: floatParams(w), bits: 32 * floatParams(w) };
 }
 
-function ffnParams(f: Ffn): number {
-  return f.up.kernel.length + (f.up.bias?.length ?? 0) + f.down.kernel.length + (f.down.bias?.length ?? 0);
-}
-
-function* ffns(ops: readonly SubnetOp[]): Generator<Ffn> {
+/** Every occurrence of the dense layers compression may rewrite: expert kernels (per FFN object) and routers. */
+function* rewritable(ops: readonly SubnetOp[]): Generator<{ ffn: Ffn } | { router: DenseWeights }> {
   for (const o of ops) {
-    if (o.op === 'residual') yield* ffns(o.body);
+    if (o.op === 'residual') yield* rewritable(o.body);
     if (o.op !== 'moe') continue;
-    for (const s of o.slots) if (s.kind === 'expert') yield s.ffn;
-    yield* o.shared;
+    yield { router: o.router };
+    for (const s of o.slots) if (s.kind === 'expert') yield { ffn: s.ffn };
+    for (const f of o.shared) yield { ffn: f };
   }
 }
 
 export function graphSize(graph: SubnetGraph): GraphSize {
-  // Everything countGraphParams counts, at 32 bits, with each expert FFN occurrence swapped for its stored size once.
-  let floatParams = countGraphParams(graph);
+  // Everything countGraphParams counts at 32 bits, with each occurrence of a rewritable layer swapped for
+  // its stored size, once per distinct object.
+  let rest = countGraphParams(graph);
   let params = 0;
   let bits = 0;
-  const seen = new Set<Ffn>();
-  for (const f of ffns(graph.ops)) {
-    floatParams -= ffnParams(f);
-    if (seen.has(f)) continue;
-    seen.add(f);
-    for (const d of [f.up, f.down]) {
-      const s = denseSize(d);
-      params += s.params;
-      bits += s.bits;
-    }
+  const seen = new Set<object>();
+  const add = (d: DenseWeights) => {
+    const s = denseSize(d);
+    params += s.params;
+    bits += s.bits;
+  };
+  for (const r of rewritable(graph.ops)) {
+    const obj = 'ffn' in r ? r.ffn : r.router;
+    const layers = 'ffn' in r ? [r.ffn.up, r.ffn.down] : [r.router];
+    for (const d of layers) rest -= floatParams(d);
+    if (seen.has(obj)) continue;
+    seen.add(obj);
+    layers.forEach(add);
   }
-  return { params: params + floatParams, bits: bits + 32 * floatParams };
+  return { params: params + rest, bits: bits + 32 * rest };
 }

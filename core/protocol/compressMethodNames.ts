@@ -9,6 +9,8 @@ export const COMPRESS_METHODS = {
   'mc-smoe': 'MC-SMoE: merge experts grouped by router-logit similarity (aligned, usage-weighted), then low-rank + sparse',
   stun: 'STUN: expert pruning by router-weight similarity, then Wanda |w|·‖x‖ pruning',
   'sub-moe': 'Sub-MoE: cluster experts by outputs, joint SVD with a shared U, usage-merged V',
+  d2moe: 'D²MoE: nested 2/4/8-bit experts sliced from one 8-bit code, widths by expert usage under a mean-bit budget',
+  eaquant: 'EAQuant: per-channel PTQ of experts and router, router clipping aligned to the full-precision routing (KL)',
 } as const;
 export type CompressMethodName = keyof typeof COMPRESS_METHODS;
 export const COMPRESS_METHOD_NAMES = Object.keys(COMPRESS_METHODS) as [CompressMethodName, ...CompressMethodName[]];
