@@ -152,6 +152,32 @@ function recurrentInput(g: GraphBuilder, x: string, rec: NonNullable<MoEOp['recu
   return next;
 }
 
+/**
+ * The capped expert-choice program's Dykstra iterations (core/nn/routers/cappedExpertChoice.ts
+ * cappedAssignmentTensor), unrolled: the same float32 steps in the same order.
+ */
+function cappedAssignmentOnnx(g: GraphBuilder, probs: string, capacity: string, cap: { maxPerToken: number; entropy: number; iterations: number }, n: string): string {
+  const sum = (t: string, axis: number, name: string) => g.one('ReduceSum', [t, g.ints([axis])], [attrInt('keepdims', 1)], name);
+  const safe = (t: string, name: string) => g.one('Max', [t, g.scalar(1e-30)], [], name);
+  const max0 = g.one('ReduceMax', [probs], [attrInts('axes', [0]), attrInt('keepdims', 1)], `${n}.cap_max`);
+  let a = g.one('Exp', [g.one('Div', [g.one('Sub', [probs, max0]), g.scalar(cap.entropy)])], [], `${n}.cap_a0`);
+  const ones = g.one('Add', [g.one('Mul', [probs, g.scalar(0)]), g.scalar(1)], [], `${n}.cap_ones0`);
+  let qCap = ones;
+  let qBox = ones;
+  for (let it = 0; it < cap.iterations; it++) {
+    const p = `${n}.cap${it}`;
+    a = g.one('Mul', [a, g.one('Div', [capacity, safe(sum(a, 0, `${p}.col`), `${p}.col_safe`)])], [], `${p}.rows`);
+    let y = g.one('Mul', [a, qCap], [], `${p}.y_cap`);
+    const scale = g.one('Min', [g.one('Div', [g.scalar(cap.maxPerToken), safe(sum(y, 1, `${p}.row`), `${p}.row_safe`)]), g.scalar(1)], [], `${p}.cap_scale`);
+    a = g.one('Mul', [y, scale], [], `${p}.capped`);
+    qCap = g.one('Div', [y, safe(a, `${p}.a_safe`)], [], `${p}.q_cap`);
+    y = g.one('Mul', [a, qBox], [], `${p}.y_box`);
+    a = g.one('Min', [y, g.scalar(1)], [], `${p}.box`);
+    qBox = g.one('Div', [y, safe(a, `${p}.b_safe`)], [], `${p}.q_box`);
+  }
+  return a;
+}
+
 function moe(g: GraphBuilder, x: string, m: MoEOp): string {
   const s = m.slots.length;
   const n = m.name;
@@ -169,11 +195,21 @@ function moe(g: GraphBuilder, x: string, m: MoEOp): string {
     const c = g.one('Floor', [g.one('Add', [g.one('Mul', [nTokens, g.scalar(m.gating.capacityFactor / s)]), g.scalar(0.5)])], [], `${n}.capacity`);
     const clamped = g.one('Min', [g.one('Max', [c, g.scalar(1)]), nTokens], [], `${n}.capacity`);
     const kTensor = g.one('Reshape', [g.one('Cast', [clamped], [attrInt('to', OnnxDataType.INT64)]), g.ints([1])], [], `${n}.capacity`);
-    const byToken = g.one('Transpose', [probs], [attrInts('perm', [1, 0])], `${n}.slot_major`);
+    // Capped expert choice: the experts choose by the Dykstra solution A of the capped program, unrolled.
+    const cap = m.gating.cap;
+    const source = cap ? cappedAssignmentOnnx(g, probs, clamped, cap, n) : probs;
+    const byToken = g.one('Transpose', [source], [attrInts('perm', [1, 0])], `${n}.slot_major`);
     const [values, indices] = g.node('TopK', [byToken, kTensor], [attrInt('axis', 1), attrInt('largest', 1), attrInt('sorted', 1)], 2, `${n}.choose`);
     const ones = g.one('Add', [g.one('Mul', [values!, g.scalar(0)]), g.scalar(1)], [], `${n}.ones`);
     const zerosT = g.one('Mul', [byToken, g.scalar(0)], [], `${n}.zeros_t`);
     mask = g.one('Transpose', [g.one('ScatterElements', [zerosT, indices!, ones], [attrInt('axis', 1)])], [attrInts('perm', [1, 0])], `${n}.mask`);
+    if (cap) {
+      // A token still above the cap keeps its b chosen slots of largest A (unchosen ranked below: A ≤ 1 < 2).
+      const ranked = g.one('Sub', [g.one('Add', [source, g.one('Mul', [mask, g.scalar(2)])]), g.scalar(2)], [], `${n}.cap_rank`);
+      const [kept, keptIdx] = g.node('TopK', [ranked, g.ints([Math.min(cap.maxPerToken, s)])], [attrInt('axis', -1), attrInt('largest', 1), attrInt('sorted', 1)], 2, `${n}.cap_keep`);
+      const keepOnes = g.one('Add', [g.one('Mul', [kept!, g.scalar(0)]), g.scalar(1)], [], `${n}.cap_ones`);
+      mask = g.one('Mul', [mask, g.one('ScatterElements', [zeros, keptIdx!, keepOnes], [attrInt('axis', 1)])], [], `${n}.mask`);
+    }
   } else if (m.gating.mode === 'topk') {
     const k = Math.min(m.gating.k, s);
     // Auxiliary-loss-free balancing: rank by probs + bias; the gates below stay the probabilities.

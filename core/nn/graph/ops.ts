@@ -64,7 +64,12 @@ export type Gating =
    * tokens of the batch (clamped to [1, N]). Batch-dependent, so only ONNX (whose graph can see the
    * batch axis) can express it; the tfjs LayersModel writer refuses it.
    */
-  | { mode: 'expert-choice'; capacityFactor: number };
+  | {
+      mode: 'expert-choice';
+      capacityFactor: number;
+      /** The capped variant (core/nn/routers/cappedExpertChoice.ts): ≤ maxPerToken slots per token, LP by Dykstra. */
+      cap?: { maxPerToken: number; entropy: number; iterations: number };
+    };
 
 export interface MoEOp {
   op: 'moe';

@@ -8,11 +8,12 @@ import * as tf from '@tensorflow/tfjs';
 import { expertCapacity } from '../../space/routing/expertChoice.js';
 import { expertChoiceMask, topKMask, topPMask, type RouteMask } from '../moe/routers.js';
 import type { SubnetGating } from '../subnetLayers.js';
+import { cappedExpertChoiceMask, cappedExpertChoiceMaskTensor } from './cappedExpertChoice.js';
 
 const selections: { [M in SubnetGating['mode']]: (g: Extract<SubnetGating, { mode: M }>, probs: ArrayLike<number>, T: number, S: number) => RouteMask } = {
   topk: (g, p, T, S) => topKMask(g.bias ? withSelectionBias(p, g.bias, T, S) : p, T, S, g.k),
   topp: (g, p, T, S) => topPMask(p, T, S, g.p, g.maxK),
-  'expert-choice': (g, p, T, S) => expertChoiceMask(p, T, S, expertCapacity(g.capacityFactor, T, S)),
+  'expert-choice': (g, p, T, S) => (g.cap ? cappedExpertChoiceMask : expertChoiceMask)(p, T, S, expertCapacity(g.capacityFactor, T, S), g.cap!),
 };
 
 /** Row-major probabilities plus the per-slot loss-free bias: what a biased top-k ranks by (./lossFreeBias.ts). */
@@ -36,6 +37,7 @@ export function selectionMaskTensor(probs: tf.Tensor2D, gating: SubnetGating): t
     const [b, s] = probs.shape;
     if (gating.mode === 'expert-choice') {
       const c = expertCapacity(gating.capacityFactor, b, s);
+      if (gating.cap) return cappedExpertChoiceMaskTensor(probs, c, gating.cap);
       const { indices } = tf.topk(probs.transpose(), c, true); // [s, c] token indices per slot
       return tf.sum(tf.oneHot(indices, b), 1).transpose() as tf.Tensor2D;
     }
