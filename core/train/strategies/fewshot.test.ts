@@ -15,7 +15,8 @@ import { restoreSupernet } from '../restoreSupernet.js';
 import { newRunRecord, RunStore } from '../RunStore.js';
 import { runTraining } from '../runTraining.js';
 import { train, type TrainerSink } from '../Trainer.js';
-import { FEWSHOT_LEAVES, type FewShotState } from './fewshot.js';
+import { decodeFewShotSplits, fewShotTree } from '../../protocol/fewShotReport.js';
+import { fewshot, FEWSHOT_LEAVES, type FewShotState } from './fewshot.js';
 import { pathWithChoice } from './gradientMatching.js';
 import { buildRunSupernet } from './registry.js';
 
@@ -62,6 +63,12 @@ describe("strategy 'fewshot'", () => {
     expect(treeLeaves(state.tree).sort()).toEqual([0, 1, 2, 3]);
     expect(FEWSHOT_LEAVES).toBe(4);
     expect(net.tree).toEqual(state.tree);
+    // The run view's numbers decode to the same splits and tree.
+    const views = decodeFewShotSplits(fewshot.report!({ state } as never) as Record<string, number[]>)!;
+    expect(views.map((v) => [v.step, v.leaf, v.newLeaf, v.chosen])).toEqual(state.splits.map((v) => [v.step, v.leaf, v.newLeaf, v.chosen]));
+    views.forEach((v, i) => v.edges.forEach((e, k) => expect(e.similarity).toEqual(state.splits[i]!.edges[k]!.similarity)));
+    const strip = (t: object): unknown => ('leaf' in t ? t : { position: (t as { position: number }).position, groups: (t as { groups: unknown }).groups, children: (t as { children: object[] }).children.map(strip) });
+    expect(strip(fewShotTree(views))).toEqual(state.tree);
     for (const s of state.splits) {
       // The chosen edge has the lowest mean cross-group similarity of the edges measured.
       const scores = s.edges.map((e) => e.score);

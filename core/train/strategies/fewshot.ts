@@ -15,6 +15,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { FewShotSupernet, leafOf, treeLeaves, type SplitTree } from '../../nn/FewShotSupernet.js';
+import { encodeFewShotSplits } from '../../protocol/fewShotReport.js';
 import type { Supernet } from '../../nn/types.js';
 import { archDims, canonicalVector, encodeArch, sampleArch } from '../../space/archCodec.js';
 import type { Rng } from '../../space/rng.js';
@@ -119,5 +120,8 @@ export const fewshot = defineStrategy<FewShotState>({
     s.splitsDone++;
   },
   plan: ({ space, rng }) => ({ arches: [sampleArch(space, rng)], reported: 0 }),
-  report: ({ state }) => ({ subSupernets: treeLeaves(state.tree).length }),
+  report: ({ state }) => ({
+    subSupernets: treeLeaves(state.tree).length,
+    ...encodeFewShotSplits(state.splits.map((s) => ({ ...s, edges: s.edges.map((e) => ({ position: e.position, score: e.score, groups: e.groups, similarity: e.similarity })) }))),
+  }),
 });

@@ -17,6 +17,10 @@ describe('strategyCharts', () => {
     ]);
   });
 
+  it('leaves structured keys (with a "/", for a strategy\'s own view) out of the charts', () => {
+    expect(strategyCharts([pt(5, { subSupernets: 2, 'fewshot/splits': [1], 'fewshot/split0': [8, 0, 1, 0, 1] })]).map((c) => c.key)).toEqual(['subSupernets']);
+  });
+
   it('is empty for strategies that report nothing', () => {
     expect(strategyCharts([pt(1), pt(2)])).toEqual([]);
   });

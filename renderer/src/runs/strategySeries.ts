@@ -19,6 +19,8 @@ export function strategyCharts(points: readonly MetricPoint[], x: (p: MetricPoin
   for (const p of points) {
     if (!p.strategy) continue;
     for (const [key, value] of Object.entries(p.strategy)) {
+      // Keys with a "/" are structured data for a strategy's own view (few-shot's splits), not series.
+      if (key.includes('/')) continue;
       let c = charts.get(key);
       if (!c) {
         const colon = key.indexOf(':');

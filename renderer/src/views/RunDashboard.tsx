@@ -9,6 +9,7 @@ import { resumeRun, stopRun } from '../store/coreActions.js';
 import { useWorkbench } from '../store/store.js';
 import { RouterPanel } from './RouterPanel.js';
 import { StrategyPanel } from './StrategyPanel.js';
+import { FewShotPanel } from './FewShotPanel.js';
 
 const TRAIN = 'var(--series-1)';
 const VAL = 'var(--series-2)';
@@ -200,6 +201,7 @@ export function RunDashboard() {
       <RunHeader />
       <Curves />
       <StrategyPanel />
+      <FewShotPanel />
       <RouterPanel />
       <RunLog />
     </div>
