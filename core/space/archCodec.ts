@@ -2,28 +2,29 @@
  * Architectures as fixed-length integer vectors, for samplers, evolutionary search and charts.
  *
  * Layout, stage by stage: one position for the depth choice, then for every block up to the stage's
- * largest depth the block's positions:
- * - dense: [op, width]
- * - conv:  [op, channels, kernel]
- * - moe:   [expertHidden]
- * Each position holds an index into the space's choice list (ops in the order `ops` lists them).
+ * largest depth the block's positions, from its descriptor (core/space/blocks/<type>.ts): its op choice if it
+ * has one, then its choice dimensions in order — dense [op, width], conv [op, channels, kernel],
+ * moe [expertHidden]. Each position holds an index into the space's choice list (ops in the order `ops` lists them).
  * Positions of blocks beyond the chosen depth, and the width / channel / kernel positions of an identity
  * block, do not affect the subnet: `encodeArch` writes 0 there so every arch has one canonical vector.
  */
 import type { ValidationIssue } from './validationIssue.js';
 import type { Rng } from './rng.js';
+import { describeBlock } from './blocks/registry.js';
+import type { ChoiceDim } from './blocks/descriptor.js';
 import type { Arch, Block, BlockChoice, SearchSpace } from './SearchSpace.js';
 
 type StageArch = Arch['stages'][number];
 
-function mainOp(block: Block): 'dense' | 'conv' | null {
-  return block.type === 'moe' ? null : block.type;
+/** A block's op choices (undefined: none, the block always runs) and numeric choice dimensions. */
+function choiceSpec(block: Block): { ops: readonly string[] | undefined; main: string; dims: readonly ChoiceDim[] } {
+  const d = describeBlock(block);
+  return { ops: d.ops?.(block), main: d.mainOp, dims: d.dims(block) };
 }
 
 function blockDims(block: Block): number[] {
-  if (block.type === 'dense') return [block.ops.length, block.width.length];
-  if (block.type === 'conv') return [block.ops.length, block.channels.length, block.kernel.length];
-  return [block.expertHidden.length];
+  const { ops, dims } = choiceSpec(block);
+  return [...(ops ? [ops.length] : []), ...dims.map((x) => x.values.length)];
 }
 
 /** Number of choices at each vector position (fixed length for a space). */
@@ -45,10 +46,8 @@ export interface ArchPosition {
 
 function blockPositions(block: Block, prefix: string): ArchPosition[] {
   const names = (xs: readonly (number | string)[]) => xs.map(String);
-  if (block.type === 'moe') return [{ label: `${prefix}.hidden`, choices: names(block.expertHidden) }];
-  const op = { label: `${prefix}.op`, choices: names(block.ops) };
-  if (block.type === 'dense') return [op, { label: `${prefix}.width`, choices: names(block.width) }];
-  return [op, { label: `${prefix}.channels`, choices: names(block.channels) }, { label: `${prefix}.kernel`, choices: names(block.kernel) }];
+  const { ops, dims } = choiceSpec(block);
+  return [...(ops ? [{ label: `${prefix}.op`, choices: names(ops) }] : []), ...dims.map((x) => ({ label: `${prefix}.${x.label ?? x.key}`, choices: names(x.values) }))];
 }
 
 /** One entry per vector position, in `archDims` order. */
@@ -73,9 +72,10 @@ export function activePositions(space: SearchSpace, vec: readonly number[]): boo
     out.push(true);
     o++;
     const bd = blockDims(stage.block);
+    const ops = choiceSpec(stage.block).ops;
     for (let j = 0; j < Math.max(...stage.depth); j++) {
       const kept = j < depth;
-      const identity = stage.block.type !== 'moe' && stage.block.ops[vec[o] ?? 0] === 'identity';
+      const identity = ops?.[vec[o] ?? 0] === 'identity';
       bd.forEach((_, i) => out.push(kept && (i === 0 || !identity)));
       o += bd.length;
     }
@@ -98,11 +98,12 @@ export function canonicalVector(space: SearchSpace, vec: readonly number[]): num
 function encodeBlock(block: Block, choice: BlockChoice | undefined): number[] {
   const idx = (xs: readonly (number | string)[], v: number | string | undefined) => Math.max(0, v === undefined ? 0 : xs.indexOf(v));
   if (!choice) return blockDims(block).map(() => 0);
-  if (block.type === 'moe') return [idx(block.expertHidden, choice.expertHidden)];
-  const op = idx(block.ops, choice.op ?? block.type);
-  if (block.ops[op] === 'identity') return blockDims(block).map((_, i) => (i === 0 ? op : 0));
-  if (block.type === 'dense') return [op, idx(block.width, choice.width)];
-  return [op, idx(block.channels, choice.channels), idx(block.kernel, choice.kernel)];
+  const { ops, main, dims } = choiceSpec(block);
+  const values = dims.map((x) => idx(x.values, choice[x.key]));
+  if (!ops) return values;
+  const op = idx(ops, choice.op ?? main);
+  if (ops[op] === 'identity') return blockDims(block).map((_, i) => (i === 0 ? op : 0));
+  return [op, ...values];
 }
 
 /** Choice indices of `arch` (assumed valid: see `validateArch`). */
@@ -118,12 +119,19 @@ export function encodeArch(space: SearchSpace, arch: Arch): number[] {
   return vec;
 }
 
+/** A choice from its op (absent: the block has no op choice) and one value per choice dimension. */
+function choiceOf(op: string | undefined, dims: readonly ChoiceDim[], value: (x: ChoiceDim, i: number) => number): BlockChoice {
+  const c: BlockChoice = op === undefined ? {} : { op };
+  dims.forEach((x, i) => (c[x.key] = value(x, i)));
+  return c;
+}
+
 function decodeBlock(block: Block, v: number[]): BlockChoice {
-  if (block.type === 'moe') return { expertHidden: block.expertHidden[v[0]!]! };
-  const op = block.ops[v[0]!]!;
+  const { ops, dims } = choiceSpec(block);
+  if (!ops) return choiceOf(undefined, dims, (x, i) => x.values[v[i]!]!);
+  const op = ops[v[0]!]!;
   if (op === 'identity') return { op };
-  if (block.type === 'dense') return { op, width: block.width[v[1]!]! };
-  return { op, channels: block.channels[v[1]!]!, kernel: block.kernel[v[2]!]! };
+  return choiceOf(op, dims, (x, i) => x.values[v[i + 1]!]!);
 }
 
 /** The arch a vector encodes. Throws when the vector has the wrong length or an index out of range. */
@@ -149,11 +157,11 @@ export function decodeArch(space: SearchSpace, vec: readonly number[]): Arch {
 }
 
 function sampleBlock(block: Block, rng: Rng): BlockChoice {
-  if (block.type === 'moe') return { expertHidden: rng.pick(block.expertHidden) };
-  const op = rng.pick(block.ops as string[]);
+  const { ops, dims } = choiceSpec(block);
+  // Draw order: the op, then each dimension in turn (the stream every seeded run replays).
+  const op = ops ? rng.pick(ops as string[]) : undefined;
   if (op === 'identity') return { op };
-  if (block.type === 'dense') return { op, width: rng.pick(block.width) };
-  return { op, channels: rng.pick(block.channels), kernel: rng.pick(block.kernel) };
+  return choiceOf(op, dims, (x) => rng.pick(x.values as number[]));
 }
 
 /** Uniform over each choice in turn (single-path one-shot sampling, Guo et al., 2020). */
@@ -169,12 +177,10 @@ export function sampleArch(space: SearchSpace, rng: Rng): Arch {
 }
 
 function extremeBlock(block: Block, pick: (xs: number[]) => number): BlockChoice {
-  if (block.type === 'moe') return { expertHidden: pick(block.expertHidden) };
-  const main = mainOp(block)!;
+  const { ops, main, dims } = choiceSpec(block);
   // The sandwich rule's smallest child is the thinnest real network, so prefer the layer over a skip.
-  if (!(block.ops as string[]).includes(main)) return { op: 'identity' };
-  if (block.type === 'dense') return { op: main, width: pick(block.width) };
-  return { op: main, channels: pick(block.channels), kernel: pick(block.kernel) };
+  if (ops && !ops.includes(main)) return { op: 'identity' };
+  return choiceOf(ops ? main : undefined, dims, (x) => pick([...x.values]));
 }
 
 const maxOf = (xs: number[]) => Math.max(...xs);
@@ -227,22 +233,21 @@ export function validateArch(space: SearchSpace, arch: Arch): ValidationIssue[] 
         if (v === undefined) add(`${bat}.${field}`, `missing; choose one of [${xs.join(', ')}]`);
         else if (!xs.includes(v)) add(`${bat}.${field}`, `${v} is not one of [${xs.join(', ')}]`);
       };
-      if (b.type === 'moe') check('expertHidden', b.expertHidden);
-      else {
-        check('op', b.ops);
-        if (c.op !== 'identity') {
-          if (b.type === 'dense') check('width', b.width);
-          else {
-            check('channels', b.channels);
-            check('kernel', b.kernel);
-          }
-        }
-      }
+      const { ops, dims } = choiceSpec(b);
+      if (ops) check('op', ops);
+      if (!ops || c.op !== 'identity') for (const x of dims) check(x.key, x.values);
       for (const k of Object.keys(c)) if (!allowed.has(k)) add(`${bat}.${k}`, `does not apply to ${c.op === 'identity' ? 'an identity' : `a ${b.type}`} block`);
     });
   });
   return issues;
 }
+
+const KEY_FIELDS = new Set(['op', 'width', 'channels', 'kernel', 'expertHidden']);
+const extraFields = (b: BlockChoice) =>
+  Object.entries(b)
+    .filter(([k, v]) => !KEY_FIELDS.has(k) && v !== undefined)
+    .sort(([a], [b]) => (a < b ? -1 : 1))
+    .map(([k, v]) => `${k}=${v}`);
 
 /** A stable string key (same arch ⇒ same key) for caches and de-duplication. */
 export function archKey(arch: Arch): string {
@@ -251,7 +256,8 @@ export function archKey(arch: Arch): string {
       [
         s.depth,
         ...s.blocks.map((b) =>
-          [b.op ?? '', b.width ?? '', b.channels ?? '', b.kernel ?? '', b.expertHidden ?? ''].join(','),
+          // Fields later block types added follow as name=value, sorted (older keys are unchanged).
+          [b.op ?? '', b.width ?? '', b.channels ?? '', b.kernel ?? '', b.expertHidden ?? '', ...extraFields(b)].join(','),
         ),
       ].join(':'),
     )
@@ -267,17 +273,17 @@ export function describeArch(space: SearchSpace, arch: Arch): string {
       if (!sa) return `${stage.id}: ?`;
       const parts: string[] = [];
       if (stage.depth.length > 1) parts.push(`d${sa.depth}`);
-      const b = stage.block;
+      const { dims } = choiceSpec(stage.block);
       if (sa.blocks.length > 0) {
-        if (b.type === 'moe') parts.push(`h${list(sa.blocks.map((c) => c.expertHidden ?? '?'))}`);
-        else if (b.type === 'dense') parts.push(`w${list(sa.blocks.map((c) => (c.op === 'identity' ? 'id' : (c.width ?? '?'))))}`);
-        else {
-          parts.push(`c${list(sa.blocks.map((c) => (c.op === 'identity' ? 'id' : (c.channels ?? '?'))))}`);
-          if (b.kernel.length > 1) {
-            const ks = sa.blocks.filter((c) => c.op !== 'identity').map((c) => c.kernel ?? '?');
-            if (ks.length > 0) parts.push(`k${list(ks)}`);
+        // The first dimension always (identity blocks as "id"), later ones where they have a choice.
+        dims.forEach((x, i) => {
+          const short = x.short ?? x.key[0]!;
+          if (i === 0) parts.push(`${short}${list(sa.blocks.map((c) => (c.op === 'identity' ? 'id' : (c[x.key] ?? '?'))))}`);
+          else if (x.values.length > 1) {
+            const vs = sa.blocks.filter((c) => c.op !== 'identity').map((c) => c[x.key] ?? '?');
+            if (vs.length > 0) parts.push(`${short}${list(vs)}`);
           }
-        }
+        });
       }
       return `${stage.id}: ${parts.join(' ')}`;
     })

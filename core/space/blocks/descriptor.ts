@@ -38,6 +38,10 @@ export type ChoiceKey = 'width' | 'channels' | 'kernel' | 'expertHidden';
 export interface ChoiceDim {
   key: ChoiceKey;
   values: readonly number[];
+  /** The codec position's label after the block name (default `key`), e.g. "hidden" → "s1.b0.hidden". */
+  label?: string;
+  /** Its letter in describeArch's short text (default the key's first letter), e.g. "h" → "h128". */
+  short?: string;
 }
 
 export interface BlockDescriptor<B extends { type: string } = { type: string }> {

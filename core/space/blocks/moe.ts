@@ -73,7 +73,7 @@ export const moe: BlockDescriptor<MoEBlock> = {
   schema: MoEBlock,
   reads: ['vector', 'sequence'],
   mainOp: 'moe',
-  dims: (b) => [{ key: 'expertHidden', values: b.expertHidden }],
+  dims: (b) => [{ key: 'expertHidden', values: b.expertHidden, label: 'hidden', short: 'h' }],
   // Each expert is d → hidden → d: the block keeps its input width.
   outWidths: (_b, inW) => new Set(inW),
 };
