@@ -15,6 +15,7 @@ import { ParallelCoords } from './ParallelCoords.js';
 import { SpaceGraphView } from './SpaceGraph.js';
 import { ParetoPlot } from './ParetoPlot.js';
 import { RankPanel } from './RankPanel.js';
+import { CompressPanel } from './CompressPanel.js';
 import { SearchComparison } from './SearchComparison.js';
 import { formatAccuracy } from '../../../core/protocol/accuracyInterval.js';
 
@@ -282,6 +283,7 @@ export function SearchView() {
         <SearchLauncher />
         <Hypervolume />
         <SelectedSubnet />
+        <CompressPanel />
         <RankPanel />
       </div>
       <div className="search-main">
