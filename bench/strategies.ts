@@ -1,0 +1,126 @@
+/**
+ * Supernet training strategies judged by ranking quality (issue 14), one command:
+ *
+ *   npm run bench:strategies -- [--space fashion-mlp-supernet] [--steps 300] [--subnets 8] [--rank-steps 200]
+ *     [--seeds 2] [--limit 6000] [--batch 128] [--population 12] [--generations 3] [--strategies spos,bignas,…]
+ *     [--backend wasm|cpu|webgpu|auto] [--runs-dir DIR] [--out FILE.json]
+ *
+ * For every registered training strategy (plain excepted: it trains one fixed subnet) it trains the same
+ * space on the same Fashion-MNIST subset for the same steps, then runs the ranking tool (core/search/rankRun:
+ * Kendall τ-b and Spearman ρ between inherited and standalone validation accuracy of N subnets spread by
+ * parameter count, with the seed-to-seed noise floor) and an NSGA-II search for accuracy vs parameters
+ * (hypervolume of its front on inherited validation accuracy, parameters normalised by the largest subnet's,
+ * reference (error 1, 1.1)). The standalone trainings do not depend on the strategy (same subnets, seeds,
+ * steps, data and optimiser), so each is trained once and reused for every strategy.
+ *
+ * The default backend is wasm (the same figures as cpu, several times faster; the run is deterministic).
+ * The defaults fit a shared 2-core CPU in about 20 minutes; the figures they give are small-sample ones
+ * (their τ is over `subnets` points; compare it with the noise floor).
+ */
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { loadDataset } from '../core/data/Dataset.js';
+import { selectBackend } from '../core/nn/backend.js';
+import { buildSupernet } from '../core/nn/Supernet.js';
+import { EventHub } from '../core/protocol/EventHub.js';
+import { TRAINING_STRATEGY_NAMES, type TrainingStrategyName } from '../core/protocol/strategyNames.js';
+import { DatasetConfig, type BackendChoice, type RankReport, type SearchSummary, type TrainConfig } from '../core/protocol/protocol.js';
+import { createTestRun } from '../core/search/createTestRun.js';
+import { localStandaloneTrainer, rankRun, type StandaloneTrainer } from '../core/search/rankRun.js';
+import { SearchManager } from '../core/search/SearchManager.js';
+import { listExampleSpaces } from '../core/space/exampleSpaces.js';
+import { SearchSpace } from '../core/space/SearchSpace.js';
+import type { NamedArray } from '../core/train/checkpointFormat.js';
+import { loadVariables, readVariables } from '../core/train/Trainer.js';
+import { FASHION_MNIST_DIR } from '../core/data/fashionMnist.js';
+
+const { values: f } = parseArgs({
+  options: {
+    space: { type: 'string', default: 'fashion-mlp-supernet' },
+    steps: { type: 'string', default: '300' },
+    subnets: { type: 'string', default: '8' },
+    'rank-steps': { type: 'string', default: '200' },
+    seeds: { type: 'string', default: '2' },
+    limit: { type: 'string', default: '6000' },
+    batch: { type: 'string', default: '128' },
+    population: { type: 'string', default: '12' },
+    generations: { type: 'string', default: '3' },
+    strategies: { type: 'string' },
+    backend: { type: 'string', default: 'wasm' },
+    'runs-dir': { type: 'string' },
+    out: { type: 'string' },
+  },
+});
+const int = (name: keyof typeof f) => {
+  const v = Number(f[name]);
+  if (!Number.isInteger(v) || v < 0) throw new Error(`--${name}: expected a whole number, got "${f[name]}"`);
+  return v;
+};
+
+const example = listExampleSpaces().find((e) => e.id === f.space);
+if (!example) throw new Error(`--space: no example space "${f.space}" (${listExampleSpaces().map((e) => e.id).join(', ')})`);
+const space = SearchSpace.parse(example.space);
+const names = (f.strategies?.split(',').map((s) => s.trim()) ?? TRAINING_STRATEGY_NAMES.filter((n) => n !== 'plain')) as TrainingStrategyName[];
+for (const n of names) if (!TRAINING_STRATEGY_NAMES.includes(n)) throw new Error(`--strategies: unknown strategy "${n}" (${TRAINING_STRATEGY_NAMES.join(', ')})`);
+const data = DatasetConfig.parse({ kind: 'fashion-mnist', dir: FASHION_MNIST_DIR, limit: int('limit') });
+
+/** Standalone trainings by (subnet, seed, steps): trained once, their weights reused for every strategy. */
+function cachingTrainer(inner: StandaloneTrainer): StandaloneTrainer & { hits: number } {
+  const cache = new Map<string, NamedArray[]>();
+  const t = {
+    parallel: 1,
+    hits: 0,
+    async train(config: TrainConfig, signal?: AbortSignal) {
+      const key = JSON.stringify([config.arch, config.seed, config.steps, config.batchSize, config.learningRate, config.optimizer, config.data]);
+      const hit = cache.get(key);
+      if (hit) {
+        t.hits++;
+        const net = buildSupernet(config.space, { seed: config.seed });
+        loadVariables(net, hit);
+        return { net, trainSec: 0 };
+      }
+      const out = await inner.train(config, signal);
+      cache.set(key, readVariables(out.net));
+      return out;
+    },
+  };
+  return t;
+}
+
+async function main() {
+  const backend = await selectBackend(f.backend as BackendChoice);
+  const runsDir = f['runs-dir'] ?? join(await mkdtemp(join(tmpdir(), 'switchyard-strategies-')), 'runs');
+  const ds = await loadDataset(data, { input: space.input });
+  const standalone = cachingTrainer(localStandaloneTrainer(space, ds));
+  const hub = new EventHub();
+  const searches = new SearchManager({ runsDir, hub, backend: backend.name });
+  console.error(`${space.name}: ${names.length} strategies × ${f.steps} steps, batch ${f.batch}, ${ds.train.n} training / ${ds.val.n} validation images, ${backend.name} (${backend.device}); runs in ${runsDir}`);
+  const rows: { strategy: string; trainSec: number; rank: RankReport; search: SearchSummary }[] = [];
+  for (const strategy of names) {
+    const t0 = performance.now();
+    const runId = await createTestRun(
+      runsDir,
+      { space, data, strategy, steps: int('steps'), batchSize: int('batch'), seed: 1, backend: backend.name as BackendChoice, evalEvery: int('steps'), checkpointEvery: int('steps') },
+      { train: true },
+    );
+    const trainSec = (performance.now() - t0) / 1000;
+    const rank = await rankRun({ runId, subnets: int('subnets'), steps: int('rank-steps'), seeds: int('seeds'), seed: 1 }, { runsDir, standalone });
+    const { searchId } = await searches.start({ runId, objectives: ['accuracy', 'params'], population: int('population'), generations: int('generations'), evalSamples: Math.max(32, ds.val.n), seed: 1 });
+    const search = await searches.wait(searchId);
+    rows.push({ strategy, trainSec, rank, search });
+    console.error(`${strategy}: τ ${fmt(rank.kendallTau)}, ρ ${fmt(rank.spearmanRho)}, noise floor ${fmt(rank.seedTau)}, HV ${fmt(search.hypervolume.at(-1)?.value ?? null)} (train ${trainSec.toFixed(0)} s, ${rank.status}, ${search.status})`);
+  }
+  const header = ['strategy', 'Kendall τ', 'Spearman ρ', 'noise floor τ', 'front HV (acc vs params)', 'front size', 'train s'];
+  const body = rows.map((r) => [r.strategy, fmt(r.rank.kendallTau), fmt(r.rank.spearmanRho), fmt(r.rank.seedTau), fmt(r.search.hypervolume.at(-1)?.value ?? null, 4), String(r.search.front.length), r.trainSec.toFixed(0)]);
+  console.log(`\n${space.name}, ${f.steps} steps × batch ${f.batch}, Fashion-MNIST ${ds.train.n} train / ${ds.val.n} val, ${backend.name}; rank: ${f.subnets} subnets × ${f.seeds} seeds × ${f['rank-steps']} standalone steps; search: NSGA-II ${f.population} × ${f.generations}\n`);
+  console.log(`| ${header.join(' | ')} |\n|${header.map(() => '---').join('|')}|\n${body.map((r) => `| ${r.join(' | ')} |`).join('\n')}`);
+  if (f.out) await writeFile(f.out, JSON.stringify({ args: f, backend, rows: rows.map((r) => ({ strategy: r.strategy, trainSec: r.trainSec, rank: r.rank, hypervolume: r.search.hypervolume, front: r.search.front })) }, null, 1));
+}
+
+function fmt(v: number | null, digits = 3): string {
+  return v === null ? '—' : v.toFixed(digits);
+}
+
+await main();
