@@ -22,7 +22,8 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Supernet } from '../../nn/types.js';
 import { archDims, archPositions, decodeArch } from '../../space/archCodec.js';
-import type { SearchSpace } from '../../space/SearchSpace.js';
+import { describeBlock } from '../../space/blocks/registry.js';
+import type { Block, SearchSpace } from '../../space/SearchSpace.js';
 import { crossEntropy } from '../evaluate.js';
 
 /** One measurement draw: a batch and the path the other edges take. */
@@ -47,6 +48,12 @@ export interface EdgeMatch {
   score: number;
 }
 
+/** Arch-vector positions of one block: its op position (when it has op choices) and its numeric dimensions. */
+function blockPositionCount(block: Block): number {
+  const d = describeBlock(block);
+  return (d.ops?.(block) ? 1 : 0) + d.dims(block).length;
+}
+
 /**
  * For each position, the stable-name prefixes of the variables it decides (its own weights, left out of
  * the shared gradient): a block's choices own the block's variables; a depth choice owns the blocks
@@ -58,7 +65,7 @@ export function positionOwners(space: SearchSpace): string[][] {
     const maxDepth = Math.max(...stage.depth);
     const minDepth = Math.min(...stage.depth);
     out.push(Array.from({ length: maxDepth - minDepth }, (_, i) => `${stage.id}.b${minDepth + i}.`));
-    const per = stage.block.type === 'moe' ? 1 : stage.block.type === 'dense' ? 2 : 3;
+    const per = blockPositionCount(stage.block);
     for (let j = 0; j < maxDepth; j++) for (let p = 0; p < per; p++) out.push([`${stage.id}.b${j}.`]);
   }
   return out;
@@ -73,7 +80,9 @@ export function pathWithChoice(space: SearchSpace, path: readonly number[], posi
   let o = 0;
   for (const stage of space.stages) {
     const depthPos = o++;
-    const per = stage.block.type === 'moe' ? 1 : stage.block.type === 'dense' ? 2 : 3;
+    const per = blockPositionCount(stage.block);
+    const d = describeBlock(stage.block);
+    const ops = d.ops?.(stage.block);
     const maxDepth = Math.max(...stage.depth);
     if (position === depthPos) {
       v[position] = choice;
@@ -88,8 +97,9 @@ export function pathWithChoice(space: SearchSpace, path: readonly number[], posi
           const deeper = stage.depth.map((d, i) => [d, i] as const).filter(([d]) => d > j).sort((a, b) => a[0] - b[0])[0]!;
           v[depthPos] = deeper[1];
         }
-        if (p > 0 && stage.block.type !== 'moe') {
-          const main = stage.block.ops.indexOf(stage.block.type as never);
+        // A numeric choice of a block with an op position (the first one): make the op the block's main op.
+        if (p > 0 && ops) {
+          const main = ops.indexOf(d.mainOp);
           if (main >= 0) v[position - p] = main;
         }
         v[position] = choice;
