@@ -98,7 +98,17 @@ async function main() {
   const searches = new SearchManager({ runsDir, hub, backend: backend.name });
   console.error(`${space.name}: ${names.length} strategies × ${f.steps} steps, batch ${f.batch}, ${ds.train.n} training / ${ds.val.n} validation images, ${backend.name} (${backend.device}); runs in ${runsDir}`);
   const rows: { strategy: string; trainSec: number; rank: RankReport; search: SearchSummary }[] = [];
+  const failed: { strategy: string; error: string }[] = [];
   for (const strategy of names) {
+    try {
+      rows.push(await measure(strategy));
+    } catch (e) {
+      // One broken strategy must not cost the others' figures.
+      failed.push({ strategy, error: e instanceof Error ? e.message : String(e) });
+      console.error(`${strategy}: failed: ${failed.at(-1)!.error}`);
+    }
+  }
+  async function measure(strategy: TrainingStrategyName) {
     const t0 = performance.now();
     const runId = await createTestRun(
       runsDir,
@@ -109,14 +119,17 @@ async function main() {
     const rank = await rankRun({ runId, subnets: int('subnets'), steps: int('rank-steps'), seeds: int('seeds'), seed: 1 }, { runsDir, standalone });
     const { searchId } = await searches.start({ runId, objectives: ['accuracy', 'params'], population: int('population'), generations: int('generations'), evalSamples: Math.max(32, ds.val.n), seed: 1 });
     const search = await searches.wait(searchId);
-    rows.push({ strategy, trainSec, rank, search });
     console.error(`${strategy}: τ ${fmt(rank.kendallTau)}, ρ ${fmt(rank.spearmanRho)}, noise floor ${fmt(rank.seedTau)}, HV ${fmt(search.hypervolume.at(-1)?.value ?? null)} (train ${trainSec.toFixed(0)} s, ${rank.status}, ${search.status})`);
+    if (rank.status !== 'completed' || search.status !== 'completed') throw new Error(`rank ${rank.status}${rank.error ? ` (${rank.error})` : ''}, search ${search.status}${search.error ? ` (${search.error})` : ''}`);
+    return { strategy, trainSec, rank, search };
   }
   const header = ['strategy', 'Kendall τ', 'Spearman ρ', 'noise floor τ', 'front HV (acc vs params)', 'front size', 'train s'];
   const body = rows.map((r) => [r.strategy, fmt(r.rank.kendallTau), fmt(r.rank.spearmanRho), fmt(r.rank.seedTau), fmt(r.search.hypervolume.at(-1)?.value ?? null, 4), String(r.search.front.length), r.trainSec.toFixed(0)]);
   console.log(`\n${space.name}, ${f.steps} steps × batch ${f.batch}, Fashion-MNIST ${ds.train.n} train / ${ds.val.n} val, ${backend.name}; rank: ${f.subnets} subnets × ${f.seeds} seeds × ${f['rank-steps']} standalone steps; search: NSGA-II ${f.population} × ${f.generations}\n`);
   console.log(`| ${header.join(' | ')} |\n|${header.map(() => '---').join('|')}|\n${body.map((r) => `| ${r.join(' | ')} |`).join('\n')}`);
-  if (f.out) await writeFile(f.out, JSON.stringify({ args: f, backend, rows: rows.map((r) => ({ strategy: r.strategy, trainSec: r.trainSec, rank: r.rank, hypervolume: r.search.hypervolume, front: r.search.front })) }, null, 1));
+  for (const x of failed) console.log(`${x.strategy}: failed: ${x.error}`);
+  if (failed.length) process.exitCode = 1;
+  if (f.out) await writeFile(f.out, JSON.stringify({ args: f, backend, failed, rows: rows.map((r) => ({ strategy: r.strategy, trainSec: r.trainSec, rank: r.rank, hypervolume: r.search.hypervolume, front: r.search.front })) }, null, 1));
 }
 
 function fmt(v: number | null, digits = 3): string {
