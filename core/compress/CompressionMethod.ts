@@ -12,7 +12,7 @@
  * ./storage.ts reads both; the graph's `kernel` always holds the weights the layer computes with, so every
  * evaluator and writer runs a compressed graph unchanged.
  */
-import type { DenseWeights, MoEOp } from '../export/subnetGraph.js';
+import type { DenseWeights, MoEOp } from '../nn/graph/evaluate.js';
 import type { CompressMethodName } from '../protocol/compressMethodNames.js';
 import type { QuantizedKernel } from './quantize.js';
 

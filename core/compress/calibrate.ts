@@ -4,7 +4,7 @@
  * usage. Calibration data is the validation split (never test).
  */
 import * as tf from '@tensorflow/tfjs';
-import { compileOps, type MoEOp, type SubnetOp } from '../export/subnetGraph.js';
+import { compileOps, type MoEOp, type SubnetOp } from '../nn/graph/evaluate.js';
 import { selectionMask } from '../nn/routers/selection.js';
 import type { MoECalibration } from './CompressionMethod.js';
 import { denseForward } from './matrix.js';

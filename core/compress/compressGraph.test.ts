@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
-import { countGraphParams, runSubnetGraph, type MoEOp, type SubnetGraph } from '../export/subnetGraph.js';
+import { countGraphParams, runSubnetGraph, type MoEOp, type SubnetGraph } from '../nn/graph/evaluate.js';
 import { COMPRESS_METHOD_NAMES } from '../protocol/compressMethodNames.js';
 import type { CompressedDense } from './CompressionMethod.js';
 import { calibrateMoE, runPrefix } from './calibrate.js';

@@ -4,7 +4,7 @@
  * layer sees the errors of the layers before it), from the calibration batch (validation samples).
  */
 import type * as tf from '@tensorflow/tfjs';
-import type { MoEOp, SubnetGraph, SubnetOp } from '../export/subnetGraph.js';
+import type { MoEOp, SubnetGraph, SubnetOp } from '../nn/graph/evaluate.js';
 import { calibrateMoE, runPrefix } from './calibrate.js';
 import type { CompressionMethod, CompressLevel, LayerReport } from './CompressionMethod.js';
 

@@ -4,7 +4,7 @@
  * `level.bits` (2/4/8), sliced from that code. Shared experts (every token uses them) stay at 8 bits.
  * Storage counts the deployed widths (the 8-bit master codes are the on-disk matryoshka).
  */
-import type { DenseWeights, Ffn } from '../export/subnetGraph.js';
+import type { DenseWeights, Ffn } from '../nn/graph/evaluate.js';
 import { expertSlots, type CompressedDense, type CompressionMethod } from './CompressionMethod.js';
 import { allocateBits, nestedCode, sliceCode } from './d2moe.js';
 import { quantizedLayer } from './quantizePass.js';

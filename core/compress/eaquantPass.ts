@@ -3,7 +3,7 @@
  * ./quantizePass.ts, and the router too, with its per-expert clipping aligned to the full-precision
  * router distribution on the calibration tokens.
  */
-import type { Ffn } from '../export/subnetGraph.js';
+import type { Ffn } from '../nn/graph/evaluate.js';
 import { expertSlots, type CompressionMethod } from './CompressionMethod.js';
 import { alignRouterQuantization } from './eaquant.js';
 import { quantizedLayer, quantizeOpExperts } from './quantizePass.js';

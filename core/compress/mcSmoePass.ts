@@ -4,7 +4,7 @@
  * all the group's router slots share, then — when `level.rank` < 1 — compress the merged kernels to
  * low rank + sparse.
  */
-import type { DenseWeights, Ffn, MoEOp } from '../export/subnetGraph.js';
+import type { DenseWeights, Ffn, MoEOp } from '../nn/graph/evaluate.js';
 import { expertSlots, keptCount, keptRank, type CompressedDense, type CompressionMethod } from './CompressionMethod.js';
 import { column, cosine } from './matrix.js';
 import { groupByRouterLogits, lowRankPlusSparse, mergeGroup } from './mcSmoe.js';

@@ -4,7 +4,7 @@
  * alignment is the separate step for it). Each kernel keeps its codes and steps (`quant`) so the ONNX
  * writer can emit them as int8 initialisers behind DequantizeLinear.
  */
-import type { DenseWeights, Ffn, MoEOp } from '../export/subnetGraph.js';
+import type { DenseWeights, Ffn, MoEOp } from '../nn/graph/evaluate.js';
 import { expertSlots, type CompressedDense, type CompressionMethod } from './CompressionMethod.js';
 import { denseStorageBits, dequantizeKernel, quantizeKernel, type QuantizedKernel } from './quantize.js';
 

@@ -3,7 +3,7 @@
  * a dense layer a method annotated with `storage` costs what it says; a merged expert that several router
  * slots share (one `Ffn` object) is stored once.
  */
-import { countGraphParams, type DenseWeights, type Ffn, type SubnetGraph, type SubnetOp } from '../export/subnetGraph.js';
+import { countGraphParams, type DenseWeights, type Ffn, type SubnetGraph, type SubnetOp } from '../nn/graph/evaluate.js';
 import type { CompressedDense } from './CompressionMethod.js';
 
 export interface GraphSize {

@@ -3,7 +3,7 @@
  * clusters (slots and router columns removed), then Wanda-prune `level.sparsity` of each kept expert's
  * weights with the activation norms of the calibration tokens routed to it (all tokens when none is).
  */
-import type { DenseWeights, Ffn, MoEOp } from '../export/subnetGraph.js';
+import type { DenseWeights, Ffn, MoEOp } from '../nn/graph/evaluate.js';
 import { scalarActivation } from './activation.js';
 import { expertSlots, keptCount, type CompressedDense, type CompressionMethod } from './CompressionMethod.js';
 import { keepSlots } from './compressGraph.js';

@@ -3,7 +3,7 @@
  * their outputs on calibration tokens, merge each group in its joint-SVD subspace at rank
  * `level.rank`·min(in, out), and let all of a group's router slots share the merged expert.
  */
-import type { Ffn } from '../export/subnetGraph.js';
+import type { Ffn } from '../nn/graph/evaluate.js';
 import { scalarActivation } from './activation.js';
 import { expertSlots, keptCount, keptRank, type CompressionMethod } from './CompressionMethod.js';
 import { cosine, denseForward } from './matrix.js';

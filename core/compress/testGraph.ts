@@ -1,5 +1,5 @@
 /** A small vector → dense → MoE (4 experts, top-2) → head graph for the pass tests (a fixture). */
-import type { MoEOp, SubnetGraph } from '../export/subnetGraph.js';
+import type { MoEOp, SubnetGraph } from '../nn/graph/evaluate.js';
 import { randomExpert } from './testExperts.js';
 import { createRng } from '../space/rng.js';
 
