@@ -182,6 +182,15 @@ function moe(g: GraphBuilder, x: string, m: MoEOp): string {
   const s = m.slots.length;
   const n = m.name;
   let logits = dense(g, m.recurrent ? recurrentInput(g, x, m.recurrent, n) : x, m.router, `${n}.router`);
+  if (m.similarity) {
+    // Similarity-aware routing: log(softmax_rows(x ws xᵀ / τ) · softmax(logits)) over the batch's rows.
+    const sim = m.similarity;
+    const q = g.one('MatMul', [x, g.weight(`${n}.sim_ws`, [sim.ws.inDim, sim.ws.outDim], sim.ws.kernel)], [], `${n}.sim_q`);
+    const scores = g.one('Div', [g.one('MatMul', [q, g.one('Transpose', [x], [attrInts('perm', [1, 0])], `${n}.sim_xt`)], [], `${n}.sim_dot`), g.scalar(sim.temperature)], [], `${n}.sim_scores`);
+    const similarity = g.one('Softmax', [scores], [attrInt('axis', -1)], `${n}.sim`);
+    const mixed = g.one('MatMul', [similarity, g.one('Softmax', [logits], [attrInt('axis', -1)], `${n}.sim_p`)], [], `${n}.sim_mixed`);
+    logits = g.one('Log', [g.one('Max', [mixed, g.scalar(1e-30)], [], `${n}.sim_floor`)], [], `${n}.sim_logits`);
+  }
   if (m.gateResidual && g.lastLogits && g.lastLogits.slots === s) {
     logits = g.one('Add', [logits, dense(g, g.lastLogits.name, m.gateResidual, `${n}.gate_residual`)], [], `${n}.logits`);
   }

@@ -9,6 +9,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { renormalizedGates } from '../nn/moe/routers.js';
 import { chainStep, type GruTensors } from '../nn/routers/rmoe.js';
+import { mixedLogits } from '../nn/routers/similarity.js';
 import { selectionMaskTensor as gatingMask } from '../nn/routers/selection.js';
 import type { Activation, InputSpec } from '../space/SearchSpace.js';
 import type { DenseWeights, Ffn, MoEOp, SubnetGraph, SubnetOp } from '../nn/graph/ops.js';
@@ -112,8 +113,11 @@ class Compiler {
     const cell = rec?.gru ? this.gru(rec.gru) : null;
     const computing = this.keep(tf.tensor1d(m.slots.map((sl) => (sl.kind === 'null' ? 0 : 1))));
     const S = m.slots.length;
+    const sim = m.similarity ? { ws: this.keep(tf.tensor2d(m.similarity.ws.kernel, [m.similarity.ws.inDim, m.similarity.ws.outDim])), temperature: m.similarity.temperature } : null;
     return (x) => {
       let logits = router(rec ? chainStep(this.state, rec.chain, proj!(x) as tf.Tensor2D, cell) : x);
+      // Similarity-aware routing: the distribution mixed over the batch's rows (core/nn/routers/similarity.ts).
+      if (sim) logits = mixedLogits(x as tf.Tensor2D, logits as tf.Tensor2D, sim.ws, sim.temperature);
       const prev = this.lastLogits;
       if (residual && prev && prev.shape[1] === S) logits = tf.add(logits, residual(prev));
       this.lastLogits = logits;
@@ -224,6 +228,7 @@ export function countGraphParams(graph: SubnetGraph): number {
             o.shared.reduce((a, x) => a + f(x), 0) +
             (o.gateResidual ? d(o.gateResidual) : 0) +
             (o.recurrent ? d(o.recurrent.proj) + (o.recurrent.gru ? d(o.recurrent.gru.input) + d(o.recurrent.gru.hidden) : 0) : 0) +
+            (o.similarity ? d(o.similarity.ws) : 0) +
             o.slots.reduce((a, sl) => a + (sl.kind === 'expert' ? f(sl.ffn) : sl.kind === 'constant' ? sl.value.length + (sl.gate ? d(sl.gate) : 0) : 0), 0)
           );
         default:

@@ -155,6 +155,11 @@ function moeLayers(b: Builder, x: SymbolicTensor, m: MoEOp): SymbolicTensor {
       `${n}: expert-choice routing picks tokens across the batch, which a tfjs LayersModel (per-sample layers) cannot express; export it as ONNX`,
     );
   }
+  if (m.similarity) {
+    throw new UnsupportedExportError(
+      `${n}: similarity-aware routing mixes the router distribution over the rows of the batch, which a tfjs LayersModel (per-sample layers) cannot express; export it as ONNX`,
+    );
+  }
   const gating = m.gating;
   let logits = b.dense(m.recurrent ? recurrentInput(b, x, m.recurrent, n) : x, m.router, `${n}_router`);
   if (m.gateResidual && b.lastLogits && b.lastLogits.slots === s) {

@@ -9,6 +9,7 @@ import { conv2dSame } from './conv.js';
 import { renormalizedGates } from './moe/routers.js';
 import { selectionMask } from './routers/selection.js';
 import { chainStep } from './routers/rmoe.js';
+import { mixedLogits } from './routers/similarity.js';
 import { newForwardContext, type ForwardContext } from './routers/router.js';
 import type { FfnWeights, GruWeights, MoESubnetLayer, SubnetLayer, WeightArray } from './subnetLayers.js';
 
@@ -31,6 +32,8 @@ export function subnetRouterLogits(x: tf.Tensor2D, m: MoESubnetLayer, ctx: Forwa
   const input = rec ? chainStep(ctx.state, rec.chain, tf.matMul(x, t(rec.proj) as tf.Tensor2D) as tf.Tensor2D, rec.gru ? gruOf(rec.gru) : null) : x;
   let logits = tf.matMul(input, t(m.router) as tf.Tensor2D) as tf.Tensor2D;
   if (m.routerBias) logits = tf.add(logits, t(m.routerBias)) as tf.Tensor2D;
+  // Similarity-aware routing: the distribution mixed over the rows routed together (log p̃ as logits).
+  if (m.similarity) logits = mixedLogits(x, logits, t(m.similarity.ws) as tf.Tensor2D, m.similarity.temperature);
   if (m.gateResidual && ctx.logits && ctx.logits.shape[1] === S) logits = tf.add(logits, tf.matMul(ctx.logits, t(m.gateResidual) as tf.Tensor2D)) as tf.Tensor2D;
   ctx.logits = logits;
   return logits;
@@ -120,7 +123,7 @@ export function countSubnetLayerParams(layers: readonly SubnetLayer[]): number {
       case 'conv':
         return s + n(l.kernel) + n(l.bias) + (l.batchNorm ? n(l.batchNorm.gamma) * 4 : 0);
       case 'moe':
-        return s + n(l.router) + n(l.routerBias) + l.experts.reduce((a, e) => a + f(e), 0) + l.shared.reduce((a, e) => a + f(e), 0) + n(l.constants) + n(l.constantGate) + n(l.gateResidual) + n(l.recurrent?.proj) + gru(l.recurrent?.gru);
+        return s + n(l.router) + n(l.routerBias) + l.experts.reduce((a, e) => a + f(e), 0) + l.shared.reduce((a, e) => a + f(e), 0) + n(l.constants) + n(l.constantGate) + n(l.gateResidual) + n(l.recurrent?.proj) + gru(l.recurrent?.gru) + n(l.similarity?.ws);
       default:
         return s;
     }

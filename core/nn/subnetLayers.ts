@@ -50,6 +50,16 @@ export interface RecurrentRouterWeights {
   gru: GruWeights | null;
 }
 
+/**
+ * Similarity-aware routing (core/nn/routers/similarity.ts): the layer's expert distribution is mixed over the
+ * rows routed together, p̃ = softmax_rows(x ws xᵀ / temperature) · softmax(logits), before the selection.
+ */
+export interface SimilarityRouterWeights {
+  /** [dim, dim] */
+  ws: WeightArray;
+  temperature: number;
+}
+
 /** How an exported MoE layer picks slots per token: the graph's selection op (core/nn/graph/ops.ts Gating). */
 export type SubnetGating = Gating;
 
@@ -91,6 +101,8 @@ export interface MoESubnetLayer {
   gateResidual: WeightArray | null;
   /** RMoE: logits from the GRU state instead of x (`router` is then [H, S]); absent or null: none. */
   recurrent?: RecurrentRouterWeights | null;
+  /** Similarity-aware routing: the distribution mixed over the token graph; absent or null: none. */
+  similarity?: SimilarityRouterWeights | null;
   gating: SubnetGating;
   normalize: boolean;
   residual: boolean;

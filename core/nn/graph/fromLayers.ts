@@ -59,6 +59,7 @@ function moeOps(l: MoESubnetLayer): SubnetOp[] {
           gru: l.recurrent.gru ? { input: denseOf(l.recurrent.gru.wx, l.recurrent.gru.bx), hidden: denseOf(l.recurrent.gru.wh, l.recurrent.gru.bh) } : null,
         }
       : null,
+    similarity: l.similarity ? { ws: denseOf(l.similarity.ws, null), temperature: l.similarity.temperature } : null,
   };
   return l.residual ? [{ op: 'residual', name: `${l.name}.residual`, body: [op] }] : [op];
 }

@@ -97,6 +97,12 @@ export interface MoEOp {
    * chain's first op and null on later ones, which reuse it.
    */
   recurrent?: { chain: string; proj: DenseWeights; gru: { input: DenseWeights; hidden: DenseWeights } | null } | null;
+  /**
+   * Similarity-aware routing (core/nn/routers/similarity.ts): the logits become log(S · softmax(logits)) with
+   * S = softmax_rows(x · ws · xᵀ / temperature) over the rows of the batch (ws [dim, dim], no bias) — batch
+   * dependent, so only ONNX can express it; the tfjs LayersModel writer refuses it.
+   */
+  similarity?: { ws: DenseWeights; temperature: number } | null;
 }
 
 export type SubnetOp =

@@ -497,6 +497,7 @@ export class MoELayer {
       constantGate: this.constantGate ? weightArray(this.constantGate, [0, 0], [d, 2 * this.block.constantExperts]) : null,
       gateResidual: this.gateMap ? weightArray(this.gateMap, [0, 0], [this.slots, this.slots]) : null,
       recurrent: lowered.recurrent ?? null,
+      similarity: lowered.similarity ?? null,
       // The loss-free selection bias ranks the exported top-k too (core/nn/routers/lossFreeBias.ts).
       gating: this.selectionBias && lowered.gating.mode === 'topk' ? { ...lowered.gating, bias: Array.from(weightArray(this.selectionBias, [0], [this.slots]).data) } : lowered.gating,
       normalize: gateCombination(this.block) === 'renormalize',

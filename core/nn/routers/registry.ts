@@ -7,6 +7,7 @@ import type { Routing, RoutingMode, RoutingOf } from '../../space/routing/regist
 import { expertChoice } from './expertChoice.js';
 import { mixer } from './mixer.js';
 import { rmoe } from './rmoe.js';
+import { similarity } from './similarity.js';
 import type { Router } from './router.js';
 import { smoeDropout } from './smoeDropout.js';
 import { topk } from './topk.js';
@@ -19,6 +20,7 @@ export const routers: { [M in RoutingMode]: Router<RoutingOf<M>> } = {
   'smoe-dropout': smoeDropout,
   mixer,
   rmoe,
+  similarity,
 };
 
 /** The router of a routing (typed on the union: each router accepts its own mode's routing). */

@@ -20,7 +20,7 @@ import { describeRouting } from '../../space/routing/registry.js';
 import type { RoutingShape } from '../../space/routing/descriptor.js';
 import type { Rng } from '../../space/rng.js';
 import type { VariableStore } from '../init.js';
-import type { ColumnKind, RecurrentRouterWeights, SubnetGating, WeightArray } from '../subnetLayers.js';
+import type { ColumnKind, RecurrentRouterWeights, SimilarityRouterWeights, SubnetGating, WeightArray } from '../subnetLayers.js';
 import type { NamedLoss } from '../types.js';
 import type { ForwardContext } from '../forwardContext.js';
 import { capacityMaskTensor, renormalizedGates, withoutGradient } from '../moe/routers.js';
@@ -98,7 +98,7 @@ export interface Router<R extends Routing = Routing> {
   /** `lower` gives the graph's router an [S] bias (parameters an exported model holds beyond the kernel). */
   lowersWithBias?: boolean;
   /** Inference semantics as a subnet-graph selection op, and the kernel as the graph's dense router. */
-  lower(r: R, layer: RouterLayer, kernel: WeightArray, c?: LowerContext): { gating: SubnetGating; router: LoweredKernel; recurrent?: RecurrentRouterWeights };
+  lower(r: R, layer: RouterLayer, kernel: WeightArray, c?: LowerContext): { gating: SubnetGating; router: LoweredKernel; recurrent?: RecurrentRouterWeights; similarity?: SimilarityRouterWeights };
 }
 
 /** The default kernel lowering: logits = x · W, no bias. */

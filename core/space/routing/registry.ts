@@ -10,11 +10,12 @@ import type { RoutingDescriptor } from './descriptor.js';
 import { expertChoice, ExpertChoiceRouting } from './expertChoice.js';
 import { mixer, MixerRouting } from './mixer.js';
 import { rmoe, RMoERouting } from './rmoe.js';
+import { similarity, SimilarityRouting } from './similarity.js';
 import { smoeDropout, SMoEDropoutRouting } from './smoeDropout.js';
 import { topk, TopKRouting } from './topk.js';
 import { topp, TopPRouting } from './topp.js';
 
-export const Routing = z.discriminatedUnion('mode', [TopKRouting, TopPRouting, ExpertChoiceRouting, SMoEDropoutRouting, MixerRouting, RMoERouting]);
+export const Routing = z.discriminatedUnion('mode', [TopKRouting, TopPRouting, ExpertChoiceRouting, SMoEDropoutRouting, MixerRouting, RMoERouting, SimilarityRouting]);
 export type Routing = z.infer<typeof Routing>;
 export type RoutingInput = z.input<typeof Routing>;
 export type RoutingMode = Routing['mode'];
@@ -27,6 +28,7 @@ export const routingDescriptors: { [M in RoutingMode]: RoutingDescriptor<Routing
   'smoe-dropout': smoeDropout,
   mixer,
   rmoe,
+  similarity,
 };
 
 export const ROUTING_MODES = Object.keys(routingDescriptors) as RoutingMode[];
