@@ -1,6 +1,5 @@
 /** Every compression method, by name: the one place a method is registered (CLI choices, protocol enum and panel read it). */
 import type { CompressionMethod, CompressMethodName } from './CompressionMethod.js';
-import { compressedExperts } from './compressedExperts.js';
 import { d2moe } from './d2moePass.js';
 import { eaquant } from './eaquantPass.js';
 import { mcSmoe } from './mcSmoePass.js';
@@ -15,5 +14,4 @@ export const compressionMethods: Record<CompressMethodName, CompressionMethod> =
   'sub-moe': subMoe,
   d2moe,
   eaquant,
-  'compressed-experts': compressedExperts,
 };

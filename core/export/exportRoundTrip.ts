@@ -8,7 +8,7 @@ import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { encodeOnnxGraph } from './onnxExport.js';
-import type { SubnetGraph } from './subnetGraph.js';
+import type { SubnetGraph } from '../nn/graph/evaluate.js';
 import { buildLayersModel, fileModelHandler, saveLayersModel } from './tfjsExport.js';
 
 export async function exportedLogits(graph: SubnetGraph, x: tf.Tensor): Promise<{ tfjs: Float32Array; onnx: Float32Array }> {

@@ -22,7 +22,7 @@ import { restoreSupernet } from '../train/restoreSupernet.js';
 import { RunNotFoundError, RunStore } from '../train/RunStore.js';
 import { evaluateArch } from '../train/evaluate.js';
 import { encodeOnnxGraph } from './onnxExport.js';
-import { inputShapeOf, type SubnetGraph } from './subnetGraph.js';
+import { inputShapeOf, type SubnetGraph } from '../nn/graph/evaluate.js';
 import { buildLayersModel, fileModelHandler, saveLayersModel, TFJS_FILES, UnsupportedExportError } from './tfjsExport.js';
 
 export const EXPORT_FILES = {

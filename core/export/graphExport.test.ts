@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createRng } from '../space/rng.js';
 import type { Activation } from '../space/SearchSpace.js';
-import { runSubnetGraph, type DenseWeights, type Ffn, type Gating, type MoEOp, type SubnetGraph } from './subnetGraph.js';
+import { runSubnetGraph, type DenseWeights, type Ffn, type Gating, type MoEOp, type SubnetGraph } from '../nn/graph/evaluate.js';
 import { buildLayersModel, fileModelHandler, saveLayersModel } from './tfjsExport.js';
 import { encodeOnnxGraph } from './onnxExport.js';
 import { decodeOnnxModel } from './onnxProto.js';

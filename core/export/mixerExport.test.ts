@@ -12,7 +12,7 @@ import { listExampleSpaces } from '../space/exampleSpaces.js';
 import { createRng } from '../space/rng.js';
 import { SearchSpace } from '../space/SearchSpace.js';
 import { exportedLogits } from './exportRoundTrip.js';
-import { runSubnetGraph } from './subnetGraph.js';
+import { runSubnetGraph } from '../nn/graph/evaluate.js';
 import { subnetGraphFromLayers } from './subnetGraphFromLayers.js';
 
 beforeAll(async () => {

@@ -15,7 +15,7 @@ import { largestArch } from '../space/archCodec.js';
 import { createRng } from '../space/rng.js';
 import { SearchSpace } from '../space/SearchSpace.js';
 import { encodeOnnxGraph } from './onnxExport.js';
-import { runSubnetGraph } from './subnetGraph.js';
+import { runSubnetGraph } from '../nn/graph/evaluate.js';
 import { subnetGraphFromLayers } from './subnetGraphFromLayers.js';
 import { buildLayersModel, fileModelHandler, saveLayersModel } from './tfjsExport.js';
 

@@ -25,7 +25,7 @@ import { dirname, join } from 'node:path';
 import type { LatencyModelCheck } from '../protocol/protocol.js';
 import type { SearchSpace } from '../space/SearchSpace.js';
 import { atomicWriteFile } from '../train/atomicWrite.js';
-import { compileOps, inputShapeOf, type SubnetGraph, type SubnetOp } from '../export/subnetGraph.js';
+import { compileOps, inputShapeOf, type SubnetGraph, type SubnetOp } from '../nn/graph/evaluate.js';
 import { nnls } from './nnls.js';
 import { kendallTauB } from './rankCorrelation.js';
 

@@ -19,7 +19,7 @@ import { mkdir, readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { loadDataset } from '../data/Dataset.js';
 import { hasBatchNorm, recalibrationBatches } from '../train/batchNorm.js';
-import { inputShapeOf } from '../export/subnetGraph.js';
+import { inputShapeOf } from '../nn/graph/evaluate.js';
 import type { EventHub } from '../protocol/EventHub.js';
 import { currentBackend, selectBackend } from '../nn/backend.js';
 import type { Supernet } from '../nn/types.js';

@@ -9,7 +9,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { Split } from '../data/Dataset.js';
-import { inputShapeOf, type SubnetGraph } from '../export/subnetGraph.js';
+import { inputShapeOf, type SubnetGraph } from '../nn/graph/evaluate.js';
 import { recalibrateBatchNorm, subnetGraph as lowerSubnet } from '../nn/Supernet.js';
 import { readVariablesForSlicing } from '../nn/moe/MoELayer.js';
 import type { Supernet } from '../nn/types.js';

@@ -10,7 +10,7 @@ import type { LatencyModelCheck } from '../protocol/protocol.js';
 import { archKey, largestArch, sampleArch, smallestArch } from '../space/archCodec.js';
 import { createRng } from '../space/rng.js';
 import type { Arch } from '../space/SearchSpace.js';
-import type { SubnetGraph } from '../export/subnetGraph.js';
+import type { SubnetGraph } from '../nn/graph/evaluate.js';
 import { subnetGraph } from './evaluateSubnet.js';
 import { measureGraphLatencies, opUsage, type LatencySample, type LatencyTable } from './LatencyTable.js';
 

@@ -22,7 +22,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { join } from 'node:path';
 import { loadDataset } from '../data/Dataset.js';
-import { inputShapeOf } from '../export/subnetGraph.js';
+import { inputShapeOf } from '../nn/graph/evaluate.js';
 import { selectBackend, currentBackend } from '../nn/backend.js';
 import { buildSupernet } from '../nn/Supernet.js';
 import type { Supernet } from '../nn/types.js';

@@ -10,7 +10,7 @@ import { BLOCK_TYPES } from '../../space/blocks/registry.js';
 import { createRng } from '../../space/rng.js';
 import { Block as BlockSchema, type Block, type BlockChoice, type SearchSpace, type SearchSpaceInput } from '../../space/SearchSpace.js';
 import { validateSpace } from '../../space/validateSpace.js';
-import { countGraphParams, runSubnetGraph } from '../../export/subnetGraph.js';
+import { countGraphParams, runSubnetGraph } from '../graph/evaluate.js';
 import { newForwardContext } from '../forwardContext.js';
 import { VariableStore } from '../init.js';
 import { buildSupernet, recalibrateBatchNorm } from '../Supernet.js';

@@ -5,7 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { gatingMask } from '../../export/subnetGraph.js';
+import { gatingMask } from '../graph/evaluate.js';
 import { MoEBlock } from '../../space/SearchSpace.js';
 import { MoELayer, type MoEForwardContext } from './MoELayer.js';
 import { moeLayerFixture, randomRows } from './moeLayerFixture.js';

@@ -8,7 +8,7 @@ import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadDataset } from '../../data/Dataset.js';
 import { exportedLogits } from '../../export/exportRoundTrip.js';
-import { runSubnetGraph } from '../../export/subnetGraph.js';
+import { runSubnetGraph } from '../graph/evaluate.js';
 import { subnetGraphFromLayers } from '../../export/subnetGraphFromLayers.js';
 import { TrainConfig } from '../../protocol/protocol.js';
 import { largestArch } from '../../space/archCodec.js';
