@@ -23,7 +23,8 @@ import { encodeArch, sampleArch } from '../core/space/archCodec.js';
 import { listExampleSpaces } from '../core/space/exampleSpaces.js';
 import { createRng } from '../core/space/rng.js';
 import type { SearchSpace } from '../core/space/SearchSpace.js';
-import { cardinality, supernetParams, validateSpace } from '../core/space/validateSpace.js';
+import { describeRouting } from '../core/space/routing/registry.js';
+import { cardinality, routingShape, supernetParams, validateSpace } from '../core/space/validateSpace.js';
 
 interface FakeRun {
   summary: RunSummary;
@@ -69,7 +70,8 @@ export function createFakeCore(opts: { stepsPerTick?: number; tickMs?: number } 
         dropped: b.capacityFactor ? Math.max(0, 0.08 - step / 4000) : 0,
         entropy,
         auxLoss: 0.01 * names.length * load.reduce((a, p) => a + p * p, 0),
-        meanActive: b.routing.mode === 'topk' ? b.routing.k : 1.6,
+        // The routing's nominal FFN experts per token, from its descriptor (no list of modes here).
+        meanActive: describeRouting(b.routing).ffnPerToken(b.routing, routingShape(b)),
         collapse: Math.max(...load) > 0.7,
       };
     });
