@@ -14,21 +14,13 @@
  */
 import type { DenseWeights, MoEOp } from '../nn/graph/evaluate.js';
 import type { CompressMethodName } from '../protocol/compressMethodNames.js';
+import type { CompressLevel } from '../protocol/protocol.js';
 import type { QuantizedKernel } from './quantize.js';
 
 export type { CompressMethodName };
 
-/** The knobs a method reads (each ignores the others). */
-export interface CompressLevel {
-  /** Fraction of FFN experts kept after merging / pruning, in (0, 1]. */
-  keep?: number;
-  /** Weight bit width for quantisation. */
-  bits?: number;
-  /** Rank kept, as a fraction of the full rank, in (0, 1]. */
-  rank?: number;
-  /** Fraction of weights zeroed (unstructured pruning) or kept sparse (MC-SMoE's S). */
-  sparsity?: number;
-}
+/** The knobs a method reads (each ignores the others): the protocol's schema (keep, bits, rank, sparsity, width). */
+export type { CompressLevel };
 
 /** One MoE op's statistics on the calibration (validation) inputs. */
 export interface MoECalibration {

@@ -19,7 +19,7 @@ const USAGE = `Usage: switchyard compress <runId|runDir> <arch.json|vector|large
   --method M,…         from ${COMPRESS_METHOD_NAMES.join(', ')} (default all)
 ${COMPRESS_METHOD_NAMES.map((m) => `                         ${m}: ${COMPRESS_METHODS[m]}\n                           default sweep ${JSON.stringify(compressionMethods[m].levels)}`).join('\n')}
   --levels L;L;…       levels for every method instead of the default sweeps, each as knob=value,…
-                       (knobs: keep, bits, rank, sparsity), e.g. "keep=0.5;keep=0.25,rank=0.5"
+                       (knobs: keep, bits, rank, sparsity, width), e.g. "keep=0.5;keep=0.25,rank=0.5"
   --calib N            validation samples to calibrate on (default 512; the rest of validation scores)
   --eval N             score at most N samples of each split
   --no-test            skip the test split (it is the final report; selection uses validation)

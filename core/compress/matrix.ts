@@ -111,3 +111,35 @@ export function normalizeWeights(w: readonly number[]): number[] {
   const s = w.reduce((a, b) => a + b, 0);
   return s > 0 ? w.map((v) => v / s) : w.map(() => 1 / w.length);
 }
+
+/** X with A·X = B for a symmetric positive-definite A [n, n] and B [n, m] (Cholesky, A = L·Lᵀ). */
+export function solveSpd(a: Mat, b: Mat): Mat {
+  const n = a.rows;
+  if (a.cols !== n || b.rows !== n) throw new Error(`solveSpd: A ${a.rows}×${a.cols}, B ${b.rows}×${b.cols}`);
+  const L = new Float64Array(n * n);
+  for (let i = 0; i < n; i++) {
+    for (let j = 0; j <= i; j++) {
+      let s = a.data[i * n + j]!;
+      for (let k = 0; k < j; k++) s -= L[i * n + k]! * L[j * n + k]!;
+      if (i === j) {
+        if (!(s > 0)) throw new Error('solveSpd: matrix is not positive definite');
+        L[i * n + i] = Math.sqrt(s);
+      } else L[i * n + j] = s / L[j * n + j]!;
+    }
+  }
+  const m = b.cols;
+  const x = mat(n, m, b.data);
+  for (let c = 0; c < m; c++) {
+    for (let i = 0; i < n; i++) {
+      let s = x.data[i * m + c]!;
+      for (let k = 0; k < i; k++) s -= L[i * n + k]! * x.data[k * m + c]!;
+      x.data[i * m + c] = s / L[i * n + i]!;
+    }
+    for (let i = n - 1; i >= 0; i--) {
+      let s = x.data[i * m + c]!;
+      for (let k = i + 1; k < n; k++) s -= L[k * n + i]! * x.data[k * m + c]!;
+      x.data[i * m + c] = s / L[i * n + i]!;
+    }
+  }
+  return x;
+}

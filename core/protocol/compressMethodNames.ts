@@ -10,6 +10,8 @@ export const COMPRESS_METHODS = {
   stun: 'STUN: expert pruning by router-weight similarity, then Wanda |w|·‖x‖ pruning',
   'sub-moe': 'Sub-MoE: cluster experts by outputs, joint SVD with a shared U, usage-merged V',
   d2moe: 'D²MoE: nested 2/4/8-bit experts sliced from one 8-bit code, widths by expert usage under a mean-bit budget',
+  'compressed-experts': 'compressed experts: keep the most used experts, replace the rest by least-squares constant vectors',
+  slimmoe: 'SlimMoE: slim every expert to its most important hidden neurons, down projection refit to the full expert (one-shot distillation)',
   eaquant: 'EAQuant: per-channel PTQ of experts and router, router clipping aligned to the full-precision routing (KL)',
 } as const;
 export type CompressMethodName = keyof typeof COMPRESS_METHODS;

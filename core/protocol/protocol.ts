@@ -220,6 +220,11 @@ export const ExpertLoad = z.object({
   deadFraction: z.number().optional(),
   /** Expert diversity exp(H(load)) / N: effective experts in use as a share of N (1 = balanced). */
   diversity: z.number().optional(),
+  /**
+   * At validation points: the share of the fixed probe's tokens (core/train/routingFluctuation.ts) whose top
+   * expert changed since the previous validation (routing fluctuation, Nguyen et al., 2025).
+   */
+  fluctuation: z.number().optional(),
 });
 export type ExpertLoad = z.infer<typeof ExpertLoad>;
 
@@ -471,6 +476,8 @@ export const CompressLevel = z
     rank: z.number().gt(0).max(1).optional(),
     /** Fraction of weights pruned (STUN's Wanda step) or kept sparse (MC-SMoE's S). */
     sparsity: z.number().min(0).lt(1).optional(),
+    /** Fraction of each expert's hidden neurons kept (SlimMoE's expert slimming). */
+    width: z.number().gt(0).max(1).optional(),
   })
   .strict();
 export type CompressLevel = z.infer<typeof CompressLevel>;
