@@ -6,6 +6,12 @@
  * (`recalibrate`, fed by a calibration pass of core/nn/Supernet.ts recalibrateBatchNorm), as OFA does.
  * Variables "<name>.conv.kernel" [kMax, kMax, inMax, cMax] (HWIO), "<name>.conv.bias" or
  * "<name>.bn.gamma|beta|mean|variance" (mean and variance non-trainable).
+ *
+ * With `kernelTransform` (OFA's elastic kernel, mit-han-lab/once-for-all dynamic_modules.py
+ * `DynamicSeparableConv2d.get_active_filter`): going from kernel size K to the next smaller k, the k×k centre of
+ * the K kernel is multiplied, per (input, output) channel pair, by a learnt k²×k² matrix
+ * "<name>.conv.ktrans<K>to<k>" (initialised to the identity, shared by all channels), and so on down to the
+ * chosen size; export and search read the same transformed kernel.
  */
 import * as tf from '@tensorflow/tfjs';
 import type { BlockChoice, ConvBlock } from '../../space/SearchSpace.js';
@@ -46,6 +52,8 @@ class ConvInstance implements BlockInstance {
   private readonly kernel: tf.Variable;
   private readonly bias: tf.Variable | null;
   private readonly bn: BatchNormVars | null;
+  /** Kernel sizes largest first and, per step down to the next, its k²×k² transformation (kernelTransform). */
+  private readonly transforms: { from: number; to: number; matrix: tf.Variable }[] = [];
 
   constructor({ name, block, inMax, store, rng }: BlockBuild<ConvBlock>) {
     this.name = name;
@@ -62,6 +70,30 @@ class ConvInstance implements BlockInstance {
           variance: store.add(`${name}.bn.variance`, tf.ones([c]), false),
         }
       : null;
+    if (block.kernelTransform) {
+      const sizes = [...new Set(block.kernel)].sort((a, b) => b - a);
+      for (let i = 1; i < sizes.length; i++) {
+        const [from, to] = [sizes[i - 1]!, sizes[i]!];
+        this.transforms.push({ from, to, matrix: store.add(`${name}.conv.ktrans${from}to${to}`, tf.eye(to * to)) });
+      }
+    }
+  }
+
+  /** The kernel a choice convolves with: the centre crop, through the transformation chain when enabled. */
+  private activeKernel(kernel: number, cin: number, channels: number): tf.Tensor4D {
+    if (this.transforms.length === 0 || kernel === this.kMax) {
+      const off = (this.kMax - kernel) / 2;
+      return this.kernel.slice([off, off, 0, 0], [kernel, kernel, cin, channels]) as tf.Tensor4D;
+    }
+    let k = this.kernel.slice([0, 0, 0, 0], [this.kMax, this.kMax, cin, channels]) as tf.Tensor4D;
+    for (const t of this.transforms) {
+      if (t.from <= kernel) break;
+      const off = (t.from - t.to) / 2;
+      const centre = k.slice([off, off, 0, 0], [t.to, t.to, cin, channels]);
+      // HWIO flattened to [k², cin·cout]: each channel pair's k² taps multiplied by the matrix (F.linear in OFA).
+      k = tf.reshape(tf.matMul(t.matrix, tf.reshape(centre, [t.to * t.to, cin * channels]), false, false), [t.to, t.to, cin, channels]) as tf.Tensor4D;
+    }
+    return k;
   }
 
   apply(x: tf.Tensor, choice: BlockChoice, ctx: ForwardContext): tf.Tensor {
@@ -69,8 +101,7 @@ class ConvInstance implements BlockInstance {
     const channels = choice.channels!;
     const kernel = choice.kernel!;
     const cin = h.shape[3];
-    const off = (this.kMax - kernel) / 2;
-    const k = this.kernel.slice([off, off, 0, 0], [kernel, kernel, cin, channels]) as tf.Tensor4D;
+    const k = this.activeKernel(kernel, cin, channels);
     // WebGPU: tfjs' Conv2DBackpropFilter is replaced by an im2col matmul (core/nn/webgpu/convFilterGrad.ts).
     let y = convFastSupported() ? conv2dSameWebgpu(h, k, this.block.stride) : conv2dSame(h, k, this.block.stride);
     if (this.bias) y = tf.add(y, this.bias.slice(0, channels));
@@ -148,7 +179,10 @@ class ConvInstance implements BlockInstance {
         kind: 'conv',
         name: this.name,
         activation: this.block.activation,
-        kernel: weightArray(this.kernel, [off, off, 0, 0], [choice.kernel!, choice.kernel!, input.width, ch]),
+        kernel:
+          this.transforms.length === 0
+            ? weightArray(this.kernel, [off, off, 0, 0], [choice.kernel!, choice.kernel!, input.width, ch])
+            : transformedArray(() => this.activeKernel(choice.kernel!, input.width, ch)),
         stride: this.block.stride,
         bias: this.bias ? weightArray(this.bias, [0], [ch]) : null,
         batchNorm: bn
@@ -166,6 +200,16 @@ class ConvInstance implements BlockInstance {
 
   lower(choice: BlockChoice, input: ActivationShape) {
     return this.subnetLayers(choice, input).flatMap(layerOps);
+  }
+}
+
+/** A computed kernel as a plain array (the transformed kernel has no variable to slice). */
+function transformedArray(make: () => tf.Tensor4D): ReturnType<typeof weightArray> {
+  const t = tf.tidy(make);
+  try {
+    return weightArray(t, [0, 0, 0, 0], t.shape.slice());
+  } finally {
+    t.dispose();
   }
 }
 

@@ -15,6 +15,11 @@ export const ConvBlock = z
     activation: Activation.default('relu'),
     batchNorm: z.boolean().default(true),
     ops: z.array(z.enum(['conv', 'identity'])).min(1).default(['conv']),
+    /**
+     * OFA's kernel transformation matrices (Cai et al., 2020, §3.2): a smaller kernel is the next larger
+     * one's centre times a learnt k²×k² matrix (identity at the start), chained down from the largest.
+     */
+    kernelTransform: z.boolean().optional(),
   })
   .strict();
 export type ConvBlock = z.infer<typeof ConvBlock>;

@@ -14,7 +14,8 @@
  * Deviations: OFA's teacher is the frozen network of the first phase; here it is the largest subnet on
  * the same batch (inplace, as BigNAS), trained on the labels in the same step, so no second copy of the
  * weights has to be kept and checkpointed. The elastic-kernel transformation matrices (a learnt 25×25 /
- * 9×9 map from the larger kernel's centre) are not implemented: a smaller kernel is the plain centre crop.
+ * 9×9 map from the larger kernel's centre) belong to the supernet: a conv block has them with
+ * `kernelTransform: true` (core/nn/blocks/conv.ts); without it a smaller kernel is the plain centre crop.
  */
 import * as tf from '@tensorflow/tfjs';
 import { channelSortPermutations, permuteVariables } from '../../nn/channelSorting.js';
