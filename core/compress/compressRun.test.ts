@@ -56,16 +56,3 @@ describe('compress.run', () => {
     expect(parseLevels('keep=0.5;keep=0.25,rank=0.5')).toEqual([{ keep: 0.5 }, { keep: 0.25, rank: 0.5 }]);
   });
 });
-
-describe('compress.run in a child process', () => {
-  it('runs the CLI with the request as flags and returns its validated result', async () => {
-    const { compressInChild } = await import('./compressChild.js');
-    const r = await compressInChild(
-      { runId, arch: largestArch(space), methods: ['stun'], levels: [{ keep: 0.5, sparsity: 0.25 }], calibSamples: 40, evalSamples: 50, test: false, onnx: false, name: 'child' },
-      { runsDir, backend: 'cpu' },
-    );
-    expect(r.points.map((p) => [p.method, p.level])).toEqual([[null, {}], ['stun', { keep: 0.5, sparsity: 0.25 }]]);
-    expect(r.points[1]!.accuracy.map((a) => a.split)).toEqual(['val']);
-    await expect(compressInChild({ runId, arch: largestArch(space), calibSamples: 5000 }, { runsDir, backend: 'cpu' })).rejects.toThrow(/calibSamples/);
-  });
-});
