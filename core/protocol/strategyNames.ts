@@ -15,6 +15,7 @@ export const TRAINING_STRATEGIES = {
   fewshot: 'few-shot NAS with gradient matching (Hu et al., 2022): after warm-up, split at the edge whose choices\' gradients disagree most into sub-supernets with their own weights',
   supertickets: 'SuperTickets (You et al., 2022): progressive magnitude pruning with regrowth during supernet training; every subnet inherits its sparse ticket',
   bmos: 'Balanced Mixture of SuperNets (Javan et al., 2023): K supernets, each architecture softly assigned by its accuracy in each, balanced so every supernet gets its share',
+  darts: 'DARTS (Liu et al., 2019): mixed ops with architecture weights α, first-order bilevel train/validation, SD-DARTS self-distillation, then perturbation-based selection edge by edge (DARTS-PT) with fine-tuning',
 } as const;
 export type TrainingStrategyName = keyof typeof TRAINING_STRATEGIES;
 export const TRAINING_STRATEGY_NAMES = Object.keys(TRAINING_STRATEGIES) as [TrainingStrategyName, ...TrainingStrategyName[]];

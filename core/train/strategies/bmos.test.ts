@@ -1,37 +1,24 @@
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { loadDataset, type Dataset } from '../../data/Dataset.js';
+import type { Dataset } from '../../data/Dataset.js';
 import { MixtureSupernet } from '../../nn/MixtureSupernet.js';
 import { TrainConfig } from '../../protocol/protocol.js';
-import { activePositions, canonicalVector, decodeArch, encodeArch, largestArch, sampleArch } from '../../space/archCodec.js';
+import { activePositions, canonicalVector, decodeArch, encodeArch, sampleArch } from '../../space/archCodec.js';
 import { createRng } from '../../space/rng.js';
-import { SearchSpace } from '../../space/SearchSpace.js';
 import type { Checkpoint } from '../checkpointFormat.js';
 import { train } from '../Trainer.js';
 import { applyMarginals, assignment, balancingMarginals, bmos, BMOS_EMA_DECAY, BMOS_MODELS, klToUniform, routeArch, temperatureAt, type BmosState } from './bmos.js';
 import { measurementBatches } from './measurementBatches.js';
 import { buildRunSupernet } from './registry.js';
-import type { StrategyContext } from './TrainingStrategy.js';
+import { loadSpirals, SPIRALS, strategyContext, twoStageSpace } from './strategyFixtures.js';
 
-const space = SearchSpace.parse({
-  version: 1,
-  name: 'bmos test',
-  input: { kind: 'vector', dim: 2 },
-  numClasses: 3,
-  stages: [
-    { id: 's1', depth: [1], block: { type: 'dense', width: [8, 16] } },
-    { id: 's2', depth: [1, 2], block: { type: 'dense', width: [4, 8], ops: ['dense', 'identity'] } },
-  ],
-});
-const data = { kind: 'spirals', classes: 3, samples: 300, noise: 0.2, seed: 1 } as const;
+const space = twoStageSpace();
+const data = SPIRALS;
 let ds: Dataset;
 beforeAll(async () => {
-  await tf.setBackend('cpu');
-  ds = await loadDataset(data);
+  ds = await loadSpirals();
 });
-const ctx = (state: BmosState, step: number, seed: number): StrategyContext<BmosState> => ({
-  space, rng: createRng(seed), evalArch: largestArch(space), largest: largestArch(space), smallest: largestArch(space), step, steps: 100, progress: step / 100, state,
-});
+const ctx = (state: BmosState, step: number, seed: number) => strategyContext(space, state, step, seed);
 
 describe("strategy 'bmos'", () => {
   it('balances the assignment: dividing out the marginal until it is uniform (fails without the balance term)', () => {

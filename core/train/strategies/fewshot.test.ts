@@ -3,12 +3,11 @@ import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { loadDataset, type Dataset } from '../../data/Dataset.js';
+import type { Dataset } from '../../data/Dataset.js';
 import { FewShotSupernet, treeLeaves } from '../../nn/FewShotSupernet.js';
 import { TrainConfig } from '../../protocol/protocol.js';
 import { archPositions, decodeArch, encodeArch, sampleArch } from '../../space/archCodec.js';
 import { createRng } from '../../space/rng.js';
-import { SearchSpace } from '../../space/SearchSpace.js';
 import type { Checkpoint } from '../checkpointFormat.js';
 import { evaluateArch } from '../evaluate.js';
 import { restoreSupernet } from '../restoreSupernet.js';
@@ -19,25 +18,16 @@ import { decodeFewShotSplits, fewShotTree } from '../../protocol/fewShotReport.j
 import { fewshot, FEWSHOT_LEAVES, type FewShotState } from './fewshot.js';
 import { pathWithChoice } from './gradientMatching.js';
 import { buildRunSupernet } from './registry.js';
+import { loadSpirals, SPIRALS, twoStageSpace } from './strategyFixtures.js';
 
-const space = SearchSpace.parse({
-  version: 1,
-  name: 'few-shot test',
-  input: { kind: 'vector', dim: 2 },
-  numClasses: 3,
-  stages: [
-    { id: 's1', depth: [1], block: { type: 'dense', width: [8, 12, 16] } },
-    { id: 's2', depth: [1, 2], block: { type: 'dense', width: [4, 8], ops: ['dense', 'identity'] } },
-  ],
-});
-const data = { kind: 'spirals', classes: 3, samples: 300, noise: 0.2, seed: 1 } as const;
+const space = twoStageSpace([8, 12, 16]);
+const data = SPIRALS;
 const config = (over: Partial<TrainConfig> = {}) =>
   TrainConfig.parse({ space, data, strategy: 'fewshot', steps: 20, batchSize: 32, learningRate: 0.02, evalEvery: 10, checkpointEvery: 100, backend: 'cpu', ...over });
 
 let ds: Dataset;
 beforeAll(async () => {
-  await tf.setBackend('cpu');
-  ds = await loadDataset(data);
+  ds = await loadSpirals();
 });
 
 function recorder() {

@@ -7,6 +7,7 @@ import { fewshot } from './fewshot.js';
 import { attentivenas } from './attentivenas.js';
 import { bignas } from './bignas.js';
 import { bmos } from './bmos.js';
+import { darts } from './darts.js';
 import { ofa } from './ofa.js';
 import { pada } from './pada.js';
 import { plain } from './plain.js';
@@ -15,7 +16,7 @@ import { spos } from './spos.js';
 import { supertickets } from './supertickets.js';
 import type { TrainingStrategy } from './TrainingStrategy.js';
 
-export const trainingStrategies: Record<TrainingStrategyName, TrainingStrategy> = { plain, spos, sandwich, bignas, attentivenas, ofa, pada, fewshot, supertickets, bmos };
+export const trainingStrategies: Record<TrainingStrategyName, TrainingStrategy> = { plain, spos, sandwich, bignas, attentivenas, ofa, pada, fewshot, supertickets, bmos, darts };
 
 export function trainingStrategy(name: TrainingStrategyName): TrainingStrategy {
   return trainingStrategies[name];

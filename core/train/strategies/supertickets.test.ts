@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { loadDataset, type Dataset } from '../../data/Dataset.js';
+import type { Dataset } from '../../data/Dataset.js';
 import { buildSupernet, subnetWeights } from '../../nn/Supernet.js';
 import { TrainConfig } from '../../protocol/protocol.js';
 import { largestArch, sampleArch } from '../../space/archCodec.js';
@@ -10,31 +10,19 @@ import type { Checkpoint } from '../checkpointFormat.js';
 import { train } from '../Trainer.js';
 import { measurementBatches } from './measurementBatches.js';
 import { decodeMask, encodeMask, eventProgress, PRUNE_EVENTS, pruneAndRegrow, sparsityAt, supertickets, TARGET_SPARSITY, type SuperTicketsState } from './supertickets.js';
-import type { StrategyContext } from './TrainingStrategy.js';
+import { loadSpirals, SPIRALS, strategyContext, twoStageSpace } from './strategyFixtures.js';
 
-const space = SearchSpace.parse({
-  version: 1,
-  name: 'tickets test',
-  input: { kind: 'vector', dim: 2 },
-  numClasses: 3,
-  stages: [
-    { id: 's1', depth: [1], block: { type: 'dense', width: [8, 16] } },
-    { id: 's2', depth: [1, 2], block: { type: 'dense', width: [4, 8] } },
-  ],
-});
-const data = { kind: 'spirals', classes: 3, samples: 300, noise: 0.2, seed: 1 } as const;
+const space = twoStageSpace([8, 16], ['dense']);
+const data = SPIRALS;
 let ds: Dataset;
 beforeAll(async () => {
-  await tf.setBackend('cpu');
-  ds = await loadDataset(data);
+  ds = await loadSpirals();
 });
 const prunable = ['s1.b0.dense.kernel', 's2.b0.dense.kernel', 's2.b1.dense.kernel', 'head.kernel'];
 /** Wider, so that an event's regrowth count R is well above 1. */
 const wide = SearchSpace.parse({ ...space, stages: [{ ...space.stages[0]!, block: { type: 'dense', width: [32, 64] } }, { ...space.stages[1]!, block: { type: 'dense', width: [16, 32] } }] });
 
-function ctx(state: SuperTicketsState, progress: number, seed: number): StrategyContext<SuperTicketsState> {
-  return { space: wide, rng: createRng(seed), evalArch: largestArch(wide), largest: largestArch(wide), smallest: largestArch(wide), step: Math.round(progress * 100), steps: 100, progress, state };
-}
+const ctx = (state: SuperTicketsState, progress: number, seed: number) => strategyContext(wide, state, Math.round(progress * 100), seed);
 
 describe("strategy 'supertickets'", () => {
   it('keeps the largest weights and regrows the pruned ones with the largest gradient (computed independently)', async () => {
