@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { CompressPoint } from '../../../core/protocol/protocol.js';
-import { compressCurve, retainedEnergy } from './compressCurve.js';
+import { compressCurve, compressedObjective, retainedEnergy } from './compressCurve.js';
 
 const point = (method: CompressPoint['method'], bits: number, accuracy: number): CompressPoint => ({
   method,
@@ -31,5 +31,15 @@ describe('compressCurve', () => {
     expect(retainedEnergy([3, 4], 1)).toBeCloseTo(9 / 25, 12);
     expect(retainedEnergy([3, 4], 2)).toBe(1);
     expect(retainedEnergy([], 1)).toBe(1);
+  });
+});
+
+describe('compressedObjective', () => {
+  it('reads validation accuracy, latency and params; no FLOPs', () => {
+    const p = { ...point('stun', 8192, 0.8), latencyMs: 0.5, params: 1234 };
+    expect(compressedObjective(p, 'accuracy')).toBe(0.8);
+    expect(compressedObjective(p, 'latency')).toBe(0.5);
+    expect(compressedObjective(p, 'params')).toBe(1234);
+    expect(compressedObjective(p, 'flops')).toBeNull();
   });
 });

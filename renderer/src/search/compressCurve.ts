@@ -4,7 +4,7 @@
  * 95 % interval), the uncompressed subnet as the reference point. d3 computes, React renders.
  */
 import { scaleLinear, scaleLog, type ScaleContinuousNumeric } from 'd3';
-import type { CompressPoint, CompressResult } from '../../../core/protocol/protocol.js';
+import type { CompressPoint, CompressResult, Objective } from '../../../core/protocol/protocol.js';
 import { paddedExtent } from '../charts/scales.js';
 import type { Box } from './rankScatter.js';
 
@@ -56,4 +56,18 @@ export function retainedEnergy(spectrum: readonly number[], rank: number): numbe
   const total = spectrum.reduce((s, v) => s + v * v, 0);
   if (total === 0) return 1;
   return spectrum.slice(0, rank).reduce((s, v) => s + v * v, 0) / total;
+}
+
+/** A compressed model's value on a search objective (null where it has none: FLOPs, an unmeasured latency). */
+export function compressedObjective(p: CompressPoint, o: Objective): number | null {
+  switch (o) {
+    case 'accuracy':
+      return valAccuracy(p)?.accuracy ?? null;
+    case 'latency':
+      return p.latencyMs;
+    case 'params':
+      return p.params;
+    case 'flops':
+      return null;
+  }
 }

@@ -5,13 +5,14 @@
  */
 import { create } from 'zustand';
 import { createCompareSlice, type CompareSlice } from './compareSlice.js';
+import { createCompressSlice, type CompressSlice } from './compressSlice.js';
 import { createLiveSlice, type LiveSlice } from './liveSlice.js';
 import { createRunsSlice, type RunsSlice } from './runsSlice.js';
 import { createSearchSlice, type SearchSlice } from './searchSlice.js';
 import { createSpaceSlice, type SpaceSlice } from './spaceSlice.js';
 import { createUiSlice, type UiSlice } from './uiSlice.js';
 
-export type WorkbenchState = UiSlice & SpaceSlice & RunsSlice & LiveSlice & SearchSlice & CompareSlice;
+export type WorkbenchState = UiSlice & SpaceSlice & RunsSlice & LiveSlice & SearchSlice & CompareSlice & CompressSlice;
 
 export const createWorkbenchStore = () =>
   create<WorkbenchState>()((...a) => ({
@@ -21,6 +22,7 @@ export const createWorkbenchStore = () =>
     ...createLiveSlice(...a),
     ...createSearchSlice(...a),
     ...createCompareSlice(...a),
+    ...createCompressSlice(...a),
   }));
 
 export const useWorkbench = createWorkbenchStore();

@@ -129,7 +129,9 @@ export function CompressPanel() {
   );
   const [methods, setMethods] = useState<CompressMethodName[]>([...COMPRESS_METHOD_NAMES]);
   const [calib, setCalib] = useState(512);
-  const [result, setResult] = useState<CompressResult | null>(null);
+  const stored = useWorkbench((s) => s.compressResult);
+  const setResult = useWorkbench((s) => s.setCompressResult);
+  const result = stored && stored.runId === runId ? stored : null;
   const [selected, setSelected] = useState<number | null>(null);
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<string | null>(null);

@@ -2,7 +2,8 @@ import { useState } from 'react';
 /** Pareto front scatter: every evaluated subnet, the front highlighted and joined; hover shows the architecture. */
 import { curveStepAfter, line, scaleLinear } from 'd3';
 import { useShallow } from 'zustand/react/shallow';
-import type { EvaluatedSubnet, Objective } from '../../../core/protocol/protocol.js';
+import type { CompressPoint, EvaluatedSubnet, Objective } from '../../../core/protocol/protocol.js';
+import { compressedObjective } from '../search/compressCurve.js';
 import { ChartDownloads } from '../charts/ChartDownloads.js';
 import { fmt } from '../charts/LineChart.js';
 import { subnetsCsv } from '../search/subnetsCsv.js';
@@ -23,21 +24,30 @@ interface PairProps {
   size: number;
   testId: string;
   compact?: boolean;
+  /** Compressed models of the run (the Compress panel's latest result), drawn as diamonds. */
+  compressed?: CompressPoint[];
 }
+
+/** Stable empty list (see NO_IDS). */
+const NO_COMPRESSED: CompressPoint[] = [];
 
 const isCount = (o: Objective) => o === 'params' || o === 'flops';
 
-function ScatterPair({ x, y, evaluated, front, size, testId, compact, logX }: PairProps) {
+function ScatterPair({ x, y, evaluated, front, size, testId, compact, logX, compressed = NO_COMPRESSED }: PairProps) {
   const { selected, hovered, select, hover } = useWorkbench(
     useShallow((s) => ({ selected: s.selectedSubnet, hovered: s.hoveredSubnet, select: s.selectSubnet, hover: s.hoverSubnet })),
   );
   const m = compact ? { l: 44, r: 8, t: 8, b: 34 } : { l: 52, r: 12, t: 10, b: 36 };
   const w = size;
   const h = compact ? size : Math.min(360, Math.round(size * 0.6));
-  const xs = evaluated.map((s) => objectiveValue(s, x));
+  const extra = compressed.flatMap((p) => {
+    const [px, py] = [compressedObjective(p, x), compressedObjective(p, y)];
+    return px !== null && py !== null && px > 0 ? [{ p, px, py }] : [];
+  });
+  const xs = [...evaluated.map((s) => objectiveValue(s, x)), ...extra.map((e) => e.px)];
   // A slow outlier (first measurement, a huge subnet) can squash the rest: log x spreads them out.
   const sx = logX && xs.every((v) => v > 0) ? axisScale(xs, [m.l, w - m.r], { log: true }) : scaleLinear().domain(paddedExtent(xs)).range([m.l, w - m.r]).nice();
-  const sy = scaleLinear().domain(paddedExtent(evaluated.map((s) => objectiveValue(s, y)))).range([h - m.b, m.t]).nice();
+  const sy = scaleLinear().domain(paddedExtent([...evaluated.map((s) => objectiveValue(s, y)), ...extra.map((e) => e.py)])).range([h - m.b, m.t]).nice();
   const onFront = new Set(front);
   const stairs = line<EvaluatedSubnet>()
     .x((s) => sx(objectiveValue(s, x)))
@@ -96,17 +106,23 @@ function ScatterPair({ x, y, evaluated, front, size, testId, compact, logX }: Pa
           />
         );
       })}
+      {extra.map(({ p, px, py }, i) => (
+        <path key={`c${i}`} className="pt compressed" d={`M${sx(px)},${sy(py) - 5}l5,5l-5,5l-5,-5z`} data-testid={`compressed-point-${i}`}>
+          <title>{`${p.method ?? 'uncompressed'} ${JSON.stringify(p.level)}: ${(py * 100).toFixed(1)} % val`}</title>
+        </path>
+      ))}
     </svg>
   );
 }
 
 export function ParetoPlot() {
-  const { evaluated, front, objectives, hovered } = useWorkbench(
+  const { evaluated, front, objectives, hovered, compressed } = useWorkbench(
     useShallow((s) => ({
       evaluated: s.evaluated,
       front: s.searchSummary?.front ?? NO_IDS,
       objectives: s.searchSummary?.config.objectives ?? s.searchForm.objectives,
       hovered: s.evaluated.find((e) => e.id === s.hoveredSubnet) ?? null,
+      compressed: s.compressResult && s.compressResult.runId === (s.searchSummary?.runId ?? s.activeRunId) ? s.compressResult.points : NO_COMPRESSED,
     })),
   );
   const [ref, box] = useSize<HTMLDivElement>();
@@ -136,7 +152,7 @@ export function ParetoPlot() {
             <input type="checkbox" checked={logX} data-testid="pareto-log-x" onChange={(e) => setLogX(e.target.checked)} />
             log {OBJECTIVE_LABEL[b]}
           </label>
-          <ScatterPair x={b} y={a} evaluated={evaluated} front={front} size={Math.min(width, 900)} logX={logX} testId="pareto-scatter" />
+          <ScatterPair x={b} y={a} evaluated={evaluated} front={front} size={Math.min(width, 900)} logX={logX} testId="pareto-scatter" compressed={compressed} />
         </>
       ) : (
         <div className="scatter-matrix" data-testid="pareto-matrix" style={{ gridTemplateColumns: `repeat(3, ${cell}px)` }}>
@@ -147,7 +163,7 @@ export function ParetoPlot() {
                   {OBJECTIVE_LABEL[xo]}
                 </div>
               ) : (
-                <ScatterPair key={`${xo}-${yo}`} x={xo} y={yo} evaluated={evaluated} front={front} size={cell} compact testId={`pareto-${xo}-${yo}`} />
+                <ScatterPair key={`${xo}-${yo}`} x={xo} y={yo} evaluated={evaluated} front={front} size={cell} compact testId={`pareto-${xo}-${yo}`} compressed={compressed} />
               ),
             ),
           )}
