@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { Dataset } from '../../data/Dataset.js';
 import { DartsSupernet } from '../../nn/DartsSupernet.js';
+import { decodeDartsEdges } from '../../protocol/dartsReport.js';
 import { applyMixed } from '../../nn/mixedForward.js';
 import { TrainConfig } from '../../protocol/protocol.js';
 import { archDims } from '../../space/archCodec.js';
@@ -136,6 +137,14 @@ describe("strategy 'darts'", () => {
     // After the last decision the derived subnet itself trains (a concrete arch vector, not the mixture's marker).
     expect(state.fixed.every((f, p) => f !== null || archDims(space)[p]! < 2)).toBe(true);
     for (const s of state.selections) expect(s.chosen).toBe(s.without.indexOf(Math.min(...s.without)));
+    // The run view's numbers: softmax(α) of each edge (as the variables hold it) and its decision.
+    const view = decodeDartsEdges(darts.report!(strategyContext(space, state, 40, 1, 40)) as Record<string, number[]>)!;
+    expect(view.map((e) => e.position)).toEqual(edges);
+    for (const e of view) {
+      const soft = Array.from(tf.softmax(net.alpha[e.position]!).dataSync());
+      e.weights.forEach((w, c) => expect(w).toBeCloseTo(soft[c]!, 6));
+      expect(e.selection?.chosen).toBe(state.fixed[e.position]);
+    }
     // α moved during the search, not after.
     expect(arrays(net.alpha)).not.toEqual(a0);
     // Restored from the checkpoint: the same α (variables) and decisions (state).

@@ -20,6 +20,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { DartsSupernet, type RemovedChoice } from '../../nn/DartsSupernet.js';
 import type { Supernet } from '../../nn/types.js';
+import { encodeDartsEdges } from '../../protocol/dartsReport.js';
 import { archDims, decodeArch } from '../../space/archCodec.js';
 import type { Arch, SearchSpace } from '../../space/SearchSpace.js';
 import { correctCount, crossEntropy } from '../evaluate.js';
@@ -52,6 +53,8 @@ export interface DartsState {
   /** The order edges are decided in (drawn when the search ends). */
   order: number[];
   selections: DartsSelection[];
+  /** softmax(α) per position after the last α step (for the run view). */
+  weights: number[][];
 }
 
 export function asDarts(net: Supernet): DartsSupernet {
@@ -134,7 +137,7 @@ export const darts = defineStrategy<DartsState>({
     if (state) net.fixed = [...state.fixed];
     return net;
   },
-  init: ({ space }) => ({ alphaSteps: 0, fixed: archDims(space).map(() => null), order: [], selections: [] }),
+  init: ({ space }) => ({ alphaSteps: 0, fixed: archDims(space).map(() => null), order: [], selections: [], weights: archDims(space).map((n) => new Array<number>(n).fill(1 / n)) }),
   async beforeStep(ctx, { net, train, inputShape, batchSize }) {
     const s = ctx.state;
     const d = asDarts(net);
@@ -143,6 +146,14 @@ export const darts = defineStrategy<DartsState>({
       const [b] = measurementBatches(train, inputShape, batchSize, ctx.rng, 1, 'architecture');
       try {
         await alphaStep(d, b!, ++s.alphaSteps, ctx.progress);
+        s.weights = await Promise.all(
+          d.alpha.map(async (a) => {
+            const w = tf.softmax(a);
+            const v = Array.from(await w.data());
+            w.dispose();
+            return v;
+          }),
+        );
       } finally {
         tf.dispose([b!.x, b!.y]);
       }
@@ -186,5 +197,13 @@ export const darts = defineStrategy<DartsState>({
     teacherLogits.get(ctx)?.dispose();
     teacherLogits.delete(ctx);
   },
-  report: ({ state }) => ({ decided: state.selections.length }),
+  report: ({ space, state }) => ({
+    decided: state.selections.length,
+    ...encodeDartsEdges(
+      dartsEdges(space).map((position) => {
+        const sel = state.selections.find((x) => x.position === position);
+        return { position, weights: state.weights[position]!, selection: sel ? { step: sel.step, base: sel.base, without: sel.without, chosen: sel.chosen } : null };
+      }),
+    ),
+  }),
 });

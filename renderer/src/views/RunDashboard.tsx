@@ -10,6 +10,7 @@ import { useWorkbench } from '../store/store.js';
 import { RouterPanel } from './RouterPanel.js';
 import { StrategyPanel } from './StrategyPanel.js';
 import { FewShotPanel } from './FewShotPanel.js';
+import { DartsPanel } from './DartsPanel.js';
 
 const TRAIN = 'var(--series-1)';
 const VAL = 'var(--series-2)';
@@ -202,6 +203,7 @@ export function RunDashboard() {
       <Curves />
       <StrategyPanel />
       <FewShotPanel />
+      <DartsPanel />
       <RouterPanel />
       <RunLog />
     </div>
