@@ -5,6 +5,7 @@
  */
 import type * as tf from '@tensorflow/tfjs';
 import type { MoEOp, SubnetGraph, SubnetOp } from '../nn/graph/evaluate.js';
+import type { GraphPass } from '../nn/graph/passes.js';
 import { calibrateMoE, runPrefix } from './calibrate.js';
 import type { CompressionMethod, CompressLevel, LayerReport } from './CompressionMethod.js';
 
@@ -50,4 +51,16 @@ export function keepSlots(op: MoEOp, keep: readonly number[]): MoEOp {
   }
   const gating = op.gating.mode === 'topk' ? { ...op.gating, k: Math.min(op.gating.k, S2) } : op.gating.mode === 'topp' ? { ...op.gating, maxK: Math.min(op.gating.maxK, S2) } : op.gating;
   return { ...op, router: { kernel, bias, inDim: r.inDim, outDim: S2 }, slots: keep.map((s) => op.slots[s]!), gating, gateResidual };
+}
+
+/** A method at one level as a graph → graph pass (core/nn/graph/passes.ts), calibrated on `ctx.calibX`. */
+export function compressionPass(method: CompressionMethod, level: CompressLevel): GraphPass<LayerReport[]> {
+  return {
+    name: `${method.name}${JSON.stringify(level)}`,
+    async run(graph, ctx) {
+      if (!ctx.calibX) throw new Error(`${method.name}: a compression pass needs calibration inputs (ctx.calibX)`);
+      const c = await compressGraph(graph, method, level, ctx.calibX);
+      return { graph: c.graph, report: c.layers };
+    },
+  };
 }

@@ -21,16 +21,15 @@ import { hasBatchNorm, recalibrationBatches } from '../train/batchNorm.js';
 import { restoreSupernet } from '../train/restoreSupernet.js';
 import { RunNotFoundError, RunStore } from '../train/RunStore.js';
 import { evaluateArch } from '../train/evaluate.js';
-import { encodeOnnxGraph } from './onnxExport.js';
 import { inputShapeOf, type SubnetGraph } from '../nn/graph/evaluate.js';
-import { buildLayersModel, fileModelHandler, saveLayersModel, TFJS_FILES, UnsupportedExportError } from './tfjsExport.js';
+import { UnsupportedGraphError } from '../nn/graph/passes.js';
+import { graphWriters, WRITER_FILES, type WriterFormat } from './writers.js';
 
 export const EXPORT_FILES = {
-  onnx: 'model.onnx',
+  ...WRITER_FILES,
   arch: 'arch.json',
   card: 'card.json',
   cardMd: 'MODEL_CARD.md',
-  tfjsDir: 'tfjs',
 } as const;
 
 /** Tolerance the equality check is held to (float32 through different kernels and summation orders). */
@@ -109,41 +108,19 @@ export async function exportSubnetFromNet(net: Supernet, arch: Arch, opts: Expor
   const now = (opts.now ?? (() => new Date()))();
 
   const skipped: Record<string, string> = {};
-  let model: tf.LayersModel | null = null;
-  if (opts.formats.includes('tfjs')) {
+  // Each model format is a graph → files pass (./writers.ts), checked on the files it wrote.
+  const meta = { description: `Switchyard subnet ${describeArch(space, arch)}`, metadata: { runId: opts.runId ?? '', arch: JSON.stringify(arch), space: space.name } };
+  for (const format of Object.keys(graphWriters) as WriterFormat[]) {
+    if (!opts.formats.includes(format)) continue;
+    opts.signal?.throwIfAborted();
     try {
-      model = buildLayersModel(graph);
+      const written = await graphWriters[format].write(graph, dir, meta);
+      files.push(...written.files);
+      diffs[format] = maxAbsDiff(await written.run(checkX), reference);
     } catch (e) {
-      if (!(e instanceof UnsupportedExportError)) throw e;
-      skipped.tfjs = e.message;
+      if (!(e instanceof UnsupportedGraphError)) throw e;
+      skipped[format] = e.message;
     }
-  }
-  if (model) {
-    opts.signal?.throwIfAborted();
-    const tfjsDir = join(dir, EXPORT_FILES.tfjsDir);
-    files.push(...(await saveLayersModel(model, tfjsDir)));
-    model.dispose();
-    // Check what a user gets: the files on disk, loaded by plain tf.loadLayersModel.
-    const loaded = await tf.loadLayersModel(fileModelHandler(join(tfjsDir, TFJS_FILES.model)));
-    const out = await readAndDispose(tf.tidy(() => loaded.predict(checkX) as tf.Tensor));
-    loaded.dispose();
-    diffs.tfjs = maxAbsDiff(out, reference);
-  }
-  if (opts.formats.includes('onnx')) {
-    opts.signal?.throwIfAborted();
-    const bytes = encodeOnnxGraph(graph, {
-      docString: `Switchyard subnet ${describeArch(space, arch)}`,
-      metadata: { runId: opts.runId ?? '', arch: JSON.stringify(arch), space: space.name },
-    });
-    const file = join(dir, EXPORT_FILES.onnx);
-    await writeFile(file, bytes);
-    files.push(file);
-    const ort = await import('onnxruntime-node');
-    const session = await ort.InferenceSession.create(await readFile(file));
-    const feeds = { input: new ort.Tensor('float32', Float32Array.from(await checkX.data()), checkX.shape) };
-    const out = (await session.run(feeds)).logits!.data as Float32Array;
-    await session.release();
-    diffs.onnx = maxAbsDiff(out, reference);
   }
   if (opts.formats.includes('arch')) {
     const file = join(dir, EXPORT_FILES.arch);
