@@ -190,6 +190,14 @@ export function opOutputShape(op: SubnetOp, shape: readonly number[]): number[] 
   }
 }
 
+/** A value's structure as text, weight arrays as their lengths (what changes the work, not the weights). */
+function structureKey(v: unknown): string {
+  if (ArrayBuffer.isView(v)) return `#${(v as Float32Array).length}`;
+  if (Array.isArray(v)) return `[${v.map(structureKey).join(',')}]`;
+  if (v && typeof v === 'object') return `{${Object.entries(v).filter(([, x]) => x !== undefined && x !== null).map(([k, x]) => `${k}:${structureKey(x)}`).join(',')}}`;
+  return String(v);
+}
+
 /** A string that identifies an op's cost: kind, shapes and the options that change the work done. */
 export function opKey(op: SubnetOp, shape: readonly number[]): string {
   const s = shape.join('x');
@@ -218,9 +226,12 @@ export function opKey(op: SubnetOp, shape: readonly number[]): string {
     case 'moe': {
       const slots = op.slots.map((x) => (x.kind === 'expert' ? `e${x.ffn.up.outDim}${x.ffn.activation[0]}` : x.kind[0])).join(',');
       const shared = op.shared.map((f) => f.up.outDim).join(',');
-      const g = op.gating;
-      const gating = g.mode === 'topk' ? `k${g.k}` : g.mode === 'topp' ? `p${g.p}m${g.maxK}` : `ec${g.capacityFactor}`;
-      return `moe|d${op.dim}|${slots}|sh${shared}|${gating}|${op.normalize ? 'n' : ''}`;
+      // The selection op and whatever a router adds to the op (recurrent cell, similarity, iterations…) by
+      // structure, not by a list of modes: a new router's cost shows up in the key without an edit here.
+      const { mode, ...gating } = op.gating;
+      const known = new Set(['op', 'name', 'dim', 'router', 'slots', 'shared', 'gating', 'normalize']);
+      const extras = Object.entries(op).filter(([k, v]) => !known.has(k) && v !== null && v !== undefined);
+      return `moe|d${op.dim}|${slots}|sh${shared}|${mode}${structureKey(gating)}|${op.normalize ? 'n' : ''}${extras.length ? `|${structureKey(Object.fromEntries(extras))}` : ''}`;
     }
   }
 }
