@@ -38,6 +38,9 @@ describe('compress.run', () => {
       expect(p.accuracy.map((a) => [a.split, a.n])).toEqual([['val', 24], ['test', 100]]);
       expect(p.onnx!.maxAbsDiff).toBeLessThanOrEqual(EXPORT_TOLERANCE);
       expect(existsSync(p.onnx!.file)).toBe(true);
+      // An export like any subnet's: <run>/exports/<plain name>/ with its card.
+      expect(p.onnx!.file).toMatch(/[\\/]exports[\\/]compress-one-[\w.-]+[\\/]model\.onnx$/);
+      expect(existsSync(p.onnx!.file.replace(/model\.onnx$/, 'card.json'))).toBe(true);
       if (p.method) expect(p.bits).toBeLessThan(base.bits);
     }
     expect(r.calibration).toEqual({ split: 'val', n: 40 });
@@ -54,5 +57,18 @@ describe('compress.run', () => {
     expect(() => parseLevels('keep=0.5;bits=x')).toThrow(/--levels\[1\]/);
     expect(() => parseLevels('bits=9')).toThrow(/bits/);
     expect(parseLevels('keep=0.5;keep=0.25,rank=0.5')).toEqual([{ keep: 0.5 }, { keep: 0.25, rank: 0.5 }]);
+  });
+});
+
+describe('compress.run in a child process', () => {
+  it('runs the CLI with the request as flags and returns its validated result', async () => {
+    const { compressInChild } = await import('./compressChild.js');
+    const r = await compressInChild(
+      { runId, arch: largestArch(space), methods: ['stun'], levels: [{ keep: 0.5, sparsity: 0.25 }], calibSamples: 40, evalSamples: 50, test: false, onnx: false, name: 'child' },
+      { runsDir, backend: 'cpu' },
+    );
+    expect(r.points.map((p) => [p.method, p.level])).toEqual([[null, {}], ['stun', { keep: 0.5, sparsity: 0.25 }]]);
+    expect(r.points[1]!.accuracy.map((a) => a.split)).toEqual(['val']);
+    await expect(compressInChild({ runId, arch: largestArch(space), calibSamples: 5000 }, { runsDir, backend: 'cpu' })).rejects.toThrow(/calibSamples/);
   });
 });

@@ -3,8 +3,9 @@
  * lowered from the restored supernet (BatchNorm re-estimated for the subnet, as export does), every pass
  * calibrates on the first `calibSamples` validation samples, and each compressed graph is scored on the
  * rest of validation (selection) and on test (the final report), sized (params, bits as stored), timed,
- * and exported as ONNX checked in onnxruntime-node against the graph evaluator. Results are written to
- * <run>/compress/<name>/compress.json, which `compress.list` reads for the run's Pareto view.
+ * and exported as ONNX checked in onnxruntime-node against the graph evaluator, with a card, into
+ * <run>/exports/compress-<name>-<method>-<level>/ (so it downloads like any export). Results are written
+ * to <run>/compress/<name>/compress.json, which `compress.list` reads for the run's Pareto view.
  */
 import * as tf from '@tensorflow/tfjs';
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
@@ -106,7 +107,8 @@ export async function compressRun(reqIn: z.input<typeof CompressRequest>, opts: 
     }
     const base = await subnetGraph(net, req.arch);
     const now = (opts.now ?? (() => new Date()))();
-    const dir = join(runDir, 'compress', req.name ?? now.toISOString().replace(/[:.]/g, '-'));
+    const folder = req.name ?? now.toISOString().replace(/[:.]/g, '-');
+    const dir = join(runDir, 'compress', folder);
     await mkdir(dir, { recursive: true });
     const evalN = req.evalSamples ?? Infinity;
     const valSlice: SplitSlice = { split: ds.val, from: req.calibSamples, count: Math.min(evalN, ds.val.n - req.calibSamples) };
@@ -127,12 +129,15 @@ export async function compressRun(reqIn: z.input<typeof CompressRequest>, opts: 
       const latencyMs = opts.measureLatency === false ? null : await measureGraphLatency(graph, { rounds: 2, runs: 10 });
       const point: CompressPoint = { method, level, accuracy, params: size.params, bits: size.bits, latencyMs, layers };
       if (req.onnx) {
-        const sub = join(dir, `${method ?? 'uncompressed'}-${levelName(level)}`);
+        // An export like any subnet's: <run>/exports/<name>, so the export download serves it as a zip.
+        const sub = join(runDir, 'exports', `compress-${folder}-${method ?? 'uncompressed'}-${levelName(level)}`);
         await mkdir(sub, { recursive: true });
         const file = join(sub, 'model.onnx');
         const diff = await exportCheckedOnnx(graph, file, checkX, { runId: req.runId, arch: JSON.stringify(req.arch), method: method ?? 'none', level: JSON.stringify(level) });
         if (!(diff <= EXPORT_TOLERANCE)) throw new Error(`${file}: onnxruntime output differs from the graph by ${diff} (> ${EXPORT_TOLERANCE})`);
         point.onnx = { file, maxAbsDiff: diff };
+        const card = { runId: req.runId, arch: req.arch, date: now.toISOString(), compression: { method, level, calibration: { split: 'val', n: req.calibSamples } }, accuracy, params: size.params, bits: size.bits, latencyMs, layers, check: { onnxMaxAbsDiff: diff, tolerance: EXPORT_TOLERANCE }, files: ['model.onnx'] };
+        await writeFile(join(sub, 'card.json'), JSON.stringify(card, null, 2));
       }
       say(`${method ?? 'uncompressed'} ${JSON.stringify(level)}: val ${(v.accuracy * 100).toFixed(1)} % (n=${v.n}), ${size.params} params, ${(size.bits / 8192).toFixed(1)} KiB`);
       return point;

@@ -181,7 +181,9 @@ function cappedAssignmentOnnx(g: GraphBuilder, probs: string, capacity: string, 
 function moe(g: GraphBuilder, x: string, m: MoEOp): string {
   const s = m.slots.length;
   const n = m.name;
-  let logits = dense(g, m.recurrent ? recurrentInput(g, x, m.recurrent, n) : x, m.router, `${n}.router`);
+  // ProMoE prototypes: the router reads x / |x| (its kernel holds α · the unit prototypes).
+  const routerInput = m.prototype ? g.one('Div', [x, g.one('Max', [g.one('ReduceL2', [x], [attrInts('axes', [1]), attrInt('keepdims', 1)], `${n}.x_norm`), g.scalar(1e-12)], [], `${n}.x_norm_safe`)], [], `${n}.x_unit`) : x;
+  let logits = dense(g, m.recurrent ? recurrentInput(g, x, m.recurrent, n) : routerInput, m.router, `${n}.router`);
   if (m.similarity) {
     // Similarity-aware routing: log(softmax_rows(x ws xᵀ / τ) · softmax(logits)) over the batch's rows.
     const sim = m.similarity;
@@ -195,7 +197,8 @@ function moe(g: GraphBuilder, x: string, m: MoEOp): string {
     logits = g.one('Add', [logits, dense(g, g.lastLogits.name, m.gateResidual, `${n}.gate_residual`)], [], `${n}.logits`);
   }
   g.lastLogits = { name: logits, slots: s };
-  const probs = g.one('Softmax', [logits], [attrInt('axis', -1)], `${n}.probs`);
+  // ProMoE prototypes: the scores are the cosine logits themselves (no softmax).
+  const probs = m.prototype ? logits : g.one('Softmax', [logits], [attrInt('axis', -1)], `${n}.probs`);
   const zeros = g.one('Mul', [probs, g.scalar(0)], [], `${n}.zeros`);
   let mask: string;
   if (m.gating.mode === 'expert-choice') {

@@ -155,6 +155,9 @@ function moeLayers(b: Builder, x: SymbolicTensor, m: MoEOp): SymbolicTensor {
       `${n}: expert-choice routing picks tokens across the batch, which a tfjs LayersModel (per-sample layers) cannot express; export it as ONNX`,
     );
   }
+  if (m.prototype) {
+    throw new UnsupportedExportError(`${n}: ProMoE prototypical routing reads the L2-normalised input, which no built-in tfjs layer computes; export it as ONNX`);
+  }
   if (m.similarity) {
     throw new UnsupportedExportError(
       `${n}: similarity-aware routing mixes the router distribution over the rows of the batch, which a tfjs LayersModel (per-sample layers) cannot express; export it as ONNX`,

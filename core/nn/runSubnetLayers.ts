@@ -8,6 +8,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { chainStep } from './routers/rmoe.js';
 import { mixedLogits } from './routers/similarity.js';
+import { l2Rows } from './routers/prototype.js';
 import type { ForwardContext } from './routers/router.js';
 import { compileOps, countGraphParams } from './graph/evaluate.js';
 import { layerOps } from './graph/fromLayers.js';
@@ -24,7 +25,7 @@ const gruOf = (g: GruWeights) => ({ wx: t(g.wx), bx: t(g.bx), wh: t(g.wh), bh: t
 export function subnetRouterLogits(x: tf.Tensor2D, m: MoESubnetLayer, ctx: ForwardContext): tf.Tensor2D {
   const S = m.columns.length;
   const rec = m.recurrent;
-  const input = rec ? chainStep(ctx.state, rec.chain, tf.matMul(x, t(rec.proj) as tf.Tensor2D) as tf.Tensor2D, rec.gru ? gruOf(rec.gru) : null) : x;
+  const input = rec ? chainStep(ctx.state, rec.chain, tf.matMul(x, t(rec.proj) as tf.Tensor2D) as tf.Tensor2D, rec.gru ? gruOf(rec.gru) : null) : m.prototype ? l2Rows(x) : x;
   let logits = tf.matMul(input, t(m.router) as tf.Tensor2D) as tf.Tensor2D;
   if (m.routerBias) logits = tf.add(logits, t(m.routerBias)) as tf.Tensor2D;
   // Similarity-aware routing: the distribution mixed over the rows routed together (log p̃ as logits).

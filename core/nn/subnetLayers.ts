@@ -103,6 +103,8 @@ export interface MoESubnetLayer {
   recurrent?: RecurrentRouterWeights | null;
   /** Similarity-aware routing: the distribution mixed over the token graph; absent or null: none. */
   similarity?: SimilarityRouterWeights | null;
+  /** ProMoE prototypes: the router reads the L2-normalised input, and scores are the logits (no softmax). */
+  prototype?: boolean;
   gating: SubnetGating;
   normalize: boolean;
   residual: boolean;

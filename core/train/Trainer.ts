@@ -27,6 +27,7 @@ import { correctCount, crossEntropy, evaluateArch, weightedCrossEntropy } from '
 import { MetricBatcher, type Clock } from './MetricBatcher.js';
 import { PathOptimizer, type PathOptimizerState } from './PathOptimizer.js';
 import { routingMetrics } from './routingMetrics.js';
+import { probeTopExperts, routingFluctuation } from './routingFluctuation.js';
 import { computeSpecialization } from './specialization.js';
 import { trainingStrategy } from './strategies/registry.js';
 import type { StrategyContext, SubnetLoss, TrainingStrategy } from './strategies/TrainingStrategy.js';
@@ -229,8 +230,13 @@ export async function train(opts: TrainerOptions): Promise<TrainResult> {
   // them for the evaluated subnet (and restores them), as search and export do. One fixed subnet
   // ('plain') has its own statistics already.
   const bnBatches = evaluationBatchNormBatches(config, ds.train, ds.inputShape);
+  // Each validation also routes the fixed fluctuation probe (./routingFluctuation.ts) with the same statistics.
   const validate = () =>
-    withSubnetBatchNorm(net, evalArch, bnBatches, () => evaluateArch(net, evalArch, ds.val, { limit: VALIDATION_SAMPLES, inputShape: ds.inputShape }));
+    withSubnetBatchNorm(net, evalArch, bnBatches, async () => ({
+      ...(await evaluateArch(net, evalArch, ds.val, { limit: VALIDATION_SAMPLES, inputShape: ds.inputShape })),
+      probe: hasMoE(space) ? await probeTopExperts(net, evalArch, ds.val, ds.inputShape) : null,
+    }));
+  let lastProbe: Map<string, Int32Array> | null = null;
   let warnedLoad = false;
   let status: TrainResult['status'] = 'completed';
   try {
@@ -347,6 +353,14 @@ export async function train(opts: TrainerOptions): Promise<TrainResult> {
       if (moe.length) point.moe = moe;
       if (step % config.evalEvery === 0 || step === config.steps) {
         const v = await validate();
+        // Routing fluctuation: the probe tokens whose top expert changed since the previous validation.
+        for (const l of point.moe ?? []) {
+          const a = lastProbe?.get(l.layer);
+          const b = v.probe?.get(l.layer);
+          const f = a && b ? routingFluctuation(a, b) : NaN;
+          if (Number.isFinite(f)) l.fluctuation = f;
+        }
+        if (v.probe) lastProbe = v.probe;
         point.valLoss = v.loss;
         point.valAccuracy = v.accuracy;
         point.valSamples = v.samples;

@@ -7,6 +7,7 @@ import * as tf from '@tensorflow/tfjs';
 import { renormalizedGates } from '../moe/routers.js';
 import { chainStep, type GruTensors } from '../routers/rmoe.js';
 import { mixedLogits } from '../routers/similarity.js';
+import { l2Rows } from '../routers/prototype.js';
 import { selectionMaskTensor as gatingMask } from '../routers/selection.js';
 import type { Activation, InputSpec } from '../../space/SearchSpace.js';
 import { sampleSize, type Split } from '../../data/DatasetContract.js';
@@ -115,13 +116,15 @@ class Compiler {
     const S = m.slots.length;
     const sim = m.similarity ? { ws: this.keep(tf.tensor2d(m.similarity.ws.kernel, [m.similarity.ws.inDim, m.similarity.ws.outDim])), temperature: m.similarity.temperature } : null;
     return (x) => {
-      let logits = router(rec ? chainStep(this.state, rec.chain, proj!(x) as tf.Tensor2D, cell) : x);
+      // ProMoE prototypes: the router reads the L2-normalised input (its kernel holds α · unit prototypes).
+      let logits = router(rec ? chainStep(this.state, rec.chain, proj!(x) as tf.Tensor2D, cell) : m.prototype ? l2Rows(x as tf.Tensor2D) : x);
       // Similarity-aware routing: the distribution mixed over the batch's rows (core/nn/routers/similarity.ts).
       if (sim) logits = mixedLogits(x as tf.Tensor2D, logits as tf.Tensor2D, sim.ws, sim.temperature);
       const prev = this.lastLogits;
       if (residual && prev && prev.shape[1] === S) logits = tf.add(logits, residual(prev));
       this.lastLogits = logits;
-      const probs = tf.softmax(logits) as tf.Tensor2D;
+      // The scores the choice ranks and raw gates weigh: the probabilities, or ProMoE's cosines themselves.
+      const probs = m.prototype ? (logits as tf.Tensor2D) : (tf.softmax(logits) as tf.Tensor2D);
       const mask = gatingMask(probs, m.gating);
       let gate = tf.mul(probs, mask) as tf.Tensor2D;
       // Renormalised over the chosen slots that compute (a masked softmax of the logits, as every path).

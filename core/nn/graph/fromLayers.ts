@@ -60,6 +60,7 @@ function moeOps(l: MoESubnetLayer): SubnetOp[] {
         }
       : null,
     similarity: l.similarity ? { ws: denseOf(l.similarity.ws, null), temperature: l.similarity.temperature } : null,
+    ...(l.prototype ? { prototype: true } : {}),
   };
   return l.residual ? [{ op: 'residual', name: `${l.name}.residual`, body: [op] }] : [op];
 }

@@ -103,6 +103,13 @@ export interface MoEOp {
    * dependent, so only ONNX can express it; the tfjs LayersModel writer refuses it.
    */
   similarity?: { ws: DenseWeights; temperature: number } | null;
+  /**
+   * ProMoE prototypical routing (core/nn/routers/prototype.ts): the router reads the L2-normalised input (its
+   * kernel holds α · the unit prototypes, so logits = α · cos(x, p)) and the selection and raw gates use
+   * those logits themselves instead of their softmax. The tfjs LayersModel writer refuses it (no built-in
+   * row-normalisation layer).
+   */
+  prototype?: boolean;
 }
 
 export type SubnetOp =

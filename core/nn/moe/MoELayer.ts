@@ -498,6 +498,7 @@ export class MoELayer {
       gateResidual: this.gateMap ? weightArray(this.gateMap, [0, 0], [this.slots, this.slots]) : null,
       recurrent: lowered.recurrent ?? null,
       similarity: lowered.similarity ?? null,
+      ...(lowered.prototype ? { prototype: true } : {}),
       // The loss-free selection bias ranks the exported top-k too (core/nn/routers/lossFreeBias.ts).
       gating: this.selectionBias && lowered.gating.mode === 'topk' ? { ...lowered.gating, bias: Array.from(weightArray(this.selectionBias, [0], [this.slots]).data) } : lowered.gating,
       normalize: gateCombination(this.block) === 'renormalize',

@@ -7,6 +7,7 @@ import type { Routing, RoutingMode, RoutingOf } from '../../space/routing/regist
 import { expertChoice } from './expertChoice.js';
 import { mixer } from './mixer.js';
 import { rmoe } from './rmoe.js';
+import { prototype } from './prototype.js';
 import { similarity } from './similarity.js';
 import type { Router } from './router.js';
 import { smoeDropout } from './smoeDropout.js';
@@ -21,6 +22,7 @@ export const routers: { [M in RoutingMode]: Router<RoutingOf<M>> } = {
   mixer,
   rmoe,
   similarity,
+  prototype,
 };
 
 /** The router of a routing (typed on the union: each router accepts its own mode's routing). */

@@ -91,14 +91,23 @@ export interface Router<R extends Routing = Routing> {
   activeK(r: R, layer: RouterLayer, opts: RouteOptions): number | null;
   /** [T, S] 0/1 choice before capacity (evaluated off the gradient tape). */
   select(probs: tf.Tensor2D, r: R, layer: RouterLayer, opts: RouteOptions): tf.Tensor2D;
-  /** Losses of the mode itself (top-p's entropy loss), beside the shared balance and z-losses. */
-  auxLosses?(r: R, route: { probs: tf.Tensor2D; entropy: tf.Scalar }): NamedLoss[];
+  /**
+   * The token–expert scores the choice ranks and raw gates weigh, from the logits; default softmax (the
+   * router probabilities). ProMoE's prototypical routing uses the scaled cosines themselves (identity).
+   * Balance loss, entropy and renormalised gates keep reading softmax(logits).
+   */
+  scores?(logits: tf.Tensor2D, r: R): tf.Tensor2D;
+  /**
+   * Losses of the mode itself (top-p's entropy loss, ProMoE's routing contrastive loss), beside the shared
+   * balance and z-losses; `x` the router input, `kernel` its slice, `chosen` the [T, S] choice (no gradient).
+   */
+  auxLosses?(r: R, route: { probs: tf.Tensor2D; entropy: tf.Scalar; x: tf.Tensor2D; kernel: tf.Tensor2D; chosen: tf.Tensor2D }): NamedLoss[];
   /** Training only, after selection: update state no gradient trains (MixER's centroids). */
   update?(x: tf.Tensor2D, chosen: tf.Tensor2D, kernel: tf.Variable, r: R): void;
   /** `lower` gives the graph's router an [S] bias (parameters an exported model holds beyond the kernel). */
   lowersWithBias?: boolean;
   /** Inference semantics as a subnet-graph selection op, and the kernel as the graph's dense router. */
-  lower(r: R, layer: RouterLayer, kernel: WeightArray, c?: LowerContext): { gating: SubnetGating; router: LoweredKernel; recurrent?: RecurrentRouterWeights; similarity?: SimilarityRouterWeights };
+  lower(r: R, layer: RouterLayer, kernel: WeightArray, c?: LowerContext): { gating: SubnetGating; router: LoweredKernel; recurrent?: RecurrentRouterWeights; similarity?: SimilarityRouterWeights; prototype?: boolean };
 }
 
 /** The default kernel lowering: logits = x · W, no bias. */
@@ -182,13 +191,15 @@ export function route<R extends Routing>(router: Router<R>, r: R, layer: RouterL
   if (input.gateMap && prev && prev.shape[0] === T && prev.shape[1] === S) logits = tf.add(logits, tf.matMul(prev, input.gateMap)) as tf.Tensor2D;
   if (ctx) ctx.logits = logits;
   const probs = tf.softmax(logits) as tf.Tensor2D;
+  // What the choice ranks and raw gates weigh: the probabilities, or the router's own scores (ProMoE).
+  const routerScores = router.scores ? router.scores(logits, r) : probs;
 
   const capped = opts.training && input.capacityFactor !== null && desc.tokenChoice;
   const E = layer.shape.ffnExperts;
   const bias = input.selectionBias ?? null;
   const masks = withoutGradient(probs, () => {
     // What the choice ranks by: the probabilities, plus the loss-free bias where the block has one.
-    const scores = bias ? biasedScores(probs, bias as tf.Tensor1D) : probs;
+    const scores = bias ? biasedScores(routerScores, bias as tf.Tensor1D) : routerScores;
     const chosen = router.select(scores, r, layer, opts);
     let kept = chosen;
     if (capped) {
@@ -210,7 +221,7 @@ export function route<R extends Routing>(router: Router<R>, r: R, layer: RouterL
     next.dispose();
   }
 
-  let gates = tf.mul(probs, kept) as tf.Tensor2D;
+  let gates = tf.mul(routerScores, kept) as tf.Tensor2D;
   if (desc.defaultGate(r, layer.shape.segments) === 'renormalize') {
     const computing = tf.tensor1d(layer.columns.map((c) => (computes(c) ? 1 : 0)));
     gates = tf.mul(renormalizedGates(logits, tf.mul(chosen, computing) as tf.Tensor2D), kept) as tf.Tensor2D;
@@ -225,7 +236,7 @@ export function route<R extends Routing>(router: Router<R>, r: R, layer: RouterL
   if (balance && weights.auxLossWeight > 0) losses.push({ name: 'balance', weight: weights.auxLossWeight, value: balance });
   // ST-MoE router z-loss (Zoph et al., 2022): mean over tokens of logsumexp(logits)².
   if (weights.zLossWeight > 0) losses.push({ name: 'z', weight: weights.zLossWeight, value: tf.mean(tf.square(tf.logSumExp(logits, 1))) as tf.Scalar });
-  if (router.auxLosses) losses.push(...router.auxLosses(r, { probs, entropy }));
+  if (router.auxLosses) losses.push(...router.auxLosses(r, { probs, entropy, x, kernel: W, chosen }));
   return { logits, probs, chosen, kept, masks, gates, balance, entropy, losses };
 }
 

@@ -10,12 +10,13 @@ import type { RoutingDescriptor } from './descriptor.js';
 import { expertChoice, ExpertChoiceRouting } from './expertChoice.js';
 import { mixer, MixerRouting } from './mixer.js';
 import { rmoe, RMoERouting } from './rmoe.js';
+import { prototype, PrototypeRouting } from './prototype.js';
 import { similarity, SimilarityRouting } from './similarity.js';
 import { smoeDropout, SMoEDropoutRouting } from './smoeDropout.js';
 import { topk, TopKRouting } from './topk.js';
 import { topp, TopPRouting } from './topp.js';
 
-export const Routing = z.discriminatedUnion('mode', [TopKRouting, TopPRouting, ExpertChoiceRouting, SMoEDropoutRouting, MixerRouting, RMoERouting, SimilarityRouting]);
+export const Routing = z.discriminatedUnion('mode', [TopKRouting, TopPRouting, ExpertChoiceRouting, SMoEDropoutRouting, MixerRouting, RMoERouting, SimilarityRouting, PrototypeRouting]);
 export type Routing = z.infer<typeof Routing>;
 export type RoutingInput = z.input<typeof Routing>;
 export type RoutingMode = Routing['mode'];
@@ -29,6 +30,7 @@ export const routingDescriptors: { [M in RoutingMode]: RoutingDescriptor<Routing
   mixer,
   rmoe,
   similarity,
+  prototype,
 };
 
 export const ROUTING_MODES = Object.keys(routingDescriptors) as RoutingMode[];

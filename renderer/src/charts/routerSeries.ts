@@ -13,10 +13,18 @@ export interface LayerSeries {
   diversity: [number, number][];
   deadFraction: [number, number][];
   cv: [number, number][];
+  /** Routing fluctuation at validation points (share of probe tokens whose top expert changed). */
+  fluctuation: [number, number][];
   last: ExpertLoad;
   collapsed: boolean;
   /** Per heatmap column: whether the router had collapsed at that point. */
   collapseAt: boolean[];
+}
+
+/** A point's routing fluctuation, the mean over its MoE layers that report one (validation points only). */
+export function meanFluctuation(p: MetricPoint): number | undefined {
+  const f = (p.moe ?? []).flatMap((l) => (l.fluctuation === undefined ? [] : [l.fluctuation]));
+  return f.length ? f.reduce((a, b) => a + b, 0) / f.length : undefined;
 }
 
 /** Per MoE layer, the router's history across the metric points (the order layers first appear). */
@@ -26,7 +34,7 @@ export function routerSeries(points: readonly MetricPoint[], maxColumns = 600): 
     for (const l of p.moe!) {
       let s = byLayer.get(l.layer);
       if (!s) {
-        s = { layer: l.layer, expertNames: l.expertNames, steps: [], loads: [], dropped: [], entropy: [], meanActive: [], diversity: [], deadFraction: [], cv: [], last: l, collapsed: false, collapseAt: [] };
+        s = { layer: l.layer, expertNames: l.expertNames, steps: [], loads: [], dropped: [], entropy: [], meanActive: [], diversity: [], deadFraction: [], cv: [], fluctuation: [], last: l, collapsed: false, collapseAt: [] };
         byLayer.set(l.layer, s);
       }
       s.steps.push(p.step);
@@ -42,6 +50,8 @@ export function routerSeries(points: readonly MetricPoint[], maxColumns = 600): 
       s.expertNames = l.expertNames;
     }
   }
+  // Fluctuation is reported at validation points only: read from every point (decimation could drop them).
+  for (const p of points) for (const l of p.moe ?? []) if (l.fluctuation !== undefined) byLayer.get(l.layer)?.fluctuation.push([p.step, l.fluctuation]);
   for (const s of byLayer.values()) s.collapsed = s.last.collapse;
   return [...byLayer.values()];
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { ExpertLoad, MetricPoint } from '../../../core/protocol/protocol.js';
-import { routerSeries } from './routerSeries.js';
+import { meanFluctuation, routerSeries } from './routerSeries.js';
 import { samplingStats } from './samplingStats.js';
 
 const load = (layer: string, l: number[], collapse = false): ExpertLoad => ({
@@ -30,6 +30,14 @@ describe('routerSeries', () => {
     expect(s[0]!.diversity).toEqual([[2, 0.67]]);
     expect(s[0]!.deadFraction).toEqual([[2, 1 / 3]]);
     expect(s[0]!.cv).toEqual([[2, 0.71]]);
+  });
+  it('collects routing fluctuation from every validation point, even ones decimation drops, and its mean over layers', () => {
+    const pts = Array.from({ length: 40 }, (_, i) => pt(i, { moe: [{ ...load('a', [0.5, 0.5]), ...(i % 10 === 9 ? { fluctuation: i / 100 } : {}) }, { ...load('b', [1, 0]), ...(i % 10 === 9 ? { fluctuation: 0.5 } : {}) }] }));
+    const s = routerSeries(pts, 7);
+    expect(s[0]!.loads.length).toBeLessThanOrEqual(7);
+    expect(s[0]!.fluctuation).toEqual([[9, 0.09], [19, 0.19], [29, 0.29], [39, 0.39]]);
+    expect(meanFluctuation(pts[9]!)).toBeCloseTo((0.09 + 0.5) / 2, 12);
+    expect(meanFluctuation(pts[0]!)).toBeUndefined();
   });
 });
 

@@ -7,6 +7,7 @@ import { useShallow } from 'zustand/react/shallow';
 import { formatAccuracy } from '../../../core/protocol/accuracyInterval.js';
 import type { MetricPoint, RunSummary } from '../../../core/protocol/protocol.js';
 import { fmt, LineChart, type Series } from '../charts/LineChart.js';
+import { meanFluctuation } from '../charts/routerSeries.js';
 import { smoothSeries } from '../charts/scales.js';
 import { bestVal, filterRuns, parseTags, runColor, sortRunsBy, type RunColumn } from '../runs/runTable.js';
 import { deleteRun, openRunSpace, renameRun, tagRun, toggleCompare } from '../store/compareActions.js';
@@ -251,6 +252,8 @@ function Overlay() {
     return { label: r.name, color: runColor(r.id), points: smooth > 0 ? smoothSeries(raw, smooth) : raw };
   });
   const val: Series[] = named.map((r) => ({ label: r.name, color: runColor(r.id), points: series(r.points, (p) => p.valAccuracy, xAxis) }));
+  // Routing fluctuation (mean over MoE layers, validation points): e.g. a run with and one without similarity-aware routing.
+  const fluctuation: Series[] = named.map((r) => ({ label: r.name, color: runColor(r.id), points: series(r.points, meanFluctuation, xAxis) }));
   const xProps = { xLabel: xAxis === 'time' ? 'wall time' : 'step', xIsTime: xAxis === 'time' };
   return (
     <section aria-label="Overlaid curves" data-testid="compare-overlay" data-runs={ids.length}>
@@ -265,6 +268,9 @@ function Overlay() {
       <div className="chart-grid">
         <LineChart title="Training loss" series={loss} testId="compare-loss" {...xProps} />
         <LineChart title="Validation accuracy" series={val} yDomain={[0, 1]} allowLog={false} testId="compare-val-accuracy" {...xProps} />
+        {fluctuation.some((s) => s.points.length) ? (
+          <LineChart title="Routing fluctuation (share of probe tokens whose top expert changed)" series={fluctuation} yDomain={[0, 1]} allowLog={false} testId="compare-fluctuation" {...xProps} />
+        ) : null}
       </div>
     </section>
   );

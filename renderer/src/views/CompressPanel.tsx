@@ -13,6 +13,7 @@ import type { CompressPoint, CompressResult } from '../../../core/protocol/proto
 import { largestArch } from '../../../core/space/archCodec.js';
 import { compressCurve, kibOf, retainedEnergy, valAccuracy } from '../search/compressCurve.js';
 import { core, errorText } from '../store/coreActions.js';
+import { exportZipUrl } from '../transport/downloadUrl.js';
 import { useWorkbench } from '../store/store.js';
 
 const COLORS = ['#888', '#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b', '#e377c2'];
@@ -97,8 +98,11 @@ function Spectrum({ s }: { s: number[] }) {
   );
 }
 
-function PointDetails({ p }: { p: CompressPoint }) {
-  const layer = p.layers[0];
+function PointDetails({ p, runId }: { p: CompressPoint; runId: string }) {
+  const [layerIndex, setLayerIndex] = useState(0);
+  const layer = p.layers[Math.min(layerIndex, Math.max(0, p.layers.length - 1))];
+  // The model's folder under <run>/exports/ (the export download's zip).
+  const href = (file: string) => exportZipUrl(runId, file.replace(/[\\/]model\.onnx$/, ''));
   return (
     <div data-testid="compress-details">
       <p>
@@ -108,7 +112,24 @@ function PointDetails({ p }: { p: CompressPoint }) {
       {p.onnx ? (
         <p className="muted">
           <code>{p.onnx.file}</code> (onnxruntime max |Δ| {p.onnx.maxAbsDiff.toExponential(1)})
+          {href(p.onnx.file) ? (
+            <>
+              {' '}
+              <a href={href(p.onnx.file)!} download data-testid="compress-download">
+                Download .zip
+              </a>
+            </>
+          ) : null}
         </p>
+      ) : null}
+      {p.layers.length > 1 ? (
+        <select value={layerIndex} data-testid="compress-layer" onChange={(e) => setLayerIndex(Number(e.target.value))}>
+          {p.layers.map((l, i) => (
+            <option key={l.layer} value={i}>
+              {l.layer}
+            </option>
+          ))}
+        </select>
       ) : null}
       {layer?.bitsPerExpert ? <p data-testid="compress-bits">bits per expert: {layer.bitsPerExpert.map((b) => b ?? '–').join(' ')}</p> : null}
       {layer?.groups ? <p>groups: {layer.groups.map((g) => `{${g.join(',')}}`).join(' ')}</p> : null}
@@ -204,7 +225,7 @@ export function CompressPanel() {
             ))}
           </p>
           <CurveSvg result={result} selected={selected} onSelect={setSelected} />
-          {point ? <PointDetails p={point} /> : <p className="muted">Click a point for its bits per expert, similarity matrix and spectrum.</p>}
+          {point ? <PointDetails p={point} runId={runId} /> : <p className="muted">Click a point for its bits per expert, similarity matrix and spectrum.</p>}
           <table className="compact" data-testid="compress-table">
             <thead>
               <tr>

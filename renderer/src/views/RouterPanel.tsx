@@ -81,6 +81,15 @@ function LayerRouter({ s }: { s: LayerSeries }) {
             testId={`diversity-${id}`}
           />
         ) : null}
+        {s.fluctuation.length ? (
+          <LineChart
+            title="Routing fluctuation (probe tokens whose top expert changed since the last validation)"
+            series={[{ label: 'fluctuation', color: 'var(--series-3)', points: s.fluctuation }]}
+            yDomain={[0, 1]}
+            height={110}
+            testId={`fluctuation-${id}`}
+          />
+        ) : null}
       </div>
     </article>
   );
