@@ -3,7 +3,7 @@
  * Cai et al., 2020), then BatchNorm (or a bias) and the activation.
  */
 import { z } from 'zod';
-import { Activation, choices, positiveInt, type BlockDescriptor } from './descriptor.js';
+import { Activation, choices, opIssues, positiveInt, type BlockDescriptor } from './descriptor.js';
 
 export const ConvBlock = z
   .object({
@@ -36,4 +36,9 @@ export const conv: BlockDescriptor<ConvBlock> = {
     { key: 'kernel', values: b.kernel },
   ],
   outWidths: (b, inW) => new Set([...(b.ops.includes('conv') ? b.channels : []), ...(b.ops.includes('identity') ? inW : [])]),
+  maxParams: (b, inMax) => Math.max(...b.kernel) ** 2 * inMax * Math.max(...b.channels) + 2 * Math.max(...b.channels),
+  validate: (b, ctx) => [
+    ...opIssues(b.ops, 'conv', b.channels, 'channels', ctx),
+    ...(b.ops.includes('identity') && b.stride === 2 ? [{ field: 'ops', message: 'identity cannot replace a stride-2 conv (the spatial size would not match)' }] : []),
+  ],
 };

@@ -1,6 +1,6 @@
 /** Dense block: y = act(x·W + b), elastic width (Once-for-All, Cai et al., 2020), optional residual. */
 import { z } from 'zod';
-import { Activation, choices, positiveInt, type BlockDescriptor } from './descriptor.js';
+import { Activation, choices, opIssues, positiveInt, type BlockDescriptor } from './descriptor.js';
 
 export const DenseBlock = z
   .object({
@@ -25,4 +25,6 @@ export const dense: BlockDescriptor<DenseBlock> = {
   mainOp: 'dense',
   dims: (b) => [{ key: 'width', values: b.width }],
   outWidths: (b, inW) => new Set([...(b.ops.includes('dense') ? b.width : []), ...(b.ops.includes('identity') ? inW : [])]),
+  maxParams: (b, inMax) => inMax * Math.max(...b.width) + Math.max(...b.width),
+  validate: (b, ctx) => opIssues(b.ops, 'dense', b.width, 'width', ctx),
 };

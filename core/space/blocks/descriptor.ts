@@ -64,4 +64,39 @@ export interface BlockDescriptor<B extends { type: string } = { type: string }> 
   dims(block: B): readonly ChoiceDim[];
   /** Possible output widths of one block given its possible input widths (every choice, identity included). */
   outWidths(block: B, inWidths: ReadonlySet<number>): Set<number>;
+  /** Parameters one block position allocates when inputs up to `inMax` wide reach it (the supernet size limit). */
+  maxParams(block: B, inMax: number): number;
+  /** Semantic checks the schema cannot express (validateSpace), fields relative to the block: "ops", "routing.k". */
+  validate?(block: B, ctx: BlockCheckContext): BlockIssue[];
+}
+
+export interface BlockCheckContext {
+  /** Possible input widths of the stage's first block. */
+  inWidths: readonly number[];
+  /** The stage's largest depth. */
+  maxDepth: number;
+}
+
+export interface BlockIssue {
+  field: string;
+  message: string;
+}
+
+/**
+ * The checks of a block with an op choice: distinct ops, and an 'identity' op only where it keeps the tensor's
+ * shape — some block input width equals a width the block itself can produce (the SPOS / OFA "skip"
+ * candidate; blocks after the first read the previous block's output, which matches whenever the main op is
+ * present).
+ */
+export function opIssues(ops: readonly string[], main: string, sizes: readonly number[], unit: string, ctx: BlockCheckContext): BlockIssue[] {
+  const out: BlockIssue[] = [];
+  if (new Set(ops).size !== ops.length) out.push({ field: 'ops', message: 'ops must be distinct' });
+  if (ops.includes('identity')) {
+    const laterBlocksMatch = ctx.maxDepth > 1 && ops.includes(main);
+    if (!laterBlocksMatch && !ctx.inWidths.some((w) => sizes.includes(w))) {
+      const fmt = ctx.inWidths.length === 1 ? String(ctx.inWidths[0]) : `{${ctx.inWidths.join(', ')}}`;
+      out.push({ field: 'ops', message: `identity needs an input ${unit} equal to one of the block's ${unit} choices [${sizes.join(', ')}]; inputs here have ${unit} ${fmt}` });
+    }
+  }
+  return out;
 }

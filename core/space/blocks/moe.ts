@@ -3,7 +3,8 @@
  * with the routers and expert kinds of core/space/SearchSpace.ts's header; keeps its input width.
  */
 import { z } from 'zod';
-import { Routing } from '../routing/registry.js';
+import type { RoutingShape } from '../routing/descriptor.js';
+import { describeRouting, Routing } from '../routing/registry.js';
 import { Activation, choices, positiveInt, type BlockDescriptor } from './descriptor.js';
 
 /** Routed or shared FFN experts per MoE block. */
@@ -76,4 +77,35 @@ export const moe: BlockDescriptor<MoEBlock> = {
   dims: (b) => [{ key: 'expertHidden', values: b.expertHidden, label: 'hidden', short: 'h' }],
   // Each expert is d → hidden → d: the block keeps its input width.
   outWidths: (_b, inW) => new Set(inW),
+  maxParams: (b, d) => {
+    const h = Math.max(...b.expertHidden) / b.segments;
+    const ffn = 2 * d * h + h + d;
+    return d * routableSlots(b) + (b.experts * b.segments + b.sharedExperts) * ffn + b.constantExperts * d;
+  },
+  validate: (b) => [
+    ...b.expertHidden.flatMap((h, j) => (h % b.segments !== 0 ? [{ field: `expertHidden[${j}]`, message: `expert hidden width ${h} is not divisible by segments (${b.segments})` }] : [])),
+    ...describeRouting(b.routing).validate(b.routing, routingShape(b)),
+  ],
 };
+
+/** Routable slots of an MoE block: fine-grained routed experts plus null / zero / copy / constant ones. */
+export function routableSlots(b: MoEBlock): number {
+  return b.experts * b.segments + specialExperts(b);
+}
+
+/** Experts that run no FFN (AdaMoE null experts; MoE++ zero, copy and constant experts). */
+export function specialExperts(b: MoEBlock): number {
+  return b.nullExperts + b.zeroExperts + b.copyExperts + b.constantExperts;
+}
+
+/** The numbers of a block its routing's arithmetic reads (core/space/routing/descriptor.ts). */
+export function routingShape(b: MoEBlock): RoutingShape {
+  const slots = routableSlots(b);
+  return {
+    segments: b.segments,
+    ffnExperts: b.experts * b.segments,
+    slots,
+    capacityFactor: b.capacityFactor,
+    slotText: `${slots} routable slots (${b.experts}×${b.segments} routed + ${specialExperts(b)} null/zero/copy/constant)`,
+  };
+}

@@ -6,6 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { archDims, archPositions, decodeArch, describeArch, encodeArch, largestArch, sampleArch, validateArch } from '../archCodec.js';
 import { planSpace } from '../planSpace.js';
+import { cardinality, supernetParams, validateSpace } from '../validateSpace.js';
 import { createRng } from '../rng.js';
 import { SearchSpace } from '../SearchSpace.js';
 import { Block, BLOCK_TYPES, blockDescriptors } from './registry.js';
@@ -53,5 +54,23 @@ describe('block descriptors', () => {
     } finally {
       blockDescriptors.dense = original;
     }
+  });
+
+  it('validation, the supernet size and the cardinality read the descriptors', () => {
+    const before = { params: supernetParams(space), card: cardinality(space) };
+    // conv 2·2 choices; dense (4 + identity)^1 + 3^2; moe 2.
+    expect(before.card).toBe(4 * (3 + 9) * 2);
+    const original = blockDescriptors.dense;
+    blockDescriptors.dense = { ...original, validate: () => [{ field: 'width', message: 'custom' }], maxParams: () => 1000, dims: (b) => [{ key: 'width', values: [...b.width, 9] }] };
+    try {
+      const r = validateSpace(space);
+      expect(r.ok).toBe(false);
+      expect(r.issues).toEqual([{ path: 'stages[1].block.width', message: 'custom' }]);
+      expect(supernetParams(space)).toBe(before.params - 2 * original.maxParams(space.stages[1]!.block as never, 5) + 2 * 1000);
+      expect(cardinality(space)).toBe(4 * (4 + 16) * 2);
+    } finally {
+      blockDescriptors.dense = original;
+    }
+    expect(validateSpace(space).ok).toBe(true);
   });
 });
