@@ -54,9 +54,15 @@ class GraphBuilder {
     return this.node(op, inputs, attrs, 1, base)[0]!;
   }
 
+  /** Initializers by their data array: an array given again (an expert in every Chain-of-Experts pass) is stored once. */
+  private readonly byData = new WeakMap<Float32Array, string>();
+
   weight(base: string, dims: number[], data: Float32Array | number[]): string {
+    const known = data instanceof Float32Array ? this.byData.get(data) : undefined;
+    if (known) return known;
     const name = this.fresh(base);
     this.initializers.push(f32Tensor(name, dims, data));
+    if (data instanceof Float32Array) this.byData.set(data, name);
     return name;
   }
 
@@ -178,12 +184,19 @@ function cappedAssignmentOnnx(g: GraphBuilder, probs: string, capacity: string, 
   return a;
 }
 
+/** An MoE op: one pass, or Chain-of-Experts' x(C) − x over passes x(t) = x(t−1) + pass_t(x(t−1)). */
 function moe(g: GraphBuilder, x: string, m: MoEOp): string {
+  if (!m.iterations?.length) return moePass(g, x, m, m.router, m.name);
+  let h = x;
+  [m.router, ...m.iterations].forEach((r, t) => (h = g.one('Add', [h, moePass(g, h, m, r, t === 0 ? m.name : `${m.name}.it${t + 1}`)], [], `${m.name}.x${t + 1}`)));
+  return g.one('Sub', [h, x], [], `${m.name}.chain`);
+}
+
+function moePass(g: GraphBuilder, x: string, m: MoEOp, router: DenseWeights, n: string): string {
   const s = m.slots.length;
-  const n = m.name;
   // ProMoE prototypes: the router reads x / |x| (its kernel holds α · the unit prototypes).
   const routerInput = m.prototype ? g.one('Div', [x, g.one('Max', [g.one('ReduceL2', [x], [attrInts('axes', [1]), attrInt('keepdims', 1)], `${n}.x_norm`), g.scalar(1e-12)], [], `${n}.x_norm_safe`)], [], `${n}.x_unit`) : x;
-  let logits = dense(g, m.recurrent ? recurrentInput(g, x, m.recurrent, n) : routerInput, m.router, `${n}.router`);
+  let logits = dense(g, m.recurrent ? recurrentInput(g, x, m.recurrent, n) : routerInput, router, `${n}.router`);
   if (m.similarity) {
     // Similarity-aware routing: log(softmax_rows(x ws xᵀ / τ) · softmax(logits)) over the batch's rows.
     const sim = m.similarity;
@@ -270,8 +283,12 @@ function moe(g: GraphBuilder, x: string, m: MoEOp): string {
     }
   });
   m.shared.forEach((f, i) => parts.push(ffn(g, x, f, `${n}.shared${i}`)));
-  if (parts.length === 0) return g.one('Mul', [x, g.scalar(0)], [], `${n}.out`);
-  return parts.length === 1 ? parts[0]! : g.one('Sum', parts, [], `${n}.out`);
+  const out = parts.length === 0 ? g.one('Mul', [x, g.scalar(0)], [], `${n}.out`) : parts.length === 1 ? parts[0]! : g.one('Sum', parts, [], `${n}.out`);
+  if (!m.residualMlp) return out;
+  // DeepSpeed-MoE residual MoE: c₀·out + c₁·mlp(x), [c₀, c₁] = softmax(x · coef + b).
+  const coef = g.one('Softmax', [dense(g, x, m.residualMlp.coef, `${n}.rmlp_coef`)], [attrInt('axis', -1)], `${n}.rmlp_c`);
+  const c = (j: number) => g.one('Unsqueeze', [g.one('Gather', [coef, g.intScalar(j)], [attrInt('axis', 1)]), g.ints([1])], [], `${n}.rmlp_c${j}`);
+  return g.one('Add', [g.one('Mul', [c(0), out], [], `${n}.rmlp_moe`), g.one('Mul', [c(1), ffn(g, x, m.residualMlp.mlp, `${n}.rmlp`)], [], `${n}.rmlp_mlp`)], [], `${n}.rmlp_out`);
 }
 
 function emit(g: GraphBuilder, x: string, layout: Layout, ops: readonly SubnetOp[]): { x: string; layout: Layout } {

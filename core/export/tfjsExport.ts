@@ -93,9 +93,15 @@ class Builder {
   }
 }
 
+/** Each expert's two Dense layers, made once per graph (Chain-of-Experts passes apply them again). */
+const ffnLayers = new WeakMap<Builder, Map<Ffn, [tf.layers.Layer, tf.layers.Layer]>>();
+
 function ffn(b: Builder, x: SymbolicTensor, f: Ffn, name: string): SymbolicTensor {
-  const h = b.dense(x, f.up, `${name}_up`, f.activation);
-  return b.dense(h, f.down, `${name}_down`);
+  let made = ffnLayers.get(b);
+  if (!made) ffnLayers.set(b, (made = new Map()));
+  let layers = made.get(f);
+  if (!layers) made.set(f, (layers = [b.denseLayer(f.up, `${name}_up`, f.activation), b.denseLayer(f.down, `${name}_down`)]));
+  return layers[1].apply(layers[0].apply(x)) as SymbolicTensor;
 }
 
 export class UnsupportedExportError extends Error {
@@ -147,9 +153,18 @@ function recurrentInput(b: Builder, x: SymbolicTensor, rec: NonNullable<MoEOp['r
   return h;
 }
 
+/** An MoE op: one pass, or Chain-of-Experts' x(C) − x over passes x(t) = x(t−1) + pass_t(x(t−1)). */
 function moeLayers(b: Builder, x: SymbolicTensor, m: MoEOp): SymbolicTensor {
+  if (!m.iterations?.length) return moePass(b, x, m, m.router, m.name);
+  let h = x;
+  [m.router, ...m.iterations].forEach((r, t) => (h = b.add([h, moePass(b, h, m, r, t === 0 ? m.name : `${m.name}_it${t + 1}`)], `${m.name}_x${t + 1}`)));
+  const negate = new Float32Array(m.dim * m.dim);
+  for (let i = 0; i < m.dim; i++) negate[i * m.dim + i] = -1;
+  return b.add([h, b.fixed(x, negate, m.dim, m.dim, null, `${m.name}_minus_x`)], `${m.name}_chain`);
+}
+
+function moePass(b: Builder, x: SymbolicTensor, m: MoEOp, router: DenseWeights, n: string): SymbolicTensor {
   const s = m.slots.length;
-  const n = m.name;
   if (m.gating.mode === 'expert-choice') {
     throw new UnsupportedExportError(
       `${n}: expert-choice routing picks tokens across the batch, which a tfjs LayersModel (per-sample layers) cannot express; export it as ONNX`,
@@ -164,7 +179,7 @@ function moeLayers(b: Builder, x: SymbolicTensor, m: MoEOp): SymbolicTensor {
     );
   }
   const gating = m.gating;
-  let logits = b.dense(m.recurrent ? recurrentInput(b, x, m.recurrent, n) : x, m.router, `${n}_router`);
+  let logits = b.dense(m.recurrent ? recurrentInput(b, x, m.recurrent, n) : x, router, `${n}_router`);
   if (m.gateResidual && b.lastLogits && b.lastLogits.slots === s) {
     logits = b.add([logits, b.dense(b.lastLogits.t, m.gateResidual, `${n}_gate_residual`)], `${n}_logits`);
   }
@@ -279,8 +294,16 @@ function moeLayers(b: Builder, x: SymbolicTensor, m: MoEOp): SymbolicTensor {
     }
   });
   m.shared.forEach((f, i) => parts.push(ffn(b, x, f, `${n}_shared${i}`)));
-  if (parts.length === 0) return b.fixed(x, new Float32Array(m.dim * m.dim), m.dim, m.dim, null, `${n}_zero`);
-  return b.add(parts, `${n}_sum`);
+  const out = parts.length === 0 ? b.fixed(x, new Float32Array(m.dim * m.dim), m.dim, m.dim, null, `${n}_zero`) : b.add(parts, `${n}_sum`);
+  if (!m.residualMlp) return out;
+  // DeepSpeed-MoE residual MoE: c₀·out + c₁·mlp(x), [c₀, c₁] = softmax(x · coef + b), each c broadcast by a fixed map.
+  const coef = tf.layers.softmax({ axis: -1, name: b.name(`${n}_rmlp_c`) }).apply(b.dense(x, m.residualMlp.coef, `${n}_rmlp_coef`)) as SymbolicTensor;
+  const spread = (j: number) => {
+    const k = new Float32Array(2 * m.dim);
+    k.fill(1, j * m.dim, (j + 1) * m.dim);
+    return b.fixed(coef, k, 2, m.dim, null, `${n}_rmlp_c${j}`);
+  };
+  return b.add([b.multiply(spread(0), out, `${n}_rmlp_moe`), b.multiply(spread(1), ffn(b, x, m.residualMlp.mlp, `${n}_rmlp`), `${n}_rmlp_mlp`)], `${n}_rmlp_out`);
 }
 
 function opLayers(b: Builder, x: SymbolicTensor, ops: readonly SubnetOp[]): SymbolicTensor {

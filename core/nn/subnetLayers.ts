@@ -105,6 +105,14 @@ export interface MoESubnetLayer {
   similarity?: SimilarityRouterWeights | null;
   /** ProMoE prototypes: the router reads the L2-normalised input, and scores are the logits (no softmax). */
   prototype?: boolean;
+  /** DeepSpeed-MoE residual MoE: out = c₀·out + c₁·ffn(x), [c₀, c₁] = softmax(x · coef + coefBias) ([dim, 2], [2]). */
+  residualMlp?: { ffn: FfnWeights; coef: WeightArray; coefBias: WeightArray } | null;
+  /**
+   * Chain-of-Experts: the routers (kernel, bias) of iterations 2..C; absent or null: one pass. The layer then
+   * runs C passes over the same experts, pass t with its router, x(t) = x(t−1) + pass_t(x(t−1)), and outputs
+   * x(C) (x(C) − x without `residual`).
+   */
+  iterations?: { kernel: WeightArray; bias: WeightArray | null }[] | null;
   gating: SubnetGating;
   normalize: boolean;
   residual: boolean;

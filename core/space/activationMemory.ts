@@ -73,7 +73,8 @@ export interface ActivationEstimate {
 
 /** FFN assignments per step of an MoE block (tokens × active FFN experts), an upper bound. */
 export function ffnAssignments(b: MoEBlock, tokens: number): number {
-  return describeRouting(b.routing).ffnAssignments(b.routing, routingShape(b), tokens);
+  // Chain-of-Experts assigns tokens again in each iteration.
+  return b.iterations * describeRouting(b.routing).ffnAssignments(b.routing, routingShape(b), tokens);
 }
 
 /**

@@ -59,7 +59,7 @@ function blockParams(b: Block, p: StagePlan): number {
   }
   const d = p.inMax;
   const h = Math.max(...b.expertHidden) / b.segments;
-  return d * routableSlots(b) + (b.experts * b.segments + b.sharedExperts) * (2 * d * h + h + d) + b.constantExperts * d;
+  return b.iterations * d * routableSlots(b) + (b.experts * b.segments + b.sharedExperts) * (2 * d * h + h + d) + b.constantExperts * d;
 }
 
 /** FLOPs of one block at input width d (and spatial size for conv), mirroring countFlops. */
@@ -70,7 +70,8 @@ function blockFlops(b: Block, c: BlockChoice, d: number, [hgt, wid]: [number, nu
   const ffn = 2 * (2 * d * h);
   const slots = routableSlots(b);
   const gateMap = 'gatingResidual' in b && b.gatingResidual ? 2 * slots * slots : 0;
-  return 2 * d * slots + gateMap + (nominalExpertsPerToken(b) + b.sharedExperts) * ffn + 6 * b.constantExperts * d;
+  // Chain-of-Experts runs the whole layer once per iteration.
+  return b.iterations * (2 * d * slots + gateMap + (nominalExpertsPerToken(b) + b.sharedExperts) * ffn + 6 * b.constantExperts * d);
 }
 
 function blockChoices(b: Block): string[] {

@@ -1,6 +1,6 @@
 /**
- * Test helper: the spirals MoE example with its MoE stage routed by a given routing (and, optionally, a
- * deeper MoE stage), and a plain training run of it on 800 spiral points — the small CPU training every
+ * Test helper: the spirals MoE example with its MoE stage routed by a given routing (optionally deeper, or
+ * with other block options), and a plain training run of it on 800 spiral points — the small CPU training every
  * router's test does.
  */
 import { loadDataset } from '../data/Dataset.js';
@@ -11,12 +11,12 @@ import type { RoutingInput } from '../space/routing/registry.js';
 import type { SearchSpaceInput } from '../space/SearchSpace.js';
 import { train } from './Trainer.js';
 
-export function spiralsWith(routing: RoutingInput, moeDepth?: number[]): SearchSpaceInput {
+export function spiralsWith(routing: RoutingInput, opts: { depth?: number[]; block?: Record<string, unknown> } = {}): SearchSpaceInput {
   const base = listExampleSpaces().find((e) => e.id === 'spirals-moe')!.space;
   return {
     ...base,
-    stages: base.stages.map((st) => (st.block.type === 'moe' ? { ...st, depth: moeDepth ?? st.depth, block: { ...st.block, routing } } : st)),
-  };
+    stages: base.stages.map((st) => (st.block.type === 'moe' ? { ...st, depth: opts.depth ?? st.depth, block: { ...st.block, ...opts.block, routing } } : st)),
+  } as SearchSpaceInput;
 }
 
 /**

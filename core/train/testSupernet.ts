@@ -22,7 +22,7 @@ export const TEST_SPACE: SearchSpace = {
       block: {
         type: 'moe', experts: 4, expertHidden: [8], activation: 'gelu', routing: { mode: 'topk', k: 1 }, capacityFactor: null,
         capacityPriority: 'rank', auxLossWeight: 0.01, zLossWeight: 0, routerJitter: 0, balanceTau: 1, gatingResidual: false,
-        sharedExperts: 0, segments: 1, nullExperts: 0, zeroExperts: 0, copyExperts: 0, constantExperts: 0, residual: true,
+        sharedExperts: 0, segments: 1, nullExperts: 0, zeroExperts: 0, copyExperts: 0, constantExperts: 0, residual: true, iterations: 1,
       },
     },
   ],

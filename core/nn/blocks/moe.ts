@@ -25,9 +25,10 @@ class MoEInstance implements BlockInstance {
 
   apply(x: tf.Tensor, choice: BlockChoice, ctx: ForwardContext): tf.Tensor {
     return onRows(x, (rows) => {
-      const { y, report } = this.moe.apply(rows, choice.expertHidden!, { training: ctx.training, progress: ctx.progress }, ctx);
-      ctx.reports.push(report);
-      // Balance, z- and the router's own losses, each with its weight (core/nn/routers/router.ts route).
+      const { y, report, reports } = this.moe.apply(rows, choice.expertHidden!, { training: ctx.training, progress: ctx.progress }, ctx);
+      // One report per Chain-of-Experts pass (one for a plain layer).
+      ctx.reports.push(...reports);
+      // Balance, z- and the router's own losses, each with its weight (core/nn/routers/router.ts route; every pass's on `report`).
       ctx.losses.push(...(report.losses ?? []));
       return y;
     });

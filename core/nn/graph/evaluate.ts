@@ -114,8 +114,9 @@ class Compiler {
     const cell = rec?.gru ? this.gru(rec.gru) : null;
     const computing = this.keep(tf.tensor1d(m.slots.map((sl) => (sl.kind === 'null' ? 0 : 1))));
     const S = m.slots.length;
+    const rmlp = m.residualMlp ? { mlp: this.ffn(m.residualMlp.mlp), coef: this.dense(m.residualMlp.coef) } : null;
     const sim = m.similarity ? { ws: this.keep(tf.tensor2d(m.similarity.ws.kernel, [m.similarity.ws.inDim, m.similarity.ws.outDim])), temperature: m.similarity.temperature } : null;
-    return (x) => {
+    const pass = (x: tf.Tensor, router: Forward) => {
       // ProMoE prototypes: the router reads the L2-normalised input (its kernel holds α · unit prototypes).
       let logits = router(rec ? chainStep(this.state, rec.chain, proj!(x) as tf.Tensor2D, cell) : m.prototype ? l2Rows(x as tf.Tensor2D) : x);
       // Similarity-aware routing: the distribution mixed over the batch's rows (core/nn/routers/similarity.ts).
@@ -134,8 +135,17 @@ class Compiler {
         if (f) out = tf.add(out, f(x, gate.slice([0, i], [-1, 1])));
       });
       for (const f of shared) out = tf.add(out, f(x));
+      // DeepSpeed-MoE residual MoE: c₀·out + c₁·mlp(x), [c₀, c₁] = softmax(x · coef + b).
+      if (rmlp) {
+        const c = tf.softmax(rmlp.coef(x)) as tf.Tensor2D;
+        out = tf.add(tf.mul(c.slice([0, 0], [-1, 1]), out), tf.mul(c.slice([0, 1], [-1, 1]), rmlp.mlp(x)));
+      }
       return out;
     };
+    if (!m.iterations?.length) return (x) => pass(x, router);
+    // Chain-of-Experts: x(t) = x(t−1) + pass_t(x(t−1)); the op gives x(C) − x (its residual op adds x back).
+    const routers = [router, ...m.iterations.map((w) => this.dense(w))];
+    return (x) => tf.sub(routers.reduce((h, r) => tf.add(h, pass(h, r)), x), x);
   }
 
   op(o: SubnetOp): Forward {
@@ -230,6 +240,7 @@ export function countGraphParams(graph: SubnetGraph): number {
             d(o.router) +
             o.shared.reduce((a, x) => a + f(x), 0) +
             (o.gateResidual ? d(o.gateResidual) : 0) +
+            (o.iterations ?? []).reduce((a, w) => a + d(w), 0) +
             (o.recurrent ? d(o.recurrent.proj) + (o.recurrent.gru ? d(o.recurrent.gru.input) + d(o.recurrent.gru.hidden) : 0) : 0) +
             (o.similarity ? d(o.similarity.ws) : 0) +
             o.slots.reduce((a, sl) => a + (sl.kind === 'expert' ? f(sl.ffn) : sl.kind === 'constant' ? sl.value.length + (sl.gate ? d(sl.gate) : 0) : 0), 0)

@@ -59,8 +59,10 @@ function moeOps(l: MoESubnetLayer): SubnetOp[] {
           gru: l.recurrent.gru ? { input: denseOf(l.recurrent.gru.wx, l.recurrent.gru.bx), hidden: denseOf(l.recurrent.gru.wh, l.recurrent.gru.bh) } : null,
         }
       : null,
+    iterations: l.iterations?.length ? l.iterations.map((r) => denseOf(r.kernel, r.bias)) : null,
     similarity: l.similarity ? { ws: denseOf(l.similarity.ws, null), temperature: l.similarity.temperature } : null,
     ...(l.prototype ? { prototype: true } : {}),
+    ...(l.residualMlp ? { residualMlp: { mlp: ffnOf(l.residualMlp.ffn, l.activation), coef: denseOf(l.residualMlp.coef, l.residualMlp.coefBias) } } : {}),
   };
   return l.residual ? [{ op: 'residual', name: `${l.name}.residual`, body: [op] }] : [op];
 }

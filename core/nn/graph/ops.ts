@@ -110,6 +110,11 @@ export interface MoEOp {
    * row-normalisation layer).
    */
   prototype?: boolean;
+  /**
+   * Chain-of-Experts: the routers of passes 2..C over the same slots and experts. The op then outputs
+   * x(C) − x with x(0) = x, x(t) = x(t−1) + pass_t(x(t−1)) (pass 1 routed by `router`); absent: one pass.
+   */
+  iterations?: DenseWeights[] | null;
 }
 
 export type SubnetOp =

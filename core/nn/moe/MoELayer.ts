@@ -107,12 +107,20 @@ export class MoELayer {
    */
   readonly ffnUse: tf.Variable | null;
   /**
+   * DeepSpeed-MoE residual MoE (Rajbhandari et al., 2022, §4.1; deepspeed/moe/layer.py `use_residual`): a
+   * fixed dense MLP beside the routed experts, mixed by a learnt coefficient, y = c₀·MoE(x) + c₁·MLP(x) with
+   * [c₀, c₁] = softmax(x W_c + b_c); null when the block has none.
+   */
+  readonly residualMlp: { ffn: ExpertWeights; coef: tf.Variable; coefBias: tf.Variable } | null;
+  /**
    * Auxiliary-loss-free balancing's per-expert selection bias [S] (core/nn/routers/lossFreeBias.ts), a
    * non-trainable variable (checkpointed, exported with the selection), or null where the routing has none.
    */
   readonly selectionBias: tf.Variable | null;
   /** The router's own variables (core/nn/routers/router.ts `Router.params`), or null. */
   readonly routerParams: RouterParams | null;
+  /** Chain-of-Experts: the router kernels of iterations 2..C (the block's `iterations`), shaped as `router`. */
+  readonly iterationRouters: tf.Variable[];
   private jitterSeed = 0;
   /** The numbers of this block its routing's arithmetic reads. */
   readonly routingShape: RoutingShape;
@@ -187,6 +195,21 @@ export class MoELayer {
     this.selectionBias = (describeRouting(block.routing).selectionBiasRate?.(block.routing) ?? 0) > 0 ? store.add(`${name}.moe.selectBias`, tf.zeros([S]), false) : null;
     // The router's own variables (RMoE's projection and shared GRU cell) draw last, so other blocks keep their weights.
     this.routerParams = router.params?.(block.routing, { layer: this.routerLayer, dMax, store, rng }) ?? null;
+    // DeepSpeed-MoE residual MoE: a dense MLP of one expert's shape and its mixing coefficient Linear(d, 2)
+    // (torch's default init U(±1/√fan_in)); drawn last, so other blocks keep their weights.
+    if (block.residualMlp) {
+      const bound = 1 / Math.sqrt(dMax);
+      const uniform = (shape: number[]) => tf.tensor(Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => (rng.next() * 2 - 1) * bound), shape);
+      this.residualMlp = { ffn: expert(`${name}.moe.rmlp`), coef: store.add(`${name}.moe.rmlp.coef`, uniform([dMax, 2])), coefBias: store.add(`${name}.moe.rmlp.coefBias`, uniform([2])) };
+    } else this.residualMlp = null;
+    this.iterationRouters = Array.from({ length: block.iterations - 1 }, (_, t) =>
+      store.add(`${name}.moe.router.it${t + 2}`, normalInit(rng, [rows, S], 1 / Math.sqrt(rows)), router.trainsKernel),
+    );
+  }
+
+  /** The router kernel of Chain-of-Experts iteration t (0-based; 0 is `router`). */
+  routerAt(t: number): tf.Variable {
+    return t === 0 ? this.router : this.iterationRouters[t - 1]!;
   }
 
   /** Rows of the router kernel a subnet of input width d uses. */
@@ -226,11 +249,11 @@ export class MoELayer {
    */
   fusedEligible(d: number, hidden: number): boolean {
     const b = this.block;
-    const noSpecial = b.sharedExperts + b.nullExperts + b.zeroExperts + b.copyExperts + b.constantExperts === 0;
+    const noSpecial = b.sharedExperts + b.nullExperts + b.zeroExperts + b.copyExperts + b.constantExperts === 0 && !b.residualMlp;
     // The fused kernels compute softmax(x·W) themselves: router jitter, z-loss and gating residuals need the
     // logits, so those blocks take the unfused path.
     const plainRouter = b.routerJitter === 0 && b.zLossWeight === 0 && !b.gatingResidual && !this.selectionBias;
-    return routerOf(b.routing).fusable && b.activation === 'relu' && noSpecial && plainRouter && b.segments === 1 && d % 4 === 0 && hidden % 4 === 0;
+    return routerOf(b.routing).fusable && b.iterations === 1 && b.activation === 'relu' && noSpecial && plainRouter && b.segments === 1 && d % 4 === 0 && hidden % 4 === 0;
   }
 
   private ffn(e: ExpertWeights, x: tf.Tensor2D, d: number, h: number): tf.Tensor2D {
@@ -244,8 +267,35 @@ export class MoELayer {
     return tf.add(tf.matMul(hidden, e.w2.slice([0, 0], [h, d])), e.b2.slice(0, d)) as tf.Tensor2D;
   }
 
-  /** Route x [T, d] (d ≤ dMax) with expert hidden width `hidden`; returns y [T, d] and the layer report. */
-  apply(x: tf.Tensor2D, hidden: number, opts: MoEForwardOptions, ctx?: MoEForwardContext): { y: tf.Tensor2D; report: MoELayerOutput } {
+  /**
+   * Route x [T, d] (d ≤ dMax) with expert hidden width `hidden`; returns y [T, d] and the layer report.
+   * Chain-of-Experts (`iterations` C > 1, Wang et al., 2025): C passes over the same experts, pass t routed
+   * by its own kernel (`routerAt`), x(t) = x(t−1) + MoE_t(x(t−1)), y = x(C) (x(C) − x without the block's
+   * residual). `reports` has one report per pass (passes after the first named "<layer>.it<t>", so each
+   * gets its own heatmap); `report` is the first, and carries every pass's losses.
+   */
+  apply(x: tf.Tensor2D, hidden: number, opts: MoEForwardOptions, ctx?: MoEForwardContext): { y: tf.Tensor2D; report: MoELayerOutput; reports: MoELayerOutput[] } {
+    const C = this.block.iterations;
+    if (C === 1) {
+      const once = this.applyOnce(x, hidden, opts, ctx, this.router, this.block.residual);
+      return { ...once, reports: [once.report] };
+    }
+    let h = x;
+    const reports: MoELayerOutput[] = [];
+    for (let t = 0; t < C; t++) {
+      const { y, report } = this.applyOnce(h, hidden, opts, ctx, this.routerAt(t), true);
+      if (t > 0) report.layer = `${this.name}.it${t + 1}`;
+      reports.push(report);
+      h = y;
+    }
+    const first = reports[0]!;
+    first.losses = reports.flatMap((r) => r.losses ?? []);
+    for (const r of reports.slice(1)) delete r.losses;
+    return { y: this.block.residual ? h : (tf.sub(h, x) as tf.Tensor2D), report: first, reports };
+  }
+
+  /** One routed pass with router kernel `kernel`: y = (residual ? x : 0) + Σ gates · experts(x). */
+  private applyOnce(x: tf.Tensor2D, hidden: number, opts: MoEForwardOptions, ctx: MoEForwardContext | undefined, kernel: tf.Variable, residual: boolean): { y: tf.Tensor2D; report: MoELayerOutput } {
     const [T, d] = x.shape;
     const S = this.slots;
     const E = this.routedExperts;
@@ -266,7 +316,7 @@ export class MoELayer {
       this.routerLayer,
       {
         x,
-        kernel: this.router,
+        kernel,
         params: this.routerParams,
         selectionBias: this.selectionBias,
         selectionBiasRate: describeRouting(routing).selectionBiasRate?.(routing) ?? 0,
@@ -345,8 +395,15 @@ export class MoELayer {
       y = tf.add(y, tf.mul(tf.sum(tf.mul(g, a1), 1, true), x));
       y = tf.add(y, tf.matMul(tf.mul(g, a2), this.constants.slice([0, 0], [C, d])));
     }
+    if (this.residualMlp) {
+      // Residual MoE (DeepSpeed-MoE): the MoE output and a dense MLP's, mixed by softmax(x W_c + b_c).
+      const rm = this.residualMlp;
+      const c = tf.softmax(tf.add(tf.matMul(x, rm.coef.slice([0, 0], [d, 2])), rm.coefBias)) as tf.Tensor2D;
+      y = tf.add(tf.mul(c.slice([0, 0], [T, 1]), y), tf.mul(c.slice([0, 1], [T, 1]), this.ffn(rm.ffn, x, d, hSeg)));
+      this.ffnCalls++;
+    }
     // Null and zero experts add nothing: a token routed there simply uses less compute.
-    if (block.residual) y = tf.add(x, y);
+    if (residual) y = tf.add(x, y);
 
     const report = this.report(probs, pre, mask, routed.balance, routed.entropy);
     report.losses = routed.losses;
@@ -447,8 +504,10 @@ export class MoELayer {
     const gateMap = this.gateMap ? this.slots * this.slots : 0;
     const router = routerOf(this.block.routing);
     const routerBias = router.lowersWithBias ? this.slots : 0;
-    const own = router.paramCount?.(this.block.routing, d, this.routerParams) ?? 0;
-    return this.routerRows(d) * this.slots + own + routerBias + (this.routedExperts + this.shared.length) * ffn + 3 * this.block.constantExperts * d + gateMap;
+    // The residual MLP (one expert's FFN) and its coefficient Linear(d, 2) count with the router's own.
+    const own = (router.paramCount?.(this.block.routing, d, this.routerParams) ?? 0) + (this.residualMlp ? ffn + 2 * d + 2 : 0);
+    // Chain-of-Experts: one router (and lowered bias) per iteration.
+    return this.block.iterations * (this.routerRows(d) * this.slots + routerBias) + own + (this.routedExperts + this.shared.length) * ffn + 3 * this.block.constantExperts * d + gateMap;
   }
 
   /**
@@ -462,8 +521,10 @@ export class MoELayer {
     const ffn = 2 * (2 * d * h);
     const perToken = describeRouting(this.block.routing).tokenChoice && this.measuredFfnPerToken !== null ? this.measuredFfnPerToken : this.activeFfnPerToken();
     const gateMap = this.gateMap ? 2 * this.slots * this.slots : 0;
-    const own = routerOf(this.block.routing).flopsPerToken?.(this.block.routing, d) ?? 0;
-    return 2 * this.routerRows(d) * this.slots + own + gateMap + (perToken + this.shared.length) * ffn + 6 * this.block.constantExperts * d;
+    // The residual MLP runs on every token (one FFN) with its 2-way coefficient.
+    const own = (routerOf(this.block.routing).flopsPerToken?.(this.block.routing, d) ?? 0) + (this.residualMlp ? ffn + 4 * d : 0);
+    // Chain-of-Experts runs the whole layer once per iteration.
+    return this.block.iterations * (2 * this.routerRows(d) * this.slots + own + gateMap + (perToken + this.shared.length) * ffn + 6 * this.block.constantExperts * d);
   }
 
   /** This layer as a concrete subnet layer (weights sliced to input width d and expert hidden). */
@@ -475,11 +536,13 @@ export class MoELayer {
       w2: weightArray(e.w2, [0, 0], [h, d]),
       b2: weightArray(e.b2, [0], [d]),
     });
-    const lowered = routerOf(this.block.routing).lower(this.block.routing, this.routerLayer, weightArray(this.router, [0, 0], [this.routerRows(d), this.slots]), {
-      params: this.routerParams,
-      d,
-      slice: weightArray,
-    });
+    const lower = (kernel: tf.Variable) =>
+      routerOf(this.block.routing).lower(this.block.routing, this.routerLayer, weightArray(kernel, [0, 0], [this.routerRows(d), this.slots]), {
+        params: this.routerParams,
+        d,
+        slice: weightArray,
+      });
+    const lowered = lower(this.router);
     return {
       kind: 'moe',
       name: this.name,
@@ -499,6 +562,8 @@ export class MoELayer {
       recurrent: lowered.recurrent ?? null,
       similarity: lowered.similarity ?? null,
       ...(lowered.prototype ? { prototype: true } : {}),
+      ...(this.residualMlp ? { residualMlp: { ffn: ffn(this.residualMlp.ffn), coef: weightArray(this.residualMlp.coef, [0, 0], [d, 2]), coefBias: weightArray(this.residualMlp.coefBias, [0], [2]) } } : {}),
+      iterations: this.iterationRouters.length > 0 ? this.iterationRouters.map((k) => lower(k).router) : null,
       // The loss-free selection bias ranks the exported top-k too (core/nn/routers/lossFreeBias.ts).
       gating: this.selectionBias && lowered.gating.mode === 'topk' ? { ...lowered.gating, bias: Array.from(weightArray(this.selectionBias, [0], [this.slots]).data) } : lowered.gating,
       normalize: gateCombination(this.block) === 'renormalize',

@@ -41,7 +41,7 @@ function gruJs(x: M, h: M, wx: M, bx: number[], wh: M, bh: number[]): M {
 }
 
 /** The spirals example with a two-to-three-layer MoE stage routed by RMoE (GRU width 16). */
-const rmoeSpirals = () => spiralsWith({ mode: 'rmoe', hidden: 16 }, [2, 3]);
+const rmoeSpirals = () => spiralsWith({ mode: 'rmoe', hidden: 16 }, { depth: [2, 3] });
 
 describe('RMoE layerwise recurrent router', () => {
   const block = MoEBlock.parse({ type: 'moe', experts: 4, expertHidden: [8], activation: 'relu', routing: { mode: 'rmoe', k: 2, hidden: 6 } });

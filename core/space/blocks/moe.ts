@@ -64,6 +64,12 @@ export const MoEBlock = z
     copyExperts: expertCount(MAX_SPECIAL_EXPERTS, 'copy experts'),
     constantExperts: expertCount(MAX_SPECIAL_EXPERTS, 'constant experts'),
     residual: z.boolean().default(true),
+    /**
+     * Chain-of-Experts (Wang et al., 2025, arXiv 2506.18945): C sequential iterations inside the layer over
+     * the same experts, each with its own router, x(t) = x(t−1) + Σ_i g_t,i E_i(x(t−1)) (inner residual,
+     * I_r = 1), y = x(C); 1 is a plain MoE layer (the paper runs C = 2 with k per iteration).
+     */
+    iterations: positiveInt.max(8, 'at most 8 Chain-of-Experts iterations').default(1),
   })
   .strict();
 export type MoEBlock = z.infer<typeof MoEBlock>;
