@@ -28,6 +28,8 @@ export const conv: BlockDescriptor<ConvBlock> = {
   type: 'conv',
   label: 'conv',
   schema: ConvBlock,
+  initial: { type: 'conv', channels: [16, 32], kernel: [3, 5], stride: 1, activation: 'relu', batchNorm: true, ops: ['conv'] },
+  summary: (b) => `conv · ${(b.channels ?? []).join('/')}ch · k${(b.kernel ?? []).join('/')}`,
   reads: ['image'],
   ops: (b) => b.ops,
   mainOp: 'conv',

@@ -19,6 +19,8 @@ export const dense: BlockDescriptor<DenseBlock> = {
   type: 'dense',
   label: 'dense',
   schema: DenseBlock,
+  initial: { type: 'dense', width: [32, 64], activation: 'relu', ops: ['dense'], residual: false },
+  summary: (b) => `dense · width ${(b.width ?? []).join('/')}`,
   // On a sequence it acts on the last axis of every token.
   reads: ['vector', 'sequence'],
   ops: (b) => b.ops,

@@ -50,7 +50,14 @@ export interface BlockDescriptor<B extends { type: string } = { type: string }> 
   label: string;
   /** A strict zod object with `type: z.literal(type)` and its defaults. */
   schema: z.ZodType<B>;
-  /** Layouts the block reads (its output keeps the layout it read, except where `outputLayout` says). */
+  /** What the stage editor writes when the type is picked (renderer/src/space/spaceEdits.ts defaultBlock). */
+  initial: { type: B['type'] } & Partial<B>;
+  /**
+   * One-line summary of a block as the user writes it (defaults may be missing), e.g. "dense · width 32/64";
+   * the stage list appends the depth.
+   */
+  summary(b: { type: B['type'] } & Partial<B>): string;
+  /** Layouts the block reads (its output keeps the layout it read). */
   reads: readonly TensorLayout[];
   /**
    * The block's op choices, first position of its codec vector (`op` in BlockChoice): its main op and

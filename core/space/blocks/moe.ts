@@ -4,7 +4,7 @@
  */
 import { z } from 'zod';
 import type { RoutingShape } from '../routing/descriptor.js';
-import { describeRouting, Routing } from '../routing/registry.js';
+import { describeRouting, Routing, routingDescriptors } from '../routing/registry.js';
 import { Activation, choices, positiveInt, type BlockDescriptor } from './descriptor.js';
 
 /** Routed or shared FFN experts per MoE block. */
@@ -78,6 +78,30 @@ export const moe: BlockDescriptor<MoEBlock> = {
   type: 'moe',
   label: 'MoE',
   schema: MoEBlock,
+  initial: {
+    type: 'moe',
+    experts: 4,
+    expertHidden: [32, 64],
+    activation: 'gelu',
+    routing: { mode: 'topk', k: 2 },
+    capacityFactor: null,
+    auxLossWeight: 0.01,
+    sharedExperts: 0,
+    segments: 1,
+    nullExperts: 0,
+    zeroExperts: 0,
+    copyExperts: 0,
+    constantExperts: 0,
+    residual: true,
+  },
+  summary: (b) => {
+    const r = b.routing ?? { mode: 'topk', k: 2 };
+    const desc = routingDescriptors[r.mode] as (typeof routingDescriptors)['topk'] | undefined;
+    const parsed = desc?.schema.safeParse(r);
+    const route = parsed?.success ? desc!.summary(parsed.data) : (desc?.label ?? String(r.mode));
+    const extra = (b.nullExperts ?? 0) + (b.zeroExperts ?? 0) + (b.copyExperts ?? 0) + (b.constantExperts ?? 0);
+    return `moe · ${b.experts} experts${extra ? ` +${extra}` : ''} · ${route}`;
+  },
   reads: ['vector', 'sequence'],
   mainOp: 'moe',
   dims: (b) => [{ key: 'expertHidden', values: b.expertHidden, label: 'hidden', short: 'h' }],

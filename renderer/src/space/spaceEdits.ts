@@ -4,6 +4,7 @@
  */
 import { ROUTING_MODES as CORE_ROUTING_MODES, routingDescriptors } from '../../../core/space/routing/registry.js';
 import type { SearchSpaceInput } from '../../../core/space/SearchSpace.js';
+import { BLOCK_TYPES as CORE_BLOCK_TYPES, blockDescriptors } from '../../../core/space/blocks/registry.js';
 
 export type SpaceDoc = SearchSpaceInput;
 type StageDoc = SpaceDoc['stages'][number];
@@ -14,34 +15,14 @@ export type RoutingDoc = NonNullable<MoEDoc['routing']>;
 export type RoutingMode = RoutingDoc['mode'];
 export type PathKey = string | number;
 
-export const BLOCK_TYPES: readonly BlockType[] = ['dense', 'conv', 'moe'];
+/** The block types, from the core's registry of block descriptors (one list, not a copy). */
+export const BLOCK_TYPES: readonly BlockType[] = CORE_BLOCK_TYPES;
 /** The routing modes, from the core's registry of routing descriptors (one list, not a copy). */
 export const ROUTING_MODES: readonly RoutingMode[] = CORE_ROUTING_MODES;
 
+/** What the editor writes when a block type is picked: the type's descriptor's initial document. */
 export function defaultBlock(type: BlockType): BlockDoc {
-  switch (type) {
-    case 'dense':
-      return { type: 'dense', width: [32, 64], activation: 'relu', ops: ['dense'], residual: false };
-    case 'conv':
-      return { type: 'conv', channels: [16, 32], kernel: [3, 5], stride: 1, activation: 'relu', batchNorm: true, ops: ['conv'] };
-    case 'moe':
-      return {
-        type: 'moe',
-        experts: 4,
-        expertHidden: [32, 64],
-        activation: 'gelu',
-        routing: { mode: 'topk', k: 2 },
-        capacityFactor: null,
-        auxLossWeight: 0.01,
-        sharedExperts: 0,
-        segments: 1,
-        nullExperts: 0,
-        zeroExperts: 0,
-        copyExperts: 0,
-        constantExperts: 0,
-        residual: true,
-      };
-  }
+  return structuredClone(blockDescriptors[type].initial) as BlockDoc;
 }
 
 /** What the editor writes when a routing mode is picked: the mode's descriptor's initial document. */
@@ -165,13 +146,6 @@ export function extraExperts(b: MoEDoc): number {
 
 export function stageSummary(s: StageDoc): string {
   const b = s.block;
-  const depth = `depth ${(s.depth ?? []).join('/')}`;
-  if (b.type === 'dense') return `dense · width ${(b.width ?? []).join('/')} · ${depth}`;
-  if (b.type === 'conv') return `conv · ${(b.channels ?? []).join('/')}ch · k${(b.kernel ?? []).join('/')} · ${depth}`;
-  const r = b.routing ?? { mode: 'topk', k: 2 };
-  const desc = routingDescriptors[r.mode] as (typeof routingDescriptors)['topk'] | undefined;
-  const parsed = desc?.schema.safeParse(r);
-  const route = parsed?.success ? desc!.summary(parsed.data) : (desc?.label ?? String(r.mode));
-  const extra = extraExperts(b);
-  return `moe · ${b.experts} experts${extra ? ` +${extra}` : ''} · ${route} · ${depth}`;
+  const desc = blockDescriptors[b.type] as unknown as { summary(b: BlockDoc): string } | undefined;
+  return `${desc ? desc.summary(b) : String(b.type)} · depth ${(s.depth ?? []).join('/')}`;
 }
