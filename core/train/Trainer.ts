@@ -31,6 +31,7 @@ import { probeTopExperts, routingFluctuation } from './routingFluctuation.js';
 import { computeSpecialization } from './specialization.js';
 import { trainingStrategy } from './strategies/registry.js';
 import type { StrategyContext, SubnetLoss, TrainingStrategy } from './strategies/TrainingStrategy.js';
+import { describeBlock } from '../space/blocks/registry.js';
 
 // The collapse alarm and the routing metrics live in ./routingMetrics.ts (re-exported for existing callers).
 export { EXPERT_COLLAPSE_THRESHOLD } from './routingMetrics.js';
@@ -390,7 +391,7 @@ export async function train(opts: TrainerOptions): Promise<TrainResult> {
 }
 
 function hasMoE(space: TrainConfig['space']): boolean {
-  return space.stages.some((s) => s.block.type === 'moe');
+  return space.stages.some((s) => describeBlock(s.block).routesTokens?.(s.block) ?? false);
 }
 
 /** Where one MoE layer's numbers sit in a step's packed read. */

@@ -11,9 +11,10 @@ import { recalibrateBatchNorm } from '../nn/Supernet.js';
 import type { Supernet } from '../nn/types.js';
 import type { TrainConfig } from '../protocol/protocol.js';
 import type { Arch, SearchSpace } from '../space/SearchSpace.js';
+import { describeBlock } from '../space/blocks/registry.js';
 
 export function hasBatchNorm(space: SearchSpace): boolean {
-  return space.stages.some((s) => s.block.type === 'conv' && s.block.batchNorm);
+  return space.stages.some((s) => describeBlock(s.block).runningStatistics?.(s.block) ?? false);
 }
 
 /** A few training batches for BatchNorm recalibration (OFA uses a couple of thousand images). */

@@ -31,6 +31,7 @@ export const conv: BlockDescriptor<ConvBlock> = {
   initial: { type: 'conv', channels: [16, 32], kernel: [3, 5], stride: 1, activation: 'relu', batchNorm: true, ops: ['conv'] },
   summary: (b) => `conv · ${(b.channels ?? []).join('/')}ch · k${(b.kernel ?? []).join('/')}`,
   reads: ['image'],
+  runningStatistics: (b) => b.batchNorm,
   ops: (b) => b.ops,
   mainOp: 'conv',
   dims: (b) => [

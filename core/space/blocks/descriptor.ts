@@ -73,6 +73,10 @@ export interface BlockDescriptor<B extends { type: string } = { type: string }> 
   outWidths(block: B, inWidths: ReadonlySet<number>): Set<number>;
   /** Parameters one block position allocates when inputs up to `inMax` wide reach it (the supernet size limit). */
   maxParams(block: B, inMax: number): number;
+  /** The block keeps running statistics (BatchNorm): evaluating a subnet needs recalibration first. */
+  runningStatistics?(block: B): boolean;
+  /** The block routes tokens to experts (MoE reports: expert load, specialisation maps). */
+  routesTokens?(block: B): boolean;
   /** Semantic checks the schema cannot express (validateSpace), fields relative to the block: "ops", "routing.k". */
   validate?(block: B, ctx: BlockCheckContext): BlockIssue[];
 }

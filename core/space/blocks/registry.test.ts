@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { archDims, archPositions, decodeArch, describeArch, encodeArch, largestArch, sampleArch, validateArch } from '../archCodec.js';
 import { planSpace } from '../planSpace.js';
 import { cardinality, supernetParams, validateSpace } from '../validateSpace.js';
+import { hasBatchNorm } from '../../train/batchNorm.js';
 import { createRng } from '../rng.js';
 import { SearchSpace } from '../SearchSpace.js';
 import { Block, BLOCK_TYPES, blockDescriptors } from './registry.js';
@@ -72,5 +73,18 @@ describe('block descriptors', () => {
       blockDescriptors.dense = original;
     }
     expect(validateSpace(space).ok).toBe(true);
+  });
+
+  it('whether a space needs BatchNorm recalibration comes from the descriptors (runningStatistics)', () => {
+    expect(hasBatchNorm(space)).toBe(true);
+    const noBn = SearchSpace.parse({ ...space, stages: [{ ...space.stages[0]!, block: { ...space.stages[0]!.block, batchNorm: false } }, ...space.stages.slice(1)] });
+    expect(hasBatchNorm(noBn)).toBe(false);
+    const original = blockDescriptors.dense;
+    blockDescriptors.dense = { ...original, runningStatistics: () => true };
+    try {
+      expect(hasBatchNorm(noBn)).toBe(true);
+    } finally {
+      blockDescriptors.dense = original;
+    }
   });
 });
