@@ -1,9 +1,9 @@
 /**
  * Supernet training strategies judged by ranking quality (issue 14), one command:
  *
- *   npm run bench:strategies -- [--space fashion-mlp-supernet] [--steps 300] [--subnets 8] [--rank-steps 200]
- *     [--seeds 2] [--limit 6000] [--batch 128] [--population 12] [--generations 3] [--strategies spos,bignas,…]
- *     [--backend wasm|cpu|webgpu|auto] [--runs-dir DIR] [--out FILE.json]
+ *   npm run bench:strategies -- [--space fashion-mlp-supernet] [--steps 400] [--subnets 8] [--rank-steps 300]
+ *     [--seeds 2] [--limit 8000] [--val-fraction 0.25] [--batch 128] [--population 12] [--generations 3] [--strategies spos,bignas,…]
+ *     [--backend wasm|cpu|webgpu|auto] [--data-dir DIR] [--runs-dir DIR] [--out FILE.json]
  *
  * For every registered training strategy (plain excepted: it trains one fixed subnet) it trains the same
  * space on the same Fashion-MNIST subset for the same steps, then runs the ranking tool (core/search/rankRun:
@@ -39,11 +39,13 @@ import { FASHION_MNIST_DIR } from '../core/data/fashionMnist.js';
 const { values: f } = parseArgs({
   options: {
     space: { type: 'string', default: 'fashion-mlp-supernet' },
-    steps: { type: 'string', default: '300' },
+    steps: { type: 'string', default: '400' },
     subnets: { type: 'string', default: '8' },
-    'rank-steps': { type: 'string', default: '200' },
+    'rank-steps': { type: 'string', default: '300' },
     seeds: { type: 'string', default: '2' },
-    limit: { type: 'string', default: '6000' },
+    limit: { type: 'string', default: '8000' },
+    'data-dir': { type: 'string', default: FASHION_MNIST_DIR },
+    'val-fraction': { type: 'string', default: '0.25' },
     batch: { type: 'string', default: '128' },
     population: { type: 'string', default: '12' },
     generations: { type: 'string', default: '3' },
@@ -64,7 +66,8 @@ if (!example) throw new Error(`--space: no example space "${f.space}" (${listExa
 const space = SearchSpace.parse(example.space);
 const names = (f.strategies?.split(',').map((s) => s.trim()) ?? TRAINING_STRATEGY_NAMES.filter((n) => n !== 'plain')) as TrainingStrategyName[];
 for (const n of names) if (!TRAINING_STRATEGY_NAMES.includes(n)) throw new Error(`--strategies: unknown strategy "${n}" (${TRAINING_STRATEGY_NAMES.join(', ')})`);
-const data = DatasetConfig.parse({ kind: 'fashion-mnist', dir: FASHION_MNIST_DIR, limit: int('limit') });
+// A large validation share: with a few hundred images the standalone scores' own noise hides the ranking.
+const data = DatasetConfig.parse({ kind: 'fashion-mnist', dir: f['data-dir'], limit: int('limit'), valFraction: Number(f['val-fraction']) });
 
 /** Standalone trainings by (subnet, seed, steps): trained once, their weights reused for every strategy. */
 function cachingTrainer(inner: StandaloneTrainer): StandaloneTrainer & { hits: number } {

@@ -18,7 +18,8 @@ import { connectJobQueue } from '../queue/JobQueue.js';
 import { SearchManager } from '../search/SearchManager.js';
 import { RunFollower } from '../train/RunFollower.js';
 import { exportSubnet } from '../export/exportSubnet.js';
-import { compressRun, listCompressResults } from '../compress/compressRun.js';
+import { listCompressResults } from '../compress/compressRun.js';
+import { compressInChild } from '../compress/compressChild.js';
 import { EventHub, type Handlers } from './session.js';
 import { VERSION } from './version.js';
 
@@ -143,9 +144,8 @@ export async function createCore(opts: CoreOptions = {}): Promise<Core> {
     'rank.get': async ({ runId }) => rankings.get(runId),
     'rank.cancel': async ({ runId }) => rankings.cancel(runId),
     'export.subnet': async (req, { signal }) => exportSubnet(req, { runsDir, signal }),
-    // In the host process like export (a few seconds per point on a small MoE); a child process, as search
-    // has, is the next step if runs get large.
-    'compress.run': async (req, { signal }) => compressRun(req, { runsDir, signal }),
+    // In a child process (the CLI), as rank: the passes are synchronous JavaScript.
+    'compress.run': async (req, { signal }) => compressInChild(req, { runsDir, backend: backendChoice, signal }),
     'compress.list': async ({ runId }) => listCompressResults(runsDir, runId, (m) => console.warn(m)),
   };
 

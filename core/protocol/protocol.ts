@@ -145,6 +145,12 @@ export const TrainConfig = z
     /** Evaluate on held-out data every N steps. */
     evalEvery: z.number().int().min(1).default(50),
     checkpointEvery: z.number().int().min(1).default(100),
+    /**
+     * BAM upcycling (issue 15, core/train/upcycle.ts): trained runs (same space, typically one-expert MoE
+     * blocks = dense FFNs) whose FFNs initialise this run's experts (expert k ← run k mod R), fresh routers,
+     * other weights averaged. The lineage of the run.
+     */
+    upcycleFrom: z.array(z.string().min(1)).min(1).max(64).optional(),
   })
   .strict();
 export type TrainConfig = z.infer<typeof TrainConfig>;

@@ -17,6 +17,7 @@ import type { AccuracyEstimate } from '../protocol/protocol.js';
 import { evaluationBatchNormBatches, withSubnetBatchNorm } from './batchNorm.js';
 import { evaluateArch } from './evaluate.js';
 import { buildRunSupernet } from './strategies/registry.js';
+import { upcycleFromRuns } from './upcycle.js';
 
 export interface RunTrainingOptions {
   store: RunStore;
@@ -80,6 +81,10 @@ async function trainOwnedRun(opts: RunTrainingOptions): Promise<RunTrainingResul
     // The strategy's network (few-shot: sub-supernets, rebuilt from the checkpoint's split tree).
     const net = buildRunSupernet(cfg, ckpt?.meta.strategyState);
     try {
+      if (!ckpt && cfg.upcycleFrom?.length) {
+        const r = await upcycleFromRuns(net, store, cfg.upcycleFrom, (message) => emit({ kind: 'log', runId, level: 'warn', message }));
+        emit({ kind: 'log', runId, level: 'info', message: `upcycled from ${cfg.upcycleFrom.join(', ')}: ${r.copied.length} expert arrays copied, ${r.averaged.length} averaged, ${r.fresh.length} fresh (routers)` });
+      }
       await store.truncateMetrics(runId, ckpt?.meta.step ?? 0);
       await setSummary({
         status: 'running',

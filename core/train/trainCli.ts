@@ -43,6 +43,8 @@ const TRAIN_USAGE = `Usage: switchyard train <space.json> [flags]
   --backend B          auto | tensorflow | webgpu | wasm | cpu (default auto)
   --runs-dir DIR       where runs are stored (default ${defaultRunsDir()})
   --resume RUNID       continue an interrupted or stopped run (no space file needed)
+  --upcycle-from R,…   initialise the experts from these trained runs' FFNs (BAM upcycling: expert k ← run
+                       k mod R, fresh routers, other weights averaged); same runs folder
   --json               print one JSON result object and no progress`;
 
 const num = z.coerce.number();
@@ -61,6 +63,7 @@ const TrainFlags = z
     backend: BackendChoice.optional(),
     'runs-dir': z.string().optional(),
     resume: z.string().min(1).optional(),
+    'upcycle-from': z.string().min(1).optional(),
     json: z.literal(true).optional(),
     name: z.string().optional(),
     help: z.literal(true).optional(),
@@ -202,9 +205,13 @@ export async function runTrainCommand(argv: string[], seams: TrainCommandSeams =
         backend: flags.backend,
         evalEvery: flags['eval-every'],
         checkpointEvery: flags['checkpoint-every'],
+        upcycleFrom: flags['upcycle-from']?.split(',').map((r) => r.trim()),
       },
       'train config',
     );
+    for (const [i, id] of (config.upcycleFrom ?? []).entries()) {
+      if (!(await store.exists(id))) throw new ProtocolError('not_found', `--upcycle-from[${i}]: run "${id}" not found in ${store.root}`, [{ path: `--upcycle-from[${i}]`, message: 'not found' }]);
+    }
     const memory = activationMemoryIssues(config.space, config.batchSize, activationBudgetFor(totalmem()));
     if (memory.length > 0) throw new ProtocolError('invalid', `${file}: ${memory[0]!.message}`, memory);
     runId = store.newRunId();

@@ -243,6 +243,7 @@ export function countGraphParams(graph: SubnetGraph): number {
             (o.iterations ?? []).reduce((a, w) => a + d(w), 0) +
             (o.recurrent ? d(o.recurrent.proj) + (o.recurrent.gru ? d(o.recurrent.gru.input) + d(o.recurrent.gru.hidden) : 0) : 0) +
             (o.similarity ? d(o.similarity.ws) : 0) +
+            (o.residualMlp ? f(o.residualMlp.mlp) + d(o.residualMlp.coef) : 0) +
             o.slots.reduce((a, sl) => a + (sl.kind === 'expert' ? f(sl.ffn) : sl.kind === 'constant' ? sl.value.length + (sl.gate ? d(sl.gate) : 0) : 0), 0)
           );
         default:

@@ -111,6 +111,11 @@ export interface MoEOp {
    */
   prototype?: boolean;
   /**
+   * DeepSpeed-MoE residual MoE (core/nn/moe/MoELayer.ts `residualMlp`): the op's output (experts and shared
+   * experts) becomes c₀·out + c₁·mlp(x) with [c₀, c₁] = softmax(x · coef + bias), coef [dim, 2].
+   */
+  residualMlp?: { mlp: Ffn; coef: DenseWeights } | null;
+  /**
    * Chain-of-Experts: the routers of passes 2..C over the same slots and experts. The op then outputs
    * x(C) − x with x(0) = x, x(t) = x(t−1) + pass_t(x(t−1)) (pass 1 routed by `router`); absent: one pass.
    */

@@ -65,6 +65,12 @@ export const MoEBlock = z
     constantExperts: expertCount(MAX_SPECIAL_EXPERTS, 'constant experts'),
     residual: z.boolean().default(true),
     /**
+     * DeepSpeed-MoE residual MoE (Rajbhandari et al., 2022, §4.1): a fixed dense MLP (one expert's shape) beside
+     * the routed experts, y = c₀·MoE(x) + c₁·MLP(x), [c₀, c₁] = softmax(Linear(x)) as deepspeed/moe/layer.py's
+     * `use_residual`; the paper pairs it with top-1 routing. Absent: off.
+     */
+    residualMlp: z.boolean().optional(),
+    /**
      * Chain-of-Experts (Wang et al., 2025, arXiv 2506.18945): C sequential iterations inside the layer over
      * the same experts, each with its own router, x(t) = x(t−1) + Σ_i g_t,i E_i(x(t−1)) (inner residual,
      * I_r = 1), y = x(C); 1 is a plain MoE layer (the paper runs C = 2 with k per iteration).

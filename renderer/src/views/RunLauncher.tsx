@@ -1,7 +1,7 @@
 import { useId } from 'react';
 import { useShallow } from 'zustand/react/shallow';
 import type { BackendChoice, Strategy } from '../../../core/protocol/protocol.js';
-import { TRAINING_STRATEGY_NAMES } from '../../../core/protocol/strategyNames.js';
+import { TRAINING_STRATEGIES, TRAINING_STRATEGY_NAMES } from '../../../core/protocol/strategyNames.js';
 import { startRun } from '../store/coreActions.js';
 import { DEFAULT_DATASETS, type DatasetForm, type LaunchForm } from '../store/runsSlice.js';
 import { useWorkbench } from '../store/store.js';
@@ -27,18 +27,23 @@ function Num(props: { label: string; value: number; step?: number; min?: number;
   );
 }
 
-function Pick<T extends string>(props: { label: string; value: T; options: readonly T[]; testId: string; onChange: (v: T) => void }) {
+function Pick<T extends string>(props: { label: string; value: T; options: readonly T[]; testId: string; onChange: (v: T) => void; help?: (v: T) => string }) {
   const id = useId();
   return (
     <div className="field">
       <label htmlFor={id}>{props.label}</label>
       <select id={id} value={props.value} data-testid={props.testId} onChange={(e) => props.onChange(e.target.value as T)}>
         {props.options.map((o) => (
-          <option key={o} value={o}>
+          <option key={o} value={o} title={props.help?.(o)}>
             {o}
           </option>
         ))}
       </select>
+      {props.help ? (
+        <span className="muted" data-testid={`${props.testId}-help`}>
+          {props.help(props.value)}
+        </span>
+      ) : null}
     </div>
   );
 }
@@ -145,7 +150,7 @@ export function RunLauncher() {
         <Num label="Batch" value={launch.batchSize} testId="launch-batch" onChange={set('batchSize')} />
         <Num label="Learning rate" value={launch.learningRate} step={0.001} testId="launch-lr" onChange={set('learningRate')} />
         <Num label="Eval every" value={launch.evalEvery} testId="launch-eval-every" onChange={set('evalEvery')} />
-        <Pick label="Strategy" value={launch.strategy} options={STRATEGIES} testId="launch-strategy" onChange={set('strategy')} />
+        <Pick label="Strategy" value={launch.strategy} options={STRATEGIES} testId="launch-strategy" onChange={set('strategy')} help={(s) => TRAINING_STRATEGIES[s]} />
         <Pick label="Backend" value={backends.includes(launch.backend) ? launch.backend : 'auto'} options={backends} testId="launch-backend" onChange={set('backend')} />
       </div>
       {mismatch ? (

@@ -79,6 +79,7 @@ export function StageEditor() {
             <NumberField path={track(b('sharedExperts'))} label="Shared experts" hint="DeepSeekMoE: always active" />
             <NumberField path={track(b('segments'))} label="Segments" hint="fine-grained split per expert" />
             <CheckField path={track(b('residual'))} label="Residual connection" />
+            <CheckField path={track(b('residualMlp'))} label="Residual MoE (dense MLP + experts, DeepSpeed-MoE)" />
           </div>
           <h4>Routing</h4>
           <div className="field-grid">
