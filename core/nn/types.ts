@@ -39,6 +39,9 @@ export interface MoELayerOutput {
   meanActive: tf.Scalar;
   /** [tokens] the slot with the highest routing weight for each token (specialization maps). */
   topExpert: tf.Tensor1D;
+  /** Routers with prototypes (ProMoE): [slots, d] the prototypes, and [tokens, d] the router input. */
+  prototypes?: tf.Tensor2D;
+  routerInput?: tf.Tensor2D;
   /** [tokens, slots] 1 where the token used the slot (co-activation). */
   mask: tf.Tensor2D;
 }

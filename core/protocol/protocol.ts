@@ -270,6 +270,13 @@ export const Specialization = z.object({
       counts: z.array(z.array(z.number())),
       /** coact[e1][e2]: tokens that used both experts. */
       coactivation: z.array(z.array(z.number())),
+      /**
+       * Routers with prototypes (ProMoE): held-out tokens and the prototypes, L2-normalised, on the tokens'
+       * first two principal components (core/train/prototypePlane.ts); tokens as [pc1, pc2, top expert].
+       */
+      prototypePlane: z
+        .object({ tokens: z.array(z.tuple([z.number(), z.number(), z.number().int()])), prototypes: z.array(z.tuple([z.number(), z.number()])), explained: z.number() })
+        .optional(),
     }),
   ),
   plane: z

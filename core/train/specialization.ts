@@ -9,6 +9,7 @@ import type { Supernet } from '../nn/types.js';
 import type { Specialization } from '../protocol/protocol.js';
 import type { Arch } from '../space/SearchSpace.js';
 import { createRng } from '../space/rng.js';
+import { prototypePlane, type PrototypePlane } from './prototypePlane.js';
 
 export const PLANE_GRID_SIZE = 48;
 /**
@@ -31,7 +32,11 @@ interface LayerAcc {
   expertNames: string[];
   counts: number[][];
   coactivation: number[][];
+  prototypePlane?: PrototypePlane;
 }
+
+/** Rows of a row-major [n, d] array. */
+const rowsOf = (v: ArrayLike<number>, d: number) => Array.from({ length: Math.floor(v.length / d) }, (_, i) => Array.from(Array.prototype.slice.call(v, i * d, (i + 1) * d) as number[]));
 
 /** Reads are asynchronous (WebGPU under Node has no synchronous read-back). */
 export async function computeSpecialization(
@@ -48,14 +53,19 @@ export async function computeSpecialization(
   for (let s = 0; s < n; s += SPECIALIZATION_CHUNK) {
     const m = Math.min(SPECIALIZATION_CHUNK, n - s);
     const labels = ds.val.y.subarray(s, s + m);
-    const { reads, moe } = tf.tidy(() => {
+    const { reads, moe, protoReads } = tf.tidy(() => {
       const x = tf.tensor(ds.val.x.subarray(s * f, (s + m) * f), [m, ...ds.inputShape]);
       const out = net.apply(x, arch, { training: false, progress: 1 });
       const moe = out.moe.map((l) => ({ layer: l.layer, expertNames: l.expertNames }));
-      return { moe, reads: out.moe.flatMap((l) => [l.mask, tf.matMul(l.mask, l.mask, true, false)]) };
+      // The first chunk's router inputs and prototypes, for layers whose router has prototypes (ProMoE).
+      const protoReads = s === 0 ? out.moe.map((l) => (l.prototypes && l.routerInput ? [l.routerInput, l.prototypes, l.topExpert] : [])) : [];
+      return { moe, reads: out.moe.flatMap((l) => [l.mask, tf.matMul(l.mask, l.mask, true, false)]), protoReads };
     });
     const values = await Promise.all(reads.map((t) => t.data()));
     tf.dispose(reads);
+    const protoValues = await Promise.all(protoReads.map((ts) => Promise.all(ts.map((t) => t.data()))));
+    const protoShapes = protoReads.map((ts) => ts.map((t) => t.shape));
+    tf.dispose(protoReads.flat());
     if (s === 0) {
       layers = moe.map((l) => {
         const slots = l.expertNames.length;
@@ -63,6 +73,11 @@ export async function computeSpecialization(
         return { layer: l.layer, expertNames: l.expertNames, counts: square(classes), coactivation: square(slots) };
       });
     }
+    protoValues.forEach((v, li) => {
+      if (v.length !== 3) return;
+      const d = protoShapes[li]![0]![1]!;
+      layers[li]!.prototypePlane = prototypePlane(rowsOf(v[0]!, d), Array.from(v[2]!, (e) => Math.round(e)), rowsOf(v[1]!, d));
+    });
     moe.forEach((l, li) => {
       const acc = layers[li]!;
       const slots = l.expertNames.length;

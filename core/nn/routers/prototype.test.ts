@@ -138,3 +138,23 @@ describe('ProMoE prototypical routing', () => {
     net.dispose();
   });
 });
+
+describe('ProMoE view data', () => {
+  it('the specialization snapshot puts the prototypes and held-out tokens on the PCA plane', async () => {
+    const { computeSpecialization } = await import('../../train/specialization.js');
+    const { Specialization } = await import('../../protocol/protocol.js');
+    const config = TrainConfig.parse({ space: spirals({ mode: 'prototype' }), data: { kind: 'spirals', samples: 400, seed: 1 }, steps: 1 });
+    const net = buildSupernet(config.space, { seed: 2 });
+    const ds = await loadDataset(config.data);
+    const spec = await computeSpecialization(net, largestArch(config.space), ds, 0, { samples: 64, gridSize: 8, points: 10 });
+    expect(Specialization.safeParse(spec).success).toBe(true);
+    const plane = spec.layers[0]!.prototypePlane!;
+    expect(plane.prototypes).toHaveLength(4);
+    expect(plane.tokens).toHaveLength(Math.min(64, ds.val.n));
+    expect(plane.explained).toBeGreaterThan(0);
+    expect(plane.explained).toBeLessThanOrEqual(1 + 1e-9);
+    // Tokens are coloured by the expert the layer routed them to.
+    for (const t of plane.tokens) expect([0, 1, 2, 3]).toContain(t[2]);
+    net.dispose();
+  });
+});

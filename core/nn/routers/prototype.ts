@@ -53,6 +53,7 @@ export const prototype: Router<PrototypeRouting> = {
   fusable: false,
   logits: (x, kernel, r) => cosineScores(x, kernel, r.scale),
   scores: (logits) => logits,
+  prototypes: (kernel) => tf.transpose(kernel) as tf.Tensor2D,
   activeK: (r, l) => r.k * l.shape.segments,
   select: (scores, r, l) => topKMaskTensor(scores, r.k * l.shape.segments),
   auxLosses: (r, { x, kernel, chosen }) => (r.rclWeight > 0 ? [{ name: 'rcl', weight: r.rclWeight, value: routingContrastiveLoss(x, kernel, chosen, r.rclTemperature) }] : []),

@@ -102,6 +102,11 @@ export interface Router<R extends Routing = Routing> {
    * balance and z-losses; `x` the router input, `kernel` its slice, `chosen` the [T, S] choice (no gradient).
    */
   auxLosses?(r: R, route: { probs: tf.Tensor2D; entropy: tf.Scalar; x: tf.Tensor2D; kernel: tf.Tensor2D; chosen: tf.Tensor2D }): NamedLoss[];
+  /**
+   * Points in the router input's space that stand for the experts (ProMoE's prototypes), [S, rows], from the
+   * kernel slice; the layer reports them with its input for the prototypes-and-tokens view.
+   */
+  prototypes?(kernel: tf.Tensor2D, r: R): tf.Tensor2D;
   /** Training only, after selection: update state no gradient trains (MixER's centroids). */
   update?(x: tf.Tensor2D, chosen: tf.Tensor2D, kernel: tf.Variable, r: R): void;
   /** `lower` gives the graph's router an [S] bias (parameters an exported model holds beyond the kernel). */

@@ -51,6 +51,42 @@ function PlaneView({ plane, layer, testId }: { plane: NonNullable<Specialization
   return <canvas ref={ref} className="plane" style={{ width: size, height: size }} data-testid={testId} role="img" aria-label="Input plane coloured by chosen expert" />;
 }
 
+/**
+ * ProMoE's prototypes among the held-out tokens: both L2-normalised, on the tokens' first two principal
+ * components (core/train/prototypePlane.ts); tokens coloured by their top expert, each prototype a ringed
+ * cross in its expert's colour. Tokens clustering around their own expert's prototype is the routing
+ * contrastive loss at work.
+ */
+function PrototypeScatter({ plane, names, testId }: { plane: NonNullable<Specialization['layers'][number]['prototypePlane']>; names: string[]; testId: string }) {
+  const size = 260;
+  const pad = 14;
+  const xs = [...plane.tokens.map((t) => t[0]), ...plane.prototypes.map((p) => p[0])];
+  const ys = [...plane.tokens.map((t) => t[1]), ...plane.prototypes.map((p) => p[1])];
+  const [x0, x1] = [Math.min(...xs), Math.max(...xs)];
+  const [y0, y1] = [Math.min(...ys), Math.max(...ys)];
+  const sx = (x: number) => pad + ((x - x0) / (x1 - x0 || 1)) * (size - 2 * pad);
+  const sy = (y: number) => size - pad - ((y - y0) / (y1 - y0 || 1)) * (size - 2 * pad);
+  return (
+    <figure className="prototype-plane">
+      <svg width={size} height={size} data-testid={testId} role="img" aria-label={`Tokens and ${plane.prototypes.length} prototypes on the first two principal components`}>
+        {plane.tokens.map(([x, y, e], i) => (
+          <circle key={i} cx={sx(x)} cy={sy(y)} r={2.2} fill={categoryColor(e)} opacity={0.6} />
+        ))}
+        {plane.prototypes.map(([x, y], e) => (
+          <g key={`p${e}`} data-testid={`${testId}-proto-${e}`}>
+            <title>{`prototype of ${names[e] ?? `e${e}`}`}</title>
+            <circle cx={sx(x)} cy={sy(y)} r={7} fill="none" stroke="#111" strokeWidth={2} />
+            <path d={`M${sx(x) - 5},${sy(y)}h10M${sx(x)},${sy(y) - 5}v10`} stroke={categoryColor(e)} strokeWidth={2.5} />
+          </g>
+        ))}
+      </svg>
+      <figcaption className="muted">
+        prototypes (⊕) and tokens, PCA of the normalised router inputs ({Math.round(plane.explained * 100)} % of variance)
+      </figcaption>
+    </figure>
+  );
+}
+
 export function SpecializationPanel() {
   const spec = useFrameValue((s) => s.specialization);
   const [norm, setNorm] = useState<Norm>('row');
@@ -105,6 +141,7 @@ export function SpecializationPanel() {
                   label={`Expert co-activation for ${l.layer}`}
                 />
                 {spec.plane && li === planeLayer ? <PlaneView plane={spec.plane} layer={li} testId={`spec-plane-${id}`} /> : null}
+                {l.prototypePlane ? <PrototypeScatter plane={l.prototypePlane} names={l.expertNames} testId={`spec-prototypes-${id}`} /> : null}
               </div>
               {spec.plane && li !== planeLayer ? (
                 <button type="button" className="link" onClick={() => setPlaneLayer(li)}>
