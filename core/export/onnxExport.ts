@@ -39,6 +39,8 @@ class GraphBuilder {
   lastLogits: { name: string; slots: number } | null = null;
   /** RMoE chains (MoEOp.recurrent): the state the last op of each left, and its cell's initializers. */
   readonly chains = new Map<string, { h: string; cell: { wx: string; bx: string; wh: string; bh: string } }>();
+  /** MomentumSMoE: the buffer the last momentum op left, and its width. */
+  momentum: { p: string; dim: number } | null = null;
 
   fresh(base: string): string {
     return `${base.replace(/[^\w.]/g, '_')}__${this.counter++}`;
@@ -184,8 +186,20 @@ function cappedAssignmentOnnx(g: GraphBuilder, probs: string, capacity: string, 
   return a;
 }
 
-/** An MoE op: one pass, or Chain-of-Experts' x(C) − x over passes x(t) = x(t−1) + pass_t(x(t−1)). */
+/** An MoE op: its update (one pass or Chain-of-Experts' passes), through MomentumSMoE's buffer where it has one. */
 function moe(g: GraphBuilder, x: string, m: MoEOp): string {
+  const f = moeUpdate(g, x, m);
+  if (!m.momentum) return f;
+  // MomentumSMoE: p = μ·p_prev + γ·f, the op gives −p.
+  const gf = g.one('Mul', [f, g.scalar(m.momentum.gamma)], [], `${m.name}.mom_gamma`);
+  const prev = g.momentum?.dim === m.dim ? g.momentum.p : null;
+  const p = prev ? g.one('Add', [g.one('Mul', [prev, g.scalar(m.momentum.mu)]), gf], [], `${m.name}.mom`) : gf;
+  g.momentum = { p, dim: m.dim };
+  return g.one('Neg', [p], [], `${m.name}.mom_neg`);
+}
+
+/** The op's update: one pass, or Chain-of-Experts' x(C) − x over passes x(t) = x(t−1) + pass_t(x(t−1)). */
+function moeUpdate(g: GraphBuilder, x: string, m: MoEOp): string {
   if (!m.iterations?.length) return moePass(g, x, m, m.router, m.name);
   let h = x;
   [m.router, ...m.iterations].forEach((r, t) => (h = g.one('Add', [h, moePass(g, h, m, r, t === 0 ? m.name : `${m.name}.it${t + 1}`)], [], `${m.name}.x${t + 1}`)));

@@ -52,6 +52,8 @@ class Builder {
 
   /** RMoE chains (core/nn/graph/ops.ts MoEOp.recurrent): the state the last op of each left, and its cell. */
   readonly chains = new Map<string, { h: SymbolicTensor; cell: (xp: SymbolicTensor, h: SymbolicTensor) => SymbolicTensor }>();
+  /** MomentumSMoE: the buffer the last momentum op left, and its width. */
+  momentum: { p: SymbolicTensor; dim: number } | null = null;
 
   /** A Dense layer whose weights are set once the model is built. */
   dense(x: SymbolicTensor, w: DenseWeights, name: string, activation?: string, trainable = true): SymbolicTensor {
@@ -135,8 +137,7 @@ function recurrentInput(b: Builder, x: SymbolicTensor, rec: NonNullable<MoEOp['r
     const [ir, iz, inn] = gates(g.input, 'x');
     const [hr, hz, hn] = gates(g.hidden, 'h');
     const act = (fn: string, t: SymbolicTensor, name: string) => tf.layers.activation({ activation: fn as never, name: b.name(name) }).apply(t) as SymbolicTensor;
-    const negate = new Float32Array(H * H);
-    for (let i = 0; i < H; i++) negate[i * H + i] = -1;
+    const negate = scaledEye(H, -1);
     cell = (xi, h) => {
       const on = (l: tf.layers.Layer, t: SymbolicTensor) => l.apply(t) as SymbolicTensor;
       const r = act('sigmoid', b.add([on(ir!, xi), on(hr!, h)], `${n}_gru_r_sum`), `${n}_gru_r`);
@@ -153,14 +154,32 @@ function recurrentInput(b: Builder, x: SymbolicTensor, rec: NonNullable<MoEOp['r
   return h;
 }
 
-/** An MoE op: one pass, or Chain-of-Experts' x(C) − x over passes x(t) = x(t−1) + pass_t(x(t−1)). */
+/** An MoE op: its update (one pass or Chain-of-Experts' passes), through MomentumSMoE's buffer where it has one. */
 function moeLayers(b: Builder, x: SymbolicTensor, m: MoEOp): SymbolicTensor {
+  const f = moeUpdate(b, x, m);
+  if (!m.momentum) return f;
+  // MomentumSMoE: p = μ·p_prev + γ·f (fixed diagonal maps), the op gives −p.
+  const { mu, gamma } = m.momentum;
+  const prev = b.momentum?.dim === m.dim ? b.momentum.p : null;
+  const gf = b.fixed(f, scaledEye(m.dim, gamma), m.dim, m.dim, null, `${m.name}_mom_gamma`);
+  const p = prev ? b.add([b.fixed(prev, scaledEye(m.dim, mu), m.dim, m.dim, null, `${m.name}_mom_mu`), gf], `${m.name}_mom`) : gf;
+  b.momentum = { p, dim: m.dim };
+  return b.fixed(p, scaledEye(m.dim, -1), m.dim, m.dim, null, `${m.name}_mom_neg`);
+}
+
+/** c · I (n × n). */
+function scaledEye(n: number, c: number): Float32Array {
+  const k = new Float32Array(n * n);
+  for (let i = 0; i < n; i++) k[i * n + i] = c;
+  return k;
+}
+
+/** The op's update: one pass, or Chain-of-Experts' x(C) − x. */
+function moeUpdate(b: Builder, x: SymbolicTensor, m: MoEOp): SymbolicTensor {
   if (!m.iterations?.length) return moePass(b, x, m, m.router, m.name);
   let h = x;
   [m.router, ...m.iterations].forEach((r, t) => (h = b.add([h, moePass(b, h, m, r, t === 0 ? m.name : `${m.name}_it${t + 1}`)], `${m.name}_x${t + 1}`)));
-  const negate = new Float32Array(m.dim * m.dim);
-  for (let i = 0; i < m.dim; i++) negate[i * m.dim + i] = -1;
-  return b.add([h, b.fixed(x, negate, m.dim, m.dim, null, `${m.name}_minus_x`)], `${m.name}_chain`);
+  return b.add([h, b.fixed(x, scaledEye(m.dim, -1), m.dim, m.dim, null, `${m.name}_minus_x`)], `${m.name}_chain`);
 }
 
 function moePass(b: Builder, x: SymbolicTensor, m: MoEOp, router: DenseWeights, n: string): SymbolicTensor {

@@ -113,6 +113,11 @@ export interface MoESubnetLayer {
    * x(C) (x(C) − x without `residual`).
    */
   iterations?: { kernel: WeightArray; bias: WeightArray | null }[] | null;
+  /**
+   * MomentumSMoE: the layer's update f (its passes without the residual) becomes −p, p = mu·p_prev + gamma·f,
+   * p_prev the previous momentum layer's buffer (core/nn/moe/momentum.ts); absent or null: none.
+   */
+  momentum?: { mu: number; gamma: number } | null;
   gating: SubnetGating;
   normalize: boolean;
   residual: boolean;

@@ -5,6 +5,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { renormalizedGates } from '../moe/routers.js';
+import { momentumStep } from '../moe/momentum.js';
 import { chainStep, type GruTensors } from '../routers/rmoe.js';
 import { mixedLogits } from '../routers/similarity.js';
 import { l2Rows } from '../routers/prototype.js';
@@ -142,10 +143,12 @@ class Compiler {
       }
       return out;
     };
-    if (!m.iterations?.length) return (x) => pass(x, router);
     // Chain-of-Experts: x(t) = x(t−1) + pass_t(x(t−1)); the op gives x(C) − x (its residual op adds x back).
-    const routers = [router, ...m.iterations.map((w) => this.dense(w))];
-    return (x) => tf.sub(routers.reduce((h, r) => tf.add(h, pass(h, r)), x), x);
+    const routers = [router, ...(m.iterations ?? []).map((w) => this.dense(w))];
+    const update = routers.length === 1 ? (x: tf.Tensor) => pass(x, router) : (x: tf.Tensor) => tf.sub(routers.reduce((h, r) => tf.add(h, pass(h, r)), x), x);
+    // MomentumSMoE: −p, p = μ·p_prev + γ·f carried across the momentum ops of the run.
+    const mom = m.momentum;
+    return mom ? (x) => tf.neg(momentumStep(this.state, update(x) as tf.Tensor2D, mom)) : update;
   }
 
   op(o: SubnetOp): Forward {

@@ -60,9 +60,9 @@ function moeOps(l: MoESubnetLayer): SubnetOp[] {
         }
       : null,
     iterations: l.iterations?.length ? l.iterations.map((r) => denseOf(r.kernel, r.bias)) : null,
+    momentum: l.momentum ?? null,
     similarity: l.similarity ? { ws: denseOf(l.similarity.ws, null), temperature: l.similarity.temperature } : null,
     ...(l.prototype ? { prototype: true } : {}),
-    ...(l.residualMlp ? { residualMlp: { mlp: ffnOf(l.residualMlp.ffn, l.activation), coef: denseOf(l.residualMlp.coef, l.residualMlp.coefBias) } } : {}),
     ...(l.residualMlp ? { residualMlp: { mlp: ffnOf(l.residualMlp.ffn, l.activation), coef: denseOf(l.residualMlp.coef, l.residualMlp.coefBias) } } : {}),
   };
   return l.residual ? [{ op: 'residual', name: `${l.name}.residual`, body: [op] }] : [op];

@@ -120,6 +120,12 @@ export interface MoEOp {
    * x(C) − x with x(0) = x, x(t) = x(t−1) + pass_t(x(t−1)) (pass 1 routed by `router`); absent: one pass.
    */
   iterations?: DenseWeights[] | null;
+  /**
+   * MomentumSMoE (core/nn/moe/momentum.ts): with f the op's output as above, p = mu · p_prev + gamma · f, p_prev
+   * the buffer the previous momentum op of the graph left (zeros for the first, or where its shape differs),
+   * and the op outputs −p (its residual op adds x: x − p).
+   */
+  momentum?: { mu: number; gamma: number } | null;
 }
 
 export type SubnetOp =

@@ -49,6 +49,7 @@ import { glorotUniform, normalInit, type VariableStore } from '../init.js';
 import type { ColumnKind, FfnWeights, MoESubnetLayer, SubnetGating, WeightArray } from '../subnetLayers.js';
 import type { MoELayerOutput } from '../types.js';
 import { moeFfn } from '../webgpu/moeFfn.js';
+import { momentumStep } from './momentum.js';
 import { describeRouting } from '../../space/routing/registry.js';
 import type { RoutingShape } from '../../space/routing/descriptor.js';
 import { routingShape } from '../../space/validateSpace.js';
@@ -119,6 +120,11 @@ export class MoELayer {
   readonly selectionBias: tf.Variable | null;
   /** The router's own variables (core/nn/routers/router.ts `Router.params`), or null. */
   readonly routerParams: RouterParams | null;
+  /**
+   * MomentumSMoE on (the block's `momentum`); false runs the same weights as a plain residual layer with
+   * μ = 0, y = x − γ·f (the noise-robustness comparison evaluates one trained subnet both ways).
+   */
+  momentumActive = true;
   /** Chain-of-Experts: the router kernels of iterations 2..C (the block's `iterations`), shaped as `router`. */
   readonly iterationRouters: tf.Variable[];
   private jitterSeed = 0;
@@ -253,7 +259,7 @@ export class MoELayer {
     // The fused kernels compute softmax(x·W) themselves: router jitter, z-loss and gating residuals need the
     // logits, so those blocks take the unfused path.
     const plainRouter = b.routerJitter === 0 && b.zLossWeight === 0 && !b.gatingResidual && !this.selectionBias;
-    return routerOf(b.routing).fusable && b.iterations === 1 && b.activation === 'relu' && noSpecial && plainRouter && b.segments === 1 && d % 4 === 0 && hidden % 4 === 0;
+    return routerOf(b.routing).fusable && b.iterations === 1 && !b.momentum && b.activation === 'relu' && noSpecial && plainRouter && b.segments === 1 && d % 4 === 0 && hidden % 4 === 0;
   }
 
   private ffn(e: ExpertWeights, x: tf.Tensor2D, d: number, h: number): tf.Tensor2D {
@@ -276,22 +282,34 @@ export class MoELayer {
    */
   apply(x: tf.Tensor2D, hidden: number, opts: MoEForwardOptions, ctx?: MoEForwardContext): { y: tf.Tensor2D; report: MoELayerOutput; reports: MoELayerOutput[] } {
     const C = this.block.iterations;
-    if (C === 1) {
+    const mom = this.block.momentum && (this.momentumActive ? this.block.momentum : { mu: 0, gamma: this.block.momentum.gamma });
+    if (C === 1 && !mom) {
       const once = this.applyOnce(x, hidden, opts, ctx, this.router, this.block.residual);
       return { ...once, reports: [once.report] };
     }
-    let h = x;
+    // f: the layer's update (one pass without its residual, or the Chain-of-Experts passes' sum x(C) − x).
+    let f: tf.Tensor2D;
     const reports: MoELayerOutput[] = [];
-    for (let t = 0; t < C; t++) {
-      const { y, report } = this.applyOnce(h, hidden, opts, ctx, this.routerAt(t), true);
-      if (t > 0) report.layer = `${this.name}.it${t + 1}`;
-      reports.push(report);
-      h = y;
+    if (C === 1) {
+      const once = this.applyOnce(x, hidden, opts, ctx, this.router, false);
+      f = once.y;
+      reports.push(once.report);
+    } else {
+      let h = x;
+      for (let t = 0; t < C; t++) {
+        const { y, report } = this.applyOnce(h, hidden, opts, ctx, this.routerAt(t), true);
+        if (t > 0) report.layer = `${this.name}.it${t + 1}`;
+        reports.push(report);
+        h = y;
+      }
+      const first = reports[0]!;
+      first.losses = reports.flatMap((r) => r.losses ?? []);
+      for (const r of reports.slice(1)) delete r.losses;
+      f = tf.sub(h, x) as tf.Tensor2D;
     }
-    const first = reports[0]!;
-    first.losses = reports.flatMap((r) => r.losses ?? []);
-    for (const r of reports.slice(1)) delete r.losses;
-    return { y: this.block.residual ? h : (tf.sub(h, x) as tf.Tensor2D), report: first, reports };
+    // MomentumSMoE: y = x − p, p = μ·p_prev + γ·f carried across the MoE layers (./momentum.ts).
+    const update = mom ? (tf.neg(momentumStep(ctx?.state ?? new Map(), f, mom)) as tf.Tensor2D) : f;
+    return { y: this.block.residual ? (tf.add(x, update) as tf.Tensor2D) : update, report: reports[0]!, reports };
   }
 
   /** One routed pass with router kernel `kernel`: y = (residual ? x : 0) + Σ gates · experts(x). */
@@ -406,12 +424,6 @@ export class MoELayer {
     if (residual) y = tf.add(x, y);
 
     const report = this.report(probs, pre, mask, routed.balance, routed.entropy);
-    // Routers with prototypes (ProMoE) report them with the router input (the specialization view's plane).
-    const protos = routerOf(routing).prototypes?.(kernel.slice([0, 0], [d, S]) as tf.Tensor2D, routing);
-    if (protos) {
-      report.prototypes = protos;
-      report.routerInput = x;
-    }
     report.losses = routed.losses;
     const z = routed.losses.find((l) => l.name === 'z');
     if (z) report.zLoss = z.value;
@@ -570,6 +582,7 @@ export class MoELayer {
       ...(lowered.prototype ? { prototype: true } : {}),
       ...(this.residualMlp ? { residualMlp: { ffn: ffn(this.residualMlp.ffn), coef: weightArray(this.residualMlp.coef, [0, 0], [d, 2]), coefBias: weightArray(this.residualMlp.coefBias, [0], [2]) } } : {}),
       iterations: this.iterationRouters.length > 0 ? this.iterationRouters.map((k) => lower(k).router) : null,
+      momentum: this.block.momentum ? { ...this.block.momentum } : null,
       // The loss-free selection bias ranks the exported top-k too (core/nn/routers/lossFreeBias.ts).
       gating: this.selectionBias && lowered.gating.mode === 'topk' ? { ...lowered.gating, bias: Array.from(weightArray(this.selectionBias, [0], [this.slots]).data) } : lowered.gating,
       normalize: gateCombination(this.block) === 'renormalize',

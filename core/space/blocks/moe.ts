@@ -76,6 +76,18 @@ export const MoEBlock = z
      * I_r = 1), y = x(C); 1 is a plain MoE layer (the paper runs C = 2 with k per iteration).
      */
     iterations: positiveInt.max(8, 'at most 8 Chain-of-Experts iterations').default(1),
+    /**
+     * MomentumSMoE (Teo & Nguyen, 2024): heavy-ball momentum across consecutive MoE layers, p_l = μ·p_{l−1} +
+     * γ·MoE(x_l), y = x_l − p_l (the reference's sign; core/nn/moe/momentum.ts), μ and γ per block; the
+     * reference's μ = 0.7, γ = 1. Absent: a plain residual MoE layer.
+     */
+    momentum: z
+      .object({
+        mu: z.number().min(0).lt(1).default(0.7),
+        gamma: z.number().gt(0).default(1),
+      })
+      .strict()
+      .optional(),
   })
   .strict();
 export type MoEBlock = z.infer<typeof MoEBlock>;
