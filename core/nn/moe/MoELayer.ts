@@ -424,6 +424,12 @@ export class MoELayer {
     if (residual) y = tf.add(x, y);
 
     const report = this.report(probs, pre, mask, routed.balance, routed.entropy);
+    // Routers with prototypes (ProMoE) report them with the router input (the specialization view's plane).
+    const protos = routerOf(routing).prototypes?.(kernel.slice([0, 0], [d, S]) as tf.Tensor2D, routing);
+    if (protos) {
+      report.prototypes = protos;
+      report.routerInput = x;
+    }
     report.losses = routed.losses;
     const z = routed.losses.find((l) => l.name === 'z');
     if (z) report.zLoss = z.value;
