@@ -5,7 +5,7 @@ import { accuracyEstimate, formatAccuracy } from '../../../core/protocol/accurac
 import { fmt, LineChart, type Series } from '../charts/LineChart.js';
 import { formatCount, formatDuration, smoothSeries } from '../charts/scales.js';
 import { useFrameValue } from '../components/hooks.js';
-import { resumeRun, stopRun } from '../store/coreActions.js';
+import { openRun, resumeRun, stopRun } from '../store/coreActions.js';
 import { useWorkbench } from '../store/store.js';
 import { RouterPanel } from './RouterPanel.js';
 import { StrategyPanel } from './StrategyPanel.js';
@@ -87,6 +87,16 @@ function RunHeader() {
         {record ? (
           <span data-testid="run-config">
             {record.config.data.kind} · batch {record.config.batchSize} · lr {record.config.learningRate} · {record.config.optimizer} · seed {record.config.seed}
+          </span>
+        ) : null}
+        {record?.config.upcycleFrom?.length ? (
+          <span data-testid="run-lineage" title="BAM upcycling: the experts started from these runs' FFNs (expert k ← run k mod R), routers fresh, other weights averaged">
+            upcycled from{' '}
+            {record.config.upcycleFrom.map((id) => (
+              <button key={id} type="button" className="link" onClick={() => void openRun(id)}>
+                {id}
+              </button>
+            ))}
           </span>
         ) : null}
         {summary.finalVal ? (
