@@ -9,10 +9,27 @@ import { selectionMask } from '../nn/routers/selection.js';
 import type { MoECalibration } from './CompressionMethod.js';
 import { denseForward } from './matrix.js';
 
-/** Router logits, selection and usage of `op` for inputs x [n, dim]. */
+/** Rows of x [n, dim] scaled to unit L2 norm (ProMoE's prototype router reads them). */
+function rowNormalized(x: Float32Array, n: number, dim: number): Float32Array {
+  const out = new Float32Array(x.length);
+  for (let t = 0; t < n; t++) {
+    let s = 0;
+    for (let j = 0; j < dim; j++) s += x[t * dim + j]! ** 2;
+    const inv = s > 0 ? 1 / Math.sqrt(s) : 0;
+    for (let j = 0; j < dim; j++) out[t * dim + j] = x[t * dim + j]! * inv;
+  }
+  return out;
+}
+
+/**
+ * Router logits, selection and usage of `op` for inputs x [n, dim]. The first pass's router on x (on the
+ * row-normalised x for a prototype router); recurrent state, similarity mixing, gating residuals and
+ * Chain-of-Experts' later passes are not replayed, so for those routers the statistics are approximate.
+ */
 export function calibrateMoE(op: MoEOp, x: Float32Array, n: number): MoECalibration {
   const S = op.slots.length;
-  const logits = denseForward(x, n, op.router);
+  const prototype = op.prototype === true;
+  const logits = denseForward(prototype ? rowNormalized(x, n, op.dim) : x, n, op.router);
   const probs = new Float32Array(n * S);
   for (let t = 0; t < n; t++) {
     let m = -Infinity;

@@ -98,6 +98,25 @@ describe('compression passes over the subnet graph', () => {
     expect(graphSize(q.graph).bits - graphSize(e.graph).bits).toBe(32 * 36 - (4 * 32 + 32 * 4 + 32 * 4));
   });
 
+  it("keepSlots slices Chain-of-Experts' later routers too", () => {
+    const op = moeOf(tinyMoEGraph());
+    const it2 = { kernel: Float32Array.from({ length: 32 }, (_, i) => i), bias: null, inDim: 8, outDim: 4 };
+    const k = keepSlots({ ...op, iterations: [it2] }, [0, 2]);
+    expect(k.iterations![0]!.outDim).toBe(2);
+    expect([...k.iterations![0]!.kernel.slice(0, 4)]).toEqual([0, 2, 4, 6]);
+  });
+
+  it('a prototype router is calibrated on the row-normalised inputs', () => {
+    const op = moeOf(tinyMoEGraph());
+    const x = Float32Array.from(randomRows(3, 8, 2));
+    const c = calibrateMoE({ ...op, prototype: true }, x, 3);
+    const row = Array.from(x.subarray(0, 8));
+    const norm = Math.hypot(...row);
+    let l0 = op.router.bias![0]!;
+    for (let i = 0; i < 8; i++) l0 += (row[i]! / norm) * op.router.kernel[i * 4]!;
+    expect(c.logits[0]).toBeCloseTo(l0, 5);
+  });
+
   it('keepSlots slices gating residuals and clamps k', () => {
     const op = moeOf(tinyMoEGraph());
     const gr = { kernel: Float32Array.from({ length: 16 }, (_, i) => i), bias: null, inDim: 4, outDim: 4 };

@@ -4,7 +4,7 @@
  * layer sees the errors of the layers before it), from the calibration batch (validation samples).
  */
 import type * as tf from '@tensorflow/tfjs';
-import type { MoEOp, SubnetGraph, SubnetOp } from '../nn/graph/evaluate.js';
+import type { DenseWeights, MoEOp, SubnetGraph, SubnetOp } from '../nn/graph/evaluate.js';
 import type { GraphPass } from '../nn/graph/passes.js';
 import { calibrateMoE, runPrefix } from './calibrate.js';
 import type { CompressionMethod, CompressLevel, LayerReport } from './CompressionMethod.js';
@@ -35,14 +35,23 @@ export async function compressGraph(graph: SubnetGraph, method: CompressionMetho
   return { graph: { ...graph, ops: await walk(graph.ops, []) }, layers };
 }
 
-/** A copy of `op` keeping only `keep` slots (router columns, bias entries and gating residual rows/columns). */
+/** The columns `keep` of a dense layer (and its bias entries). */
+function keepColumns(r: DenseWeights, keep: readonly number[]): DenseWeights {
+  const S = r.outDim;
+  const S2 = keep.length;
+  const kernel = new Float32Array(r.inDim * S2);
+  for (let i = 0; i < r.inDim; i++) keep.forEach((s, j) => (kernel[i * S2 + j] = r.kernel[i * S + s]!));
+  return { kernel, bias: r.bias ? Float32Array.from(keep, (s) => r.bias![s]!) : null, inDim: r.inDim, outDim: S2 };
+}
+
+/**
+ * A copy of `op` keeping only `keep` slots: router columns and bias entries (also those of Chain-of-Experts'
+ * later passes), gating residual rows/columns, k clamped to the slots left.
+ */
 export function keepSlots(op: MoEOp, keep: readonly number[]): MoEOp {
   const S = op.slots.length;
   const S2 = keep.length;
-  const r = op.router;
-  const kernel = new Float32Array(r.inDim * S2);
-  for (let i = 0; i < r.inDim; i++) keep.forEach((s, j) => (kernel[i * S2 + j] = r.kernel[i * S + s]!));
-  const bias = r.bias ? Float32Array.from(keep, (s) => r.bias![s]!) : null;
+  const iterations = op.iterations;
   let gateResidual = op.gateResidual ?? null;
   if (gateResidual) {
     const k = new Float32Array(S2 * S2);
@@ -50,7 +59,14 @@ export function keepSlots(op: MoEOp, keep: readonly number[]): MoEOp {
     gateResidual = { kernel: k, bias: null, inDim: S2, outDim: S2 };
   }
   const gating = op.gating.mode === 'topk' ? { ...op.gating, k: Math.min(op.gating.k, S2) } : op.gating.mode === 'topp' ? { ...op.gating, maxK: Math.min(op.gating.maxK, S2) } : op.gating;
-  return { ...op, router: { kernel, bias, inDim: r.inDim, outDim: S2 }, slots: keep.map((s) => op.slots[s]!), gating, gateResidual };
+  return {
+    ...op,
+    router: keepColumns(op.router, keep),
+    ...(iterations ? { iterations: iterations.map((r) => keepColumns(r, keep)) } : {}),
+    slots: keep.map((s) => op.slots[s]!),
+    gating,
+    gateResidual,
+  };
 }
 
 /** A method at one level as a graph → graph pass (core/nn/graph/passes.ts), calibrated on `ctx.calibX`. */
