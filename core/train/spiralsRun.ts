@@ -37,7 +37,7 @@ export function spiralsRun(space: SearchSpaceInput, opts: { steps: number; learn
       config, net, dataset, now: () => (t += 10), snapshots: 0,
       sink: { metrics: (ps) => void points.push(...ps), specialization: () => {}, checkpoint: () => {} },
     });
-    return { res, points };
+    return { res, points, dataset };
   };
   return { net, run };
 }

@@ -125,6 +125,11 @@ export class MoELayer {
    * μ = 0, y = x − γ·f (the noise-robustness comparison evaluates one trained subnet both ways).
    */
   momentumActive = true;
+  /**
+   * SCMoE's weak activation (core/nn/selfContrast.ts): while set, every token uses the slots of these 0-based
+   * ranks of its router scores (gates renormalised over them) instead of the routing's choice; null: off.
+   */
+  weakRanks: readonly number[] | null = null;
   /** Chain-of-Experts: the router kernels of iterations 2..C (the block's `iterations`), shaped as `router`. */
   readonly iterationRouters: tf.Variable[];
   private jitterSeed = 0;
@@ -259,7 +264,7 @@ export class MoELayer {
     // The fused kernels compute softmax(x·W) themselves: router jitter, z-loss and gating residuals need the
     // logits, so those blocks take the unfused path.
     const plainRouter = b.routerJitter === 0 && b.zLossWeight === 0 && !b.gatingResidual && !this.selectionBias;
-    return routerOf(b.routing).fusable && b.iterations === 1 && !b.momentum && b.activation === 'relu' && noSpecial && plainRouter && b.segments === 1 && d % 4 === 0 && hidden % 4 === 0;
+    return routerOf(b.routing).fusable && b.iterations === 1 && !b.momentum && !this.weakRanks && b.activation === 'relu' && noSpecial && plainRouter && b.segments === 1 && d % 4 === 0 && hidden % 4 === 0;
   }
 
   private ffn(e: ExpertWeights, x: tf.Tensor2D, d: number, h: number): tf.Tensor2D {
@@ -344,6 +349,7 @@ export class MoELayer {
         capacityFactor: block.capacityFactor,
         capacityPriority: block.capacityPriority,
         balanceTau: block.balanceTau,
+        ranks: this.weakRanks,
       },
       block,
       opts,

@@ -23,7 +23,7 @@ import type { VariableStore } from '../init.js';
 import type { ColumnKind, RecurrentRouterWeights, SimilarityRouterWeights, SubnetGating, WeightArray } from '../subnetLayers.js';
 import type { NamedLoss } from '../types.js';
 import type { ForwardContext } from '../forwardContext.js';
-import { capacityMaskTensor, renormalizedGates, withoutGradient } from '../moe/routers.js';
+import { capacityMaskTensor, renormalizedGates, sumOneHots, withoutGradient } from '../moe/routers.js';
 import { biasedScores, lossFreeBiasStep } from './lossFreeBias.js';
 
 /** What a router sees of its MoE layer. */
@@ -140,6 +140,11 @@ export interface RouteInput {
   capacityFactor: number | null;
   capacityPriority: 'rank' | 'token';
   balanceTau: number;
+  /**
+   * SCMoE's weak activation (core/nn/selfContrast.ts): choose the slots of these 0-based ranks of each token's
+   * scores instead of the router's choice, gates renormalised over them (the reference's rank-k routing).
+   */
+  ranks?: readonly number[] | null;
 }
 
 export interface Route {
@@ -205,7 +210,7 @@ export function route<R extends Routing>(router: Router<R>, r: R, layer: RouterL
   const masks = withoutGradient(probs, () => {
     // What the choice ranks by: the probabilities, plus the loss-free bias where the block has one.
     const scores = bias ? biasedScores(routerScores, bias as tf.Tensor1D) : routerScores;
-    const chosen = router.select(scores, r, layer, opts);
+    const chosen = input.ranks ? rankMaskTensor(scores, input.ranks) : router.select(scores, r, layer, opts);
     let kept = chosen;
     if (capped) {
       const k0 = router.activeK(r, layer, opts);
@@ -227,7 +232,7 @@ export function route<R extends Routing>(router: Router<R>, r: R, layer: RouterL
   }
 
   let gates = tf.mul(routerScores, kept) as tf.Tensor2D;
-  if (desc.defaultGate(r, layer.shape.segments) === 'renormalize') {
+  if (input.ranks || desc.defaultGate(r, layer.shape.segments) === 'renormalize') {
     const computing = tf.tensor1d(layer.columns.map((c) => (computes(c) ? 1 : 0)));
     gates = tf.mul(renormalizedGates(logits, tf.mul(chosen, computing) as tf.Tensor2D), kept) as tf.Tensor2D;
   }
@@ -243,6 +248,14 @@ export function route<R extends Routing>(router: Router<R>, r: R, layer: RouterL
   if (weights.zLossWeight > 0) losses.push({ name: 'z', weight: weights.zLossWeight, value: tf.mean(tf.square(tf.logSumExp(logits, 1))) as tf.Scalar });
   if (router.auxLosses) losses.push(...router.auxLosses(r, { probs, entropy, x, kernel: W, chosen }));
   return { logits, probs, chosen, kept, masks, gates, balance, entropy, losses };
+}
+
+/** [T, S] 0/1: the slots at the given 0-based ranks of each row's scores (ties to the lower slot, as tf.topk). */
+export function rankMaskTensor(scores: tf.Tensor2D, ranks: readonly number[]): tf.Tensor2D {
+  const S = scores.shape[1];
+  const order = tf.topk(scores, S).indices as tf.Tensor2D; // [T, S] slots by rank
+  const picked = tf.gather(order, tf.tensor1d(ranks.filter((k) => k < S), 'int32'), 1) as tf.Tensor2D;
+  return sumOneHots(picked, S);
 }
 
 /** The Switch balance loss S · Σ_i η_i · f_i · P_i (η_i = τ for zero / copy / constant slots, else 1). */
