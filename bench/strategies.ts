@@ -17,7 +17,9 @@
  * The defaults fit a shared 2-core CPU in about 20 minutes; the figures they give are small-sample ones
  * (their τ is over `subnets` points; compare it with the noise floor).
  */
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, readFile, rename, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -26,13 +28,13 @@ import { selectBackend } from '../core/nn/backend.js';
 import { buildSupernet } from '../core/nn/Supernet.js';
 import { EventHub } from '../core/protocol/EventHub.js';
 import { TRAINING_STRATEGY_NAMES, type TrainingStrategyName } from '../core/protocol/strategyNames.js';
-import { DatasetConfig, type BackendChoice, type RankReport, type SearchSummary, type TrainConfig } from '../core/protocol/protocol.js';
+import { DatasetConfig, TrainConfig, type BackendChoice, type RankReport, type SearchSummary } from '../core/protocol/protocol.js';
 import { createTestRun } from '../core/search/createTestRun.js';
-import { localStandaloneTrainer, rankRun, type StandaloneTrainer } from '../core/search/rankRun.js';
+import { localStandaloneTrainer, pickSubnetsByParams, rankRun, type StandaloneTrainer } from '../core/search/rankRun.js';
 import { SearchManager } from '../core/search/SearchManager.js';
 import { listExampleSpaces } from '../core/space/exampleSpaces.js';
 import { SearchSpace } from '../core/space/SearchSpace.js';
-import type { NamedArray } from '../core/train/checkpointFormat.js';
+import { decodeCheckpoint, encodeCheckpoint, type NamedArray } from '../core/train/checkpointFormat.js';
 import { loadVariables, readVariables } from '../core/train/Trainer.js';
 import { FASHION_MNIST_DIR } from '../core/data/fashionMnist.js';
 
@@ -52,6 +54,10 @@ const { values: f } = parseArgs({
     strategies: { type: 'string' },
     backend: { type: 'string', default: 'wasm' },
     'runs-dir': { type: 'string' },
+    /** Keep standalone trainings as files here, so several processes (or a later run) share them. */
+    'standalone-cache': { type: 'string' },
+    /** "i/n": only train the i-th of n shares of the standalone trainings into the cache, then stop. */
+    'standalone-shard': { type: 'string' },
     out: { type: 'string' },
   },
 });
@@ -69,15 +75,20 @@ for (const n of names) if (!TRAINING_STRATEGY_NAMES.includes(n)) throw new Error
 // A large validation share: with a few hundred images the standalone scores' own noise hides the ranking.
 const data = DatasetConfig.parse({ kind: 'fashion-mnist', dir: f['data-dir'], limit: int('limit'), valFraction: Number(f['val-fraction']) });
 
-/** Standalone trainings by (subnet, seed, steps): trained once, their weights reused for every strategy. */
-function cachingTrainer(inner: StandaloneTrainer): StandaloneTrainer & { hits: number } {
+/**
+ * Standalone trainings by (subnet, seed, steps, data, optimiser): trained once, their weights reused for
+ * every strategy (in memory, and as checkpoint files under `dir` when given).
+ */
+function cachingTrainer(inner: StandaloneTrainer, dir?: string): StandaloneTrainer & { hits: number } {
   const cache = new Map<string, NamedArray[]>();
+  const file = (key: string) => join(dir!, `${createHash('sha1').update(key).digest('hex')}.ckpt`);
   const t = {
     parallel: 1,
     hits: 0,
     async train(config: TrainConfig, signal?: AbortSignal) {
       const key = JSON.stringify([config.arch, config.seed, config.steps, config.batchSize, config.learningRate, config.optimizer, config.data]);
-      const hit = cache.get(key);
+      let hit = cache.get(key);
+      if (!hit && dir && existsSync(file(key))) hit = decodeCheckpoint(await readFile(file(key)), file(key)).variables;
       if (hit) {
         t.hits++;
         const net = buildSupernet(config.space, { seed: config.seed });
@@ -85,18 +96,47 @@ function cachingTrainer(inner: StandaloneTrainer): StandaloneTrainer & { hits: n
         return { net, trainSec: 0 };
       }
       const out = await inner.train(config, signal);
-      cache.set(key, readVariables(out.net));
+      const vars = readVariables(out.net);
+      cache.set(key, vars);
+      if (dir) {
+        await mkdir(dir, { recursive: true });
+        const meta = { step: config.steps, elapsedSec: 0, samplerRngState: 0, data: { epoch: 0, cursor: 0, epochRngState: 0 }, optimizer: null, bestValAccuracy: null };
+        await writeFile(`${file(key)}.tmp`, encodeCheckpoint({ meta, variables: vars, optimizerSlots: [] }));
+        await rename(`${file(key)}.tmp`, file(key));
+      }
       return out;
     },
   };
   return t;
 }
 
+/**
+ * Train share i of n of the ranking's standalone trainings into the cache (the same subnets, seeds and
+ * configs rankRun uses), so a machine with many cores trains them side by side before the strategies run.
+ */
+async function trainShard(shard: string, standalone: StandaloneTrainer) {
+  const [i, n] = shard.split('/').map(Number) as [number, number];
+  if (!(Number.isInteger(i) && Number.isInteger(n) && i >= 0 && i < n)) throw new Error(`--standalone-shard: expected i/n with 0 ≤ i < n, got "${shard}"`);
+  const record = TrainConfig.parse({ space, data, strategy: 'spos', steps: int('steps'), batchSize: int('batch'), seed: 1, evalEvery: int('steps'), checkpointEvery: int('steps') });
+  const net = buildSupernet(space, { seed: 1 });
+  const archs = pickSubnetsByParams(space, (a) => net.countParams(a), int('subnets'), 1);
+  net.dispose();
+  const jobs = archs.flatMap((arch) => Array.from({ length: int('seeds') }, (_, r) => ({ arch, seed: 1 + r + 1 })));
+  for (const [k, job] of jobs.entries()) {
+    if (k % n !== i) continue;
+    // As rankRun builds it (core/search/rankRun.ts), so the cache key matches.
+    const config = TrainConfig.parse({ ...record, name: 'rank', strategy: 'plain', arch: job.arch, steps: int('rank-steps'), seed: job.seed, evalEvery: int('rank-steps'), checkpointEvery: int('rank-steps') });
+    (await standalone.train(config)).net.dispose();
+    console.error(`shard ${shard}: trained ${k + 1}/${jobs.length}`);
+  }
+}
+
 async function main() {
   const backend = await selectBackend(f.backend as BackendChoice);
   const runsDir = f['runs-dir'] ?? join(await mkdtemp(join(tmpdir(), 'switchyard-strategies-')), 'runs');
   const ds = await loadDataset(data, { input: space.input });
-  const standalone = cachingTrainer(localStandaloneTrainer(space, ds));
+  const standalone = cachingTrainer(localStandaloneTrainer(space, ds), f['standalone-cache']);
+  if (f['standalone-shard']) return trainShard(f['standalone-shard'], standalone);
   const hub = new EventHub();
   const searches = new SearchManager({ runsDir, hub, backend: backend.name });
   console.error(`${space.name}: ${names.length} strategies × ${f.steps} steps, batch ${f.batch}, ${ds.train.n} training / ${ds.val.n} validation images, ${backend.name} (${backend.device}); runs in ${runsDir}`);
