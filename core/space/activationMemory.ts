@@ -24,9 +24,15 @@
  * It is an estimate to refuse the impossible, not an allocator.
  */
 import { largestArch, validateArch } from './archCodec.js';
-import type { Activation, Arch, MoEBlock, SearchSpace } from './SearchSpace.js';
-import { describeRouting } from './routing/registry.js';
-import { routableSlots, routingShape, supernetParams } from './validateSpace.js';
+import type { ActivationTerm, SampleShape } from './blocks/descriptor.js';
+import { describeBlock } from './blocks/registry.js';
+import type { Arch, SearchSpace } from './SearchSpace.js';
+import { inputShape } from './planSpace.js';
+import { supernetParams } from './validateSpace.js';
+
+// Each block type counts its own terms (core/space/blocks/<type>.ts activationTerms); re-exported names.
+export type { ActivationTerm } from './blocks/descriptor.js';
+export { ffnAssignments, ROUTING_TENSORS } from './blocks/moe.js';
 
 export const BYTES_PER_ELEMENT = 4;
 /** Default budget for one step's activations when the host gives none. */
@@ -37,30 +43,10 @@ export function activationBudgetFor(totalMemoryBytes: number): number {
   return Math.min(DEFAULT_ACTIVATION_BUDGET_BYTES, totalMemoryBytes / 2);
 }
 /**
- * [B, S] routing tensors of one MoE forward: logits, probabilities, the packed [B, 2S] pre/kept masks
- * (2), their two slices (2), gates, the top-k renormalisation (2), the entropy's add / log / product
- * (3), the report's kept-gate offset and product (2) and its slot-ordered mask (1): 15.
- */
-export const ROUTING_TENSORS = 15;
-/**
  * Copies of the weights one step holds besides the variables: the slices each layer takes (elastic
  * width), their gradients, and the variables' gradients (padded back to full size), plus one in flight.
  */
 export const WEIGHT_COPIES = 4;
-
-/** Tensors an activation adds (core/nn/activations.ts: exact GELU is x·0.5·(1 + erf(x/√2)), five ops). */
-function activationTensors(a: Activation): number {
-  return a === 'linear' ? 0 : a === 'gelu' ? 5 : 1;
-}
-
-export interface ActivationTerm {
-  /** The config field that scales this term most, as a train-config path (e.g. `space.stages[1].block.experts`). */
-  path: string;
-  /** What the term is, for messages. */
-  what: string;
-  /** Forward elements (float32) of the term. */
-  elements: number;
-}
 
 export interface ActivationEstimate {
   /** Peak bytes of one step: 2 × forward elements × 4, plus weightBytes. */
@@ -71,82 +57,36 @@ export interface ActivationEstimate {
   terms: ActivationTerm[];
 }
 
-/** FFN assignments per step of an MoE block (tokens × active FFN experts), an upper bound. */
-export function ffnAssignments(b: MoEBlock, tokens: number): number {
-  // Chain-of-Experts assigns tokens again in each iteration.
-  return b.iterations * describeRouting(b.routing).ffnAssignments(b.routing, routingShape(b), tokens);
-}
-
 /**
  * The estimate for one step of `arch` (default: the largest subnet, which sets the peak for the
  * strategies that sample subnets; 'plain' trains one fixed arch).
  */
 export function estimateActivationMemory(space: SearchSpace, batchSize: number, arch: Arch = largestArch(space)): ActivationEstimate {
   const B = batchSize;
-  const hasConv = space.stages.some((st) => st.block.type === 'conv');
+  const hasConv = space.stages.some((st) => describeBlock(st.block).reads.includes('image'));
   const terms: ActivationTerm[] = [];
   const add = (path: string, what: string, elements: number) => terms.push({ path, what, elements });
   const input = space.input;
   add('batchSize', 'input batch', B * (input.kind === 'vector' ? input.dim : input.height * input.width * input.channels));
 
-  // Walk the subnet's shapes as the supernet runs it (core/nn/Supernet.ts): width = units or channels.
-  let width = input.kind === 'vector' ? input.dim : input.channels;
-  let spatial = input.kind === 'image' ? { h: input.height, w: input.width } : null;
+  // Walk the subnet's shapes as the supernet runs it (core/nn/Supernet.ts).
+  let shape: SampleShape = inputShape(input);
   const toVector = (path: string, what: string) => {
-    if (!spatial) return;
+    if (shape.layout !== 'image') return;
     // Global average pooling makes a [B, C] tensor; flattening (no conv stage) is a reshape, no copy.
-    if (hasConv) add(path, what, B * width);
-    else width *= spatial.h * spatial.w;
-    spatial = null;
+    if (hasConv) add(path, what, B * shape.width);
+    shape = { layout: 'vector', width: hasConv ? shape.width : shape.width * shape.spatial[0] * shape.spatial[1], spatial: [1, 1], length: 1 };
   };
   space.stages.forEach((stage, i) => {
     const b = stage.block;
+    const d = describeBlock(b);
     const at = `space.stages[${i}].block`;
-    if (b.type !== 'conv') toVector(at, `stages[${i}] pooling`);
+    if (!d.reads.includes(shape.layout)) toVector(at, `stages[${i}] pooling`);
     const choices = arch.stages[i]!.blocks.slice(0, arch.stages[i]!.depth);
     choices.forEach((choice, j) => {
       if (choice.op === 'identity') return;
-      const where = `stages[${i}].b${j}`;
-      if (b.type === 'dense') {
-        const w = choice.width!;
-        add(`${at}.width`, `${where} dense (width ${w})`, B * w * (2 + activationTensors(b.activation) + (b.residual && width === w ? 1 : 0)));
-        width = w;
-      } else if (b.type === 'conv') {
-        const c = choice.channels!;
-        const k = choice.kernel!;
-        const sp = spatial ?? { h: 1, w: 1 };
-        const out = { h: Math.ceil(sp.h / b.stride), w: Math.ceil(sp.w / b.stride) };
-        const map = B * out.h * out.w * c;
-        add(`${at}.kernel`, `${where} conv patches (${k}×${k}×${width} at ${out.h}×${out.w})`, B * out.h * out.w * k * k * width);
-        add(`${at}.channels`, `${where} conv maps (${c} channels at ${out.h}×${out.w})`, map * (1 + (b.batchNorm ? 5 : 1) + activationTensors(b.activation)));
-        spatial = out;
-        width = c;
-      } else {
-        const d = width;
-        const E = b.experts * b.segments;
-        const S = routableSlots(b);
-        const h = choice.expertHidden! / b.segments;
-        const A = ffnAssignments(b, B);
-        // Routing tensors grow with every slot kind; name the kind that holds the most slots.
-        const slotKinds: [string, number][] = [
-          ['experts', E],
-          ['nullExperts', b.nullExperts],
-          ['zeroExperts', b.zeroExperts],
-          ['copyExperts', b.copyExperts],
-          ['constantExperts', b.constantExperts],
-        ];
-        const mostSlots = slotKinds.reduce((a, c) => (c[1] > a[1] ? c : a))[0];
-        add(`${at}.${mostSlots}`, `${where} routing over ${S} slots`, ROUTING_TENSORS * B * S);
-        // One-hot dispatch matrices [n_e, B] for the experts' A assignments: quadratic in the batch.
-        add('batchSize', `${where} dispatch matrices (${A} assignments × ${B} tokens)`, A * B);
-        // Per assignment: gathered input, hidden matMul / bias / activation, output matMul / bias, the
-        // gate column, the gated output; per FFN expert: the combined [B, d] output and the running sum.
-        const hiddenTensors = 2 + activationTensors(b.activation);
-        add(`${at}.expertHidden`, `${where} expert FFNs (hidden ${h})`, A * (4 * d + hiddenTensors * h + 1) + E * 2 * B * d);
-        if (b.sharedExperts > 0) add(`${at}.sharedExperts`, `${where} shared experts`, b.sharedExperts * B * (hiddenTensors * h + 3 * d));
-        // The zeros y starts from, copy / constant mixing (gate sum, product, add each) and the residual.
-        add(`${at}`, `${where} combine`, B * d * (1 + (b.copyExperts > 0 ? 2 : 0) + (b.constantExperts > 0 ? 2 : 0) + (b.residual ? 1 : 0)));
-      }
+      terms.push(...d.activationTerms(b, choice, shape, { batch: B, at, where: `stages[${i}].b${j}` }));
+      shape = d.outShape(b, choice, shape);
     });
   });
   toVector('space.numClasses', 'pooling before the head');

@@ -15,7 +15,8 @@
  * (Once-for-All, Cai et al., 2020).
  */
 import { describeBlock } from './blocks/registry.js';
-import type { BlockType, SearchSpace } from './SearchSpace.js';
+import type { SampleShape } from './blocks/descriptor.js';
+import type { BlockType, InputSpec, SearchSpace } from './SearchSpace.js';
 
 export type TensorKind = 'image' | 'vector';
 
@@ -93,4 +94,11 @@ export function planSpace(space: SearchSpace): SpacePlan {
   // When every stage is conv, the head sees the globally pooled image: its width is the channel count.
   const headWidths = sorted(widths);
   return { stages, headWidths, headInMax: Math.max(...headWidths), hasConv };
+}
+
+/** The per-sample shape of a space's input: a vector of `dim`, or an H×W image of `channels`. */
+export function inputShape(input: InputSpec): SampleShape {
+  return input.kind === 'vector'
+    ? { layout: 'vector', width: input.dim, spatial: [1, 1], length: 1 }
+    : { layout: 'image', width: input.channels, spatial: [input.height, input.width], length: 1 };
 }

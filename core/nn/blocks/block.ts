@@ -39,7 +39,7 @@
  */
 import type * as tf from '@tensorflow/tfjs';
 import type { Rng } from '../../space/rng.js';
-import type { TensorLayout } from '../../space/blocks/descriptor.js';
+import type { SampleShape, TensorLayout } from '../../space/blocks/descriptor.js';
 import type { Block, BlockChoice } from '../../space/SearchSpace.js';
 import type { ForwardContext } from '../forwardContext.js';
 import type { SubnetOp } from '../graph/ops.js';
@@ -48,16 +48,8 @@ import type { MoELayer } from '../moe/MoELayer.js';
 
 export type { TensorLayout };
 
-/** The per-sample shape flowing into (or out of) a block. */
-export interface ActivationShape {
-  layout: TensorLayout;
-  /** Last-axis width: units (vector), channels (image) or model width d (sequence). */
-  width: number;
-  /** [H, W] of an image; [1, 1] otherwise. */
-  spatial: readonly [number, number];
-  /** Tokens T of a sequence; 1 otherwise. */
-  length: number;
-}
+/** The per-sample shape flowing into (or out of) a block (core/space/blocks/descriptor.ts SampleShape). */
+export type ActivationShape = SampleShape;
 
 /** What `create` gets for one block position. */
 export interface BlockBuild<B extends Block = Block> {

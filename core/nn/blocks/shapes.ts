@@ -4,15 +4,11 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { TensorLayout } from '../../space/blocks/descriptor.js';
-import type { InputSpec } from '../../space/SearchSpace.js';
+import { inputShape } from '../../space/planSpace.js';
 import type { ActivationShape } from './block.js';
 
-/** The per-sample shape of a space's input. */
-export function inputShape(input: InputSpec): ActivationShape {
-  return input.kind === 'vector'
-    ? { layout: 'vector', width: input.dim, spatial: [1, 1], length: 1 }
-    : { layout: 'image', width: input.channels, spatial: [input.height, input.width], length: 1 };
-}
+/** The per-sample shape of a space's input (core/space/planSpace.ts). */
+export { inputShape };
 
 /** A shape with another width (same layout, spatial size and length). */
 export const withWidth = (s: ActivationShape, width: number): ActivationShape => ({ ...s, width });

@@ -3,7 +3,9 @@
  * Cai et al., 2020), then BatchNorm (or a bias) and the activation.
  */
 import { z } from 'zod';
-import { Activation, choices, opIssues, positiveInt, type BlockDescriptor } from './descriptor.js';
+import { Activation, activationTensors, choices, opIssues, positiveInt, type BlockDescriptor } from './descriptor.js';
+
+const list = (xs: readonly (number | string)[]) => xs.join(', ');
 
 export const ConvBlock = z
   .object({
@@ -39,6 +41,20 @@ export const conv: BlockDescriptor<ConvBlock> = {
     { key: 'kernel', values: b.kernel },
   ],
   outWidths: (b, inW) => new Set([...(b.ops.includes('conv') ? b.channels : []), ...(b.ops.includes('identity') ? inW : [])]),
+  outShape: (b, c, input) => ({ ...input, width: c.channels!, spatial: [Math.ceil(input.spatial[0] / b.stride), Math.ceil(input.spatial[1] / b.stride)] }),
+  nominalFlops: (b, c, input) => 2 * c.kernel! ** 2 * input.width * c.channels! * Math.ceil(input.spatial[0] / b.stride) * Math.ceil(input.spatial[1] / b.stride),
+  choiceText: (b) => [`channels ${list(b.channels)}`, `kernel ${list(b.kernel)}`, ...(b.stride === 2 ? ['stride 2'] : []), ...(b.ops.length > 1 ? [`ops ${list(b.ops)}`] : [])],
+  pickText: (_b, c) => `${c.channels}@${c.kernel}×${c.kernel}`,
+  // The im2col patch matrix (built on the CPU and wasm backends, core/nn/conv.ts), the feature map,
+  // BatchNorm's centred / squared / normalised / scaled / shifted maps (or the bias add), the activation.
+  activationTerms: (b, c, input, { batch, at, where }) => {
+    const [h, w] = [Math.ceil(input.spatial[0] / b.stride), Math.ceil(input.spatial[1] / b.stride)];
+    const k = c.kernel!;
+    return [
+      { path: `${at}.kernel`, what: `${where} conv patches (${k}×${k}×${input.width} at ${h}×${w})`, elements: batch * h * w * k * k * input.width },
+      { path: `${at}.channels`, what: `${where} conv maps (${c.channels} channels at ${h}×${w})`, elements: batch * h * w * c.channels! * (1 + (b.batchNorm ? 5 : 1) + activationTensors(b.activation)) },
+    ];
+  },
   maxParams: (b, inMax) => Math.max(...b.kernel) ** 2 * inMax * Math.max(...b.channels) + 2 * Math.max(...b.channels),
   validate: (b, ctx) => [
     ...opIssues(b.ops, 'conv', b.channels, 'channels', ctx),

@@ -1,6 +1,8 @@
 /** Dense block: y = act(x·W + b), elastic width (Once-for-All, Cai et al., 2020), optional residual. */
 import { z } from 'zod';
-import { Activation, choices, opIssues, positiveInt, type BlockDescriptor } from './descriptor.js';
+import { Activation, activationTensors, choices, opIssues, positiveInt, type BlockDescriptor } from './descriptor.js';
+
+const list = (xs: readonly (number | string)[]) => xs.join(', ');
 
 export const DenseBlock = z
   .object({
@@ -27,6 +29,14 @@ export const dense: BlockDescriptor<DenseBlock> = {
   mainOp: 'dense',
   dims: (b) => [{ key: 'width', values: b.width }],
   outWidths: (b, inW) => new Set([...(b.ops.includes('dense') ? b.width : []), ...(b.ops.includes('identity') ? inW : [])]),
+  outShape: (_b, c, input) => ({ ...input, width: c.width! }),
+  nominalFlops: (_b, c, input) => 2 * input.width * c.width! * input.length,
+  choiceText: (b) => [`width ${list(b.width)}`, ...(b.ops.length > 1 ? [`ops ${list(b.ops)}`] : [])],
+  pickText: (_b, c) => `${c.width}`,
+  // matMul, bias add, activation (and the residual add).
+  activationTerms: (b, c, input, { batch, at, where }) => [
+    { path: `${at}.width`, what: `${where} dense (width ${c.width})`, elements: batch * input.length * c.width! * (2 + activationTensors(b.activation) + (b.residual && input.width === c.width ? 1 : 0)) },
+  ],
   maxParams: (b, inMax) => inMax * Math.max(...b.width) + Math.max(...b.width),
   validate: (b, ctx) => opIssues(b.ops, 'dense', b.width, 'width', ctx),
 };

@@ -31,8 +31,46 @@ export type Activation = z.infer<typeof Activation>;
  */
 export type TensorLayout = 'vector' | 'image' | 'sequence';
 
+/** The per-sample shape flowing into (or out of) a block. */
+export interface SampleShape {
+  layout: TensorLayout;
+  /** Last-axis width: units (vector), channels (image) or model width d (sequence). */
+  width: number;
+  /** [H, W] of an image; [1, 1] otherwise. */
+  spatial: readonly [number, number];
+  /** Tokens T of a sequence; 1 otherwise. */
+  length: number;
+}
+
+/** One term of the activation-memory estimate (core/space/activationMemory.ts). */
+export interface ActivationTerm {
+  /** The config field that scales this term most, as a train-config path (e.g. `space.stages[1].block.experts`). */
+  path: string;
+  /** What the term is, for messages. */
+  what: string;
+  /** Forward elements (float32) of the term. */
+  elements: number;
+}
+
+/** Where a block's activation terms are counted: the batch, its config path and its name in messages. */
+export interface ActivationContext {
+  batch: number;
+  /** Train-config path of the block, e.g. `space.stages[1].block`. */
+  at: string;
+  /** The block position in messages, e.g. `stages[1].b0`. */
+  where: string;
+}
+
+/** Tensors an activation adds (core/nn/activations.ts: exact GELU is x·0.5·(1 + erf(x/√2)), five ops). */
+export function activationTensors(a: Activation): number {
+  return a === 'linear' ? 0 : a === 'gelu' ? 5 : 1;
+}
+
 /** The choice fields a block type's choices may set (the numeric fields of BlockChoice). */
 export type ChoiceKey = 'width' | 'channels' | 'kernel' | 'expertHidden';
+
+/** A block's choice as the descriptors read it (SearchSpace's BlockChoice has this shape; no import: no cycle). */
+export type Choice = { op?: string } & { [K in ChoiceKey]?: number };
 
 /** One numeric choice dimension of a block: its BlockChoice field and the block's list of values. */
 export interface ChoiceDim {
@@ -71,6 +109,19 @@ export interface BlockDescriptor<B extends { type: string } = { type: string }> 
   dims(block: B): readonly ChoiceDim[];
   /** Possible output widths of one block given its possible input widths (every choice, identity included). */
   outWidths(block: B, inWidths: ReadonlySet<number>): Set<number>;
+  /** The per-sample shape a choice passes on (core/nn/blocks' instances agree: their tests compare). */
+  outShape(block: B, choice: Choice, input: SampleShape): SampleShape;
+  /**
+   * FLOPs (2 per multiply-add) one sample runs through a choice before training has measured anything: an
+   * MoE block counts its routing's nominal experts per token (the supernet's countFlops reads measured use).
+   */
+  nominalFlops(block: B, choice: Choice, input: SampleShape): number;
+  /** The block's choices as text for the space graph, e.g. ["width 32, 64", "ops dense, identity"]. */
+  choiceText(block: B): string[];
+  /** One non-identity choice as short text for the space graph, e.g. "64", "32@3×3", "h128". */
+  pickText(block: B, choice: Choice): string;
+  /** Forward activation terms (float32 elements) of one training step through a choice (activationMemory). */
+  activationTerms(block: B, choice: Choice, input: SampleShape, ctx: ActivationContext): ActivationTerm[];
   /** Parameters one block position allocates when inputs up to `inMax` wide reach it (the supernet size limit). */
   maxParams(block: B, inMax: number): number;
   /** The block keeps running statistics (BatchNorm): evaluating a subnet needs recalibration first. */

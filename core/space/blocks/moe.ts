@@ -5,7 +5,7 @@
 import { z } from 'zod';
 import type { RoutingShape } from '../routing/descriptor.js';
 import { describeRouting, Routing, routingDescriptors } from '../routing/registry.js';
-import { Activation, choices, positiveInt, type BlockDescriptor } from './descriptor.js';
+import { Activation, activationTensors, choices, positiveInt, type BlockDescriptor } from './descriptor.js';
 
 /** Routed or shared FFN experts per MoE block. */
 export const MAX_EXPERTS = 256;
@@ -126,10 +126,65 @@ export const moe: BlockDescriptor<MoEBlock> = {
   dims: (b) => [{ key: 'expertHidden', values: b.expertHidden, label: 'hidden', short: 'h' }],
   // Each expert is d → hidden → d: the block keeps its input width.
   outWidths: (_b, inW) => new Set(inW),
+  outShape: (_b, _c, input) => input,
+  // Chain-of-Experts runs the whole layer once per iteration; experts per token are the routing's nominal number.
+  nominalFlops: (b, c, input) => {
+    const d = input.width;
+    const h = c.expertHidden! / b.segments;
+    const ffn = 2 * (2 * d * h);
+    const slots = routableSlots(b);
+    const gateMap = b.gatingResidual ? 2 * slots * slots : 0;
+    const perToken = describeRouting(b.routing).ffnPerToken(b.routing, routingShape(b));
+    return input.length * b.iterations * (2 * d * slots + gateMap + (perToken + b.sharedExperts) * ffn + 6 * b.constantExperts * d);
+  },
+  choiceText: (b) => {
+    const extra = [
+      b.sharedExperts ? `${b.sharedExperts} shared` : '',
+      b.segments > 1 ? `${b.segments} segments` : '',
+      b.nullExperts ? `${b.nullExperts} null` : '',
+      b.zeroExperts + b.copyExperts + b.constantExperts ? `${b.zeroExperts + b.copyExperts + b.constantExperts} zero/copy/const` : '',
+    ].filter(Boolean);
+    return [`${b.experts} experts · ${describeRouting(b.routing).summary(b.routing)}`, `hidden ${b.expertHidden.join(', ')}`, ...extra];
+  },
+  pickText: (_b, c) => `h${c.expertHidden}`,
+  // core/nn/moe/MoELayer.ts: ROUTING_TENSORS [B, S] tensors over all S router slots (null, zero, copy and
+  // constant experts are slots too), the GShard one-hot dispatch matrices (Σ_e n_e × B for the A
+  // token-to-FFN-expert assignments), each expert's gathered input, hidden layer and output, the combined
+  // output per expert, shared experts on every token.
+  activationTerms: (b, c, input, { batch, at, where }) => {
+    const B = batch * input.length;
+    const d = input.width;
+    const E = b.experts * b.segments;
+    const S = routableSlots(b);
+    const h = c.expertHidden! / b.segments;
+    const A = ffnAssignments(b, B);
+    // Routing tensors grow with every slot kind; name the kind that holds the most slots.
+    const slotKinds: [string, number][] = [
+      ['experts', E],
+      ['nullExperts', b.nullExperts],
+      ['zeroExperts', b.zeroExperts],
+      ['copyExperts', b.copyExperts],
+      ['constantExperts', b.constantExperts],
+    ];
+    const mostSlots = slotKinds.reduce((a, x) => (x[1] > a[1] ? x : a))[0];
+    // Per assignment: gathered input, hidden matMul / bias / activation, output matMul / bias, the gate
+    // column, the gated output; per FFN expert: the combined [B, d] output and the running sum.
+    const hiddenTensors = 2 + activationTensors(b.activation);
+    return [
+      { path: `${at}.${mostSlots}`, what: `${where} routing over ${S} slots`, elements: ROUTING_TENSORS * B * S },
+      // One-hot dispatch matrices [n_e, B] for the experts' A assignments: quadratic in the batch.
+      { path: 'batchSize', what: `${where} dispatch matrices (${A} assignments × ${B} tokens)`, elements: A * B },
+      { path: `${at}.expertHidden`, what: `${where} expert FFNs (hidden ${h})`, elements: A * (4 * d + hiddenTensors * h + 1) + E * 2 * B * d },
+      ...(b.sharedExperts > 0 ? [{ path: `${at}.sharedExperts`, what: `${where} shared experts`, elements: b.sharedExperts * B * (hiddenTensors * h + 3 * d) }] : []),
+      // The zeros y starts from, copy / constant mixing (gate sum, product, add each) and the residual.
+      { path: `${at}`, what: `${where} combine`, elements: B * d * (1 + (b.copyExperts > 0 ? 2 : 0) + (b.constantExperts > 0 ? 2 : 0) + (b.residual ? 1 : 0)) },
+    ];
+  },
   maxParams: (b, d) => {
     const h = Math.max(...b.expertHidden) / b.segments;
     const ffn = 2 * d * h + h + d;
-    return d * routableSlots(b) + (b.experts * b.segments + b.sharedExperts) * ffn + b.constantExperts * d;
+    // A router per Chain-of-Experts iteration.
+    return b.iterations * d * routableSlots(b) + (b.experts * b.segments + b.sharedExperts) * ffn + b.constantExperts * d;
   },
   validate: (b) => [
     ...b.expertHidden.flatMap((h, j) => (h % b.segments !== 0 ? [{ field: `expertHidden[${j}]`, message: `expert hidden width ${h} is not divisible by segments (${b.segments})` }] : [])),
@@ -157,4 +212,17 @@ export function routingShape(b: MoEBlock): RoutingShape {
     capacityFactor: b.capacityFactor,
     slotText: `${slots} routable slots (${b.experts}×${b.segments} routed + ${specialExperts(b)} null/zero/copy/constant)`,
   };
+}
+
+/**
+ * [B, S] routing tensors of one MoE forward: logits, probabilities, the packed [B, 2S] pre/kept masks
+ * (2), their two slices (2), gates, the top-k renormalisation (2), the entropy's add / log / product
+ * (3), the report's kept-gate offset and product (2) and its slot-ordered mask (1): 15.
+ */
+export const ROUTING_TENSORS = 15;
+
+/** FFN assignments per step of an MoE block (tokens × active FFN experts), an upper bound. */
+export function ffnAssignments(b: MoEBlock, tokens: number): number {
+  // Chain-of-Experts assigns tokens again in each iteration.
+  return b.iterations * describeRouting(b.routing).ffnAssignments(b.routing, routingShape(b), tokens);
 }

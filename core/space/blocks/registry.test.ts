@@ -8,6 +8,8 @@ import { archDims, archPositions, decodeArch, describeArch, encodeArch, largestA
 import { planSpace } from '../planSpace.js';
 import { cardinality, supernetParams, validateSpace } from '../validateSpace.js';
 import { hasBatchNorm } from '../../train/batchNorm.js';
+import { estimateActivationMemory } from '../activationMemory.js';
+import { spaceGraph } from '../spaceGraph.js';
 import { createRng } from '../rng.js';
 import { SearchSpace } from '../SearchSpace.js';
 import { Block, BLOCK_TYPES, blockDescriptors } from './registry.js';
@@ -83,6 +85,30 @@ describe('block descriptors', () => {
     blockDescriptors.dense = { ...original, runningStatistics: () => true };
     try {
       expect(hasBatchNorm(noBn)).toBe(true);
+    } finally {
+      blockDescriptors.dense = original;
+    }
+  });
+
+  it('the space graph and the activation estimate read each block’s FLOPs, texts and terms from its descriptor', () => {
+    const node = () => spaceGraph(space).find((n) => n.id === 'd')!;
+    const before = { node: node(), est: estimateActivationMemory(space, 8) };
+    expect(before.node.choices).toEqual(['depth 1–2', 'width 4, 5', 'ops dense, identity']);
+    // Largest subnet: two dense blocks of width 5 after the conv's 3 channels: 2·3·5 + 2·5·5.
+    expect(before.node.flops).toBe(2 * 3 * 5 + 2 * 5 * 5);
+    const original = blockDescriptors.dense;
+    blockDescriptors.dense = {
+      ...original,
+      nominalFlops: () => 1,
+      choiceText: () => ['custom'],
+      pickText: () => 'p',
+      activationTerms: (_b, _c, _i, ctx) => [{ path: `${ctx.at}.width`, what: 'custom', elements: 1000 }],
+    };
+    try {
+      const n = node();
+      expect([n.flops, n.choices, n.picked]).toEqual([2, ['depth 1–2', 'custom'], 'depth 2: p, p']);
+      const est = estimateActivationMemory(space, 8);
+      expect(est.terms.filter((t) => t.what === 'custom').map((t) => t.elements)).toEqual([1000, 1000]);
     } finally {
       blockDescriptors.dense = original;
     }
