@@ -12,7 +12,7 @@ import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { z } from 'zod';
 import { loadDataset } from '../data/Dataset.js';
-import { EXPORT_TOLERANCE } from '../export/exportSubnet.js';
+import { EXPORT_TOLERANCE, maxAbsDiff, runFolder } from '../export/exportSubnet.js';
 import { runSubnetGraph, inputShapeOf, type SubnetGraph } from '../export/subnetGraph.js';
 import { recalibrateBatchNorm } from '../nn/Supernet.js';
 import { accuracyEstimate } from '../protocol/accuracyInterval.js';
@@ -21,7 +21,6 @@ import { measureGraphLatency, subnetGraph } from '../search/evaluateSubnet.js';
 import { validateArch } from '../space/archCodec.js';
 import { hasBatchNorm, recalibrationBatches } from '../train/batchNorm.js';
 import { restoreSupernet } from '../train/restoreSupernet.js';
-import { RunNotFoundError, RunStore } from '../train/RunStore.js';
 import type { CompressLevel, LayerReport } from './CompressionMethod.js';
 import { compressGraph } from './compressGraph.js';
 import { graphAccuracy, sliceTensor, type SplitSlice } from '../nn/graph/evaluate.js';
@@ -65,25 +64,6 @@ function levelName(level: CompressLevel): string {
   return Object.entries(level)
     .map(([k, v]) => `${k}${v}`)
     .join('_') || 'default';
-}
-
-// TODO(issue 15): exportSubnet.ts has private twins of these two (maxAbsDiff, runFolder); share them once
-// that file is not mid-edit by the issue-10 move.
-function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  if (a.length !== b.length) return Infinity;
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!));
-  return m;
-}
-
-/** The run's folder, refusing ids that would step outside the runs folder. */
-function runFolder(runsDir: string, runId: string): string {
-  try {
-    return new RunStore(runsDir).runDir(runId);
-  } catch (e) {
-    if (e instanceof RunNotFoundError) throw new ProtocolError('not_found', e.message, [{ path: 'runId', message: 'not a run id' }]);
-    throw e;
-  }
 }
 
 export async function compressRun(reqIn: z.input<typeof CompressRequest>, opts: CompressRunOptions): Promise<CompressResult> {

@@ -79,7 +79,8 @@ function randomCheckBatch(space: SearchSpace, n = 32): tf.Tensor {
   return tf.tensor(data, [n, ...shape]);
 }
 
-function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+/** Largest |a_i − b_i|; Infinity when the lengths differ or any difference is NaN (a broken export never passes). */
+export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   if (a.length !== b.length) return Infinity;
   let m = 0;
   for (let i = 0; i < a.length; i++) {
@@ -275,7 +276,7 @@ export async function exportSubnet(reqIn: z.input<typeof ExportRequest>, opts: E
 }
 
 /** The run's folder, refusing ids that would step outside the runs folder (`../outside-run/evil`). */
-function runFolder(runsDir: string, runId: string): string {
+export function runFolder(runsDir: string, runId: string): string {
   try {
     return new RunStore(runsDir).runDir(runId);
   } catch (e) {
