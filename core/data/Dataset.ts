@@ -89,11 +89,16 @@ export function pickSamples(split: Split, indices: readonly number[]): Split {
   const f = split.n > 0 ? split.x.length / split.n : 0;
   const x = new Float32Array(indices.length * f);
   const y = new Int32Array(indices.length);
+  const t = split.targets ? split.targets.length / Math.max(1, split.n) : 0;
+  const targets = split.targets ? new Int32Array(indices.length * t) : undefined;
+  const groups = split.groups ? new Int32Array(indices.length) : undefined;
   indices.forEach((j, k) => {
     x.set(split.x.subarray(j * f, (j + 1) * f), k * f);
     y[k] = split.y[j]!;
+    targets?.set(split.targets!.subarray(j * t, (j + 1) * t), k * t);
+    if (groups) groups[k] = split.groups![j]!;
   });
-  return { x, y, n: indices.length };
+  return { x, y, n: indices.length, ...(targets ? { targets } : {}), ...(groups ? { groups } : {}) };
 }
 
 /**

@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { DatasetConfig } from '../protocol/protocol.js';
 import { BatchIterator, sequentialBatches } from './BatchIterator.js';
-import { loadDataset } from './Dataset.js';
+import { loadDataset, pickSamples } from './Dataset.js';
 import { FASHION_MNIST_DIR } from './fashionMnist.js';
 import { FORTUNES_DIR } from './textCorpus.js';
 
@@ -26,6 +26,13 @@ describe('token datasets through loadDataset', () => {
     }
     const seq = [...sequentialBatches(ds.val, 16)];
     expect(seq.reduce((a, s) => a + s.targets!.length, 0)).toBe(ds.val.n * 8);
+  });
+
+  it('pickSamples keeps each sample\'s targets and group with it', async () => {
+    const ds = await loadDataset(DatasetConfig.parse({ kind: 'sequence-tasks', length: 3, symbols: 4, samples: 100 }));
+    const p = pickSamples(ds.train, [5, 2]);
+    expect(Array.from(p.targets!)).toEqual([...ds.train.targets!.subarray(30, 36), ...ds.train.targets!.subarray(12, 18)]);
+    expect(Array.from(p.groups!)).toEqual([ds.train.groups![5], ds.train.groups![2]]);
   });
 
   it.skipIf(!existsSync(FORTUNES_DIR))('text: the fortunes with a character cap, baseline on val', async () => {

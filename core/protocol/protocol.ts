@@ -139,6 +139,13 @@ export const TrainConfig = z
     steps: z.number().int().min(1).max(10_000_000).default(500),
     batchSize: z.number().int().min(1).max(65536).default(128),
     learningRate: z.number().gt(0).max(10).default(0.003),
+    /** Rescale the step's gradients to this global L2 norm when they exceed it (language models: 1.0). */
+    gradClip: z.number().gt(0).optional(),
+    /** Linear warm-up over `warmupSteps`, then cosine decay to learningRate · minRatio at the last step (nanoGPT). */
+    lrSchedule: z
+      .object({ kind: z.literal('cosine'), warmupSteps: z.number().int().min(0).default(0), minRatio: z.number().min(0).max(1).default(0.1) })
+      .strict()
+      .optional(),
     optimizer: z.enum(['adam', 'sgd', 'momentum']).default('adam'),
     seed: z.number().int().default(1),
     backend: BackendChoice.default('auto'),
@@ -180,6 +187,13 @@ export const RunSummary = z.object({
    * else its last curve point (absent in runs from before validation splits).
    */
   finalVal: AccuracyEstimate.optional(),
+  /**
+   * Token datasets: the whole validation split's cross-entropy in bits per token (per character for text) and
+   * perplexity over n scored tokens, beside the unigram baseline of a text corpus on the same targets.
+   */
+  finalTokens: z
+    .object({ split: z.literal('val'), bitsPerToken: z.number(), perplexity: z.number(), n: z.number().int(), unigramBitsPerToken: z.number().optional() })
+    .optional(),
   /** Its score on the whole test split, when the run was asked for a final report (the CLI). */
   test: AccuracyEstimate.optional(),
   error: z.string().optional(),
@@ -245,6 +259,9 @@ export const MetricPoint = z.object({
   valAccuracy: z.number().optional(),
   valSamples: z.number().int().optional(),
   valCi95: z.tuple([z.number(), z.number()]).optional(),
+  /** Token datasets: validation cross-entropy in bits per token (bits per character for text) over `valSamples` scored tokens, and its perplexity. */
+  valBitsPerToken: z.number().optional(),
+  valPerplexity: z.number().optional(),
   stepMs: z.number(),
   samplesPerSec: z.number(),
   etaSec: z.number(),

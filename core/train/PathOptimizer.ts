@@ -38,7 +38,8 @@ export class PathOptimizer {
   /** `variables`: the model's variables by stable name (the names checkpoints use). */
   constructor(
     readonly kind: OptimizerKind,
-    readonly learningRate: number,
+    /** The step size; a schedule sets it before each apply (core/train/languageModel.ts learningRateAt). */
+    public learningRate: number,
     private readonly variables: Map<string, tf.Variable>,
   ) {
     for (const [name, v] of variables) this.nameOf.set(v, name);

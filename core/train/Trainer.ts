@@ -13,7 +13,7 @@
  * the sampler's RNG state, the data iterator's state and the elapsed time.
  */
 import * as tf from '@tensorflow/tfjs';
-import { BatchIterator, type BatchIteratorState } from '../data/BatchIterator.js';
+import { BatchIterator, type Batch, type BatchIteratorState } from '../data/BatchIterator.js';
 import { pickSamples, type Dataset } from '../data/Dataset.js';
 import type { Supernet } from '../nn/types.js';
 import type { AccuracyEstimate, ExpertLoad, MetricPoint, Specialization, TrainConfig } from '../protocol/protocol.js';
@@ -24,6 +24,8 @@ import type { Checkpoint, NamedArray } from './checkpointFormat.js';
 import { accuracyEstimate, accuracyInterval } from '../protocol/accuracyInterval.js';
 import { evaluationBatchNormBatches, withSubnetBatchNorm } from './batchNorm.js';
 import { correctCount, crossEntropy, evaluateArch, weightedCrossEntropy } from './evaluate.js';
+import { clipByGlobalNorm, learningRateAt, tokenCrossEntropy, tokenScores } from './languageModel.js';
+import { IGNORE_TARGET } from '../data/DatasetContract.js';
 import { MetricBatcher, type Clock } from './MetricBatcher.js';
 import { PathOptimizer, type PathOptimizerState } from './PathOptimizer.js';
 import { routingMetrics } from './routingMetrics.js';
@@ -40,6 +42,8 @@ export { EXPERT_COLLAPSE_THRESHOLD } from './routingMetrics.js';
  * seeded random subset of the training set; the test split is scored only for final reports).
  */
 export const VALIDATION_SAMPLES = 1000;
+/** Token datasets validate on about this many tokens per point (whole sequences): 1000 sequences of 64 would be 64k. */
+export const VALIDATION_TOKENS = 16384;
 /** Specialization snapshots per run (evenly spaced, plus one at the end). */
 export const SPECIALIZATION_SNAPSHOTS = 5;
 /** Smoothing of the step time used for the ETA. */
@@ -234,7 +238,10 @@ export async function train(opts: TrainerOptions): Promise<TrainResult> {
   // Each validation also routes the fixed fluctuation probe (./routingFluctuation.ts) with the same statistics.
   const validate = () =>
     withSubnetBatchNorm(net, evalArch, bnBatches, async () => ({
-      ...(await evaluateArch(net, evalArch, ds.val, { limit: VALIDATION_SAMPLES, inputShape: ds.inputShape })),
+      ...(await evaluateArch(net, evalArch, ds.val, {
+        limit: ds.tokens ? Math.max(1, Math.floor(VALIDATION_TOKENS / ds.tokens.seqLen)) : VALIDATION_SAMPLES,
+        inputShape: ds.inputShape,
+      })),
       probe: hasMoE(space) ? await probeTopExperts(net, evalArch, ds.val, ds.inputShape) : null,
     }));
   let lastProbe: Map<string, Int32Array> | null = null;
@@ -253,7 +260,10 @@ export async function train(opts: TrainerOptions): Promise<TrainResult> {
       const batch = pick ? pickBatch(ds.train, pick.indices) : batches.next();
       const progress = step / config.steps;
       const xs = tf.tensor(batch.x, [batch.size, ...ds.inputShape]);
-      const ys = tf.tensor1d(batch.y, 'int32');
+      // Token datasets: one target per position (the head's B·T rows), IGNORE_TARGET where unscored.
+      const targets = batch.targets;
+      const ys = tf.tensor1d(targets ?? batch.y, 'int32');
+      const scored = targets ? targets.reduce((n, t) => n + (t === IGNORE_TARGET ? 0 : 1), 0) : batch.size;
       const { arches, reported, weights: subnetWeights } = await strategy.plan(ctx, { net, xs, ys });
       const sampleWeights = pick?.weights ? tf.tensor1d(pick.weights) : null;
       // Each subnet's logits, kept for the loss hook of the subnets after it (inplace distillation from the
@@ -269,12 +279,13 @@ export async function train(opts: TrainerOptions): Promise<TrainResult> {
         const arch = arches[a]!;
         const { value, grads } = tf.variableGrads(() => {
           const out = net.apply(xs, arch, { training: true, progress });
-          const ce = sampleWeights ? weightedCrossEntropy(out.logits, ys, sampleWeights) : crossEntropy(out.logits, ys);
+          const tokens = targets ? tokenCrossEntropy(out.logits, ys) : null;
+          const ce = tokens ? tokens.mean : sampleWeights ? weightedCrossEntropy(out.logits, ys, sampleWeights) : crossEntropy(out.logits, ys);
           const objective: SubnetLoss = strategy.loss
             ? strategy.loss({ index: a, arch, logits: out.logits, labels: ys, sampleWeights, taskLoss: ce, earlier }, ctx)
             : { total: ce };
           // NaN: this subnet has no distillation loss.
-          const parts: tf.Tensor[] = [ce, correctCount(out.logits, ys), objective.kd ?? tf.scalar(NaN)];
+          const parts: tf.Tensor[] = [ce, tokens ? tokens.correct : correctCount(out.logits, ys), objective.kd ?? tf.scalar(NaN)];
           if (a === 0) {
             moeLayout = out.moe.map((m) => ({ layer: m.layer, expertNames: m.expertNames, alwaysOn: m.alwaysOn ?? [] }));
             for (const m of out.moe) parts.push(m.load, m.dropped, m.entropy, m.auxLoss ?? tf.scalar(NaN), m.meanActive); // NaN: no balance loss (expert choice)
@@ -315,6 +326,16 @@ export async function train(opts: TrainerOptions): Promise<TrainResult> {
           else summed.delete(v);
         }
       }
+      if (config.gradClip !== undefined) {
+        const clipped = clipByGlobalNorm(summed, config.gradClip);
+        clipped.norm.dispose();
+        summed.clear();
+        for (const [v, g] of clipped.grads) summed.set(v, g);
+      }
+      if (config.lrSchedule) {
+        const s = config.lrSchedule;
+        optimizer.learningRate = learningRateAt(step, { base: config.learningRate, warmupSteps: s.warmupSteps, totalSteps: config.steps, minRatio: s.minRatio });
+      }
       optimizer.apply(summed);
       tf.dispose([...summed.values(), xs, ys, ...earlier]);
       sampleWeights?.dispose();
@@ -323,7 +344,7 @@ export async function train(opts: TrainerOptions): Promise<TrainResult> {
       tf.dispose([joined, ...packed]);
       const { loss: lossSum, correct: correctSum, kd, moe } = unpackStep(all, packed.length, moeLayout);
       const lossMean = lossSum / arches.length;
-      const accMean = correctSum / (batch.size * arches.length);
+      const accMean = correctSum / (scored * arches.length);
       if (!warnedLoad) {
         const bad = moe.find((l) => Math.abs(l.load.reduce((x, y) => x + y, 0) - 1) > 0.05);
         if (bad) {
@@ -366,6 +387,11 @@ export async function train(opts: TrainerOptions): Promise<TrainResult> {
         point.valAccuracy = v.accuracy;
         point.valSamples = v.samples;
         point.valCi95 = accuracyInterval(Math.round(v.accuracy * v.samples), v.samples);
+        if (ds.tokens) {
+          const scores = tokenScores(v.loss * v.samples, v.samples);
+          point.valBitsPerToken = scores.bitsPerToken;
+          point.valPerplexity = scores.perplexity;
+        }
         final = { valLoss: v.loss, valAccuracy: v.accuracy, val: accuracyEstimate('val', v.accuracy, v.samples) };
         if (bestValAccuracy === null || v.accuracy > bestValAccuracy) bestValAccuracy = v.accuracy;
         if (strategy.report) point.strategy = strategy.report(strategyContext());
@@ -402,11 +428,11 @@ interface MoELayout {
 }
 
 /** The samples at `indices` of the training split as one batch (a strategy's `sampleBatch`). */
-function pickBatch(split: Dataset['train'], indices: readonly number[]): { x: Float32Array; y: Int32Array; size: number } {
+function pickBatch(split: Dataset['train'], indices: readonly number[]): Batch {
   const bad = indices.find((j) => !(Number.isInteger(j) && j >= 0 && j < split.n));
   if (bad !== undefined) throw new Error(`sampleBatch: index ${bad} is outside the training split (0..${split.n - 1})`);
-  const { x, y, n } = pickSamples(split, indices);
-  return { x, y, size: n };
+  const { x, y, n, targets, groups } = pickSamples(split, indices);
+  return { x, y, size: n, ...(targets ? { targets } : {}), ...(groups ? { groups } : {}) };
 }
 
 /**

@@ -8,12 +8,18 @@ import type { Split } from '../data/Dataset.js';
 import type { Supernet } from '../nn/types.js';
 import type { Arch } from '../space/SearchSpace.js';
 import { crossEntropyFused, crossEntropyFusedSupported } from '../nn/webgpu/crossEntropyFused.js';
+import { tokenCrossEntropy } from './languageModel.js';
 
 /**
  * Samples per inference batch: big enough to amortise per-op overhead, small enough that MoE layers
  * (whose uncapped dispatch matrices grow as tokens²) stay cheap.
  */
 export const EVAL_BATCH = 128;
+/**
+ * Tokens per inference batch of a sequence dataset (whole sequences): MoE dispatch is quadratic in the
+ * tokens of a batch, and 128 sequences of 64 would be 8192 of them.
+ */
+export const EVAL_BATCH_TOKENS = 1024;
 
 export interface EvaluateOptions {
   /** Use only the first N samples (default: all). */
@@ -57,16 +63,22 @@ export function correctCount(logits: tf.Tensor2D, labels: tf.Tensor1D): tf.Scala
 }
 
 export async function evaluateArch(net: Supernet, arch: Arch, split: Split, opts: EvaluateOptions): Promise<Evaluation> {
-  const batchSize = opts.batchSize ?? EVAL_BATCH;
+  const perSample = split.targets && split.n > 0 ? split.targets.length / split.n : 1;
+  const batchSize = opts.batchSize ?? (perSample > 1 ? Math.max(1, Math.floor(EVAL_BATCH_TOKENS / perSample)) : EVAL_BATCH);
   let lossSum = 0;
   let correct = 0;
   let n = 0;
   for (const b of sequentialBatches(split, batchSize, opts.limit ?? split.n)) {
     const v = tf.tidy(() => {
       const x = tf.tensor(b.x, [b.size, ...opts.inputShape]);
-      const y = tf.tensor1d(b.y, 'int32');
+      // Token datasets score every target position (IGNORE_TARGET ones excluded): n counts scored tokens.
+      const y = tf.tensor1d(b.targets ?? b.y, 'int32');
       const out = net.apply(x, arch, { training: false, progress: 1 });
-      return tf.stack([tf.mul(crossEntropy(out.logits, y), b.size), correctCount(out.logits, y)]);
+      if (b.targets) {
+        const t = tokenCrossEntropy(out.logits, y);
+        return tf.stack([t.sum, t.correct, t.count]);
+      }
+      return tf.stack([tf.mul(crossEntropy(out.logits, y), b.size), correctCount(out.logits, y), tf.scalar(b.size)]);
     });
     // An asynchronous read: WebGPU under Node has no synchronous read-back.
     const read = await v.data();
@@ -75,7 +87,7 @@ export async function evaluateArch(net: Supernet, arch: Arch, split: Split, opts
     const c = read[1]!;
     lossSum += l;
     correct += c;
-    n += b.size;
+    n += read[2]!;
     // Let the event loop breathe between batches (cancellation, IPC) on big test sets.
     await new Promise((r) => setImmediate(r));
   }

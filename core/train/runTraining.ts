@@ -16,6 +16,7 @@ import { accuracyEstimate } from '../protocol/accuracyInterval.js';
 import type { AccuracyEstimate } from '../protocol/protocol.js';
 import { evaluationBatchNormBatches, withSubnetBatchNorm } from './batchNorm.js';
 import { evaluateArch } from './evaluate.js';
+import { tokenScores } from './languageModel.js';
 import { buildRunSupernet } from './strategies/registry.js';
 import { upcycleFromRuns } from './upcycle.js';
 
@@ -128,6 +129,7 @@ async function trainOwnedRun(opts: RunTrainingOptions): Promise<RunTrainingResul
       });
       let test: AccuracyEstimate | null = null;
       let finalVal: AccuracyEstimate | null = result.final?.val ?? null;
+      let finalTokens: RunSummary['finalTokens'];
       if (result.status === 'completed') {
         // The run's validation figure: the whole validation split once at the end (the curve scores
         // VALIDATION_SAMPLES of it per point), and for a final report the whole test split. The
@@ -136,6 +138,11 @@ async function trainOwnedRun(opts: RunTrainingOptions): Promise<RunTrainingResul
         try {
           [finalVal, test] = await withSubnetBatchNorm(net, result.evalArch, bn, async () => {
             const v = await evaluateArch(net, result.evalArch, ds.val, { inputShape: ds.inputShape });
+            if (ds.tokens) {
+              const s = tokenScores(v.loss * v.samples, v.samples);
+              const base = ds.tokens.unigramBaseline;
+              finalTokens = { split: 'val', bitsPerToken: s.bitsPerToken, perplexity: s.perplexity, n: s.n, ...(base ? { unigramBitsPerToken: base.bitsPerChar } : {}) };
+            }
             const e = opts.finalTest ? await evaluateArch(net, result.evalArch, ds.test, { inputShape: ds.inputShape }) : null;
             return [accuracyEstimate('val', v.accuracy, v.samples), e ? accuracyEstimate('test', e.accuracy, e.samples) : null] as const;
           });
@@ -147,6 +154,7 @@ async function trainOwnedRun(opts: RunTrainingOptions): Promise<RunTrainingResul
         status: result.status,
         step: result.step,
         ...(finalVal ? { finalVal } : {}),
+        ...(finalTokens ? { finalTokens } : {}),
         ...(test ? { test } : {}),
       });
       return { summary: record.summary, result, testAccuracy: test?.accuracy ?? null, test };
