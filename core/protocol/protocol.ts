@@ -288,6 +288,12 @@ export const Specialization = z.object({
       /** coact[e1][e2]: tokens that used both experts. */
       coactivation: z.array(z.array(z.number())),
       /**
+       * transitions[e′][e]: held-out tokens whose top expert was e′ at the previous MoE layer of the forward and
+       * is e here — the cross-layer routing correlation (RMoE's view, P(e | e′) by rows); absent for the first
+       * MoE layer, or where the two layers route different tokens.
+       */
+      transitions: z.array(z.array(z.number())).optional(),
+      /**
        * Routers with prototypes (ProMoE): held-out tokens and the prototypes, L2-normalised, on the tokens'
        * first two principal components (core/train/prototypePlane.ts); tokens as [pc1, pc2, top expert].
        */

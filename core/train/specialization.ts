@@ -32,6 +32,7 @@ interface LayerAcc {
   expertNames: string[];
   counts: number[][];
   coactivation: number[][];
+  transitions?: number[][];
   prototypePlane?: PrototypePlane;
 }
 
@@ -59,7 +60,8 @@ export async function computeSpecialization(
       const moe = out.moe.map((l) => ({ layer: l.layer, expertNames: l.expertNames }));
       // The first chunk's router inputs and prototypes, for layers whose router has prototypes (ProMoE).
       const protoReads = s === 0 ? out.moe.map((l) => (l.prototypes && l.routerInput ? [l.routerInput, l.prototypes, l.topExpert] : [])) : [];
-      return { moe, reads: out.moe.flatMap((l) => [l.mask, tf.matMul(l.mask, l.mask, true, false)]), protoReads };
+      // Masks and co-activation per layer, then every layer's top experts (the cross-layer transitions).
+      return { moe, reads: [...out.moe.flatMap((l) => [l.mask, tf.matMul(l.mask, l.mask, true, false)]), ...out.moe.map((l) => l.topExpert)], protoReads };
     });
     const values = await Promise.all(reads.map((t) => t.data()));
     tf.dispose(reads);
@@ -92,6 +94,14 @@ export async function computeSpecialization(
       }
       const co = values[2 * li + 1]!;
       for (let i = 0; i < slots; i++) for (let j = 0; j < slots; j++) acc.coactivation[i]![j]! += co[i * slots + j]!;
+      // Top expert at the previous MoE layer → here, token by token (same tokens only).
+      const prevTop = li > 0 ? values[2 * moe.length + li - 1]! : null;
+      const top = values[2 * moe.length + li]!;
+      if (prevTop && prevTop.length === top.length) {
+        const prevSlots = moe[li - 1]!.expertNames.length;
+        acc.transitions ??= Array.from({ length: prevSlots }, () => new Array<number>(slots).fill(0));
+        for (let t = 0; t < top.length; t++) acc.transitions[Math.round(prevTop[t]!)]![Math.round(top[t]!)]! += 1;
+      }
     });
   }
   const spec: Specialization = { step, classNames: ds.classNames, layers };

@@ -140,6 +140,17 @@ export function SpecializationPanel() {
                   testId={`spec-coact-${id}`}
                   label={`Expert co-activation for ${l.layer}`}
                 />
+                {l.transitions && li > 0 ? (
+                  <MatrixView
+                    title="Expert here given the previous layer's"
+                    scaleLabel="P(expert here | expert at the previous MoE layer)"
+                    values={normaliseRows(l.transitions)}
+                    rowLabels={spec.layers[li - 1]!.expertNames}
+                    colLabels={l.expertNames}
+                    testId={`spec-transitions-${id}`}
+                    label={`Cross-layer routing for ${l.layer}: rows the top expert at ${spec.layers[li - 1]!.layer}, columns the top expert here`}
+                  />
+                ) : null}
                 {spec.plane && li === planeLayer ? <PlaneView plane={spec.plane} layer={li} testId={`spec-plane-${id}`} /> : null}
                 {l.prototypePlane ? <PrototypeScatter plane={l.prototypePlane} names={l.expertNames} testId={`spec-prototypes-${id}`} /> : null}
               </div>

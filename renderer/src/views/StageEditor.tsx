@@ -17,7 +17,7 @@ const ACTIVATIONS = ['relu', 'gelu', 'tanh', 'sigmoid', 'linear'] as const;
 
 /** Side panel: the selected stage's block and, for MoE blocks, routing and expert settings. */
 export function StageEditor() {
-  const { index, type, mode, hasCapacity, edit } = useWorkbench(
+  const { index, type, mode, hasCapacity, hasMomentum, edit } = useWorkbench(
     useShallow((s) => {
       const st = s.history.present.stages[s.selectedStage];
       const b = st?.block;
@@ -26,6 +26,7 @@ export function StageEditor() {
         type: b?.type,
         mode: b?.type === 'moe' ? (b.routing?.mode ?? 'topk') : undefined,
         hasCapacity: b?.type === 'moe' && b.capacityFactor !== null && b.capacityFactor !== undefined,
+        hasMomentum: b?.type === 'moe' && b.momentum !== undefined && b.momentum !== null,
         edit: s.editSpace,
       };
     }),
@@ -80,6 +81,19 @@ export function StageEditor() {
             <NumberField path={track(b('segments'))} label="Segments" hint="fine-grained split per expert" />
             <CheckField path={track(b('residual'))} label="Residual connection" />
             <CheckField path={track(b('residualMlp'))} label="Residual MoE (dense MLP + experts, DeepSpeed-MoE)" />
+            <NumberField path={track(b('iterations'))} label="Chain-of-Experts passes" hint="C passes over the same experts, a router each (1: off)" />
+            <div className="field field-check">
+              <input
+                id={`momentum-${index}`}
+                type="checkbox"
+                checked={hasMomentum}
+                data-testid="field-momentum"
+                onChange={(e) => edit((d) => setIn(d, b('momentum'), e.target.checked ? { mu: 0.7, gamma: 1 } : undefined))}
+              />
+              <label htmlFor={`momentum-${index}`}>MomentumSMoE (heavy-ball across MoE layers)</label>
+            </div>
+            {hasMomentum ? <NumberField path={track([...b('momentum'), 'mu'])} label="Momentum μ" step={0.05} /> : null}
+            {hasMomentum ? <NumberField path={track([...b('momentum'), 'gamma'])} label="Step γ" step={0.1} /> : null}
           </div>
           <h4>Routing</h4>
           <div className="field-grid">
