@@ -25,6 +25,7 @@ import type { SubnetLayer } from '../subnetLayers.js';
 import { batchNormFusedSupported, batchNormTrainFused, updateRunningStat } from '../webgpu/batchNormFused.js';
 import { conv2dSameWebgpu, convFastSupported } from '../webgpu/convFilterGrad.js';
 import type { ActivationShape, BlockBuild, BlockInstance, ElasticBlock } from './block.js';
+import { conv as convDescriptor } from '../../space/blocks/conv.js';
 
 /** BatchNorm epsilon (Keras' default). */
 export const BN_EPSILON = 1e-3;
@@ -156,8 +157,7 @@ class ConvInstance implements BlockInstance {
   }
 
   outShape(choice: BlockChoice, input: ActivationShape): ActivationShape {
-    const s = this.block.stride;
-    return { ...input, width: choice.channels!, spatial: [Math.ceil(input.spatial[0] / s), Math.ceil(input.spatial[1] / s)] };
+    return convDescriptor.outShape(this.block, choice, input);
   }
 
   countParams(choice: BlockChoice, input: ActivationShape): number {

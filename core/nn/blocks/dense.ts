@@ -12,7 +12,8 @@ import { weightArray } from '../moe/MoELayer.js';
 import type { SubnetLayer } from '../subnetLayers.js';
 import { denseFused, denseFusedSupported } from '../webgpu/denseFused.js';
 import type { ActivationShape, BlockBuild, BlockInstance, ElasticBlock } from './block.js';
-import { onRows, withWidth } from './shapes.js';
+import { onRows } from './shapes.js';
+import { dense as denseDescriptor } from '../../space/blocks/dense.js';
 
 class DenseInstance implements BlockInstance {
   readonly type = 'dense';
@@ -43,7 +44,7 @@ class DenseInstance implements BlockInstance {
   }
 
   outShape(choice: BlockChoice, input: ActivationShape): ActivationShape {
-    return withWidth(input, choice.width!);
+    return denseDescriptor.outShape(this.block, choice, input);
   }
 
   countParams(choice: BlockChoice, input: ActivationShape): number {

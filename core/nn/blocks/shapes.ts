@@ -10,9 +10,6 @@ import type { ActivationShape } from './block.js';
 /** The per-sample shape of a space's input (core/space/planSpace.ts). */
 export { inputShape };
 
-/** A shape with another width (same layout, spatial size and length). */
-export const withWidth = (s: ActivationShape, width: number): ActivationShape => ({ ...s, width });
-
 /**
  * How an activation of shape `s` becomes a layout that `reads` lists: unchanged when it is already one;
  * an image becomes a vector by global average pooling when the space has a layer that reads images
