@@ -162,6 +162,20 @@ describe('LatencyTable', () => {
     expect(await strict.save()).toBe(false);
     expect((await LatencyTable.open(o)).check).toBeNull();
 
+    // Predictions that miss latencies timed after the fit (a search's own subnets, here 20 % slower
+    // than predicted) reject a passing table: it is not saved and the stored copy is removed.
+    const kept = await LatencyTable.open(o);
+    kept.calibrate(synthetic(60, 3), synthetic(20, 4));
+    const later = synthetic(10, 11);
+    const predicted = later.map((x) => kept.predictUsage(x.usage));
+    expect(kept.checkMeasured(predicted, later.map((x) => x.ms)).passed).toBe(true);
+    expect(await kept.save()).toBe(true);
+    const slower = kept.checkMeasured(predicted, later.map((x) => 1.2 * x.ms));
+    expect(slower).toMatchObject({ passed: false, n: 10 });
+    expect(slower.mapePct!).toBeGreaterThan(15);
+    expect(await kept.save()).toBe(false);
+    expect((await LatencyTable.open(o)).check).toBeNull();
+
     // Timings no per-op table explains (pure noise): the check fails and nothing is written.
     const o2 = await opts();
     const bad = await LatencyTable.open(o2);

@@ -289,15 +289,23 @@ export function meanAbsPercentError(predicted: readonly number[], measured: read
   return n ? (100 * sum) / n : NaN;
 }
 
-/** The model's error on subnets it was not fitted to. */
-export function checkLatencyModel(model: LatencyModel, heldOut: readonly LatencySample[], fitN: number, thresholds: CheckThresholds = DEFAULT_CHECK_THRESHOLDS): LatencyModelCheck {
-  const predicted = heldOut.map((s) => predictLatency(model, s.usage));
-  const measured = heldOut.map((s) => s.ms);
+/** MAPE and Kendall τ-b of predictions against measurements, and whether both are within the thresholds. */
+export function checkPredictions(predicted: readonly number[], measured: readonly number[], fitN: number, thresholds: CheckThresholds = DEFAULT_CHECK_THRESHOLDS): LatencyModelCheck {
   const mapePct = meanAbsPercentError(predicted, measured);
   const tau = kendallTauB(predicted, measured);
-  const passed = heldOut.length >= 3 && predicted.every(Number.isFinite) && mapePct <= thresholds.maxMapePct && tau >= thresholds.minTau;
+  const passed = measured.length >= 3 && predicted.every(Number.isFinite) && mapePct <= thresholds.maxMapePct && tau >= thresholds.minTau;
   const finite = (v: number) => (Number.isFinite(v) ? v : null);
-  return { mapePct: finite(mapePct), tau: finite(tau), n: heldOut.length, fitN, passed, maxMapePct: thresholds.maxMapePct, minTau: thresholds.minTau };
+  return { mapePct: finite(mapePct), tau: finite(tau), n: measured.length, fitN, passed, maxMapePct: thresholds.maxMapePct, minTau: thresholds.minTau };
+}
+
+/** The model's error on subnets it was not fitted to. */
+export function checkLatencyModel(model: LatencyModel, heldOut: readonly LatencySample[], fitN: number, thresholds: CheckThresholds = DEFAULT_CHECK_THRESHOLDS): LatencyModelCheck {
+  return checkPredictions(
+    heldOut.map((s) => predictLatency(model, s.usage)),
+    heldOut.map((s) => s.ms),
+    fitN,
+    thresholds,
+  );
 }
 
 export interface LatencyTableOptions {
@@ -317,6 +325,8 @@ export class LatencyTable {
   readonly fromCache: boolean;
   /** Subnets timed (for fitting, checking or extending) since this table was opened. */
   measured = 0;
+  /** Set when predictions failed against latencies timed after the fit (`checkMeasured`): never saved. */
+  private rejected = false;
 
   private constructor(
     readonly path: string,
@@ -401,6 +411,18 @@ export class LatencyTable {
     return checkLatencyModel(this.data, samples, this.data.fit.length, this.thresholds);
   }
 
+  /**
+   * The fit's error on subnets it predicted and that were then timed elsewhere (a search's evaluated
+   * subnets, timed one by one as they are scored). Those timings are the freshest evidence: when they
+   * miss the thresholds (say the machine slowed down since the fit) the table is not saved, and `save`
+   * removes a stored copy, so the next search refits instead of reusing it.
+   */
+  checkMeasured(predicted: readonly number[], measured: readonly number[]): LatencyModelCheck {
+    const c = checkPredictions(predicted, measured, this.data.fit.length, this.thresholds);
+    if (c.n >= 3 && !c.passed) this.rejected = true;
+    return c;
+  }
+
   /** Prediction from the current fit (NaN for configurations it has not seen). */
   predictUsage(usage: Record<string, number>): number {
     return this.data.fit.length ? predictLatency(this.data, usage) : NaN;
@@ -422,12 +444,12 @@ export class LatencyTable {
   }
 
   /**
-   * Write the table if it passed its check. A failing table is never stored, and the file at its path
-   * (a table that failed re-verification, or one that did not match) is removed so it cannot be
-   * reused. Returns whether written.
+   * Write the table if it passed its check (and no later check rejected it). A failing table is never
+   * stored, and the file at its path (a table that failed re-verification, or one that did not match)
+   * is removed so it cannot be reused. Returns whether written.
    */
   async save(): Promise<boolean> {
-    if (!this.data.check?.passed) {
+    if (!this.data.check?.passed || this.rejected) {
       await rm(this.path, { force: true });
       return false;
     }

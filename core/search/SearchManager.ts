@@ -250,6 +250,18 @@ export class SearchManager {
     // A table that passes its held-out check is kept for the next search (one that fails never is);
     // subnets timed to extend it during the search refitted it, so report its latest check.
     if (lut?.check && !s.latencyModel?.fromCache) s.latencyModel = { ...lut.check, fromCache: false };
+    // The search's own subnets were predicted, then timed: a table whose predictions missed those
+    // timings (the machine's speed moved since the fit) is not kept, whatever its held-out check said.
+    const timed = s.evaluated.filter((r) => r.latencyLutMs !== undefined && Number.isFinite(r.latencyMs));
+    const inSearch = lut?.check ? lut.checkMeasured(timed.map((r) => r.latencyLutMs!), timed.map((r) => r.latencyMs)) : null;
+    if (inSearch && inSearch.n >= 3 && !inSearch.passed && lut!.check!.passed) {
+      const f = (v: number | null, d: number) => (v === null ? 'n/a' : v.toFixed(d));
+      s.warnings = [
+        ...(s.warnings ?? []),
+        `the latency table's error on this search's ${inSearch.n} subnets (MAPE ${f(inSearch.mapePct, 1)} %, τ ${f(inSearch.tau, 2)}) misses its check ` +
+          `(≤ ${inSearch.maxMapePct} %, τ ≥ ${inSearch.minTau}), though its held-out check passed: this machine's timings moved since the fit; the table is not kept, the next search refits it`,
+      ];
+    }
     await lut?.save().catch(() => undefined);
     this.finishSummary(state);
     await this.persist(state).catch(() => undefined);
