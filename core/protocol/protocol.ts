@@ -302,6 +302,21 @@ export const Specialization = z.object({
         .optional(),
     }),
   ),
+  /** SCMoE (core/train/selfContrastSweep.ts): the snapshot subnet's accuracy against the contrast strength β. */
+  selfContrast: z
+    .array(z.object({ beta: z.number(), accuracy: z.number(), n: z.number().int(), ci95: z.tuple([z.number(), z.number()]), split: z.string() }))
+    .optional(),
+  /** MomentumSMoE blocks (core/train/noiseRobustness.ts): accuracy under input noise σ, momentum on and off. */
+  noiseRobustness: z
+    .array(
+      z.object({
+        sigma: z.number(),
+        momentum: z.object({ accuracy: z.number(), n: z.number().int(), ci95: z.tuple([z.number(), z.number()]) }),
+        plain: z.object({ accuracy: z.number(), n: z.number().int(), ci95: z.tuple([z.number(), z.number()]) }),
+        split: z.string(),
+      }),
+    )
+    .optional(),
   plane: z
     .object({
       xMin: z.number(),

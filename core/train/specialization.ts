@@ -9,7 +9,10 @@ import type { Supernet } from '../nn/types.js';
 import type { Specialization } from '../protocol/protocol.js';
 import type { Arch } from '../space/SearchSpace.js';
 import { createRng } from '../space/rng.js';
+import type { SelfContrastNet } from '../nn/selfContrast.js';
+import { noiseRobustness } from './noiseRobustness.js';
 import { prototypePlane, type PrototypePlane } from './prototypePlane.js';
+import { selfContrastSweep } from './selfContrastSweep.js';
 
 export const PLANE_GRID_SIZE = 48;
 /**
@@ -64,10 +67,10 @@ export async function computeSpecialization(
       return { moe, reads: [...out.moe.flatMap((l) => [l.mask, tf.matMul(l.mask, l.mask, true, false)]), ...out.moe.map((l) => l.topExpert)], protoReads };
     });
     const values = await Promise.all(reads.map((t) => t.data()));
-    tf.dispose(reads);
     const protoValues = await Promise.all(protoReads.map((ts) => Promise.all(ts.map((t) => t.data()))));
     const protoShapes = protoReads.map((ts) => ts.map((t) => t.shape));
-    tf.dispose(protoReads.flat());
+    // The two lists share the layers' top experts: dispose each tensor once.
+    tf.dispose([...new Set([...reads, ...protoReads.flat()])]);
     if (s === 0) {
       layers = moe.map((l) => {
         const slots = l.expertNames.length;
@@ -105,6 +108,15 @@ export async function computeSpecialization(
     });
   }
   const spec: Specialization = { step, classNames: ds.classNames, layers };
+  // Issue 13's inference-side views on the same held-out samples: SCMoE's accuracy against β, and
+  // MomentumSMoE's accuracy under input noise with momentum on and off (classification data only).
+  const withMoE = net as Partial<SelfContrastNet>;
+  const moe = withMoE.moeLayers?.() ?? [];
+  if (moe.length > 0 && !ds.val.targets) {
+    const data = { split: ds.val, name: 'val', inputShape: ds.inputShape, limit: n };
+    spec.selfContrast = await selfContrastSweep(withMoE as SelfContrastNet, arch, data);
+    if (moe.some((l) => l.block.momentum)) spec.noiseRobustness = await noiseRobustness(withMoE as SelfContrastNet, arch, data);
+  }
   if (ds.bounds && ds.inputShape.length === 1 && ds.inputShape[0] === 2) {
     const size = opts.gridSize ?? PLANE_GRID_SIZE;
     const cells = size * size;

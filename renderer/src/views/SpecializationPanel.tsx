@@ -1,6 +1,7 @@
 import { useEffect, useRef, useState } from 'react';
 import type { Specialization } from '../../../core/protocol/protocol.js';
 import { categoryColor, hexToRgb } from '../charts/heatmapColor.js';
+import { LineChart } from '../charts/LineChart.js';
 import { MatrixView } from '../charts/MatrixView.js';
 import { normaliseCoactivation, normaliseColumns, normaliseRows } from '../charts/matrix.js';
 import { useFrameValue } from '../components/hooks.js';
@@ -87,6 +88,52 @@ function PrototypeScatter({ plane, names, testId }: { plane: NonNullable<Special
   );
 }
 
+/**
+ * Issue 13's inference-side views of the snapshot subnet: SCMoE's validation accuracy against β (β = 0 is
+ * the subnet itself) and, for MomentumSMoE blocks, accuracy under input noise with momentum on and off.
+ */
+function InferenceChecks({ spec }: { spec: Specialization }) {
+  const sc = spec.selfContrast;
+  const noise = spec.noiseRobustness;
+  if (!sc?.length && !noise?.length) return null;
+  const n = sc?.[0]?.n ?? noise?.[0]?.momentum.n;
+  return (
+    <div className="row wrap" data-testid="spec-inference-checks">
+      {sc?.length ? (
+        <div className="spec-chart" style={{ flex: '1 1 320px', minWidth: 280 }}>
+          <LineChart
+            title={`SCMoE: validation accuracy against β (n=${n}; band: 95 % interval)`}
+            xLabel="β"
+            yDomain={[0, 1]}
+            allowLog={false}
+            testId="spec-scmoe"
+            series={[
+              { label: 'accuracy', color: categoryColor(0), points: sc.map((p) => [p.beta, p.accuracy] as const) },
+              { label: '95 % low', color: categoryColor(0), faint: true, points: sc.map((p) => [p.beta, p.ci95[0]] as const) },
+              { label: '95 % high', color: categoryColor(0), faint: true, points: sc.map((p) => [p.beta, p.ci95[1]] as const) },
+            ]}
+          />
+        </div>
+      ) : null}
+      {noise?.length ? (
+        <div className="spec-chart" style={{ flex: '1 1 320px', minWidth: 280 }}>
+          <LineChart
+            title={`Accuracy under input noise, momentum on vs off (same weights; n=${n})`}
+            xLabel="noise σ (× feature std)"
+            yDomain={[0, 1]}
+            allowLog={false}
+            testId="spec-noise"
+            series={[
+              { label: 'momentum on', color: categoryColor(0), points: noise.map((p) => [p.sigma, p.momentum.accuracy] as const) },
+              { label: 'momentum off (μ = 0)', color: categoryColor(1), dashed: true, points: noise.map((p) => [p.sigma, p.plain.accuracy] as const) },
+            ]}
+          />
+        </div>
+      ) : null}
+    </div>
+  );
+}
+
 export function SpecializationPanel() {
   const spec = useFrameValue((s) => s.specialization);
   const [norm, setNorm] = useState<Norm>('row');
@@ -115,6 +162,7 @@ export function SpecializationPanel() {
       <p className="muted legend-line">
         {norm === 'row' ? 'Each row: where a class is routed.' : 'Each column: which classes an expert serves.'}
       </p>
+      <InferenceChecks spec={spec} />
       <div className="spec-layers">
         {spec.layers.map((l, li) => {
           const id = l.layer.replace(/[^\w-]/g, '_');
