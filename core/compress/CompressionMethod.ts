@@ -12,10 +12,10 @@
  * ./storage.ts reads both; the graph's `kernel` always holds the weights the layer computes with, so every
  * evaluator and writer runs a compressed graph unchanged.
  */
-import type { DenseWeights, MoEOp } from '../nn/graph/evaluate.js';
+import type { MoEOp } from '../nn/graph/evaluate.js';
 import type { CompressMethodName } from '../protocol/compressMethodNames.js';
 import type { CompressLevel } from '../protocol/protocol.js';
-import type { QuantizedKernel } from './quantize.js';
+import type { CompressedDense, WeightStorage } from '../nn/graph/quantize.js';
 
 export type { CompressMethodName };
 
@@ -35,14 +35,8 @@ export interface MoECalibration {
   usage: Float64Array;
 }
 
-export interface WeightStorage {
-  /** Numbers stored (codes, factors or non-zeros; biases included). */
-  params: number;
-  bits: number;
-}
-
-/** A dense layer as a compression method leaves it. */
-export type CompressedDense = DenseWeights & { storage?: WeightStorage; quant?: QuantizedKernel };
+/** Storage annotations (core/nn/graph/quantize.ts: the blocks' `bits` choice writes them too). */
+export type { CompressedDense, WeightStorage };
 
 /** What a method reports about one MoE op (the views: similarity matrix, spectrum, bits per expert). */
 export interface LayerReport {

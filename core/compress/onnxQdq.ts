@@ -1,5 +1,5 @@
 /**
- * ONNX for quantised subnets: the graph's ONNX model (core/export/onnxExport.ts) with every quantised
+ * ONNX for quantised subnets (compressed ones, and subnets whose blocks chose `bits` < 32): the graph's ONNX model (core/export/onnxExport.ts) with every quantised
  * kernel stored as its int8 codes and per-output-channel float32 steps behind a DequantizeLinear node
  * (axis 1 of the [in, out] kernel, zero point 0: ONNX opset ≥ 13 per-axis dequantisation), so the file
  * holds the compressed weights and onnxruntime computes codes·step exactly as the graph evaluator does.
@@ -11,8 +11,7 @@
 import { buildOnnxModel, type OnnxExportOptions } from '../export/onnxExport.js';
 import { encodeOnnxModel, type OnnxModel, type OnnxNode, type OnnxTensor } from '../export/onnxProto.js';
 import type { SubnetGraph, SubnetOp } from '../export/subnetGraph.js';
-import type { CompressedDense } from './CompressionMethod.js';
-import type { QuantizedKernel } from './quantize.js';
+import type { CompressedDense, QuantizedKernel } from '../nn/graph/quantize.js';
 
 /** onnx.proto TensorProto.DataType INT8 and FLOAT. */
 const INT8 = 3;
@@ -22,6 +21,8 @@ function* quantizedKernels(ops: readonly SubnetOp[]): Generator<CompressedDense 
   const isQ = (d: CompressedDense): d is CompressedDense & { quant: QuantizedKernel } => d.quant !== undefined;
   for (const o of ops) {
     if (o.op === 'residual') yield* quantizedKernels(o.body);
+    // A dense block's `bits` choice (core/nn/graph/quantize.ts quantizeBlockOps) quantises its kernel.
+    if (o.op === 'dense' && isQ(o.weights)) yield o.weights;
     if (o.op !== 'moe') continue;
     const ds: CompressedDense[] = [o.router, ...o.slots.flatMap((s) => (s.kind === 'expert' ? [s.ffn.up, s.ffn.down] : [])), ...o.shared.flatMap((f) => [f.up, f.down])];
     for (const d of ds) if (isQ(d)) yield d;

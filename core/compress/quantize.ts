@@ -11,62 +11,11 @@
  * computes from the exported int8 codes and float32 scales, bit for bit.
  */
 import type { DenseMatrix, ExpertFfn } from './matrix.js';
+import { dequantizeKernel, quantizeKernel, type QuantizedKernel } from '../nn/graph/quantize.js';
 
-export const QUANT_BITS = [2, 3, 4, 8] as const;
-
-export interface QuantizedKernel {
-  bits: number;
-  inDim: number;
-  outDim: number;
-  /** Codes [inDim, outDim] row-major, each in [−qmax, qmax] (int8 storage for every bit width ≤ 8). */
-  codes: Int8Array;
-  /** Step per output channel (float32). */
-  scale: Float32Array;
-}
-
-export function qmaxOf(bits: number): number {
-  if (!Number.isInteger(bits) || bits < 2 || bits > 8) throw new Error(`bits must be an integer in [2, 8], got ${bits}`);
-  return 2 ** (bits - 1) - 1;
-}
-
-/** Largest |W[i, c]| of each output channel c. */
-export function channelMaxAbs(kernel: ArrayLike<number>, inDim: number, outDim: number): Float64Array {
-  const m = new Float64Array(outDim);
-  for (let i = 0; i < inDim; i++) for (let c = 0; c < outDim; c++) m[c] = Math.max(m[c]!, Math.abs(kernel[i * outDim + c]!));
-  return m;
-}
-
-/**
- * Quantise a kernel per output channel. `clip[c]` ∈ (0, 1] shrinks channel c's range (1 = min-max, the
- * default); EAQuant chooses it for the router.
- */
-export function quantizeKernel(kernel: ArrayLike<number>, inDim: number, outDim: number, bits: number, clip?: ArrayLike<number>): QuantizedKernel {
-  if (kernel.length !== inDim * outDim) throw new Error(`kernel has ${kernel.length} values, expected ${inDim}×${outDim}`);
-  const qmax = qmaxOf(bits);
-  const maxAbs = channelMaxAbs(kernel, inDim, outDim);
-  const scale = new Float32Array(outDim);
-  for (let c = 0; c < outDim; c++) {
-    const ratio = clip ? clip[c]! : 1;
-    if (!(ratio > 0 && ratio <= 1)) throw new Error(`clip[${c}] must be in (0, 1], got ${ratio}`);
-    // An all-zero channel gets step 1: its codes are 0 and it dequantises to exact zeros.
-    scale[c] = maxAbs[c]! > 0 ? Math.fround((ratio * maxAbs[c]!) / qmax) : 1;
-  }
-  const codes = new Int8Array(inDim * outDim);
-  for (let i = 0; i < inDim; i++) {
-    for (let c = 0; c < outDim; c++) {
-      const q = Math.round(kernel[i * outDim + c]! / scale[c]!);
-      codes[i * outDim + c] = Math.max(-qmax, Math.min(qmax, q));
-    }
-  }
-  return { bits, inDim, outDim, codes, scale };
-}
-
-/** W ≈ q·s per channel, in float32 (what DequantizeLinear computes). */
-export function dequantizeKernel(q: QuantizedKernel): Float32Array {
-  const out = new Float32Array(q.codes.length);
-  for (let i = 0; i < q.inDim; i++) for (let c = 0; c < q.outDim; c++) out[i * q.outDim + c] = q.codes[i * q.outDim + c]! * q.scale[c]!;
-  return out;
-}
+// The kernel arithmetic lives on the graph's floor (core/nn/graph/quantize.ts) so the blocks' `bits` choice
+// lowers through it too; re-exported here for the methods.
+export { QUANT_BITS, channelMaxAbs, denseStorageBits, dequantizeKernel, qmaxOf, quantizeKernel, type QuantizedKernel } from '../nn/graph/quantize.js';
 
 /** A dense layer whose kernel is replaced by its dequantised codes, with the codes kept for export and sizing. */
 export interface QuantizedDense extends DenseMatrix {
@@ -83,9 +32,3 @@ export function quantizeExpert<E extends ExpertFfn>(e: E, bits: number): E & { u
   return { ...e, up: quantizeDense(e.up, bits), down: quantizeDense(e.down, bits) };
 }
 
-/** Storage in bits of a dense layer: codes at their width + float32 steps + float32 bias; float32 when not quantised. */
-export function denseStorageBits(w: DenseMatrix & { quant?: QuantizedKernel }): number {
-  const bias = 32 * (w.bias?.length ?? 0);
-  if (!w.quant) return 32 * w.kernel.length + bias;
-  return w.quant.bits * w.quant.codes.length + 32 * w.quant.scale.length + bias;
-}

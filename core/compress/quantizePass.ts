@@ -4,37 +4,13 @@
  * alignment is the separate step for it). Each kernel keeps its codes and steps (`quant`) so the ONNX
  * writer can emit them as int8 initialisers behind DequantizeLinear.
  */
-import type { DenseWeights, Ffn, MoEOp } from '../nn/graph/evaluate.js';
-import { expertSlots, type CompressedDense, type CompressionMethod } from './CompressionMethod.js';
-import { denseStorageBits, dequantizeKernel, quantizeKernel, type QuantizedKernel } from './quantize.js';
+import type { Ffn } from '../nn/graph/evaluate.js';
+import { quantizeOpExperts } from '../nn/graph/quantize.js';
+import { expertSlots, type CompressionMethod } from './CompressionMethod.js';
 
-/** `w` computing with the dequantised `quant` codes, annotated with them and their storage. */
-export function quantizedLayer(w: DenseWeights, quant: QuantizedKernel): CompressedDense {
-  const d = { kernel: dequantizeKernel(quant), bias: w.bias ? w.bias.slice() : null, inDim: w.inDim, outDim: w.outDim, quant };
-  return { ...d, storage: { params: w.kernel.length + (w.bias?.length ?? 0), bits: denseStorageBits(d) } };
-}
-
-export function quantizedDense(w: DenseWeights, bits: number): CompressedDense {
-  return quantizedLayer(w, quantizeKernel(w.kernel, w.inDim, w.outDim, bits));
-}
-
-/** Quantise every distinct FFN of an op at the bits `bitsOf(slot)` gives (shared experts: `sharedBits`). */
-export function quantizeOpExperts(op: MoEOp, bitsOf: (slot: number) => number, sharedBits: number): MoEOp {
-  const done = new Map<Ffn, Ffn>();
-  const q = (f: Ffn, bits: number): Ffn => {
-    let g = done.get(f);
-    if (!g) {
-      g = { ...f, up: quantizedDense(f.up, bits), down: quantizedDense(f.down, bits) };
-      done.set(f, g);
-    }
-    return g;
-  };
-  return {
-    ...op,
-    slots: op.slots.map((s, i) => (s.kind === 'expert' ? { ...s, ffn: q(s.ffn, bitsOf(i)) } : s)),
-    shared: op.shared.map((f) => q(f, sharedBits)),
-  };
-}
+// The graph-level quantisers live beside the kernel arithmetic (core/nn/graph/quantize.ts): the blocks'
+// `bits` choice lowers through them too.
+export { quantizedDense, quantizedLayer, quantizeOpExperts } from '../nn/graph/quantize.js';
 
 export const expertQuantization: CompressionMethod = {
   name: 'quantize',

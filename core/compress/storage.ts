@@ -1,52 +1,5 @@
 /**
- * Size of a (compressed) subnet graph: parameters and bits as stored. Float layers cost 32 bits a number;
- * a dense layer a method annotated with `storage` costs what it says; a merged expert that several router
- * slots share (one `Ffn` object) is stored once.
+ * Size of a (compressed) subnet graph: parameters and bits as stored. The function lives on the graph's
+ * floor (core/nn/graph/storage.ts), where search prices the blocks' `bits` choice with it too.
  */
-import { countGraphParams, type DenseWeights, type Ffn, type SubnetGraph, type SubnetOp } from '../nn/graph/evaluate.js';
-import type { CompressedDense } from './CompressionMethod.js';
-
-export interface GraphSize {
-  params: number;
-  bits: number;
-}
-
-const floatParams = (w: DenseWeights) => w.kernel.length + (w.bias?.length ?? 0);
-
-function denseSize(w: CompressedDense): GraphSize {
-  return w.storage ?? { params: floatParams(w), bits: 32 * floatParams(w) };
-}
-
-/** Every occurrence of the dense layers compression may rewrite: expert kernels (per FFN object) and routers. */
-function* rewritable(ops: readonly SubnetOp[]): Generator<{ ffn: Ffn } | { router: DenseWeights }> {
-  for (const o of ops) {
-    if (o.op === 'residual') yield* rewritable(o.body);
-    if (o.op !== 'moe') continue;
-    yield { router: o.router };
-    for (const s of o.slots) if (s.kind === 'expert') yield { ffn: s.ffn };
-    for (const f of o.shared) yield { ffn: f };
-  }
-}
-
-export function graphSize(graph: SubnetGraph): GraphSize {
-  // Everything countGraphParams counts at 32 bits, with each occurrence of a rewritable layer swapped for
-  // its stored size, once per distinct object.
-  let rest = countGraphParams(graph);
-  let params = 0;
-  let bits = 0;
-  const seen = new Set<object>();
-  const add = (d: DenseWeights) => {
-    const s = denseSize(d);
-    params += s.params;
-    bits += s.bits;
-  };
-  for (const r of rewritable(graph.ops)) {
-    const obj = 'ffn' in r ? r.ffn : r.router;
-    const layers = 'ffn' in r ? [r.ffn.up, r.ffn.down] : [r.router];
-    for (const d of layers) rest -= floatParams(d);
-    if (seen.has(obj)) continue;
-    seen.add(obj);
-    layers.forEach(add);
-  }
-  return { params: params + rest, bits: bits + 32 * rest };
-}
+export { graphSize, type GraphSize } from '../nn/graph/storage.js';

@@ -82,6 +82,8 @@ export const BlockChoice = z
     channels: positiveInt.optional(),
     kernel: positiveInt.optional(),
     expertHidden: positiveInt.optional(),
+    /** Weight bits of the block's kernels (its `bits` choice, 2–8 or 32; absent: float). */
+    bits: positiveInt.optional(),
   })
   .strict();
 export type BlockChoice = z.infer<typeof BlockChoice>;

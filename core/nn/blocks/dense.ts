@@ -7,6 +7,8 @@ import * as tf from '@tensorflow/tfjs';
 import type { BlockChoice, DenseBlock } from '../../space/SearchSpace.js';
 import { activate } from '../activations.js';
 import { layerOps } from '../graph/fromLayers.js';
+import { maybeFakeQuant } from '../fakeQuant.js';
+import { quantizeBlockOps } from '../graph/quantize.js';
 import { glorotUniform } from '../init.js';
 import { weightArray } from '../moe/MoELayer.js';
 import type { SubnetLayer } from '../subnetLayers.js';
@@ -33,12 +35,14 @@ class DenseInstance implements BlockInstance {
   apply(x: tf.Tensor, choice: BlockChoice): tf.Tensor {
     const width = choice.width!;
     const act = this.block.activation;
+    const bits = choice.bits !== undefined && choice.bits < 32 ? choice.bits : undefined;
     return onRows(x, (h) => {
       const d = h.shape[1];
-      // WebGPU: one fused kernel per dense product (core/nn/webgpu/denseFused.ts); elsewhere plain ops.
-      const y = denseFusedSupported(act)
+      // WebGPU: one fused kernel per dense product (core/nn/webgpu/denseFused.ts); elsewhere plain ops. A
+      // `bits` choice fake-quantises the sliced kernel (straight-through gradient, core/nn/fakeQuant.ts).
+      const y = bits === undefined && denseFusedSupported(act)
         ? denseFused(h, this.kernel as tf.Tensor2D, this.bias as tf.Tensor1D, width, act)
-        : (activate(tf.add(tf.matMul(h, this.kernel.slice([0, 0], [d, width])), this.bias.slice(0, width)), act) as tf.Tensor2D);
+        : (activate(tf.add(tf.matMul(h, maybeFakeQuant(this.kernel.slice([0, 0], [d, width]), bits)), this.bias.slice(0, width)), act) as tf.Tensor2D);
       return this.block.residual && d === width ? tf.add(h, y) : y;
     });
   }
@@ -72,7 +76,8 @@ class DenseInstance implements BlockInstance {
   }
 
   lower(choice: BlockChoice, input: ActivationShape) {
-    return this.subnetLayers(choice, input).flatMap(layerOps);
+    // The `bits` choice: the kernel as per-channel codes and steps (what the fake-quantised forward computes).
+    return quantizeBlockOps(this.subnetLayers(choice, input).flatMap(layerOps), choice.bits);
   }
 }
 

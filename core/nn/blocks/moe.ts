@@ -8,6 +8,7 @@ import type * as tf from '@tensorflow/tfjs';
 import type { BlockChoice, MoEBlock } from '../../space/SearchSpace.js';
 import type { ForwardContext } from '../forwardContext.js';
 import { layerOps } from '../graph/fromLayers.js';
+import { quantizeBlockOps } from '../graph/quantize.js';
 import { MoELayer } from '../moe/MoELayer.js';
 import type { SubnetLayer } from '../subnetLayers.js';
 import type { ActivationShape, BlockBuild, BlockInstance, ElasticBlock } from './block.js';
@@ -25,7 +26,8 @@ class MoEInstance implements BlockInstance {
 
   apply(x: tf.Tensor, choice: BlockChoice, ctx: ForwardContext): tf.Tensor {
     return onRows(x, (rows) => {
-      const { y, report, reports } = this.moe.apply(rows, choice.expertHidden!, { training: ctx.training, progress: ctx.progress }, ctx);
+      const bits = choice.bits !== undefined && choice.bits < 32 ? { bits: choice.bits } : {};
+      const { y, report, reports } = this.moe.apply(rows, choice.expertHidden!, { training: ctx.training, progress: ctx.progress, ...bits }, ctx);
       // One report per Chain-of-Experts pass (one for a plain layer).
       ctx.reports.push(...reports);
       // Balance, z- and the router's own losses, each with its weight (core/nn/routers/router.ts route; every pass's on `report`).
@@ -52,7 +54,8 @@ class MoEInstance implements BlockInstance {
   }
 
   lower(choice: BlockChoice, input: ActivationShape) {
-    return this.subnetLayers(choice, input).flatMap(layerOps);
+    // The `bits` choice: routed and shared experts' kernels as per-channel codes and steps (the fake-quantised forward's).
+    return quantizeBlockOps(this.subnetLayers(choice, input).flatMap(layerOps), choice.bits);
   }
 }
 

@@ -44,6 +44,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { Rng } from '../../space/rng.js';
 import type { MoEBlock } from '../../space/SearchSpace.js';
 import { activate } from '../activations.js';
+import { fakeQuantKernel } from '../fakeQuant.js';
 import { denseFused, denseFusedSupported } from '../webgpu/denseFused.js';
 import { glorotUniform, normalInit, type VariableStore } from '../init.js';
 import type { ColumnKind, FfnWeights, MoESubnetLayer, SubnetGating, WeightArray } from '../subnetLayers.js';
@@ -74,6 +75,12 @@ export interface ExpertWeights {
 export interface MoEForwardOptions {
   training: boolean;
   progress?: number;
+  /**
+   * Weight bits of the FFN experts (the block's `bits` choice, 2–8): routed and shared experts' kernels are
+   * fake-quantised per output channel with a straight-through gradient (core/nn/fakeQuant.ts); the router and
+   * the residual MLP stay float. Absent: float.
+   */
+  bits?: number;
 }
 
 /**
@@ -267,8 +274,12 @@ export class MoELayer {
     return routerOf(b.routing).fusable && b.iterations === 1 && !b.momentum && !this.weakRanks && b.activation === 'relu' && noSpecial && plainRouter && b.segments === 1 && d % 4 === 0 && hidden % 4 === 0;
   }
 
-  private ffn(e: ExpertWeights, x: tf.Tensor2D, d: number, h: number): tf.Tensor2D {
+  private ffn(e: ExpertWeights, x: tf.Tensor2D, d: number, h: number, bits?: number): tf.Tensor2D {
     const act = this.block.activation;
+    if (bits !== undefined) {
+      const hidden = activate(tf.add(tf.matMul(x, fakeQuantKernel(e.w1.slice([0, 0], [d, h]), bits)), e.b1.slice(0, h)), act);
+      return tf.add(tf.matMul(hidden, fakeQuantKernel(e.w2.slice([0, 0], [h, d]), bits)), e.b2.slice(0, d)) as tf.Tensor2D;
+    }
     // WebGPU: each product as one fused kernel reading the variables in place (core/nn/webgpu/denseFused.ts).
     if (denseFusedSupported(act) && denseFusedSupported('linear')) {
       const hidden = denseFused(x, e.w1 as tf.Tensor2D, e.b1 as tf.Tensor1D, h, act);
@@ -327,7 +338,8 @@ export class MoELayer {
     const hSeg = hidden / block.segments;
     if (!Number.isInteger(hSeg) || hSeg < 1) throw new Error(`${this.name}: expert hidden ${hidden} is not divisible by segments ${block.segments}`);
     if (d > this.dMax) throw new Error(`${this.name}: input width ${d} exceeds the allocated ${this.dMax}`);
-    if (this.dispatch === 'fused' || (this.dispatch === 'auto' && tf.getBackend() === 'webgpu' && this.fusedEligible(d, hSeg))) {
+    // The fused kernels read the float variables: a `bits` choice takes the per-expert path.
+    if (opts.bits === undefined && (this.dispatch === 'fused' || (this.dispatch === 'auto' && tf.getBackend() === 'webgpu' && this.fusedEligible(d, hSeg)))) {
       if (!this.fusedEligible(d, hSeg)) throw new Error(`${this.name}: the fused MoE route needs top-k routing, ReLU experts, no shared or special experts, one segment, no router jitter, z-loss or gating residual, and d, hidden divisible by 4`);
       return this.applyFused(x, hSeg, opts, ctx);
     }
@@ -377,7 +389,7 @@ export class MoELayer {
         const dispatch = new Float32Array(idx.length * T);
         idx.forEach((t, j) => (dispatch[j * T + t] = 1));
         const D = tf.tensor2d(dispatch, [idx.length, T]);
-        const out = this.ffn(this.experts[c]!, tf.matMul(D, x), d, hSeg);
+        const out = this.ffn(this.experts[c]!, tf.matMul(D, x), d, hSeg, opts.bits);
         const g = tf.matMul(D, gates.slice([0, c], [T, 1]));
         y = tf.add(y, tf.matMul(D, tf.mul(out, g), true, false));
         this.ffnCalls++;
@@ -394,13 +406,13 @@ export class MoELayer {
       // Dense (WebGPU under Node cannot read the mask back synchronously): every FFN expert runs on
       // all tokens and its gate column zeroes the tokens it did not get. Same output, more compute.
       for (let c = 0; c < E; c++) {
-        y = tf.add(y, tf.mul(gates.slice([0, c], [T, 1]), this.ffn(this.experts[c]!, x, d, hSeg)));
+        y = tf.add(y, tf.mul(gates.slice([0, c], [T, 1]), this.ffn(this.experts[c]!, x, d, hSeg, opts.bits)));
         this.ffnCalls++;
         this.lastFfnTokens[c] = T;
       }
     }
     this.shared.forEach((e, i) => {
-      y = tf.add(y, this.ffn(e, x, d, hSeg));
+      y = tf.add(y, this.ffn(e, x, d, hSeg, opts.bits));
       this.ffnCalls++;
       this.lastFfnTokens[E + i] = T;
     });

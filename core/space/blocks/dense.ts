@@ -1,6 +1,6 @@
 /** Dense block: y = act(x·W + b), elastic width (Once-for-All, Cai et al., 2020), optional residual. */
 import { z } from 'zod';
-import { Activation, activationTensors, choices, opIssues, positiveInt, type BlockDescriptor } from './descriptor.js';
+import { Activation, activationTensors, bitsDims, choices, opIssues, positiveInt, WeightBits, type BlockDescriptor } from './descriptor.js';
 
 const list = (xs: readonly (number | string)[]) => xs.join(', ');
 
@@ -13,6 +13,8 @@ export const DenseBlock = z
     /** Operation choices: 'dense' applies the layer, 'identity' skips it (needs equal in/out width). */
     ops: z.array(z.enum(['dense', 'identity'])).min(1).default(['dense']),
     residual: z.boolean().default(false),
+    /** Weight bit width choices of the kernel (descriptor.ts WeightBits); absent: float. */
+    bits: WeightBits.optional(),
   })
   .strict();
 export type DenseBlock = z.infer<typeof DenseBlock>;
@@ -27,12 +29,12 @@ export const dense: BlockDescriptor<DenseBlock> = {
   reads: ['vector', 'sequence'],
   ops: (b) => b.ops,
   mainOp: 'dense',
-  dims: (b) => [{ key: 'width', values: b.width }],
+  dims: (b) => [{ key: 'width', values: b.width }, ...bitsDims(b.bits)],
   outWidths: (b, inW) => new Set([...(b.ops.includes('dense') ? b.width : []), ...(b.ops.includes('identity') ? inW : [])]),
   outShape: (_b, c, input) => ({ ...input, width: c.width! }),
   nominalFlops: (_b, c, input) => 2 * input.width * c.width! * input.length,
-  choiceText: (b) => [`width ${list(b.width)}`, ...(b.ops.length > 1 ? [`ops ${list(b.ops)}`] : [])],
-  pickText: (_b, c) => `${c.width}`,
+  choiceText: (b) => [`width ${list(b.width)}`, ...(b.ops.length > 1 ? [`ops ${list(b.ops)}`] : []), ...(b.bits ? [`bits ${list(b.bits)}`] : [])],
+  pickText: (_b, c) => `${c.width}${c.bits !== undefined && c.bits < 32 ? `·${c.bits}b` : ''}`,
   // matMul, bias add, activation (and the residual add).
   activationTerms: (b, c, input, { batch, at, where }) => [
     { path: `${at}.width`, what: `${where} dense (width ${c.width})`, elements: batch * input.length * c.width! * (2 + activationTensors(b.activation) + (b.residual && input.width === c.width ? 1 : 0)) },

@@ -21,6 +21,22 @@ export const choices = (item: z.ZodNumber) =>
     .min(1, 'give at least one choice')
     .refine((xs) => new Set(xs).size === xs.length, 'choices must be distinct');
 
+/**
+ * Weight bit width choices of a block (bit width as a search dimension: SimQ-NAS, Sridhar et al. 2023; One
+ * QuantLLM for All, Yi et al. 2024): 2–8 bits per-output-channel symmetric weights (fake-quantised with a
+ * straight-through estimator while training, core/nn/fakeQuant.ts; Q/DQ in ONNX), 32 = float. Absent: float,
+ * no choice.
+ */
+export const WeightBits = choices(
+  z
+    .number()
+    .int()
+    .refine((b) => (b >= 2 && b <= 8) || b === 32, 'bits must be 2 to 8, or 32 (float)'),
+);
+
+/** The `bits` choice dimension of a block that has one (after its other dimensions). */
+export const bitsDims = (bits: readonly number[] | undefined): ChoiceDim[] => (bits ? [{ key: 'bits', values: bits, short: 'q' }] : []);
+
 export const Activation = z.enum(['relu', 'gelu', 'tanh', 'sigmoid', 'linear']);
 export type Activation = z.infer<typeof Activation>;
 
@@ -67,7 +83,7 @@ export function activationTensors(a: Activation): number {
 }
 
 /** The choice fields a block type's choices may set (the numeric fields of BlockChoice). */
-export type ChoiceKey = 'width' | 'channels' | 'kernel' | 'expertHidden';
+export type ChoiceKey = 'bits' | 'width' | 'channels' | 'kernel' | 'expertHidden';
 
 /** A block's choice as the descriptors read it (SearchSpace's BlockChoice has this shape; no import: no cycle). */
 export type Choice = { op?: string } & { [K in ChoiceKey]?: number };

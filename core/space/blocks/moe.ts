@@ -5,7 +5,7 @@
 import { z } from 'zod';
 import type { RoutingShape } from '../routing/descriptor.js';
 import { describeRouting, Routing, routingDescriptors } from '../routing/registry.js';
-import { Activation, activationTensors, choices, positiveInt, type BlockDescriptor } from './descriptor.js';
+import { Activation, activationTensors, bitsDims, choices, positiveInt, WeightBits, type BlockDescriptor } from './descriptor.js';
 
 /** Routed or shared FFN experts per MoE block. */
 export const MAX_EXPERTS = 256;
@@ -24,6 +24,8 @@ export const MoEBlock = z
     /** Hidden width choices of each expert's FFN (elastic, OFA-style slicing). */
     expertHidden: choices(positiveInt.max(16384)),
     activation: Activation.default('gelu'),
+    /** Weight bit width choices of the FFN experts, routed and shared (descriptor.ts WeightBits); the router stays float. Absent: float. */
+    bits: WeightBits.optional(),
     routing: Routing.default({ mode: 'topk', k: 2 }),
     /** Tokens an expert may take = capacityFactor · k · T / E; null means no capacity limit. */
     capacityFactor: z.number().gt(0).nullable().default(null),
@@ -123,7 +125,7 @@ export const moe: BlockDescriptor<MoEBlock> = {
   reads: ['vector', 'sequence'],
   routesTokens: () => true,
   mainOp: 'moe',
-  dims: (b) => [{ key: 'expertHidden', values: b.expertHidden, label: 'hidden', short: 'h' }],
+  dims: (b) => [{ key: 'expertHidden', values: b.expertHidden, label: 'hidden', short: 'h' }, ...bitsDims(b.bits)],
   // Each expert is d → hidden → d: the block keeps its input width.
   outWidths: (_b, inW) => new Set(inW),
   outShape: (_b, _c, input) => input,
@@ -144,9 +146,9 @@ export const moe: BlockDescriptor<MoEBlock> = {
       b.nullExperts ? `${b.nullExperts} null` : '',
       b.zeroExperts + b.copyExperts + b.constantExperts ? `${b.zeroExperts + b.copyExperts + b.constantExperts} zero/copy/const` : '',
     ].filter(Boolean);
-    return [`${b.experts} experts · ${describeRouting(b.routing).summary(b.routing)}`, `hidden ${b.expertHidden.join(', ')}`, ...extra];
+    return [`${b.experts} experts · ${describeRouting(b.routing).summary(b.routing)}`, `hidden ${b.expertHidden.join(', ')}`, ...(b.bits ? [`bits ${b.bits.join(', ')}`] : []), ...extra];
   },
-  pickText: (_b, c) => `h${c.expertHidden}`,
+  pickText: (_b, c) => `h${c.expertHidden}${c.bits !== undefined && c.bits < 32 ? `·${c.bits}b` : ''}`,
   // core/nn/moe/MoELayer.ts: ROUTING_TENSORS [B, S] tensors over all S router slots (null, zero, copy and
   // constant experts are slots too), the GShard one-hot dispatch matrices (Σ_e n_e × B for the A
   // token-to-FFN-expert assignments), each expert's gathered input, hidden layer and output, the combined
