@@ -226,7 +226,7 @@ async function main(): Promise<void> {
   if (dump) fs.writeFileSync(path.join(dump, 'manifest.json'), JSON.stringify({ dense: manifest, ce: ceManifest, conv: convManifest, opt: optManifest, bn: bnManifest }));
 
   // One supernet step, every fusion on vs off: same loss, same gradients.
-  const { SearchSpace } = await import('../core/space/SearchSpace.js');
+  const { SearchSpace, inputSampleShape } = await import('../core/space/SearchSpace.js');
   const { largestArch } = await import('../core/space/archCodec.js');
   const { buildSupernet } = await import('../core/nn/Supernet.js');
   const here = path.dirname(fileURLToPath(import.meta.url));
@@ -234,7 +234,7 @@ async function main(): Promise<void> {
     const space = SearchSpace.parse(JSON.parse(fs.readFileSync(path.join(here, '..', 'assets', 'spaces', `${name}.json`), 'utf8')));
     const net = buildSupernet(space, { seed: 1 });
     const arch = largestArch(space);
-    const inShape = space.input.kind === 'vector' ? [256, space.input.dim] : [256, space.input.height, space.input.width, space.input.channels];
+    const inShape = [256, ...inputSampleShape(space.input)];
     const x = tf.randomNormal(inShape, 0, 1, 'float32', 3);
     const labels = tf.randomUniform([256], 0, space.numClasses, 'int32', 4) as tf.Tensor1D;
     const vars = net.trainableVariables();

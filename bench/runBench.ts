@@ -363,7 +363,7 @@ async function benchSupernet(args: Args, rows: Row[]): Promise<void> {
     addRow(rows, { bench: 'supernet', variant: '-', ms: NaN, note: 'no assets/spaces' });
     return;
   }
-  const { SearchSpace } = await import('../core/space/SearchSpace.js');
+  const { SearchSpace, inputSampleShape } = await import('../core/space/SearchSpace.js');
   const { largestArch } = await import('../core/space/archCodec.js');
   const { buildSupernet } = await import('../core/nn/Supernet.js');
   const onCpu = tf.getBackend() === 'cpu' || tf.getBackend() === 'wasm';
@@ -396,7 +396,7 @@ async function benchSupernet(args: Args, rows: Row[]): Promise<void> {
         else if (dispatch !== 'auto') throw new Error(`unknown --moe-dispatch "${dispatch}" (use auto, unfused)`);
         const moeNote = (moeLayers.length === 0 ? '' : `, moe ${dispatch === 'auto' ? 'auto' : 'unfused'}`) + `, ${lever}` + (optimizer === 'sgd' ? '' : `, ${optimizer}`);
         const arch = largestArch(space);
-        const inShape = space.input.kind === 'vector' ? [batch, space.input.dim] : [batch, space.input.height, space.input.width, space.input.channels];
+        const inShape = [batch, ...inputSampleShape(space.input)];
         const x = tf.randomNormal(inShape, 0, 1, 'float32', 3);
         // The product's loss (core/train/evaluate.ts crossEntropy: mean softmax cross-entropy of int labels).
         const labels = tf.randomUniform([batch], 0, space.numClasses, 'int32', 4) as tf.Tensor1D;

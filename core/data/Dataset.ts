@@ -3,7 +3,7 @@
  * they can be batched without tensors and shared with search/evaluation code unchanged.
  */
 import type { DatasetConfig } from '../protocol/protocol.js';
-import type { InputSpec } from '../space/SearchSpace.js';
+import { inputSampleShape, type InputSpec } from '../space/SearchSpace.js';
 import { createRng } from '../space/rng.js';
 import type { Dataset, SourceDataset, Split, TokenSpec } from './DatasetContract.js';
 import { loadFashionMnist } from './fashionMnist.js';
@@ -127,7 +127,13 @@ function withValidation(ds: SourceDataset, fraction: number, seed: number): Data
  * before a model is built rather than as a shape error deep inside tfjs.
  */
 export function checkDatasetFitsInput(ds: Dataset, input: InputSpec, numClasses: number): string | null {
-  const want = input.kind === 'vector' ? [input.dim] : [input.height, input.width, input.channels];
+  // Ids and features are different things even where the shapes agree: a token dataset needs a token input.
+  if (ds.tokens && input.kind !== 'tokens') return `the ${ds.kind} data are token ids: set the space's input to {"kind": "tokens", "length": ${ds.tokens.seqLen}, "vocab": ${ds.tokens.vocab.length}}`;
+  if (!ds.tokens && input.kind === 'tokens') return `the space's input is token ids but the ${ds.kind} data are features`;
+  if (ds.tokens && input.kind === 'tokens' && input.vocab < ds.tokens.vocab.length) {
+    return `the space's vocabulary holds ${input.vocab} tokens but the ${ds.kind} data use ${ds.tokens.vocab.length}`;
+  }
+  const want = inputSampleShape(input);
   if (want.length !== ds.inputShape.length || want.some((d, i) => d !== ds.inputShape[i])) {
     return `the space's input is [${want.join(', ')}] but the ${ds.kind} data is [${ds.inputShape.join(', ')}]`;
   }

@@ -16,7 +16,7 @@ import { accuracyEstimate, formatAccuracy } from '../protocol/accuracyInterval.j
 import { ExportRequest, parseOrThrow, ProtocolError, type AccuracyEstimate, type ExportResult, type RunRecord } from '../protocol/protocol.js';
 import { archKey, describeArch, encodeArch, validateArch } from '../space/archCodec.js';
 import { createRng } from '../space/rng.js';
-import type { Arch, SearchSpace } from '../space/SearchSpace.js';
+import { describeInput, type Arch, type SearchSpace } from '../space/SearchSpace.js';
 import { hasBatchNorm, recalibrationBatches } from '../train/batchNorm.js';
 import { restoreSupernet } from '../train/restoreSupernet.js';
 import { RunNotFoundError, RunStore } from '../train/RunStore.js';
@@ -186,7 +186,7 @@ function modelCardMarkdown(card: {
     '',
     `\`${card.description}\``,
     '',
-    `Input: ${card.space.input.kind === 'vector' ? `vector of ${card.space.input.dim}` : `image ${card.space.input.height}×${card.space.input.width}×${card.space.input.channels} (NHWC)`}; output: ${card.space.numClasses} logits (apply softmax for probabilities).`,
+    `Input: ${describeInput(card.space.input)}; output: ${card.space.numClasses} logits (apply softmax for probabilities).`,
     '',
     '## Metrics',
     '',

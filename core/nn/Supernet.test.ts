@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { largestArch, sampleArch, smallestArch } from '../space/archCodec.js';
 import { listExampleSpaces } from '../space/exampleSpaces.js';
 import { createRng } from '../space/rng.js';
-import type { Arch, SearchSpace, SearchSpaceInput } from '../space/SearchSpace.js';
+import { inputSampleShape, type Arch, type SearchSpace, type SearchSpaceInput } from '../space/SearchSpace.js';
 import { validateSpace } from '../space/validateSpace.js';
 import { countSubnetLayerParams, runSubnetLayers } from './runSubnetLayers.js';
 import { buildSupernet, type ElasticSupernet, recalibrateBatchNorm, subnetWeights } from './Supernet.js';
@@ -25,7 +25,7 @@ function net(s: SearchSpace, seed = 1): ElasticSupernet {
   return n;
 }
 function batch(s: SearchSpace, n: number, seed = 2): tf.Tensor {
-  const shape = s.input.kind === 'vector' ? [n, s.input.dim] : [n, s.input.height, s.input.width, s.input.channels];
+  const shape = [n, ...inputSampleShape(s.input)];
   const rng = createRng(seed);
   return tf.tensor(Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => rng.normal()), shape);
 }
@@ -164,7 +164,9 @@ describe('buildSupernet: conv', () => {
 });
 
 describe('buildSupernet: example spaces', () => {
-  for (const ex of listExampleSpaces()) {
+  // Token and sequence spaces hold transformer blocks, which do not lower to the subnet graph yet; their
+  // supernet checks are in core/nn/blocks/transformer.test.ts.
+  for (const ex of listExampleSpaces().filter((e) => e.space.input.kind === 'vector' || e.space.input.kind === 'image')) {
     it(`${ex.id}: subnet layers reproduce apply, and counts agree`, () => {
       const s = space(ex.space);
       const n = net(s);

@@ -28,7 +28,7 @@ import { describeBlock } from '../space/blocks/registry.js';
 import { planSpace, type SpacePlan } from '../space/planSpace.js';
 import { createRng, type Rng } from '../space/rng.js';
 import type { Arch, BlockChoice, SearchSpace } from '../space/SearchSpace.js';
-import type { ActivationShape, BlockInstance } from './blocks/block.js';
+import type { ActivationShape, BlockInstance, TensorLayout } from './blocks/block.js';
 import { elasticBlockOf } from './blocks/registry.js';
 import { convertBatch, inputShape, toLayout } from './blocks/shapes.js';
 import { newForwardContext } from './forwardContext.js';
@@ -87,6 +87,11 @@ export class ElasticSupernet implements Supernet {
     };
   }
 
+  /** A token input (text, sequence tasks): the head predicts every position. */
+  get perToken(): boolean {
+    return this.space.input.kind === 'tokens';
+  }
+
   private checkArch(arch: Arch): void {
     const issues = validateArch(this.space, arch);
     if (issues.length > 0) {
@@ -96,7 +101,7 @@ export class ElasticSupernet implements Supernet {
   }
 
   /** The layout conversion before a stage (or the head, which reads vectors); throws where none applies. */
-  private convert(shape: ActivationShape, reads: readonly ('vector' | 'image' | 'sequence')[], where: string) {
+  private convert(shape: ActivationShape, reads: readonly TensorLayout[], where: string) {
     const c = toLayout(shape, reads, this.plan.hasConv);
     if (!c) throw new Error(`${where} reads ${reads.join(' or ')}, but a ${shape.layout} reaches it`);
     return c;
@@ -134,7 +139,8 @@ export class ElasticSupernet implements Supernet {
         shape = block.outShape(choice, shape);
       }
     });
-    const c = this.convert(shape, ['vector'], 'the head');
+    // A token input's head predicts every position (next-token logits); any other input gets one prediction per sample.
+    const c = this.convert(shape, this.perToken ? ['sequence'] : ['vector'], 'the head');
     if (c.how !== 'none') pending = c.how;
     flush('head.pool');
     return { headIn: c.shape };
@@ -151,8 +157,9 @@ export class ElasticSupernet implements Supernet {
     );
     let aux: tf.Scalar = tf.scalar(0);
     for (const l of ctx.losses) aux = tf.add(aux, tf.mul(l.weight, l.value));
-    const v = h as tf.Tensor2D;
     const d = headIn.width;
+    // Per-token head: the [B, T, d] sequence as B·T rows, logits [B·T, classes] in the targets' row-major order.
+    const v = (this.perToken ? tf.reshape(h, [-1, d]) : h) as tf.Tensor2D;
     // WebGPU: one fused kernel per dense product (core/nn/webgpu/denseFused.ts); elsewhere plain ops.
     const logits = denseFusedSupported('linear')
       ? denseFused(v, this.head.kernel as tf.Tensor2D, this.head.bias as tf.Tensor1D, this.space.numClasses, 'linear')
@@ -182,7 +189,7 @@ export class ElasticSupernet implements Supernet {
   countFlops(arch: Arch): number {
     let total = 0;
     const { headIn } = this.walk(arch, (block, c, input) => void (total += block.countFlops(c, input)));
-    return total + 2 * headIn.width * this.space.numClasses;
+    return total + 2 * headIn.width * this.space.numClasses * (this.perToken ? headIn.length : 1);
   }
 
   /** The subnet as a subnet graph (core/nn/graph/ops.ts): each block's lowering, weights sliced out. */

@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { largestArch } from '../space/archCodec.js';
 import { listExampleSpaces } from '../space/exampleSpaces.js';
 import { createRng } from '../space/rng.js';
-import type { SearchSpace } from '../space/SearchSpace.js';
+import { inputSampleShape, type SearchSpace } from '../space/SearchSpace.js';
 import { validateSpace } from '../space/validateSpace.js';
 import { selectBackend } from './backend.js';
 import { buildSupernet } from './Supernet.js';
@@ -23,7 +23,7 @@ interface Probe {
 function probe(space: SearchSpace): Probe {
   const net = buildSupernet(space, { seed: 4 });
   const n = 12;
-  const shape = space.input.kind === 'vector' ? [n, space.input.dim] : [n, space.input.height, space.input.width, space.input.channels];
+  const shape = [n, ...inputSampleShape(space.input)];
   const rng = createRng(8);
   const x = tf.tensor(Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => rng.normal()), shape);
   const y = tf.oneHot(tf.tensor1d(Array.from({ length: n }, (_, i) => i % space.numClasses), 'int32'), space.numClasses);

@@ -4,7 +4,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { largestArch, sampleArch } from '../space/archCodec.js';
 import { listExampleSpaces } from '../space/exampleSpaces.js';
 import { createRng } from '../space/rng.js';
-import { SearchSpace, type Arch } from '../space/SearchSpace.js';
+import { inputSampleShape, SearchSpace, type Arch } from '../space/SearchSpace.js';
 import { channelGroups, channelSortPermutations, permuteVariables } from './channelSorting.js';
 import { buildSupernet } from './Supernet.js';
 
@@ -84,7 +84,7 @@ describe('channel sorting', () => {
       shuffleWeights(net, 5);
       for (const v of net.namedVariables().values()) if (v.name.includes('variance')) tf.tidy(() => v.assign(tf.abs(v)));
       const input = space.input;
-      const shape = input.kind === 'vector' ? [2, input.dim] : [2, input.height, input.width, input.channels];
+      const shape = [2, ...inputSampleShape(input)];
       const x = tf.randomNormal(shape, 0, 1, 'float32', 7);
       const arches = widestArches(space, 6);
       const before = arches.map((a) => net.apply(x, a, { training: false }).logits.arraySync());

@@ -25,6 +25,8 @@ export { Activation } from './blocks/descriptor.js';
 export { DenseBlock } from './blocks/dense.js';
 export { ConvBlock } from './blocks/conv.js';
 export { MoEBlock, MAX_EXPERTS, MAX_SPECIAL_EXPERTS } from './blocks/moe.js';
+export { TokenEmbeddingBlock, PatchEmbeddingBlock } from './blocks/embedding.js';
+export { TransformerBlock, TransformerMoE } from './blocks/transformer.js';
 export { Block, BLOCK_TYPES, type BlockType } from './blocks/registry.js';
 
 // The routing schema is assembled from the routing modes' descriptors (core/space/routing/registry.ts):
@@ -56,8 +58,43 @@ export const InputSpec = z.discriminatedUnion('kind', [
       channels: positiveInt.max(16),
     })
     .strict(),
+  /**
+   * Token ids (text, sequence tasks): `length` tokens out of `vocab`; a token embedding reads them, and the
+   * head predicts every position (next-token logits), not one class per sample.
+   */
+  z.object({ kind: z.literal('tokens'), length: positiveInt.max(8192), vocab: z.number().int().min(2).max(1 << 20) }).strict(),
+  /** A sequence of `length` feature vectors of `dim` (image patches, core/data/patches.ts); the head pools the tokens. */
+  z.object({ kind: z.literal('sequence'), length: positiveInt.max(8192), dim: positiveInt.max(1 << 16) }).strict(),
 ]);
 export type InputSpec = z.infer<typeof InputSpec>;
+
+/** Shape of one input sample: [dim], [height, width, channels] (NHWC), [length] token ids or [length, dim]. */
+export function inputSampleShape(input: InputSpec): number[] {
+  switch (input.kind) {
+    case 'vector':
+      return [input.dim];
+    case 'image':
+      return [input.height, input.width, input.channels];
+    case 'tokens':
+      return [input.length];
+    case 'sequence':
+      return [input.length, input.dim];
+  }
+}
+
+/** The input for people: "vector of 784", "image 28×28×1 (NHWC)", "64 tokens of a 128-token vocabulary", "16 tokens of 49 features". */
+export function describeInput(input: InputSpec): string {
+  switch (input.kind) {
+    case 'vector':
+      return `vector of ${input.dim}`;
+    case 'image':
+      return `image ${input.height}×${input.width}×${input.channels} (NHWC)`;
+    case 'tokens':
+      return `${input.length} tokens of a ${input.vocab}-token vocabulary`;
+    case 'sequence':
+      return `${input.length} tokens of ${input.dim} features`;
+  }
+}
 
 export const SearchSpace = z
   .object({
@@ -84,6 +121,12 @@ export const BlockChoice = z
     expertHidden: positiveInt.optional(),
     /** Weight bits of the block's kernels (its `bits` choice, 2–8 or 32; absent: float). */
     bits: positiveInt.optional(),
+    /** Routed experts of an MoE block (its PR-MoE `expertCounts` choice; absent: all). */
+    experts: positiveInt.optional(),
+    /** Weight bits of the block's kernels (its `bits` choice, 2–8 or 32; absent: float). */
+    bits: positiveInt.optional(),
+    heads: positiveInt.optional(),
+    mlpRatio: z.number().gt(0).optional(),
   })
   .strict();
 export type BlockChoice = z.infer<typeof BlockChoice>;

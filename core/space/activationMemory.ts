@@ -26,7 +26,7 @@
 import { largestArch, validateArch } from './archCodec.js';
 import type { ActivationTerm, SampleShape } from './blocks/descriptor.js';
 import { describeBlock } from './blocks/registry.js';
-import type { Arch, SearchSpace } from './SearchSpace.js';
+import { inputSampleShape, type Arch, type SearchSpace } from './SearchSpace.js';
 import { inputShape } from './planSpace.js';
 import { supernetParams } from './validateSpace.js';
 
@@ -67,7 +67,7 @@ export function estimateActivationMemory(space: SearchSpace, batchSize: number, 
   const terms: ActivationTerm[] = [];
   const add = (path: string, what: string, elements: number) => terms.push({ path, what, elements });
   const input = space.input;
-  add('batchSize', 'input batch', B * (input.kind === 'vector' ? input.dim : input.height * input.width * input.channels));
+  add('batchSize', 'input batch', B * inputSampleShape(input).reduce((a, b) => a * b, 1));
 
   // Walk the subnet's shapes as the supernet runs it (core/nn/Supernet.ts).
   let shape: SampleShape = inputShape(input);
@@ -90,8 +90,11 @@ export function estimateActivationMemory(space: SearchSpace, batchSize: number, 
     });
   });
   toVector('space.numClasses', 'pooling before the head');
-  // Logits (matMul, bias), log-softmax, one-hot labels and their product.
-  add('space.numClasses', 'classifier head and loss', 5 * B * space.numClasses);
+  // Logits (matMul, bias), log-softmax, one-hot labels and their product: per position on a token input
+  // (next-token prediction), else per sample (any other sequence is mean-pooled first, one [B, d] tensor).
+  const perToken = input.kind === 'tokens';
+  if (!perToken && shape.layout === 'sequence') add('space.numClasses', 'token-mean pooling before the head', B * shape.width);
+  add('space.numClasses', 'classifier head and loss', 5 * B * (perToken ? shape.length : 1) * space.numClasses);
   const forward = terms.reduce((s, t) => s + t.elements, 0);
   const weights = WEIGHT_COPIES * supernetParams(space) * BYTES_PER_ELEMENT;
   return { bytes: 2 * forward * BYTES_PER_ELEMENT + weights, weightBytes: weights, terms };

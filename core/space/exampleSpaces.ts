@@ -1,10 +1,13 @@
 /**
  * The example search spaces shipped in assets/spaces/, offered by `space.examples` and the space editor.
  */
+import charLm from '../../assets/spaces/char-lm-fortunes.json' with { type: 'json' };
 import fashionConv from '../../assets/spaces/fashion-conv-supernet.json' with { type: 'json' };
+import fashionVit from '../../assets/spaces/fashion-vit-moe.json' with { type: 'json' };
 import fashionMlp from '../../assets/spaces/fashion-mlp-supernet.json' with { type: 'json' };
 import moeReluTopk from '../../assets/spaces/moe-relu-topk.json' with { type: 'json' };
 import moeZoo from '../../assets/spaces/moe-zoo.json' with { type: 'json' };
+import sequenceTasks from '../../assets/spaces/sequence-tasks-moe.json' with { type: 'json' };
 import spiralsMoe from '../../assets/spaces/spirals-moe.json' with { type: 'json' };
 import type { SearchSpaceInput } from './SearchSpace.js';
 
@@ -20,6 +23,9 @@ const EXAMPLES: readonly { id: string; space: unknown }[] = [
   { id: 'fashion-mlp-supernet', space: fashionMlp },
   { id: 'fashion-conv-supernet', space: fashionConv },
   { id: 'moe-relu-topk', space: moeReluTopk },
+  { id: 'char-lm-fortunes', space: charLm },
+  { id: 'sequence-tasks-moe', space: sequenceTasks },
+  { id: 'fashion-vit-moe', space: fashionVit },
 ];
 
 /** Every example, as written in its JSON file (defaults not filled in); a fresh copy on each call. */

@@ -54,11 +54,11 @@ export function planSpace(space: SearchSpace): SpacePlan {
   const hasConv = space.stages.some((s) => describeBlock(s.block).reads.includes('image'));
   let kind: TensorKind = space.input.kind === 'image' ? 'image' : 'vector';
   let widths: Set<number>;
-  if (space.input.kind === 'image') {
-    widths = new Set([space.input.channels]);
-  } else {
-    widths = new Set([space.input.dim]);
-  }
+  // A sequence's width is its features per token; token ids' is the vocabulary (what an embedding allocates).
+  const input = space.input;
+  if (input.kind === 'image') widths = new Set([input.channels]);
+  else if (input.kind === 'tokens') widths = new Set([input.vocab]);
+  else widths = new Set([input.dim]);
   for (const stage of space.stages) {
     const block = stage.block;
     let reshapeBefore: StagePlan['reshapeBefore'] = 'none';
@@ -96,9 +96,16 @@ export function planSpace(space: SearchSpace): SpacePlan {
   return { stages, headWidths, headInMax: Math.max(...headWidths), hasConv };
 }
 
-/** The per-sample shape of a space's input: a vector of `dim`, or an H×W image of `channels`. */
+/** The per-sample shape of a space's input: a vector of `dim`, an H×W image of `channels`, T token ids (width = vocabulary) or T tokens of `dim`. */
 export function inputShape(input: InputSpec): SampleShape {
-  return input.kind === 'vector'
-    ? { layout: 'vector', width: input.dim, spatial: [1, 1], length: 1 }
-    : { layout: 'image', width: input.channels, spatial: [input.height, input.width], length: 1 };
+  switch (input.kind) {
+    case 'vector':
+      return { layout: 'vector', width: input.dim, spatial: [1, 1], length: 1 };
+    case 'image':
+      return { layout: 'image', width: input.channels, spatial: [input.height, input.width], length: 1 };
+    case 'tokens':
+      return { layout: 'tokens', width: input.vocab, spatial: [1, 1], length: input.length };
+    case 'sequence':
+      return { layout: 'sequence', width: input.dim, spatial: [1, 1], length: input.length };
+  }
 }

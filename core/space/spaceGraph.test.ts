@@ -1,3 +1,4 @@
+import { BLOCK_TYPES } from './SearchSpace.js';
 import { describe, expect, it } from 'vitest';
 import { largestArch, smallestArch } from './archCodec.js';
 import { listExampleSpaces } from './exampleSpaces.js';
@@ -16,7 +17,7 @@ describe('spaceGraph', () => {
     expect(g.reduce((n, x) => n + x.params, 0)).toBe(supernetParams(space));
     expect(g[0]!.kind).toBe('input');
     expect(g.at(-1)!.kind).toBe('head');
-    expect(g.filter((n) => ['dense', 'conv', 'moe'].includes(n.kind)).map((n) => n.id)).toEqual(space.stages.map((s) => s.id));
+    expect(g.filter((n) => (BLOCK_TYPES as string[]).includes(n.kind)).map((n) => n.id)).toEqual(space.stages.map((s) => s.id));
   });
 
   it('shows shapes, choices as ranges, the picks and fewer FLOPs for the smallest subnet', () => {

@@ -11,7 +11,7 @@
  * the share it measured — the search results carry the measured figure.
  */
 import { inputShape, planSpace, type StagePlan } from './planSpace.js';
-import type { Arch, BlockChoice, SearchSpace } from './SearchSpace.js';
+import { describeInput, type Arch, type BlockChoice, type SearchSpace } from './SearchSpace.js';
 import { largestArch } from './archCodec.js';
 import { describeBlock } from './blocks/registry.js';
 import type { SampleShape } from './blocks/descriptor.js';
@@ -70,7 +70,7 @@ export function spaceGraph(space: SearchSpace, arch: Arch = largestArch(space)):
       id: 'input',
       kind: 'input',
       title: 'input',
-      shape: input.kind === 'vector' ? `vector ${input.dim}` : `image ${input.height}×${input.width}×${input.channels}`,
+      shape: input.kind === 'vector' ? `vector ${input.dim}` : input.kind === 'image' ? `image ${input.height}×${input.width}×${input.channels}` : describeInput(input),
       choices: [],
       params: 0,
       flops: 0,
@@ -109,14 +109,18 @@ export function spaceGraph(space: SearchSpace, arch: Arch = largestArch(space)):
     });
   });
   toVector('head.reshape');
+  // A token input's head predicts every position; any other sequence is mean-pooled into one vector first.
+  const perToken = input.kind === 'tokens';
+  const T = shape.length;
+  if (!perToken && shape.layout === 'sequence') nodes.push({ id: 'head.reshape', kind: 'reshape', title: 'token mean', shape: `${T}×${shape.width} → ${shape.width}`, choices: [], params: 0, flops: 0 });
   nodes.push({
     id: 'head',
     kind: 'head',
-    title: 'classifier',
-    shape: `${range(plan.headWidths)} → ${space.numClasses}`,
+    title: perToken ? 'next-token head' : 'classifier',
+    shape: perToken ? `${T}×${range(plan.headWidths)} → ${T}×${space.numClasses}` : `${range(plan.headWidths)} → ${space.numClasses}`,
     choices: [],
     params: plan.headInMax * space.numClasses + space.numClasses,
-    flops: 2 * shape.width * space.numClasses,
+    flops: 2 * shape.width * space.numClasses * (perToken ? T : 1),
   });
   return nodes;
 }

@@ -4,7 +4,8 @@
  * `stages[1].block.routing.k`.
  */
 import { issuesOf, type ValidationIssue } from './validationIssue.js';
-import { planSpace } from './planSpace.js';
+import { inputShape, planSpace } from './planSpace.js';
+import type { Choice } from './blocks/descriptor.js';
 import { SearchSpace } from './SearchSpace.js';
 import { describeBlock } from './blocks/registry.js';
 
@@ -53,11 +54,13 @@ function semanticIssues(space: SearchSpace): ValidationIssue[] {
     } else if (!d.reads.includes('image')) image = false;
   });
 
+  layoutIssues(space, add);
+
   // Each block type's own checks (core/space/blocks/<type>.ts validate).
   const plan = planSpace(space);
   space.stages.forEach((stage, i) => {
     const b = stage.block;
-    const ctx = { inWidths: plan.stages[i]!.inWidths, maxDepth: Math.max(...stage.depth) };
+    const ctx = { inWidths: plan.stages[i]!.inWidths, maxDepth: Math.max(...stage.depth), inLength: inputShape(space.input).length };
     for (const issue of describeBlock(b).validate?.(b, ctx) ?? []) add(`stages[${i}].block.${issue.field}`, issue.message);
   });
 
@@ -68,6 +71,36 @@ function semanticIssues(space: SearchSpace): ValidationIssue[] {
     }
   }
   return issues;
+}
+
+/**
+ * Token ids and sequences: a stage must read the layout that reaches it (descriptor `reads`; a sequence
+ * becomes a vector by its token mean for a block that reads only vectors, nothing turns ids into anything
+ * but a token embedding), and ids cannot reach the head. Images are checked above in their own words.
+ */
+function layoutIssues(space: SearchSpace, add: (path: string, message: string) => void): void {
+  let shape = inputShape(space.input);
+  if (shape.layout !== 'tokens' && shape.layout !== 'sequence') return;
+  for (const [i, stage] of space.stages.entries()) {
+    const d = describeBlock(stage.block);
+    if (!d.reads.includes(shape.layout)) {
+      if (shape.layout === 'sequence' && d.reads.includes('vector')) shape = { ...shape, layout: 'vector', length: 1 };
+      else {
+        add(`stages[${i}].block.type`, `a ${d.label} block reads ${d.reads.join(' or ')}, but ${shape.layout === 'tokens' ? 'token ids reach it (start with a token embedding stage)' : `a ${shape.layout} reaches it`}`);
+        return;
+      }
+    }
+    const first = largestChoice(stage.block);
+    shape = d.outShape(stage.block, first, shape);
+  }
+  if (shape.layout === 'tokens') add('stages', 'token ids reach the head: start with a token embedding stage');
+}
+
+function largestChoice(block: SearchSpace['stages'][number]['block']): Choice {
+  const d = describeBlock(block);
+  const c: Choice = {};
+  for (const dim of d.dims(block)) c[dim.key] = Math.max(...dim.values);
+  return c;
 }
 
 /** Parameters the whole supernet allocates (every layer at its largest size). */

@@ -35,6 +35,8 @@ const TRAIN_USAGE = `Usage: switchyard train <space.json> [flags]
   --steps N            training steps (default 500)
   --batch N            batch size (default 128)
   --lr X               learning rate (default 0.003)
+  --grad-clip X        clip the step's gradients to global L2 norm X (language models: 1)
+  --warmup N           linear warm-up over N steps, then cosine decay to lr/10 (nanoGPT's schedule)
   --strategy S         ${TRAINING_STRATEGY_NAMES.join(' | ')} (default spos)
   --optimizer O        adam | sgd | momentum (default adam)
   --seed N             random seed (default 1)
@@ -55,6 +57,8 @@ const TrainFlags = z
     steps: num.int().min(1).optional(),
     batch: num.int().min(1).optional(),
     lr: num.gt(0).optional(),
+    'grad-clip': num.gt(0).optional(),
+    warmup: num.int().min(0).optional(),
     strategy: Strategy.optional(),
     optimizer: z.enum(['adam', 'sgd', 'momentum']).optional(),
     seed: num.int().optional(),
@@ -74,7 +78,7 @@ type TrainFlags = z.infer<typeof TrainFlags>;
 /** `--data` value → DatasetConfig; synthetic sets get as many classes as the space has. */
 export function parseDataFlag(value: string | undefined, space: SearchSpace, flags: Pick<TrainFlags, 'limit' | 'seed'>): DatasetConfig {
   const is2d = space.input.kind === 'vector' && space.input.dim === 2;
-  const v = value ?? (is2d ? 'spirals' : 'fashion-mnist');
+  const v = value ?? (is2d ? 'spirals' : space.input.kind === 'tokens' ? 'text' : 'fashion-mnist');
   const [kind, ...rest] = v.split(':');
   const dir = rest.join(':');
   const seed = flags.seed ?? 1;
@@ -89,11 +93,17 @@ export function parseDataFlag(value: string | undefined, space: SearchSpace, fla
         dir: dir || FASHION_MNIST_DIR,
         limit: flags.limit ?? 0,
         flatten: space.input.kind === 'vector',
+        // A sequence input of T tokens reads the image as T square patches (16 tokens → 7×7).
+        ...(space.input.kind === 'sequence' ? { patch: Math.round(Math.sqrt(784 / space.input.length)) } : {}),
       };
     case 'text':
-      return { kind: 'text', dir: dir || FORTUNES_DIR, seqLen: 64, seed, maxChars: flags.limit ?? 0 };
-    case 'sequence-tasks':
-      return { kind: 'sequence-tasks', tasks: ['copy', 'reverse', 'sort'], length: 8, symbols: 10, samples: 6000, seed };
+      // The context is the space's token length.
+      return { kind: 'text', dir: dir || FORTUNES_DIR, seqLen: space.input.kind === 'tokens' ? space.input.length : 64, seed, maxChars: flags.limit ?? 0 };
+    case 'sequence-tasks': {
+      // A sample is 2n tokens (n letters, <sep>, n − 1 answer letters as input) over symbols + 1 ids.
+      const tokens = space.input.kind === 'tokens' ? space.input : { length: 16, vocab: 11 };
+      return { kind: 'sequence-tasks', tasks: ['copy', 'reverse', 'sort'], length: Math.max(2, Math.floor(tokens.length / 2)), symbols: Math.min(26, tokens.vocab - 1), samples: 6000, seed };
+    }
     default:
       throw new ProtocolError('invalid', `--data: unknown dataset "${kind}" (use spirals, gaussians, fashion-mnist[:DIR], text[:DIR] or sequence-tasks)`, [
         { path: '--data', message: `unknown dataset "${kind}"` },
@@ -200,6 +210,8 @@ export async function runTrainCommand(argv: string[], seams: TrainCommandSeams =
         steps: flags.steps,
         batchSize: flags.batch,
         learningRate: flags.lr,
+        gradClip: flags['grad-clip'],
+        lrSchedule: flags.warmup !== undefined ? { kind: 'cosine', warmupSteps: flags.warmup, minRatio: 0.1 } : undefined,
         optimizer: flags.optimizer,
         seed: flags.seed,
         backend: flags.backend,
@@ -257,6 +269,7 @@ export async function runTrainCommand(argv: string[], seams: TrainCommandSeams =
         device: s.device,
         lastLoss: s.lastLoss,
         bestValAccuracy: s.bestValAccuracy,
+        ...(s.finalTokens ? { tokens: s.finalTokens } : {}),
         validation: s.finalVal ?? null,
         test: outcome.test,
         testAccuracy: outcome.testAccuracy,
@@ -267,6 +280,11 @@ export async function runTrainCommand(argv: string[], seams: TrainCommandSeams =
   } else if (s.status === 'completed') {
     // Validation is what runs and subnets are selected on; test is the final report, scored once.
     console.log(`validation accuracy ${s.finalVal ? formatAccuracy(s.finalVal) : 'n/a'}`);
+    const t = s.finalTokens;
+    if (t) {
+      const base = t.unigramBitsPerToken !== undefined ? `; unigram baseline ${t.unigramBitsPerToken.toFixed(3)}` : '';
+      console.log(`validation ${t.bitsPerToken.toFixed(3)} bits per token, perplexity ${t.perplexity.toFixed(2)} (val, n=${t.n} tokens${base})`);
+    }
     console.log(
       `test accuracy ${outcome.test ? formatAccuracy(outcome.test) : 'n/a'} ` +
         `(${s.steps} steps on ${s.device}, ${outcome.result ? formatSeconds(outcome.result.elapsedSec) : '?'}) — run ${runId}`,

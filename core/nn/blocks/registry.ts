@@ -7,12 +7,17 @@ import type { Block, BlockOf, BlockType } from '../../space/blocks/registry.js';
 import type { ElasticBlock } from './block.js';
 import { conv } from './conv.js';
 import { dense } from './dense.js';
+import { patchEmbedding, tokenEmbedding } from './embedding.js';
 import { moe } from './moe.js';
+import { transformer } from './transformer.js';
 
 export const elasticBlocks: { [T in BlockType]: ElasticBlock<BlockOf<T>> } = {
   dense,
   conv,
   moe,
+  tokenEmbedding,
+  patchEmbedding,
+  transformer,
 };
 
 /** The elastic block of a block document (typed on the union: each block accepts its own type's document). */

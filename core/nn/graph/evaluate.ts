@@ -10,7 +10,7 @@ import { chainStep, type GruTensors } from '../routers/rmoe.js';
 import { mixedLogits } from '../routers/similarity.js';
 import { l2Rows } from '../routers/prototype.js';
 import { selectionMaskTensor as gatingMask } from '../routers/selection.js';
-import type { Activation, InputSpec } from '../../space/SearchSpace.js';
+import { inputSampleShape, type Activation, type InputSpec } from '../../space/SearchSpace.js';
 import { sampleSize, type Split } from '../../data/DatasetContract.js';
 import { accuracyEstimate } from '../../protocol/accuracyInterval.js';
 import type { AccuracyEstimate, DataSplit } from '../../protocol/protocol.js';
@@ -20,7 +20,7 @@ export type { DenseWeights, Ffn, Gating, MoEOp, MoESlot, SubnetGraph, SubnetOp }
 
 /** Shape of one input sample: [dim] or [height, width, channels] (NHWC without the batch). */
 export function inputShapeOf(input: InputSpec): number[] {
-  return input.kind === 'vector' ? [input.dim] : [input.height, input.width, input.channels];
+  return inputSampleShape(input);
 }
 
 // ---------------------------------------------------------------------------------------------------

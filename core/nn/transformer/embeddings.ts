@@ -65,12 +65,11 @@ export class PatchEmbedding {
     this.positions = store.add(`${name}.positions`, normalInit(rng, [tokens, maxWidth], INIT_STD));
   }
 
-  /** patches [B, tokens, patchDim] (core/data/patches.ts order) → [B, tokens, d]. */
+  /** patches [B, T ≤ tokens, patchDim] (core/data/patches.ts order) → [B, T, d]. */
   apply(patches: tf.Tensor3D, d: number): tf.Tensor3D {
     const [B, T, P] = patches.shape;
-    if (T !== this.tokens || P !== this.patchDim) {
-      throw new Error(`${this.name}: input is [${T}, ${P}] patches, the embedding expects [${this.tokens}, ${this.patchDim}]`);
-    }
+    if (P !== this.patchDim) throw new Error(`${this.name}: patches have ${P} features, the embedding expects ${this.patchDim}`);
+    if (T > this.tokens) throw new Error(`${this.name}: ${T} patches exceed the ${this.tokens} positions`);
     if (d > this.maxWidth) throw new Error(`${this.name}: width ${d} exceeds the allocated ${this.maxWidth}`);
     return tf.tidy(() => {
       const rows = tf.add(tf.matMul(tf.reshape(patches, [B * T, P]), this.kernel.slice([0, 0], [P, d])), this.bias.slice(0, d));

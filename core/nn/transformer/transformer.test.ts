@@ -164,7 +164,8 @@ describe('embeddings', () => {
     const got = pe.apply(x, 4).arraySync();
     const want = x.arraySync().map((s) => s.map((p, t) => Array.from({ length: 4 }, (_, j) => bias[j]! + pos[t]![j]! + p.reduce((a, v, i) => a + v * K[i]![j]!, 0))));
     expect(maxAbsDiff(got, want)).toBeLessThan(1e-5);
-    expect(() => pe.apply(randomInput(1, 5, 3, 1), 4)).toThrow(/input is \[5, 3\] patches/);
+    expect(() => pe.apply(randomInput(1, 5, 3, 1), 4)).toThrow(/patch: 5 patches exceed the 4 positions/);
+    expect(() => pe.apply(randomInput(1, 4, 2, 1), 4)).toThrow(/patch: patches have 2 features, the embedding expects 3/);
     store.dispose();
   });
 });

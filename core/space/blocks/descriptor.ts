@@ -42,10 +42,11 @@ export type Activation = z.infer<typeof Activation>;
 
 /**
  * How a sample flows between blocks: 'vector' [B, d]; 'image' NHWC [B, H, W, C] (width = C); 'sequence'
- * [B, T, d] (width = d, T tokens). Between stages an image becomes a vector for a block that reads only
+ * [B, T, d] (width = d, T tokens); 'tokens' [B, T] integer ids (width = the vocabulary), which only an
+ * embedding reads. Between stages an image becomes a vector for a block that reads only
  * vectors (global average pooling when the space has a conv stage, else flattening: core/space/planSpace.ts).
  */
-export type TensorLayout = 'vector' | 'image' | 'sequence';
+export type TensorLayout = 'vector' | 'image' | 'sequence' | 'tokens';
 
 /** The per-sample shape flowing into (or out of) a block. */
 export interface SampleShape {
@@ -83,7 +84,7 @@ export function activationTensors(a: Activation): number {
 }
 
 /** The choice fields a block type's choices may set (the numeric fields of BlockChoice). */
-export type ChoiceKey = 'bits' | 'width' | 'channels' | 'kernel' | 'expertHidden';
+export type ChoiceKey = 'bits' | 'width' | 'channels' | 'kernel' | 'expertHidden' | 'experts' | 'heads' | 'mlpRatio';
 
 /** A block's choice as the descriptors read it (SearchSpace's BlockChoice has this shape; no import: no cycle). */
 export type Choice = { op?: string } & { [K in ChoiceKey]?: number };
@@ -153,6 +154,8 @@ export interface BlockCheckContext {
   inWidths: readonly number[];
   /** The stage's largest depth. */
   maxDepth: number;
+  /** Tokens per sample reaching the stage (a token or sequence input's length; 1 otherwise). */
+  inLength: number;
 }
 
 export interface BlockIssue {

@@ -9,9 +9,11 @@ import { z } from 'zod';
 import { conv, ConvBlock } from './conv.js';
 import { dense, DenseBlock } from './dense.js';
 import type { BlockDescriptor } from './descriptor.js';
+import { patchEmbedding, PatchEmbeddingBlock, tokenEmbedding, TokenEmbeddingBlock } from './embedding.js';
 import { moe, MoEBlock } from './moe.js';
+import { transformer, TransformerBlock } from './transformer.js';
 
-export const Block = z.discriminatedUnion('type', [DenseBlock, ConvBlock, MoEBlock]);
+export const Block = z.discriminatedUnion('type', [DenseBlock, ConvBlock, MoEBlock, TokenEmbeddingBlock, PatchEmbeddingBlock, TransformerBlock]);
 export type Block = z.infer<typeof Block>;
 export type BlockType = Block['type'];
 export type BlockOf<T extends BlockType> = Extract<Block, { type: T }>;
@@ -20,6 +22,9 @@ export const blockDescriptors: { [T in BlockType]: BlockDescriptor<BlockOf<T>> }
   dense,
   conv,
   moe,
+  tokenEmbedding,
+  patchEmbedding,
+  transformer,
 };
 
 export const BLOCK_TYPES = Object.keys(blockDescriptors) as BlockType[];

@@ -1,0 +1,123 @@
+/**
+ * The transformer block (core/space/blocks/transformer.ts), pre-LN as GPT-2 / ViT:
+ *   h = x + Attn(LN₁(x)),  y = h + FFN(LN₂(h))
+ * on x [B, T, d]. Heads and MLP ratio are this layer's choices; d is the width that reaches it (the
+ * embedding block's choice). Weights are allocated at the largest d (inMax), heads and ratio and sliced per
+ * choice (../transformer/*.ts: first rows, first heads). A dense FFN is d → round(ratio·d) → d with the block's
+ * activation; an MoE FFN is core/nn/moe/MoELayer.ts over the B·T tokens with experts of that hidden width, its
+ * report and weighted losses pushed to the context like an MoE block's.
+ *
+ * Variables "<name>.transformer.ln1|ln2.gamma|beta", "<name>.transformer.attn.q|k|v|o.kernel|bias",
+ * "<name>.transformer.ffn.w1|b1|w2|b2" (dense) or the MoE layer's under "<name>.transformer.moe".
+ */
+import * as tf from '@tensorflow/tfjs';
+import { ffnHidden, transformerMoEBlock } from '../../space/blocks/transformer.js';
+import type { BlockChoice, TransformerBlock } from '../../space/SearchSpace.js';
+import { activate } from '../activations.js';
+import type { ForwardContext } from '../forwardContext.js';
+import { normalInit } from '../init.js';
+import { MoELayer } from '../moe/MoELayer.js';
+import { INIT_STD, MultiHeadAttention } from '../transformer/attention.js';
+import { LayerNorm } from '../transformer/layerNorm.js';
+import type { ActivationShape, BlockBuild, BlockInstance, ElasticBlock } from './block.js';
+
+function checkSequence(name: string, x: tf.Tensor, maxWidth: number): void {
+  if (x.rank !== 3) throw new Error(`${name}: a transformer block reads a sequence [batch, tokens, width], got a rank-${x.rank} tensor [${x.shape.join(', ')}]`);
+  if (x.shape[2]! > maxWidth) throw new Error(`${name}: width ${x.shape[2]} exceeds the allocated ${maxWidth}`);
+}
+
+class TransformerInstance implements BlockInstance {
+  readonly type = 'transformer';
+  readonly name: string;
+  readonly moe?: MoELayer;
+  private readonly block: TransformerBlock;
+  private readonly inMax: number;
+  readonly ln1: LayerNorm;
+  readonly ln2: LayerNorm;
+  readonly attn: MultiHeadAttention;
+  private readonly ffn?: { w1: tf.Variable; b1: tf.Variable; w2: tf.Variable; b2: tf.Variable };
+
+  constructor({ name, block, inMax, store, rng }: BlockBuild<TransformerBlock>) {
+    this.name = name;
+    this.block = block;
+    this.inMax = inMax;
+    const p = `${name}.transformer`;
+    this.ln1 = new LayerNorm(`${p}.ln1`, inMax, store);
+    this.attn = new MultiHeadAttention(`${p}.attn`, inMax, Math.max(...block.heads), block.headDim, block.causal, store, rng);
+    this.ln2 = new LayerNorm(`${p}.ln2`, inMax, store);
+    const hMax = ffnHidden(Math.max(...block.mlpRatio), inMax);
+    const moeBlock = transformerMoEBlock(block, hMax);
+    if (moeBlock) {
+      this.moe = new MoELayer(`${p}.moe`, moeBlock, inMax, store, rng);
+    } else {
+      this.ffn = {
+        w1: store.add(`${p}.ffn.w1`, normalInit(rng, [inMax, hMax], INIT_STD)),
+        b1: store.add(`${p}.ffn.b1`, tf.zeros([hMax])),
+        w2: store.add(`${p}.ffn.w2`, normalInit(rng, [hMax, inMax], INIT_STD)),
+        b2: store.add(`${p}.ffn.b2`, tf.zeros([inMax])),
+      };
+    }
+  }
+
+  private choiceOf(choice: BlockChoice): { heads: number; mlpRatio: number } {
+    const { heads, mlpRatio } = choice;
+    if (heads === undefined || !this.block.heads.includes(heads)) throw new Error(`${this.name}: heads ${heads} is not one of ${this.block.heads.join(', ')}`);
+    if (mlpRatio === undefined || !this.block.mlpRatio.includes(mlpRatio)) {
+      throw new Error(`${this.name}: mlpRatio ${mlpRatio} is not one of ${this.block.mlpRatio.join(', ')}`);
+    }
+    return { heads, mlpRatio };
+  }
+
+  apply(x: tf.Tensor, choice: BlockChoice, ctx: ForwardContext): tf.Tensor {
+    checkSequence(this.name, x, this.inMax);
+    const { heads, mlpRatio } = this.choiceOf(choice);
+    const [B, T, d] = x.shape as [number, number, number];
+    const hidden = ffnHidden(mlpRatio, d);
+    const h = tf.add(x, this.attn.apply(this.ln1.apply(x as tf.Tensor3D), { heads })) as tf.Tensor3D;
+    const rows = tf.reshape(this.ln2.apply(h), [B * T, d]) as tf.Tensor2D;
+    let f: tf.Tensor2D;
+    if (this.moe) {
+      // MoELayer works on [tokens, d]: every token of every sequence is routed on its own.
+      const { y, report } = this.moe.apply(rows, hidden, { training: ctx.training, progress: ctx.progress }, ctx);
+      ctx.reports.push(report);
+      ctx.losses.push(...(report.losses ?? []));
+      f = y;
+    } else {
+      const w = this.ffn!;
+      const up = activate(tf.add(tf.matMul(rows, w.w1.slice([0, 0], [d, hidden])), w.b1.slice(0, hidden)), this.block.activation);
+      f = tf.add(tf.matMul(up, w.w2.slice([0, 0], [hidden, d])), w.b2.slice(0, d)) as tf.Tensor2D;
+    }
+    return tf.add(h, tf.reshape(f, [B, T, d]));
+  }
+
+  outShape(_choice: BlockChoice, input: ActivationShape): ActivationShape {
+    return input;
+  }
+
+  countParams(choice: BlockChoice, input: ActivationShape): number {
+    const { heads, mlpRatio } = this.choiceOf(choice);
+    const d = input.width;
+    const hidden = ffnHidden(mlpRatio, d);
+    const ffn = this.moe ? this.moe.countParams(d, hidden) : d * hidden + hidden + hidden * d + d;
+    return 2 * LayerNorm.params(d) + MultiHeadAttention.params(d, heads, this.block.headDim) + ffn;
+  }
+
+  /** Attention and FFN products per sequence of input.length tokens (layer norms' few ops per element left out). */
+  countFlops(choice: BlockChoice, input: ActivationShape): number {
+    const { heads, mlpRatio } = this.choiceOf(choice);
+    const d = input.width;
+    const T = input.length;
+    const hidden = ffnHidden(mlpRatio, d);
+    const ffn = this.moe ? this.moe.countFlops(d, hidden) * T : 2 * T * 2 * d * hidden;
+    return MultiHeadAttention.flops(d, heads, this.block.headDim, T) + ffn;
+  }
+
+  lower(): never {
+    throw new Error(`${this.name}: the subnet graph has no attention / layer-norm ops yet, so a transformer block cannot be exported (issue 12, part 5)`);
+  }
+}
+
+export const transformer: ElasticBlock<TransformerBlock> = {
+  type: 'transformer',
+  create: (build) => new TransformerInstance(build),
+};
