@@ -6,7 +6,9 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { main } from '../host/cli.js';
 import { RunStore } from './RunStore.js';
 import { parseDataFlag, TrainProgress } from './trainCli.js';
-import { REPO_ROOT, runCliProcess } from './runCliProcess.js';
+import { captureOutput, REPO_ROOT, runCliProcess } from './runCliProcess.js';
+import { runTrainCommand } from './trainCli.js';
+import { accuracyEstimate } from '../protocol/accuracyInterval.js';
 
 const repo = REPO_ROOT;
 let dir: string;
@@ -59,6 +61,29 @@ describe('switchyard train', () => {
     const flat = { input: { kind: 'vector', dim: 784 }, numClasses: 10 } as never;
     expect(parseDataFlag('fashion-mnist:/data/fm', flat, { limit: 10 })).toEqual({ kind: 'fashion-mnist', dir: '/data/fm', limit: 10, flatten: true });
     expect(() => parseDataFlag('cifar', flat, {})).toThrow(/--data: unknown dataset "cifar"/);
+  });
+
+  it('ends with validation and test accuracy of the scored subnet, each with split, n and 95 % interval', async () => {
+    const runs = join(dir, 'runs-report');
+    const spaceFile = join(dir, 'tiny-2d-report.json');
+    await writeFile(spaceFile, JSON.stringify(TINY_2D));
+    // Wilson intervals: 5128/6000 → [0.8455, 0.8634], 8444/10000 → [0.8372, 0.8514] (scipy's binomtest
+    // proportion_ci 'wilson'); the line shows the half-width in points.
+    const val = accuracyEstimate('val', 5128 / 6000, 6000);
+    const test = accuracyEstimate('test', 0.8444, 10000);
+    expect(val.ci95[0]).toBeCloseTo(0.8455219922021993, 12);
+    expect(test.ci95[1]).toBeCloseTo(0.8513720111966381, 12);
+    const c = captureOutput();
+    const code = await runTrainCommand([spaceFile, '--data', 'gaussians', '--steps', '10', '--backend', 'cpu', '--runs-dir', runs], {
+      execute: async (opts) => {
+        const rec = await opts.store.readRecord(opts.runId);
+        return { summary: { ...rec.summary, status: 'completed', step: 10, finalVal: val }, result: null, testAccuracy: test.accuracy, test };
+      },
+    });
+    c.restore();
+    expect(code, c.text()).toBe(0);
+    expect(c.text()).toContain('validation accuracy of the largest subnet 85.5 % ± 0.9 (val, n=6000)');
+    expect(c.text()).toContain('test accuracy of the largest subnet 84.4 % ± 0.7 (test, n=10000)');
   });
 
   it('stops on SIGINT with a checkpoint (exit 130) and --resume finishes the run', async () => {

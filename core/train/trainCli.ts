@@ -231,7 +231,7 @@ export async function runTrainCommand(argv: string[], seams: TrainCommandSeams =
     await store.createRun(record);
   }
 
-  const steps = (await store.readRecord(runId)).config.steps;
+  const { steps, arch } = (await store.readRecord(runId)).config;
   const progress = flags.json ? null : new TrainProgress(steps, process.stderr);
   const ac = new AbortController();
   const onSigint = () => ac.abort();
@@ -279,14 +279,16 @@ export async function runTrainCommand(argv: string[], seams: TrainCommandSeams =
     );
   } else if (s.status === 'completed') {
     // Validation is what runs and subnets are selected on; test is the final report, scored once.
-    console.log(`validation accuracy ${s.finalVal ? formatAccuracy(s.finalVal) : 'n/a'}`);
+    // Both score the trainer's evaluation subnet (Trainer.ts evaluationArch): the fixed arch, else the largest.
+    const of = arch ? 'the fixed subnet' : 'the largest subnet';
+    console.log(`validation accuracy of ${of} ${s.finalVal ? formatAccuracy(s.finalVal) : 'n/a'}`);
     const t = s.finalTokens;
     if (t) {
       const base = t.unigramBitsPerToken !== undefined ? `; unigram baseline ${t.unigramBitsPerToken.toFixed(3)}` : '';
       console.log(`validation ${t.bitsPerToken.toFixed(3)} bits per token, perplexity ${t.perplexity.toFixed(2)} (val, n=${t.n} tokens${base})`);
     }
     console.log(
-      `test accuracy ${outcome.test ? formatAccuracy(outcome.test) : 'n/a'} ` +
+      `test accuracy of ${of} ${outcome.test ? formatAccuracy(outcome.test) : 'n/a'} ` +
         `(${s.steps} steps on ${s.device}, ${outcome.result ? formatSeconds(outcome.result.elapsedSec) : '?'}) — run ${runId}`,
     );
   } else if (s.status === 'stopped') {
