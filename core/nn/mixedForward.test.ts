@@ -3,6 +3,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { archDims, encodeArch, sampleArch } from '../space/archCodec.js';
 import { createRng } from '../space/rng.js';
 import { SearchSpace } from '../space/SearchSpace.js';
+import { newForwardContext } from './forwardContext.js';
 import { applyMixed } from './mixedForward.js';
 import { buildSupernet } from './Supernet.js';
 
@@ -67,7 +68,7 @@ describe('applyMixed (DARTS relaxation)', () => {
     net.dispose();
   });
 
-  it('is differentiable in the mixture weights and refuses a depth mix across a stride', () => {
+  it('is differentiable in the mixture weights; across a stride it average-pools the shallower depth to the deeper one\'s size', () => {
     const net = buildSupernet(space, { seed: 2 });
     const x = tf.randomNormal([5, 3], 0, 1, 'float32', 3);
     // Every position with two or more choices gets a gradient.
@@ -84,8 +85,19 @@ describe('applyMixed (DARTS relaxation)', () => {
       stages: [{ id: 'c', depth: [1, 2], block: { type: 'conv', channels: [2], kernel: [3], stride: 2 } }],
     });
     const cnet = buildSupernet(strided, { seed: 1 });
-    const w = archDims(strided).map((n) => tf.fill([n], 1 / n) as tf.Tensor1D);
-    expect(() => applyMixed(cnet, tf.zeros([1, 8, 8, 1]), w, { training: false })).toThrow(/depths of stage c/);
+    const img = tf.randomNormal([2, 8, 8, 1], 0, 1, 'float32', 9);
+    // Positions: c.depth, c.b0.op, c.b0.channels, c.b0.kernel, c.b1.… (one choice each but the depth).
+    const w = archDims(strided).map((n, p) => (p === 0 ? tf.tensor1d([0.3, 0.7]) : (tf.ones([n]) as tf.Tensor1D)));
+    const mixed = applyMixed(cnet, img, w, { training: false }).logits;
+    // Independently: the depth-1 output (4×4) pooled to the depth-2 output's 2×2, mixed 0.3 / 0.7, then the head.
+    const shallow = { stages: [{ depth: 1, blocks: [{ op: 'conv', channels: 2, kernel: 3 }] }] };
+    const ctx = newForwardContext();
+    const b0 = cnet.blocks[0]![0]!.apply(img, shallow.stages[0]!.blocks[0]!, ctx);
+    const b1 = cnet.blocks[0]![1]!.apply(b0, shallow.stages[0]!.blocks[0]!, ctx);
+    const h = tf.add(tf.mul(tf.avgPool(b0 as tf.Tensor4D, 2, 2, 'same'), 0.3), tf.mul(b1, 0.7));
+    const v = cnet.namedVariables();
+    const expected = tf.add(tf.matMul(tf.mean(h, [1, 2]) as tf.Tensor2D, v.get('head.kernel')!), v.get('head.bias')!);
+    expect(maxDiff(mixed, expected)).toBeLessThan(1e-5);
     cnet.dispose();
   });
 });

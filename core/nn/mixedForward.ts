@@ -10,9 +10,11 @@
  *   w_main · f(x) + w_identity · x (DARTS's skip_connect candidate).
  * - A depth position mixes the stage's outputs after each candidate depth: Σ_d w_d · h_d.
  * - A block's weighted aux losses (MoE balance terms) are scaled by the candidate's weight.
- * Candidates whose shapes cannot be summed (a strided block beside the identity or a shallower depth: the
- * spatial sizes differ) are an error naming the stage; DARTS's reduction cells solve this with their own
- * operations, which these spaces do not have.
+ * Where candidates differ in spatial size (a strided block beside the identity, or a shallower depth beside
+ * a deeper one through strided blocks), the larger are average-pooled 2 × 2 with stride 2 (SAME, as a
+ * strided conv's output size) until they match: DARTS's reduction cells give their skip candidate a
+ * stride-2 reduction for the same reason (FactorizedReduce); a parameter-free pooling is used here, and
+ * only inside the relaxation (a discrete subnet keeps its own spatial sizes).
  *
  * Deviation: where a width relaxes, the next block reads the zero-padded widest input, so a dense block's
  * residual (used where in and out widths match) applies only to the widest candidate.
@@ -37,7 +39,22 @@ function cartesian(sizes: readonly number[]): number[][] {
   return sizes.reduce<number[][]>((acc, n) => acc.flatMap((a) => Array.from({ length: n }, (_, i) => [...a, i])), [[]]);
 }
 
-const sameSpatial = (a: ActivationShape, b: ActivationShape) => a.spatial[0] === b.spatial[0] && a.spatial[1] === b.spatial[1] && a.length === b.length;
+/** Average-pool an image candidate down to `to`'s spatial size (2 × 2, stride 2, SAME, repeatedly). */
+function alignSpatial(x: tf.Tensor, from: ActivationShape, to: ActivationShape, where: string): tf.Tensor {
+  if (from.spatial[0] === to.spatial[0] && from.spatial[1] === to.spatial[1] && from.length === to.length) return x;
+  if (from.layout !== 'image') throw new Error(`DARTS cannot mix the candidates of ${where}: their shapes differ`);
+  let h = x as tf.Tensor4D;
+  let [a, b] = from.spatial;
+  while (a > to.spatial[0] || b > to.spatial[1]) {
+    h = tf.avgPool(h, 2, 2, 'same');
+    a = Math.ceil(a / 2);
+    b = Math.ceil(b / 2);
+  }
+  if (a !== to.spatial[0] || b !== to.spatial[1]) throw new Error(`DARTS cannot mix the candidates of ${where}: ${from.spatial} does not pool to ${to.spatial}`);
+  return h;
+}
+
+const smallest = (shapes: readonly ActivationShape[]) => shapes.reduce((m, s) => (s.spatial[0] * s.spatial[1] < m.spatial[0] * m.spatial[1] ? s : m));
 
 /**
  * Forward `x` through the relaxed supernet. `weights[p]` ([n_p]) mixes the n_p choices of arch position p
@@ -81,19 +98,18 @@ export function applyMixed(net: ElasticSupernet, x: tf.Tensor, weights: readonly
       }
       const identity = ops?.indexOf('identity') ?? -1;
       if (identity >= 0) parts.push({ y: h, shape, weight: w(base, identity) });
-      const outShape = parts[0]!.shape;
-      if (parts.some((p) => !sameSpatial(p.shape, outShape))) throw new Error(`DARTS cannot mix the candidates of ${block.name}: they change the spatial size differently (a strided block beside a skip)`);
+      const outShape = smallest(parts.map((p) => p.shape));
       const width = Math.max(...parts.map((p) => p.shape.width));
-      h = parts.map((p) => tf.mul(padTo(p.y, width), p.weight)).reduce((a, b) => tf.add(a, b));
+      h = parts.map((p) => tf.mul(padTo(alignSpatial(p.y, p.shape, outShape, block.name), width), p.weight)).reduce((a, b) => tf.add(a, b));
       shape = { ...outShape, width };
       if (stage.depth.includes(j + 1)) outs.set(j + 1, { h, shape });
     }
     if (stage.depth.length > 1) {
       const cands = stage.depth.map((d, k) => ({ ...outs.get(d)!, weight: w(depthPos, k) }));
-      if (cands.some((q) => !sameSpatial(q.shape, cands[0]!.shape))) throw new Error(`DARTS cannot mix the depths of stage ${stage.id}: its blocks change the spatial size`);
+      const to = smallest(cands.map((q) => q.shape));
       const width = Math.max(...cands.map((q) => q.shape.width));
-      h = cands.map((q) => tf.mul(padTo(q.h, width), q.weight)).reduce((a, b) => tf.add(a, b));
-      shape = { ...cands[0]!.shape, width };
+      h = cands.map((q) => tf.mul(padTo(alignSpatial(q.h, q.shape, to, `stage ${stage.id}`), width), q.weight)).reduce((a, b) => tf.add(a, b));
+      shape = { ...to, width };
     } else {
       const only = outs.get(stage.depth[0]!)!;
       h = only.h;
