@@ -14,7 +14,8 @@
  * steps, data and optimiser), so each is trained once and reused for every strategy.
  *
  * The default backend is wasm (the same figures as cpu, several times faster; the run is deterministic).
- * The defaults fit a shared 2-core CPU in about 20 minutes; the figures they give are small-sample ones
+ * The defaults take about 20 minutes of one CPU core (estimated from the 800-step run in the README: there
+ * each strategy's process took 40–160 s of training and the 30 standalone trainings 30 s each); the figures they give are small-sample ones
  * (their τ is over `subnets` points; compare it with the noise floor).
  */
 import { createHash } from 'node:crypto';
