@@ -341,7 +341,8 @@ export const RunRecord = z.object({
 });
 export type RunRecord = z.infer<typeof RunRecord>;
 
-export const Objective = z.enum(['accuracy', 'latency', 'params', 'flops']);
+/** Search objectives; 'bits' is the subnet's size as stored (weights at their blocks' `bits` choice, codes + steps), core/nn/graph/storage.ts. */
+export const Objective = z.enum(['accuracy', 'latency', 'params', 'flops', 'bits']);
 export type Objective = z.infer<typeof Objective>;
 
 export const SearchConfig = z
@@ -397,6 +398,8 @@ export const EvaluatedSubnet = z.object({
   latencyLutMs: z.number().optional(),
   params: z.number(),
   flops: z.number(),
+  /** Size in bits as stored (blocks' `bits` choices); absent in searches from before the objective (then 32 · params). */
+  bits: z.number().optional(),
   generation: z.number().int(),
   feasible: z.boolean(),
   rank: z.number().int().optional(),

@@ -20,6 +20,7 @@ import { join } from 'node:path';
 import { loadDataset } from '../data/Dataset.js';
 import { hasBatchNorm, recalibrationBatches } from '../train/batchNorm.js';
 import { inputShapeOf } from '../nn/graph/evaluate.js';
+import { graphSize } from '../nn/graph/storage.js';
 import type { EventHub } from '../protocol/EventHub.js';
 import { currentBackend, selectBackend } from '../nn/backend.js';
 import type { Supernet } from '../nn/types.js';
@@ -218,7 +219,7 @@ export class SearchManager {
       const hv = await fixRunScale(
         this.store.runDir(cfg.runId),
         cfg.objectives,
-        (o) => (o === 'params' ? supernet.countParams(largest) : o === 'flops' ? supernet.countFlops(largest) : measureGraphLatency(largestGraph, this.opts.timing)),
+        (o) => (o === 'params' ? supernet.countParams(largest) : o === 'flops' ? supernet.countFlops(largest) : o === 'bits' ? graphSize(largestGraph).bits : measureGraphLatency(largestGraph, this.opts.timing)),
         { backend: backend.name, device: backend.device },
       );
       state.scales = hv.scales;
@@ -344,6 +345,7 @@ export class SearchManager {
           ...(r.latencyLutMs !== undefined ? { latencyLutMs: r.latencyLutMs } : {}),
           params: r.params,
           flops: r.flops,
+          bits: r.bits,
           generation,
           feasible: true,
         };
@@ -384,6 +386,7 @@ export class SearchManager {
       let v: number | undefined;
       if (o === 'params') v = ctx.net.countParams(arch);
       else if (o === 'flops') v = ctx.net.countFlops(arch);
+      else if (o === 'bits') v = graphSize(await subnetGraph(ctx.net, arch)).bits;
       else if (o === 'latency' && ctx.lut) v = await ctx.lut.predict(await subnetGraph(ctx.net, arch));
       cheapCache.set(key, v);
       return v;
@@ -403,6 +406,8 @@ function value(rec: EvaluatedSubnet, o: Objective): number {
       return rec.params;
     case 'flops':
       return rec.flops;
+    case 'bits':
+      return rec.bits ?? 32 * rec.params;
   }
 }
 

@@ -7,13 +7,15 @@ import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { TrainConfig, type TrainConfigInput } from '../protocol/protocol.js';
+import type { Supernet } from '../nn/types.js';
 import { SearchSpace } from '../space/SearchSpace.js';
 import { newRunRecord, RunStore } from '../train/RunStore.js';
 import { runTraining } from '../train/runTraining.js';
 import { buildRunSupernet } from '../train/strategies/registry.js';
 import { readVariables } from '../train/Trainer.js';
 
-export async function createTestRun(runsDir: string, input: TrainConfigInput, opts: { train?: boolean } = {}): Promise<string> {
+/** `prepare` sets the untrained supernet's weights before they are checkpointed (tests that need chosen weights). */
+export async function createTestRun(runsDir: string, input: TrainConfigInput, opts: { train?: boolean; prepare?: (net: Supernet) => void } = {}): Promise<string> {
   const config = TrainConfig.parse(input);
   const store = new RunStore(runsDir);
   const id = store.newRunId();
@@ -26,6 +28,7 @@ export async function createTestRun(runsDir: string, input: TrainConfigInput, op
   }
   const net = buildRunSupernet(config);
   try {
+    opts.prepare?.(net);
     await store.writeCheckpoint(id, {
       meta: { step: 0, elapsedSec: 0, samplerRngState: 0, data: { epoch: 0, cursor: 0, epochRngState: 0 }, optimizer: null, bestValAccuracy: null },
       variables: readVariables(net),

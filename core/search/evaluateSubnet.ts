@@ -10,6 +10,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Split } from '../data/Dataset.js';
 import { inputShapeOf, type SubnetGraph } from '../nn/graph/evaluate.js';
+import { graphSize } from '../nn/graph/storage.js';
 import { recalibrateBatchNorm, subnetGraph as lowerSubnet } from '../nn/Supernet.js';
 import { readVariablesForSlicing } from '../nn/moe/MoELayer.js';
 import type { Supernet } from '../nn/types.js';
@@ -28,6 +29,8 @@ export interface SubnetEvaluation {
   latencyLutMs?: number;
   params: number;
   flops: number;
+  /** Size in bits as stored: every weight at its block's `bits` choice (codes + per-channel steps), the rest float32. */
+  bits: number;
 }
 
 export interface EvaluateSubnetContext {
@@ -65,10 +68,10 @@ export async function evaluateSubnet(ctx: EvaluateSubnetContext, arch: Arch): Pr
   const { net } = ctx;
   if (ctx.bnBatches && ctx.bnBatches.length > 0 && hasBatchNorm(net.space)) recalibrateBatchNorm(net, arch, ctx.bnBatches);
   const e = await evaluateArch(net, arch, ctx.val, { inputShape: inputShapeOf(net.space.input), limit: Math.min(ctx.evalSamples, ctx.val.n) });
-  const needGraph = ctx.measureLatency !== false || ctx.lut;
-  const graph = needGraph ? await subnetGraph(net, arch) : null;
-  const latencyMs = graph && ctx.measureLatency !== false ? await measureGraphLatency(graph, ctx.timing) : NaN;
-  const latencyLutMs = graph && ctx.lut ? await ctx.lut.predict(graph) : undefined;
+  // The graph prices the `bits` objective too (sizes as stored), so it is always lowered.
+  const graph = await subnetGraph(net, arch);
+  const latencyMs = ctx.measureLatency !== false ? await measureGraphLatency(graph, ctx.timing) : NaN;
+  const latencyLutMs = ctx.lut ? await ctx.lut.predict(graph) : undefined;
   return {
     accuracy: e.accuracy,
     samples: e.samples,
@@ -77,5 +80,6 @@ export async function evaluateSubnet(ctx: EvaluateSubnetContext, arch: Arch): Pr
     ...(latencyLutMs !== undefined ? { latencyLutMs } : {}),
     params: net.countParams(arch),
     flops: net.countFlops(arch),
+    bits: graphSize(graph).bits,
   };
 }

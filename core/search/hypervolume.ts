@@ -67,7 +67,7 @@ export function hypervolume(points: readonly (readonly number[])[], ref: readonl
   }
 }
 
-export type HypervolumeObjective = 'accuracy' | 'latency' | 'params' | 'flops';
+export type HypervolumeObjective = 'accuracy' | 'latency' | 'params' | 'flops' | 'bits';
 
 /** Reference value of a normalised objective (see the module comment). */
 export const HV_REF_ERROR = 1;

@@ -18,12 +18,13 @@ import { SearchManager } from './SearchManager.js';
 
 const SEARCH_USAGE = `Usage: switchyard search <runId|runDir> [flags]
   --strategy S          ${SEARCH_STRATEGY_NAMES.join(' | ')} (default nsga2)
-  --objectives A,B[,C]  from accuracy, latency, params, flops; accuracy is maximised (default accuracy,latency)
+  --objectives A,B[,C]  from accuracy, latency, params, flops, bits (size as stored); accuracy is maximised (default accuracy,latency)
   --population N        subnets per generation (default 16)
   --generations N       generations after the first (default 5)
   --max-latency MS      constraint: latency ≤ MS milliseconds
   --max-params N        constraint: parameters ≤ N
   --max-flops N         constraint: FLOPs ≤ N
+  --max-bits N          constraint: size as stored ≤ N bits
   --eval-samples N      validation samples scored per subnet (default 5000, capped at the split's size)
   --seed N              random seed (default 1)
   --backend B           auto | tensorflow | webgpu | wasm | cpu (default auto)
@@ -40,6 +41,7 @@ const SearchFlags = z
     'max-latency': num.gt(0).optional(),
     'max-params': num.gt(0).optional(),
     'max-flops': num.gt(0).optional(),
+    'max-bits': num.gt(0).optional(),
     'eval-samples': num.int().min(32).optional(),
     seed: num.int().optional(),
     backend: BackendChoice.optional(),
@@ -137,6 +139,7 @@ export async function runSearchCommand(argv: string[]): Promise<number> {
     ...(f['max-latency'] !== undefined ? [{ objective: 'latency' as const, max: f['max-latency'] }] : []),
     ...(f['max-params'] !== undefined ? [{ objective: 'params' as const, max: f['max-params'] }] : []),
     ...(f['max-flops'] !== undefined ? [{ objective: 'flops' as const, max: f['max-flops'] }] : []),
+    ...(f['max-bits'] !== undefined ? [{ objective: 'bits' as const, max: f['max-bits'] }] : []),
   ];
   const cfg: SearchConfigInput = {
     runId,

@@ -69,5 +69,7 @@ export function compressedObjective(p: CompressPoint, o: Objective): number | nu
       return p.params;
     case 'flops':
       return null;
+    case 'bits':
+      return p.bits;
   }
 }

@@ -2,13 +2,14 @@ import { formatAccuracy } from '../../../core/protocol/accuracyInterval.js';
 import type { EvaluatedSubnet, Objective } from '../../../core/protocol/protocol.js';
 import { fmt } from '../charts/LineChart.js';
 
-export const OBJECTIVES: readonly Objective[] = ['accuracy', 'latency', 'params', 'flops'];
+export const OBJECTIVES: readonly Objective[] = ['accuracy', 'latency', 'params', 'flops', 'bits'];
 
 export const OBJECTIVE_LABEL: Record<Objective, string> = {
   accuracy: 'accuracy',
   latency: 'latency (ms)',
   params: 'parameters',
   flops: 'FLOPs',
+  bits: 'size (bits)',
 };
 
 export function objectiveValue(s: EvaluatedSubnet, o: Objective): number {
@@ -21,6 +22,8 @@ export function objectiveValue(s: EvaluatedSubnet, o: Objective): number {
       return s.params;
     case 'flops':
       return s.flops;
+    case 'bits':
+      return s.bits ?? 32 * s.params;
   }
 }
 

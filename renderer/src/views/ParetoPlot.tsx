@@ -31,7 +31,7 @@ interface PairProps {
 /** Stable empty list (see NO_IDS). */
 const NO_COMPRESSED: CompressPoint[] = [];
 
-const isCount = (o: Objective) => o === 'params' || o === 'flops';
+const isCount = (o: Objective) => o === 'params' || o === 'flops' || o === 'bits';
 
 function ScatterPair({ x, y, evaluated, front, size, testId, compact, logX, compressed = NO_COMPRESSED }: PairProps) {
   const { selected, hovered, select, hover } = useWorkbench(
