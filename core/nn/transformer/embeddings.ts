@@ -35,8 +35,9 @@ export class TokenEmbedding {
     if (T > this.maxLen) throw new Error(`${this.name}: ${T} tokens exceed the ${this.maxLen} positions`);
     if (d > this.maxWidth) throw new Error(`${this.name}: width ${d} exceeds the allocated ${this.maxWidth}`);
     return tf.tidy(() => {
-      const flat = tf.cast(tf.reshape(ids, [B * T]), 'int32');
-      const tokens = tf.reshape(tf.gather(this.table.slice([0, 0], [this.vocab, d]), flat), [B, T, d]);
+      const flat = tf.cast(tf.reshape(ids, [B * T]), 'int32') as tf.Tensor1D;
+      // One-hot × table rather than gather: gather's gradient needs UnsortedSegmentSum, which the wasm backend lacks.
+      const tokens = tf.reshape(tf.matMul(tf.oneHot(flat, this.vocab), this.table.slice([0, 0], [this.vocab, d])), [B, T, d]);
       return tf.add(tokens, this.positions.slice([0, 0], [T, d])) as tf.Tensor3D;
     });
   }

@@ -54,6 +54,7 @@ export const tokenEmbedding: BlockDescriptor<TokenEmbeddingBlock> = {
     // The gathered rows and the position add.
     { path: `${ctx.at}.width`, what: `${ctx.where} token embedding (width ${c.width})`, elements: 2 * ctx.batch * input.length * c.width! },
   ],
+  // An upper bound where the width exceeds the vocabulary: supernetParams passes max(stage input, block output).
   maxParams: (b, vocab) => (vocab + b.positions) * Math.max(...b.width),
   validate: positionIssues,
 };
