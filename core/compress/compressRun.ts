@@ -25,7 +25,7 @@ import type { CompressLevel, LayerReport } from './CompressionMethod.js';
 import { compressGraph } from './compressGraph.js';
 import { graphAccuracy, sliceTensor, type SplitSlice } from '../nn/graph/evaluate.js';
 import { compressionMethods } from './registry.js';
-import { encodeQuantizedOnnx } from './onnxQdq.js';
+import { onnxWriter } from '../export/writers.js';
 import { graphSize } from './storage.js';
 
 export const COMPRESS_FILE = 'compress.json';
@@ -38,26 +38,6 @@ export interface CompressRunOptions {
   onProgress?: (line: string) => void;
   /** Skip the wall-clock latency measurement (tests). */
   measureLatency?: boolean;
-}
-
-/** Write `graph` as ONNX (quantised kernels as int8 + DequantizeLinear), run it in onnxruntime-node on `checkX` and compare with the graph evaluator. */
-export async function exportCheckedOnnx(graph: SubnetGraph, file: string, checkX: tf.Tensor, metadata: Record<string, string>): Promise<number> {
-  await writeFile(file, encodeQuantizedOnnx(graph, { docString: 'Switchyard compressed subnet', metadata }));
-  const ort = await import('onnxruntime-node');
-  // 'basic' graph optimisation: at 'extended'/'all' onnxruntime fuses DequantizeLinear → MatMul into an int8
-  // GEMM that also quantises the activations on the fly (MatMulIntegerToFloat), a faster kernel whose logits
-  // differ by ~1e-2 from the model's defined semantics; the check is against those semantics.
-  const session = await ort.InferenceSession.create(await readFile(file), { graphOptimizationLevel: 'basic' });
-  try {
-    const feeds = { input: new ort.Tensor('float32', Float32Array.from(await checkX.data()), checkX.shape) };
-    const out = (await session.run(feeds)).logits!.data as Float32Array;
-    const ref = runSubnetGraph(graph, checkX);
-    const diff = maxAbsDiff(out, await ref.data());
-    ref.dispose();
-    return diff;
-  } finally {
-    await session.release();
-  }
 }
 
 function levelName(level: CompressLevel): string {
@@ -112,8 +92,12 @@ export async function compressRun(reqIn: z.input<typeof CompressRequest>, opts: 
         // An export like any subnet's: <run>/exports/<name>, so the export download serves it as a zip.
         const sub = join(runDir, 'exports', `compress-${folder}-${method ?? 'uncompressed'}-${levelName(level)}`);
         await mkdir(sub, { recursive: true });
-        const file = join(sub, 'model.onnx');
-        const diff = await exportCheckedOnnx(graph, file, checkX, { runId: req.runId, arch: JSON.stringify(req.arch), method: method ?? 'none', level: JSON.stringify(level) });
+        // The ONNX writer of every export (quantised kernels as int8 + DequantizeLinear), run back in onnxruntime-node.
+        const written = await onnxWriter.write(graph, sub, { description: 'Switchyard compressed subnet', metadata: { runId: req.runId, arch: JSON.stringify(req.arch), method: method ?? 'none', level: JSON.stringify(level) } });
+        const file = written.files[0]!;
+        const ref = runSubnetGraph(graph, checkX);
+        const diff = maxAbsDiff(await written.run(checkX), await ref.data());
+        ref.dispose();
         if (!(diff <= EXPORT_TOLERANCE)) throw new Error(`${file}: onnxruntime output differs from the graph by ${diff} (> ${EXPORT_TOLERANCE})`);
         point.onnx = { file, maxAbsDiff: diff };
         const card = { runId: req.runId, arch: req.arch, date: now.toISOString(), compression: { method, level, calibration: { split: 'val', n: req.calibSamples } }, accuracy, params: size.params, bits: size.bits, latencyMs, layers, check: { onnxMaxAbsDiff: diff, tolerance: EXPORT_TOLERANCE }, files: ['model.onnx'] };

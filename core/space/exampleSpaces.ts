@@ -5,6 +5,7 @@ import charLm from '../../assets/spaces/char-lm-fortunes.json' with { type: 'jso
 import fashionConv from '../../assets/spaces/fashion-conv-supernet.json' with { type: 'json' };
 import fashionVit from '../../assets/spaces/fashion-vit-moe.json' with { type: 'json' };
 import fashionMlp from '../../assets/spaces/fashion-mlp-supernet.json' with { type: 'json' };
+import fashionMoeBits from '../../assets/spaces/fashion-moe-bits.json' with { type: 'json' };
 import moeReluTopk from '../../assets/spaces/moe-relu-topk.json' with { type: 'json' };
 import moeZoo from '../../assets/spaces/moe-zoo.json' with { type: 'json' };
 import sequenceTasks from '../../assets/spaces/sequence-tasks-moe.json' with { type: 'json' };
@@ -26,6 +27,7 @@ const EXAMPLES: readonly { id: string; space: unknown }[] = [
   { id: 'char-lm-fortunes', space: charLm },
   { id: 'sequence-tasks-moe', space: sequenceTasks },
   { id: 'fashion-vit-moe', space: fashionVit },
+  { id: 'fashion-moe-bits', space: fashionMoeBits },
 ];
 
 /** Every example, as written in its JSON file (defaults not filled in); a fresh copy on each call. */

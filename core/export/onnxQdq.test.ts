@@ -1,13 +1,19 @@
 import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
-import { buildOnnxModel, encodeOnnxGraph } from '../export/onnxExport.js';
-import { decodeOnnxModel } from '../export/onnxProto.js';
-import { runSubnetGraph } from '../export/subnetGraph.js';
-import { compressGraph } from './compressGraph.js';
+import { buildOnnxModel, encodeOnnxGraph } from './onnxExport.js';
+import { decodeOnnxModel } from './onnxProto.js';
+import { runSubnetGraph } from './subnetGraph.js';
+import { compressGraph } from '../compress/compressGraph.js';
 import { encodeQuantizedOnnx, buildQuantizedOnnxModel } from './onnxQdq.js';
-import { compressionMethods } from './registry.js';
-import { randomRows } from './testExperts.js';
-import { tinyMoEGraph } from './testGraph.js';
+import { compressionMethods } from '../compress/registry.js';
+import { randomRows } from '../compress/testExperts.js';
+import { tinyMoEGraph } from '../compress/testGraph.js';
+import { mkdtemp, readFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { buildSupernet } from '../nn/Supernet.js';
+import { SearchSpace, type Arch } from '../space/SearchSpace.js';
+import { exportSubnetFromNet } from './exportSubnet.js';
 
 await tf.setBackend('cpu');
 
@@ -40,5 +46,31 @@ describe('ONNX with QuantizeLinear/DequantizeLinear for quantised experts', () =
     const g = tinyMoEGraph();
     expect(buildQuantizedOnnxModel(g).dequantized).toBe(0);
     expect(encodeQuantizedOnnx(g)).toEqual(encodeOnnxGraph(g));
+  });
+
+  it("exports a subnet's bits choice as Q/DQ: int8 codes for the quantised kernels, within tolerance of the supernet path", async () => {
+    const space = SearchSpace.parse({
+      name: 'bits export',
+      input: { kind: 'vector', dim: 6 },
+      numClasses: 3,
+      stages: [
+        { id: 'stem', depth: [1], block: { type: 'dense', width: [8], bits: [4, 32] } },
+        { id: 'moe', depth: [1], block: { type: 'moe', experts: 3, expertHidden: [8], routing: { mode: 'topk', k: 2 }, bits: [2, 32] } },
+      ],
+    });
+    const net = buildSupernet(space, { seed: 2 });
+    const arch = (b1: number, b2: number): Arch => ({ stages: [{ depth: 1, blocks: [{ op: 'dense', width: 8, bits: b1 }] }, { depth: 1, blocks: [{ expertHidden: 8, bits: b2 }] }] });
+    const x = tf.tensor2d(randomRows(16, 6, 4), [16, 6]);
+    const dqNodes = async (a: Arch) => {
+      const r = await exportSubnetFromNet(net, a, { formats: ['onnx'], outDir: await mkdtemp(join(tmpdir(), 'sy-qdq-')), checkX: x });
+      expect(r.maxAbsDiff).toBeLessThan(1e-5);
+      const model = decodeOnnxModel(await readFile(r.files.find((f) => f.endsWith('.onnx'))!));
+      return model.graph.node.filter((n) => n.op_type === 'DequantizeLinear').length;
+    };
+    // The stem kernel + 3 experts × (up, down); the router and head stay float.
+    expect(await dqNodes(arch(4, 2))).toBe(7);
+    expect(await dqNodes(arch(32, 2))).toBe(6);
+    expect(await dqNodes(arch(32, 32))).toBe(0);
+    net.dispose();
   });
 });

@@ -1,5 +1,6 @@
 /**
- * ONNX for quantised subnets (compressed ones, and subnets whose blocks chose `bits` < 32): the graph's ONNX model (core/export/onnxExport.ts) with every quantised
+ * ONNX for quantised subnets (compressed ones, and subnets whose blocks chose `bits` < 32; the ONNX writer,
+ * ./writers.ts, writes every graph through it): the graph's ONNX model (core/export/onnxExport.ts) with every quantised
  * kernel stored as its int8 codes and per-output-channel float32 steps behind a DequantizeLinear node
  * (axis 1 of the [in, out] kernel, zero point 0: ONNX opset ≥ 13 per-axis dequantisation), so the file
  * holds the compressed weights and onnxruntime computes codes·step exactly as the graph evaluator does.
@@ -8,9 +9,9 @@
  * rewrite, so the float writer knows nothing of quantisation: each quantised kernel's float initializer
  * is found by its contents and replaced.
  */
-import { buildOnnxModel, type OnnxExportOptions } from '../export/onnxExport.js';
-import { encodeOnnxModel, type OnnxModel, type OnnxNode, type OnnxTensor } from '../export/onnxProto.js';
-import type { SubnetGraph, SubnetOp } from '../export/subnetGraph.js';
+import { buildOnnxModel, type OnnxExportOptions } from './onnxExport.js';
+import { encodeOnnxModel, type OnnxModel, type OnnxNode, type OnnxTensor } from './onnxProto.js';
+import type { SubnetGraph, SubnetOp } from './subnetGraph.js';
 import type { CompressedDense, QuantizedKernel } from '../nn/graph/quantize.js';
 
 /** onnx.proto TensorProto.DataType INT8 and FLOAT. */
