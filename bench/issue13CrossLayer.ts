@@ -7,15 +7,12 @@
  *
  *   node --import tsx bench/issue13CrossLayer.ts [--backend webgpu] [--steps 400]
  */
-import { loadDataset } from '../core/data/Dataset.js';
 import { selectBackend } from '../core/nn/backend.js';
-import { buildSupernet } from '../core/nn/Supernet.js';
-import { TrainConfig, type BackendChoice, type MetricPoint } from '../core/protocol/protocol.js';
+import type { BackendChoice } from '../core/protocol/protocol.js';
 import { largestArch } from '../core/space/archCodec.js';
 import { noiseRobustness } from '../core/train/noiseRobustness.js';
 import { selfContrastSweep } from '../core/train/selfContrastSweep.js';
-import { spiralsWith } from '../core/train/spiralsRun.js';
-import { train } from '../core/train/Trainer.js';
+import { spiralsRun, spiralsWith } from '../core/train/spiralsRun.js';
 
 const arg = (name: string, dflt: string) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -38,13 +35,8 @@ async function main(): Promise<void> {
   console.log(JSON.stringify({ backend: info.name, device: info.device }));
   for (const c of CONFIGS) {
     const space = spiralsWith(c.routing as never, { depth: [3], block: c.block });
-    const config = TrainConfig.parse({ space, data: { kind: 'spirals', samples: 2000, seed: 1 }, strategy: 'plain', steps, batchSize: 64, learningRate: 0.005, evalEvery: Math.max(1, Math.floor(steps / 4)), checkpointEvery: 100000 });
-    const ds = await loadDataset(config.data);
-    const net = buildSupernet(config.space, { seed: 2 });
-    const points: MetricPoint[] = [];
-    const t0 = performance.now();
-    const res = await train({ config, net, dataset: ds, snapshots: 0, sink: { metrics: (ps) => void points.push(...ps), specialization: () => {}, checkpoint: () => {} } });
-    const ms = (performance.now() - t0) / steps;
+    const { net, config, run } = spiralsRun(space, { steps, learningRate: 0.005, samples: 2000, batchSize: 64, evalEvery: Math.max(1, Math.floor(steps / 4)), realClock: true });
+    const { res, points, dataset: ds, msPerStep: ms } = await run();
     const val = res.final ? { split: res.final.val.split, accuracy: r3(res.final.valAccuracy), n: res.final.val.n, ci95: res.final.val.ci95.map(r3) } : null;
     console.log(JSON.stringify({ config: c.name, steps, msPerStep: +ms.toFixed(1), lossFirst: r3(points[0]!.loss), lossLast: r3(points.at(-1)!.loss), val }));
     const arch = res.evalArch ?? largestArch(config.space);

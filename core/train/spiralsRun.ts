@@ -20,24 +20,29 @@ export function spiralsWith(routing: RoutingInput, opts: { depth?: number[]; blo
 }
 
 /**
- * A plain-strategy run of `space` on spirals (batch 32, validation every 150 steps, no checkpoints): the
- * supernet (seed 2) to inspect before `run`, and `run` collecting every metric point.
+ * A run of `space` on spirals (the plain strategy unless given; by default 800 points, batch 32, validation every 150 steps,
+ * a fake clock; no checkpoints): the supernet (seed 2) to inspect before `run`, and `run` collecting every
+ * metric point and the wall-clock ms per step. Benches pass `realClock` and their own sizes.
  */
-export function spiralsRun(space: SearchSpaceInput, opts: { steps: number; learningRate: number }) {
+export function spiralsRun(
+  space: SearchSpaceInput,
+  opts: { steps: number; learningRate: number; samples?: number; batchSize?: number; evalEvery?: number; realClock?: boolean; strategy?: string },
+) {
   const config = TrainConfig.parse({
-    space, data: { kind: 'spirals', samples: 800, seed: 1 }, strategy: 'plain', steps: opts.steps, batchSize: 32, learningRate: opts.learningRate,
-    evalEvery: 150, checkpointEvery: 1000,
+    space, data: { kind: 'spirals', samples: opts.samples ?? 800, seed: 1 }, strategy: opts.strategy ?? 'plain', steps: opts.steps, batchSize: opts.batchSize ?? 32,
+    learningRate: opts.learningRate, evalEvery: opts.evalEvery ?? 150, checkpointEvery: 100000,
   });
   const net = buildSupernet(config.space, { seed: 2 });
   const points: MetricPoint[] = [];
   const run = async () => {
     const dataset = await loadDataset(config.data);
     let t = 0;
+    const t0 = performance.now();
     const res = await train({
-      config, net, dataset, now: () => (t += 10), snapshots: 0,
+      config, net, dataset, snapshots: 0, ...(opts.realClock ? {} : { now: () => (t += 10) }),
       sink: { metrics: (ps) => void points.push(...ps), specialization: () => {}, checkpoint: () => {} },
     });
-    return { res, points, dataset };
+    return { res, points, dataset, msPerStep: (performance.now() - t0) / opts.steps };
   };
-  return { net, run };
+  return { net, config, run };
 }
