@@ -123,8 +123,6 @@ export const BlockChoice = z
     bits: positiveInt.optional(),
     /** Routed experts of an MoE block (its PR-MoE `expertCounts` choice; absent: all). */
     experts: positiveInt.optional(),
-    /** Weight bits of the block's kernels (its `bits` choice, 2–8 or 32; absent: float). */
-    bits: positiveInt.optional(),
     heads: positiveInt.optional(),
     mlpRatio: z.number().gt(0).optional(),
   })

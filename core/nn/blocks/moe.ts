@@ -27,7 +27,9 @@ class MoEInstance implements BlockInstance {
   apply(x: tf.Tensor, choice: BlockChoice, ctx: ForwardContext): tf.Tensor {
     return onRows(x, (rows) => {
       const bits = choice.bits !== undefined && choice.bits < 32 ? { bits: choice.bits } : {};
-      const { y, report, reports } = this.moe.apply(rows, choice.expertHidden!, { training: ctx.training, progress: ctx.progress, ...bits }, ctx);
+      // PR-MoE's expert-count choice (the block's `expertCounts`): the first E' experts and router columns.
+      const experts = choice.experts !== undefined ? { experts: choice.experts } : {};
+      const { y, report, reports } = this.moe.apply(rows, choice.expertHidden!, { training: ctx.training, progress: ctx.progress, ...bits, ...experts }, ctx);
       // One report per Chain-of-Experts pass (one for a plain layer).
       ctx.reports.push(...reports);
       // Balance, z- and the router's own losses, each with its weight (core/nn/routers/router.ts route; every pass's on `report`).
@@ -41,16 +43,16 @@ class MoEInstance implements BlockInstance {
   }
 
   countParams(choice: BlockChoice, input: ActivationShape): number {
-    return this.moe.countParams(input.width, choice.expertHidden!);
+    return this.moe.countParams(input.width, choice.expertHidden!, choice.experts);
   }
 
   countFlops(choice: BlockChoice, input: ActivationShape): number {
-    return this.moe.countFlops(input.width, choice.expertHidden!) * input.length;
+    return this.moe.countFlops(input.width, choice.expertHidden!, choice.experts) * input.length;
   }
 
   /** The concrete layer (core/nn/subnetLayers.ts format; transitional, see ../graph/fromLayers.ts). */
   subnetLayers(choice: BlockChoice, input: ActivationShape): SubnetLayer[] {
-    return [this.moe.subnetLayer(input.width, choice.expertHidden!)];
+    return [this.moe.subnetLayer(input.width, choice.expertHidden!, choice.experts)];
   }
 
   lower(choice: BlockChoice, input: ActivationShape) {

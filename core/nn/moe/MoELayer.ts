@@ -54,6 +54,7 @@ import { momentumStep } from './momentum.js';
 import { describeRouting } from '../../space/routing/registry.js';
 import type { RoutingShape } from '../../space/routing/descriptor.js';
 import { routingShape } from '../../space/validateSpace.js';
+import { atExperts } from '../../space/blocks/moe.js';
 import { balanceLoss, computes, route, routerEntropy, type RouteContext, type RouterLayer, type RouterParams } from '../routers/router.js';
 import { routerOf } from '../routers/registry.js';
 import { gateCombination, sumOneHots } from './routers.js';
@@ -81,6 +82,11 @@ export interface MoEForwardOptions {
    * the residual MLP stay float. Absent: float.
    */
   bits?: number;
+  /**
+   * Routed experts of this subnet (the block's PR-MoE `expertCounts` choice): the first E' experts and the
+   * router's columns for them, softmax over those only (`expertView`). Absent: all `experts`.
+   */
+  experts?: number;
 }
 
 /**
@@ -230,6 +236,23 @@ export class MoELayer {
     return t === 0 ? this.router : this.iterationRouters[t - 1]!;
   }
 
+  /**
+   * PR-MoE (Rajbhandari et al., 2022; the block's `expertCounts`): the router columns a subnet with `experts`
+   * routed experts uses — the first experts·m FFN columns, then every null / zero / copy / constant column —
+   * and the layer its router sees (those columns, the routing shape at that count); null at all experts.
+   * Like width slicing, the subnet takes the first experts, so the smallest count's are shared by every count.
+   */
+  expertView(experts: number | undefined): { cols: number[]; ffn: number; layer: RouterLayer } | null {
+    const b = this.block;
+    if (experts === undefined || experts === b.experts) return null;
+    if (!Number.isInteger(experts) || experts < 1 || experts > b.experts) throw new Error(`${this.name}: ${experts} experts is not between 1 and the allocated ${b.experts}`);
+    // State over every column would go stale or mismatch under a column slice (space validation refuses these too).
+    if (this.gateMap || this.selectionBias || routerOf(b.routing).update) throw new Error(`${this.name}: expert-count choices cannot be combined with a gating residual, the loss-free selection bias or a router that updates its kernel`);
+    const ffn = experts * b.segments;
+    const cols = this.columns.map((_, c) => c).filter((c) => c < ffn || c >= this.routedExperts);
+    return { cols, ffn, layer: { name: this.name, columns: cols.map((c) => this.columns[c]!), shape: routingShape(atExperts(b, experts)) } };
+  }
+
   /** Rows of the router kernel a subnet of input width d uses. */
   private routerRows(d: number): number {
     return routerOf(this.block.routing).kernelRows?.(this.block.routing, d) ?? d;
@@ -338,20 +361,24 @@ export class MoELayer {
     const hSeg = hidden / block.segments;
     if (!Number.isInteger(hSeg) || hSeg < 1) throw new Error(`${this.name}: expert hidden ${hidden} is not divisible by segments ${block.segments}`);
     if (d > this.dMax) throw new Error(`${this.name}: input width ${d} exceeds the allocated ${this.dMax}`);
-    // The fused kernels read the float variables: a `bits` choice takes the per-expert path.
-    if (opts.bits === undefined && (this.dispatch === 'fused' || (this.dispatch === 'auto' && tf.getBackend() === 'webgpu' && this.fusedEligible(d, hSeg)))) {
+    // The fused kernels read the float variables: a `bits` choice takes the per-expert path; so does a PR-MoE
+    // subnet with fewer experts (the kernels read every expert).
+    const view = this.expertView(opts.experts);
+    if (opts.bits === undefined && !view && (this.dispatch === 'fused' || (this.dispatch === 'auto' && tf.getBackend() === 'webgpu' && this.fusedEligible(d, hSeg)))) {
       if (!this.fusedEligible(d, hSeg)) throw new Error(`${this.name}: the fused MoE route needs top-k routing, ReLU experts, no shared or special experts, one segment, no router jitter, z-loss or gating residual, and d, hidden divisible by 4`);
       return this.applyFused(x, hSeg, opts, ctx);
     }
 
-    // 1–3. The registered router: logits, choice, capacity, gates and losses (core/nn/routers/router.ts).
-    const routed = route(
+    // 1–3. The registered router: logits, choice, capacity, gates and losses (core/nn/routers/router.ts); a
+    // PR-MoE subnet routes over its columns only, then its [T, S'] tensors are padded back to all S columns
+    // (zeros for the experts it does not have), so the experts and the report below read every slot.
+    const routedView = route(
       routerOf(routing),
       routing,
-      this.routerLayer,
+      view ? view.layer : this.routerLayer,
       {
         x,
-        kernel,
+        kernel: view ? columnsOf(kernel, view.cols, E) : kernel,
         params: this.routerParams,
         selectionBias: this.selectionBias,
         selectionBiasRate: describeRouting(routing).selectionBiasRate?.(routing) ?? 0,
@@ -367,9 +394,12 @@ export class MoELayer {
       opts,
       ctx,
     );
+    const routed = view ? padRoute(routedView, view.ffn, E) : routedView;
     const { probs, masks, gates } = routed;
     const pre = routed.chosen;
     const mask = routed.kept;
+    // FFN experts this subnet has (PR-MoE): the others get no token and never run.
+    const Eact = view ? view.ffn : E;
 
     // 4. Experts.
     let y: tf.Tensor2D = tf.zeros([T, d]);
@@ -379,7 +409,7 @@ export class MoELayer {
       // One read of [pre | kept] ([T, 2S]): kept dispatches, pre measures routing before capacity drops.
       const m = masks.dataSync();
       let chosenFfn = 0;
-      for (let c = 0; c < E; c++) {
+      for (let c = 0; c < Eact; c++) {
         const idx: number[] = [];
         for (let t = 0; t < T; t++) {
           if (m[t * 2 * S + S + c]) idx.push(t);
@@ -405,7 +435,7 @@ export class MoELayer {
     } else {
       // Dense (WebGPU under Node cannot read the mask back synchronously): every FFN expert runs on
       // all tokens and its gate column zeroes the tokens it did not get. Same output, more compute.
-      for (let c = 0; c < E; c++) {
+      for (let c = 0; c < Eact; c++) {
         y = tf.add(y, tf.mul(gates.slice([0, c], [T, 1]), this.ffn(this.experts[c]!, x, d, hSeg, opts.bits)));
         this.ffnCalls++;
         this.lastFfnTokens[c] = T;
@@ -539,17 +569,24 @@ export class MoELayer {
     return describeRouting(this.block.routing).ffnPerToken(this.block.routing, this.routingShape);
   }
 
-  /** Parameters a subnet with input width d and expert hidden `hidden` holds in this layer. */
-  countParams(d: number, hidden: number): number {
+  /** Parameters a subnet with input width d, expert hidden `hidden` and `experts` routed experts (PR-MoE; absent: all) holds in this layer. */
+  countParams(d: number, hidden: number, experts?: number): number {
+    const { slots, routed } = this.subnetSlots(experts);
     const h = hidden / this.block.segments;
     const ffn = 2 * d * h + h + d;
     const gateMap = this.gateMap ? this.slots * this.slots : 0;
     const router = routerOf(this.block.routing);
-    const routerBias = router.lowersWithBias ? this.slots : 0;
+    const routerBias = router.lowersWithBias ? slots : 0;
     // The residual MLP (one expert's FFN) and its coefficient Linear(d, 2) count with the router's own.
     const own = (router.paramCount?.(this.block.routing, d, this.routerParams) ?? 0) + (this.residualMlp ? ffn + 2 * d + 2 : 0);
     // Chain-of-Experts: one router (and lowered bias) per iteration.
-    return this.block.iterations * (this.routerRows(d) * this.slots + routerBias) + own + (this.routedExperts + this.shared.length) * ffn + 3 * this.block.constantExperts * d + gateMap;
+    return this.block.iterations * (this.routerRows(d) * slots + routerBias) + own + (routed + this.shared.length) * ffn + 3 * this.block.constantExperts * d + gateMap;
+  }
+
+  /** Router columns and routed FFN experts of a subnet with `experts` routed experts (PR-MoE; absent: all). */
+  private subnetSlots(experts: number | undefined): { slots: number; routed: number } {
+    const view = this.expertView(experts);
+    return view ? { slots: view.cols.length, routed: view.ffn } : { slots: this.slots, routed: this.routedExperts };
   }
 
   /**
@@ -558,7 +595,8 @@ export class MoELayer {
    * null / zero / copy / constant experts cost no FFN and top-p counts its measured k, else the bound
    * `activeFfnPerToken` — the shared experts, and the constant experts' mixing (α projection and mix).
    */
-  countFlops(d: number, hidden: number): number {
+  countFlops(d: number, hidden: number, experts?: number): number {
+    const { slots } = this.subnetSlots(experts);
     const h = hidden / this.block.segments;
     const ffn = 2 * (2 * d * h);
     const perToken = describeRouting(this.block.routing).tokenChoice && this.measuredFfnPerToken !== null ? this.measuredFfnPerToken : this.activeFfnPerToken();
@@ -566,12 +604,18 @@ export class MoELayer {
     // The residual MLP runs on every token (one FFN) with its 2-way coefficient.
     const own = (routerOf(this.block.routing).flopsPerToken?.(this.block.routing, d) ?? 0) + (this.residualMlp ? ffn + 4 * d : 0);
     // Chain-of-Experts runs the whole layer once per iteration.
-    return this.block.iterations * (2 * this.routerRows(d) * this.slots + own + gateMap + (perToken + this.shared.length) * ffn + 6 * this.block.constantExperts * d);
+    return this.block.iterations * (2 * this.routerRows(d) * slots + own + gateMap + (perToken + this.shared.length) * ffn + 6 * this.block.constantExperts * d);
   }
 
-  /** This layer as a concrete subnet layer (weights sliced to input width d and expert hidden). */
-  subnetLayer(d: number, hidden: number): MoESubnetLayer {
+  /** This layer as a concrete subnet layer (weights sliced to input width d, expert hidden and, PR-MoE, `experts` routed experts). */
+  subnetLayer(d: number, hidden: number, experts?: number): MoESubnetLayer {
+    const view = this.expertView(experts);
     const h = hidden / this.block.segments;
+    // A PR-MoE subnet's router columns (all of them at all experts) and its first `ffn` routed experts.
+    const cols = view ? view.cols : this.columns.map((_, c) => c);
+    const nFfn = view ? view.ffn : this.routedExperts;
+    const pick = (w: WeightArray) => (view ? pickColumns(w, cols) : w);
+    const columns = cols.map((c) => this.columns[c]!);
     const ffn = (e: ExpertWeights): FfnWeights => ({
       w1: weightArray(e.w1, [0, 0], [d, h]),
       b1: weightArray(e.b1, [0], [h]),
@@ -579,7 +623,7 @@ export class MoELayer {
       b2: weightArray(e.b2, [0], [d]),
     });
     const lower = (kernel: tf.Variable) =>
-      routerOf(this.block.routing).lower(this.block.routing, this.routerLayer, weightArray(kernel, [0, 0], [this.routerRows(d), this.slots]), {
+      routerOf(this.block.routing).lower(this.block.routing, view ? view.layer : this.routerLayer, pick(weightArray(kernel, [0, 0], [this.routerRows(d), this.slots])), {
         params: this.routerParams,
         d,
         slice: weightArray,
@@ -593,10 +637,10 @@ export class MoELayer {
       hidden: h,
       router: lowered.router.kernel,
       routerBias: lowered.router.bias,
-      columns: [...this.columns],
-      columnSlots: [...this.columnSlots],
-      expertNames: [...this.expertNames],
-      experts: this.experts.map(ffn),
+      columns,
+      columnSlots: columns.map((_, j) => (j < nFfn ? j : j + this.shared.length)),
+      expertNames: view ? this.expertNames.filter((_, i) => i < nFfn || i >= this.routedExperts) : [...this.expertNames],
+      experts: this.experts.slice(0, nFfn).map(ffn),
       shared: this.shared.map(ffn),
       constants: this.constants ? weightArray(this.constants, [0, 0], [this.block.constantExperts, d]) : null,
       constantGate: this.constantGate ? weightArray(this.constantGate, [0, 0], [d, 2 * this.block.constantExperts]) : null,
@@ -608,7 +652,7 @@ export class MoELayer {
       iterations: this.iterationRouters.length > 0 ? this.iterationRouters.map((k) => lower(k).router) : null,
       momentum: this.block.momentum ? { ...this.block.momentum } : null,
       // The loss-free selection bias ranks the exported top-k too (core/nn/routers/lossFreeBias.ts).
-      gating: this.selectionBias && lowered.gating.mode === 'topk' ? { ...lowered.gating, bias: Array.from(weightArray(this.selectionBias, [0], [this.slots]).data) } : lowered.gating,
+      gating: this.selectionBias && lowered.gating.mode === 'topk' ? { ...lowered.gating, bias: cols.map((c) => weightArray(this.selectionBias!, [0], [this.slots]).data[c]!) } : lowered.gating,
       normalize: gateCombination(this.block) === 'renormalize',
       residual: this.block.residual,
     };
@@ -654,4 +698,35 @@ export function weightArray(v: tf.Tensor, begin: number[], size: number[]): Weig
   const data = t.dataSync() as Float32Array;
   t.dispose();
   return { data: Float32Array.from(data), shape: [...size] };
+}
+
+/** PR-MoE: the router kernel's columns `cols` ([rows, S] → [rows, S']) by slices, so gradients reach the variable. */
+function columnsOf(kernel: tf.Tensor, cols: readonly number[], ffnColumns: number): tf.Tensor2D {
+  const [rows, S] = kernel.shape as [number, number];
+  const ffn = cols.filter((c) => c < ffnColumns).length;
+  const parts = [kernel.slice([0, 0], [rows, ffn])];
+  if (S > ffnColumns) parts.push(kernel.slice([0, ffnColumns], [rows, S - ffnColumns]));
+  return (parts.length === 1 ? parts[0]! : tf.concat(parts, 1)) as tf.Tensor2D;
+}
+
+/** PR-MoE: a subnet's [T, S'] routing tensors padded to the layer's S columns (zeros for its missing experts). */
+function padRoute<R extends { probs: tf.Tensor2D; chosen: tf.Tensor2D; kept: tf.Tensor2D; gates: tf.Tensor2D; masks: tf.Tensor2D }>(r: R, ffn: number, ffnColumns: number): R {
+  const pad = (t: tf.Tensor2D): tf.Tensor2D => {
+    const [T, S1] = t.shape;
+    const parts = [t.slice([0, 0], [T, ffn]), tf.zeros([T, ffnColumns - ffn])];
+    if (S1 > ffn) parts.push(t.slice([0, ffn], [T, S1 - ffn]));
+    return tf.concat(parts, 1) as tf.Tensor2D;
+  };
+  const chosen = pad(r.chosen);
+  const kept = pad(r.kept);
+  return { ...r, probs: pad(r.probs), chosen, kept, gates: pad(r.gates), masks: tf.concat([chosen, kept], 1) as tf.Tensor2D };
+}
+
+/** Columns `cols` of a row-major [R, S] host array. */
+function pickColumns(w: WeightArray, cols: readonly number[]): WeightArray {
+  const [R, S] = w.shape as [number, number];
+  const n = cols.length;
+  const data = new Float32Array(R * n);
+  for (let r = 0; r < R; r++) for (let j = 0; j < n; j++) data[r * n + j] = w.data[r * S + cols[j]!]!;
+  return { data, shape: [R, n] };
 }

@@ -17,7 +17,7 @@ import { SearchSpace, type SearchSpaceInput } from '../../space/SearchSpace.js';
 import { train } from '../../train/Trainer.js';
 import { countSubnetLayerParams, runSubnetLayers } from '../runSubnetLayers.js';
 import { buildSupernet, subnetWeights } from '../Supernet.js';
-import { moeLayerFixture, randomRows } from './moeLayerFixture.js';
+import { hostFfn as host, moeLayerFixture, randomRows, reluFfn as relu, softmax } from './moeLayerFixture.js';
 
 beforeAll(async () => {
   await tf.setBackend('cpu');
@@ -25,18 +25,6 @@ beforeAll(async () => {
 const layers = moeLayerFixture({ activation: 'relu' });
 afterAll(() => layers.dispose());
 
-const softmax = (z: number[]) => {
-  const m = Math.max(...z);
-  const e = z.map((v) => Math.exp(v - m));
-  const s = e.reduce((a, b) => a + b, 0);
-  return e.map((v) => v / s);
-};
-type Host = { w1: number[][]; b1: number[]; w2: number[][]; b2: number[] };
-const host = (e: { w1: tf.Tensor; b1: tf.Tensor; w2: tf.Tensor; b2: tf.Tensor }): Host => ({ w1: e.w1.arraySync() as number[][], b1: e.b1.arraySync() as number[], w2: e.w2.arraySync() as number[][], b2: e.b2.arraySync() as number[] });
-const relu = (w: Host, x: number[]) => {
-  const h = w.b1.map((b, j) => Math.max(0, b + x.reduce((s, v, i) => s + v * w.w1[i]![j]!, 0)));
-  return w.b2.map((b, o) => b + h.reduce((s, v, j) => s + v * w.w2[j]![o]!, 0));
-};
 
 function spirals(block: Record<string, unknown>): SearchSpaceInput {
   const base = listExampleSpaces().find((e) => e.id === 'spirals-moe')!.space;

@@ -12,7 +12,7 @@ import type { SearchSpaceInput } from '../../space/SearchSpace.js';
 import { TopKRouting } from '../../space/routing/topk.js';
 import { routingMetrics } from '../../train/routingMetrics.js';
 import { train } from '../../train/Trainer.js';
-import { moeLayerFixture, randomRows } from '../moe/moeLayerFixture.js';
+import { moeLayerFixture, randomRows, softmax as softmaxRow } from '../moe/moeLayerFixture.js';
 import { buildSupernet } from '../Supernet.js';
 import { lossFreeBiasStep, lossFreeBiasStepPlain } from './lossFreeBias.js';
 
@@ -23,12 +23,6 @@ beforeAll(async () => {
 const layers = moeLayerFixture({ activation: 'relu' });
 afterAll(() => layers.dispose());
 
-const softmaxRow = (z: number[]) => {
-  const m = Math.max(...z);
-  const e = z.map((v) => Math.exp(v - m));
-  const s = e.reduce((a, b) => a + b, 0);
-  return e.map((v) => v / s);
-};
 const topIdx = (row: number[], k: number) => row.map((v, i) => [v, i] as const).sort((a, b) => b[0] - a[0] || a[1] - b[1]).slice(0, k).map(([, i]) => i);
 
 describe('aux-loss-free balancing bias', () => {

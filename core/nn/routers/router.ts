@@ -122,8 +122,11 @@ export const plainKernel = (kernel: WeightArray): LoweredKernel => ({ kernel, bi
 export interface RouteInput {
   /** The router input [T, d] (the experts see the same x, unjittered). */
   x: tf.Tensor2D;
-  /** The full router kernel [dMax, S]; the first d rows are used (`kernelRows`). */
-  kernel: tf.Variable;
+  /**
+   * The full router kernel [dMax, S]; the first d rows are used (`kernelRows`). A PR-MoE subnet with fewer
+   * experts passes its columns of the kernel (a tensor, not the variable; the layer's `columns` match them).
+   */
+  kernel: tf.Variable | tf.Tensor2D;
   /**
    * Auxiliary-loss-free balancing's per-expert bias [S] (./lossFreeBias.ts): added to the probabilities for
    * the choice only, updated from the batch's loads while training at `selectionBiasRate`; null = off.
@@ -224,7 +227,10 @@ export function route<R extends Routing>(router: Router<R>, r: R, layer: RouterL
   });
   const chosen = masks.slice([0, 0], [T, S]);
   const kept = masks.slice([0, S], [T, S]);
-  if (opts.training && router.update) router.update(x, chosen, input.kernel, r);
+  if (opts.training && router.update) {
+    if (!(input.kernel instanceof tf.Variable)) throw new Error(`${layer.name}: this router updates its kernel in place, so it needs the whole kernel variable, not a subnet's column slice`);
+    router.update(x, chosen, input.kernel, r);
+  }
   if (opts.training && bias && (input.selectionBiasRate ?? 0) > 0) {
     const next = withoutGradient(probs, () => lossFreeBiasStep(bias as tf.Tensor1D, chosen, layer.columns, input.selectionBiasRate!));
     bias.assign(next);

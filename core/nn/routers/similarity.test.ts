@@ -17,7 +17,7 @@ import { listExampleSpaces } from '../../space/exampleSpaces.js';
 import { createRng } from '../../space/rng.js';
 import { SearchSpace, type SearchSpaceInput } from '../../space/SearchSpace.js';
 import { train } from '../../train/Trainer.js';
-import { moeLayerFixture, randomRows } from '../moe/moeLayerFixture.js';
+import { moeLayerFixture, randomRows, softmax } from '../moe/moeLayerFixture.js';
 import { runSubnetLayers } from '../runSubnetLayers.js';
 import { buildSupernet, subnetWeights } from '../Supernet.js';
 
@@ -27,12 +27,6 @@ beforeAll(async () => {
 const layers = moeLayerFixture({ activation: 'relu' });
 afterAll(() => layers.dispose());
 
-const softmax = (z: number[]) => {
-  const m = Math.max(...z);
-  const e = z.map((v) => Math.exp(v - m));
-  const s = e.reduce((a, b) => a + b, 0);
-  return e.map((v) => v / s);
-};
 const dot = (a: number[], b: number[]) => a.reduce((s, v, i) => s + v * b[i]!, 0);
 const matVec = (x: number[], W: number[][]) => W[0]!.map((_, j) => x.reduce((s, v, i) => s + v * W[i]![j]!, 0));
 const top = (row: number[], k: number) => row.map((v, i) => [v, i] as const).sort((a, b) => b[0] - a[0] || a[1] - b[1]).slice(0, k).map(([, i]) => i);

@@ -5,7 +5,7 @@
 import { z } from 'zod';
 import type { RoutingShape } from '../routing/descriptor.js';
 import { describeRouting, Routing, routingDescriptors } from '../routing/registry.js';
-import { Activation, activationTensors, bitsDims, choices, positiveInt, WeightBits, type BlockDescriptor } from './descriptor.js';
+import { Activation, activationTensors, bitsDims, choices, positiveInt, WeightBits, type BlockDescriptor, type BlockIssue, type ChoiceDim } from './descriptor.js';
 
 /** Routed or shared FFN experts per MoE block. */
 export const MAX_EXPERTS = 256;
@@ -21,6 +21,15 @@ export const MoEBlock = z
     type: z.literal('moe'),
     /** Routed experts before fine-grained segmentation. */
     experts: positiveInt.max(MAX_EXPERTS, `at most ${MAX_EXPERTS} routed experts`),
+    /**
+     * DeepSpeed-MoE PR-MoE (Rajbhandari et al., 2022, §4.1.2, "Pyramid-Residual MoE"): routed-expert count
+     * choices of this block (each ≤ `experts`, which the supernet allocates). A subnet with E' experts uses the
+     * first E' experts and the router's first E' expert columns (softmax over those E' only), as width slicing
+     * takes the first units; the search picks a count per layer, so the paper's pyramid (more experts in later
+     * layers) is one of its subnets. Deviation: the paper fixes the pyramid by hand and trains it alone; here
+     * the counts are elastic in one weight-sharing supernet. Absent: `experts`, no choice.
+     */
+    expertCounts: choices(positiveInt.max(MAX_EXPERTS)).optional(),
     /** Hidden width choices of each expert's FFN (elastic, OFA-style slicing). */
     expertHidden: choices(positiveInt.max(16384)),
     activation: Activation.default('gelu'),
@@ -125,12 +134,13 @@ export const moe: BlockDescriptor<MoEBlock> = {
   reads: ['vector', 'sequence'],
   routesTokens: () => true,
   mainOp: 'moe',
-  dims: (b) => [{ key: 'expertHidden', values: b.expertHidden, label: 'hidden', short: 'h' }, ...bitsDims(b.bits)],
+  dims: (b) => [{ key: 'expertHidden', values: b.expertHidden, label: 'hidden', short: 'h' }, ...expertCountDims(b), ...bitsDims(b.bits)],
   // Each expert is d → hidden → d: the block keeps its input width.
   outWidths: (_b, inW) => new Set(inW),
   outShape: (_b, _c, input) => input,
   // Chain-of-Experts runs the whole layer once per iteration; experts per token are the routing's nominal number.
-  nominalFlops: (b, c, input) => {
+  nominalFlops: (block, c, input) => {
+    const b = atExperts(block, c.experts);
     const d = input.width;
     const h = c.expertHidden! / b.segments;
     const ffn = 2 * (2 * d * h);
@@ -146,14 +156,15 @@ export const moe: BlockDescriptor<MoEBlock> = {
       b.nullExperts ? `${b.nullExperts} null` : '',
       b.zeroExperts + b.copyExperts + b.constantExperts ? `${b.zeroExperts + b.copyExperts + b.constantExperts} zero/copy/const` : '',
     ].filter(Boolean);
-    return [`${b.experts} experts · ${describeRouting(b.routing).summary(b.routing)}`, `hidden ${b.expertHidden.join(', ')}`, ...(b.bits ? [`bits ${b.bits.join(', ')}`] : []), ...extra];
+    return [`${b.expertCounts ? `${b.expertCounts.join(', ')} of ` : ''}${b.experts} experts · ${describeRouting(b.routing).summary(b.routing)}`, `hidden ${b.expertHidden.join(', ')}`, ...(b.bits ? [`bits ${b.bits.join(', ')}`] : []), ...extra];
   },
-  pickText: (_b, c) => `h${c.expertHidden}${c.bits !== undefined && c.bits < 32 ? `·${c.bits}b` : ''}`,
+  pickText: (_b, c) => `${c.experts !== undefined ? `e${c.experts}·` : ''}h${c.expertHidden}${c.bits !== undefined && c.bits < 32 ? `·${c.bits}b` : ''}`,
   // core/nn/moe/MoELayer.ts: ROUTING_TENSORS [B, S] tensors over all S router slots (null, zero, copy and
   // constant experts are slots too), the GShard one-hot dispatch matrices (Σ_e n_e × B for the A
   // token-to-FFN-expert assignments), each expert's gathered input, hidden layer and output, the combined
   // output per expert, shared experts on every token.
-  activationTerms: (b, c, input, { batch, at, where }) => {
+  activationTerms: (block, c, input, { batch, at, where }) => {
+    const b = atExperts(block, c.experts);
     const B = batch * input.length;
     const d = input.width;
     const E = b.experts * b.segments;
@@ -191,8 +202,37 @@ export const moe: BlockDescriptor<MoEBlock> = {
   validate: (b) => [
     ...b.expertHidden.flatMap((h, j) => (h % b.segments !== 0 ? [{ field: `expertHidden[${j}]`, message: `expert hidden width ${h} is not divisible by segments (${b.segments})` }] : [])),
     ...describeRouting(b.routing).validate(b.routing, routingShape(b)),
+    ...expertCountIssues(b),
   ],
 };
+
+/** PR-MoE's `experts` choice dimension (the block's `expertCounts`), or none. */
+function expertCountDims(b: MoEBlock): ChoiceDim[] {
+  return b.expertCounts ? [{ key: 'experts', values: b.expertCounts, label: 'experts', short: 'e' }] : [];
+}
+
+/** The block as a subnet with `experts` routed experts (PR-MoE's choice; undefined: all of them). */
+export function atExperts(b: MoEBlock, experts: number | undefined): MoEBlock {
+  return experts === undefined || experts === b.experts ? b : { ...b, experts };
+}
+
+/**
+ * PR-MoE's checks: every count at most the allocated experts, the routing valid at the smallest count, and
+ * no option whose state spans all router columns (a gating-residual map [S, S], the loss-free selection bias
+ * [S], MixER's centroid update writing the whole kernel), which a subnet's column slice would leave stale.
+ */
+function expertCountIssues(b: MoEBlock): BlockIssue[] {
+  if (!b.expertCounts) return [];
+  const out: BlockIssue[] = b.expertCounts.flatMap((e, j) => (e > b.experts ? [{ field: `expertCounts[${j}]`, message: `${e} experts exceed the block's experts (${b.experts}), which the supernet allocates` }] : []));
+  const smallest = Math.min(...b.expertCounts);
+  if (smallest <= b.experts) {
+    const at = atExperts(b, smallest);
+    out.push(...describeRouting(b.routing).validate(b.routing, routingShape(at)).map((i) => ({ field: i.field, message: `${i.message} (at ${smallest} experts, expertCounts' smallest)` })));
+  }
+  const why = b.gatingResidual ? 'gatingResidual' : (describeRouting(b.routing).selectionBiasRate?.(b.routing) ?? 0) > 0 ? 'the loss-free selection bias' : b.routing.mode === 'mixer' ? "MixER's centroid update" : null;
+  if (why) out.push({ field: 'expertCounts', message: `expert-count choices cannot be combined with ${why}: its state spans every router column` });
+  return out;
+}
 
 /** Routable slots of an MoE block: fine-grained routed experts plus null / zero / copy / constant ones. */
 export function routableSlots(b: MoEBlock): number {
