@@ -95,7 +95,8 @@ export function NumberField({ path, label, hint, step, nullable }: FieldProps & 
 }
 
 /** A list of numeric choices written as "16, 32, 64" (elastic widths, depths, kernels). */
-export function ChoicesField({ path, label, hint }: FieldProps) {
+/** `optional`: clearing the text removes the field (an optional choice list such as PR-MoE's expertCounts). */
+export function ChoicesField({ path, label, hint, optional }: FieldProps & { optional?: boolean }) {
   const id = useId();
   const p = pathString(path);
   const issues = useIssuesAt(p);
@@ -124,7 +125,7 @@ export function ChoicesField({ path, label, hint }: FieldProps) {
           setText(e.target.value);
           const parsed = parseChoices(e.target.value);
           setBad(parsed === null);
-          if (parsed) set(parsed);
+          if (parsed) set(optional && parsed.length === 0 ? undefined : parsed);
         }}
       />
     </FieldShell>

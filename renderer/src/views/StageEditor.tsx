@@ -75,6 +75,7 @@ export function StageEditor() {
           <h4>Experts</h4>
           <div className="field-grid">
             <NumberField path={track(b('experts'))} label="Routed experts" />
+            <ChoicesField path={track(b('expertCounts'))} label="Expert-count choices" hint="PR-MoE: searchable experts per layer, each ≤ routed experts (empty: fixed)" optional />
             <ChoicesField path={track(b('expertHidden'))} label="Expert hidden choices" />
             <SelectField path={track(b('activation'))} label="Activation" options={ACTIVATIONS} />
             <NumberField path={track(b('sharedExperts'))} label="Shared experts" hint="DeepSeekMoE: always active" />
