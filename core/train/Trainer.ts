@@ -264,7 +264,7 @@ export async function train(opts: TrainerOptions): Promise<TrainResult> {
       const targets = batch.targets;
       const ys = tf.tensor1d(targets ?? batch.y, 'int32');
       const scored = targets ? targets.reduce((n, t) => n + (t === IGNORE_TARGET ? 0 : 1), 0) : batch.size;
-      const { arches, reported, weights: subnetWeights } = await strategy.plan(ctx, { net, xs, ys });
+      const { arches, reported, weights: subnetWeights, teacher } = await strategy.plan(ctx, { net, xs, ys });
       const sampleWeights = pick?.weights ? tf.tensor1d(pick.weights) : null;
       // Each subnet's logits, kept for the loss hook of the subnets after it (inplace distillation from the
       // largest); a later subnet's tape sees them as constants, so they are detached there.
@@ -282,7 +282,7 @@ export async function train(opts: TrainerOptions): Promise<TrainResult> {
           const tokens = targets ? tokenCrossEntropy(out.logits, ys) : null;
           const ce = tokens ? tokens.mean : sampleWeights ? weightedCrossEntropy(out.logits, ys, sampleWeights) : crossEntropy(out.logits, ys);
           const objective: SubnetLoss = strategy.loss
-            ? strategy.loss({ index: a, arch, logits: out.logits, labels: ys, sampleWeights, taskLoss: ce, earlier }, ctx)
+            ? strategy.loss({ index: a, arch, logits: out.logits, labels: ys, sampleWeights, taskLoss: ce, earlier, ...(teacher ? { teacher } : {}) }, ctx)
             : { total: ce };
           // NaN: this subnet has no distillation loss.
           const parts: tf.Tensor[] = [ce, tokens ? tokens.correct : correctCount(out.logits, ys), objective.kd ?? tf.scalar(NaN)];
@@ -337,7 +337,7 @@ export async function train(opts: TrainerOptions): Promise<TrainResult> {
         optimizer.learningRate = learningRateAt(step, { base: config.learningRate, warmupSteps: s.warmupSteps, totalSteps: config.steps, minRatio: s.minRatio });
       }
       optimizer.apply(summed);
-      tf.dispose([...summed.values(), xs, ys, ...earlier]);
+      tf.dispose([...summed.values(), xs, ys, ...earlier, ...(teacher ? [teacher] : [])]);
       sampleWeights?.dispose();
       const joined = tf.concat(packed);
       const all = await joined.data();

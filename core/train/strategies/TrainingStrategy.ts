@@ -7,7 +7,8 @@
  *
  *   beforeStep  structural edits between steps (progressive-shrinking phases, channel sorting, splits)
  *   sampleBatch which training samples the step uses, with importance weights (PA&DA's data sampling)
- *   plan        the step's subnets, a loss weight per subnet (importance weights of a non-uniform sampler)
+ *   plan        the step's subnets, a loss weight per subnet (importance weights of a non-uniform sampler),
+ *               optionally a teacher's logits on the batch (a frozen network outside the plan: OFA)
  *   loss        each subnet's objective, given the detached logits of the subnets before it (inplace KD)
  *   afterSubnet each subnet's gradient by variable name, before the sum (gradient norms, gradient cosine)
  *   adjustGradients  the summed gradient before the update (SuperTickets: none for pruned weights)
@@ -53,6 +54,11 @@ export interface StepPlan {
    * sampler keeps the summed gradient an unbiased estimate of the uniform one (PA&DA).
    */
   weights?: number[];
+  /**
+   * A teacher outside the plan: its logits on the step's batch, detached (OFA's frozen full network). The
+   * trainer hands them to every `loss` call as `teacher` and disposes them after the step.
+   */
+  teacher?: tf.Tensor2D;
 }
 
 /** What the trainer knows when the strategy is created. */
@@ -105,6 +111,8 @@ export interface SubnetLossInput {
    * that the student's loss cannot push on.
    */
   earlier: readonly tf.Tensor2D[];
+  /** The plan's `teacher` logits (detached), when it has one. */
+  teacher?: tf.Tensor2D;
 }
 
 /** A subnet's objective: `total` is differentiated; `kd` is reported beside the task loss when present. */

@@ -1,9 +1,10 @@
 /** Once-for-All progressive shrinking: the phase schedule, sorting at the width phases (weights and optimizer
- * state together, once), CE + KD for the shrunk subnets — each against an independent computation. */
+ * state together, once), CE + KD for the shrunk subnets from the frozen full network — each against an
+ * independent computation. */
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { loadDataset } from '../../data/Dataset.js';
-import { buildSupernet } from '../../nn/Supernet.js';
+import { OfaSupernet } from '../../nn/OfaSupernet.js';
 import { TrainConfig, type MetricPoint } from '../../protocol/protocol.js';
 import { largestArch, smallestArch } from '../../space/archCodec.js';
 import { listExampleSpaces } from '../../space/exampleSpaces.js';
@@ -22,9 +23,20 @@ beforeAll(async () => {
 const conv = SearchSpace.parse(listExampleSpaces().find((e) => e.id === 'fashion-conv-supernet')!.space);
 const mlp = SearchSpace.parse(listExampleSpaces().find((e) => e.id === 'fashion-mlp-supernet')!.space);
 
-const ctxAt = (space: SearchSpace, progress: number, state: OfaState = { sorted: [] }): StrategyContext<OfaState> => ({
+const ctxAt = (space: SearchSpace, progress: number, state: OfaState = { sorted: [], teacherStep: null }): StrategyContext<OfaState> => ({
   space, rng: createRng(3), largest: largestArch(space), smallest: smallestArch(space), evalArch: largestArch(space), step: 0, steps: 100, progress, state,
 });
+
+/** A 40-step ofa run of a small residual dense space on 3-class gaussians. */
+async function gaussiansRun(evalEvery: number) {
+  const space = SearchSpace.parse({
+    version: 1, name: 'ofa run', input: { kind: 'vector', dim: 2 }, numClasses: 3,
+    stages: [{ id: 's', depth: [1, 2], block: { type: 'dense', width: [4, 8, 16], activation: 'relu', ops: ['dense', 'identity'], residual: true } }],
+  });
+  const ds = await loadDataset({ kind: 'gaussians', classes: 3, samples: 300, spread: 0.5, seed: 2 });
+  const config = TrainConfig.parse({ space, data: { kind: 'gaussians', classes: 3 }, strategy: 'ofa', steps: 40, batchSize: 16, evalEvery, checkpointEvery: 1000 });
+  return { space, ds, config };
+}
 
 describe('ofa progressive shrinking', () => {
   it('phases follow OFA\'s epochs (180, 120, 25, 120, 25, 120 of 590) and each allows only its dimensions', () => {
@@ -62,16 +74,30 @@ describe('ofa progressive shrinking', () => {
         } else if (b.type === 'dense') expect(used[si]!.w).toEqual(want(b.width, wN));
       });
     });
-    // Plans: the largest alone, then the largest plus 1 (kernel) or 2 sampled subnets.
-    expect(ofa.plan(ctxAt(conv, 0))).toMatchObject({ reported: 0 });
-    expect((ofa.plan(ctxAt(conv, 0.4)) as { arches: unknown[] }).arches).toHaveLength(2);
-    expect((ofa.plan(ctxAt(conv, 0.9)) as { arches: unknown[] }).arches).toHaveLength(3);
+  });
+
+  it("plans: the largest alone in the full phase, then OFA's dynamic_batch_size sampled subnets (1, 2, 4) with the teacher's logits", async () => {
+    const net = new OfaSupernet(mlp, 4);
+    const xs = tf.zeros([3, 784]);
+    const ys = tf.tensor1d([0, 1, 2], 'int32');
+    const frozen = (): OfaState => ({ sorted: [], teacherStep: 0 });
+    const full = await ofa.plan(ctxAt(mlp, 0), { net, xs, ys });
+    expect(full.arches).toEqual([largestArch(mlp)]);
+    expect(full.teacher).toBeUndefined();
+    for (const [progress, n] of [[0.4, 1], [0.6, 2], [0.9, 4]] as const) {
+      const plan = await ofa.plan(ctxAt(mlp, progress, frozen()), { net, xs, ys });
+      expect(plan.arches).toHaveLength(n);
+      expect(plan.teacher!.shape).toEqual([3, 10]);
+      plan.teacher!.dispose();
+    }
+    tf.dispose([xs, ys]);
+    net.dispose();
   });
 
   it('the width phases sort the channels once, with the optimizer moments reordered as the weights', () => {
-    const net = buildSupernet(mlp, { seed: 4 });
-    const vars = net.namedVariables();
-    const opt = new PathOptimizer('adam', 0.01, vars);
+    const net = new OfaSupernet(mlp, 4);
+    const vars = net.student.namedVariables();
+    const opt = new PathOptimizer('adam', 0.01, net.namedVariables());
     // Non-uniform weights and moments, so a reordering shows.
     const rng = createRng(2);
     const grads = new Map([...vars.values()].filter((v) => v.trainable).map((v) => [v, tf.tensor(Array.from({ length: v.size }, () => rng.normal()), v.shape)] as const));
@@ -79,7 +105,7 @@ describe('ofa progressive shrinking', () => {
     const name = 's1.b0.dense.kernel';
     const w0 = vars.get(name)!.arraySync() as number[][];
     const m0 = opt.getState().slots.find((s) => s.name === `${name}#0`)!;
-    const state: OfaState = { sorted: [] };
+    const state: OfaState = { sorted: [], teacherStep: null };
     ofa.beforeStep!(ctxAt(mlp, 0.3, state), { net, optimizer: opt } as never);
     expect(vars.get(name)!.arraySync()).toEqual(w0);
     ofa.beforeStep!(ctxAt(mlp, 460 / 590, state), { net, optimizer: opt } as never);
@@ -98,7 +124,7 @@ describe('ofa progressive shrinking', () => {
     net.dispose();
   });
 
-  it('a shrunk subnet\'s loss is CE + 1.0 × soft CE against the largest\'s logits', () => {
+  it('a shrunk subnet\'s loss is CE + 1.0 × soft CE against the teacher\'s logits (not an earlier subnet\'s)', () => {
     const s = tf.tensor2d([[0, 1, 0], [1, 1, -2]]);
     const t = tf.tensor2d([[2, 0, -1], [0.5, 0.2, 3]]);
     const labels = tf.tensor1d([1, 2], 'int32');
@@ -106,24 +132,51 @@ describe('ofa progressive shrinking', () => {
     const S = s.arraySync(), T = t.arraySync();
     const ce = -(Math.log(sm(S[0]!)[1]!) + Math.log(sm(S[1]!)[2]!)) / 2;
     const kd = -S.reduce((acc, row, i) => acc + sm(T[i]!).reduce((a, p, c) => a + p * Math.log(sm(row)[c]!), 0), 0) / 2;
-    const out = ofa.loss!({ index: 1, arch: largestArch(mlp), logits: s, labels, sampleWeights: null, taskLoss: tf.scalar(ce), earlier: [t] }, ctxAt(mlp, 0.9));
+    const other = tf.tensor2d([[0, 0, 5], [5, 0, 0]]);
+    const out = ofa.loss!({ index: 1, arch: largestArch(mlp), logits: s, labels, sampleWeights: null, taskLoss: tf.scalar(ce), earlier: [other], teacher: t }, ctxAt(mlp, 0.9));
     expect(out.total.dataSync()[0]).toBeCloseTo(ce + kd, 5);
     expect(out.kd!.dataSync()[0]).toBeCloseTo(kd, 5);
   });
 
   it('trains from the registry through every phase, sorting at both width phases', async () => {
-    const space = SearchSpace.parse({
-      version: 1, name: 'ofa run', input: { kind: 'vector', dim: 2 }, numClasses: 3,
-      stages: [{ id: 's', depth: [1, 2], block: { type: 'dense', width: [4, 8, 16], activation: 'relu', ops: ['dense', 'identity'], residual: true } }],
-    });
-    const ds = await loadDataset({ kind: 'gaussians', classes: 3, samples: 300, spread: 0.5, seed: 2 });
-    const config = TrainConfig.parse({ space, data: { kind: 'gaussians', classes: 3 }, strategy: 'ofa', steps: 40, batchSize: 16, evalEvery: 5, checkpointEvery: 1000 });
+    const { space, ds, config } = await gaussiansRun(5);
     const points: MetricPoint[] = [];
     const ckpts: Checkpoint[] = [];
-    await train({ config, net: buildSupernet(space, { seed: 1 }), dataset: ds, sink: { metrics: (p) => void points.push(...p), specialization: () => {}, checkpoint: (c) => void ckpts.push(c) }, snapshots: 0 });
-    expect(ckpts.at(-1)!.meta.strategyState).toEqual({ sorted: ['width-1', 'width-2'] });
+    await train({ config, net: new OfaSupernet(space, 1), dataset: ds, sink: { metrics: (p) => void points.push(...p), specialization: () => {}, checkpoint: (c) => void ckpts.push(c) }, snapshots: 0 });
+    // The teacher is frozen at the first step past the full phase (180/590 of 40 steps = 12.2).
+    expect(ckpts.at(-1)!.meta.strategyState).toEqual({ sorted: ['width-1', 'width-2'], teacherStep: 13 });
     expect(points[0]!.kdLoss).toBeUndefined();
     expect(points.at(-1)!.kdLoss).toBeTypeOf('number');
     expect(points.filter((p) => p.strategy).map((p) => p.strategy!.phase)).toEqual([0, 0, 1, 1, 3, 3, 5, 5]);
+  });
+
+  it('the teacher is the full network as the full phase left it, frozen: its logits do not change across student steps', async () => {
+    const { space, ds, config } = await gaussiansRun(40);
+    const net = new OfaSupernet(space, 1);
+    const probe = tf.tensor2d(Array.from({ length: 12 }, (_, i) => Math.sin(i * 1.7)), [6, 2]);
+    const largest = largestArch(space);
+    // After each step: the teacher's and the student's full network on a fixed probe batch.
+    const teacherAt: number[][][] = [];
+    const studentAt: number[][][] = [];
+    await train({
+      config, net, dataset: ds, snapshots: 0,
+      sink: { metrics: () => {}, specialization: () => {}, checkpoint: () => {} },
+      onStep: () => {
+        teacherAt.push(tf.tidy(() => net.applyTeacher(probe, { training: true }).logits.arraySync()));
+        studentAt.push(tf.tidy(() => net.student.apply(probe, largest, { training: true }).logits.arraySync()));
+      },
+    });
+    // Step 13 (index 13, the 14th step) is the first past the full phase: the teacher is frozen before it.
+    const frozenAt = 13;
+    // It copies the full network exactly as the last full-phase step left it...
+    expect(teacherAt[frozenAt]).toEqual(studentAt[frozenAt - 1]);
+    expect(teacherAt[frozenAt - 1]).not.toEqual(studentAt[frozenAt - 1]);
+    // ...and stays that network while the student keeps training (a teacher that tracked the current
+    // largest subnet would follow the student's changing logits).
+    for (let k = frozenAt; k < teacherAt.length; k++) expect(teacherAt[k]).toEqual(teacherAt[frozenAt]);
+    const moved = studentAt.slice(frozenAt).filter((z) => JSON.stringify(z) !== JSON.stringify(teacherAt[frozenAt]));
+    expect(moved.length).toBeGreaterThan(20);
+    probe.dispose();
+    net.dispose();
   });
 });

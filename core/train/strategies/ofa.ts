@@ -4,21 +4,28 @@
  * largest first: elastic kernel, then elastic depth (the two deepest choices, then all), then elastic
  * width (the two widest, then all). At the start of each width phase the channels are sorted by importance
  * (core/nn/channelSorting.ts: L1 norm of the weights reading them), so a narrow subnet keeps the most
- * important channels. Every shrunk subnet learns from the hard labels and from the largest subnet's soft
- * labels: loss = CE + KD_RATIO · softCE(student, teacher) (OFA's kd_ratio = 1.0, soft targets at T = 1).
+ * important channels.
+ *
+ * Knowledge distillation follows the reference (progressive_shrinking.train_one_epoch): the teacher is the
+ * full network as trained in the first phase, frozen — a copy of its weights taken when the first phase
+ * ends (core/nn/OfaSupernet.ts), run in training mode without gradient on each step's batch — and every
+ * sampled subnet learns from loss = CE + KD_RATIO · softCE(student, teacher) (kd_ratio 1.0, kd_type 'ce':
+ * soft targets softmax(teacher logits), T = 1). The full phase trains the largest alone on the labels.
  *
  * Phase lengths are proportional to OFA's ImageNet epochs (full 180, kernel 120, depth 25 + 120, width
- * 25 + 120); each step trains the largest plus OFA's dynamic_batch_size = 2 sampled subnets (1 in the
- * kernel phase, as OFA). Identity ops count as depth (a skipped block), MoE expert hidden sizes as width.
+ * 25 + 120); each step trains OFA's dynamic_batch_size sampled subnets (kernel 1, depth 2, expand 4 in
+ * train_ofa_net.py), gradients summed before one update. Identity ops count as depth (a skipped block),
+ * MoE expert hidden sizes as width.
  *
- * Deviations: OFA's teacher is the frozen network of the first phase; here it is the largest subnet on
- * the same batch (inplace, as BigNAS), trained on the labels in the same step, so no second copy of the
- * weights has to be kept and checkpointed. The elastic-kernel transformation matrices (a learnt 25×25 /
- * 9×9 map from the larger kernel's centre) belong to the supernet: a conv block has them with
- * `kernelTransform: true` (core/nn/blocks/conv.ts); without it a smaller kernel is the plain centre crop.
+ * Deviations: no label smoothing (the reference's 0.1) and the trainer's optimizer instead of SGD with
+ * cosine LR per phase. The elastic-kernel transformation matrices (a learnt 25×25 / 9×9 map from the larger
+ * kernel's centre) belong to the supernet: a conv block has them with `kernelTransform: true`
+ * (core/nn/blocks/conv.ts); without it a smaller kernel is the plain centre crop.
  */
 import * as tf from '@tensorflow/tfjs';
 import { channelSortPermutations, permuteVariables } from '../../nn/channelSorting.js';
+import { OfaSupernet } from '../../nn/OfaSupernet.js';
+import type { Supernet } from '../../nn/types.js';
 import { largestArch } from '../../space/archCodec.js';
 import type { Rng } from '../../space/rng.js';
 import type { Arch, BlockChoice, SearchSpace } from '../../space/SearchSpace.js';
@@ -36,17 +43,17 @@ export interface OfaPhase {
   kernel: number;
   depth: number;
   width: number;
-  /** Sampled subnets per step besides the largest. */
+  /** Subnets sampled per step (OFA's dynamic_batch_size); the full phase trains the largest alone. */
   subnets: number;
 }
 
 export const OFA_PHASES: readonly OfaPhase[] = [
-  { name: 'full', epochs: 180, kernel: 1, depth: 1, width: 1, subnets: 0 },
+  { name: 'full', epochs: 180, kernel: 1, depth: 1, width: 1, subnets: 1 },
   { name: 'kernel', epochs: 120, kernel: Infinity, depth: 1, width: 1, subnets: 1 },
   { name: 'depth-1', epochs: 25, kernel: Infinity, depth: 2, width: 1, subnets: 2 },
   { name: 'depth-2', epochs: 120, kernel: Infinity, depth: Infinity, width: 1, subnets: 2 },
-  { name: 'width-1', epochs: 25, kernel: Infinity, depth: Infinity, width: 2, subnets: 2 },
-  { name: 'width-2', epochs: 120, kernel: Infinity, depth: Infinity, width: Infinity, subnets: 2 },
+  { name: 'width-1', epochs: 25, kernel: Infinity, depth: Infinity, width: 2, subnets: 4 },
+  { name: 'width-2', epochs: 120, kernel: Infinity, depth: Infinity, width: Infinity, subnets: 4 },
 ];
 
 const TOTAL_EPOCHS = OFA_PHASES.reduce((a, p) => a + p.epochs, 0);
@@ -93,29 +100,48 @@ export function sampleInPhase(space: SearchSpace, rng: Rng, phase: OfaPhase): Ar
 export interface OfaState {
   /** Phases whose channel sorting is done (so a resumed run does not sort twice). */
   sorted: string[];
+  /** The step at which the teacher was frozen (the first step after the full phase); null before. */
+  teacherStep: number | null;
+}
+
+function asOfa(net: Supernet): OfaSupernet {
+  if (!(net instanceof OfaSupernet)) throw new Error("strategy 'ofa' needs the supernet its buildNet makes (an OfaSupernet)");
+  return net;
 }
 
 export const ofa: TrainingStrategy = defineStrategy<OfaState>({
   name: 'ofa',
   paper: 'Cai et al., Once-for-All: Train One Network and Specialize it for Efficient Deployment (2020)',
-  init: () => ({ sorted: [] }),
+  buildNet: (space, seed) => new OfaSupernet(space, seed),
+  init: () => ({ sorted: [], teacherStep: null }),
   beforeStep(ctx, { net, optimizer }) {
-    const phase = OFA_PHASES[ofaPhaseIndex(ctx.progress)]!;
+    const ofaNet = asOfa(net);
+    const index = ofaPhaseIndex(ctx.progress);
+    if (index > 0 && ctx.state.teacherStep == null) {
+      // The full phase is over: its network becomes the fixed teacher (before any width sorting, which
+      // reorders the student's channels only and keeps its function).
+      ofaNet.freezeTeacher();
+      ctx.state.teacherStep = ctx.step;
+    }
+    const phase = OFA_PHASES[index]!;
     if (!phase.name.startsWith('width') || ctx.state.sorted.includes(phase.name)) return;
-    const vars = net.namedVariables();
+    const vars = ofaNet.student.namedVariables();
     const perms = channelSortPermutations(ctx.space, vars);
     permuteVariables(vars, perms);
     for (const p of perms) optimizer.permute(p.variable, p.axis, p.perm);
     ctx.state.sorted.push(phase.name);
   },
-  plan({ space, rng, largest, progress }) {
+  plan({ space, rng, largest, progress, state }, batch) {
     const phase = OFA_PHASES[ofaPhaseIndex(progress)]!;
-    const arches = [largest, ...Array.from({ length: phase.subnets }, () => sampleInPhase(space, rng, phase))];
-    return { arches, reported: arches.length > 1 ? 1 : 0 };
+    if (phase.name === 'full' || state.teacherStep == null) return { arches: [largest], reported: 0 };
+    if (!batch) throw new Error('ofa: plan needs the step batch (the teacher scores it)');
+    const arches = Array.from({ length: phase.subnets }, () => sampleInPhase(space, rng, phase));
+    const teacher = tf.tidy(() => asOfa(batch.net).applyTeacher(batch.xs, { training: true, progress }).logits);
+    return { arches, reported: 0, teacher };
   },
-  loss({ index, logits, taskLoss, earlier }) {
-    if (index === 0) return { total: taskLoss };
-    const kd = softCrossEntropy(logits, earlier[0]!);
+  loss({ logits, taskLoss, teacher }) {
+    if (!teacher) return { total: taskLoss };
+    const kd = softCrossEntropy(logits, teacher);
     return { total: tf.add(taskLoss, tf.mul(kd, KD_RATIO)) as tf.Scalar, kd };
   },
   report: ({ progress }) => ({ phase: ofaPhaseIndex(progress) }),
