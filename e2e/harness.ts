@@ -120,6 +120,19 @@ export async function launchBrowser(viewport = { width: 1440, height: 900 }): Pr
   };
 }
 
+/** `startServe(opts)` and Chromium on its URL, once the shell is loaded and connected; the page's errors are collected. */
+export async function openWorkbench(opts: Parameters<typeof startServe>[0] = {}): Promise<{ served: Served; session: BrowserSession; page: Page; pageErrors: string[] }> {
+  const served = await startServe(opts);
+  const session = await launchBrowser();
+  const page = session.page;
+  const pageErrors: string[] = [];
+  page.on('pageerror', (e) => pageErrors.push(e.message));
+  await page.goto(served.url);
+  await page.getByTestId('app-shell').waitFor();
+  await waitForConnection(page);
+  return { served, session, page, pageErrors };
+}
+
 /** Screenshot into e2e/artifacts/<name>.png; `publish` also copies it to assets/screenshots/. */
 export async function screenshot(page: Page, name: string, publish = false): Promise<string> {
   mkdirSync(ARTIFACTS, { recursive: true });
