@@ -346,7 +346,31 @@ export function createFakeCore(opts: { stepsPerTick?: number; tickMs?: number } 
       get(req.runId);
       const dir = `/tmp/fake-runs/${req.runId}/compress/${req.name ?? Date.now()}`;
       const acc = (a: number) => [{ split: 'val' as const, accuracy: a, n: 1488, ci95: [a - 0.02, a + 0.02] as [number, number] }];
-      const point = (method: (typeof req.methods)[number] | null, level: Record<string, number>, a: number, params: number, bits: number) => ({ method, level, accuracy: acc(a), params, bits, latencyMs: 0.2, layers: [] });
+      // Each MoE layer's report as the real methods give it: bits per expert (quantisers), the similarity matrix
+      // and groups (merging / pruning), the singular-value spectrum (low-rank steps).
+      const space = get(req.runId).config.space;
+      const layers = (method: (typeof req.methods)[number] | null) =>
+        method === null
+          ? []
+          : moeStages(space).map((s) => {
+              const e = (s.block as { experts: number }).experts;
+              const half = Math.max(1, Math.floor(e / 2));
+              return {
+                layer: `${s.id}.b0`,
+                expertsBefore: e,
+                expertsAfter: ['quantize', 'd2moe', 'eaquant', 'slimmoe'].includes(method) ? e : half,
+                ...(['quantize', 'eaquant'].includes(method) ? { bitsPerExpert: Array.from({ length: e }, () => 4) } : {}),
+                ...(method === 'd2moe' ? { bitsPerExpert: Array.from({ length: e }, (_, i) => (i < half ? 8 : 2)) } : {}),
+                ...(['mc-smoe', 'sub-moe', 'stun'].includes(method)
+                  ? { groups: Array.from({ length: half }, (_, g) => [2 * g, 2 * g + 1].filter((i) => i < e)), similarity: Array.from({ length: e }, (_, i) => Array.from({ length: e }, (_, j) => (i === j ? 1 : 1 / (1 + Math.abs(i - j))))) }
+                  : {}),
+                ...(['mc-smoe', 'sub-moe'].includes(method) ? { spectrum: Array.from({ length: 16 }, (_, i) => 10 / (i + 1)) } : {}),
+              };
+            });
+      const point = (method: (typeof req.methods)[number] | null, level: Record<string, number>, a: number, params: number, bits: number) => ({
+        method, level, accuracy: acc(a), params, bits, latencyMs: 0.2, layers: layers(method),
+        onnx: { file: `/tmp/fake-runs/${req.runId}/exports/compress-${req.name ?? 'fake'}-${method ?? 'uncompressed'}/model.onnx`, maxAbsDiff: 4.8e-6 },
+      });
       const result = {
         runId: req.runId, arch: req.arch, dir, date: new Date().toISOString(), calibration: { split: 'val' as const, n: req.calibSamples },
         points: [point(null, {}, 0.85, 300000, 9600000), ...req.methods.map((m, i) => point(m, { keep: 0.5 }, 0.83 - 0.01 * i, 200000, 6400000 / (i + 1)))],
