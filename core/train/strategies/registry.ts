@@ -4,7 +4,7 @@ import type { Supernet } from '../../nn/types.js';
 import type { TrainConfig } from '../../protocol/protocol.js';
 import type { TrainingStrategyName } from '../../protocol/strategyNames.js';
 import { fewshot } from './fewshot.js';
-import { attentivenas } from './attentivenas.js';
+import { attentivenas, attentivenasPredictor } from './attentivenas.js';
 import { bignas } from './bignas.js';
 import { bmos } from './bmos.js';
 import { darts } from './darts.js';
@@ -16,7 +16,7 @@ import { spos } from './spos.js';
 import { supertickets } from './supertickets.js';
 import type { TrainingStrategy } from './TrainingStrategy.js';
 
-export const trainingStrategies: Record<TrainingStrategyName, TrainingStrategy> = { plain, spos, sandwich, bignas, attentivenas, ofa, pada, fewshot, supertickets, bmos, darts };
+export const trainingStrategies: Record<TrainingStrategyName, TrainingStrategy> = { plain, spos, sandwich, bignas, attentivenas, 'attentivenas-predictor': attentivenasPredictor, ofa, pada, fewshot, supertickets, bmos, darts };
 
 export function trainingStrategy(name: TrainingStrategyName): TrainingStrategy {
   return trainingStrategies[name];
