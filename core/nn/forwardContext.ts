@@ -47,6 +47,11 @@ export interface ForwardContext {
   progress?: number;
   /** The data split being evaluated ('train', 'val', 'test'), where the caller knows it. */
   split?: string;
+  /**
+   * The subnet's architecture features (core/space/archFeatures.ts), set by Supernet.apply: blocks whose
+   * weights depend on the whole architecture (Mixture-of-Supernets, ./blocks/archMixture.ts) read them.
+   */
+  archFeatures?: readonly number[];
   /** The router logits of the last MoE layer (MoE++ gating residuals read them). */
   logits: tf.Tensor2D | null;
   /** Cross-layer state, keyed per module. */
@@ -66,6 +71,7 @@ export interface ForwardContextOptions {
   training?: boolean;
   progress?: number;
   split?: string;
+  archFeatures?: readonly number[];
   calibration?: Map<string, tf.Tensor[][]> | null;
 }
 
@@ -75,6 +81,7 @@ export function newForwardContext(opts: ForwardContextOptions = {}): ForwardCont
     training: opts.training ?? false,
     progress: opts.progress,
     split: opts.split,
+    ...(opts.archFeatures ? { archFeatures: opts.archFeatures } : {}),
     logits: null,
     state: new ForwardState(),
     reports: [],

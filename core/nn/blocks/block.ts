@@ -62,6 +62,14 @@ export interface BlockBuild<B extends Block = Block> {
   store: VariableStore;
   /** The supernet's seeded stream: draw initial weights from it in a fixed order. */
   rng: Rng;
+  /** Length of the space's architecture feature vector (core/space/archFeatures.ts; Mixture-of-Supernets' router input). */
+  archFeatures?: number;
+}
+
+/** The subnet as a whole, for a block whose weights depend on it (Mixture-of-Supernets, ./archMixture.ts). */
+export interface SubnetContext {
+  /** The subnet's architecture features (core/space/archFeatures.ts). */
+  archFeatures: readonly number[];
 }
 
 /** One block position of a supernet, able to run any of its choices. */
@@ -80,7 +88,7 @@ export interface BlockInstance {
    */
   countFlops(choice: BlockChoice, input: ActivationShape): number;
   /** The choice as subnet-graph ops, weights sliced out (inference semantics, equal to `apply`). */
-  lower(choice: BlockChoice, input: ActivationShape): SubnetOp[];
+  lower(choice: BlockChoice, input: ActivationShape, subnet?: SubnetContext): SubnetOp[];
   /**
    * Blocks with running statistics (BatchNorm): set them from the batch statistics this block pushed into
    * `ctx.calibration` during a recalibration pass (one entry per batch, in push order). Only the channels

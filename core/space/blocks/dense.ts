@@ -15,6 +15,20 @@ export const DenseBlock = z
     residual: z.boolean().default(false),
     /** Weight bit width choices of the kernel (descriptor.ts WeightBits); absent: float. */
     bits: WeightBits.optional(),
+    /**
+     * Mixture-of-Supernets, layer-wise (Jawahar et al., 2024; reference UBC-NLP/MoS custom_bert.py
+     * `archrouting_jack_2L`): the kernel and bias are mixed from `sets` weight sets by a router on the subnet's
+     * architecture features (core/space/archFeatures.ts), W = Σ_k α_k W_k with α = softmax(Linear(ReLU(Linear(a)))),
+     * hidden width `hidden`, then sliced to the chosen width. The reference's defaults: 2 sets, hidden 128. An
+     * exported subnet holds only its mixed W (core/nn/blocks/archMixture.ts). Absent: one weight set.
+     */
+    archMixture: z
+      .object({
+        sets: z.number().int().min(2).max(16).default(2),
+        hidden: positiveInt.max(4096).default(128),
+      })
+      .strict()
+      .optional(),
   })
   .strict();
 export type DenseBlock = z.infer<typeof DenseBlock>;
@@ -39,6 +53,12 @@ export const dense: BlockDescriptor<DenseBlock> = {
   activationTerms: (b, c, input, { batch, at, where }) => [
     { path: `${at}.width`, what: `${where} dense (width ${c.width})`, elements: batch * input.length * c.width! * (2 + activationTensors(b.activation) + (b.residual && input.width === c.width ? 1 : 0)) },
   ],
-  maxParams: (b, inMax) => inMax * Math.max(...b.width) + Math.max(...b.width),
+  // Mixture-of-Supernets: every weight set, and the router's hidden and output layers (its input rows, one per
+  // architecture feature, depend on the space, not the block: not counted here).
+  maxParams: (b, inMax) => {
+    const w = Math.max(...b.width);
+    const m = b.archMixture;
+    return (m ? m.sets : 1) * (inMax * w + w) + (m ? m.hidden + m.hidden * m.sets + m.sets : 0);
+  },
   validate: (b, ctx) => opIssues(b.ops, 'dense', b.width, 'width', ctx),
 };
