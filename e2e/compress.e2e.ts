@@ -1,5 +1,5 @@
 /**
- * Issue 15 in Chromium, against the fake core (its compress.run answers every method with the reports the real
+ * Issue 15 in Chromium, against the fake core: the editor's bits choice; (its compress.run answers every method with the reports the real
  * methods give): the Compress panel beside Search — pick methods, compress, the accuracy-vs-size curve and
  * table, a point's details (bits per expert, expert-similarity matrix, spectrum with its rank slider, the
  * export's download link), compressed models as diamonds in the Pareto view, the stored result on reopening —
@@ -58,6 +58,21 @@ describe('Compress panel and lineage (fake core)', () => {
   afterAll(async () => {
     await session?.close();
     await served?.stop();
+  });
+
+  it('edits the bits choice of an MoE block: validated, drawn on the space graph, optional', async () => {
+    await page.getByTestId('tab-space').click();
+    await page.getByTestId('stage-1').click();
+    const bits = page.getByTestId('field-stages[1].block.bits');
+    await bits.fill('3, 16');
+    await expect.poll(() => page.getByTestId('issue-stages[1].block.bits').textContent(), { timeout: 10_000 }).toMatch(/bits must be 2 to 8, or 32 \(float\)/);
+    await bits.fill('2, 32');
+    await expect.poll(() => bits.getAttribute('aria-invalid')).toBe('false');
+    await page.getByTestId('space-show-graph').click();
+    await expect.poll(() => page.getByTestId('space-graph').locator('li[data-kind="moe"]').textContent()).toMatch(/bits 2, 32/);
+    // Emptied: no choice, the experts stay float (the field removes the key).
+    await bits.fill('');
+    await expect.poll(() => page.getByTestId('space-graph').locator('li[data-kind="moe"]').textContent()).not.toMatch(/bits/);
   });
 
   it('compresses a run with the picked methods and shows the curve, the table and each point’s views', async () => {

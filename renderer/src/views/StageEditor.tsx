@@ -58,6 +58,7 @@ export function StageEditor() {
           <SelectField path={track(b('activation'))} label="Activation" options={ACTIVATIONS} />
           <OptionSetField path={track(b('ops'))} label="Operations" options={['dense', 'identity']} />
           <CheckField path={track(b('residual'))} label="Residual connection" />
+          <ChoicesField path={track(b('bits'))} label="Bit-width choices" hint="weight bits per output channel, 2–8 or 32 = float (empty: float)" optional />
         </div>
       ) : null}
       {type === 'conv' ? (
@@ -77,6 +78,7 @@ export function StageEditor() {
             <NumberField path={track(b('experts'))} label="Routed experts" />
             <ChoicesField path={track(b('expertCounts'))} label="Expert-count choices" hint="PR-MoE: searchable experts per layer, each ≤ routed experts (empty: fixed)" optional />
             <ChoicesField path={track(b('expertHidden'))} label="Expert hidden choices" />
+            <ChoicesField path={track(b('bits'))} label="Expert bit-width choices" hint="expert weight bits per output channel, 2–8 or 32 = float (empty: float)" optional />
             <SelectField path={track(b('activation'))} label="Activation" options={ACTIVATIONS} />
             <NumberField path={track(b('sharedExperts'))} label="Shared experts" hint="DeepSeekMoE: always active" />
             <NumberField path={track(b('segments'))} label="Segments" hint="fine-grained split per expert" />
