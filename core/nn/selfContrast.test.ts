@@ -98,5 +98,5 @@ describe('SCMoE self-contrast', () => {
     }
     console.log(`SCMoE on spirals (top-2 strong, rank-0 weak, α 0.1; val n=${sweep[0]!.n}): ${sweep.map((p) => `β ${p.beta}: ${p.accuracy.toFixed(3)} [${p.ci95.map((v) => v.toFixed(3)).join('–')}]`).join(', ')}`);
     net.dispose();
-  }, 120_000);
+  }, 300_000);
 });

@@ -92,5 +92,5 @@ describe('Chain-of-Experts', () => {
     expect(res.final!.valAccuracy).toBeGreaterThan(0.4);
     console.log(`CoE (C=2, top-2) spirals: val accuracy ${res.final!.valAccuracy.toFixed(3)} (${res.final!.val.split}, n=${res.final!.val.n}, 95% CI ${res.final!.val.ci95.map((v) => v.toFixed(3)).join('–')}), train loss ${mean(losses.slice(0, 5)).toFixed(3)} → ${mean(losses.slice(-5)).toFixed(3)}`);
     net.dispose();
-  }, 180_000);
+  }, 300_000);
 });

@@ -73,16 +73,16 @@ describe('MomentumSMoE', () => {
     });
   });
 
-  it('trains the spirals example with a three-layer momentum MoE stage: loss falls, accuracy beats chance', async () => {
-    const { net, run } = spiralsRun(spiralsWith({ mode: 'topk', k: 2 }, { depth: [3], block: { momentum: {} } }), { steps: 400, learningRate: 0.005 });
-    expect(net.moeLayers().map((l) => l.block.momentum)).toEqual([0, 1, 2].map(() => ({ mu: 0.7, gamma: 1 })));
+  it('trains the spirals example with a two-layer momentum MoE stage: loss falls, accuracy beats chance', async () => {
+    const { net, run } = spiralsRun(spiralsWith({ mode: 'topk', k: 2 }, { depth: [2], block: { momentum: {} } }), { steps: 300, learningRate: 0.005 });
+    expect(net.moeLayers().map((l) => l.block.momentum)).toEqual([0, 1].map(() => ({ mu: 0.7, gamma: 1 })));
     const { res, points } = await run();
     expect(res.status).toBe('completed');
     const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
     const losses = points.map((p) => p.loss);
     expect(mean(losses.slice(-5))).toBeLessThan(mean(losses.slice(0, 5)));
     expect(res.final!.valAccuracy).toBeGreaterThan(0.4);
-    console.log(`MomentumSMoE (μ 0.7, γ 1, 3 layers) spirals: val accuracy ${res.final!.valAccuracy.toFixed(3)} (${res.final!.val.split}, n=${res.final!.val.n}, 95% CI ${res.final!.val.ci95.map((v) => v.toFixed(3)).join('–')}), train loss ${mean(losses.slice(0, 5)).toFixed(3)} → ${mean(losses.slice(-5)).toFixed(3)}`);
+    console.log(`MomentumSMoE (μ 0.7, γ 1, 2 layers) spirals: val accuracy ${res.final!.valAccuracy.toFixed(3)} (${res.final!.val.split}, n=${res.final!.val.n}, 95% CI ${res.final!.val.ci95.map((v) => v.toFixed(3)).join('–')}), train loss ${mean(losses.slice(0, 5)).toFixed(3)} → ${mean(losses.slice(-5)).toFixed(3)}`);
     net.dispose();
-  }, 180_000);
+  }, 300_000);
 });

@@ -12,8 +12,9 @@ import { spiralsRun, spiralsWith } from '../../train/spiralsRun.js';
 import { VariableStore } from '../init.js';
 import { MoELayer } from '../moe/MoELayer.js';
 import { randomRows } from '../moe/moeLayerFixture.js';
-import { countSubnetLayerParams } from '../runSubnetLayers.js';
-import { buildSupernet, subnetWeights } from '../Supernet.js';
+import { countGraphParams } from '../graph/evaluate.js';
+import type { MoEOp } from '../graph/ops.js';
+import { buildSupernet, subnetGraph } from '../Supernet.js';
 import { newForwardContext } from './router.js';
 
 beforeAll(async () => {
@@ -93,21 +94,22 @@ describe('RMoE layerwise recurrent router', () => {
     first.flat().forEach((e, i) => expect(alone.flat()[i]!).toBeCloseTo(e, 5));
   });
 
-  it('counts the shared cell once: the supernet and the exported layer list agree, for every depth', () => {
+  it('counts the shared cell once: the supernet and the exported graph agree, for every depth', () => {
     const space = SearchSpace.parse(rmoeSpirals());
     const net = buildSupernet(space, { seed: 3 });
     for (const arch of [largestArch(space), smallestArch(space)]) {
-      const layers = subnetWeights(net, arch);
-      expect(countSubnetLayerParams(layers)).toBe(net.countParams(arch));
-      const moe = layers.filter((l) => l.kind === 'moe');
+      const graph = subnetGraph(net, arch);
+      expect(countGraphParams(graph)).toBe(net.countParams(arch));
+      const moe = graph.ops.flatMap((o) => (o.op === 'residual' ? o.body : [o])).filter((o): o is MoEOp => o.op === 'moe');
       expect(moe.length).toBeGreaterThanOrEqual(2);
-      expect(moe.map((l) => (l.kind === 'moe' && l.recurrent?.gru ? 1 : 0))).toEqual([1, ...Array<number>(moe.length - 1).fill(0)]);
+      expect(moe.map((o) => (o.recurrent?.gru ? 1 : 0))).toEqual([1, ...Array<number>(moe.length - 1).fill(0)]);
     }
     net.dispose();
   });
 
   it('trains the spirals example with RMoE routing: loss falls, the GRU cell learns, accuracy beats chance', async () => {
-    const { net, run } = spiralsRun(rmoeSpirals(), { steps: 300, learningRate: 0.01 });
+    // Two RMoE layers (the state crosses one boundary), GRU width 16.
+    const { net, run } = spiralsRun(spiralsWith({ mode: 'rmoe', hidden: 16 }, { depth: [2] }), { steps: 300, learningRate: 0.01 });
     const cell = net.moeLayers()[0]!.routerParams!.vars.wh!;
     const before = cell.dataSync().slice();
     const { res, points } = await run();
@@ -121,5 +123,5 @@ describe('RMoE layerwise recurrent router', () => {
     expect(res.final!.valAccuracy).toBeGreaterThan(0.4); // 4 arms: chance 0.25
     console.log(`RMoE spirals: val accuracy ${res.final!.valAccuracy.toFixed(3)} (${res.final!.val.split}, n=${res.final!.val.n}, 95% CI ${res.final!.val.ci95.map((v) => v.toFixed(3)).join('–')}), train loss ${head.toFixed(3)} → ${tail.toFixed(3)}`);
     net.dispose();
-  }, 120_000);
+  }, 300_000);
 });
