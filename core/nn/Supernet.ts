@@ -24,11 +24,12 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { validateArch } from '../space/archCodec.js';
+import { archFeatureLabels, archFeatures } from '../space/archFeatures.js';
 import { describeBlock } from '../space/blocks/registry.js';
 import { planSpace, type SpacePlan } from '../space/planSpace.js';
 import { createRng, type Rng } from '../space/rng.js';
 import type { Arch, BlockChoice, SearchSpace } from '../space/SearchSpace.js';
-import type { ActivationShape, BlockInstance, TensorLayout } from './blocks/block.js';
+import type { ActivationShape, BlockInstance, SubnetContext, TensorLayout } from './blocks/block.js';
 import { elasticBlockOf } from './blocks/registry.js';
 import { convertBatch, inputShape, toLayout } from './blocks/shapes.js';
 import { newForwardContext } from './forwardContext.js';
@@ -48,7 +49,7 @@ export interface SupernetOptions {
 
 /** A block instance that can still give the transitional layer list (core/nn/subnetLayers.ts). */
 interface LayerLowering {
-  subnetLayers?(choice: BlockChoice, input: ActivationShape): SubnetLayer[];
+  subnetLayers?(choice: BlockChoice, input: ActivationShape, subnet?: SubnetContext): SubnetLayer[];
 }
 
 const maxOf = (xs: readonly number[]) => Math.max(...xs);
@@ -68,13 +69,14 @@ export class ElasticSupernet implements Supernet {
   ) {
     const rng: Rng = createRng(opts.seed ?? 1);
     this.plan = planSpace(space);
+    const archFeatureCount = archFeatureLabels(space).length;
     this.blocks = space.stages.map((stage, i) => {
       const elastic = elasticBlockOf(stage.block);
       const out: BlockInstance[] = [];
       // The largest width that can reach block j: the stage's input for j = 0, then what block j − 1 can output.
       let inW = new Set(this.plan.stages[i]!.inWidths);
       for (let j = 0; j < maxOf(stage.depth); j++) {
-        out.push(elastic.create({ name: `${stage.id}.b${j}`, block: stage.block, inMax: maxOf([...inW]), store: this.store, rng }));
+        out.push(elastic.create({ name: `${stage.id}.b${j}`, block: stage.block, inMax: maxOf([...inW]), store: this.store, rng, archFeatures: archFeatureCount }));
         inW = describeBlock(stage.block).outWidths(stage.block, inW);
       }
       return out;
@@ -148,7 +150,7 @@ export class ElasticSupernet implements Supernet {
 
   apply(x: tf.Tensor, arch: Arch, opts: ForwardOptions): ForwardResult {
     // One context per pass, threaded through the blocks in forward order (MoE++ gating residuals, router state).
-    const ctx = newForwardContext({ training: opts.training, progress: opts.progress, calibration: this.calibration });
+    const ctx = newForwardContext({ training: opts.training, progress: opts.progress, calibration: this.calibration, archFeatures: archFeatures(this.space, arch) });
     let h = x;
     const { headIn } = this.walk(
       arch,
@@ -195,9 +197,10 @@ export class ElasticSupernet implements Supernet {
   /** The subnet as a subnet graph (core/nn/graph/ops.ts): each block's lowering, weights sliced out. */
   subnetGraph(arch: Arch): SubnetGraph {
     const ops: SubnetOp[] = [];
+    const subnet: SubnetContext = { archFeatures: archFeatures(this.space, arch) };
     const { headIn } = this.walk(
       arch,
-      (block, c, input) => void ops.push(...block.lower(c, input)),
+      (block, c, input) => void ops.push(...block.lower(c, input, subnet)),
       (how, name) => {
         if (how === 'tokenMean') throw new Error(`${name}: the subnet graph has no token-mean pooling op yet (core/nn/graph/ops.ts)`);
         ops.push({ op: how === 'gap' ? 'globalAvgPool' : 'flatten', name });
@@ -212,12 +215,13 @@ export class ElasticSupernet implements Supernet {
   /** The subnet's concrete layers with sliced weights (format: core/nn/subnetLayers.ts; transitional). */
   subnetLayers(arch: Arch): SubnetLayer[] {
     const out: SubnetLayer[] = [];
+    const subnet: SubnetContext = { archFeatures: archFeatures(this.space, arch) };
     const { headIn } = this.walk(
       arch,
       (block, c, input) => {
         const layers = (block as LayerLowering).subnetLayers;
         if (!layers) throw new Error(`${block.name}: a ${block.type} block lowers only to the subnet graph (use subnetGraph)`);
-        out.push(...layers.call(block, c, input));
+        out.push(...layers.call(block, c, input, subnet));
       },
       (how, name) => {
         if (how === 'tokenMean') throw new Error(`${name}: the layer list has no token-mean pooling`);

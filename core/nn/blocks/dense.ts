@@ -13,7 +13,9 @@ import { glorotUniform } from '../init.js';
 import { weightArray } from '../moe/MoELayer.js';
 import type { SubnetLayer } from '../subnetLayers.js';
 import { denseFused, denseFusedSupported } from '../webgpu/denseFused.js';
-import type { ActivationShape, BlockBuild, BlockInstance, ElasticBlock } from './block.js';
+import type { ForwardContext } from '../forwardContext.js';
+import { ArchRouter, mixHost, mixTensors } from './archMixture.js';
+import type { ActivationShape, BlockBuild, BlockInstance, ElasticBlock, SubnetContext } from './block.js';
 import { onRows } from './shapes.js';
 import { dense as denseDescriptor } from '../../space/blocks/dense.js';
 
@@ -23,21 +25,50 @@ class DenseInstance implements BlockInstance {
   private readonly block: DenseBlock;
   private readonly kernel: tf.Variable;
   private readonly bias: tf.Variable;
+  /**
+   * Mixture-of-Supernets (the block's `archMixture`, ./archMixture.ts): weight sets 2..K beside `kernel` /
+   * `bias` (set 1), and the router on the architecture features; null without it.
+   */
+  readonly mixture: { kernels: tf.Variable[]; biases: tf.Variable[]; router: ArchRouter } | null;
 
-  constructor({ name, block, inMax, store, rng }: BlockBuild<DenseBlock>) {
+  constructor({ name, block, inMax, store, rng, archFeatures }: BlockBuild<DenseBlock>) {
     this.name = name;
     this.block = block;
     const w = Math.max(...block.width);
     this.kernel = store.add(`${name}.dense.kernel`, glorotUniform(rng, [inMax, w], inMax, w));
     this.bias = store.add(`${name}.dense.bias`, tf.zeros([w]));
+    // Drawn after the first set, only with the option on, so other spaces keep their weights.
+    const m = block.archMixture;
+    if (m) {
+      const sets = Array.from({ length: m.sets - 1 }, (_, k) => k + 2);
+      const kernels = [this.kernel, ...sets.map((k) => store.add(`${name}.dense.kernel.set${k}`, glorotUniform(rng, [inMax, w], inMax, w)))];
+      const biases = [this.bias, ...sets.map((k) => store.add(`${name}.dense.bias.set${k}`, tf.zeros([w])))];
+      this.mixture = { kernels, biases, router: new ArchRouter(`${name}.dense.mos`, archFeatures ?? 0, m.hidden, m.sets, store, rng) };
+    } else this.mixture = null;
   }
 
-  apply(x: tf.Tensor, choice: BlockChoice): tf.Tensor {
+  /** The subnet's kernel [d, w] and bias [w]: the supernet's slices, or MoS's mixture of every set's slices. */
+  private weights(d: number, width: number, archFeatures: readonly number[] | undefined): { kernel: tf.Tensor; bias: tf.Tensor } {
+    const slice = (k: tf.Variable, b: tf.Variable) => ({ kernel: k.slice([0, 0], [d, width]), bias: b.slice(0, width) });
+    if (!this.mixture) return slice(this.kernel, this.bias);
+    if (!archFeatures) throw new Error(`${this.name}: Mixture-of-Supernets weights need the subnet's architecture features (a forward pass through Supernet.apply)`);
+    const alpha = this.mixture.router.alpha(archFeatures);
+    const parts = this.mixture.kernels.map((k, i) => slice(k, this.mixture!.biases[i]!));
+    return { kernel: mixTensors(alpha, parts.map((p) => p.kernel)), bias: mixTensors(alpha, parts.map((p) => p.bias)) };
+  }
+
+  apply(x: tf.Tensor, choice: BlockChoice, ctx?: ForwardContext): tf.Tensor {
     const width = choice.width!;
     const act = this.block.activation;
     const bits = choice.bits !== undefined && choice.bits < 32 ? choice.bits : undefined;
     return onRows(x, (h) => {
       const d = h.shape[1];
+      // Mixture-of-Supernets: the mixed kernel (computed once per call) through plain ops.
+      if (this.mixture) {
+        const { kernel, bias } = this.weights(d, width, ctx?.archFeatures);
+        const y = activate(tf.add(tf.matMul(h, maybeFakeQuant(kernel, bits)), bias), act) as tf.Tensor2D;
+        return this.block.residual && d === width ? tf.add(h, y) : y;
+      }
       // WebGPU: one fused kernel per dense product (core/nn/webgpu/denseFused.ts); elsewhere plain ops. A
       // `bits` choice fake-quantises the sliced kernel (straight-through gradient, core/nn/fakeQuant.ts).
       const y = bits === undefined && denseFusedSupported(act)
@@ -60,24 +91,40 @@ class DenseInstance implements BlockInstance {
   }
 
   /** The concrete layer (core/nn/subnetLayers.ts format; transitional, see ../graph/fromLayers.ts). */
-  subnetLayers(choice: BlockChoice, input: ActivationShape): SubnetLayer[] {
+  subnetLayers(choice: BlockChoice, input: ActivationShape, subnet?: SubnetContext): SubnetLayer[] {
     const d = input.width;
     const w = choice.width!;
+    const { kernel, bias } = this.hostWeights(d, w, subnet);
     return [
       {
         kind: 'dense',
         name: this.name,
         activation: this.block.activation,
-        kernel: weightArray(this.kernel, [0, 0], [d, w]),
-        bias: weightArray(this.bias, [0], [w]),
+        kernel,
+        bias,
         residual: this.block.residual && d === w,
       },
     ];
   }
 
-  lower(choice: BlockChoice, input: ActivationShape) {
+  lower(choice: BlockChoice, input: ActivationShape, subnet?: SubnetContext) {
     // The `bits` choice: the kernel as per-channel codes and steps (what the fake-quantised forward computes).
-    return quantizeBlockOps(this.subnetLayers(choice, input).flatMap(layerOps), choice.bits);
+    return quantizeBlockOps(this.subnetLayers(choice, input, subnet).flatMap(layerOps), choice.bits);
+  }
+
+  /** The exported kernel [d, w] and bias [w]: slices, or Mixture-of-Supernets' Σ α_k(a) W_k for this subnet's a. */
+  private hostWeights(d: number, w: number, subnet: SubnetContext | undefined) {
+    const slices = (k: tf.Variable, b: tf.Variable) => ({ kernel: weightArray(k, [0, 0], [d, w]), bias: weightArray(b, [0], [w]) });
+    if (!this.mixture) return slices(this.kernel, this.bias);
+    if (!subnet) throw new Error(`${this.name}: Mixture-of-Supernets weights need the subnet's architecture features (lower it through the supernet)`);
+    const alpha = this.mixture.router.alphaHost(subnet.archFeatures);
+    const parts = this.mixture.kernels.map((k, i) => slices(k, this.mixture!.biases[i]!));
+    return { kernel: mixHost(alpha, parts.map((p) => p.kernel)), bias: mixHost(alpha, parts.map((p) => p.bias)) };
+  }
+
+  /** Mixture-of-Supernets' α(a) of this block for architecture features a (the view's architecture feature × mixing weight), or null. */
+  mixingWeights(archFeatures: readonly number[]): number[] | null {
+    return this.mixture ? this.mixture.router.alphaHost(archFeatures) : null;
   }
 }
 
