@@ -6,6 +6,7 @@ import { listExampleSpaces } from '../space/exampleSpaces.js';
 import { createRng } from '../space/rng.js';
 import { spaceGraph } from '../space/spaceGraph.js';
 import { validateSpace } from '../space/validateSpace.js';
+import { spiralsWith } from '../train/spiralsRun.js';
 import { buildSupernet } from './Supernet.js';
 
 beforeAll(async () => {
@@ -13,7 +14,11 @@ beforeAll(async () => {
 });
 
 describe('spaceGraph FLOPs', () => {
-  it.each(listExampleSpaces().map((e) => ({ id: e.id, input: e.space })))('$id: per-node FLOPs sum to the untrained supernet count', ({ input }) => {
+  it.each([
+    ...listExampleSpaces().map((e) => ({ id: e.id, input: e.space })),
+    // A router whose cost is not x · W (RMoE: projection, GRU cell, read-out from the state).
+    { id: 'spirals-moe with RMoE', input: spiralsWith({ mode: 'rmoe', hidden: 8 }, { depth: [2] }) },
+  ])('$id: per-node FLOPs sum to the untrained supernet count', ({ input }) => {
     const r = validateSpace(input);
     if (!r.ok) throw new Error(r.issues[0]!.message);
     const net = buildSupernet(r.space, { seed: 1 });

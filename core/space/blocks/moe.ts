@@ -147,7 +147,8 @@ export const moe: BlockDescriptor<MoEBlock> = {
     const slots = routableSlots(b);
     const gateMap = b.gatingResidual ? 2 * slots * slots : 0;
     const perToken = describeRouting(b.routing).ffnPerToken(b.routing, routingShape(b));
-    return input.length * b.iterations * (2 * d * slots + gateMap + (perToken + b.sharedExperts) * ffn + 6 * b.constantExperts * d);
+    const router = describeRouting(b.routing).routerCost?.(b.routing, d, slots).flops ?? 2 * d * slots;
+    return input.length * b.iterations * (router + gateMap + (perToken + b.sharedExperts) * ffn + 6 * b.constantExperts * d);
   },
   choiceText: (b) => {
     const extra = [
@@ -197,7 +198,8 @@ export const moe: BlockDescriptor<MoEBlock> = {
     const h = Math.max(...b.expertHidden) / b.segments;
     const ffn = 2 * d * h + h + d;
     // A router per Chain-of-Experts iteration.
-    return b.iterations * d * routableSlots(b) + (b.experts * b.segments + b.sharedExperts) * ffn + b.constantExperts * d;
+    const router = describeRouting(b.routing).routerCost?.(b.routing, d, routableSlots(b)).params ?? d * routableSlots(b);
+    return b.iterations * router + (b.experts * b.segments + b.sharedExperts) * ffn + b.constantExperts * d;
   },
   validate: (b) => [
     ...b.expertHidden.flatMap((h, j) => (h % b.segments !== 0 ? [{ field: `expertHidden[${j}]`, message: `expert hidden width ${h} is not divisible by segments (${b.segments})` }] : [])),

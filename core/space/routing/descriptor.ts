@@ -75,6 +75,11 @@ export interface RoutingDescriptor<R extends { mode: string } = { mode: string }
   defaultGate(r: R, segments: number): GateCombination;
   /** Most slots one token can choose (bounds the capacity-rank loop and validation). */
   maxChoices(r: R, shape: RoutingShape): number;
+  /**
+   * The router's own cost at input width d over `slots` router columns, where it is not the plain x · W
+   * (params d·S, 2·d·S FLOPs per token): RMoE's projection, GRU cell and read-out. For the space's estimates.
+   */
+  routerCost?(r: R, d: number, slots: number): { params: number; flops: number };
   /** FFN experts a token nominally runs (a bound; training measures the real mean). */
   ffnPerToken(r: R, shape: RoutingShape): number;
   /** FFN assignments of a batch of `tokens` (an upper bound, for the activation-memory estimate). */

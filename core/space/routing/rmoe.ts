@@ -41,6 +41,9 @@ export const rmoe: RoutingDescriptor<RMoERouting> = {
   variableK: false,
   defaultGate: (r) => r.gate ?? 'renormalize',
   maxChoices: (r, s) => Math.min(s.slots, r.k * s.segments),
+  // Projection d·H, read-out H·S, the cell 6H(H+1) (counted per block here; the model holds one per width);
+  // FLOPs 2dH + 12H² + 2HS per token, as core/nn/routers/rmoe.ts counts them.
+  routerCost: (r, d, slots) => ({ params: d * r.hidden + r.hidden * slots + 6 * r.hidden * (r.hidden + 1), flops: 2 * d * r.hidden + 12 * r.hidden * r.hidden + 2 * r.hidden * slots }),
   ffnPerToken: (r, s) => Math.min(s.ffnExperts, r.k * s.segments),
   ffnAssignments: (r, s, tokens) => tokenChoiceAssignments(r.k * s.segments, s, tokens),
   validate: (r, s) =>
