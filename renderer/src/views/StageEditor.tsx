@@ -17,7 +17,7 @@ const ACTIVATIONS = ['relu', 'gelu', 'tanh', 'sigmoid', 'linear'] as const;
 
 /** Side panel: the selected stage's block and, for MoE blocks, routing and expert settings. */
 export function StageEditor() {
-  const { index, type, mode, hasCapacity, hasMomentum, edit } = useWorkbench(
+  const { index, type, mode, hasCapacity, hasMomentum, hasArchMixture, edit } = useWorkbench(
     useShallow((s) => {
       const st = s.history.present.stages[s.selectedStage];
       const b = st?.block;
@@ -27,6 +27,7 @@ export function StageEditor() {
         mode: b?.type === 'moe' ? (b.routing?.mode ?? 'topk') : undefined,
         hasCapacity: b?.type === 'moe' && b.capacityFactor !== null && b.capacityFactor !== undefined,
         hasMomentum: b?.type === 'moe' && b.momentum !== undefined && b.momentum !== null,
+        hasArchMixture: b?.type === 'dense' && b.archMixture !== undefined && b.archMixture !== null,
         edit: s.editSpace,
       };
     }),
@@ -59,6 +60,14 @@ export function StageEditor() {
           <OptionSetField path={track(b('ops'))} label="Operations" options={['dense', 'identity']} />
           <CheckField path={track(b('residual'))} label="Residual connection" />
           <ChoicesField path={track(b('bits'))} label="Bit-width choices" hint="weight bits per output channel, 2–8 or 32 = float (empty: float)" optional />
+          <OptionToggle
+            id={`archMixture-${index}`}
+            checked={hasArchMixture}
+            label="Mixture-of-Supernets (weights mixed by a router on the architecture)"
+            onChange={(on) => edit((d) => setIn(d, b('archMixture'), on ? { sets: 2, hidden: 128 } : undefined))}
+          />
+          {hasArchMixture ? <NumberField path={track([...b('archMixture'), 'sets'])} label="Weight sets K" /> : null}
+          {hasArchMixture ? <NumberField path={track([...b('archMixture'), 'hidden'])} label="Router hidden width" /> : null}
         </div>
       ) : null}
       {type === 'conv' ? (
@@ -85,16 +94,12 @@ export function StageEditor() {
             <CheckField path={track(b('residual'))} label="Residual connection" />
             <CheckField path={track(b('residualMlp'))} label="Residual MoE (dense MLP + experts, DeepSpeed-MoE)" />
             <NumberField path={track(b('iterations'))} label="Chain-of-Experts passes" hint="C passes over the same experts, a router each (1: off)" />
-            <div className="field field-check">
-              <input
-                id={`momentum-${index}`}
-                type="checkbox"
-                checked={hasMomentum}
-                data-testid="field-momentum"
-                onChange={(e) => edit((d) => setIn(d, b('momentum'), e.target.checked ? { mu: 0.7, gamma: 1 } : undefined))}
-              />
-              <label htmlFor={`momentum-${index}`}>MomentumSMoE (heavy-ball across MoE layers)</label>
-            </div>
+            <OptionToggle
+              id={`momentum-${index}`}
+              checked={hasMomentum}
+              label="MomentumSMoE (heavy-ball across MoE layers)"
+              onChange={(on) => edit((d) => setIn(d, b('momentum'), on ? { mu: 0.7, gamma: 1 } : undefined))}
+            />
             {hasMomentum ? <NumberField path={track([...b('momentum'), 'mu'])} label="Momentum μ" step={0.05} /> : null}
             {hasMomentum ? <NumberField path={track([...b('momentum'), 'gamma'])} label="Step γ" step={0.1} /> : null}
           </div>
@@ -171,5 +176,15 @@ export function SpaceMeta() {
       </div>
       <IssuesUnder prefix="input" shown={['input.kind', 'input.dim', 'input.height', 'input.width', 'input.channels']} />
     </section>
+  );
+}
+
+/** A checkbox that adds an optional block option with its defaults, or removes it (data-testid "field-<option>"). */
+function OptionToggle({ id, checked, label, onChange }: { id: string; checked: boolean; label: string; onChange: (on: boolean) => void }) {
+  return (
+    <div className="field field-check">
+      <input id={id} type="checkbox" checked={checked} data-testid={`field-${id.replace(/-\d+$/, '')}`} onChange={(e) => onChange(e.target.checked)} />
+      <label htmlFor={id}>{label}</label>
+    </div>
   );
 }
