@@ -29,7 +29,7 @@ describe('switchyard search / export', () => {
     c.restore();
     expect(code, c.text()).toBe(0);
     expect(c.text()).toMatch(/Pareto front \(accuracy vs params; params ≤ 20000\)/);
-    expect(c.text()).toMatch(/id\s+gen\s+accuracy \(val, n=\d+\)\s+latency ms\s+LUT ms\s+params\s+FLOPs\s+arch/);
+    expect(c.text()).toMatch(/id\s+gen\s+accuracy \(val, n=\d+\)\s+latency ms\s+LUT ms\s+params\s+FLOPs\s+KiB\s+arch/);
     expect(c.text()).toMatch(/\d+\.\d\d% ± \d+\.\d\d/);
     expect(c.text()).toMatch(/evaluated 8\/8/);
     // The search's file, and the run's hypervolume scale fixed by its first search.

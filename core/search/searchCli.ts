@@ -90,7 +90,7 @@ export function formatFrontTable(summary: SearchSummary, space: SearchSpace | nu
   rows.sort((a, b) => b.accuracy - a.accuracy);
   // Accuracy with its 95 % Wilson interval's half-width; the split and sample count head the column.
   const n = rows.find((r) => r.n !== undefined);
-  const header = ['id', 'gen', n ? `accuracy (${n.split ?? 'val'}, n=${n.n})` : 'accuracy', 'latency ms', 'LUT ms', 'params', 'FLOPs', 'arch'];
+  const header = ['id', 'gen', n ? `accuracy (${n.split ?? 'val'}, n=${n.n})` : 'accuracy', 'latency ms', 'LUT ms', 'params', 'FLOPs', 'KiB', 'arch'];
   const body = rows.map((r) => [
     String(r.id),
     String(r.generation),
@@ -99,6 +99,8 @@ export function formatFrontTable(summary: SearchSummary, space: SearchSpace | nu
     r.latencyLutMs !== undefined ? r.latencyLutMs.toFixed(3) : '-',
     formatCount(r.params),
     formatCount(r.flops),
+    // Size as stored (the bits objective; weights at their blocks' bits choice).
+    r.bits !== undefined ? (r.bits / 8192).toFixed(1) : '-',
     space ? describeArch(space, r.arch) : r.vector.join(','),
   ]);
   return formatTable(header, body);
