@@ -72,5 +72,8 @@ describe('the bits objective', () => {
     // The search found the smallest encoding and the front holds it alone.
     expect(byKey.has('2,3')).toBe(true);
     expect(s.front.map((id) => bitsOf(s.evaluated[id]!).join(','))).toEqual(['2,3']);
+    // Without it (accuracy × params: every bits choice ties), the front keeps the first evaluation, the float largest.
+    const other = await m.wait((await m.start({ runId, strategy: 'nsga2', objectives: ['accuracy', 'params'], population: 8, generations: 3, evalSamples: 100, seed: 1 })).searchId);
+    expect(other.front.map((id) => bitsOf(other.evaluated[id]!).join(','))).toEqual(['32,32']);
   });
 });
