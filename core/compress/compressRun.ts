@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import type { z } from 'zod';
 import { loadDataset } from '../data/Dataset.js';
 import { EXPORT_TOLERANCE, maxAbsDiff, runFolder } from '../export/exportSubnet.js';
-import { runSubnetGraph, inputShapeOf, type SubnetGraph } from '../export/subnetGraph.js';
+import { runSubnetGraph, inputShapeOf, type SubnetGraph } from '../nn/graph/evaluate.js';
 import { recalibrateBatchNorm } from '../nn/Supernet.js';
 import { accuracyEstimate } from '../protocol/accuracyInterval.js';
 import { CompressRequest, CompressResult, parseOrThrow, ProtocolError, type AccuracyEstimate, type CompressPoint } from '../protocol/protocol.js';

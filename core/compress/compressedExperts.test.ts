@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
-import type { MoEOp } from '../export/subnetGraph.js';
+import type { MoEOp } from '../nn/graph/evaluate.js';
 import { calibrateMoE, runPrefix } from './calibrate.js';
 import { compressedExperts } from './compressedExperts.js';
 import { expertForward, randomRows } from './testExperts.js';

@@ -11,7 +11,7 @@
 import { scalarActivation } from './activation.js';
 import { expertSlots, keptCount, type CompressionMethod } from './CompressionMethod.js';
 import { denseForward, type ExpertFfn } from './matrix.js';
-import type { Ffn, MoESlot } from '../export/subnetGraph.js';
+import type { Ffn, MoESlot } from '../nn/graph/evaluate.js';
 
 /** Mean output of an expert over the rows of x [n, dim] (the least-squares constant). */
 export function meanExpertOutput(e: ExpertFfn, act: (v: number) => number, x: ArrayLike<number>, n: number): Float32Array {

@@ -3,7 +3,7 @@
  * hidden neurons by importance on the calibration tokens routed to it, and its down projection is refit
  * to the full expert's outputs on those tokens (one-shot distillation).
  */
-import type { Ffn } from '../export/subnetGraph.js';
+import type { Ffn } from '../nn/graph/evaluate.js';
 import { scalarActivation } from './activation.js';
 import { expertSlots, type CompressionMethod, type MoECalibration } from './CompressionMethod.js';
 import { distillDown, hiddenImportance, keptUnits, sliceHidden } from './slimMoe.js';

@@ -1,19 +1,17 @@
 /**
  * Auxiliary-loss-free balancing exported: the per-expert selection bias lowers onto the graph's top-k as
- * `gating.bias` (ranking by p + b, gates from p), so runSubnetLayers, the graph reference, the tfjs
+ * `gating.bias` (ranking by p + b, gates from p), so the graph reference, the tfjs
  * LayersModel and ONNX equal the supernet's own forward pass.
  */
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { buildSupernet, subnetWeights } from '../nn/Supernet.js';
-import { runSubnetLayers } from '../nn/runSubnetLayers.js';
+import { buildSupernet, subnetGraph } from '../nn/Supernet.js';
 import { largestArch, smallestArch } from '../space/archCodec.js';
 import { listExampleSpaces } from '../space/exampleSpaces.js';
 import { createRng } from '../space/rng.js';
 import { SearchSpace } from '../space/SearchSpace.js';
 import { exportedLogits } from './exportRoundTrip.js';
 import { runSubnetGraph } from '../nn/graph/evaluate.js';
-import { subnetGraphFromLayers } from './subnetGraphFromLayers.js';
 
 beforeAll(async () => {
   await tf.setBackend('cpu');
@@ -25,7 +23,7 @@ describe('loss-free balancing bias through export', () => {
   it.each([
     ['largest', largestArch],
     ['smallest', smallestArch],
-  ])('%s subnet: layers, graph, tfjs and ONNX equal the supernet path within 1e-4', async (_label, pick) => {
+  ])('%s subnet: graph, tfjs and ONNX equal the supernet path within 1e-4', async (_label, pick) => {
     const base = listExampleSpaces().find((e) => e.id === 'spirals-moe')!.space;
     const space = SearchSpace.parse({
       ...base,
@@ -43,9 +41,7 @@ describe('loss-free balancing bias through export', () => {
 
     const x = batch(96);
     const apply = net.apply(x, arch, { training: false }).logits.dataSync();
-    const layers = subnetWeights(net, arch);
-    const graph = subnetGraphFromLayers(space.input, space.numClasses, layers);
-    expect(maxDiff(runSubnetLayers(layers, x).dataSync(), apply)).toBeLessThan(1e-4);
+    const graph = subnetGraph(net, arch);
     expect(maxDiff(runSubnetGraph(graph, x).dataSync(), apply)).toBeLessThan(1e-4);
     const { tfjs: tfjsOut, onnx: onnxOut } = await exportedLogits(graph, x);
     expect(maxDiff(tfjsOut, apply)).toBeLessThan(1e-4);

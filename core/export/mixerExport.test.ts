@@ -1,19 +1,17 @@
 /**
  * MixER exported: nearest centroid = argmax (2 x·c − |c|²) lowers to the graph's dense router (kernel 2C,
- * bias −|c|²) and its top-1 selection, so runSubnetLayers, the graph reference, the tfjs LayersModel and
+ * bias −|c|²) and its top-1 selection, so the graph reference, the tfjs LayersModel and
  * ONNX equal the supernet's own forward pass, with no new op.
  */
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { buildSupernet, subnetWeights } from '../nn/Supernet.js';
-import { countSubnetLayerParams, runSubnetLayers } from '../nn/runSubnetLayers.js';
+import { buildSupernet, subnetGraph } from '../nn/Supernet.js';
 import { largestArch, smallestArch } from '../space/archCodec.js';
 import { listExampleSpaces } from '../space/exampleSpaces.js';
 import { createRng } from '../space/rng.js';
 import { SearchSpace } from '../space/SearchSpace.js';
 import { exportedLogits } from './exportRoundTrip.js';
-import { runSubnetGraph } from '../nn/graph/evaluate.js';
-import { subnetGraphFromLayers } from './subnetGraphFromLayers.js';
+import { countGraphParams, runSubnetGraph } from '../nn/graph/evaluate.js';
 
 beforeAll(async () => {
   await tf.setBackend('cpu');
@@ -25,7 +23,7 @@ describe('MixER through export', () => {
   it.each([
     ['largest', largestArch],
     ['smallest (centroids sliced to the narrower stem)', smallestArch],
-  ])('%s subnet: layers, graph, tfjs and ONNX equal the supernet path within 1e-4', async (_label, pick) => {
+  ])('%s subnet: graph, tfjs and ONNX equal the supernet path within 1e-4', async (_label, pick) => {
     const base = listExampleSpaces().find((e) => e.id === 'spirals-moe')!.space;
     const space = SearchSpace.parse({ ...base, stages: base.stages.map((st) => (st.block.type === 'moe' ? { ...st, block: { ...st.block, routing: { mode: 'mixer' } } } : st)) });
     const net = buildSupernet(space, { seed: 4 });
@@ -43,11 +41,9 @@ describe('MixER through export', () => {
     const apply = out.logits.dataSync();
     const experts = new Set(out.moe[0]!.topExpert.dataSync());
     expect(experts.size).toBeGreaterThan(1); // several experts in play, so the selection is exercised
-    const layers = subnetWeights(net, arch);
-    const graph = subnetGraphFromLayers(space.input, space.numClasses, layers);
-    expect(countSubnetLayerParams(layers)).toBe(net.countParams(arch)); // the bias −|c|² counts as exported
+    const graph = subnetGraph(net, arch);
+    expect(countGraphParams(graph)).toBe(net.countParams(arch)); // the bias −|c|² counts as exported
 
-    expect(maxDiff(runSubnetLayers(layers, x).dataSync(), apply)).toBeLessThan(1e-4);
     expect(maxDiff(runSubnetGraph(graph, x).dataSync(), apply)).toBeLessThan(1e-4);
 
     const { tfjs: tfjsOut, onnx: onnxOut } = await exportedLogits(graph, x);

@@ -6,7 +6,7 @@
  * for the convolutions and back before flattening, so both exports take the same tensors.
  */
 import { OnnxAttributeType, OnnxDataType, encodeOnnxModel, type OnnxAttribute, type OnnxModel, type OnnxNode, type OnnxTensor } from './onnxProto.js';
-import { inputShapeOf, type DenseWeights, type Ffn, type MoEOp, type SubnetGraph, type SubnetOp } from './subnetGraph.js';
+import { inputShapeOf, type DenseWeights, type Ffn, type MoEOp, type SubnetGraph, type SubnetOp } from '../nn/graph/evaluate.js';
 import type { Activation } from '../space/SearchSpace.js';
 import { MASKED_LOGIT } from '../nn/moe/routers.js';
 

@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
 import { buildOnnxModel, encodeOnnxGraph } from './onnxExport.js';
 import { decodeOnnxModel } from './onnxProto.js';
-import { runSubnetGraph } from './subnetGraph.js';
+import { runSubnetGraph } from '../nn/graph/evaluate.js';
 import { compressGraph } from '../compress/compressGraph.js';
 import { encodeQuantizedOnnx, buildQuantizedOnnxModel } from './onnxQdq.js';
 import { compressionMethods } from '../compress/registry.js';

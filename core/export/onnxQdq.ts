@@ -11,7 +11,7 @@
  */
 import { buildOnnxModel, type OnnxExportOptions } from './onnxExport.js';
 import { encodeOnnxModel, type OnnxModel, type OnnxNode, type OnnxTensor } from './onnxProto.js';
-import type { SubnetGraph, SubnetOp } from './subnetGraph.js';
+import type { SubnetGraph, SubnetOp } from '../nn/graph/evaluate.js';
 import type { CompressedDense, QuantizedKernel } from '../nn/graph/quantize.js';
 
 /** onnx.proto TensorProto.DataType INT8 and FLOAT. */

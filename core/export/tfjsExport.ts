@@ -22,7 +22,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { inputShapeOf, type DenseWeights, type Ffn, type MoEOp, type SubnetGraph, type SubnetOp } from './subnetGraph.js';
+import { inputShapeOf, type DenseWeights, type Ffn, type MoEOp, type SubnetGraph, type SubnetOp } from '../nn/graph/evaluate.js';
 
 /** 2^100: exact scaling for the comparison layers (see the module comment). */
 const K_CMP = 2 ** 100;

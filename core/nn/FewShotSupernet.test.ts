@@ -4,7 +4,7 @@ import { archPositions, encodeArch } from '../space/archCodec.js';
 import type { Arch, SearchSpace } from '../space/SearchSpace.js';
 import { validateSpace } from '../space/validateSpace.js';
 import { FewShotSupernet, leafOf } from './FewShotSupernet.js';
-import { subnetWeights } from './Supernet.js';
+import { subnetGraph } from './Supernet.js';
 
 beforeAll(async () => {
   await tf.setBackend('cpu');
@@ -64,9 +64,9 @@ describe('FewShotSupernet', () => {
 
     // Slicing goes to the subnet's copy: change copy 1 and the sliced kernel of a width-8 subnet follows.
     tf.tidy(() => named.get('fewshot1/s1.b0.dense.kernel')!.assign(tf.onesLike(named.get('fewshot1/s1.b0.dense.kernel')!)));
-    const layers = subnetWeights(net, arch(8, 4));
-    expect(layers[0]!.kind).toBe('dense');
-    expect(Array.from((layers[0] as { kernel: { data: Float32Array } }).kernel.data).every((v) => v === 1)).toBe(true);
+    const first = subnetGraph(net, arch(8, 4)).ops[0]!;
+    if (first.op !== 'dense') throw new Error(`first op ${first.op}, not dense`);
+    expect(Array.from(first.weights.kernel).every((v) => v === 1)).toBe(true);
     expect(net.countParams(arch(8, 4))).toBe(3 * 8 + 8 + 8 * 4 + 4 + 4 * 2 + 2);
     net.dispose();
   });

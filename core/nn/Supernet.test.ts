@@ -5,8 +5,8 @@ import { listExampleSpaces } from '../space/exampleSpaces.js';
 import { createRng } from '../space/rng.js';
 import { inputSampleShape, type Arch, type SearchSpace, type SearchSpaceInput } from '../space/SearchSpace.js';
 import { validateSpace } from '../space/validateSpace.js';
-import { countSubnetLayerParams, runSubnetLayers } from './runSubnetLayers.js';
-import { buildSupernet, type ElasticSupernet, recalibrateBatchNorm, subnetWeights } from './Supernet.js';
+import { countGraphParams, runSubnetGraph } from './graph/evaluate.js';
+import { buildSupernet, type ElasticSupernet, recalibrateBatchNorm, subnetGraph } from './Supernet.js';
 
 beforeAll(async () => {
   await tf.setBackend('cpu');
@@ -67,12 +67,14 @@ describe('buildSupernet: dense', () => {
     const logits = tf.add(tf.matMul(h1 as tf.Tensor2D, v.get('head.kernel')!.slice([0, 0], [4, 2]) as tf.Tensor2D), v.get('head.bias')!);
     expect(maxDiff(n.apply(x, arch, { training: false }).logits, logits)).toBeLessThan(1e-6);
 
-    const layers = subnetWeights(n, arch);
-    expect(layers.map((l) => l.kind)).toEqual(['dense', 'dense', 'head']);
-    const [l0, l1] = layers as Extract<(typeof layers)[number], { kind: 'dense' }>[];
-    expect(l0!.kernel.shape).toEqual([3, 4]);
-    expect([...l0!.kernel.data]).toEqual([...(k0.dataSync() as Float32Array)]);
-    expect([l0!.residual, l1!.residual]).toEqual([false, true]);
+    // Lowered: dense + activation, then the 4 → 4 block inside a residual op, then the head.
+    const { ops } = subnetGraph(n, arch);
+    expect(ops.map((o) => o.op)).toEqual(['dense', 'activation', 'residual', 'dense']);
+    const [l0, , l1] = ops;
+    if (l0!.op !== 'dense' || l1!.op !== 'residual') throw new Error('unexpected ops');
+    expect([l0.weights.inDim, l0.weights.outDim]).toEqual([3, 4]);
+    expect([...l0.weights.kernel]).toEqual([...(k0.dataSync() as Float32Array)]);
+    expect(l1.body.map((o) => o.op)).toEqual(['dense', 'activation']);
   });
 
   it('keeps the first d blocks: weights of a dropped block do not affect a shallower subnet', () => {
@@ -93,7 +95,7 @@ describe('buildSupernet: dense', () => {
     // 3·4+4, 4·6+6, head 6·2+2
     expect(n.countParams(arch)).toBe(16 + 30 + 14);
     expect(n.countFlops(arch)).toBe(2 * (3 * 4 + 4 * 6 + 6 * 2));
-    expect(countSubnetLayerParams(subnetWeights(n, arch))).toBe(60);
+    expect(countGraphParams(subnetGraph(n, arch))).toBe(60);
   });
 
   it('rejects an arch that is not a subnet, naming the field', () => {
@@ -167,7 +169,7 @@ describe('buildSupernet: example spaces', () => {
   // Token and sequence spaces hold transformer blocks, which do not lower to the subnet graph yet; their
   // supernet checks are in core/nn/blocks/transformer.test.ts.
   for (const ex of listExampleSpaces().filter((e) => e.space.input.kind === 'vector' || e.space.input.kind === 'image')) {
-    it(`${ex.id}: subnet layers reproduce apply, and counts agree`, () => {
+    it(`${ex.id}: the subnet graph reproduces apply, and counts agree`, () => {
       const s = space(ex.space);
       const n = net(s);
       const x = batch(s, ex.id.startsWith('fashion-conv') ? 6 : 24);
@@ -177,9 +179,9 @@ describe('buildSupernet: example spaces', () => {
         const out = n.apply(x, arch, { training: false });
         expect(out.logits.shape).toEqual([x.shape[0], s.numClasses]);
         expect(out.moe.length).toBe(s.stages.filter((st) => st.block.type === 'moe').length);
-        const layers = subnetWeights(n, arch);
-        expect(maxDiff(runSubnetLayers(layers, x), out.logits)).toBeLessThan(1e-4);
-        expect(countSubnetLayerParams(layers)).toBe(n.countParams(arch));
+        const graph = subnetGraph(n, arch);
+        expect(maxDiff(runSubnetGraph(graph, x), out.logits)).toBeLessThan(1e-4);
+        expect(countGraphParams(graph)).toBe(n.countParams(arch));
       }
       expect(n.countFlops(largestArch(s))).toBeGreaterThan(n.countFlops(smallestArch(s)));
       expect(n.countParams(largestArch(s))).toBeGreaterThan(n.countParams(smallestArch(s)));

@@ -34,22 +34,16 @@ import { elasticBlockOf } from './blocks/registry.js';
 import { convertBatch, inputShape, toLayout } from './blocks/shapes.js';
 import { newForwardContext } from './forwardContext.js';
 import type { SubnetGraph, SubnetOp } from './graph/ops.js';
+import { denseOf } from './graph/weights.js';
 import { glorotUniform, VariableStore } from './init.js';
 import { weightArray, type MoELayer } from './moe/MoELayer.js';
-import type { SubnetLayer } from './subnetLayers.js';
 import type { ForwardOptions, ForwardResult, Supernet } from './types.js';
 import { denseFused, denseFusedSupported } from './webgpu/denseFused.js';
 
-export type { SubnetLayer } from './subnetLayers.js';
 export { BN_EPSILON, BN_MOMENTUM } from './blocks/conv.js';
 
 export interface SupernetOptions {
   seed?: number;
-}
-
-/** A block instance that can still give the transitional layer list (core/nn/subnetLayers.ts). */
-interface LayerLowering {
-  subnetLayers?(choice: BlockChoice, input: ActivationShape, subnet?: SubnetContext): SubnetLayer[];
 }
 
 const maxOf = (xs: readonly number[]) => Math.max(...xs);
@@ -207,34 +201,8 @@ export class ElasticSupernet implements Supernet {
       },
     );
     const n = this.space.numClasses;
-    const head = { kernel: weightArray(this.head.kernel, [0, 0], [headIn.width, n]), bias: weightArray(this.head.bias, [0], [n]) };
-    ops.push({ op: 'dense', name: 'head', weights: { kernel: head.kernel.data, bias: head.bias.data, inDim: headIn.width, outDim: n } });
+    ops.push({ op: 'dense', name: 'head', weights: denseOf(weightArray(this.head.kernel, [0, 0], [headIn.width, n]), weightArray(this.head.bias, [0], [n])) });
     return { input: this.space.input, numClasses: n, ops };
-  }
-
-  /** The subnet's concrete layers with sliced weights (format: core/nn/subnetLayers.ts; transitional). */
-  subnetLayers(arch: Arch): SubnetLayer[] {
-    const out: SubnetLayer[] = [];
-    const subnet: SubnetContext = { archFeatures: archFeatures(this.space, arch) };
-    const { headIn } = this.walk(
-      arch,
-      (block, c, input) => {
-        const layers = (block as LayerLowering).subnetLayers;
-        if (!layers) throw new Error(`${block.name}: a ${block.type} block lowers only to the subnet graph (use subnetGraph)`);
-        out.push(...layers.call(block, c, input, subnet));
-      },
-      (how, name) => {
-        if (how === 'tokenMean') throw new Error(`${name}: the layer list has no token-mean pooling`);
-        out.push({ kind: how === 'gap' ? 'globalAvgPool' : 'flatten', name });
-      },
-    );
-    out.push({
-      kind: 'head',
-      name: 'head',
-      kernel: weightArray(this.head.kernel, [0, 0], [headIn.width, this.space.numClasses]),
-      bias: weightArray(this.head.bias, [0], [this.space.numClasses]),
-    });
-    return out;
   }
 
   /**
@@ -275,16 +243,6 @@ export function recalibrateBatchNorm(outer: Supernet, arch: Arch, batches: reado
   if (!(net instanceof ElasticSupernet)) throw new Error('recalibrateBatchNorm needs a supernet from buildSupernet');
   if (batches.length === 0) return;
   net.recalibrate(arch, batches);
-}
-
-/**
- * The subnet's layers with weights sliced out of the supernet, in forward order (format and semantics
- * in core/nn/subnetLayers.ts). Search/export turn this into a standalone model.
- */
-export function subnetWeights(outer: Supernet, arch: Arch): SubnetLayer[] {
-  const net = outer.resolve?.(arch) ?? outer;
-  if (!(net instanceof ElasticSupernet)) throw new Error('subnetWeights needs a supernet from buildSupernet');
-  return net.subnetLayers(arch);
 }
 
 /**

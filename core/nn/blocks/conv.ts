@@ -18,10 +18,9 @@ import type { BlockChoice, ConvBlock } from '../../space/SearchSpace.js';
 import { activate } from '../activations.js';
 import { conv2dSame } from '../conv.js';
 import type { ForwardContext } from '../forwardContext.js';
-import { layerOps } from '../graph/fromLayers.js';
+import type { SubnetOp } from '../graph/ops.js';
 import { glorotUniform } from '../init.js';
 import { weightArray } from '../moe/MoELayer.js';
-import type { SubnetLayer } from '../subnetLayers.js';
 import { batchNormFusedSupported, batchNormTrainFused, updateRunningStat } from '../webgpu/batchNormFused.js';
 import { conv2dSameWebgpu, convFastSupported } from '../webgpu/convFilterGrad.js';
 import type { ActivationShape, BlockBuild, BlockInstance, ElasticBlock } from './block.js';
@@ -169,37 +168,22 @@ class ConvInstance implements BlockInstance {
     return 2 * choice.kernel! * choice.kernel! * input.width * choice.channels! * h * w;
   }
 
-  /** The concrete layer (core/nn/subnetLayers.ts format; transitional, see ../graph/fromLayers.ts). */
-  subnetLayers(choice: BlockChoice, input: ActivationShape): SubnetLayer[] {
-    const off = (this.kMax - choice.kernel!) / 2;
+  /** conv2d ('same', HWIO, the kernel's centre k×k or its transformed kernel), then BatchNorm (running statistics) or the bias, then the activation. */
+  lower(choice: BlockChoice, input: ActivationShape): SubnetOp[] {
+    const k = choice.kernel!;
+    const off = (this.kMax - k) / 2;
     const ch = choice.channels!;
-    const bn = this.bn;
-    return [
-      {
-        kind: 'conv',
-        name: this.name,
-        activation: this.block.activation,
-        kernel:
-          this.transforms.length === 0
-            ? weightArray(this.kernel, [off, off, 0, 0], [choice.kernel!, choice.kernel!, input.width, ch])
-            : transformedArray(() => this.activeKernel(choice.kernel!, input.width, ch)),
-        stride: this.block.stride,
-        bias: this.bias ? weightArray(this.bias, [0], [ch]) : null,
-        batchNorm: bn
-          ? {
-              gamma: weightArray(bn.gamma, [0], [ch]),
-              beta: weightArray(bn.beta, [0], [ch]),
-              mean: weightArray(bn.mean, [0], [ch]),
-              variance: weightArray(bn.variance, [0], [ch]),
-              epsilon: BN_EPSILON,
-            }
-          : null,
-      },
+    const kernel = this.transforms.length === 0 ? weightArray(this.kernel, [off, off, 0, 0], [k, k, input.width, ch]) : transformedArray(() => this.activeKernel(k, input.width, ch));
+    const ops: SubnetOp[] = [
+      { op: 'conv2d', name: this.name, kernel: kernel.data, kernelSize: k, inChannels: input.width, outChannels: ch, stride: this.block.stride, bias: this.bias ? weightArray(this.bias, [0], [ch]).data : null },
     ];
-  }
-
-  lower(choice: BlockChoice, input: ActivationShape) {
-    return this.subnetLayers(choice, input).flatMap(layerOps);
+    const bn = this.bn;
+    if (bn) {
+      const [gamma, beta, mean, variance] = [bn.gamma, bn.beta, bn.mean, bn.variance].map((v) => weightArray(v, [0], [ch]).data) as [Float32Array, Float32Array, Float32Array, Float32Array];
+      ops.push({ op: 'batchNorm', name: `${this.name}.bn`, channels: ch, gamma, beta, mean, variance, epsilon: BN_EPSILON });
+    }
+    ops.push({ op: 'activation', name: `${this.name}.act`, fn: this.block.activation });
+    return ops;
   }
 }
 

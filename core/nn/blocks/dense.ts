@@ -6,14 +6,14 @@
 import * as tf from '@tensorflow/tfjs';
 import type { BlockChoice, DenseBlock } from '../../space/SearchSpace.js';
 import { activate } from '../activations.js';
-import { layerOps } from '../graph/fromLayers.js';
+import type { SubnetOp } from '../graph/ops.js';
+import { denseOf } from '../graph/weights.js';
 import { maybeFakeQuant } from '../fakeQuant.js';
 import { quantizeBlockOps } from '../graph/quantize.js';
 import { glorotUniform } from '../init.js';
 import { weightArray } from '../moe/MoELayer.js';
-import type { SubnetLayer } from '../subnetLayers.js';
-import { denseFused, denseFusedSupported } from '../webgpu/denseFused.js';
 import type { ForwardContext } from '../forwardContext.js';
+import { denseFused, denseFusedSupported } from '../webgpu/denseFused.js';
 import { ArchRouter, mixHost, mixTensors } from './archMixture.js';
 import type { ActivationShape, BlockBuild, BlockInstance, ElasticBlock, SubnetContext } from './block.js';
 import { onRows } from './shapes.js';
@@ -90,26 +90,17 @@ class DenseInstance implements BlockInstance {
     return 2 * input.width * choice.width! * input.length;
   }
 
-  /** The concrete layer (core/nn/subnetLayers.ts format; transitional, see ../graph/fromLayers.ts). */
-  subnetLayers(choice: BlockChoice, input: ActivationShape, subnet?: SubnetContext): SubnetLayer[] {
+  /** x · kernel + bias, the activation, inside a residual op where the input width equals the chosen width. */
+  lower(choice: BlockChoice, input: ActivationShape, subnet?: SubnetContext): SubnetOp[] {
     const d = input.width;
     const w = choice.width!;
     const { kernel, bias } = this.hostWeights(d, w, subnet);
-    return [
-      {
-        kind: 'dense',
-        name: this.name,
-        activation: this.block.activation,
-        kernel,
-        bias,
-        residual: this.block.residual && d === w,
-      },
+    const body: SubnetOp[] = [
+      { op: 'dense', name: this.name, weights: denseOf(kernel, bias) },
+      { op: 'activation', name: `${this.name}.act`, fn: this.block.activation },
     ];
-  }
-
-  lower(choice: BlockChoice, input: ActivationShape, subnet?: SubnetContext) {
     // The `bits` choice: the kernel as per-channel codes and steps (what the fake-quantised forward computes).
-    return quantizeBlockOps(this.subnetLayers(choice, input, subnet).flatMap(layerOps), choice.bits);
+    return quantizeBlockOps(this.block.residual && d === w ? [{ op: 'residual', name: `${this.name}.residual`, body }] : body, choice.bits);
   }
 
   /** The exported kernel [d, w] and bias [w]: slices, or Mixture-of-Supernets' Σ α_k(a) W_k for this subnet's a. */

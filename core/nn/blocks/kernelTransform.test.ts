@@ -57,8 +57,9 @@ describe('conv kernelTransform (OFA elastic kernel)', () => {
     const m53 = randomise('c.b0.conv.ktrans5to3') as number[][];
     const k7 = vars.get('c.b0.conv.kernel')!.arraySync() as number[][][][];
     const want = transformJs(transformJs(k7, 7, 5, m75), 5, 3, m53);
-    const layer = net.subnetLayers(arch(3)).find((l) => l.kind === 'conv')!;
-    const got = Array.from((layer as { kernel: { data: Float32Array } }).kernel.data);
+    const conv = net.subnetGraph(arch(3)).ops.find((o) => o.op === 'conv2d');
+    if (conv?.op !== 'conv2d') throw new Error('no conv2d op');
+    const got = Array.from(conv.kernel);
     expect(got).toHaveLength(3 * 3 * 2 * 3);
     want.flat(3).forEach((v, i) => expect(got[i]).toBeCloseTo(v, 4));
   });

@@ -7,10 +7,8 @@
 import type * as tf from '@tensorflow/tfjs';
 import type { BlockChoice, MoEBlock } from '../../space/SearchSpace.js';
 import type { ForwardContext } from '../forwardContext.js';
-import { layerOps } from '../graph/fromLayers.js';
 import { quantizeBlockOps } from '../graph/quantize.js';
 import { MoELayer } from '../moe/MoELayer.js';
-import type { SubnetLayer } from '../subnetLayers.js';
 import type { ActivationShape, BlockBuild, BlockInstance, ElasticBlock } from './block.js';
 import { onRows } from './shapes.js';
 
@@ -50,14 +48,9 @@ class MoEInstance implements BlockInstance {
     return this.moe.countFlops(input.width, choice.expertHidden!, choice.experts) * input.length;
   }
 
-  /** The concrete layer (core/nn/subnetLayers.ts format; transitional, see ../graph/fromLayers.ts). */
-  subnetLayers(choice: BlockChoice, input: ActivationShape): SubnetLayer[] {
-    return [this.moe.subnetLayer(input.width, choice.expertHidden!, choice.experts)];
-  }
-
   lower(choice: BlockChoice, input: ActivationShape) {
     // The `bits` choice: routed and shared experts' kernels as per-channel codes and steps (the fake-quantised forward's).
-    return quantizeBlockOps(this.subnetLayers(choice, input).flatMap(layerOps), choice.bits);
+    return quantizeBlockOps(this.moe.lower(input.width, choice.expertHidden!, choice.experts), choice.bits);
   }
 }
 

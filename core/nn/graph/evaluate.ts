@@ -61,6 +61,8 @@ class Compiler {
   lastLogits: tf.Tensor | null = null;
   /** RMoE chains' states in the current run (core/nn/routers/rmoe.ts chainStep); reset per run. */
   state = new Map<string, unknown>();
+  /** The first-pass router logits of the MoE op compiled last (`moeRouterLogits`). */
+  lastRouterLogits: Forward | null = null;
 
   private keep<T extends tf.Tensor>(t: T): T {
     this.held.push(t);
@@ -117,7 +119,7 @@ class Compiler {
     const S = m.slots.length;
     const rmlp = m.residualMlp ? { mlp: this.ffn(m.residualMlp.mlp), coef: this.dense(m.residualMlp.coef) } : null;
     const sim = m.similarity ? { ws: this.keep(tf.tensor2d(m.similarity.ws.kernel, [m.similarity.ws.inDim, m.similarity.ws.outDim])), temperature: m.similarity.temperature } : null;
-    const pass = (x: tf.Tensor, router: Forward) => {
+    const routerLogits = (x: tf.Tensor, router: Forward) => {
       // ProMoE prototypes: the router reads the L2-normalised input (its kernel holds α · unit prototypes).
       let logits = router(rec ? chainStep(this.state, rec.chain, proj!(x) as tf.Tensor2D, cell) : m.prototype ? l2Rows(x as tf.Tensor2D) : x);
       // Similarity-aware routing: the distribution mixed over the batch's rows (core/nn/routers/similarity.ts).
@@ -125,6 +127,11 @@ class Compiler {
       const prev = this.lastLogits;
       if (residual && prev && prev.shape[1] === S) logits = tf.add(logits, residual(prev));
       this.lastLogits = logits;
+      return logits;
+    };
+    this.lastRouterLogits = (x) => routerLogits(x, router);
+    const pass = (x: tf.Tensor, router: Forward) => {
+      const logits = routerLogits(x, router);
       // The scores the choice ranks and raw gates weigh: the probabilities, or ProMoE's cosines themselves.
       const probs = m.prototype ? (logits as tf.Tensor2D) : (tf.softmax(logits) as tf.Tensor2D);
       const mask = gatingMask(probs, m.gating);
@@ -185,6 +192,21 @@ class Compiler {
   ops(ops: readonly SubnetOp[]): Forward {
     const fs = ops.map((o) => this.op(o));
     return (x) => fs.reduce((h, f) => f(h), x);
+  }
+}
+
+/**
+ * One MoE op's router logits [T, S] on its input x [T, dim], as the evaluator computes them (the op taken
+ * as its graph's first MoE op: no previous logits, RMoE chain state zero). The router registry's test
+ * compares the lowered selection over these with the training path's.
+ */
+export function moeRouterLogits(m: MoEOp, x: tf.Tensor2D): tf.Tensor2D {
+  const c = new Compiler();
+  try {
+    c.moe(m);
+    return tf.tidy(() => c.lastRouterLogits!(x) as tf.Tensor2D);
+  } finally {
+    tf.dispose(c.held);
   }
 }
 

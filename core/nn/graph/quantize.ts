@@ -56,7 +56,9 @@ export function quantizeKernel(kernel: ArrayLike<number>, inDim: number, outDim:
   const codes = new Int8Array(inDim * outDim);
   for (let i = 0; i < inDim; i++) {
     for (let c = 0; c < outDim; c++) {
-      const q = Math.round(kernel[i * outDim + c]! / scale[c]!);
+      // floor(W/s + ½) in float32, as the fake-quantised forward (core/nn/fakeQuant.ts) computes it: rounding the
+      // double quotient instead picks the other code where W/s lies within float32 rounding of a half.
+      const q = Math.floor(Math.fround(Math.fround(kernel[i * outDim + c]! / scale[c]!) + 0.5));
       codes[i * outDim + c] = Math.max(-qmax, Math.min(qmax, q));
     }
   }

@@ -47,7 +47,8 @@ import { activate } from '../activations.js';
 import { fakeQuantKernel } from '../fakeQuant.js';
 import { denseFused, denseFusedSupported } from '../webgpu/denseFused.js';
 import { glorotUniform, normalInit, type VariableStore } from '../init.js';
-import type { ColumnKind, FfnWeights, MoESubnetLayer, SubnetGating, WeightArray } from '../subnetLayers.js';
+import type { ColumnKind, Ffn, MoEOp, MoESlot, SubnetOp, WeightArray } from '../graph/ops.js';
+import { denseOf, ffnOf } from '../graph/weights.js';
 import type { MoELayerOutput } from '../types.js';
 import { moeFfn } from '../webgpu/moeFfn.js';
 import { momentumStep } from './momentum.js';
@@ -607,62 +608,83 @@ export class MoELayer {
     return this.block.iterations * (2 * this.routerRows(d) * slots + own + gateMap + (perToken + this.shared.length) * ffn + 6 * this.block.constantExperts * d);
   }
 
-  /** This layer as a concrete subnet layer (weights sliced to input width d, expert hidden and, PR-MoE, `experts` routed experts). */
-  subnetLayer(d: number, hidden: number, experts?: number): MoESubnetLayer {
+  /**
+   * This layer as subnet-graph ops (core/nn/graph/ops.ts MoEOp, inside a residual op where the block has
+   * one), weights sliced to input width d, expert hidden and, PR-MoE, `experts` routed experts. Slots in
+   * router-column order: FFN experts, then null / zero (both contribute nothing) / copy / constant.
+   */
+  lower(d: number, hidden: number, experts?: number): SubnetOp[] {
     const view = this.expertView(experts);
     const h = hidden / this.block.segments;
+    const act = this.block.activation;
     // A PR-MoE subnet's router columns (all of them at all experts) and its first `ffn` routed experts.
     const cols = view ? view.cols : this.columns.map((_, c) => c);
     const nFfn = view ? view.ffn : this.routedExperts;
     const pick = (w: WeightArray) => (view ? pickColumns(w, cols) : w);
-    const columns = cols.map((c) => this.columns[c]!);
-    const ffn = (e: ExpertWeights): FfnWeights => ({
-      w1: weightArray(e.w1, [0, 0], [d, h]),
-      b1: weightArray(e.b1, [0], [h]),
-      w2: weightArray(e.w2, [0, 0], [h, d]),
-      b2: weightArray(e.b2, [0], [d]),
-    });
-    const lower = (kernel: tf.Variable) =>
+    const names = view ? this.expertNames.filter((_, i) => i < nFfn || i >= this.routedExperts) : this.expertNames;
+    const ffn = (e: ExpertWeights): Ffn => ffnOf(weightArray(e.w1, [0, 0], [d, h]), weightArray(e.b1, [0], [h]), weightArray(e.w2, [0, 0], [h, d]), weightArray(e.b2, [0], [d]), act);
+    const lowerKernel = (kernel: tf.Variable) =>
       routerOf(this.block.routing).lower(this.block.routing, view ? view.layer : this.routerLayer, pick(weightArray(kernel, [0, 0], [this.routerRows(d), this.slots])), {
         params: this.routerParams,
         d,
         slice: weightArray,
       });
-    const lowered = lower(this.router);
-    return {
-      kind: 'moe',
+    const lowered = lowerKernel(this.router);
+    const C = this.block.constantExperts;
+    const constants = this.constants ? weightArray(this.constants, [0, 0], [C, d]).data : null;
+    const constantGate = this.constantGate ? weightArray(this.constantGate, [0, 0], [d, 2 * C]).data : null;
+    let ffnIndex = 0;
+    let constIndex = 0;
+    const slots = cols.map((c, j): MoESlot => {
+      // The slot's name: shared experts sit between the routed experts and the special slots in expertNames.
+      const name = names[j < nFfn ? j : j + this.shared.length] ?? `slot${j}`;
+      switch (this.columns[c]!) {
+        case 'ffn':
+          return { kind: 'expert', name, ffn: ffn(this.experts[ffnIndex++]!) };
+        case 'null':
+        case 'zero':
+          return { kind: 'null', name };
+        case 'copy':
+          return { kind: 'copy', name };
+        case 'constant': {
+          const row = constIndex++;
+          const value = constants!.slice(row * d, (row + 1) * d);
+          if (!constantGate) return { kind: 'constant', name, value };
+          // Columns 2·row, 2·row + 1 of the [d, 2C] mixing projections (MoE++ [α₁, α₂]).
+          const kernel = new Float32Array(d * 2);
+          for (let i = 0; i < d; i++) for (let k = 0; k < 2; k++) kernel[i * 2 + k] = constantGate[i * 2 * C + 2 * row + k]!;
+          return { kind: 'constant', name, value, gate: { kernel, bias: null, inDim: d, outDim: 2 } };
+        }
+      }
+    });
+    const rec = lowered.recurrent;
+    const gating = lowered.gating;
+    const op: MoEOp = {
+      op: 'moe',
       name: this.name,
-      activation: this.block.activation,
       dim: d,
-      hidden: h,
-      router: lowered.router.kernel,
-      routerBias: lowered.router.bias,
-      columns,
-      columnSlots: columns.map((_, j) => (j < nFfn ? j : j + this.shared.length)),
-      expertNames: view ? this.expertNames.filter((_, i) => i < nFfn || i >= this.routedExperts) : [...this.expertNames],
-      experts: this.experts.slice(0, nFfn).map(ffn),
+      router: denseOf(lowered.router.kernel, lowered.router.bias),
+      slots,
       shared: this.shared.map(ffn),
-      constants: this.constants ? weightArray(this.constants, [0, 0], [this.block.constantExperts, d]) : null,
-      constantGate: this.constantGate ? weightArray(this.constantGate, [0, 0], [d, 2 * this.block.constantExperts]) : null,
-      gateResidual: this.gateMap ? weightArray(this.gateMap, [0, 0], [this.slots, this.slots]) : null,
-      recurrent: lowered.recurrent ?? null,
-      similarity: lowered.similarity ?? null,
-      ...(lowered.prototype ? { prototype: true } : {}),
-      ...(this.residualMlp ? { residualMlp: { ffn: ffn(this.residualMlp.ffn), coef: weightArray(this.residualMlp.coef, [0, 0], [d, 2]), coefBias: weightArray(this.residualMlp.coefBias, [0], [2]) } } : {}),
-      iterations: this.iterationRouters.length > 0 ? this.iterationRouters.map((k) => lower(k).router) : null,
-      momentum: this.block.momentum ? { ...this.block.momentum } : null,
       // The loss-free selection bias ranks the exported top-k too (core/nn/routers/lossFreeBias.ts).
-      gating: this.selectionBias && lowered.gating.mode === 'topk' ? { ...lowered.gating, bias: cols.map((c) => weightArray(this.selectionBias!, [0], [this.slots]).data[c]!) } : lowered.gating,
+      gating: this.selectionBias && gating.mode === 'topk' ? { ...gating, bias: cols.map((c) => weightArray(this.selectionBias!, [0], [this.slots]).data[c]!) } : gating,
       normalize: gateCombination(this.block) === 'renormalize',
-      residual: this.block.residual,
+      gateResidual: this.gateMap ? denseOf(weightArray(this.gateMap, [0, 0], [this.slots, this.slots]), null) : null,
+      recurrent: rec ? { chain: rec.chain, proj: denseOf(rec.proj, null), gru: rec.gru ? { input: denseOf(rec.gru.wx, rec.gru.bx), hidden: denseOf(rec.gru.wh, rec.gru.bh) } : null } : null,
+      iterations: this.iterationRouters.length > 0 ? this.iterationRouters.map((k) => { const r = lowerKernel(k).router; return denseOf(r.kernel, r.bias); }) : null,
+      momentum: this.block.momentum ? { ...this.block.momentum } : null,
+      similarity: lowered.similarity ? { ws: denseOf(lowered.similarity.ws, null), temperature: lowered.similarity.temperature } : null,
+      ...(lowered.prototype ? { prototype: true } : {}),
+      ...(this.residualMlp ? { residualMlp: { mlp: ffn(this.residualMlp.ffn), coef: denseOf(weightArray(this.residualMlp.coef, [0, 0], [d, 2]), weightArray(this.residualMlp.coefBias, [0], [2])) } } : {}),
     };
+    return this.block.residual ? [{ op: 'residual', name: `${this.name}.residual`, body: [op] }] : [op];
   }
 }
 
 /**
  * Host copies of variable values, keyed by the tensor data they were read from (an `assign` gives a
  * variable new data, so a stale copy is never used). WebGPU under Node cannot read synchronously:
- * `readVariablesForSlicing` fills this asynchronously before sync code such as `subnetWeights` runs.
+ * `readVariablesForSlicing` fills this asynchronously before sync code such as `subnetGraph` runs.
  */
 const hostCopies = new WeakMap<object, Float32Array>();
 

@@ -241,7 +241,7 @@ describe('top-p decides alike in training and in export', () => {
     expect(probs[0]! + probs[1]! < 0.9).toBe(true);
     const t = tf.tensor2d(probs, [1, 3]);
     expect(vec(topPMaskTensor(t, 0.9, 3).reshape([3]))).toEqual([1, 1, 0]); // training (MoELayer)
-    expect(Array.from(topPMask(probs, 1, 3, 0.9).data)).toEqual([1, 1, 0]); // runSubnetLayers
+    expect(Array.from(topPMask(probs, 1, 3, 0.9).data)).toEqual([1, 1, 0]); // the plain-array selection
     expect(vec(gatingMask(t, { mode: 'topp', p: 0.9, maxK: 3 }).reshape([3]))).toEqual([1, 1, 0]); // export graph
   });
 });

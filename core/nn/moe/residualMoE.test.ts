@@ -1,22 +1,20 @@
 /**
  * DeepSpeed-MoE residual MoE: y = c₀·MoE(x) + c₁·MLP(x) with [c₀, c₁] = softmax(x W_c + b_c) (deepspeed
  * moe/layer.py use_residual), against a plain-JS computation; the MLP and coefficient learn; the spirals
- * example trains with it; tfjs, ONNX, the graph and runSubnetLayers equal the supernet within 1e-4.
+ * example trains with it; tfjs, ONNX and the graph equal the supernet within 1e-4.
  */
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadDataset } from '../../data/Dataset.js';
 import { exportedLogits } from '../../export/exportRoundTrip.js';
-import { runSubnetGraph } from '../../export/subnetGraph.js';
-import { subnetGraphFromLayers } from '../../export/subnetGraphFromLayers.js';
+import { countGraphParams, runSubnetGraph } from '../graph/evaluate.js';
 import { TrainConfig } from '../../protocol/protocol.js';
 import { largestArch, smallestArch } from '../../space/archCodec.js';
 import { listExampleSpaces } from '../../space/exampleSpaces.js';
 import { createRng } from '../../space/rng.js';
 import { SearchSpace, type SearchSpaceInput } from '../../space/SearchSpace.js';
 import { train } from '../../train/Trainer.js';
-import { countSubnetLayerParams, runSubnetLayers } from '../runSubnetLayers.js';
-import { buildSupernet, subnetWeights } from '../Supernet.js';
+import { buildSupernet, subnetGraph } from '../Supernet.js';
 import { hostFfn as host, moeLayerFixture, randomRows, reluFfn as relu, softmax } from './moeLayerFixture.js';
 
 beforeAll(async () => {
@@ -75,7 +73,7 @@ describe('residual MoE (DeepSpeed-MoE)', () => {
   it.each([
     ['largest', largestArch],
     ['smallest', smallestArch],
-  ])('%s subnet: tfjs, ONNX, the graph and runSubnetLayers equal the supernet within 1e-4', async (_label, pick) => {
+  ])('%s subnet: tfjs, ONNX and the graph equal the supernet within 1e-4', async (_label, pick) => {
     const space = SearchSpace.parse(spirals({ routing: { mode: 'topk', k: 1 }, residualMlp: true }));
     const net = buildSupernet(space, { seed: 4 });
     const rng = createRng(6);
@@ -83,10 +81,8 @@ describe('residual MoE (DeepSpeed-MoE)', () => {
     const arch = pick(space);
     const apply = net.apply(x, arch, { training: false }).logits.dataSync();
     const maxDiff = (a: ArrayLike<number>) => Array.from(a).reduce((m, v, i) => Math.max(m, Math.abs(v - apply[i]!)), 0);
-    const sl = subnetWeights(net, arch);
-    expect(countSubnetLayerParams(sl)).toBe(net.countParams(arch));
-    const graph = subnetGraphFromLayers(space.input, space.numClasses, sl);
-    expect(maxDiff(runSubnetLayers(sl, x).dataSync())).toBeLessThan(1e-4);
+    const graph = subnetGraph(net, arch);
+    expect(countGraphParams(graph)).toBe(net.countParams(arch));
     expect(maxDiff(runSubnetGraph(graph, x).dataSync())).toBeLessThan(1e-4);
     const { tfjs, onnx } = await exportedLogits(graph, x);
     expect(maxDiff(tfjs)).toBeLessThan(1e-4);

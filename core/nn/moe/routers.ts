@@ -1,6 +1,6 @@
 /**
  * Routing decisions as 0/1 masks over [tokens × routable slots]: as tensor ops (what MoELayer runs, on
- * any backend) and on plain arrays (an independent reference, used by runSubnetLayers and tests).
+ * any backend) and on plain arrays (an independent reference, used by the selection tests).
  *
  * Choosing experts (top-k, top-p, expert choice) has no useful gradient, and tfjs' TopK has none at
  * all, so the choice is made off the gradient tape on the router probabilities; the MoE layer then
@@ -19,7 +19,7 @@ export function gateCombination(block: Pick<MoEBlock, 'routing' | 'segments'>): 
  * Gates renormalised over the selected slots (`selected`: [T, S] 0/1): p_i / Σ_selected p_j, computed as
  * a softmax of the logits restricted to the selection — exact where the probabilities underflow, and with
  * no division by a vanishing sum (whose gradient overflows) — and 0 off the selection and on rows that
- * select nothing. Every path uses it (MoELayer, runSubnetLayers, the export graph; ONNX and the tfjs
+ * select nothing. Every path uses it (MoELayer, the export graph; ONNX and the tfjs
  * LayersModel build the same masked softmax).
  */
 export function renormalizedGates(logits: tf.Tensor2D, selected: tf.Tensor2D): tf.Tensor2D {
@@ -64,7 +64,7 @@ export function topKMask(probs: ArrayLike<number>, tokens: number, slots: number
  * (dynamic routing, Huang et al., 2024, "Harder tasks need more experts"). Confident tokens use one
  * expert; uncertain ones use several.
  *
- * The rule every path applies (training, runSubnetLayers, the export graph, ONNX): in ranked order, a
+ * The rule every path applies (training, the export graph, ONNX): in ranked order, a
  * slot is kept while the probability mass ranked above it — a float32 running sum, added in rank order,
  * as an exclusive cumsum computes it — is < float32(p). So [0.7, 0.2, 0.1] at p = 0.9 keeps 2 slots
  * everywhere (fl32(0.7) + fl32(0.2) rounds to fl32(0.9)), where float64 arithmetic would keep 3.

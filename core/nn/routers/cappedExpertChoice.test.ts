@@ -2,14 +2,13 @@
  * Capped expert choice (Zhou et al., 2022, §3.3): the Dykstra solution of the entropy-regularised program
  * against a float64 plain-JS computation and its constraints; the rounded choice against the brute-force
  * optimum of the integer program; the cap is what keeps a token at ≤ b experts (plain expert choice gives
- * it more); the layer trains with it; runSubnetLayers, the graph and ONNX equal the supernet.
+ * it more); the layer trains with it; the graph and ONNX equal the supernet.
  */
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadDataset } from '../../data/Dataset.js';
 import { exportedLogits } from '../../export/exportRoundTrip.js';
 import { runSubnetGraph } from '../graph/evaluate.js';
-import { subnetGraphFromLayers } from '../../export/subnetGraphFromLayers.js';
 import { TrainConfig } from '../../protocol/protocol.js';
 import { largestArch } from '../../space/archCodec.js';
 import { listExampleSpaces } from '../../space/exampleSpaces.js';
@@ -19,8 +18,7 @@ import { SearchSpace, type SearchSpaceInput } from '../../space/SearchSpace.js';
 import { train } from '../../train/Trainer.js';
 import { expertChoiceMask } from '../moe/routers.js';
 import { moeLayerFixture, randomRows } from '../moe/moeLayerFixture.js';
-import { runSubnetLayers } from '../runSubnetLayers.js';
-import { buildSupernet, subnetWeights } from '../Supernet.js';
+import { buildSupernet, subnetGraph } from '../Supernet.js';
 import { cappedAssignment, cappedAssignmentTensor, cappedExpertChoiceMask, DEFAULT_CAP_ENTROPY, DEFAULT_CAP_ITERATIONS } from './cappedExpertChoice.js';
 
 beforeAll(async () => {
@@ -146,7 +144,7 @@ describe('capped expert choice', () => {
     net.dispose();
   }, 120_000);
 
-  it('exports: runSubnetLayers, the graph and ONNX equal the supernet within 1e-4 (tfjs refuses expert choice)', async () => {
+  it('exports: the graph and ONNX equal the supernet within 1e-4 (tfjs refuses expert choice)', async () => {
     const base = listExampleSpaces().find((e) => e.id === 'spirals-moe')!.space;
     const space = SearchSpace.parse({ ...base, stages: base.stages.map((st) => (st.block.type === 'moe' ? { ...st, block: { ...st.block, routing: { mode: 'expert-choice', capacityFactor: 2, maxExpertsPerToken: 1 } } } : st)) });
     const net = buildSupernet(space, { seed: 4 });
@@ -155,9 +153,7 @@ describe('capped expert choice', () => {
     const arch = largestArch(space);
     const apply = net.apply(x, arch, { training: false }).logits.dataSync();
     const maxDiff = (a: ArrayLike<number>) => Array.from(a).reduce((m, v, i) => Math.max(m, Math.abs(v - apply[i]!)), 0);
-    const sl = subnetWeights(net, arch);
-    const graph = subnetGraphFromLayers(space.input, space.numClasses, sl);
-    expect(maxDiff(runSubnetLayers(sl, x).dataSync())).toBeLessThan(1e-4);
+    const graph = subnetGraph(net, arch);
     expect(maxDiff(runSubnetGraph(graph, x).dataSync())).toBeLessThan(1e-4);
     const ort = await import('onnxruntime-node');
     const { encodeOnnxGraph } = await import('../../export/onnxExport.js');

@@ -17,7 +17,7 @@
  * lower slot): the cap always holds, and such an expert runs fewer than C tokens — with slack (S·C < b·T) this
  * did not happen in the tests; in the tight case S·C = b·T (EC-CAP2 at capacity factor 2) 124 of 128 expert
  * slots were filled (64 tokens, 8 experts).
- * Every path computes the same fixed iterations: the training layer, runSubnetLayers and the graph reference
+ * Every path computes the same fixed iterations: the training layer and the graph reference
  * with these tensor ops, ONNX unrolled (core/export/onnxExport.ts).
  */
 import * as tf from '@tensorflow/tfjs';
@@ -105,7 +105,7 @@ export function cappedAssignment(probs: ArrayLike<number>, T: number, S: number,
 }
 
 /**
- * The mask on row-major probabilities (runSubnetLayers' selection): through the same float32 tensor ops as
+ * The mask on row-major probabilities (the plain-array selection): through the same float32 tensor ops as
  * training, so both round alike and choose alike (the float64 `cappedAssignment` is the tests' reference).
  */
 export function cappedExpertChoiceMask(probs: ArrayLike<number>, T: number, S: number, capacity: number, cap: ExpertCap): RouteMask {

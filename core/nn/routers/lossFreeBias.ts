@@ -17,7 +17,7 @@
  * and the subnet-graph selection (./selection.ts, bias on the top-k choice) compute by.
  */
 import * as tf from '@tensorflow/tfjs';
-import type { ColumnKind } from '../subnetLayers.js';
+import type { ColumnKind } from '../graph/ops.js';
 
 /** Scores the choice ranks by: probs [T, S] + bias [S] (the gates keep using probs). */
 export function biasedScores(probs: tf.Tensor2D, bias: tf.Tensor1D): tf.Tensor2D {

@@ -13,7 +13,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { MixerRouting } from '../../space/routing/mixer.js';
 import { topKMaskTensor, withoutGradient } from '../moe/routers.js';
-import type { WeightArray } from '../subnetLayers.js';
+import type { WeightArray } from '../graph/ops.js';
 import type { Router } from './router.js';
 
 /** 2 x·C − |C|² per column: the logits of nearest-centroid routing ([T, S]). */

@@ -2,15 +2,14 @@
  * ProMoE prototypical routing: the layer's output against a plain-JS computation (scores α·cos(x, p_j),
  * top-1, gate = the score itself, no softmax); the routing contrastive loss against a plain-JS Eq. (6)
  * (experts without tokens left out) and its gradient pulling each prototype toward its tokens' mean; the
- * spirals example trains with it; the graph, runSubnetLayers and ONNX equal the supernet within 1e-4.
+ * spirals example trains with it; the graph and ONNX equal the supernet within 1e-4.
  */
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadDataset } from '../../data/Dataset.js';
 import { exportedLogits } from '../../export/exportRoundTrip.js';
 import { encodeOnnxGraph } from '../../export/onnxExport.js';
-import { runSubnetGraph } from '../../export/subnetGraph.js';
-import { subnetGraphFromLayers } from '../../export/subnetGraphFromLayers.js';
+import { runSubnetGraph } from '../graph/evaluate.js';
 import { TrainConfig } from '../../protocol/protocol.js';
 import { largestArch, smallestArch } from '../../space/archCodec.js';
 import { listExampleSpaces } from '../../space/exampleSpaces.js';
@@ -18,8 +17,7 @@ import { createRng } from '../../space/rng.js';
 import { SearchSpace, type SearchSpaceInput } from '../../space/SearchSpace.js';
 import { train } from '../../train/Trainer.js';
 import { moeLayerFixture, randomRows } from '../moe/moeLayerFixture.js';
-import { runSubnetLayers } from '../runSubnetLayers.js';
-import { buildSupernet, subnetWeights } from '../Supernet.js';
+import { buildSupernet, subnetGraph } from '../Supernet.js';
 import { routingContrastiveLoss } from './prototype.js';
 
 beforeAll(async () => {
@@ -115,7 +113,7 @@ describe('ProMoE prototypical routing', () => {
   it.each([
     ['largest', largestArch],
     ['smallest', smallestArch],
-  ])('%s subnet: runSubnetLayers, the graph and ONNX equal the supernet within 1e-4; tfjs refuses', async (_label, pick) => {
+  ])('%s subnet: the graph and ONNX equal the supernet within 1e-4; tfjs refuses', async (_label, pick) => {
     const space = SearchSpace.parse(spirals({ mode: 'prototype', k: 2, scale: 3 }));
     const net = buildSupernet(space, { seed: 4 });
     const rng = createRng(6);
@@ -123,9 +121,7 @@ describe('ProMoE prototypical routing', () => {
     const arch = pick(space);
     const apply = net.apply(x, arch, { training: false }).logits.dataSync();
     const maxDiff = (a: ArrayLike<number>) => Array.from(a).reduce((m, v, i) => Math.max(m, Math.abs(v - apply[i]!)), 0);
-    const sl = subnetWeights(net, arch);
-    const graph = subnetGraphFromLayers(space.input, space.numClasses, sl);
-    expect(maxDiff(runSubnetLayers(sl, x).dataSync())).toBeLessThan(1e-4);
+    const graph = subnetGraph(net, arch);
     expect(maxDiff(runSubnetGraph(graph, x).dataSync())).toBeLessThan(1e-4);
     const ort = await import('onnxruntime-node');
     const session = await ort.InferenceSession.create(encodeOnnxGraph(graph));

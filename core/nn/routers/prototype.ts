@@ -3,12 +3,12 @@
  * scores S = α · cos(x, p_j) with the prototypes p_j the router kernel's columns, chosen by top-k and used
  * as the gates (the identity activation, `scores`); the routing contrastive loss `routingContrastiveLoss`.
  * Lowered as the graph's dense router over the L2-normalised input with kernel α · p_j / |p_j| and
- * MoEOp.prototype (scores = logits), which the graph reference, runSubnetLayers and ONNX evaluate.
+ * MoEOp.prototype (scores = logits), which the graph reference and ONNX evaluate.
  */
 import * as tf from '@tensorflow/tfjs';
 import type { PrototypeRouting } from '../../space/routing/prototype.js';
 import { topKMaskTensor, withoutGradient } from '../moe/routers.js';
-import type { WeightArray } from '../subnetLayers.js';
+import type { WeightArray } from '../graph/ops.js';
 import type { Router } from './router.js';
 
 const EPS = 1e-12;

@@ -1,7 +1,7 @@
 /**
  * The Router contract over every registered mode: the schema registry and the router registry list the
  * same modes, and each router's lowering (the subnet graph's selection op over the lowered router kernel,
- * evaluated with the plain-array arithmetic runSubnetLayers uses) chooses exactly the slots the training
+ * evaluated on the router logits the graph evaluator computes) chooses exactly the slots the training
  * path chose at inference — one selection arithmetic per router.
  */
 import * as tf from '@tensorflow/tfjs';
@@ -11,9 +11,9 @@ import { ROUTING_MODES, routingDescriptors } from '../../space/routing/registry.
 import { MoEBlock } from '../../space/SearchSpace.js';
 import { VariableStore } from '../init.js';
 import { MoELayer } from '../moe/MoELayer.js';
-import { subnetRouterLogits } from '../runSubnetLayers.js';
+import { moeRouterLogits } from '../graph/evaluate.js';
+import type { MoEOp } from '../graph/ops.js';
 import { routers } from './registry.js';
-import { newForwardContext } from './router.js';
 import { selectionMask } from './selection.js';
 
 beforeAll(async () => {
@@ -43,9 +43,10 @@ describe('router registry', () => {
     const xs = Array.from({ length: T * d }, () => rng.normal());
     const x = tf.tensor2d(xs, [T, d]);
     const trained = Array.from(layer.apply(x, 8, { training: false }).report.mask.dataSync());
-    const sub = layer.subnetLayer(d, 8);
-    const S = sub.columns.length;
-    const logits = subnetRouterLogits(x, sub, newForwardContext());
+    const [lowered0] = layer.lower(d, 8);
+    const sub = (lowered0!.op === 'residual' ? lowered0!.body[0] : lowered0) as MoEOp;
+    const S = sub.slots.length;
+    const logits = moeRouterLogits(sub, x);
     const lowered = selectionMask(sub.gating, tf.softmax(logits).dataSync(), T, S);
     // Report masks are in slot order; with no shared experts columns and slots coincide.
     expect(Array.from(lowered.data)).toEqual(trained);

@@ -19,8 +19,8 @@ import * as tf from '@tensorflow/tfjs';
 import type { RMoERouting } from '../../space/routing/rmoe.js';
 import { normalInit } from '../init.js';
 import { topKMaskTensor } from '../moe/routers.js';
-import type { GruWeights, WeightArray } from '../subnetLayers.js';
-import { plainKernel, type Router } from './router.js';
+import type { WeightArray } from '../graph/ops.js';
+import { plainKernel, type GruWeights, type Router } from './router.js';
 
 /** The GRU cell's weights as tensors (wx [H, 3H], bx [3H], wh [H, 3H], bh [3H], columns [r | z | n]). */
 export interface GruTensors {

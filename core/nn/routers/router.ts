@@ -7,9 +7,9 @@
  * - which slots each token chooses (`select`, off the gradient tape, on the probabilities),
  * - the k it uses now (`activeK`: capacity, the fused kernels, SMoE-Dropout's growing k),
  * - its own named aux losses (`auxLosses`) and state it updates while training (`update`: MixER's centroids),
- * - how it lowers to the subnet graph (`lower`: a selection op of core/nn/subnetLayers.ts SubnetGating plus
- *   the router kernel as the graph's dense router), whose plain-array arithmetic (./selection.ts) is what
- *   runSubnetLayers runs — one selection arithmetic per router, shared by training, reference and export.
+ * - how it lowers to the subnet graph (`lower`: a selection op of core/nn/graph/ops.ts Gating plus the
+ *   router kernel as the graph's dense router), whose arithmetic (./selection.ts) is what the graph
+ *   evaluator runs — one selection arithmetic per router, shared by training, reference and export.
  * `route` composes them with what every router shares (Switch jitter, MoE++ gating residuals through the
  * per-forward context, capacity in rank / token priority, gate combination, balance and z-losses), so
  * MoELayer calls the registered router and never switches on the mode.
@@ -20,7 +20,7 @@ import { describeRouting } from '../../space/routing/registry.js';
 import type { RoutingShape } from '../../space/routing/descriptor.js';
 import type { Rng } from '../../space/rng.js';
 import type { VariableStore } from '../init.js';
-import type { ColumnKind, RecurrentRouterWeights, SimilarityRouterWeights, SubnetGating, WeightArray } from '../subnetLayers.js';
+import type { ColumnKind, Gating, WeightArray } from '../graph/ops.js';
 import type { NamedLoss } from '../types.js';
 import type { ForwardContext } from '../forwardContext.js';
 import { capacityMaskTensor, renormalizedGates, sumOneHots, withoutGradient } from '../moe/routers.js';
@@ -42,6 +42,31 @@ export interface RouteOptions {
 }
 
 export type { NamedLoss };
+
+/** A GRU cell (torch's): wx [H, 3H], bx [3H], wh [H, 3H], bh [3H], columns [r | z | n] (./rmoe.ts). */
+export interface GruWeights {
+  wx: WeightArray;
+  bx: WeightArray;
+  wh: WeightArray;
+  bh: WeightArray;
+}
+
+/**
+ * RMoE's recurrent router lowered (core/nn/graph/ops.ts MoEOp.recurrent): logits = h · router with
+ * h = GRU(x · proj, h_prev) along the `chain`; `gru` given by the chain's first layer, null on later ones.
+ */
+export interface RecurrentRouterWeights {
+  chain: string;
+  /** [dim, H] */
+  proj: WeightArray;
+  gru: GruWeights | null;
+}
+
+/** Similarity-aware routing lowered (MoEOp.similarity): ws [dim, dim] and the softmax temperature. */
+export interface SimilarityRouterWeights {
+  ws: WeightArray;
+  temperature: number;
+}
 
 /** The router kernel lowered to the subnet graph's dense router: logits = x · kernel (+ bias). */
 export interface LoweredKernel {
@@ -112,7 +137,7 @@ export interface Router<R extends Routing = Routing> {
   /** `lower` gives the graph's router an [S] bias (parameters an exported model holds beyond the kernel). */
   lowersWithBias?: boolean;
   /** Inference semantics as a subnet-graph selection op, and the kernel as the graph's dense router. */
-  lower(r: R, layer: RouterLayer, kernel: WeightArray, c?: LowerContext): { gating: SubnetGating; router: LoweredKernel; recurrent?: RecurrentRouterWeights; similarity?: SimilarityRouterWeights; prototype?: boolean };
+  lower(r: R, layer: RouterLayer, kernel: WeightArray, c?: LowerContext): { gating: Gating; router: LoweredKernel; recurrent?: RecurrentRouterWeights; similarity?: SimilarityRouterWeights; prototype?: boolean };
 }
 
 /** The default kernel lowering: logits = x · W, no bias. */

@@ -1,13 +1,13 @@
 /**
- * The subnet graph's selection ops (core/nn/subnetLayers.ts SubnetGating: top-k, top-p, expert choice) on
- * plain arrays — the reference arithmetic runSubnetLayers runs and every router lowers to (./router.ts
+ * The subnet graph's selection ops (core/nn/graph/ops.ts Gating: top-k, top-p, expert choice) on
+ * plain arrays — the reference arithmetic every router lowers to (./router.ts
  * `lower`), the same rules as the tensor masks training uses (core/nn/moe/routers.ts) — and as tensor ops
  * over a whole batch (`selectionMaskTensor`, the export graph's reference).
  */
 import * as tf from '@tensorflow/tfjs';
 import { expertCapacity } from '../../space/routing/expertChoice.js';
 import { expertChoiceMask, topKMask, topPMask, type RouteMask } from '../moe/routers.js';
-import type { SubnetGating } from '../subnetLayers.js';
+import type { Gating as SubnetGating } from '../graph/ops.js';
 import { cappedExpertChoiceMask, cappedExpertChoiceMaskTensor } from './cappedExpertChoice.js';
 
 const selections: { [M in SubnetGating['mode']]: (g: Extract<SubnetGating, { mode: M }>, probs: ArrayLike<number>, T: number, S: number) => RouteMask } = {

@@ -1,7 +1,7 @@
 /**
  * Similarity-aware routing: the layer's output equals a plain-JS computation of p̃ = softmax(x W_s xᵀ/τ) ·
  * softmax(x W_g), top-k of p̃, gates renormalised from p̃ (and differs from plain top-k: the mixing
- * matters); W_s learns; the spirals example trains with it; runSubnetLayers, the graph and ONNX equal the
+ * matters); W_s learns; the spirals example trains with it; the graph and ONNX equal the
  * supernet within 1e-4 (the tfjs writer refuses the batch-dependent mixing).
  */
 import * as tf from '@tensorflow/tfjs';
@@ -9,8 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadDataset } from '../../data/Dataset.js';
 import { encodeOnnxGraph } from '../../export/onnxExport.js';
 import { exportedLogits } from '../../export/exportRoundTrip.js';
-import { runSubnetGraph } from '../../export/subnetGraph.js';
-import { subnetGraphFromLayers } from '../../export/subnetGraphFromLayers.js';
+import { runSubnetGraph } from '../graph/evaluate.js';
 import { TrainConfig } from '../../protocol/protocol.js';
 import { largestArch, smallestArch } from '../../space/archCodec.js';
 import { listExampleSpaces } from '../../space/exampleSpaces.js';
@@ -18,8 +17,7 @@ import { createRng } from '../../space/rng.js';
 import { SearchSpace, type SearchSpaceInput } from '../../space/SearchSpace.js';
 import { train } from '../../train/Trainer.js';
 import { moeLayerFixture, randomRows, softmax } from '../moe/moeLayerFixture.js';
-import { runSubnetLayers } from '../runSubnetLayers.js';
-import { buildSupernet, subnetWeights } from '../Supernet.js';
+import { buildSupernet, subnetGraph } from '../Supernet.js';
 
 beforeAll(async () => {
   await tf.setBackend('cpu');
@@ -92,7 +90,7 @@ describe('similarity-aware routing', () => {
   it.each([
     ['largest', largestArch],
     ['smallest', smallestArch],
-  ])('%s subnet: runSubnetLayers, the graph and ONNX equal the supernet within 1e-4; tfjs refuses', async (_label, pick) => {
+  ])('%s subnet: the graph and ONNX equal the supernet within 1e-4; tfjs refuses', async (_label, pick) => {
     const space = SearchSpace.parse(withRouting({ mode: 'similarity', k: 2 }));
     const net = buildSupernet(space, { seed: 4 });
     const moe = net.moeLayers()[0]!;
@@ -103,9 +101,7 @@ describe('similarity-aware routing', () => {
     const arch = pick(space);
     const apply = net.apply(x, arch, { training: false }).logits.dataSync();
     const maxDiff = (a: ArrayLike<number>) => Array.from(a).reduce((m, v, i) => Math.max(m, Math.abs(v - apply[i]!)), 0);
-    const sl = subnetWeights(net, arch);
-    const graph = subnetGraphFromLayers(space.input, space.numClasses, sl);
-    expect(maxDiff(runSubnetLayers(sl, x).dataSync())).toBeLessThan(1e-4);
+    const graph = subnetGraph(net, arch);
     expect(maxDiff(runSubnetGraph(graph, x).dataSync())).toBeLessThan(1e-4);
     const ort = await import('onnxruntime-node');
     const session = await ort.InferenceSession.create(encodeOnnxGraph(graph));

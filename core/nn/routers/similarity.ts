@@ -7,7 +7,7 @@
  * capacity and balance loss then read the mixed distribution with no change elsewhere. (The ST-MoE z-loss
  * of log p̃ is 0 by construction: use it with plain routers.) W_s is the router's own variable
  * "<layer>.moe.sim.ws" [dMax, dMax] (a width-d subnet uses its top-left [d, d]), lowered to the graph as
- * MoEOp.similarity, which the graph reference, runSubnetLayers and ONNX apply with `mixedLogits`.
+ * MoEOp.similarity, which the graph reference and ONNX apply with `mixedLogits`.
  */
 import * as tf from '@tensorflow/tfjs';
 import type { SimilarityRouting } from '../../space/routing/similarity.js';

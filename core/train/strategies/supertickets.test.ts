@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { Dataset } from '../../data/Dataset.js';
-import { buildSupernet, subnetWeights } from '../../nn/Supernet.js';
+import { buildSupernet, subnetGraph } from '../../nn/Supernet.js';
 import { TrainConfig } from '../../protocol/protocol.js';
 import { largestArch, sampleArch } from '../../space/archCodec.js';
 import { createRng } from '../../space/rng.js';
@@ -110,11 +110,11 @@ describe("strategy 'supertickets'", () => {
     }
     // A subnet's exported weights are the sliced ticket: zero exactly where the sliced mask is.
     const arch = sampleArch(space, createRng(4));
-    const layers = subnetWeights(net, arch);
-    const first = layers[0] as { kind: string; kernel: { shape: number[]; data: Float32Array } };
-    const [rows, cols] = first.kernel.shape;
+    const first = subnetGraph(net, arch).ops.flatMap((o) => (o.op === 'residual' ? o.body : [o])).find((o) => o.op === 'dense');
+    if (first?.op !== 'dense') throw new Error('no dense op');
+    const { inDim: rows, outDim: cols, kernel } = first.weights;
     const full = decodeMask(state.masks['s1.b0.dense.kernel']!.bits, 2 * 16);
-    for (let r = 0; r < rows!; r++) for (let c = 0; c < cols!; c++) expect(first.kernel.data[r * cols! + c] === 0).toBe(full[r * 16 + c] === 0);
+    for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) expect(kernel[r * cols + c] === 0).toBe(full[r * 16 + c] === 0);
     net.dispose();
   });
 
