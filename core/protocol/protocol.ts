@@ -276,6 +276,22 @@ export const MetricPoint = z.object({
 export type MetricPoint = z.infer<typeof MetricPoint>;
 
 /** Class × expert routing counts on a held-out batch, and for 2-D data the plane coloured by expert. */
+/**
+ * Mixture-of-Supernets (core/train/archMixing.ts): per architecture-routed block, probe architectures' features
+ * (`features` labels, in [0, 1]) and mixing weights α, and the Pearson correlation [feature][set] across them.
+ */
+export const ArchMixing = z.object({
+  features: z.array(z.string()),
+  blocks: z.array(
+    z.object({
+      block: z.string(),
+      archs: z.array(z.object({ features: z.array(z.number()), alpha: z.array(z.number()) })),
+      correlation: z.array(z.array(z.number())),
+    }),
+  ),
+});
+export type ArchMixing = z.infer<typeof ArchMixing>;
+
 export const Specialization = z.object({
   step: z.number().int(),
   classNames: z.array(z.string()),
@@ -306,6 +322,8 @@ export const Specialization = z.object({
   selfContrast: z
     .array(z.object({ beta: z.number(), accuracy: z.number(), n: z.number().int(), ci95: z.tuple([z.number(), z.number()]), split: z.string() }))
     .optional(),
+  /** Mixture-of-Supernets blocks (core/train/archMixing.ts): mixing weights against the architecture features. */
+  archMixing: ArchMixing.optional(),
   /** MomentumSMoE blocks (core/train/noiseRobustness.ts): accuracy under input noise σ, momentum on and off. */
   noiseRobustness: z
     .array(

@@ -10,6 +10,7 @@ import type { Specialization } from '../protocol/protocol.js';
 import type { Arch } from '../space/SearchSpace.js';
 import { createRng } from '../space/rng.js';
 import type { SelfContrastNet } from '../nn/selfContrast.js';
+import { archMixingReport } from './archMixing.js';
 import { noiseRobustness } from './noiseRobustness.js';
 import { prototypePlane, type PrototypePlane } from './prototypePlane.js';
 import { selfContrastSweep } from './selfContrastSweep.js';
@@ -108,6 +109,9 @@ export async function computeSpecialization(
     });
   }
   const spec: Specialization = { step, classNames: ds.classNames, layers };
+  // Mixture-of-Supernets: which architecture features steer each block's weight mixture.
+  const mixing = archMixingReport(net);
+  if (mixing) spec.archMixing = mixing;
   // Issue 13's inference-side views on the same held-out samples: SCMoE's accuracy against β, and
   // MomentumSMoE's accuracy under input noise with momentum on and off (classification data only).
   const withMoE = net as Partial<SelfContrastNet>;

@@ -5,6 +5,7 @@ import { LineChart } from '../charts/LineChart.js';
 import { MatrixView } from '../charts/MatrixView.js';
 import { normaliseCoactivation, normaliseColumns, normaliseRows } from '../charts/matrix.js';
 import { useFrameValue } from '../components/hooks.js';
+import { ArchMixingPanel } from './ArchMixingPanel.js';
 
 type Norm = 'row' | 'column';
 
@@ -163,6 +164,7 @@ export function SpecializationPanel() {
         {norm === 'row' ? 'Each row: where a class is routed.' : 'Each column: which classes an expert serves.'}
       </p>
       <InferenceChecks spec={spec} />
+      <ArchMixingPanel mixing={spec.archMixing} />
       <div className="spec-layers">
         {spec.layers.map((l, li) => {
           const id = l.layer.replace(/[^\w-]/g, '_');

@@ -1,0 +1,59 @@
+/**
+ * Mixture-of-Supernets' view data (issue 13: "architecture feature × mixing weight"): for probe
+ * architectures (the smallest, the largest and seeded samples), each architecture-routed block's mixing
+ * weights α(a) (core/nn/blocks/archMixture.ts) beside the architecture features a, and per block the Pearson
+ * correlation of every feature with every set's weight across the probes — which architectural choice
+ * steers the router towards which weight set.
+ */
+import type { BlockInstance } from '../nn/blocks/block.js';
+import type { Supernet } from '../nn/types.js';
+import type { ArchMixing } from '../protocol/protocol.js';
+import { largestArch, sampleArch, smallestArch } from '../space/archCodec.js';
+import { archFeatureLabels, archFeatures } from '../space/archFeatures.js';
+import { createRng } from '../space/rng.js';
+
+/** A block that mixes its weights by the architecture (the dense block with `archMixture`). */
+interface MixingBlock {
+  name: string;
+  mixingWeights(a: readonly number[]): number[] | null;
+}
+
+/** Pearson correlation of two equally long series; 0 where either is constant. */
+export function pearson(x: readonly number[], y: readonly number[]): number {
+  const n = x.length;
+  const mx = x.reduce((s, v) => s + v, 0) / n;
+  const my = y.reduce((s, v) => s + v, 0) / n;
+  let sxy = 0;
+  let sxx = 0;
+  let syy = 0;
+  for (let i = 0; i < n; i++) {
+    sxy += (x[i]! - mx) * (y[i]! - my);
+    sxx += (x[i]! - mx) ** 2;
+    syy += (y[i]! - my) ** 2;
+  }
+  return sxx > 0 && syy > 0 ? sxy / Math.sqrt(sxx * syy) : 0;
+}
+
+/** The report, or undefined when the supernet has no architecture-routed block. */
+export function archMixingReport(net: Supernet, probes = 30, seed = 7): ArchMixing | undefined {
+  const blocks = ((net as { blocks?: BlockInstance[][] }).blocks ?? []).flat() as unknown as Partial<MixingBlock>[];
+  const space = net.space;
+  const mixing = blocks.filter((b): b is MixingBlock => typeof b.mixingWeights === 'function' && b.mixingWeights(archFeatures(space, smallestArch(space))) !== null);
+  if (mixing.length === 0) return undefined;
+  const rng = createRng(seed);
+  const archs = [smallestArch(space), largestArch(space), ...Array.from({ length: probes }, () => sampleArch(space, rng))];
+  const features = archs.map((a) => archFeatures(space, a));
+  const labels = archFeatureLabels(space);
+  return {
+    features: labels,
+    blocks: mixing.map((b) => {
+      const alpha = features.map((f) => b.mixingWeights(f)!);
+      const sets = alpha[0]!.length;
+      return {
+        block: b.name,
+        archs: features.map((f, i) => ({ features: f, alpha: alpha[i]! })),
+        correlation: labels.map((_, i) => Array.from({ length: sets }, (_, k) => pearson(features.map((f) => f[i]!), alpha.map((a) => a[k]!)))),
+      };
+    }),
+  };
+}
