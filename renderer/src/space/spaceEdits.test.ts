@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { routingDescriptors } from '../../../core/space/routing/registry.js';
 import { SearchSpace } from '../../../core/space/SearchSpace.js';
 import {
   addStage,
@@ -45,8 +46,10 @@ describe('space edits', () => {
       const withMode = setIn(doc, ['stages', 1, 'block', 'routing'], defaultRouting(mode));
       expect(SearchSpace.safeParse(withMode).success).toBe(true);
     }
-    // The menu is the core's registry: a router registered there (MixER) appears without an editor edit.
-    expect(ROUTING_MODES).toEqual(['topk', 'topp', 'expert-choice', 'smoe-dropout', 'mixer']);
+    // The menu is the core's registry: every registered router (MixER, RMoE, …) appears without an editor
+    // edit, in registration order, and the editor offers nothing the registry lacks.
+    expect(ROUTING_MODES).toEqual(Object.keys(routingDescriptors));
+    expect(ROUTING_MODES).toContain('mixer');
     expect(stageSummary(setIn(doc, ['stages', 1, 'block', 'routing'], defaultRouting('mixer')).stages[1]!)).toContain('MixER top-1');
     const conv = setBlockType(doc, 0, 'conv');
     expect(conv.stages[0]!.block.type).toBe('conv');
