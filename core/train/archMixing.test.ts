@@ -37,7 +37,7 @@ describe('architecture feature × mixing weight', () => {
   it('α per probe arch from the block, correlations independent, in the specialization snapshot', async () => {
     const space = withMixture();
     const net = buildSupernet(space, { seed: 4 });
-    const r = archMixingReport(net, 20)!;
+    const r = (await archMixingReport(net, 20))!;
     expect(r.features).toEqual(['stem.depth', 'stem.b0.width', 'stem.b1.width', 'moe.b0.hidden']);
     // One mixing block per dense position of the stem (depth up to 2).
     expect(r.blocks.map((b) => b.block)).toEqual(['stem.b0', 'stem.b1']);
@@ -59,9 +59,9 @@ describe('architecture feature × mixing weight', () => {
     net.dispose();
   });
 
-  it('none without architecture-routed blocks', () => {
+  it('none without architecture-routed blocks', async () => {
     const net = buildSupernet(SearchSpace.parse(spiralsWith({ mode: 'topk', k: 2 })), { seed: 1 });
-    expect(archMixingReport(net)).toBeUndefined();
+    expect(await archMixingReport(net)).toBeUndefined();
     net.dispose();
   });
 });

@@ -6,6 +6,7 @@
  * steers the router towards which weight set.
  */
 import type { BlockInstance } from '../nn/blocks/block.js';
+import { readVariablesForSlicing } from '../nn/moe/MoELayer.js';
 import type { Supernet } from '../nn/types.js';
 import type { ArchMixing } from '../protocol/protocol.js';
 import { largestArch, sampleArch, smallestArch } from '../space/archCodec.js';
@@ -16,6 +17,8 @@ import { createRng } from '../space/rng.js';
 interface MixingBlock {
   name: string;
   mixingWeights(a: readonly number[]): number[] | null;
+  /** Non-null where the block has the option. */
+  mixture: unknown;
 }
 
 /** Pearson correlation of two equally long series; 0 where either is constant. */
@@ -34,12 +37,16 @@ export function pearson(x: readonly number[], y: readonly number[]): number {
   return sxx > 0 && syy > 0 ? sxy / Math.sqrt(sxx * syy) : 0;
 }
 
-/** The report, or undefined when the supernet has no architecture-routed block. */
-export function archMixingReport(net: Supernet, probes = 30, seed = 7): ArchMixing | undefined {
+/**
+ * The report, or undefined when the supernet has no architecture-routed block. Async: the routers' weights
+ * are read to the host first (WebGPU under Node has no synchronous read-back).
+ */
+export async function archMixingReport(net: Supernet, probes = 30, seed = 7): Promise<ArchMixing | undefined> {
   const blocks = ((net as { blocks?: BlockInstance[][] }).blocks ?? []).flat() as unknown as Partial<MixingBlock>[];
   const space = net.space;
-  const mixing = blocks.filter((b): b is MixingBlock => typeof b.mixingWeights === 'function' && b.mixingWeights(archFeatures(space, smallestArch(space))) !== null);
+  const mixing = blocks.filter((b): b is MixingBlock => typeof b.mixingWeights === 'function' && !!b.mixture);
   if (mixing.length === 0) return undefined;
+  await readVariablesForSlicing([...net.namedVariables()].filter(([name]) => name.includes('.dense.mos.')).map(([, v]) => v));
   const rng = createRng(seed);
   const archs = [smallestArch(space), largestArch(space), ...Array.from({ length: probes }, () => sampleArch(space, rng))];
   const features = archs.map((a) => archFeatures(space, a));

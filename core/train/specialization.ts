@@ -110,7 +110,7 @@ export async function computeSpecialization(
   }
   const spec: Specialization = { step, classNames: ds.classNames, layers };
   // Mixture-of-Supernets: which architecture features steer each block's weight mixture.
-  const mixing = archMixingReport(net);
+  const mixing = await archMixingReport(net);
   if (mixing) spec.archMixing = mixing;
   // Issue 13's inference-side views on the same held-out samples: SCMoE's accuracy against β, and
   // MomentumSMoE's accuracy under input noise with momentum on and off (classification data only).
