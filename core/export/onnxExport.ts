@@ -13,7 +13,8 @@ import { MASKED_LOGIT } from '../nn/moe/routers.js';
 export const ONNX_OPSET = 17;
 export const ONNX_IR_VERSION = 8;
 
-type Layout = 'vector' | 'nhwc' | 'nchw';
+/** 'sequence': [N, T, d], dense and MoE ops act on every token. */
+type Layout = 'vector' | 'sequence' | 'nhwc' | 'nchw';
 
 function f32Tensor(name: string, dims: number[], data: Float32Array | number[]): OnnxTensor {
   const arr = data instanceof Float32Array ? data : Float32Array.from(data);
@@ -350,6 +351,10 @@ function emit(g: GraphBuilder, x: string, layout: Layout, ops: readonly SubnetOp
         x = g.one('Flatten', [g.one('GlobalAveragePool', [x], [], o.name)], [attrInt('axis', 1)], o.name);
         layout = 'vector';
         break;
+      case 'tokenMean':
+        x = g.one('ReduceMean', [x], [attrInts('axes', [1]), attrInt('keepdims', 0)], o.name);
+        layout = 'vector';
+        break;
       case 'flatten':
         if (layout === 'nchw') x = g.one('Transpose', [x], [attrInts('perm', [0, 2, 3, 1])], 'to_nhwc');
         x = g.one('Flatten', [x], [attrInt('axis', 1)], o.name);
@@ -361,7 +366,8 @@ function emit(g: GraphBuilder, x: string, layout: Layout, ops: readonly SubnetOp
         break;
       }
       case 'moe':
-        x = moe(g, x, o);
+        // On a sequence the op routes the N·T tokens as rows ([N, T, d] → [N·T, d] → back to x's shape).
+        x = layout === 'sequence' ? g.one('Reshape', [moe(g, g.one('Reshape', [x, g.ints([-1, o.dim])], [], `${o.name}.tokens`), o), g.one('Shape', [x], [], `${o.name}.shape`)], [], `${o.name}.seq`) : moe(g, x, o);
         break;
     }
   }
@@ -378,7 +384,7 @@ export interface OnnxExportOptions {
 export function buildOnnxModel(graph: SubnetGraph, opts: OnnxExportOptions = {}): OnnxModel {
   const g = new GraphBuilder();
   const shape = inputShapeOf(graph.input);
-  const out = emit(g, 'input', shape.length === 1 ? 'vector' : 'nhwc', graph.ops);
+  const out = emit(g, 'input', graph.input.kind === 'sequence' ? 'sequence' : shape.length === 1 ? 'vector' : 'nhwc', graph.ops);
   g.nodes.push({ name: 'logits_identity', op_type: 'Identity', input: [out.x], output: ['logits'], attribute: [] });
   const valueInfo = (name: string, dims: (number | string)[]) => ({
     name,

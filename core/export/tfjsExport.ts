@@ -365,6 +365,9 @@ function opLayers(b: Builder, x: SymbolicTensor, ops: readonly SubnetOp[]): Symb
       case 'flatten':
         x = tf.layers.flatten({ name: b.name(o.name) }).apply(x) as SymbolicTensor;
         break;
+      case 'tokenMean':
+        x = tf.layers.globalAveragePooling1d({ name: b.name(o.name) }).apply(x) as SymbolicTensor;
+        break;
       case 'residual':
         x = b.add([x, opLayers(b, x, o.body)], `${o.name}_add`);
         break;

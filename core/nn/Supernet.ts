@@ -196,8 +196,7 @@ export class ElasticSupernet implements Supernet {
       arch,
       (block, c, input) => void ops.push(...block.lower(c, input, subnet)),
       (how, name) => {
-        if (how === 'tokenMean') throw new Error(`${name}: the subnet graph has no token-mean pooling op yet (core/nn/graph/ops.ts)`);
-        ops.push({ op: how === 'gap' ? 'globalAvgPool' : 'flatten', name });
+        ops.push({ op: how === 'gap' ? 'globalAvgPool' : how, name });
       },
     );
     const n = this.space.numClasses;

@@ -178,13 +178,16 @@ export function latencyTablePath(runsDir: string, backend: string, device: strin
 export function opOutputShape(op: SubnetOp, shape: readonly number[]): number[] {
   switch (op.op) {
     case 'dense':
-      return [op.weights.outDim];
+      // On a sequence [T, d] every token: [T, out].
+      return [...shape.slice(0, -1), op.weights.outDim];
     case 'conv2d':
       return [Math.ceil(shape[0]! / op.stride), Math.ceil(shape[1]! / op.stride), op.outChannels];
     case 'globalAvgPool':
       return [shape[2]!];
     case 'flatten':
       return [shape.reduce((a, b) => a * b, 1)];
+    case 'tokenMean':
+      return [shape[shape.length - 1]!];
     default:
       return shape.slice();
   }
@@ -203,7 +206,8 @@ export function opKey(op: SubnetOp, shape: readonly number[]): string {
   const s = shape.join('x');
   switch (op.op) {
     case 'dense':
-      return `dense|${op.weights.inDim}x${op.weights.outDim}|${op.weights.bias ? 'b' : ''}`;
+      // On a sequence the work grows with the tokens: the shape joins the key (vector keys unchanged).
+      return `dense|${op.weights.inDim}x${op.weights.outDim}|${op.weights.bias ? 'b' : ''}${shape.length > 1 ? `|${s}` : ''}`;
     case 'conv2d':
       return `conv|${s}|k${op.kernelSize}|s${op.stride}|${op.outChannels}|${op.bias ? 'b' : ''}`;
     case 'batchNorm':
@@ -214,6 +218,8 @@ export function opKey(op: SubnetOp, shape: readonly number[]): string {
       return `gap|${s}`;
     case 'flatten':
       return `flatten|${s}`;
+    case 'tokenMean':
+      return `tokenMean|${s}`;
     case 'residual': {
       let inner = shape.slice();
       const keys = op.body.map((o) => {
@@ -231,7 +237,7 @@ export function opKey(op: SubnetOp, shape: readonly number[]): string {
       const { mode, ...gating } = op.gating;
       const known = new Set(['op', 'name', 'dim', 'router', 'slots', 'shared', 'gating', 'normalize']);
       const extras = Object.entries(op).filter(([k, v]) => !known.has(k) && v !== null && v !== undefined);
-      return `moe|d${op.dim}|${slots}|sh${shared}|${mode}${structureKey(gating)}|${op.normalize ? 'n' : ''}${extras.length ? `|${structureKey(Object.fromEntries(extras))}` : ''}`;
+      return `moe|d${op.dim}|${slots}|sh${shared}|${mode}${structureKey(gating)}|${op.normalize ? 'n' : ''}${extras.length ? `|${structureKey(Object.fromEntries(extras))}` : ''}${shape.length > 1 ? `|${s}` : ''}`;
     }
   }
 }

@@ -51,6 +51,16 @@ export { selectionMaskTensor as gatingMask } from '../routers/selection.js';
 /** A forward function over a batch, with the weight tensors it holds. */
 type Forward = (x: tf.Tensor) => tf.Tensor;
 
+/** A row-wise forward on a sequence batch [N, T, d]: its N·T tokens as rows, then back to [N, T, ·]. */
+function onTokens(f: Forward): Forward {
+  return (x) => {
+    if (x.rank !== 3) return f(x);
+    const [n, t, d] = x.shape as [number, number, number];
+    const y = f(tf.reshape(x, [n * t, d]));
+    return tf.reshape(y, [n, t, y.shape[1]!]);
+  };
+}
+
 /**
  * Compiles a graph into forward functions over weight tensors created once (so timing a forward pass
  * measures compute, not weight uploads). Every tensor it creates is tracked for `dispose`.
@@ -161,7 +171,7 @@ class Compiler {
   op(o: SubnetOp): Forward {
     switch (o.op) {
       case 'dense':
-        return this.dense(o.weights);
+        return onTokens(this.dense(o.weights));
       case 'conv2d': {
         const k = this.keep(tf.tensor4d(o.kernel, [o.kernelSize, o.kernelSize, o.inChannels, o.outChannels]));
         const b = o.bias ? this.keep(tf.tensor1d(o.bias)) : null;
@@ -180,12 +190,14 @@ class Compiler {
         return (x) => tf.mean(x, [1, 2]);
       case 'flatten':
         return (x) => tf.reshape(x, [x.shape[0]!, -1]);
+      case 'tokenMean':
+        return (x) => tf.mean(x, 1);
       case 'residual': {
         const body = this.ops(o.body);
         return (x) => tf.add(x, body(x));
       }
       case 'moe':
-        return this.moe(o);
+        return onTokens(this.moe(o));
     }
   }
 

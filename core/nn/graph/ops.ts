@@ -155,6 +155,12 @@ export type SubnetOp =
   | { op: 'globalAvgPool'; name: string }
   /** Row-major over NHWC, as tf.reshape flattens. */
   | { op: 'flatten'; name: string }
+  /**
+   * Sequence → vector: [N, T, d] → [N, d], the mean over the T tokens (the head of a sequence classifier,
+   * core/nn/blocks/shapes.ts convertBatch 'tokenMean'). Before it, dense and MoE ops act on every token
+   * ([N, T, d] as N·T rows, as the supernet's blocks do).
+   */
+  | { op: 'tokenMean'; name: string }
   /** x + body(x) */
   | { op: 'residual'; name: string; body: SubnetOp[] }
   | MoEOp;
