@@ -6,7 +6,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { loadDataset } from '../../data/Dataset.js';
 import { OfaSupernet } from '../../nn/OfaSupernet.js';
 import { TrainConfig, type MetricPoint } from '../../protocol/protocol.js';
-import { largestArch, smallestArch } from '../../space/archCodec.js';
+import { largestArch, smallestArch, validateArch } from '../../space/archCodec.js';
 import { listExampleSpaces } from '../../space/exampleSpaces.js';
 import { createRng } from '../../space/rng.js';
 import { SearchSpace } from '../../space/SearchSpace.js';
@@ -74,6 +74,18 @@ describe('ofa progressive shrinking', () => {
         } else if (b.type === 'dense') expect(used[si]!.w).toEqual(want(b.width, wN));
       });
     });
+  });
+
+  it('keeps dimensions it has no phase for (the bits choice) at the largest, so every sample is a valid arch', () => {
+    const space = SearchSpace.parse(listExampleSpaces().find((e) => e.id === 'fashion-moe-bits')!.space);
+    const rng = createRng(3);
+    for (const phase of OFA_PHASES) {
+      for (let i = 0; i < 20; i++) {
+        const arch = sampleInPhase(space, rng, phase);
+        expect(validateArch(space, arch)).toEqual([]);
+        expect(arch.stages.map((s) => s.blocks[0]!.bits)).toEqual([32, 32]);
+      }
+    }
   });
 
   it("plans: the largest alone in the full phase, then OFA's dynamic_batch_size sampled subnets (1, 2, 4) with the teacher's logits", async () => {

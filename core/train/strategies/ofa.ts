@@ -83,13 +83,14 @@ export function sampleInPhase(space: SearchSpace, rng: Rng, phase: OfaPhase): Ar
       const blocks: BlockChoice[] = [];
       for (let j = 0; j < depth; j++) {
         const top = largest.stages[i]!.blocks[0]!;
-        if (b.type === 'moe') blocks.push({ expertHidden: rng.pick(allowed(b.expertHidden, phase.width)) });
+        // Dimensions OFA has no phase for (bits, PR-MoE's expert counts) stay at the largest subnet's choice.
+        if (b.type === 'moe') blocks.push({ ...top, expertHidden: rng.pick(allowed(b.expertHidden, phase.width)) });
         else if (b.type === 'dense' || b.type === 'conv') {
           const ops = b.ops as readonly string[];
           // A skipped block (identity) is elastic depth.
           if (phase.depth > 1 && ops.includes('identity') && rng.pick(ops) === 'identity') blocks.push({ op: 'identity' });
-          else if (b.type === 'dense') blocks.push({ op: top.op, width: rng.pick(allowed(b.width, phase.width)) });
-          else blocks.push({ op: top.op, channels: rng.pick(allowed(b.channels, phase.width)), kernel: rng.pick(allowed(b.kernel, phase.kernel)) });
+          else if (b.type === 'dense') blocks.push({ ...top, width: rng.pick(allowed(b.width, phase.width)) });
+          else blocks.push({ ...top, channels: rng.pick(allowed(b.channels, phase.width)), kernel: rng.pick(allowed(b.kernel, phase.kernel)) });
         } else blocks.push(top);
       }
       return { depth, blocks };
