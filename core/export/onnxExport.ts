@@ -5,9 +5,10 @@
  * (top-k) or TopK + CumSum (top-p). The input is NHWC like the tfjs model; it is transposed to NCHW
  * for the convolutions and back before flattening, so both exports take the same tensors.
  */
-import { OnnxAttributeType, OnnxDataType, encodeOnnxModel, type OnnxAttribute, type OnnxModel, type OnnxNode, type OnnxTensor } from './onnxProto.js';
-import { inputShapeOf, type DenseWeights, type Ffn, type MoEOp, type SubnetGraph, type SubnetOp } from '../nn/graph/evaluate.js';
-import type { Activation } from '../space/SearchSpace.js';
+import { OnnxDataType, encodeOnnxModel, type OnnxModel } from './onnxProto.js';
+import { activation, attrFloat, attrInt, attrInts, attrString, dense, ffn, GraphBuilder } from './onnxBuilder.js';
+import { selectionWriterOf } from './selections/registry.js';
+import { inputShapeOf, type DenseWeights, type MoEOp, type SubnetGraph, type SubnetOp } from '../nn/graph/evaluate.js';
 import { MASKED_LOGIT } from '../nn/moe/routers.js';
 
 export const ONNX_OPSET = 17;
@@ -15,120 +16,6 @@ export const ONNX_IR_VERSION = 8;
 
 /** 'sequence': [N, T, d], dense and MoE ops act on every token. */
 type Layout = 'vector' | 'sequence' | 'nhwc' | 'nchw';
-
-function f32Tensor(name: string, dims: number[], data: Float32Array | number[]): OnnxTensor {
-  const arr = data instanceof Float32Array ? data : Float32Array.from(data);
-  return { name, dims, data_type: OnnxDataType.FLOAT, raw_data: new Uint8Array(arr.buffer.slice(arr.byteOffset, arr.byteOffset + arr.byteLength)) };
-}
-
-function i64Tensor(name: string, dims: number[], data: number[]): OnnxTensor {
-  const buf = new BigInt64Array(data.map((v) => BigInt(v)));
-  return { name, dims, data_type: OnnxDataType.INT64, raw_data: new Uint8Array(buf.buffer) };
-}
-
-const attrInt = (name: string, i: number): OnnxAttribute => ({ name, type: OnnxAttributeType.INT, i });
-const attrInts = (name: string, ints: number[]): OnnxAttribute => ({ name, type: OnnxAttributeType.INTS, ints });
-const attrFloat = (name: string, f: number): OnnxAttribute => ({ name, type: OnnxAttributeType.FLOAT, f });
-const attrString = (name: string, s: string): OnnxAttribute => ({ name, type: OnnxAttributeType.STRING, s: new TextEncoder().encode(s) });
-
-class GraphBuilder {
-  readonly nodes: OnnxNode[] = [];
-  readonly initializers: OnnxTensor[] = [];
-  private counter = 0;
-  private consts = new Map<string, string>();
-  /** Router logits of the last MoE op emitted, and its slot count (MoE++ gating residuals). */
-  lastLogits: { name: string; slots: number } | null = null;
-  /** RMoE chains (MoEOp.recurrent): the state the last op of each left, and its cell's initializers. */
-  readonly chains = new Map<string, { h: string; cell: { wx: string; bx: string; wh: string; bh: string } }>();
-  /** MomentumSMoE: the buffer the last momentum op left, and its width. */
-  momentum: { p: string; dim: number } | null = null;
-
-  fresh(base: string): string {
-    return `${base.replace(/[^\w.]/g, '_')}__${this.counter++}`;
-  }
-
-  node(op: string, inputs: string[], attrs: OnnxAttribute[] = [], outputs = 1, base = op): string[] {
-    const outs = Array.from({ length: outputs }, () => this.fresh(base));
-    this.nodes.push({ name: this.fresh(`${base}_node`), op_type: op, input: inputs, output: outs, attribute: attrs });
-    return outs;
-  }
-
-  one(op: string, inputs: string[], attrs: OnnxAttribute[] = [], base = op): string {
-    return this.node(op, inputs, attrs, 1, base)[0]!;
-  }
-
-  /** Initializers by their data array: an array given again (an expert in every Chain-of-Experts pass) is stored once. */
-  private readonly byData = new WeakMap<Float32Array, string>();
-
-  weight(base: string, dims: number[], data: Float32Array | number[]): string {
-    const known = data instanceof Float32Array ? this.byData.get(data) : undefined;
-    if (known) return known;
-    const name = this.fresh(base);
-    this.initializers.push(f32Tensor(name, dims, data));
-    if (data instanceof Float32Array) this.byData.set(data, name);
-    return name;
-  }
-
-  scalar(v: number): string {
-    const key = `f:${v}`;
-    let n = this.consts.get(key);
-    if (!n) {
-      n = this.weight('const', [], [v]);
-      this.consts.set(key, n);
-    }
-    return n;
-  }
-
-  ints(values: number[]): string {
-    const key = `i:${values.join(',')}`;
-    let n = this.consts.get(key);
-    if (!n) {
-      n = this.fresh('ints');
-      this.initializers.push(i64Tensor(n, [values.length], values));
-      this.consts.set(key, n);
-    }
-    return n;
-  }
-
-  intScalar(v: number): string {
-    const key = `is:${v}`;
-    let n = this.consts.get(key);
-    if (!n) {
-      n = this.fresh('int');
-      this.initializers.push(i64Tensor(n, [], [v]));
-      this.consts.set(key, n);
-    }
-    return n;
-  }
-}
-
-function dense(g: GraphBuilder, x: string, w: DenseWeights, name: string): string {
-  const k = g.weight(`${name}.kernel`, [w.inDim, w.outDim], w.kernel);
-  const y = g.one('MatMul', [x, k], [], name);
-  return w.bias ? g.one('Add', [y, g.weight(`${name}.bias`, [w.outDim], w.bias)], [], name) : y;
-}
-
-function activation(g: GraphBuilder, x: string, fn: Activation, name: string): string {
-  switch (fn) {
-    case 'relu':
-      return g.one('Relu', [x], [], name);
-    case 'tanh':
-      return g.one('Tanh', [x], [], name);
-    case 'sigmoid':
-      return g.one('Sigmoid', [x], [], name);
-    case 'linear':
-      return x;
-    case 'gelu': {
-      const e = g.one('Erf', [g.one('Div', [x, g.scalar(Math.SQRT2)], [], name)], [], name);
-      const cdf = g.one('Mul', [g.scalar(0.5), g.one('Add', [g.scalar(1), e], [], name)], [], name);
-      return g.one('Mul', [x, cdf], [], name);
-    }
-  }
-}
-
-function ffn(g: GraphBuilder, x: string, f: Ffn, name: string): string {
-  return dense(g, activation(g, dense(g, x, f.up, `${name}.up`), f.activation, `${name}.act`), f.down, `${name}.down`);
-}
 
 /**
  * RMoE's router input: h = GRU(x · proj, the chain's previous state) with torch's cell — gates from one
@@ -159,32 +46,6 @@ function recurrentInput(g: GraphBuilder, x: string, rec: NonNullable<MoEOp['recu
   const next = g.one('Add', [nn, g.one('Mul', [z, g.one('Sub', [h, nn])])], [], `${n}.gru_h`);
   g.chains.set(rec.chain, { h: next, cell });
   return next;
-}
-
-/**
- * The capped expert-choice program's Dykstra iterations (core/nn/routers/cappedExpertChoice.ts
- * cappedAssignmentTensor), unrolled: the same float32 steps in the same order.
- */
-function cappedAssignmentOnnx(g: GraphBuilder, probs: string, capacity: string, cap: { maxPerToken: number; entropy: number; iterations: number }, n: string): string {
-  const sum = (t: string, axis: number, name: string) => g.one('ReduceSum', [t, g.ints([axis])], [attrInt('keepdims', 1)], name);
-  const safe = (t: string, name: string) => g.one('Max', [t, g.scalar(1e-30)], [], name);
-  const max0 = g.one('ReduceMax', [probs], [attrInts('axes', [0]), attrInt('keepdims', 1)], `${n}.cap_max`);
-  let a = g.one('Exp', [g.one('Div', [g.one('Sub', [probs, max0]), g.scalar(cap.entropy)])], [], `${n}.cap_a0`);
-  const ones = g.one('Add', [g.one('Mul', [probs, g.scalar(0)]), g.scalar(1)], [], `${n}.cap_ones0`);
-  let qCap = ones;
-  let qBox = ones;
-  for (let it = 0; it < cap.iterations; it++) {
-    const p = `${n}.cap${it}`;
-    a = g.one('Mul', [a, g.one('Div', [capacity, safe(sum(a, 0, `${p}.col`), `${p}.col_safe`)])], [], `${p}.rows`);
-    let y = g.one('Mul', [a, qCap], [], `${p}.y_cap`);
-    const scale = g.one('Min', [g.one('Div', [g.scalar(cap.maxPerToken), safe(sum(y, 1, `${p}.row`), `${p}.row_safe`)]), g.scalar(1)], [], `${p}.cap_scale`);
-    a = g.one('Mul', [y, scale], [], `${p}.capped`);
-    qCap = g.one('Div', [y, safe(a, `${p}.a_safe`)], [], `${p}.q_cap`);
-    y = g.one('Mul', [a, qBox], [], `${p}.y_box`);
-    a = g.one('Min', [y, g.scalar(1)], [], `${p}.box`);
-    qBox = g.one('Div', [y, safe(a, `${p}.b_safe`)], [], `${p}.q_box`);
-  }
-  return a;
 }
 
 /** An MoE op: its update (one pass or Chain-of-Experts' passes), through MomentumSMoE's buffer where it has one. */
@@ -227,48 +88,8 @@ function moePass(g: GraphBuilder, x: string, m: MoEOp, router: DenseWeights, n: 
   g.lastLogits = { name: logits, slots: s };
   // ProMoE prototypes: the scores are the cosine logits themselves (no softmax).
   const probs = m.prototype ? logits : g.one('Softmax', [logits], [attrInt('axis', -1)], `${n}.probs`);
-  const zeros = g.one('Mul', [probs, g.scalar(0)], [], `${n}.zeros`);
-  let mask: string;
-  if (m.gating.mode === 'expert-choice') {
-    // C = clamp(floor(cf·N/S + 0.5), 1, N) — floor(x + ½) is JavaScript's Math.round for x ≥ 0.
-    const nTokens = g.one('Cast', [g.one('Gather', [g.one('Shape', [probs]), g.intScalar(0)])], [attrInt('to', OnnxDataType.FLOAT)], `${n}.tokens`);
-    const c = g.one('Floor', [g.one('Add', [g.one('Mul', [nTokens, g.scalar(m.gating.capacityFactor / s)]), g.scalar(0.5)])], [], `${n}.capacity`);
-    const clamped = g.one('Min', [g.one('Max', [c, g.scalar(1)]), nTokens], [], `${n}.capacity`);
-    const kTensor = g.one('Reshape', [g.one('Cast', [clamped], [attrInt('to', OnnxDataType.INT64)]), g.ints([1])], [], `${n}.capacity`);
-    // Capped expert choice: the experts choose by the Dykstra solution A of the capped program, unrolled.
-    const cap = m.gating.cap;
-    const source = cap ? cappedAssignmentOnnx(g, probs, clamped, cap, n) : probs;
-    const byToken = g.one('Transpose', [source], [attrInts('perm', [1, 0])], `${n}.slot_major`);
-    const [values, indices] = g.node('TopK', [byToken, kTensor], [attrInt('axis', 1), attrInt('largest', 1), attrInt('sorted', 1)], 2, `${n}.choose`);
-    const ones = g.one('Add', [g.one('Mul', [values!, g.scalar(0)]), g.scalar(1)], [], `${n}.ones`);
-    const zerosT = g.one('Mul', [byToken, g.scalar(0)], [], `${n}.zeros_t`);
-    mask = g.one('Transpose', [g.one('ScatterElements', [zerosT, indices!, ones], [attrInt('axis', 1)])], [attrInts('perm', [1, 0])], `${n}.mask`);
-    if (cap) {
-      // A token still above the cap keeps its b chosen slots of largest A (unchosen ranked below: A ≤ 1 < 2).
-      const ranked = g.one('Sub', [g.one('Add', [source, g.one('Mul', [mask, g.scalar(2)])]), g.scalar(2)], [], `${n}.cap_rank`);
-      const [kept, keptIdx] = g.node('TopK', [ranked, g.ints([Math.min(cap.maxPerToken, s)])], [attrInt('axis', -1), attrInt('largest', 1), attrInt('sorted', 1)], 2, `${n}.cap_keep`);
-      const keepOnes = g.one('Add', [g.one('Mul', [kept!, g.scalar(0)]), g.scalar(1)], [], `${n}.cap_ones`);
-      mask = g.one('Mul', [mask, g.one('ScatterElements', [zeros, keptIdx!, keepOnes], [attrInt('axis', 1)])], [], `${n}.mask`);
-    }
-  } else if (m.gating.mode === 'topk') {
-    const k = Math.min(m.gating.k, s);
-    // Auxiliary-loss-free balancing: rank by probs + bias; the gates below stay the probabilities.
-    const scores = m.gating.bias ? g.one('Add', [probs, g.weight(`${n}.select_bias`, [1, s], m.gating.bias)], [], `${n}.scores`) : probs;
-    const [values, indices] = g.node('TopK', [scores, g.ints([k])], [attrInt('axis', -1), attrInt('largest', 1), attrInt('sorted', 1)], 2, `${n}.topk`);
-    const ones = g.one('Add', [g.one('Mul', [values!, g.scalar(0)]), g.scalar(1)], [], `${n}.ones`);
-    mask = g.one('ScatterElements', [zeros, indices!, ones], [attrInt('axis', 1)], `${n}.mask`);
-  } else {
-    const [values, indices] = g.node('TopK', [probs, g.ints([s])], [attrInt('axis', -1), attrInt('largest', 1), attrInt('sorted', 1)], 2, `${n}.sort`);
-    // Mass ranked above each sorted position: exclusive cumulative sum.
-    const above = g.one('CumSum', [values!, g.intScalar(1)], [attrInt('exclusive', 1)], `${n}.above`);
-    let keep = g.one('Cast', [g.one('Less', [above, g.scalar(m.gating.p)])], [attrInt('to', OnnxDataType.FLOAT)], `${n}.keep`);
-    const maxK = m.gating.maxK;
-    if (maxK < s) {
-      const rankMask = g.weight(`${n}.maxk`, [1, s], Array.from({ length: s }, (_, r) => (r < maxK ? 1 : 0)));
-      keep = g.one('Mul', [keep, rankMask], [], `${n}.keep`);
-    }
-    mask = g.one('ScatterElements', [zeros, indices!, keep], [attrInt('axis', 1)], `${n}.mask`);
-  }
+  // The selection op's writer (./selections/).
+  const mask = selectionWriterOf(m.gating).onnx(g, probs, m.gating, s, n);
   let gate = g.one('Mul', [probs, mask], [], `${n}.gate`);
   if (m.normalize) {
     // Renormalised over the chosen slots that compute (null slots left out) as a masked softmax of the

@@ -22,96 +22,13 @@
 import * as tf from '@tensorflow/tfjs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { inputShapeOf, type DenseWeights, type Ffn, type MoEOp, type SubnetGraph, type SubnetOp } from '../nn/graph/evaluate.js';
+import { inputShapeOf, type DenseWeights, type MoEOp, type SubnetGraph, type SubnetOp } from '../nn/graph/evaluate.js';
+import { Builder, ffn, MASK_BIG, UnsupportedExportError } from './tfjsBuilder.js';
+import { selectionWriterOf } from './selections/registry.js';
 
-/** 2^100: exact scaling for the comparison layers (see the module comment). */
-const K_CMP = 2 ** 100;
-const MASK_BIG = 1e9;
+export { UnsupportedExportError };
 
 type SymbolicTensor = tf.SymbolicTensor;
-
-interface Pending {
-  layer: tf.layers.Layer;
-  weights: () => tf.Tensor[];
-}
-
-class Builder {
-  readonly pending: Pending[] = [];
-  private used = new Set<string>();
-  /** Router logits of the last MoE op built, and its slot count (MoE++ gating residuals). */
-  lastLogits: { t: SymbolicTensor; slots: number } | null = null;
-
-  name(base: string): string {
-    // tfjs scopes weight names by layer name and rejects names that do not start with a letter or digit.
-    const clean = base.replace(/[^\w]/g, '_').replace(/^_+/, 'n_');
-    let n = clean;
-    for (let i = 1; this.used.has(n); i++) n = `${clean}_${i}`;
-    this.used.add(n);
-    return n;
-  }
-
-  /** RMoE chains (core/nn/graph/ops.ts MoEOp.recurrent): the state the last op of each left, and its cell. */
-  readonly chains = new Map<string, { h: SymbolicTensor; cell: (xp: SymbolicTensor, h: SymbolicTensor) => SymbolicTensor }>();
-  /** MomentumSMoE: the buffer the last momentum op left, and its width. */
-  momentum: { p: SymbolicTensor; dim: number } | null = null;
-
-  /** A Dense layer whose weights are set once the model is built. */
-  dense(x: SymbolicTensor, w: DenseWeights, name: string, activation?: string, trainable = true): SymbolicTensor {
-    return this.denseLayer(w, name, activation, trainable).apply(x) as SymbolicTensor;
-  }
-
-  /** The Dense layer of `dense`, to apply more than once (its weights shared: RMoE's GRU cell). */
-  denseLayer(w: DenseWeights, name: string, activation?: string, trainable = true): tf.layers.Layer {
-    const layer = tf.layers.dense({
-      units: w.outDim,
-      useBias: w.bias !== null,
-      activation: (activation ?? 'linear') as never,
-      name: this.name(name),
-      trainable,
-    });
-    this.pending.push({
-      layer,
-      weights: () => [tf.tensor2d(w.kernel, [w.inDim, w.outDim]), ...(w.bias ? [tf.tensor1d(w.bias)] : [])],
-    });
-    return layer;
-  }
-
-  /** A fixed linear map (comparison and routing plumbing): kernel [inDim, outDim], optional bias. */
-  fixed(x: SymbolicTensor, kernel: Float32Array, inDim: number, outDim: number, bias: Float32Array | null, name: string): SymbolicTensor {
-    return this.dense(x, { kernel, bias, inDim, outDim }, name, undefined, false);
-  }
-
-  clip01(x: SymbolicTensor, name: string): SymbolicTensor {
-    return tf.layers.reLU({ maxValue: 1, name: this.name(name) }).apply(x) as SymbolicTensor;
-  }
-
-  add(xs: SymbolicTensor[], name: string): SymbolicTensor {
-    if (xs.length === 1) return xs[0]!;
-    return tf.layers.add({ name: this.name(name) }).apply(xs) as SymbolicTensor;
-  }
-
-  multiply(a: SymbolicTensor, b: SymbolicTensor, name: string): SymbolicTensor {
-    return tf.layers.multiply({ name: this.name(name) }).apply([a, b]) as SymbolicTensor;
-  }
-}
-
-/** Each expert's two Dense layers, made once per graph (Chain-of-Experts passes apply them again). */
-const ffnLayers = new WeakMap<Builder, Map<Ffn, [tf.layers.Layer, tf.layers.Layer]>>();
-
-function ffn(b: Builder, x: SymbolicTensor, f: Ffn, name: string): SymbolicTensor {
-  let made = ffnLayers.get(b);
-  if (!made) ffnLayers.set(b, (made = new Map()));
-  let layers = made.get(f);
-  if (!layers) made.set(f, (layers = [b.denseLayer(f.up, `${name}_up`, f.activation), b.denseLayer(f.down, `${name}_down`)]));
-  return layers[1].apply(layers[0].apply(x)) as SymbolicTensor;
-}
-
-export class UnsupportedExportError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'UnsupportedExportError';
-  }
-}
 
 /** Columns [i·H, (i+1)·H) of a dense map (and of its bias): one gate of a packed [r | z | n] GRU product. */
 function gateColumns(w: DenseWeights, i: number): DenseWeights {
@@ -184,11 +101,8 @@ function moeUpdate(b: Builder, x: SymbolicTensor, m: MoEOp): SymbolicTensor {
 
 function moePass(b: Builder, x: SymbolicTensor, m: MoEOp, router: DenseWeights, n: string): SymbolicTensor {
   const s = m.slots.length;
-  if (m.gating.mode === 'expert-choice') {
-    throw new UnsupportedExportError(
-      `${n}: expert-choice routing picks tokens across the batch, which a tfjs LayersModel (per-sample layers) cannot express; export it as ONNX`,
-    );
-  }
+  const selection = selectionWriterOf(m.gating);
+  if (!selection.tfjs) throw new UnsupportedExportError(`${n}: ${selection.tfjsUnsupported ?? `no tfjs writer for the '${m.gating.mode}' selection`}`);
   if (m.prototype) {
     throw new UnsupportedExportError(`${n}: ProMoE prototypical routing reads the L2-normalised input, which no built-in tfjs layer computes; export it as ONNX`);
   }
@@ -197,7 +111,6 @@ function moePass(b: Builder, x: SymbolicTensor, m: MoEOp, router: DenseWeights, 
       `${n}: similarity-aware routing mixes the router distribution over the rows of the batch, which a tfjs LayersModel (per-sample layers) cannot express; export it as ONNX`,
     );
   }
-  const gating = m.gating;
   let logits = b.dense(m.recurrent ? recurrentInput(b, x, m.recurrent, n) : x, router, `${n}_router`);
   if (m.gateResidual && b.lastLogits && b.lastLogits.slots === s) {
     logits = b.add([logits, b.dense(b.lastLogits.t, m.gateResidual, `${n}_gate_residual`)], `${n}_logits`);
@@ -205,65 +118,9 @@ function moePass(b: Builder, x: SymbolicTensor, m: MoEOp, router: DenseWeights, 
   b.lastLogits = { t: logits, slots: s };
   const probs = tf.layers.softmax({ axis: -1, name: b.name(`${n}_probs`) }).apply(logits) as SymbolicTensor;
 
-  let mask: SymbolicTensor;
-  if (s === 1) {
-    // One slot: always selected (k ≥ 1; top-p keeps the first slot since nothing ranks above it).
-    mask = b.fixed(probs, new Float32Array([0]), 1, 1, new Float32Array([1]), `${n}_mask`);
-  } else {
-    // Pairwise comparisons c_(i,j) = [p_j > p_i] for i < j.
-    const pairs: [number, number][] = [];
-    for (let i = 0; i < s; i++) for (let j = i + 1; j < s; j++) pairs.push([i, j]);
-    const cmpK = new Float32Array(s * pairs.length);
-    pairs.forEach(([i, j], c) => {
-      cmpK[j * pairs.length + c] = K_CMP;
-      cmpK[i * pairs.length + c] = -K_CMP;
-    });
-    // A biased top-k (auxiliary-loss-free balancing) compares p + b: the bias enters as the map's offsets.
-    const sb = gating.mode === 'topk' ? gating.bias : undefined;
-    const cmpB = sb ? Float32Array.from(pairs, ([i, j]) => K_CMP * (sb[j]! - sb[i]!)) : null;
-    const cmp = b.clip01(b.fixed(probs, cmpK, s, pairs.length, cmpB, `${n}_cmp_diff`), `${n}_cmp`);
-    // rank_i = Σ_{j>i} c_(i,j) + Σ_{j<i} (1 − c_(j,i))
-    const rankK = new Float32Array(pairs.length * s);
-    const rankB = new Float32Array(s);
-    pairs.forEach(([i, j], c) => {
-      rankK[c * s + i] += 1;
-      rankK[c * s + j] -= 1;
-      rankB[j] += 1;
-    });
-    const rank = b.fixed(cmp, rankK, pairs.length, s, rankB, `${n}_rank`);
-    const rankMask = (limit: number, name: string) => {
-      const eye = new Float32Array(s * s);
-      for (let i = 0; i < s; i++) eye[i * s + i] = -1;
-      return b.clip01(b.fixed(rank, eye, s, s, new Float32Array(s).fill(limit), `${name}_lin`), name);
-    };
-    if (gating.mode === 'topk') {
-      mask = rankMask(Math.min(gating.k, s), `${n}_mask`);
-    } else {
-      // beats[i·s + j] = [slot j ranks above slot i]
-      const beatsK = new Float32Array(pairs.length * s * s);
-      const beatsB = new Float32Array(s * s);
-      pairs.forEach(([i, j], c) => {
-        beatsK[c * s * s + (i * s + j)] = 1; // j above i  ⇔ p_j > p_i
-        beatsK[c * s * s + (j * s + i)] = -1; // i above j ⇔ not (p_j > p_i)
-        beatsB[j * s + i] = 1;
-      });
-      const beats = b.fixed(cmp, beatsK, pairs.length, s * s, beatsB, `${n}_beats`);
-      const tileK = new Float32Array(s * s * s);
-      for (let i = 0; i < s; i++) for (let j = 0; j < s; j++) tileK[j * s * s + (i * s + j)] = 1;
-      const tiled = b.fixed(probs, tileK, s, s * s, null, `${n}_ptile`);
-      const weighted = b.multiply(beats, tiled, `${n}_above_p`);
-      const sumK = new Float32Array(s * s * s);
-      for (let i = 0; i < s; i++) for (let j = 0; j < s; j++) sumK[(i * s + j) * s + i] = 1;
-      const above = b.fixed(weighted, sumK, s * s, s, null, `${n}_mass_above`);
-      const thrK = new Float32Array(s * s);
-      for (let i = 0; i < s; i++) thrK[i * s + i] = -K_CMP;
-      const pMask = b.clip01(b.fixed(above, thrK, s, s, new Float32Array(s).fill(K_CMP * gating.p), `${n}_pmask_lin`), `${n}_pmask`);
-      if (gating.maxK < s) {
-        const kMask = rankMask(gating.maxK, `${n}_kmask`);
-        mask = tf.layers.minimum({ name: b.name(`${n}_mask`) }).apply([pMask, kMask]) as SymbolicTensor;
-      } else mask = pMask;
-    }
-  }
+  // One slot: always selected (k ≥ 1; top-p keeps the first slot since nothing ranks above it); else the
+  // selection op's writer (./selections/).
+  const mask = s === 1 ? b.fixed(probs, new Float32Array([0]), 1, 1, new Float32Array([1]), `${n}_mask`) : selection.tfjs(b, probs, m.gating, s, n);
 
   let gate: SymbolicTensor;
   if (m.normalize) {
