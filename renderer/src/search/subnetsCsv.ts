@@ -9,7 +9,7 @@ import { describeArch } from './objectives.js';
  */
 export function subnetsCsv(evaluated: readonly EvaluatedSubnet[], front: readonly number[]): string {
   const onFront = new Set(front);
-  const header = ['id', 'generation', 'accuracy', 'split', 'n', 'ci95_low', 'ci95_high', 'latency_ms', 'latency_lut_ms', 'params', 'flops', 'feasible', 'on_front', 'rank', 'arch', 'vector'];
+  const header = ['id', 'generation', 'accuracy', 'split', 'n', 'ci95_low', 'ci95_high', 'latency_ms', 'latency_lut_ms', 'params', 'flops', 'bits', 'feasible', 'on_front', 'rank', 'arch', 'vector'];
   const rows = [...evaluated]
     .sort((a, b) => a.id - b.id)
     .map((s) => [
@@ -24,6 +24,7 @@ export function subnetsCsv(evaluated: readonly EvaluatedSubnet[], front: readonl
       s.latencyLutMs,
       s.params,
       s.flops,
+      s.bits,
       s.feasible,
       onFront.has(s.id),
       s.rank,
