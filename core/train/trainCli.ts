@@ -31,7 +31,8 @@ const TRAIN_USAGE = `Usage: switchyard train <space.json> [flags]
   --data spirals|gaussians|fashion-mnist[:DIR]|text[:DIR]|sequence-tasks
                        dataset (default: spirals for 2-D inputs, fashion-mnist otherwise); text reads a folder of
                        .txt or fortune files (default /usr/share/games/fortunes)
-  --limit N            use only the first N training images (fashion-mnist) or characters per split (text)
+  --limit N            use only the first N training images (fashion-mnist), characters per split (text) or
+                       N samples in all (sequence-tasks, at least 64)
   --steps N            training steps (default 500)
   --batch N            batch size (default 128)
   --lr X               learning rate (default 0.003)
@@ -102,7 +103,8 @@ export function parseDataFlag(value: string | undefined, space: SearchSpace, fla
     case 'sequence-tasks': {
       // A sample is 2n tokens (n letters, <sep>, n − 1 answer letters as input) over symbols + 1 ids.
       const tokens = space.input.kind === 'tokens' ? space.input : { length: 16, vocab: 11 };
-      return { kind: 'sequence-tasks', tasks: ['copy', 'reverse', 'sort'], length: Math.max(2, Math.floor(tokens.length / 2)), symbols: Math.min(26, tokens.vocab - 1), samples: 6000, seed };
+      const samples = flags.limit ? Math.max(64, flags.limit) : 6000;
+      return { kind: 'sequence-tasks', tasks: ['copy', 'reverse', 'sort'], length: Math.max(2, Math.floor(tokens.length / 2)), symbols: Math.min(26, tokens.vocab - 1), samples, seed };
     }
     default:
       throw new ProtocolError('invalid', `--data: unknown dataset "${kind}" (use spirals, gaussians, fashion-mnist[:DIR], text[:DIR] or sequence-tasks)`, [
