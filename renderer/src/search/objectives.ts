@@ -44,7 +44,7 @@ export function frontPoints(evaluated: readonly EvaluatedSubnet[], front: readon
   return evaluated.filter((s) => ids.has(s.id)).sort((a, b) => objectiveValue(a, x) - objectiveValue(b, x));
 }
 
-/** One-line description of a subnet's architecture: `d2[64,32] | d1[e128]`. */
+/** One-line description of a subnet's architecture: `d2[64,32] | d1[e128]` (`×4`: an MoE block's PR-MoE expert count). */
 export function describeArch(s: Pick<EvaluatedSubnet, 'arch'>): string {
   return s.arch.stages
     .map(
@@ -52,7 +52,7 @@ export function describeArch(s: Pick<EvaluatedSubnet, 'arch'>): string {
         `d${st.depth}[` +
         st.blocks
           .map((b) =>
-            [b.op && b.op !== 'dense' && b.op !== 'conv' ? b.op : null, b.width, b.channels && `${b.channels}c`, b.kernel && `k${b.kernel}`, b.expertHidden && `e${b.expertHidden}`]
+            [b.op && b.op !== 'dense' && b.op !== 'conv' ? b.op : null, b.width, b.channels && `${b.channels}c`, b.kernel && `k${b.kernel}`, b.expertHidden && `e${b.expertHidden}`, b.experts && `×${b.experts}`]
               .filter((v) => v !== null && v !== undefined)
               .join(' '),
           )
