@@ -379,6 +379,30 @@ export function createFakeCore(opts: { stepsPerTick?: number; tickMs?: number } 
       return result;
     },
     'compress.list': async ({ runId }) => (get(runId), compressions.get(runId) ?? []),
+    // Token views: a fixed English text routed by character code (expert (c + l) mod E, the next one second), so
+    // the e2e can check the colouring and the hover gates by hand.
+    'run.tokenRouting': async (req) => {
+      get(req.runId);
+      const E = 4;
+      const texts = ['Never trust a computer you', "can't throw out a window."];
+      const route = (c: number, t: number, l: number) => {
+        const g = 0.55 + (0.4 * ((c * 7 + t) % 10)) / 10;
+        return { experts: [(c + l) % E, (c + l + 1) % E], gates: [g, 1 - g] };
+      };
+      return {
+        runId: req.runId, arch: req.arch, split: 'val' as const, tokenKind: 'character' as const,
+        layers: ['t.b0', 't.b1'].map((layer) => ({ layer, expertNames: Array.from({ length: E }, (_, i) => `e${i}`) })),
+        sequences: texts.slice(0, req.samples).map((text, i) => ({
+          sample: (req.offset ?? 0) + i, group: null,
+          tokens: [...text].map((ch, t) => ({ id: ch.charCodeAt(0), text: ch, layers: [0, 1].map((l) => route(ch.charCodeAt(0), t, l)) })),
+        })),
+      };
+    },
+    'run.generate': async (req) => {
+      get(req.runId);
+      const text = req.temperature === 0 ? ' and the rest is silence.' : ' and then, at random, a fox.';
+      return { prompt: req.prompt, text: text.slice(0, req.maxNewTokens), tokens: [...text.slice(0, req.maxNewTokens)].map((c) => c.charCodeAt(0) % 64), unknownChars: [] };
+    },
   };
 
   return {

@@ -20,6 +20,7 @@ import { RunFollower } from '../train/RunFollower.js';
 import { exportSubnet } from '../export/exportSubnet.js';
 import { listCompressResults } from '../compress/compressRun.js';
 import { compressInChild } from '../compress/compressChild.js';
+import { generateOnRun, tokenRoutingOnRun } from '../train/tokenRoutingRun.js';
 import { EventHub, type Handlers } from './session.js';
 import { VERSION } from './version.js';
 
@@ -147,6 +148,8 @@ export async function createCore(opts: CoreOptions = {}): Promise<Core> {
     // In a child process (the CLI), as rank: the passes are synchronous JavaScript.
     'compress.run': async (req, { signal }) => compressInChild(req, { runsDir, backend: backendChoice, signal }),
     'compress.list': async ({ runId }) => listCompressResults(runsDir, runId, (m) => console.warn(m)),
+    'run.tokenRouting': async (req) => tokenRoutingOnRun(req, runsDir),
+    'run.generate': async (req) => generateOnRun(req, runsDir),
   };
 
   return {

@@ -44,6 +44,11 @@ export interface MoELayerOutput {
   routerInput?: tf.Tensor2D;
   /** [tokens, slots] 1 where the token used the slot (co-activation). */
   mask: tf.Tensor2D;
+  /**
+   * [tokens, slots] the weight each slot's output entered the token's sum with (0 where unused; shared
+   * experts 1); the token view's hover. Absent on the fused WebGPU path, whose kernel keeps its gates.
+   */
+  gates?: tf.Tensor2D;
 }
 
 export interface ForwardResult {

@@ -615,6 +615,75 @@ export const CompressResult = z.object({
 export type CompressResult = z.infer<typeof CompressResult>;
 
 
+// Token-level views (issue 12): per validation token, the experts each MoE layer chose and their gates.
+export const TokenRoutingRequest = z
+  .object({
+    runId: z.string().min(1),
+    arch: Arch,
+    /** First validation sample of the batch. */
+    offset: z.number().int().min(0).default(0),
+    /** Validation samples in the batch (one forward). */
+    samples: z.number().int().min(1).max(64).default(8),
+  })
+  .strict();
+export type TokenRoutingRequest = z.infer<typeof TokenRoutingRequest>;
+/** One token's routing in one MoE layer: the slots it used (highest gate first) and their gates. */
+export const TokenLayerRouting = z.object({ experts: z.array(z.number().int()), gates: z.array(z.number()) });
+export type TokenLayerRouting = z.infer<typeof TokenLayerRouting>;
+export const RoutedToken = z.object({
+  /** Token id (character / symbol) or patch index. */
+  id: z.number().int(),
+  /** What the view prints: the character, the symbol, or the patch's index. */
+  text: z.string(),
+  /** One entry per TokenRouting.layers, same order. */
+  layers: z.array(TokenLayerRouting),
+});
+export type RoutedToken = z.infer<typeof RoutedToken>;
+export const TokenRouting = z.object({
+  runId: z.string(),
+  arch: Arch,
+  split: z.literal('val'),
+  /** 'character' (text corpus), 'symbol' (sequence task), 'patch' (image patches). */
+  tokenKind: z.enum(['character', 'symbol', 'patch']),
+  layers: z.array(z.object({ layer: z.string(), expertNames: z.array(z.string()) })),
+  sequences: z.array(
+    z.object({
+      /** Index of the sample in the validation split. */
+      sample: z.number().int(),
+      /** The sample's group (a sequence task's hidden task), null where the data have none. */
+      group: z.string().nullable(),
+      tokens: z.array(RoutedToken),
+      /** Patches only: the grid, and each patch's pixels (patch × patch, row-major) in token order. */
+      patches: z.object({ rows: z.number().int(), cols: z.number().int(), size: z.number().int(), pixels: z.array(z.array(z.number())) }).optional(),
+    }),
+  ),
+});
+export type TokenRouting = z.infer<typeof TokenRouting>;
+/** Text from a prompt with a causal LM run (core/train/generate.ts). */
+export const GenerateRequest = z
+  .object({
+    runId: z.string().min(1),
+    arch: Arch,
+    prompt: z.string().min(1).max(4096),
+    maxNewTokens: z.number().int().min(1).max(1000).default(200),
+    /** 0 = greedy. */
+    temperature: z.number().min(0).max(10).default(0),
+    topK: z.number().int().min(0).default(0),
+    seed: z.number().int().default(1),
+  })
+  .strict();
+export type GenerateRequest = z.infer<typeof GenerateRequest>;
+export const GenerateResult = z.object({
+  prompt: z.string(),
+  /** The generated continuation only (specials such as <eod> written as their names). */
+  text: z.string(),
+  tokens: z.array(z.number().int()),
+  /** Prompt characters outside the run's vocabulary (read as <unk>). */
+  unknownChars: z.array(z.string()),
+});
+export type GenerateResult = z.infer<typeof GenerateResult>;
+
+
 // ---------------------------------------------------------------------------------------------------
 // Methods (request → response) and events (subscription → stream).
 
@@ -689,6 +758,10 @@ export const methods = {
   'compress.run': { params: CompressRequest, result: CompressResult },
   /** The run's stored compression results, newest first (the Pareto view's extra points). */
   'compress.list': { params: RunRef, result: z.array(CompressResult) },
+  /** Per validation token, each MoE layer's chosen experts and gates (one inference forward; token workloads). */
+  'run.tokenRouting': { params: TokenRoutingRequest, result: TokenRouting },
+  /** Continue a prompt with a causal language-model run's subnet (greedy or temperature sampling). */
+  'run.generate': { params: GenerateRequest, result: GenerateResult },
 } as const;
 
 export const RunEvent = z.discriminatedUnion('kind', [

@@ -472,7 +472,7 @@ export class MoELayer {
     // Null and zero experts add nothing: a token routed there simply uses less compute.
     if (residual) y = tf.add(x, y);
 
-    const report = this.report(probs, pre, mask, routed.balance, routed.entropy);
+    const report = this.report(probs, pre, mask, routed.balance, routed.entropy, gates);
     // Routers with prototypes (ProMoE) report them with the router input (the specialization view's plane).
     const protos = routerOf(routing).prototypes?.(kernel.slice([0, 0], [d, S]) as tf.Tensor2D, routing);
     if (protos) {
@@ -520,7 +520,8 @@ export class MoELayer {
   }
 
   /** The layer report, computed with tensor ops (no read-back). */
-  private report(probs: tf.Tensor2D, pre: tf.Tensor2D, mask: tf.Tensor2D, auxLoss: tf.Scalar | null, entropyOf: tf.Scalar | null): MoELayerOutput {
+  /** `gates` (column order, [T, columns]): what each slot's output was weighted by; absent on the fused path (its kernel keeps them). */
+  private report(probs: tf.Tensor2D, pre: tf.Tensor2D, mask: tf.Tensor2D, auxLoss: tf.Scalar | null, entropyOf: tf.Scalar | null, gates?: tf.Tensor2D): MoELayerOutput {
     const [T, S] = pre.shape;
     const E = this.routedExperts;
     const nShared = this.shared.length;
@@ -562,6 +563,8 @@ export class MoELayer {
       meanActive,
       topExpert,
       mask: toSlots(mask, 1, T) as tf.Tensor2D,
+      // Shared experts are always on with weight 1 (their output is added as is).
+      ...(gates ? { gates: toSlots(gates, 1, T) as tf.Tensor2D } : {}),
     };
   }
 
