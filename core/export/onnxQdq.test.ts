@@ -64,7 +64,7 @@ describe('ONNX with QuantizeLinear/DequantizeLinear for quantised experts', () =
     const dqNodes = async (a: Arch) => {
       const r = await exportSubnetFromNet(net, a, { formats: ['onnx'], outDir: await mkdtemp(join(tmpdir(), 'sy-qdq-')), checkX: x });
       expect(r.maxAbsDiff).toBeLessThan(1e-5);
-      const model = decodeOnnxModel(await readFile(r.files.find((f) => f.endsWith('.onnx'))!));
+      const model = decodeOnnxModel(await readFile(r.files.find((f) => f.endsWith('.onnx'))!)) as { graph: { node: { op_type: string }[] } };
       return model.graph.node.filter((n) => n.op_type === 'DequantizeLinear').length;
     };
     // The stem kernel + 3 experts × (up, down); the router and head stay float.
