@@ -37,8 +37,8 @@ export const conv: BlockDescriptor<ConvBlock> = {
   ops: (b) => b.ops,
   mainOp: 'conv',
   dims: (b) => [
-    { key: 'channels', values: b.channels },
-    { key: 'kernel', values: b.kernel },
+    { key: 'channels', values: b.channels, elastic: 'width' },
+    { key: 'kernel', values: b.kernel, elastic: 'kernel' },
   ],
   outWidths: (b, inW) => new Set([...(b.ops.includes('conv') ? b.channels : []), ...(b.ops.includes('identity') ? inW : [])]),
   outShape: (b, c, input) => ({ ...input, width: c.channels!, spatial: [Math.ceil(input.spatial[0] / b.stride), Math.ceil(input.spatial[1] / b.stride)] }),

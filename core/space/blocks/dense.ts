@@ -43,7 +43,7 @@ export const dense: BlockDescriptor<DenseBlock> = {
   reads: ['vector', 'sequence'],
   ops: (b) => b.ops,
   mainOp: 'dense',
-  dims: (b) => [{ key: 'width', values: b.width }, ...bitsDims(b.bits)],
+  dims: (b) => [{ key: 'width', values: b.width, elastic: 'width' }, ...bitsDims(b.bits)],
   outWidths: (b, inW) => new Set([...(b.ops.includes('dense') ? b.width : []), ...(b.ops.includes('identity') ? inW : [])]),
   outShape: (_b, c, input) => ({ ...input, width: c.width! }),
   nominalFlops: (_b, c, input) => 2 * input.width * c.width! * input.length,

@@ -97,6 +97,11 @@ export interface ChoiceDim {
   label?: string;
   /** Its letter in describeArch's short text (default the key's first letter), e.g. "h" → "h128". */
   short?: string;
+  /**
+   * The Once-for-All elastic dimension it is (progressive shrinking's width or kernel phases,
+   * core/train/strategies/ofa.ts); absent: OFA keeps it at its largest.
+   */
+  elastic?: 'width' | 'kernel';
 }
 
 export interface BlockDescriptor<B extends { type: string } = { type: string }> {

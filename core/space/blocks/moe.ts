@@ -134,7 +134,7 @@ export const moe: BlockDescriptor<MoEBlock> = {
   reads: ['vector', 'sequence'],
   routesTokens: () => true,
   mainOp: 'moe',
-  dims: (b) => [{ key: 'expertHidden', values: b.expertHidden, label: 'hidden', short: 'h' }, ...expertCountDims(b), ...bitsDims(b.bits)],
+  dims: (b) => [{ key: 'expertHidden', values: b.expertHidden, label: 'hidden', short: 'h', elastic: 'width' }, ...expertCountDims(b), ...bitsDims(b.bits)],
   // Each expert is d → hidden → d: the block keeps its input width.
   outWidths: (_b, inW) => new Set(inW),
   outShape: (_b, _c, input) => input,

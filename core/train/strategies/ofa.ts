@@ -27,6 +27,7 @@ import { channelSortPermutations, permuteVariables } from '../../nn/channelSorti
 import { OfaSupernet } from '../../nn/OfaSupernet.js';
 import type { Supernet } from '../../nn/types.js';
 import { largestArch } from '../../space/archCodec.js';
+import { describeBlock } from '../../space/blocks/registry.js';
 import type { Rng } from '../../space/rng.js';
 import type { Arch, BlockChoice, SearchSpace } from '../../space/SearchSpace.js';
 import { softCrossEntropy } from './distillation.js';
@@ -80,18 +81,21 @@ export function sampleInPhase(space: SearchSpace, rng: Rng, phase: OfaPhase): Ar
     stages: space.stages.map((stage, i) => {
       const depth = rng.pick(allowed(stage.depth, phase.depth));
       const b = stage.block;
+      const d = describeBlock(b);
       const blocks: BlockChoice[] = [];
       for (let j = 0; j < depth; j++) {
         const top = largest.stages[i]!.blocks[0]!;
-        // Dimensions OFA has no phase for (bits, PR-MoE's expert counts) stay at the largest subnet's choice.
-        if (b.type === 'moe') blocks.push({ ...top, expertHidden: rng.pick(allowed(b.expertHidden, phase.width)) });
-        else if (b.type === 'dense' || b.type === 'conv') {
-          const ops = b.ops as readonly string[];
-          // A skipped block (identity) is elastic depth.
-          if (phase.depth > 1 && ops.includes('identity') && rng.pick(ops) === 'identity') blocks.push({ op: 'identity' });
-          else if (b.type === 'dense') blocks.push({ ...top, width: rng.pick(allowed(b.width, phase.width)) });
-          else blocks.push({ ...top, channels: rng.pick(allowed(b.channels, phase.width)), kernel: rng.pick(allowed(b.kernel, phase.kernel)) });
-        } else blocks.push(top);
+        // A skipped block (identity, where the block has that op) is elastic depth.
+        const ops = d.ops?.(b) ?? [];
+        if (phase.depth > 1 && ops.includes('identity') && rng.pick(ops) === 'identity') {
+          blocks.push({ op: 'identity' });
+          continue;
+        }
+        // The descriptor's elastic dimensions (width: dense width, conv channels, MoE expert hidden; kernel: conv
+        // kernel), in codec order; the others (bits, PR-MoE's expert counts, heads) stay at the largest choice.
+        const choice: BlockChoice = { ...top };
+        for (const dim of d.dims(b)) if (dim.elastic) choice[dim.key] = rng.pick(allowed(dim.values, phase[dim.elastic]));
+        blocks.push(choice);
       }
       return { depth, blocks };
     }),

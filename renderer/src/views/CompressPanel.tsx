@@ -11,6 +11,7 @@ import { formatAccuracy } from '../../../core/protocol/accuracyInterval.js';
 import { COMPRESS_METHODS, COMPRESS_METHOD_NAMES, type CompressMethodName } from '../../../core/protocol/compressMethodNames.js';
 import type { CompressPoint, CompressResult } from '../../../core/protocol/protocol.js';
 import { largestArch } from '../../../core/space/archCodec.js';
+import { describeBlock } from '../../../core/space/blocks/registry.js';
 import { compressCurve, kibOf, retainedEnergy, valAccuracy } from '../search/compressCurve.js';
 import { core, errorText } from '../store/coreActions.js';
 import { exportZipUrl } from '../transport/downloadUrl.js';
@@ -157,7 +158,8 @@ export function CompressPanel() {
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<string | null>(null);
   const calibId = useId();
-  const hasMoE = record?.config.space.stages.some((st) => st.block.type === 'moe') ?? false;
+  // Blocks that route tokens to experts (the descriptor's routesTokens: MoE blocks, transformers with an MoE FFN).
+  const hasMoE = record?.config.space.stages.some((st) => describeBlock(st.block).routesTokens?.(st.block) ?? false) ?? false;
 
   useEffect(() => {
     setResult(null);
