@@ -81,9 +81,11 @@ function pickIndex(scores: readonly number[], highest: boolean): number {
 /** Accuracy of each subnet over the batches (training mode, no gradient: as the loss estimator scores). */
 async function measureAccuracies(net: Supernet, arches: readonly Arch[], batches: readonly { x: tf.Tensor; y: tf.Tensor1D }[]): Promise<number[]> {
   const total = batches.reduce((n, b) => n + b.y.shape[0], 0);
-  const correct = tf.tidy(() => tf.stack(arches.map((a) => tf.addN(batches.map((b) => tf.cast(correctCount(net.apply(b.x, a, { training: true }).logits, b.y), 'float32'))))));
+  // One tidy per subnet, so only one subnet's activations are alive at a time; one read at the end.
+  const counts = arches.map((a) => tf.tidy(() => tf.addN(batches.map((b) => correctCount(net.apply(b.x, a, { training: true }).logits, b.y)))));
+  const correct = tf.stack(counts);
   const v = await correct.data();
-  correct.dispose();
+  tf.dispose([correct, ...counts]);
   return Array.from(v, (c) => c / total);
 }
 
