@@ -18,6 +18,8 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { SearchSpace } from '../space/SearchSpace.js';
+import type { ChannelAxis, ChannelLayout } from './blocks/block.js';
+import { elasticBlockOf } from './blocks/registry.js';
 
 /** Reorder `variable` along `axis`: new index i holds old index perm[i]. */
 export interface ChannelPermutation {
@@ -59,9 +61,13 @@ class UnionFind {
 
 interface Node {
   id: string;
-  kind: 'dense' | 'conv' | 'other';
+  /** The block module's channel layout (./blocks/block.ts); null: its streams stay unsorted. */
+  channels: ChannelLayout | null;
   inputs: string[];
 }
+
+/** The head: its kernel reads the last stream on axis 0. */
+const HEAD_LAYOUT: ChannelLayout = { inputKernel: () => ({ name: 'head.kernel', axis: 0 }), outputs: () => [], residual: () => false };
 
 /** Producers and consumers of the space's streams, in forward order. */
 function streamGraph(space: SearchSpace): { nodes: Node[]; headInputs: string[]; uf: UnionFind; fixed: Set<string> } {
@@ -71,18 +77,18 @@ function streamGraph(space: SearchSpace): { nodes: Node[]; headInputs: string[];
   let cands = [INPUT];
   for (const stage of space.stages) {
     const b = stage.block;
-    const kind = b.type === 'dense' || b.type === 'conv' ? b.type : 'other';
+    const channels = elasticBlockOf(b).channels ?? null;
     const ops = 'ops' in b ? (b.ops as readonly string[]) : [];
     const maxDepth = Math.max(...stage.depth);
     const after: string[][] = [];
     let cur = cands;
     for (let j = 0; j < maxDepth; j++) {
       const id = `${stage.id}.b${j}`;
-      nodes.push({ id, kind, inputs: cur });
+      nodes.push({ id, channels, inputs: cur });
       for (const c of cur) uf.union(c, cur[0]!);
-      // A residual add (dense, equal widths) or a block that keeps its input width (MoE) ties output to input.
-      if (kind === 'other' || (b.type === 'dense' && b.residual)) uf.union(id, cur[0]!);
-      if (kind === 'other') fixed.add(id);
+      // A residual add (dense, equal widths) or a block without a channel layout (MoE keeps its input width) ties output to input.
+      if (!channels || channels.residual(b)) uf.union(id, cur[0]!);
+      if (!channels) fixed.add(id);
       cur = ops.includes('identity') ? [...cur, id] : [id];
       after.push(cur);
     }
@@ -93,20 +99,13 @@ function streamGraph(space: SearchSpace): { nodes: Node[]; headInputs: string[];
 }
 
 /** The input-side kernel of a consumer and the axis its input channels lie on. */
-function inputKernel(id: string, kind: Node['kind'] | 'head'): { name: string; axis: number } | null {
-  if (kind === 'head') return { name: 'head.kernel', axis: 0 };
-  if (kind === 'dense') return { name: `${id}.dense.kernel`, axis: 0 };
-  if (kind === 'conv') return { name: `${id}.conv.kernel`, axis: 2 };
-  return null;
+function inputKernel(id: string, channels: ChannelLayout | null): ChannelAxis | null {
+  return channels ? channels.inputKernel(id) : null;
 }
 
-/** Every output-side variable of a producer (its kernel first) and the axis its output channels lie on. */
-function outputVariables(id: string, kind: Node['kind'], vars: ReadonlyMap<string, tf.Variable>): { name: string; axis: number }[] {
-  const names =
-    kind === 'dense'
-      ? [[`${id}.dense.kernel`, 1], [`${id}.dense.bias`, 0]]
-      : [[`${id}.conv.kernel`, 3], [`${id}.conv.bias`, 0], ...['gamma', 'beta', 'mean', 'variance'].map((k) => [`${id}.bn.${k}`, 0])];
-  return names.filter(([n]) => vars.has(n as string)).map(([n, a]) => ({ name: n as string, axis: a as number }));
+/** Every output-side variable of a producer the supernet holds (its kernel first) and the axis its output channels lie on. */
+function outputVariables(id: string, channels: ChannelLayout | null, vars: ReadonlyMap<string, tf.Variable>): ChannelAxis[] {
+  return (channels?.outputs(id) ?? []).filter((o) => vars.has(o.name));
 }
 
 /** L1 norm of a kernel's weights per index along `axis`. */
@@ -120,18 +119,18 @@ function l1Along(v: tf.Tensor, axis: number): number[] {
 /** The channel groups of a supernet and their importance order (nothing is changed). */
 export function channelGroups(space: SearchSpace, vars: ReadonlyMap<string, tf.Variable>): ChannelGroup[] {
   const { nodes, headInputs, uf, fixed } = streamGraph(space);
-  const kindOf = new Map(nodes.map((n) => [n.id, n.kind] as const));
-  const byRoot = new Map<string, { producers: Set<string>; consumers: { id: string; kind: Node['kind'] | 'head' }[] }>();
+  const layoutOf = new Map(nodes.map((n) => [n.id, n.channels] as const));
+  const byRoot = new Map<string, { producers: Set<string>; consumers: { id: string; channels: ChannelLayout | null }[] }>();
   const entry = (root: string) => {
     let e = byRoot.get(root);
     if (!e) byRoot.set(root, (e = { producers: new Set(), consumers: [] }));
     return e;
   };
-  const consumers: { id: string; kind: Node['kind'] | 'head'; inputs: string[] }[] = [...nodes, { id: HEAD, kind: 'head', inputs: headInputs }];
+  const consumers: Node[] = [...nodes, { id: HEAD, channels: HEAD_LAYOUT, inputs: headInputs }];
   for (const c of consumers) {
     const e = entry(uf.find(c.inputs[0]!));
     for (const p of c.inputs) e.producers.add(p);
-    e.consumers.push({ id: c.id, kind: c.kind });
+    e.consumers.push({ id: c.id, channels: c.channels });
   }
   const fixedRoots = new Set([...fixed].map((f) => uf.find(f)));
   const groups: ChannelGroup[] = [];
@@ -139,13 +138,13 @@ export function channelGroups(space: SearchSpace, vars: ReadonlyMap<string, tf.V
     if (fixedRoots.has(root)) continue;
     const producers = [...e.producers];
     const widths = producers.map((p) => {
-      const kernel = outputVariables(p, kindOf.get(p)!, vars)[0];
+      const kernel = outputVariables(p, layoutOf.get(p)!, vars)[0];
       return kernel ? vars.get(kernel.name)!.shape[kernel.axis]! : -1;
     });
     if (widths.some((w) => w !== widths[0] || w < 0)) continue;
     const importance = new Array<number>(widths[0]!).fill(0);
     for (const c of e.consumers) {
-      const k = inputKernel(c.id, c.kind);
+      const k = inputKernel(c.id, c.channels);
       const v = k && vars.get(k.name);
       if (!k || !v) continue;
       l1Along(v, k.axis).forEach((x, i) => (importance[i]! += x));
@@ -159,13 +158,13 @@ export function channelGroups(space: SearchSpace, vars: ReadonlyMap<string, tf.V
 
 /** The variable reorderings that sort every group (producers' outputs, consumers' inputs). */
 export function channelSortPermutations(space: SearchSpace, vars: ReadonlyMap<string, tf.Variable>): ChannelPermutation[] {
-  const kindOf = new Map(streamGraph(space).nodes.map((n) => [n.id, n.kind] as const));
+  const layoutOf = new Map<string, ChannelLayout | null>([...streamGraph(space).nodes.map((n) => [n.id, n.channels] as const), [HEAD, HEAD_LAYOUT]]);
   const out: ChannelPermutation[] = [];
   for (const g of channelGroups(space, vars)) {
     if (g.perm.every((p, i) => p === i)) continue;
-    for (const p of g.producers) for (const o of outputVariables(p, kindOf.get(p)!, vars)) out.push({ variable: o.name, axis: o.axis, perm: g.perm });
+    for (const p of g.producers) for (const o of outputVariables(p, layoutOf.get(p)!, vars)) out.push({ variable: o.name, axis: o.axis, perm: g.perm });
     for (const c of g.consumers) {
-      const k = inputKernel(c, c === HEAD ? 'head' : kindOf.get(c)!);
+      const k = inputKernel(c, layoutOf.get(c) ?? null);
       if (k && vars.has(k.name)) out.push({ variable: k.name, axis: k.axis, perm: g.perm });
     }
   }

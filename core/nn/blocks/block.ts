@@ -99,8 +99,28 @@ export interface BlockInstance {
   readonly moe?: MoELayer;
 }
 
+/** A variable of a block position (by its stable name) and the axis its channels lie on. */
+export interface ChannelAxis {
+  name: string;
+  axis: number;
+}
+
+/**
+ * How OFA's channel sorting (core/nn/channelSorting.ts) sees a block whose output channels are the stream
+ * (dense, conv): the kernel that reads its input channels, every variable holding its output channels (its
+ * kernel first; absent ones are skipped), and whether its output is added to its input (a residual), which
+ * ties both to one order. Blocks without it (MoE, …) keep their streams' order.
+ */
+export interface ChannelLayout<B extends Block = Block> {
+  inputKernel(id: string): ChannelAxis;
+  outputs(id: string): ChannelAxis[];
+  residual(block: B): boolean;
+}
+
 export interface ElasticBlock<B extends Block = Block> {
   type: B['type'];
   /** Allocate one block position's variables; the instance runs every choice of the position. */
   create(build: BlockBuild<B>): BlockInstance;
+  /** Its channels for OFA's channel sorting; absent: its streams are left unsorted. */
+  channels?: ChannelLayout<B>;
 }

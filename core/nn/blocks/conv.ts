@@ -200,4 +200,10 @@ function transformedArray(make: () => tf.Tensor4D): ReturnType<typeof weightArra
 export const conv: ElasticBlock<ConvBlock> = {
   type: 'conv',
   create: (build) => new ConvInstance(build),
+  channels: {
+    // HWIO kernel: input channels on axis 2, outputs on 3; bias or BatchNorm per output channel.
+    inputKernel: (id) => ({ name: `${id}.conv.kernel`, axis: 2 }),
+    outputs: (id) => [{ name: `${id}.conv.kernel`, axis: 3 }, { name: `${id}.conv.bias`, axis: 0 }, ...['gamma', 'beta', 'mean', 'variance'].map((k) => ({ name: `${id}.bn.${k}`, axis: 0 }))],
+    residual: () => false,
+  },
 };

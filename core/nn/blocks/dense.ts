@@ -122,4 +122,12 @@ class DenseInstance implements BlockInstance {
 export const dense: ElasticBlock<DenseBlock> = {
   type: 'dense',
   create: (build) => new DenseInstance(build),
+  channels: {
+    inputKernel: (id) => ({ name: `${id}.dense.kernel`, axis: 0 }),
+    outputs: (id) => [
+      { name: `${id}.dense.kernel`, axis: 1 },
+      { name: `${id}.dense.bias`, axis: 0 },
+    ],
+    residual: (b) => b.residual,
+  },
 };
