@@ -1,6 +1,7 @@
 import { useWorkbench } from '../store/store.js';
 import { SpecializationPanel } from './SpecializationPanel.js';
 import { SubnetSampling } from './SubnetSampling.js';
+import { TokenRoutingPanel } from './TokenRoutingPanel.js';
 
 export function ExpertsView() {
   const active = useWorkbench((s) => s.activeRunId);
@@ -9,6 +10,7 @@ export function ExpertsView() {
       {active ? (
         <>
           <SpecializationPanel />
+          <TokenRoutingPanel />
           <SubnetSampling />
         </>
       ) : (

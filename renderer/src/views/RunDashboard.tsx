@@ -11,6 +11,7 @@ import { RouterPanel } from './RouterPanel.js';
 import { StrategyPanel } from './StrategyPanel.js';
 import { FewShotPanel } from './FewShotPanel.js';
 import { DartsPanel } from './DartsPanel.js';
+import { GeneratePanel } from './GeneratePanel.js';
 
 const TRAIN = 'var(--series-1)';
 const VAL = 'var(--series-2)';
@@ -215,6 +216,7 @@ export function RunDashboard() {
       <FewShotPanel />
       <DartsPanel />
       <RouterPanel />
+      <GeneratePanel />
       <RunLog />
     </div>
   );
