@@ -127,72 +127,65 @@ function moePass(g: GraphBuilder, x: string, m: MoEOp, router: DenseWeights, n: 
   return g.one('Add', [g.one('Mul', [c(0), out], [], `${n}.rmlp_moe`), g.one('Mul', [c(1), ffn(g, x, m.residualMlp.mlp, `${n}.rmlp`)], [], `${n}.rmlp_mlp`)], [], `${n}.rmlp_out`);
 }
 
-function emit(g: GraphBuilder, x: string, layout: Layout, ops: readonly SubnetOp[]): { x: string; layout: Layout } {
-  const toNchw = () => {
-    if (layout === 'nhwc') {
-      x = g.one('Transpose', [x], [attrInts('perm', [0, 3, 1, 2])], 'to_nchw');
-      layout = 'nchw';
-    }
-  };
-  for (const o of ops) {
-    switch (o.op) {
-      case 'dense':
-        x = dense(g, x, o.weights, o.name);
-        break;
-      case 'conv2d': {
-        toNchw();
-        // HWIO → OIHW
-        const { kernelSize: k, inChannels: ci, outChannels: co } = o;
-        const oihw = new Float32Array(o.kernel.length);
-        for (let h = 0; h < k; h++)
-          for (let w = 0; w < k; w++)
-            for (let i = 0; i < ci; i++)
-              for (let c = 0; c < co; c++) oihw[((c * ci + i) * k + h) * k + w] = o.kernel[((h * k + w) * ci + i) * co + c]!;
-        const inputs = [x, g.weight(`${o.name}.kernel`, [co, ci, k, k], oihw)];
-        if (o.bias) inputs.push(g.weight(`${o.name}.bias`, [co], o.bias));
-        x = g.one('Conv', inputs, [attrString('auto_pad', 'SAME_UPPER'), attrInts('kernel_shape', [k, k]), attrInts('strides', [o.stride, o.stride])], o.name);
-        break;
-      }
-      case 'batchNorm': {
-        if (layout === 'nhwc') toNchw();
-        const c = o.channels;
-        x = g.one(
-          'BatchNormalization',
-          [x, g.weight(`${o.name}.gamma`, [c], o.gamma), g.weight(`${o.name}.beta`, [c], o.beta), g.weight(`${o.name}.mean`, [c], o.mean), g.weight(`${o.name}.var`, [c], o.variance)],
-          [attrFloat('epsilon', o.epsilon)],
-          o.name,
-        );
-        break;
-      }
-      case 'activation':
-        x = activation(g, x, o.fn, o.name);
-        break;
-      case 'globalAvgPool':
-        toNchw();
-        x = g.one('Flatten', [g.one('GlobalAveragePool', [x], [], o.name)], [attrInt('axis', 1)], o.name);
-        layout = 'vector';
-        break;
-      case 'tokenMean':
-        x = g.one('ReduceMean', [x], [attrInts('axes', [1]), attrInt('keepdims', 0)], o.name);
-        layout = 'vector';
-        break;
-      case 'flatten':
-        if (layout === 'nchw') x = g.one('Transpose', [x], [attrInts('perm', [0, 2, 3, 1])], 'to_nhwc');
-        x = g.one('Flatten', [x], [attrInt('axis', 1)], o.name);
-        layout = 'vector';
-        break;
-      case 'residual': {
-        const body = emit(g, x, layout, o.body);
-        x = g.one('Add', [x, body.x], [], o.name);
-        break;
-      }
-      case 'moe':
-        // On a sequence the op routes the N·T tokens as rows ([N, T, d] → [N·T, d] → back to x's shape).
-        x = layout === 'sequence' ? g.one('Reshape', [moe(g, g.one('Reshape', [x, g.ints([-1, o.dim])], [], `${o.name}.tokens`), o), g.one('Shape', [x], [], `${o.name}.shape`)], [], `${o.name}.seq`) : moe(g, x, o);
-        break;
-    }
-  }
-  return { x, layout };
+/** Where the emitted graph stands: the current tensor and its layout. */
+interface Emitted {
+  x: string;
+  layout: Layout;
+}
+
+type OpOf<K extends SubnetOp['op']> = Extract<SubnetOp, { op: K }>;
+
+/** An image batch in NCHW (what Conv and the pools read), transposing once from the NHWC input. */
+function toNchw(g: GraphBuilder, e: Emitted): string {
+  if (e.layout !== 'nhwc') return e.x;
+  return g.one('Transpose', [e.x], [attrInts('perm', [0, 3, 1, 2])], 'to_nchw');
+}
+
+/** Each graph op's ONNX nodes, by op kind: the one place a new op's ONNX writer is registered. */
+const opWriters: { [K in SubnetOp['op']]: (g: GraphBuilder, e: Emitted, o: OpOf<K>) => Emitted } = {
+  dense: (g, e, o) => ({ x: dense(g, e.x, o.weights, o.name), layout: e.layout }),
+  conv2d: (g, e, o) => {
+    // HWIO → OIHW
+    const { kernelSize: k, inChannels: ci, outChannels: co } = o;
+    const oihw = new Float32Array(o.kernel.length);
+    for (let h = 0; h < k; h++)
+      for (let w = 0; w < k; w++)
+        for (let i = 0; i < ci; i++)
+          for (let c = 0; c < co; c++) oihw[((c * ci + i) * k + h) * k + w] = o.kernel[((h * k + w) * ci + i) * co + c]!;
+    const inputs = [toNchw(g, e), g.weight(`${o.name}.kernel`, [co, ci, k, k], oihw)];
+    if (o.bias) inputs.push(g.weight(`${o.name}.bias`, [co], o.bias));
+    return { x: g.one('Conv', inputs, [attrString('auto_pad', 'SAME_UPPER'), attrInts('kernel_shape', [k, k]), attrInts('strides', [o.stride, o.stride])], o.name), layout: 'nchw' };
+  },
+  batchNorm: (g, e, o) => {
+    const c = o.channels;
+    const x = g.one(
+      'BatchNormalization',
+      [toNchw(g, e), g.weight(`${o.name}.gamma`, [c], o.gamma), g.weight(`${o.name}.beta`, [c], o.beta), g.weight(`${o.name}.mean`, [c], o.mean), g.weight(`${o.name}.var`, [c], o.variance)],
+      [attrFloat('epsilon', o.epsilon)],
+      o.name,
+    );
+    return { x, layout: e.layout === 'nhwc' ? 'nchw' : e.layout };
+  },
+  activation: (g, e, o) => ({ x: activation(g, e.x, o.fn, o.name), layout: e.layout }),
+  globalAvgPool: (g, e, o) => ({ x: g.one('Flatten', [g.one('GlobalAveragePool', [toNchw(g, e)], [], o.name)], [attrInt('axis', 1)], o.name), layout: 'vector' }),
+  tokenMean: (g, e, o) => ({ x: g.one('ReduceMean', [e.x], [attrInts('axes', [1]), attrInt('keepdims', 0)], o.name), layout: 'vector' }),
+  flatten: (g, e, o) => {
+    const x = e.layout === 'nchw' ? g.one('Transpose', [e.x], [attrInts('perm', [0, 2, 3, 1])], 'to_nhwc') : e.x;
+    return { x: g.one('Flatten', [x], [attrInt('axis', 1)], o.name), layout: 'vector' };
+  },
+  residual: (g, e, o) => {
+    const body = emit(g, e, o.body);
+    return { x: g.one('Add', [e.x, body.x], [], o.name), layout: e.layout };
+  },
+  // On a sequence the op routes the N·T tokens as rows ([N, T, d] → [N·T, d] → back to x's shape).
+  moe: (g, e, o) => ({
+    x: e.layout === 'sequence' ? g.one('Reshape', [moe(g, g.one('Reshape', [e.x, g.ints([-1, o.dim])], [], `${o.name}.tokens`), o), g.one('Shape', [e.x], [], `${o.name}.shape`)], [], `${o.name}.seq`) : moe(g, e.x, o),
+    layout: e.layout,
+  }),
+};
+
+function emit(g: GraphBuilder, start: Emitted, ops: readonly SubnetOp[]): Emitted {
+  return ops.reduce((e, o) => (opWriters[o.op] as (g: GraphBuilder, e: Emitted, o: SubnetOp) => Emitted)(g, e, o), start);
 }
 
 export interface OnnxExportOptions {
@@ -205,7 +198,7 @@ export interface OnnxExportOptions {
 export function buildOnnxModel(graph: SubnetGraph, opts: OnnxExportOptions = {}): OnnxModel {
   const g = new GraphBuilder();
   const shape = inputShapeOf(graph.input);
-  const out = emit(g, 'input', graph.input.kind === 'sequence' ? 'sequence' : shape.length === 1 ? 'vector' : 'nhwc', graph.ops);
+  const out = emit(g, { x: 'input', layout: graph.input.kind === 'sequence' ? 'sequence' : shape.length === 1 ? 'vector' : 'nhwc' }, graph.ops);
   g.nodes.push({ name: 'logits_identity', op_type: 'Identity', input: [out.x], output: ['logits'], attribute: [] });
   const valueInfo = (name: string, dims: (number | string)[]) => ({
     name,

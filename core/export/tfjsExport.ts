@@ -182,58 +182,34 @@ function moePass(b: Builder, x: SymbolicTensor, m: MoEOp, router: DenseWeights, 
   return b.add([b.multiply(spread(0), out, `${n}_rmlp_moe`), b.multiply(spread(1), ffn(b, x, m.residualMlp.mlp, `${n}_rmlp`), `${n}_rmlp_mlp`)], `${n}_rmlp_out`);
 }
 
+type OpOf<K extends SubnetOp['op']> = Extract<SubnetOp, { op: K }>;
+
+/** Each graph op's tfjs layers, by op kind: the one place a new op's LayersModel writer is registered. */
+const opWriters: { [K in SubnetOp['op']]: (b: Builder, x: SymbolicTensor, o: OpOf<K>) => SymbolicTensor } = {
+  dense: (b, x, o) => b.dense(x, o.weights, o.name),
+  conv2d: (b, x, o) => {
+    const layer = tf.layers.conv2d({ filters: o.outChannels, kernelSize: o.kernelSize, strides: o.stride, padding: 'same', useBias: o.bias !== null, name: b.name(o.name) });
+    b.pending.push({
+      layer,
+      weights: () => [tf.tensor4d(o.kernel, [o.kernelSize, o.kernelSize, o.inChannels, o.outChannels]), ...(o.bias ? [tf.tensor1d(o.bias)] : [])],
+    });
+    return layer.apply(x) as SymbolicTensor;
+  },
+  batchNorm: (b, x, o) => {
+    const layer = tf.layers.batchNormalization({ axis: -1, epsilon: o.epsilon, name: b.name(o.name) });
+    b.pending.push({ layer, weights: () => [tf.tensor1d(o.gamma), tf.tensor1d(o.beta), tf.tensor1d(o.mean), tf.tensor1d(o.variance)] });
+    return layer.apply(x) as SymbolicTensor;
+  },
+  activation: (b, x, o) => (o.fn === 'linear' ? x : (tf.layers.activation({ activation: o.fn as never, name: b.name(o.name) }).apply(x) as SymbolicTensor)),
+  globalAvgPool: (b, x, o) => tf.layers.globalAveragePooling2d({ name: b.name(o.name) }).apply(x) as SymbolicTensor,
+  flatten: (b, x, o) => tf.layers.flatten({ name: b.name(o.name) }).apply(x) as SymbolicTensor,
+  tokenMean: (b, x, o) => tf.layers.globalAveragePooling1d({ name: b.name(o.name) }).apply(x) as SymbolicTensor,
+  residual: (b, x, o) => b.add([x, opLayers(b, x, o.body)], `${o.name}_add`),
+  moe: (b, x, o) => moeLayers(b, x, o),
+};
+
 function opLayers(b: Builder, x: SymbolicTensor, ops: readonly SubnetOp[]): SymbolicTensor {
-  for (const o of ops) {
-    switch (o.op) {
-      case 'dense':
-        x = b.dense(x, o.weights, o.name);
-        break;
-      case 'conv2d': {
-        const layer = tf.layers.conv2d({
-          filters: o.outChannels,
-          kernelSize: o.kernelSize,
-          strides: o.stride,
-          padding: 'same',
-          useBias: o.bias !== null,
-          name: b.name(o.name),
-        });
-        b.pending.push({
-          layer,
-          weights: () => [tf.tensor4d(o.kernel, [o.kernelSize, o.kernelSize, o.inChannels, o.outChannels]), ...(o.bias ? [tf.tensor1d(o.bias)] : [])],
-        });
-        x = layer.apply(x) as SymbolicTensor;
-        break;
-      }
-      case 'batchNorm': {
-        const layer = tf.layers.batchNormalization({ axis: -1, epsilon: o.epsilon, name: b.name(o.name) });
-        b.pending.push({
-          layer,
-          weights: () => [tf.tensor1d(o.gamma), tf.tensor1d(o.beta), tf.tensor1d(o.mean), tf.tensor1d(o.variance)],
-        });
-        x = layer.apply(x) as SymbolicTensor;
-        break;
-      }
-      case 'activation':
-        if (o.fn !== 'linear') x = tf.layers.activation({ activation: o.fn as never, name: b.name(o.name) }).apply(x) as SymbolicTensor;
-        break;
-      case 'globalAvgPool':
-        x = tf.layers.globalAveragePooling2d({ name: b.name(o.name) }).apply(x) as SymbolicTensor;
-        break;
-      case 'flatten':
-        x = tf.layers.flatten({ name: b.name(o.name) }).apply(x) as SymbolicTensor;
-        break;
-      case 'tokenMean':
-        x = tf.layers.globalAveragePooling1d({ name: b.name(o.name) }).apply(x) as SymbolicTensor;
-        break;
-      case 'residual':
-        x = b.add([x, opLayers(b, x, o.body)], `${o.name}_add`);
-        break;
-      case 'moe':
-        x = moeLayers(b, x, o);
-        break;
-    }
-  }
-  return x;
+  return ops.reduce((h, o) => (opWriters[o.op] as (b: Builder, x: SymbolicTensor, o: SubnetOp) => SymbolicTensor)(b, h, o), x);
 }
 
 /** Build the LayersModel of a subnet graph, with its weights set. Output: logits. */

@@ -74,7 +74,7 @@ class Compiler {
   /** The first-pass router logits of the MoE op compiled last (`moeRouterLogits`). */
   lastRouterLogits: Forward | null = null;
 
-  private keep<T extends tf.Tensor>(t: T): T {
+  keep<T extends tf.Tensor>(t: T): T {
     this.held.push(t);
     return t;
   }
@@ -169,36 +169,7 @@ class Compiler {
   }
 
   op(o: SubnetOp): Forward {
-    switch (o.op) {
-      case 'dense':
-        return onTokens(this.dense(o.weights));
-      case 'conv2d': {
-        const k = this.keep(tf.tensor4d(o.kernel, [o.kernelSize, o.kernelSize, o.inChannels, o.outChannels]));
-        const b = o.bias ? this.keep(tf.tensor1d(o.bias)) : null;
-        return (x) => {
-          const y = tf.conv2d(x as tf.Tensor4D, k, o.stride, 'same');
-          return b ? tf.add(y, b) : y;
-        };
-      }
-      case 'batchNorm': {
-        const [mean, variance, beta, gamma] = [o.mean, o.variance, o.beta, o.gamma].map((a) => this.keep(tf.tensor1d(a)));
-        return (x) => tf.batchNorm(x, mean!, variance!, beta!, gamma!, o.epsilon);
-      }
-      case 'activation':
-        return (x) => applyActivation(x, o.fn);
-      case 'globalAvgPool':
-        return (x) => tf.mean(x, [1, 2]);
-      case 'flatten':
-        return (x) => tf.reshape(x, [x.shape[0]!, -1]);
-      case 'tokenMean':
-        return (x) => tf.mean(x, 1);
-      case 'residual': {
-        const body = this.ops(o.body);
-        return (x) => tf.add(x, body(x));
-      }
-      case 'moe':
-        return onTokens(this.moe(o));
-    }
+    return (opEvaluators[o.op] as (c: Compiler, o: SubnetOp) => Forward)(this, o);
   }
 
   ops(ops: readonly SubnetOp[]): Forward {
@@ -221,6 +192,34 @@ export function moeRouterLogits(m: MoEOp, x: tf.Tensor2D): tf.Tensor2D {
     tf.dispose(c.held);
   }
 }
+
+type OpOf<K extends SubnetOp['op']> = Extract<SubnetOp, { op: K }>;
+
+/** Each graph op's evaluation, by op kind: the one place a new op's reference arithmetic is registered. */
+const opEvaluators: { [K in SubnetOp['op']]: (c: Compiler, o: OpOf<K>) => Forward } = {
+  dense: (c, o) => onTokens(c.dense(o.weights)),
+  conv2d: (c, o) => {
+    const k = c.keep(tf.tensor4d(o.kernel, [o.kernelSize, o.kernelSize, o.inChannels, o.outChannels]));
+    const b = o.bias ? c.keep(tf.tensor1d(o.bias)) : null;
+    return (x) => {
+      const y = tf.conv2d(x as tf.Tensor4D, k, o.stride, 'same');
+      return b ? tf.add(y, b) : y;
+    };
+  },
+  batchNorm: (c, o) => {
+    const [mean, variance, beta, gamma] = [o.mean, o.variance, o.beta, o.gamma].map((a) => c.keep(tf.tensor1d(a)));
+    return (x) => tf.batchNorm(x, mean!, variance!, beta!, gamma!, o.epsilon);
+  },
+  activation: (_c, o) => (x) => applyActivation(x, o.fn),
+  globalAvgPool: () => (x) => tf.mean(x, [1, 2]),
+  flatten: () => (x) => tf.reshape(x, [x.shape[0]!, -1]),
+  tokenMean: () => (x) => tf.mean(x, 1),
+  residual: (c, o) => {
+    const body = c.ops(o.body);
+    return (x) => tf.add(x, body(x));
+  },
+  moe: (c, o) => onTokens(c.moe(o)),
+};
 
 /** A graph ready to run repeatedly: weights uploaded once. */
 export interface CompiledGraph {
