@@ -6,33 +6,21 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { HostMessage, RunEvent } from '../protocol/protocol.js';
+import type { RunEvent } from '../protocol/protocol.js';
 import { createCore, type Core } from './createCore.js';
-import { createSession, type Session } from './session.js';
+import { testClient, type TestClient } from './testClient.js';
 
 describe('core over the protocol', () => {
   let core: Core;
-  let session: Session;
-  const inbox: HostMessage[] = [];
-  let nextId = 1;
-
-  const call = async (method: string, params?: unknown) => {
-    const id = nextId++;
-    session.receive({ t: 'call', id, method, params });
-    for (let i = 0; i < 2000; i++) {
-      const k = inbox.findIndex((m) => m.id === id && m.t !== 'event');
-      if (k >= 0) return inbox.splice(k, 1)[0]!;
-      await new Promise((r) => setTimeout(r, 10));
-    }
-    throw new Error(`no answer to ${method}`);
-  };
+  let client: TestClient;
+  const call = (method: string, params?: unknown) => client.call(method, params);
 
   beforeAll(async () => {
     core = await createCore({ runsDir: mkdtempSync(join(tmpdir(), 'sw-core-')), backend: 'cpu' });
-    session = createSession(core.handlers, core.hub, (m) => inbox.push(m));
+    client = testClient(core);
   });
   afterAll(async () => {
-    session?.close();
+    client?.session.close();
     await core?.close();
   });
 
@@ -78,11 +66,11 @@ describe('core over the protocol', () => {
   it('trains a small MoE run with live metrics and finds it again', async () => {
     const ex = ((await call('space.examples')) as { data: { id: string; space: unknown }[] }).data;
     const space = ex.find((e) => e.id === 'spirals-moe')!.space;
-    session.receive({ t: 'listen', id: 999, event: 'onRunEvent' });
+    client.session.receive({ t: 'listen', id: 999, event: 'onRunEvent' });
     const r = await call('train.start', { space, data: { kind: 'spirals', samples: 512 }, steps: 40, batchSize: 64, backend: 'cpu', evalEvery: 20, checkpointEvery: 20 });
     if (r.t !== 'result') throw new Error(JSON.stringify(r));
     const runId = (r.data as { runId: string }).runId;
-    const events = () => inbox.flatMap((m) => (m.t === 'event' && m.id === 999 ? [m.data as RunEvent] : []));
+    const events = () => client.inbox.flatMap((m) => (m.t === 'event' && m.id === 999 ? [m.data as RunEvent] : []));
     for (let i = 0; i < 900; i++) {
       if (events().some((e) => e.kind === 'status' && e.runId === runId && ['completed', 'failed'].includes(e.summary.status))) break;
       await new Promise((r) => setTimeout(r, 100));

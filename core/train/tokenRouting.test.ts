@@ -6,44 +6,16 @@
 import * as tf from '@tensorflow/tfjs';
 import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { loadDataset } from '../data/Dataset.js';
-import { MoELayer } from '../nn/moe/MoELayer.js';
 import { buildSupernet } from '../nn/Supernet.js';
 import { DatasetConfig, TokenRouting } from '../protocol/protocol.js';
 import { largestArch, smallestArch } from '../space/archCodec.js';
-import { validateSpace } from '../space/validateSpace.js';
 import { encodePrompt, generateFromPrompt, routedSlots, tokenRoutingOf } from './tokenRouting.js';
+import { captureMoEInputs, handTopK, lmSpace, routerLogits } from './tokenRoutingFixture.js';
 
 beforeAll(async () => {
   await tf.setBackend('cpu');
 });
 afterEach(() => vi.restoreAllMocks());
-
-function lmSpace(vocab: number, length: number, causal = true) {
-  const r = validateSpace({
-    name: 'tiny moe lm',
-    input: { kind: 'tokens', length, vocab },
-    numClasses: vocab,
-    stages: [
-      { id: 'embed', depth: [1], block: { type: 'tokenEmbedding', width: [8, 12], positions: length } },
-      { id: 't', depth: [1, 2], block: { type: 'transformer', heads: [1, 2], headDim: 4, mlpRatio: [1, 2], causal, moe: { experts: 3, routing: { mode: 'topk', k: 2 } } } },
-    ],
-  });
-  if (!r.ok) throw new Error(r.issues.map((i) => `${i.path}: ${i.message}`).join('; '));
-  return r.space;
-}
-
-/** Hand top-k of softmax(logits) per row, gates renormalised over the chosen, highest first. */
-function handTopK(logits: number[][], k: number): { experts: number[]; gates: number[] }[] {
-  return logits.map((row) => {
-    const m = Math.max(...row);
-    const e = row.map((v) => Math.exp(v - m));
-    const z = e.reduce((a, b) => a + b, 0);
-    const p = e.map((v) => v / z);
-    const order = p.map((_, i) => i).sort((a, b) => p[b]! - p[a]! || a - b).slice(0, k);
-    const s = order.reduce((a, i) => a + p[i]!, 0);
-    return { experts: order, gates: order.map((i) => p[i]! / s) };
-  });
-}
 
 describe('tokenRoutingOf', () => {
   it('reports, per token and MoE layer, the top-k of the router logits recomputed from the layer input', async () => {
@@ -51,12 +23,7 @@ describe('tokenRoutingOf', () => {
     const T = ds.inputShape[0]!;
     const space = lmSpace(ds.numClasses, T);
     const net = buildSupernet(space);
-    const inputs: { layer: MoELayer; x: number[][] }[] = [];
-    const original = MoELayer.prototype.apply;
-    vi.spyOn(MoELayer.prototype, 'apply').mockImplementation(function (this: MoELayer, ...args: Parameters<MoELayer['apply']>) {
-      inputs.push({ layer: this, x: args[0].arraySync() });
-      return original.apply(this, args);
-    });
+    const inputs = captureMoEInputs();
     for (const arch of [largestArch(space), smallestArch(space)]) {
       inputs.length = 0;
       const r = TokenRouting.parse(tokenRoutingOf(net, arch, ds, { runId: 'r', offset: 3, samples: 5 }));
@@ -64,12 +31,8 @@ describe('tokenRoutingOf', () => {
       expect(r.layers.length).toBe(inputs.length);
       expect(r.sequences.map((s) => s.sample)).toEqual([3, 4, 5, 6, 7]);
       expect(r.sequences[0]!.group).toBe(ds.tokens!.groupNames[ds.val.groups![3]!]);
-      inputs.forEach(({ layer, x }, l) => {
-        const d = x[0]!.length;
-        const W = layer.router.arraySync() as number[][];
-        const logits = x.map((row) => [0, 1, 2].map((j) => row.reduce((a, v, i) => a + v * W[i]![j]!, 0)));
-        const want = handTopK(logits, 2);
-        expect(d).toBeGreaterThan(0);
+      inputs.forEach((input, l) => {
+        const want = handTopK(routerLogits(input, 3), 2);
         r.sequences.forEach((s, b) =>
           s.tokens.forEach((tok, t) => {
             const w = want[b * T + t]!;

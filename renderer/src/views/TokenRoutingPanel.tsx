@@ -84,7 +84,10 @@ export function TokenRoutingPanel() {
         <span className="muted">{sub ? `subnet ${sub.id}` : 'largest subnet'} · validation batch</span>
         <span className="toolbar-fill" />
         {data && data.layers.length > 1 ? (
-          <select aria-label="MoE layer" value={layer} data-testid="token-layer" onChange={(e) => setLayer(Number(e.target.value))}>
+          <select aria-label="MoE layer" value={layer} data-testid="token-layer" onChange={(e) => {
+              setLayer(Number(e.target.value));
+              setHover(null);
+            }}>
             {data.layers.map((l, i) => (
               <option key={l.layer} value={i}>
                 {l.layer}
