@@ -46,7 +46,7 @@ export interface MoELayerOutput {
   mask: tf.Tensor2D;
   /**
    * [tokens, slots] the weight each slot's output entered the token's sum with (0 where unused; shared
-   * experts 1); the token view's hover. Absent on the fused WebGPU path, whose kernel keeps its gates.
+   * experts 1); the token view's hover. The fused WebGPU path reports them at inference only.
    */
   gates?: tf.Tensor2D;
 }

@@ -6,9 +6,12 @@
 import * as tf from '@tensorflow/tfjs';
 import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { loadDataset } from '../data/Dataset.js';
+import type { Dataset } from '../data/DatasetContract.js';
+import { MoELayer } from '../nn/moe/MoELayer.js';
 import { buildSupernet } from '../nn/Supernet.js';
 import { DatasetConfig, TokenRouting } from '../protocol/protocol.js';
 import { largestArch, smallestArch } from '../space/archCodec.js';
+import { validateSpace } from '../space/validateSpace.js';
 import { encodePrompt, generateFromPrompt, routedSlots, tokenRoutingOf } from './tokenRouting.js';
 import { captureMoEInputs, handTopK, lmSpace, routerLogits } from './tokenRoutingFixture.js';
 
@@ -45,6 +48,56 @@ describe('tokenRoutingOf', () => {
       const tok = r.sequences[1]!.tokens[2]!;
       expect(tok.text).toBe(ds.tokens!.vocab[ds.val.x[4 * T + 2]!]);
     }
+    net.dispose();
+  });
+
+  it('the fused route (moeFfn) reports the same experts and gates at inference as the sparse one', async () => {
+    const ds = await loadDataset(DatasetConfig.parse({ kind: 'sequence-tasks', length: 3, symbols: 4, samples: 120 }));
+    // ReLU experts: the fused kernels' activation.
+    const space = lmSpace(ds.numClasses, ds.inputShape[0]!, true, { activation: 'relu' });
+    const net = buildSupernet(space);
+    const original = MoELayer.prototype.apply;
+    const routed = (dispatch: 'sparse' | 'fused') => {
+      const spy = vi.spyOn(MoELayer.prototype, 'apply').mockImplementation(function (this: MoELayer, ...args: Parameters<MoELayer['apply']>) {
+        this.dispatch = dispatch;
+        return original.apply(this, args);
+      });
+      const r = tokenRoutingOf(net, largestArch(space), ds, { runId: 'r', offset: 0, samples: 4 });
+      spy.mockRestore();
+      return r.sequences.flatMap((s) => s.tokens.map((t) => t.layers));
+    };
+    const sparse = routed('sparse');
+    const fused = routed('fused');
+    expect(fused.map((ls) => ls.map((l) => l.experts))).toEqual(sparse.map((ls) => ls.map((l) => l.experts)));
+    fused.forEach((ls, i) => ls.forEach((l, j) => l.gates.forEach((g, k) => expect(g).toBeCloseTo(sparse[i]![j]!.gates[k]!, 5))));
+    net.dispose();
+  });
+
+  it('image patches: tokens are patch indices with their pixels in a grid, routed over the N·T rows', () => {
+    // A 4×4 image as 2×2 patches of 2×2 pixels: inputShape [4 tokens, 4 pixels].
+    const split = (n: number) => ({ x: Float32Array.from({ length: n * 16 }, (_, i) => (i % 7) / 7), y: new Int32Array(n), n });
+    const ds: Dataset = { kind: 'fashion-mnist', train: split(2), val: split(3), test: split(2), inputShape: [4, 4], numClasses: 3, classNames: ['a', 'b', 'c'] };
+    const r = validateSpace({
+      name: 'tiny vit',
+      input: { kind: 'sequence', length: 4, dim: 4 },
+      numClasses: 3,
+      stages: [
+        { id: 'patch', depth: [1], block: { type: 'patchEmbedding', width: [8], positions: 4 } },
+        { id: 'm', depth: [1], block: { type: 'transformer', heads: [2], headDim: 4, mlpRatio: [2], moe: { experts: 3, routing: { mode: 'topk', k: 1 } } } },
+      ],
+    });
+    if (!r.ok) throw new Error(r.issues[0]!.message);
+    const net = buildSupernet(r.space);
+    const inputs = captureMoEInputs();
+    const out = TokenRouting.parse(tokenRoutingOf(net, largestArch(r.space), ds, { runId: 'r', offset: 1, samples: 2 }));
+    expect(out.tokenKind).toBe('patch');
+    const s1 = out.sequences[1]!;
+    expect(s1.tokens.map((t) => t.text)).toEqual(['0', '1', '2', '3']);
+    expect(s1.patches).toMatchObject({ rows: 2, cols: 2, size: 2 });
+    // Sample 2's third patch: features 8..11 of its 16.
+    expect(s1.patches!.pixels[2]).toEqual(Array.from(ds.val.x.subarray(2 * 16 + 8, 2 * 16 + 12)));
+    const want = handTopK(routerLogits(inputs[0]!, 3), 1);
+    out.sequences.forEach((s, b) => s.tokens.forEach((t, i) => expect(t.layers[0]!.experts).toEqual(want[b * 4 + i]!.experts)));
     net.dispose();
   });
 

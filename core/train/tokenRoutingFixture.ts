@@ -8,15 +8,15 @@ import { MoELayer } from '../nn/moe/MoELayer.js';
 import { validateSpace } from '../space/validateSpace.js';
 import type { SearchSpace } from '../space/SearchSpace.js';
 
-/** Embedding (width 8 or 12) and 1–2 transformer blocks whose FFN is a 3-expert top-2 MoE. */
-export function lmSpace(vocab: number, length: number, causal = true): SearchSpace {
+/** Embedding (width 8 or 12) and 1–2 transformer blocks whose FFN is a 3-expert top-2 MoE (`moe` overrides its fields). */
+export function lmSpace(vocab: number, length: number, causal = true, moe: Record<string, unknown> = {}): SearchSpace {
   const r = validateSpace({
     name: 'tiny moe lm',
     input: { kind: 'tokens', length, vocab },
     numClasses: vocab,
     stages: [
       { id: 'embed', depth: [1], block: { type: 'tokenEmbedding', width: [8, 12], positions: length } },
-      { id: 't', depth: [1, 2], block: { type: 'transformer', heads: [1, 2], headDim: 4, mlpRatio: [1, 2], causal, moe: { experts: 3, routing: { mode: 'topk', k: 2 } } } },
+      { id: 't', depth: [1, 2], block: { type: 'transformer', heads: [1, 2], headDim: 4, mlpRatio: [1, 2], causal, moe: { experts: 3, routing: { mode: 'topk', k: 2 }, ...moe } } },
     ],
   });
   if (!r.ok) throw new Error(r.issues.map((i) => `${i.path}: ${i.message}`).join('; '));

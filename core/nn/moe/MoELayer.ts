@@ -514,13 +514,21 @@ export class MoELayer {
     this.lastFfnTokens = new Array<number>(E).fill(NaN);
     const y = this.block.residual ? (tf.add(x, out.y) as tf.Tensor2D) : out.y;
     const balance = balanceLoss(out.probs, pre, this.columns, this.block.balanceTau);
-    const report = this.report(out.probs, pre, mask, balance, null);
+    // The token view's gates at inference (training passes skip the extra ops): the kernel's own arithmetic,
+    // probs on the kept experts, renormalised over the chosen ones before drops where the block says so.
+    const gates = opts.training
+      ? undefined
+      : (tf.tidy(() => {
+          const g = tf.mul(out.probs, mask);
+          return gateCombination(this.block) === 'renormalize' ? tf.div(g, tf.maximum(tf.sum(tf.mul(out.probs, pre), 1, true), 1e-12)) : g;
+        }) as tf.Tensor2D);
+    const report = this.report(out.probs, pre, mask, balance, null, gates);
     if (this.block.auxLossWeight > 0) report.losses = [{ name: 'balance', weight: this.block.auxLossWeight, value: balance }];
     return { y, report };
   }
 
   /** The layer report, computed with tensor ops (no read-back). */
-  /** `gates` (column order, [T, columns]): what each slot's output was weighted by; absent on the fused path (its kernel keeps them). */
+  /** `gates` (column order, [T, columns]): what each slot's output was weighted by (the fused path gives them at inference only). */
   private report(probs: tf.Tensor2D, pre: tf.Tensor2D, mask: tf.Tensor2D, auxLoss: tf.Scalar | null, entropyOf: tf.Scalar | null, gates?: tf.Tensor2D): MoELayerOutput {
     const [T, S] = pre.shape;
     const E = this.routedExperts;
