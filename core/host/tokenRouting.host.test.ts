@@ -4,7 +4,7 @@
  * the top-k recomputed by hand from the router logits of the layer inputs the host's forward saw; bad
  * fields are named.
  */
-import { existsSync, mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
@@ -19,7 +19,8 @@ import { createCore, type Core } from './createCore.js';
 import { testClient, type TestClient } from './testClient.js';
 
 describe('token routing and generation over the protocol', () => {
-  const runsDir = join(mkdtempSync(join(tmpdir(), 'sw-tokens-')), 'runs');
+  const tmp = mkdtempSync(join(tmpdir(), 'sw-tokens-'));
+  const runsDir = join(tmp, 'runs');
   let core: Core;
   let client: TestClient;
   const call = (method: string, params?: unknown) => client.call(method, params);
@@ -33,6 +34,7 @@ describe('token routing and generation over the protocol', () => {
   afterAll(async () => {
     client?.session.close();
     await core?.close();
+    rmSync(tmp, { recursive: true, force: true });
   });
 
   it('answers the experts and gates the MoE layers chose, per validation token', async () => {
