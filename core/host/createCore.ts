@@ -149,7 +149,7 @@ export async function createCore(opts: CoreOptions = {}): Promise<Core> {
     'compress.run': async (req, { signal }) => compressInChild(req, { runsDir, backend: backendChoice, signal }),
     'compress.list': async ({ runId }) => listCompressResults(runsDir, runId, (m) => console.warn(m)),
     'run.tokenRouting': async (req) => tokenRoutingOnRun(req, runsDir),
-    'run.generate': async (req) => generateOnRun(req, runsDir),
+    'run.generate': async (req, { signal }) => generateOnRun(req, runsDir, signal),
   };
 
   return {

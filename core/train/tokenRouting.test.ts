@@ -141,6 +141,18 @@ describe('generation from a prompt', () => {
     net.dispose();
   });
 
+  it('stops at the next token once the signal is aborted', async () => {
+    const vocab = ['a', 'b', '<unk>', '<eod>'];
+    const net = buildSupernet(lmSpace(vocab.length, 6));
+    const ctl = new AbortController();
+    const calls = vi.spyOn(net, 'apply');
+    const p = generateFromPrompt(net, { runId: 'r', arch: largestArch(net.space), prompt: 'ab', maxNewTokens: 100, temperature: 1, topK: 0, seed: 1 }, vocab, ctl.signal);
+    ctl.abort();
+    await expect(p).rejects.toThrow(/abort/i);
+    expect(calls).not.toHaveBeenCalled();
+    net.dispose();
+  });
+
   it('refuses a bidirectional transformer, naming the stage', async () => {
     const net = buildSupernet(lmSpace(4, 4, false));
     await expect(generateFromPrompt(net, { runId: 'r', arch: largestArch(net.space), prompt: 'a', maxNewTokens: 2, temperature: 0, topK: 0, seed: 1 }, ['a', 'b', '<unk>', '<eod>'])).rejects.toThrow(/space\.stages\.t: a transformer that is not causal/);

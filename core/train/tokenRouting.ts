@@ -91,20 +91,27 @@ export function encodePrompt(prompt: string, vocab: readonly string[]): { ids: n
   return { ids, unknown: [...unknown] };
 }
 
-/** The subnet's logits at the last position of `context` (a causal model reads only earlier tokens). */
-export function nextTokenLogits(net: Supernet, arch: Arch): NextTokenLogits {
-  return async (context) =>
-    tf.tidy(() => {
+/**
+ * The subnet's logits at the last position of `context` (a causal model reads only earlier tokens). Each
+ * call first yields to the event loop (the host keeps serving other clients during a long generation) and
+ * stops once `signal` is aborted.
+ */
+export function nextTokenLogits(net: Supernet, arch: Arch, signal?: AbortSignal): NextTokenLogits {
+  return async (context) => {
+    await new Promise((r) => setImmediate(r));
+    signal?.throwIfAborted();
+    return tf.tidy(() => {
       const out = net.apply(tf.tensor2d([context.map(Number)], [1, context.length]), arch, { training: false });
       return out.logits.slice([context.length - 1, 0], [1, -1]).dataSync() as Float32Array;
     });
+  };
 }
 
 /**
  * Generation for `run.generate`: the space must be a causal token model (every transformer block causal,
  * a per-position head), else the last position's logits read the future or do not exist.
  */
-export async function generateFromPrompt(net: Supernet, req: GenerateRequest, vocab: readonly string[]): Promise<GenerateResult> {
+export async function generateFromPrompt(net: Supernet, req: GenerateRequest, vocab: readonly string[], signal?: AbortSignal): Promise<GenerateResult> {
   const input = net.space.input;
   if (input.kind !== 'tokens') throw new Error(`runId: run "${req.runId}" reads ${input.kind} inputs, not tokens; generation needs a language model`);
   for (const st of net.space.stages) {
@@ -113,7 +120,7 @@ export async function generateFromPrompt(net: Supernet, req: GenerateRequest, vo
   }
   const { ids, unknown } = encodePrompt(req.prompt, vocab);
   const eod = vocab.indexOf('<eod>');
-  const tokens = await generate(ids, nextTokenLogits(net, req.arch), {
+  const tokens = await generate(ids, nextTokenLogits(net, req.arch, signal), {
     maxNewTokens: req.maxNewTokens,
     temperature: req.temperature,
     topK: req.topK,

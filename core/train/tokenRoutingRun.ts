@@ -42,6 +42,7 @@ async function withRun<T>(runsDir: string, runId: string, arch: Arch, f: (net: S
       return await f(net, ds, record);
     } catch (e) {
       if (e instanceof ProtocolError) throw e;
+      if (e instanceof Error && e.name === 'AbortError') throw new ProtocolError('cancelled', `run "${runId}": cancelled`);
       throw new ProtocolError('invalid', e instanceof Error ? e.message : String(e));
     }
   } finally {
@@ -54,10 +55,10 @@ export async function tokenRoutingOnRun(reqIn: unknown, runsDir: string): Promis
   return withRun(runsDir, req.runId, req.arch, (net, ds) => tokenRoutingOf(net, req.arch, ds, { runId: req.runId, offset: req.offset, samples: req.samples }));
 }
 
-export async function generateOnRun(reqIn: unknown, runsDir: string): Promise<GenerateResult> {
+export async function generateOnRun(reqIn: unknown, runsDir: string, signal?: AbortSignal): Promise<GenerateResult> {
   const req = parseOrThrow(GenerateRequest, reqIn, 'generate request');
   return withRun(runsDir, req.runId, req.arch, (net, ds) => {
     if (!ds.tokens || ds.kind !== 'text') throw new ProtocolError('invalid', `runId: run "${req.runId}" trains on ${ds.kind}, not a text corpus; generation needs a character language model`, [{ path: 'runId', message: 'not a language-model run' }]);
-    return generateFromPrompt(net, req, ds.tokens.vocab);
+    return generateFromPrompt(net, req, ds.tokens.vocab, signal);
   });
 }
