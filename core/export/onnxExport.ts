@@ -127,6 +127,30 @@ function moePass(g: GraphBuilder, x: string, m: MoEOp, router: DenseWeights, n: 
   return g.one('Add', [g.one('Mul', [c(0), out], [], `${n}.rmlp_moe`), g.one('Mul', [c(1), ffn(g, x, m.residualMlp.mlp, `${n}.rmlp`)], [], `${n}.rmlp_mlp`)], [], `${n}.rmlp_out`);
 }
 
+/**
+ * Multi-head self-attention on [N, T, d] (core/nn/graph/ops.ts 'attention'): MatMul projections, Reshape
+ * [N, T, h, dₕ] + Transpose to [N, h, T, dₕ] (K to [N, h, dₕ, T]), MatMul, scale, the additive causal mask as a
+ * [T, T] constant (T the lowered length), Softmax over the keys, MatMul with V, merged heads, the output projection.
+ */
+function attention(g: GraphBuilder, x: string, o: Extract<SubnetOp, { op: 'attention' }>): string {
+  const n = o.name;
+  const { heads: h, headDim: dh, length: T } = o;
+  const heads = (w: DenseWeights, part: string, perm: number[]) =>
+    g.one('Transpose', [g.one('Reshape', [dense(g, x, w, `${n}.${part}`), g.ints([0, 0, h, dh])], [], `${n}.${part}_heads`)], [attrInts('perm', perm)], `${n}.${part}_t`);
+  const q = heads(o.q, 'q', [0, 2, 1, 3]);
+  const k = heads(o.k, 'k', [0, 2, 3, 1]);
+  const v = heads(o.v, 'v', [0, 2, 1, 3]);
+  let scores = g.one('Mul', [g.one('MatMul', [q, k], [], `${n}.qk`), g.scalar(1 / Math.sqrt(dh))], [], `${n}.scores`);
+  if (o.causal) {
+    const mask = new Float32Array(T * T);
+    for (let i = 0; i < T; i++) for (let j = i + 1; j < T; j++) mask[i * T + j] = o.maskValue;
+    scores = g.one('Add', [scores, g.weight(`${n}.causal_mask`, [T, T], mask)], [], `${n}.masked`);
+  }
+  const attended = g.one('MatMul', [g.one('Softmax', [scores], [attrInt('axis', -1)], `${n}.probs`), v], [], `${n}.pv`);
+  const merged = g.one('Reshape', [g.one('Transpose', [attended], [attrInts('perm', [0, 2, 1, 3])], `${n}.merge_t`), g.ints([0, 0, h * dh])], [], `${n}.merged`);
+  return dense(g, merged, o.o, `${n}.o`);
+}
+
 /** Where the emitted graph stands: the current tensor and its layout. */
 interface Emitted {
   x: string;
@@ -177,6 +201,22 @@ const opWriters: { [K in SubnetOp['op']]: (g: GraphBuilder, e: Emitted, o: OpOf<
     const body = emit(g, e, o.body);
     return { x: g.one('Add', [e.x, body.x], [], o.name), layout: e.layout };
   },
+  // Token ids (floats) → Cast to int64 → Gather rows of the table, + the first T position rows (broadcast over N).
+  tokenEmbedding: (g, e, o) => {
+    const ids = g.one('Cast', [e.x], [attrInt('to', OnnxDataType.INT64)], `${o.name}.ids`);
+    const rows = g.one('Gather', [g.weight(`${o.name}.tokens`, [o.vocab, o.dim], o.table), ids], [attrInt('axis', 0)], `${o.name}.rows`);
+    return { x: g.one('Add', [rows, g.weight(`${o.name}.positions`, [o.length, o.dim], o.positions)], [], o.name), layout: 'sequence' };
+  },
+  patchEmbedding: (g, e, o) => ({
+    x: g.one('Add', [dense(g, e.x, o.weights, `${o.name}.proj`), g.weight(`${o.name}.positions`, [o.length, o.weights.outDim], o.positions)], [], o.name),
+    layout: 'sequence',
+  }),
+  // Opset 17 has LayerNormalization (over the last axis, biased variance).
+  layerNorm: (g, e, o) => ({
+    x: g.one('LayerNormalization', [e.x, g.weight(`${o.name}.gamma`, [o.dim], o.gamma), g.weight(`${o.name}.beta`, [o.dim], o.beta)], [attrInt('axis', -1), attrFloat('epsilon', o.epsilon)], o.name),
+    layout: e.layout,
+  }),
+  attention: (g, e, o) => ({ x: attention(g, e.x, o), layout: e.layout }),
   // On a sequence the op routes the N·T tokens as rows ([N, T, d] → [N·T, d] → back to x's shape).
   moe: (g, e, o) => ({
     x: e.layout === 'sequence' ? g.one('Reshape', [moe(g, g.one('Reshape', [e.x, g.ints([-1, o.dim])], [], `${o.name}.tokens`), o), g.one('Shape', [e.x], [], `${o.name}.shape`)], [], `${o.name}.seq`) : moe(g, e.x, o),
@@ -220,7 +260,8 @@ export function buildOnnxModel(graph: SubnetGraph, opts: OnnxExportOptions = {})
       node: g.nodes,
       initializer: g.initializers,
       input: [valueInfo('input', ['batch', ...shape])],
-      output: [valueInfo('logits', ['batch', graph.numClasses])],
+      // A token model's head predicts every position: [N, T, classes].
+      output: [valueInfo('logits', out.layout === 'sequence' ? ['batch', shape[0]!, graph.numClasses] : ['batch', graph.numClasses])],
     },
     metadata_props: Object.entries(opts.metadata ?? {}).map(([key, value]) => ({ key, value })),
   };

@@ -206,7 +206,19 @@ const opWriters: { [K in SubnetOp['op']]: (b: Builder, x: SymbolicTensor, o: OpO
   tokenMean: (b, x, o) => tf.layers.globalAveragePooling1d({ name: b.name(o.name) }).apply(x) as SymbolicTensor,
   residual: (b, x, o) => b.add([x, opLayers(b, x, o.body)], `${o.name}_add`),
   moe: (b, x, o) => moeLayers(b, x, o),
+  // The transformer ops: tfjs-layers has no multi-head attention layer (no product of two activations, no
+  // per-head softmax over keys), so a graph holding them is refused with the reason; the export writes ONNX
+  // and the model card names the op (core/export/exportSubnet.ts `skipped`). The embeddings and layer norm
+  // refuse too: a model without its attention would be no model.
+  tokenEmbedding: (_b, _x, o) => refuseTransformer(o.name, 'the token embedding'),
+  patchEmbedding: (_b, _x, o) => refuseTransformer(o.name, 'the patch embedding'),
+  layerNorm: (_b, _x, o) => refuseTransformer(o.name, 'layer norm'),
+  attention: (_b, _x, o) => refuseTransformer(o.name, 'multi-head self-attention'),
 };
+
+function refuseTransformer(name: string, what: string): never {
+  throw new UnsupportedExportError(`${name}: ${what} is part of a transformer block, and tfjs layers cannot express multi-head self-attention (no layer multiplies two activations, as QKᵀ and the scores · V do); the ONNX export holds the model`);
+}
 
 function opLayers(b: Builder, x: SymbolicTensor, ops: readonly SubnetOp[]): SymbolicTensor {
   return ops.reduce((h, o) => (opWriters[o.op] as (b: Builder, x: SymbolicTensor, o: SubnetOp) => SymbolicTensor)(b, h, o), x);

@@ -188,6 +188,10 @@ export function opOutputShape(op: SubnetOp, shape: readonly number[]): number[] 
       return [shape.reduce((a, b) => a * b, 1)];
     case 'tokenMean':
       return [shape[shape.length - 1]!];
+    case 'tokenEmbedding':
+      return [...shape, op.dim];
+    case 'patchEmbedding':
+      return [...shape.slice(0, -1), op.weights.outDim];
     default:
       return shape.slice();
   }
@@ -220,6 +224,14 @@ export function opKey(op: SubnetOp, shape: readonly number[]): string {
       return `flatten|${s}`;
     case 'tokenMean':
       return `tokenMean|${s}`;
+    case 'tokenEmbedding':
+    case 'patchEmbedding':
+    case 'layerNorm':
+    case 'attention': {
+      // The transformer ops by structure (widths, heads, causal), weights as their lengths.
+      const { name: _name, ...rest } = op;
+      return `${op.op}|${structureKey(rest)}|${s}`;
+    }
     case 'residual': {
       let inner = shape.slice();
       const keys = op.body.map((o) => {

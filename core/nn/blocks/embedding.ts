@@ -6,6 +6,9 @@
  */
 import type * as tf from '@tensorflow/tfjs';
 import type { BlockChoice, PatchEmbeddingBlock, TokenEmbeddingBlock } from '../../space/SearchSpace.js';
+import type { SubnetOp } from '../graph/ops.js';
+import { denseOf } from '../graph/weights.js';
+import { weightArray } from '../moe/MoELayer.js';
 import { PatchEmbedding, TokenEmbedding } from '../transformer/embeddings.js';
 import type { ActivationShape, BlockBuild, BlockInstance, ElasticBlock } from './block.js';
 
@@ -51,8 +54,23 @@ class TokenEmbeddingInstance implements BlockInstance {
     return 0;
   }
 
-  lower(): never {
-    throw new Error(`${this.name}: the subnet graph has no embedding op yet, so a token embedding cannot be exported (issue 12, part 5)`);
+  /** The first d columns of the token table and the first T rows (T = the input's length) of the position table. */
+  lower(choice: BlockChoice, input: ActivationShape): SubnetOp[] {
+    const d = checkWidth(this.name, choice, this.block.width);
+    const { vocab } = this.embedding;
+    const T = input.length;
+    checkLength(this.name, T, this.block.positions);
+    return [
+      {
+        op: 'tokenEmbedding',
+        name: this.name,
+        vocab,
+        dim: d,
+        length: T,
+        table: weightArray(this.embedding.table, [0, 0], [vocab, d]).data,
+        positions: weightArray(this.embedding.positions, [0, 0], [T, d]).data,
+      },
+    ];
   }
 }
 
@@ -86,8 +104,21 @@ class PatchEmbeddingInstance implements BlockInstance {
     return 2 * input.length * input.width * choice.width!;
   }
 
-  lower(): never {
-    throw new Error(`${this.name}: the subnet graph has no embedding op yet, so a patch embedding cannot be exported (issue 12, part 5)`);
+  /** The projection's first d columns and the first T position rows. */
+  lower(choice: BlockChoice, input: ActivationShape): SubnetOp[] {
+    const d = checkWidth(this.name, choice, this.block.width);
+    const e = this.embedding;
+    const T = input.length;
+    checkLength(this.name, T, this.block.positions);
+    return [
+      {
+        op: 'patchEmbedding',
+        name: this.name,
+        weights: denseOf(weightArray(e.kernel, [0, 0], [e.patchDim, d]), weightArray(e.bias, [0], [d])),
+        length: T,
+        positions: weightArray(e.positions, [0, 0], [T, d]).data,
+      },
+    ];
   }
 }
 

@@ -16,9 +16,11 @@ import type { BlockChoice, TransformerBlock } from '../../space/SearchSpace.js';
 import { activate } from '../activations.js';
 import type { ForwardContext } from '../forwardContext.js';
 import { normalInit } from '../init.js';
-import { MoELayer } from '../moe/MoELayer.js';
-import { INIT_STD, MultiHeadAttention } from '../transformer/attention.js';
-import { LayerNorm } from '../transformer/layerNorm.js';
+import type { SubnetOp } from '../graph/ops.js';
+import { denseOf } from '../graph/weights.js';
+import { MoELayer, weightArray } from '../moe/MoELayer.js';
+import { INIT_STD, MASK_VALUE, MultiHeadAttention } from '../transformer/attention.js';
+import { LAYER_NORM_EPS, LayerNorm } from '../transformer/layerNorm.js';
 import type { ActivationShape, BlockBuild, BlockInstance, ElasticBlock } from './block.js';
 
 function checkSequence(name: string, x: tf.Tensor, maxWidth: number): void {
@@ -112,8 +114,52 @@ class TransformerInstance implements BlockInstance {
     return MultiHeadAttention.flops(d, heads, this.block.headDim, T) + ffn;
   }
 
-  lower(): never {
-    throw new Error(`${this.name}: the subnet graph has no attention / layer-norm ops yet, so a transformer block cannot be exported (issue 12, part 5)`);
+  /**
+   * x + Attn(LN₁(x)) and h + FFN(LN₂(h)) as two residual ops, weights sliced as `apply` slices them: the first d
+   * rows / entries, the first h heads' columns of Q/K/V and rows of O, the first round(ratio·d) hidden units.
+   */
+  lower(choice: BlockChoice, input: ActivationShape): SubnetOp[] {
+    const { heads, mlpRatio } = this.choiceOf(choice);
+    const d = input.width;
+    const hidden = ffnHidden(mlpRatio, d);
+    const p = `${this.name}.transformer`;
+    const ln = (l: LayerNorm, name: string): SubnetOp => ({
+      op: 'layerNorm',
+      name,
+      dim: d,
+      gamma: weightArray(l.gamma, [0], [d]).data,
+      beta: weightArray(l.beta, [0], [d]).data,
+      epsilon: LAYER_NORM_EPS,
+    });
+    const a = this.attn;
+    const inner = heads * a.headDim;
+    const proj = (w: tf.Variable, b: tf.Variable) => denseOf(weightArray(w, [0, 0], [d, inner]), weightArray(b, [0], [inner]));
+    const attention: SubnetOp = {
+      op: 'attention',
+      name: `${p}.attn`,
+      dim: d,
+      heads,
+      headDim: a.headDim,
+      causal: a.causal,
+      maskValue: MASK_VALUE,
+      length: input.length,
+      q: proj(a.wq, a.bq),
+      k: proj(a.wk, a.bk),
+      v: proj(a.wv, a.bv),
+      o: denseOf(weightArray(a.wo, [0, 0], [inner, d]), weightArray(a.bo, [0], [d])),
+    };
+    const w = this.ffn;
+    const ffn: SubnetOp[] = this.moe
+      ? this.moe.lower(d, hidden)
+      : [
+          { op: 'dense', name: `${p}.ffn.up`, weights: denseOf(weightArray(w!.w1, [0, 0], [d, hidden]), weightArray(w!.b1, [0], [hidden])) },
+          { op: 'activation', name: `${p}.ffn.act`, fn: this.block.activation },
+          { op: 'dense', name: `${p}.ffn.down`, weights: denseOf(weightArray(w!.w2, [0, 0], [hidden, d]), weightArray(w!.b2, [0], [d])) },
+        ];
+    return [
+      { op: 'residual', name: `${p}.attn.residual`, body: [ln(this.ln1, `${p}.ln1`), attention] },
+      { op: 'residual', name: `${p}.ffn.residual`, body: [ln(this.ln2, `${p}.ln2`), ...ffn] },
+    ];
   }
 }
 

@@ -219,6 +219,45 @@ const opEvaluators: { [K in SubnetOp['op']]: (c: Compiler, o: OpOf<K>) => Forwar
     return (x) => tf.add(x, body(x));
   },
   moe: (c, o) => onTokens(c.moe(o)),
+  tokenEmbedding: (c, o) => {
+    const table = c.keep(tf.tensor2d(o.table, [o.vocab, o.dim]));
+    const positions = c.keep(tf.tensor2d(o.positions, [o.length, o.dim]));
+    return (x) => {
+      const [n, t] = x.shape as [number, number];
+      const rows = tf.gather(table, tf.cast(tf.reshape(x, [n * t]), 'int32'));
+      return tf.add(tf.reshape(rows, [n, t, o.dim]), positions.slice([0, 0], [t, o.dim]));
+    };
+  },
+  patchEmbedding: (c, o) => {
+    const f = onTokens(c.dense(o.weights));
+    const d = o.weights.outDim;
+    const positions = c.keep(tf.tensor2d(o.positions, [o.length, d]));
+    return (x) => tf.add(f(x), positions.slice([0, 0], [x.shape[1]!, d]));
+  },
+  layerNorm: (c, o) => {
+    const [gamma, beta] = [o.gamma, o.beta].map((a) => c.keep(tf.tensor1d(a)));
+    return (x) => {
+      const { mean, variance } = tf.moments(x, -1, true);
+      return tf.add(tf.mul(tf.div(tf.sub(x, mean), tf.sqrt(tf.add(variance, o.epsilon))), gamma!), beta!);
+    };
+  },
+  attention: (c, o) => {
+    const [q, k, v, out] = [o.q, o.k, o.v, o.o].map((w) => onTokens(c.dense(w)));
+    const { heads: h, headDim: dh } = o;
+    return (x) => {
+      const [n, t] = x.shape as [number, number, number];
+      // [N, T, h·dₕ] → [N, h, T, dₕ]: head i is columns i·dₕ … (i+1)·dₕ.
+      const split = (y: tf.Tensor) => tf.transpose(tf.reshape(y, [n, t, h, dh]), [0, 2, 1, 3]);
+      let scores = tf.mul(tf.matMul(split(q!(x)) as tf.Tensor4D, split(k!(x)) as tf.Tensor4D, false, true), 1 / Math.sqrt(dh));
+      if (o.causal) {
+        const mask = new Float32Array(t * t);
+        for (let i = 0; i < t; i++) for (let j = i + 1; j < t; j++) mask[i * t + j] = o.maskValue;
+        scores = tf.add(scores, tf.tensor2d(mask, [t, t]));
+      }
+      const attended = tf.matMul(tf.softmax(scores, -1) as tf.Tensor4D, split(v!(x)) as tf.Tensor4D);
+      return out!(tf.reshape(tf.transpose(attended, [0, 2, 1, 3]), [n, t, h * dh]));
+    };
+  },
 };
 
 /** A graph ready to run repeatedly: weights uploaded once. */
@@ -270,6 +309,14 @@ export function countGraphParams(graph: SubnetGraph): number {
           return s + 4 * o.channels;
         case 'residual':
           return s + count(o.body);
+        case 'tokenEmbedding':
+          return s + o.table.length + o.positions.length;
+        case 'patchEmbedding':
+          return s + d(o.weights) + o.positions.length;
+        case 'layerNorm':
+          return s + 2 * o.dim;
+        case 'attention':
+          return s + d(o.q) + d(o.k) + d(o.v) + d(o.o);
         case 'moe':
           return (
             s +

@@ -163,6 +163,35 @@ export type SubnetOp =
   | { op: 'tokenMean'; name: string }
   /** x + body(x) */
   | { op: 'residual'; name: string; body: SubnetOp[] }
+  /**
+   * Token ids [N, T] (floats holding integers) → table[id] + positions[t]: [N, T, dim] (GPT-2's token and
+   * learned position tables; core/nn/transformer/embeddings.ts). `table` [vocab, dim], `positions` [length, dim]
+   * (a T ≤ length batch reads the first T rows).
+   */
+  | { op: 'tokenEmbedding'; name: string; vocab: number; dim: number; length: number; table: Float32Array; positions: Float32Array }
+  /** Patches [N, T, P] → x · kernel + bias + positions[t]: [N, T, dim] (ViT's patch embedding). `positions` [length, dim]. */
+  | { op: 'patchEmbedding'; name: string; weights: DenseWeights; length: number; positions: Float32Array }
+  /** Layer norm over the last axis (biased variance, as torch): (x − μ)/√(σ² + ε) · gamma + beta. */
+  | { op: 'layerNorm'; name: string; dim: number; gamma: Float32Array; beta: Float32Array; epsilon: number }
+  /**
+   * Multi-head self-attention on [N, T, dim] (core/nn/transformer/attention.ts): Q/K/V = x·W + b split into
+   * `heads` contiguous column blocks of `headDim`, softmax(QKᵀ/√headDim (+ maskValue above the diagonal when
+   * causal)) · V, heads merged, · O + b. `length` is the T the model was lowered for (the ONNX mask constant).
+   */
+  | {
+      op: 'attention';
+      name: string;
+      dim: number;
+      heads: number;
+      headDim: number;
+      causal: boolean;
+      maskValue: number;
+      length: number;
+      q: DenseWeights;
+      k: DenseWeights;
+      v: DenseWeights;
+      o: DenseWeights;
+    }
   | MoEOp;
 
 export interface SubnetGraph {
