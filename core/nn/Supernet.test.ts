@@ -166,21 +166,29 @@ describe('buildSupernet: conv', () => {
 });
 
 describe('buildSupernet: example spaces', () => {
-  // Token and sequence spaces hold transformer blocks, which do not lower to the subnet graph yet; their
-  // supernet checks are in core/nn/blocks/transformer.test.ts.
-  for (const ex of listExampleSpaces().filter((e) => e.space.input.kind === 'vector' || e.space.input.kind === 'image')) {
+  // Every example space, token and sequence (transformer) spaces included: their blocks lower to the graph's
+  // embedding, layer-norm and attention ops (export checks in core/export/transformerExport.test.ts).
+  for (const ex of listExampleSpaces()) {
     it(`${ex.id}: the subnet graph reproduces apply, and counts agree`, () => {
       const s = space(ex.space);
       const n = net(s);
-      const x = batch(s, ex.id.startsWith('fashion-conv') ? 6 : 24);
+      const input = s.input;
+      // Token ids for a token input (integers below the vocabulary); a transformer space is slower per sample.
+      const x = input.kind === 'tokens' ? tf.tensor(Array.from({ length: 4 * input.length }, (_, i) => (i * 7 + 3) % input.vocab), [4, input.length]) : batch(s, ex.id.startsWith('fashion-conv') ? 6 : input.kind === 'sequence' ? 4 : 24);
       const rng = createRng(3);
       const archs = [largestArch(s), smallestArch(s), sampleArch(s, rng), sampleArch(s, rng)];
       for (const arch of archs) {
         const out = n.apply(x, arch, { training: false });
-        expect(out.logits.shape).toEqual([x.shape[0], s.numClasses]);
-        expect(out.moe.length).toBe(s.stages.filter((st) => st.block.type === 'moe').length);
+        // A token model predicts every position: [N·T, classes].
+        expect(out.logits.shape).toEqual([input.kind === 'tokens' ? x.shape[0]! * input.length : x.shape[0], s.numClasses]);
+        // One report per MoE stage, and one per kept transformer block with an MoE FFN.
+        const transformerMoE = s.stages.reduce((a, st, i) => {
+          const sa = arch.stages[i]!;
+          return a + (st.block.type === 'transformer' && st.block.moe ? sa.blocks.slice(0, sa.depth).filter((b) => b.op !== 'identity').length : 0);
+        }, 0);
+        expect(out.moe.length).toBe(s.stages.filter((st) => st.block.type === 'moe').length + transformerMoE);
         const graph = subnetGraph(n, arch);
-        expect(maxDiff(runSubnetGraph(graph, x), out.logits)).toBeLessThan(1e-4);
+        expect(maxDiff(tf.reshape(runSubnetGraph(graph, x), out.logits.shape), out.logits)).toBeLessThan(1e-4);
         expect(countGraphParams(graph)).toBe(n.countParams(arch));
       }
       expect(n.countFlops(largestArch(s))).toBeGreaterThan(n.countFlops(smallestArch(s)));
