@@ -206,18 +206,67 @@ const opWriters: { [K in SubnetOp['op']]: (b: Builder, x: SymbolicTensor, o: OpO
   tokenMean: (b, x, o) => tf.layers.globalAveragePooling1d({ name: b.name(o.name) }).apply(x) as SymbolicTensor,
   residual: (b, x, o) => b.add([x, opLayers(b, x, o.body)], `${o.name}_add`),
   moe: (b, x, o) => moeLayers(b, x, o),
-  // The transformer ops: tfjs-layers has no multi-head attention layer (no product of two activations, no
-  // per-head softmax over keys), so a graph holding them is refused with the reason; the export writes ONNX
-  // and the model card names the op (core/export/exportSubnet.ts `skipped`). The embeddings and layer norm
-  // refuse too: a model without its attention would be no model.
-  tokenEmbedding: (_b, _x, o) => refuseTransformer(o.name, 'the token embedding'),
-  patchEmbedding: (_b, _x, o) => refuseTransformer(o.name, 'the patch embedding'),
-  layerNorm: (_b, _x, o) => refuseTransformer(o.name, 'layer norm'),
-  attention: (_b, _x, o) => refuseTransformer(o.name, 'multi-head self-attention'),
+  // The transformer ops in built-in layers (Embedding, LayerNormalization, Dot, Softmax, Concatenate).
+  tokenEmbedding: (b, x, o) => b.add([embedding(b, x, o.table, o.vocab, o.dim, o.name), positionRows(b, x, o.length, o.positions, o.dim, `${o.name}_positions`)], `${o.name}_add`),
+  patchEmbedding: (b, x, o) =>
+    b.add([b.dense(x, o.weights, `${o.name}_proj`), positionRows(b, x, o.length, o.positions, o.weights.outDim, `${o.name}_positions`)], `${o.name}_add`),
+  layerNorm: (b, x, o) => {
+    const layer = tf.layers.layerNormalization({ axis: -1, epsilon: o.epsilon, name: b.name(o.name) });
+    b.pending.push({ layer, weights: () => [tf.tensor1d(o.gamma), tf.tensor1d(o.beta)] });
+    return layer.apply(x) as SymbolicTensor;
+  },
+  attention: (b, x, o) => attentionLayers(b, x, o),
 };
 
-function refuseTransformer(name: string, what: string): never {
-  throw new UnsupportedExportError(`${name}: ${what} is part of a transformer block, and tfjs layers cannot express multi-head self-attention (no layer multiplies two activations, as QKᵀ and the scores · V do); the ONNX export holds the model`);
+/** An Embedding layer holding `table` [rows, cols]: ids [N, T] (floats holding integers) → [N, T, cols]. */
+function embedding(b: Builder, ids: SymbolicTensor, table: Float32Array, rows: number, cols: number, name: string): SymbolicTensor {
+  const layer = tf.layers.embedding({ inputDim: rows, outputDim: cols, name: b.name(name) });
+  b.pending.push({ layer, weights: () => [tf.tensor2d(table, [rows, cols])] });
+  return layer.apply(ids) as SymbolicTensor;
+}
+
+/**
+ * Row t of `table` [T, cols] at every position t, as [N, T, cols]: the position ids 0…T−1 are a zero map of x
+ * (any [N, …] tensor, flattened) plus a bias [0, 1, …, T−1], looked up in an Embedding — tfjs layers have no
+ * constant-tensor add, and this keeps the weights small (a [features, T] zero kernel).
+ */
+function positionRows(b: Builder, x: SymbolicTensor, T: number, table: Float32Array, cols: number, name: string): SymbolicTensor {
+  const flat = x.shape.length > 2 ? (tf.layers.flatten({ name: b.name(`${name}_flat`) }).apply(x) as SymbolicTensor) : x;
+  const F = flat.shape[1]!;
+  const ids = b.fixed(flat, new Float32Array(F * T), F, T, Float32Array.from({ length: T }, (_, i) => i), `${name}_ids`);
+  return embedding(b, ids, table, T, cols, name);
+}
+
+/**
+ * Multi-head self-attention on [N, T, d], one head at a time: q/k/v = x · (that head's columns) (1/√dₕ folded
+ * into q's kernel and bias), scores = Dot(q, k) over dₕ [N, T, T], + the causal mask rows (positionRows of the
+ * [T, T] mask table), Softmax over the keys, Dot(p, v) [N, T, dₕ]; the heads concatenated, · O + b.
+ */
+function attentionLayers(b: Builder, x: SymbolicTensor, o: OpOf<'attention'>): SymbolicTensor {
+  const { heads: h, headDim: dh, length: T } = o;
+  const head = (w: DenseWeights, i: number, scale: number): DenseWeights => {
+    const kernel = new Float32Array(w.inDim * dh);
+    for (let r = 0; r < w.inDim; r++) for (let c = 0; c < dh; c++) kernel[r * dh + c] = w.kernel[r * w.outDim + i * dh + c]! * scale;
+    return { kernel, bias: w.bias ? w.bias.slice(i * dh, (i + 1) * dh).map((v) => v * scale) : null, inDim: w.inDim, outDim: dh };
+  };
+  let mask: SymbolicTensor | null = null;
+  if (o.causal) {
+    const m = new Float32Array(T * T);
+    for (let i = 0; i < T; i++) for (let j = i + 1; j < T; j++) m[i * T + j] = o.maskValue;
+    mask = positionRows(b, x, T, m, T, `${o.name}_mask`);
+  }
+  const outs = Array.from({ length: h }, (_, i) => {
+    const n = `${o.name}_h${i}`;
+    const q = b.dense(x, head(o.q, i, 1 / Math.sqrt(dh)), `${n}_q`);
+    const k = b.dense(x, head(o.k, i, 1), `${n}_k`);
+    const v = b.dense(x, head(o.v, i, 1), `${n}_v`);
+    let scores = tf.layers.dot({ axes: [2, 2], name: b.name(`${n}_qk`) }).apply([q, k]) as SymbolicTensor;
+    if (mask) scores = b.add([scores, mask], `${n}_masked`);
+    const p = tf.layers.softmax({ axis: -1, name: b.name(`${n}_probs`) }).apply(scores) as SymbolicTensor;
+    return tf.layers.dot({ axes: [2, 1], name: b.name(`${n}_pv`) }).apply([p, v]) as SymbolicTensor;
+  });
+  const merged = outs.length === 1 ? outs[0]! : (tf.layers.concatenate({ axis: -1, name: b.name(`${o.name}_merge`) }).apply(outs) as SymbolicTensor);
+  return b.dense(merged, o.o, `${o.name}_o`);
 }
 
 function opLayers(b: Builder, x: SymbolicTensor, ops: readonly SubnetOp[]): SymbolicTensor {
