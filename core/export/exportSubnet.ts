@@ -75,7 +75,9 @@ export interface ExportDetails extends ExportResult {
 function randomCheckBatch(space: SearchSpace, n = 32): tf.Tensor {
   const shape = inputShapeOf(space.input);
   const rng = createRng(12345);
-  const data = Float32Array.from({ length: n * sampleSize(shape) }, () => rng.normal());
+  // A token input reads ids: integers below the vocabulary (a normal draw would be no token at all).
+  const input = space.input;
+  const data = Float32Array.from({ length: n * sampleSize(shape) }, () => (input.kind === 'tokens' ? rng.int(input.vocab) : rng.normal()));
   return tf.tensor(data, [n, ...shape]);
 }
 
