@@ -10,6 +10,7 @@
  * - tokenScores: bits per token and perplexity from a summed natural-log likelihood, with the count n.
  */
 import * as tf from '@tensorflow/tfjs';
+import { sumTensors } from '../nn/sumTensors.js';
 import { IGNORE_TARGET } from '../data/DatasetContract.js';
 
 export interface TokenLoss {
@@ -47,7 +48,7 @@ export function tokenCrossEntropy(logits: tf.Tensor2D, targets: tf.Tensor1D): To
  */
 export function clipByGlobalNorm<K>(grads: Map<K, tf.Tensor>, maxNorm: number): { grads: Map<K, tf.Tensor>; norm: tf.Scalar } {
   if (!(maxNorm > 0)) throw new Error(`gradClip: ${maxNorm} is not a positive norm`);
-  const norm = tf.tidy(() => tf.sqrt(tf.addN([...grads.values()].map((g) => tf.sum(tf.square(g))))) as tf.Scalar);
+  const norm = tf.tidy(() => tf.sqrt(sumTensors([...grads.values()].map((g) => tf.sum(tf.square(g))))) as tf.Scalar);
   const scale = tf.tidy(() => tf.minimum(1, tf.div(maxNorm, tf.maximum(norm, 1e-12))));
   const out = new Map<K, tf.Tensor>();
   for (const [k, g] of grads) {

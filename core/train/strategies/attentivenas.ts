@@ -21,6 +21,7 @@
  * fitted inside the run on training batches, and ridge rather than a random forest.
  */
 import * as tf from '@tensorflow/tfjs';
+import { sumTensors } from '../../nn/sumTensors.js';
 import type { Supernet } from '../../nn/types.js';
 import { AccuracyPredictor, type RidgeModel } from '../../space/accuracyPredictor.js';
 import { archDims, canonicalVector, encodeArch, sampleArch } from '../../space/archCodec.js';
@@ -82,7 +83,7 @@ function pickIndex(scores: readonly number[], highest: boolean): number {
 async function measureAccuracies(net: Supernet, arches: readonly Arch[], batches: readonly { x: tf.Tensor; y: tf.Tensor1D }[]): Promise<number[]> {
   const total = batches.reduce((n, b) => n + b.y.shape[0], 0);
   // One tidy per subnet, so only one subnet's activations are alive at a time; one read at the end.
-  const counts = arches.map((a) => tf.tidy(() => tf.addN(batches.map((b) => correctCount(net.apply(b.x, a, { training: true }).logits, b.y)))));
+  const counts = arches.map((a) => tf.tidy(() => sumTensors(batches.map((b) => correctCount(net.apply(b.x, a, { training: true }).logits, b.y)))));
   const correct = tf.stack(counts);
   const v = await correct.data();
   tf.dispose([correct, ...counts]);

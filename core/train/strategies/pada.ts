@@ -18,6 +18,7 @@
  * Deviations: an epoch is ⌈N / batch⌉ steps of this run; no gradient-norm clipping (the trainer's optimizer).
  */
 import * as tf from '@tensorflow/tfjs';
+import { sumTensors } from '../../nn/sumTensors.js';
 import { activePositions, archDims, archPositions, decodeArch, encodeArch } from '../../space/archCodec.js';
 import type { Rng } from '../../space/rng.js';
 import { defineStrategy, type StrategyReport, type TrainingStrategy } from './TrainingStrategy.js';
@@ -140,7 +141,7 @@ export const pada: TrainingStrategy = defineStrategy<PadaState>({
       const blocks = tf.stack(
         unique.map((pre) => {
           const mine = names.filter((n) => n.startsWith(pre));
-          return mine.length ? tf.sqrt(tf.addN(mine.map((n) => tf.sum(tf.square(grads.get(n)!))))) : tf.scalar(0);
+          return mine.length ? tf.sqrt(sumTensors(mine.map((n) => tf.sum(tf.square(grads.get(n)!))))) : tf.scalar(0);
         }),
       );
       return indices ? tf.concat([blocks, logitGradientNorms(logits, labels)]) : blocks;
