@@ -25,9 +25,13 @@ function probe(space: SearchSpace): Probe {
   const n = 12;
   const shape = [n, ...inputSampleShape(space.input)];
   const rng = createRng(8);
-  const x = tf.tensor(Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, () => rng.normal()), shape);
-  const y = tf.oneHot(tf.tensor1d(Array.from({ length: n }, (_, i) => i % space.numClasses), 'int32'), space.numClasses);
+  // Token spaces read ids below the vocabulary; other inputs are normal draws.
+  const draw = space.input.kind === 'tokens' ? ((vocab: number) => () => rng.int(vocab))(space.input.vocab) : () => rng.normal();
+  const x = tf.tensor(Float32Array.from({ length: shape.reduce((a, b) => a * b, 1) }, draw), shape);
   const out = net.apply(x, largestArch(space), { training: false });
+  // Token and sequence spaces predict every position: [n·T, classes] logits, one label per row.
+  const rows = out.logits.shape[0]!;
+  const y = tf.oneHot(tf.tensor1d(Array.from({ length: rows }, (_, i) => i % space.numClasses), 'int32'), space.numClasses);
   const logits = [...out.logits.dataSync()];
   const load = out.moe.map((m) => [...m.load.dataSync()]);
   const names = new Map([...net.namedVariables()].map(([k, v]) => [v.name, k]));
