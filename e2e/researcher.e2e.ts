@@ -6,6 +6,7 @@
 import { readFileSync } from 'node:fs';
 import type { Download, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { listExampleSpaces } from '../core/space/exampleSpaces.js';
 import { launchBrowser, numericAttr, screenshot, startServe, waitFor, type BrowserSession, type Served, waitForConnection } from './harness.js';
 
 let served: Served;
@@ -65,7 +66,8 @@ describe('researcher workflows (fake core)', () => {
   it('welcomes a first open with the examples and their descriptions, and draws the space as a graph', async () => {
     const welcome = page.getByTestId('welcome');
     await welcome.waitFor();
-    await expect.poll(() => welcome.locator('[data-testid^="welcome-example-"]').count()).toBe(5);
+    // One card per example space the core lists (the fake core serves core/space/exampleSpaces).
+    await expect.poll(() => welcome.locator('[data-testid^="welcome-example-"]').count()).toBe(listExampleSpaces().length);
     const spirals = (await page.getByTestId('welcome-example-spirals-moe').textContent()) ?? '';
     expect(spirals).toMatch(/Spirals MoE/);
     expect(spirals).toMatch(/Two-dimensional spirals/); // the example's description
