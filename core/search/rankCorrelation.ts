@@ -6,6 +6,7 @@
  *
  * O(n²) pairs: meant for tens to a few thousand items.
  */
+import { pearson } from '../space/pearson.js';
 
 function checkPair(x: readonly number[], y: readonly number[]): void {
   if (x.length !== y.length) throw new Error(`rank correlation needs equal lengths, got ${x.length} and ${y.length}`);
@@ -52,22 +53,6 @@ export function averageRanks(x: readonly number[]): number[] {
     i = j + 1;
   }
   return ranks;
-}
-
-function pearson(a: readonly number[], b: readonly number[]): number {
-  const n = a.length;
-  const ma = a.reduce((s, v) => s + v, 0) / n;
-  const mb = b.reduce((s, v) => s + v, 0) / n;
-  let sab = 0;
-  let saa = 0;
-  let sbb = 0;
-  for (let i = 0; i < n; i++) {
-    sab += (a[i]! - ma) * (b[i]! - mb);
-    saa += (a[i]! - ma) ** 2;
-    sbb += (b[i]! - mb) ** 2;
-  }
-  const d = Math.sqrt(saa * sbb);
-  return d > 0 ? sab / d : NaN;
 }
 
 /** Spearman's ρ: Pearson correlation of average ranks. NaN when either side is constant. */

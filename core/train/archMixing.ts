@@ -11,6 +11,7 @@ import type { Supernet } from '../nn/types.js';
 import type { ArchMixing } from '../protocol/protocol.js';
 import { largestArch, sampleArch, smallestArch } from '../space/archCodec.js';
 import { archFeatureLabels, archFeatures } from '../space/archFeatures.js';
+import { pearson } from '../space/pearson.js';
 import { createRng } from '../space/rng.js';
 
 /** A block that mixes its weights by the architecture (the dense block with `archMixture`). */
@@ -21,20 +22,10 @@ interface MixingBlock {
   mixture: unknown;
 }
 
-/** Pearson correlation of two equally long series; 0 where either is constant. */
-export function pearson(x: readonly number[], y: readonly number[]): number {
-  const n = x.length;
-  const mx = x.reduce((s, v) => s + v, 0) / n;
-  const my = y.reduce((s, v) => s + v, 0) / n;
-  let sxy = 0;
-  let sxx = 0;
-  let syy = 0;
-  for (let i = 0; i < n; i++) {
-    sxy += (x[i]! - mx) * (y[i]! - my);
-    sxx += (x[i]! - mx) ** 2;
-    syy += (y[i]! - my) ** 2;
-  }
-  return sxx > 0 && syy > 0 ? sxy / Math.sqrt(sxx * syy) : 0;
+/** Pearson correlation of two equally long series; 0 where either is constant (a fixed feature correlates with nothing). */
+export function pearsonOrZero(x: readonly number[], y: readonly number[]): number {
+  const r = pearson(x, y);
+  return Number.isNaN(r) ? 0 : r;
 }
 
 /**
@@ -59,7 +50,7 @@ export async function archMixingReport(net: Supernet, probes = 30, seed = 7): Pr
       return {
         block: b.name,
         archs: features.map((f, i) => ({ features: f, alpha: alpha[i]! })),
-        correlation: labels.map((_, i) => Array.from({ length: sets }, (_, k) => pearson(features.map((f) => f[i]!), alpha.map((a) => a[k]!)))),
+        correlation: labels.map((_, i) => Array.from({ length: sets }, (_, k) => pearsonOrZero(features.map((f) => f[i]!), alpha.map((a) => a[k]!)))),
       };
     }),
   };
