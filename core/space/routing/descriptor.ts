@@ -94,3 +94,16 @@ export interface RoutingDescriptor<R extends { mode: string } = { mode: string }
 
 /** Assignments of a token-choice routing that chooses at most `k` slots per token. */
 export const tokenChoiceAssignments = (k: number, shape: RoutingShape, tokens: number) => tokens * Math.min(shape.ffnExperts, k);
+
+/**
+ * The arithmetic of a token-choice routing that takes a fixed top-k per segment (top-k and the routers that
+ * choose like it: RMoE, similarity-aware, ProMoE): at most k·m slots per token, k·m FFN experts nominally,
+ * and k·m must fit the block's slots.
+ */
+export const fixedTopKArithmetic = {
+  maxChoices: (r: { k: number }, s: RoutingShape) => Math.min(s.slots, r.k * s.segments),
+  ffnPerToken: (r: { k: number }, s: RoutingShape) => Math.min(s.ffnExperts, r.k * s.segments),
+  ffnAssignments: (r: { k: number }, s: RoutingShape, tokens: number) => tokenChoiceAssignments(r.k * s.segments, s, tokens),
+  validate: (r: { k: number }, s: RoutingShape): RoutingIssue[] =>
+    r.k * s.segments > s.slots ? [{ field: 'routing.k', message: `k=${r.k} activates ${r.k * s.segments} experts after segmentation, more than the ${s.slotText}` }] : [],
+};

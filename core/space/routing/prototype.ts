@@ -15,7 +15,7 @@
  * coordinates, as every router's kernel is sliced).
  */
 import { z } from 'zod';
-import { positiveInt, tokenChoiceAssignments, type RoutingDescriptor } from './descriptor.js';
+import { positiveInt, fixedTopKArithmetic, type RoutingDescriptor } from './descriptor.js';
 
 export const PrototypeRouting = z
   .object({
@@ -48,9 +48,5 @@ export const prototype: RoutingDescriptor<PrototypeRouting> = {
   variableK: false,
   // Gates are the scores themselves (Alg. 1: G = TopK(S)); the route multiplies them by the choice.
   defaultGate: () => 'raw',
-  maxChoices: (r, s) => Math.min(s.slots, r.k * s.segments),
-  ffnPerToken: (r, s) => Math.min(s.ffnExperts, r.k * s.segments),
-  ffnAssignments: (r, s, tokens) => tokenChoiceAssignments(r.k * s.segments, s, tokens),
-  validate: (r, s) =>
-    r.k * s.segments > s.slots ? [{ field: 'routing.k', message: `k=${r.k} activates ${r.k * s.segments} experts after segmentation, more than the ${s.slotText}` }] : [],
+  ...fixedTopKArithmetic,
 };

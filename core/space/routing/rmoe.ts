@@ -12,7 +12,7 @@
  * decoder layer); layers of a different GRU width form a separate chain.
  */
 import { z } from 'zod';
-import { GateCombination, positiveInt, tokenChoiceAssignments, type RoutingDescriptor } from './descriptor.js';
+import { GateCombination, positiveInt, fixedTopKArithmetic, type RoutingDescriptor } from './descriptor.js';
 
 export const RMoERouting = z
   .object({
@@ -40,12 +40,8 @@ export const rmoe: RoutingDescriptor<RMoERouting> = {
   tokenChoice: true,
   variableK: false,
   defaultGate: (r) => r.gate ?? 'renormalize',
-  maxChoices: (r, s) => Math.min(s.slots, r.k * s.segments),
   // Projection d·H, read-out H·S, the cell 6H(H+1) (counted per block here; the model holds one per width);
   // FLOPs 2dH + 12H² + 2HS per token, as core/nn/routers/rmoe.ts counts them.
   routerCost: (r, d, slots) => ({ params: d * r.hidden + r.hidden * slots + 6 * r.hidden * (r.hidden + 1), flops: 2 * d * r.hidden + 12 * r.hidden * r.hidden + 2 * r.hidden * slots }),
-  ffnPerToken: (r, s) => Math.min(s.ffnExperts, r.k * s.segments),
-  ffnAssignments: (r, s, tokens) => tokenChoiceAssignments(r.k * s.segments, s, tokens),
-  validate: (r, s) =>
-    r.k * s.segments > s.slots ? [{ field: 'routing.k', message: `k=${r.k} activates ${r.k * s.segments} experts after segmentation, more than the ${s.slotText}` }] : [],
+  ...fixedTopKArithmetic,
 };

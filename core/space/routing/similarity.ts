@@ -17,7 +17,7 @@
  * high (0.988 val, n = 160). The graph helps where neighbouring tokens are related (a sequence), as in the paper.
  */
 import { z } from 'zod';
-import { GateCombination, positiveInt, tokenChoiceAssignments, type RoutingDescriptor } from './descriptor.js';
+import { GateCombination, positiveInt, fixedTopKArithmetic, type RoutingDescriptor } from './descriptor.js';
 
 export const SimilarityRouting = z
   .object({
@@ -45,9 +45,5 @@ export const similarity: RoutingDescriptor<SimilarityRouting> = {
   tokenChoice: true,
   variableK: false,
   defaultGate: (r, segments) => r.gate ?? (r.k === 1 || segments > 1 ? 'raw' : 'renormalize'),
-  maxChoices: (r, s) => Math.min(s.slots, r.k * s.segments),
-  ffnPerToken: (r, s) => Math.min(s.ffnExperts, r.k * s.segments),
-  ffnAssignments: (r, s, tokens) => tokenChoiceAssignments(r.k * s.segments, s, tokens),
-  validate: (r, s) =>
-    r.k * s.segments > s.slots ? [{ field: 'routing.k', message: `k=${r.k} activates ${r.k * s.segments} experts after segmentation, more than the ${s.slotText}` }] : [],
+  ...fixedTopKArithmetic,
 };

@@ -1,6 +1,6 @@
 /** Top-k softmax routing (Shazeer et al., 2017; Switch, Fedus et al., 2021; GShard, Lepikhin et al., 2021). */
 import { z } from 'zod';
-import { GateCombination, positiveInt, tokenChoiceAssignments, type RoutingDescriptor } from './descriptor.js';
+import { GateCombination, positiveInt, fixedTopKArithmetic, type RoutingDescriptor } from './descriptor.js';
 
 export const TopKRouting = z
   .object({
@@ -37,9 +37,5 @@ export const topk: RoutingDescriptor<TopKRouting> = {
   // Top-1 (Switch, AdaMoE k=1) and fine-grained top-k (DeepSeekMoE v1, segments > 1) use the raw router
   // probabilities; top-k with k ≥ 2 renormalises (GShard top-2, Mixtral).
   defaultGate: (r, segments) => r.gate ?? (r.k === 1 || segments > 1 ? 'raw' : 'renormalize'),
-  maxChoices: (r, s) => Math.min(s.slots, r.k * s.segments),
-  ffnPerToken: (r, s) => Math.min(s.ffnExperts, r.k * s.segments),
-  ffnAssignments: (r, s, tokens) => tokenChoiceAssignments(r.k * s.segments, s, tokens),
-  validate: (r, s) =>
-    r.k * s.segments > s.slots ? [{ field: 'routing.k', message: `k=${r.k} activates ${r.k * s.segments} experts after segmentation, more than the ${s.slotText}` }] : [],
+  ...fixedTopKArithmetic,
 };
