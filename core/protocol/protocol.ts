@@ -509,6 +509,13 @@ export const RankReport = z.object({
 export type RankReport = z.infer<typeof RankReport>;
 
 export const ExportFormat = z.enum(['tfjs', 'onnx', 'arch']);
+/** A folder name the host creates under a run's folder: one plain name, never a path (a client never picks where on disk the host writes). */
+export const PlainFolderName = z
+  .string()
+  .max(100)
+  .regex(/^[\w.-]+$/, 'a plain folder name (letters, digits, _ . -)')
+  .refine((n) => n !== '.' && n !== '..', 'a plain folder name, not . or ..');
+
 export const ExportRequest = z
   .object({
     runId: z.string().min(1),
@@ -518,12 +525,7 @@ export const ExportRequest = z
      * Folder name under <run>/exports/ (default: a timestamp). Only a plain name: a client of the protocol
      * never chooses where on disk the host writes (the CLI's --out is the local user's own choice).
      */
-    name: z
-      .string()
-      .max(100)
-      .regex(/^[\w.-]+$/, 'a plain folder name (letters, digits, _ . -)')
-      .refine((n) => n !== '.' && n !== '..', 'a plain folder name, not . or ..')
-      .optional(),
+    name: PlainFolderName.optional(),
   })
   .strict();
 export type ExportRequest = z.infer<typeof ExportRequest>;
@@ -570,12 +572,7 @@ export const CompressRequest = z
     /** Write each point as model.onnx (checked in onnxruntime-node). */
     onnx: z.boolean().default(true),
     /** Folder name under <run>/compress/ (default: a timestamp); a plain name, as for export. */
-    name: z
-      .string()
-      .max(100)
-      .regex(/^[\w.-]+$/, 'a plain folder name (letters, digits, _ . -)')
-      .refine((n) => n !== '.' && n !== '..', 'a plain folder name, not . or ..')
-      .optional(),
+    name: PlainFolderName.optional(),
   })
   .strict();
 export type CompressRequest = z.infer<typeof CompressRequest>;
