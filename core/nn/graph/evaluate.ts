@@ -4,13 +4,14 @@
  * graph on a data split" (`evaluateGraph`: accuracy with its split, sample count and 95 % interval).
  */
 import * as tf from '@tensorflow/tfjs';
+import { activate } from '../activations.js';
 import { renormalizedGates } from '../moe/routers.js';
 import { momentumStep } from '../moe/momentum.js';
 import { chainStep, type GruTensors } from '../routers/rmoe.js';
 import { mixedLogits } from '../routers/similarity.js';
 import { l2Rows } from '../routers/prototype.js';
 import { selectionMaskTensor as gatingMask } from '../routers/selection.js';
-import { inputSampleShape, type Activation, type InputSpec } from '../../space/SearchSpace.js';
+import { inputSampleShape, type InputSpec } from '../../space/SearchSpace.js';
 import { sampleSize, type Split } from '../../data/DatasetContract.js';
 import { accuracyEstimate } from '../../protocol/accuracyInterval.js';
 import type { AccuracyEstimate, DataSplit } from '../../protocol/protocol.js';
@@ -25,22 +26,6 @@ export function inputShapeOf(input: InputSpec): number[] {
 
 // ---------------------------------------------------------------------------------------------------
 // Reference evaluation with tfjs ops.
-
-export function applyActivation(x: tf.Tensor, fn: Activation): tf.Tensor {
-  switch (fn) {
-    case 'relu':
-      return tf.relu(x);
-    case 'gelu':
-      // Exact GELU, x·Φ(x), the form tf.layers' 'gelu' and ONNX's Erf construction compute.
-      return tf.mul(x, tf.mul(0.5, tf.add(1, tf.erf(tf.div(x, Math.SQRT2)))));
-    case 'tanh':
-      return tf.tanh(x);
-    case 'sigmoid':
-      return tf.sigmoid(x);
-    case 'linear':
-      return x;
-  }
-}
 
 /**
  * The [batch, slots] 0/1 mask of the slots each token uses: the selection ops' tensor form, beside their
@@ -98,7 +83,7 @@ class Compiler {
   ffn(f: Ffn): Forward {
     const up = this.dense(f.up);
     const down = this.dense(f.down);
-    return (x) => down(applyActivation(up(x), f.activation));
+    return (x) => down(activate(up(x), f.activation));
   }
 
   moe(m: MoEOp): Forward {
@@ -210,7 +195,7 @@ const opEvaluators: { [K in SubnetOp['op']]: (c: Compiler, o: OpOf<K>) => Forwar
     const [mean, variance, beta, gamma] = [o.mean, o.variance, o.beta, o.gamma].map((a) => c.keep(tf.tensor1d(a)));
     return (x) => tf.batchNorm(x, mean!, variance!, beta!, gamma!, o.epsilon);
   },
-  activation: (_c, o) => (x) => applyActivation(x, o.fn),
+  activation: (_c, o) => (x) => activate(x, o.fn),
   globalAvgPool: () => (x) => tf.mean(x, [1, 2]),
   flatten: () => (x) => tf.reshape(x, [x.shape[0]!, -1]),
   tokenMean: () => (x) => tf.mean(x, 1),
