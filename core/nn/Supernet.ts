@@ -39,6 +39,9 @@ import { glorotUniform, VariableStore } from './init.js';
 import { weightArray, type MoELayer } from './moe/MoELayer.js';
 import type { ForwardOptions, ForwardResult, Supernet } from './types.js';
 import { denseFused, denseFusedSupported } from './webgpu/denseFused.js';
+import type { Act, CompiledLayer, StepCompiler } from './webgpu/step/compiler.js';
+import { compileConversion } from './webgpu/step/convert.js';
+import { compileDense } from './webgpu/step/denseStep.js';
 
 export { BN_EPSILON, BN_MOMENTUM } from './blocks/conv.js';
 
@@ -161,6 +164,39 @@ export class ElasticSupernet implements Supernet {
       ? denseFused(v, this.head.kernel as tf.Tensor2D, this.head.bias as tf.Tensor1D, this.space.numClasses, 'linear')
       : (tf.add(tf.matMul(v, this.head.kernel.slice([0, 0], [d, this.space.numClasses])), this.head.bias) as tf.Tensor2D);
     return { logits, auxLoss: aux, moe: ctx.reports };
+  }
+
+  /**
+   * Record the compiled WebGPU training step of `arch` (core/nn/webgpu/step/, issue 18) on the batch in
+   * `input`: each block's `compile`, the layout conversions and the head, in forward order. A string says
+   * which part is not compiled (the trainer then runs the step through tfjs ops).
+   */
+  compileStep(arch: Arch, c: StepCompiler, input: GPUBuffer): { logits: GPUBuffer; rows: number; layers: CompiledLayer[] } | string {
+    let act: Act = { buffer: input, shape: inputShape(this.space.input) };
+    const layers: CompiledLayer[] = [];
+    let why: string | null = null;
+    const take = (r: { out: Act; layer: CompiledLayer } | string) => {
+      if (typeof r === 'string') why = r;
+      else {
+        act = r.out;
+        layers.push(r.layer);
+      }
+    };
+    const { headIn } = this.walk(
+      arch,
+      (block, choice) => {
+        if (why !== null) return;
+        take(block.compile ? block.compile(choice, act, c) : `${block.name}: ${block.type} blocks are not compiled`);
+      },
+      (how, where) => {
+        if (why === null) take(compileConversion(how, act, c, where));
+      },
+    );
+    if (why !== null) return why;
+    const rows = c.batch * (this.perToken ? headIn.length : 1);
+    const head = compileDense(c, { name: 'head', kernel: this.head.kernel, bias: this.head.bias, rows, d: headIn.width, w: this.space.numClasses, act: 'linear', residual: false }, act.buffer);
+    layers.push(head.layer);
+    return { logits: head.y, rows, layers };
   }
 
   trainableVariables(): tf.Variable[] {

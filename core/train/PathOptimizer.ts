@@ -59,6 +59,27 @@ export class PathOptimizer {
     return s;
   }
 
+  /**
+   * The slot variables of `v` (created on first use), for the compiled WebGPU step that updates them in
+   * place (core/nn/webgpu/step/update.ts); the SlotSource the step compiler reads.
+   */
+  slotsOf(v: tf.Variable): tf.Variable[] {
+    return this.slotsFor(this.nameOf.get(v) ?? v.name, v);
+  }
+
+  /** Count one update of each variable a compiled step updated (the counters checkpoints keep). */
+  countUpdates(vars: Iterable<tf.Variable>): void {
+    for (const v of vars) {
+      const name = this.nameOf.get(v) ?? v.name;
+      this.counts.set(name, (this.counts.get(name) ?? 0) + 1);
+    }
+  }
+
+  /** The step's scalars for a compiled step (core/nn/webgpu/step/program.ts StepValues). */
+  stepValues(progress = 0): { lr: number; beta1: number; beta2: number; eps: number; momentum: number; progress: number } {
+    return { lr: this.learningRate, beta1: BETA1, beta2: BETA2, eps: EPS, momentum: MOMENTUM, progress };
+  }
+
   /** Apply one update to the used elements (non-zero gradient) of each variable that has a gradient. */
   apply(grads: Map<tf.Variable, tf.Tensor>): void {
     const lr = this.learningRate;

@@ -45,6 +45,7 @@ import type { ForwardContext } from '../forwardContext.js';
 import type { SubnetOp } from '../graph/ops.js';
 import type { VariableStore } from '../init.js';
 import type { MoELayer } from '../moe/MoELayer.js';
+import type { Act, CompiledForward, StepCompiler } from '../webgpu/step/compiler.js';
 
 export type { TensorLayout };
 
@@ -97,6 +98,12 @@ export interface BlockInstance {
   recalibrate?(batches: readonly tf.Tensor[][]): void;
   /** The block's MoE layer, when it routes tokens (reports, dispatch mode, tests). */
   readonly moe?: MoELayer;
+  /**
+   * The compiled WebGPU training step of this choice (core/nn/webgpu/step/, issue 18): record the forward
+   * on `x` (training semantics, as `apply` with training: true) and return its output and its backward; a
+   * string says why this choice is not compiled (the step then runs through tfjs ops). Absent: never.
+   */
+  compile?(choice: BlockChoice, x: Act, c: StepCompiler): CompiledForward | string;
 }
 
 /** A variable of a block position (by its stable name) and the axis its channels lie on. */

@@ -14,6 +14,8 @@ import { glorotUniform } from '../init.js';
 import { weightArray } from '../moe/MoELayer.js';
 import type { ForwardContext } from '../forwardContext.js';
 import { denseFused, denseFusedSupported } from '../webgpu/denseFused.js';
+import type { Act, CompiledForward, StepCompiler } from '../webgpu/step/compiler.js';
+import { compileDense } from '../webgpu/step/denseStep.js';
 import { ArchRouter, mixHost, mixTensors } from './archMixture.js';
 import type { ActivationShape, BlockBuild, BlockInstance, ElasticBlock, SubnetContext } from './block.js';
 import { onRows } from './shapes.js';
@@ -76,6 +78,16 @@ class DenseInstance implements BlockInstance {
         : (activate(tf.add(tf.matMul(h, maybeFakeQuant(this.kernel.slice([0, 0], [d, width]), bits)), this.bias.slice(0, width)), act) as tf.Tensor2D);
       return this.block.residual && d === width ? tf.add(h, y) : y;
     });
+  }
+
+  /** The compiled step (core/nn/webgpu/step/denseStep.ts): plain slices only (no mixture, no fake-quant). */
+  compile(choice: BlockChoice, x: Act, c: StepCompiler): CompiledForward | string {
+    if (this.mixture) return `${this.name}: Mixture-of-Supernets weights are not compiled`;
+    if (choice.bits !== undefined && choice.bits < 32) return `${this.name}: fake-quantised weights are not compiled`;
+    const width = choice.width!;
+    const rows = c.batch * x.shape.length;
+    const { y, layer } = compileDense(c, { name: this.name, kernel: this.kernel, bias: this.bias, rows, d: x.shape.width, w: width, act: this.block.activation, residual: this.block.residual }, x.buffer);
+    return { out: { buffer: y, shape: this.outShape(choice, x.shape) }, layer };
   }
 
   outShape(choice: BlockChoice, input: ActivationShape): ActivationShape {

@@ -1,0 +1,127 @@
+import * as tf from '@tensorflow/tfjs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SearchSpace, type Arch } from '../../../space/SearchSpace.js';
+import { crossEntropy } from '../../../train/evaluate.js';
+import { PathOptimizer, type OptimizerKind } from '../../../train/PathOptimizer.js';
+import { buildSupernet } from '../../Supernet.js';
+import { CompiledStep } from './compiledStep.js';
+import { startTestWebgpu } from './testWebgpu.js';
+
+const space = SearchSpace.parse({
+  version: 1,
+  name: 'compiled-step test',
+  input: { kind: 'vector', dim: 20 },
+  numClasses: 5,
+  stages: [
+    { id: 's1', depth: [1], block: { type: 'dense', width: [16, 24], activation: 'relu' } },
+    { id: 's2', depth: [1, 2], block: { type: 'dense', width: [16, 24], activation: 'gelu', residual: true, ops: ['dense', 'identity'] } },
+    { id: 's3', depth: [1], block: { type: 'dense', width: [8, 12], activation: 'tanh' } },
+    { id: 's4', depth: [1], block: { type: 'dense', width: [6], activation: 'sigmoid' } },
+  ],
+});
+// Not the largest: every kernel is read as a slice of a larger variable.
+const arch: Arch = {
+  stages: [
+    { depth: 1, blocks: [{ op: 'dense', width: 16 }] },
+    { depth: 2, blocks: [{ op: 'dense', width: 16 }, { op: 'dense', width: 24 }] },
+    { depth: 1, blocks: [{ op: 'dense', width: 8 }] },
+    { depth: 1, blocks: [{ op: 'dense', width: 6 }] },
+  ],
+} as Arch;
+
+const B = 64;
+function data(step: number) {
+  let s = 12345 + step * 7919;
+  const rnd = () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0), s / 2 ** 32);
+  const x = Float32Array.from({ length: B * 20 }, () => rnd() * 2 - 1);
+  const y = Int32Array.from({ length: B }, () => Math.floor(rnd() * 5));
+  return { x, y };
+}
+
+/** The trainer's tfjs step (variableGrads + PathOptimizer) on the current backend: the reference. */
+async function tfjsSteps(kind: OptimizerKind, steps: number) {
+  const net = buildSupernet(space, { seed: 3 });
+  const vars = net.namedVariables();
+  const opt = new PathOptimizer(kind, 0.05, vars);
+  const losses: number[] = [];
+  for (let t = 0; t < steps; t++) {
+    const { x, y } = data(t);
+    const xs = tf.tensor2d(x, [B, 20]);
+    const ys = tf.tensor1d(y, 'int32');
+    const { value, grads } = tf.variableGrads(() => crossEntropy(net.apply(xs, arch, { training: true }).logits, ys), net.trainableVariables());
+    losses.push((await value.data())[0]!);
+    opt.apply(new Map(net.trainableVariables().flatMap((v) => (grads[v.name] ? [[v, grads[v.name]!] as [tf.Variable, tf.Tensor]] : []))));
+    tf.dispose([xs, ys, value, ...Object.values(grads)]);
+  }
+  const out = new Map<string, Float32Array>();
+  for (const [n, v] of vars) out.set(n, (await v.data()) as Float32Array);
+  for (const [n, v] of vars) for (const [i, s] of opt.slotsOf(v).entries()) out.set(`${n}#${i}`, (await s.data()) as Float32Array);
+  opt.dispose();
+  net.dispose();
+  return { losses, vars: out };
+}
+
+async function compiledSteps(kind: OptimizerKind, steps: number) {
+  const net = buildSupernet(space, { seed: 3 });
+  const vars = net.namedVariables();
+  const opt = new PathOptimizer(kind, 0.05, vars);
+  const step = CompiledStep.build(net, arch, B, 20, opt);
+  if (typeof step === 'string') throw new Error(step);
+  const losses: number[] = [];
+  let correct = 0;
+  for (let t = 0; t < steps; t++) {
+    const { x, y } = data(t);
+    step.run(x, y, opt.stepValues());
+    opt.countUpdates(step.updated);
+    const s = await step.stats();
+    losses.push(s.loss);
+    correct = s.correct;
+  }
+  const out = new Map<string, Float32Array>();
+  for (const [n, v] of vars) out.set(n, (await v.data()) as Float32Array);
+  for (const [n, v] of vars) for (const [i, s] of opt.slotsOf(v).entries()) out.set(`${n}#${i}`, (await s.data()) as Float32Array);
+  const dispatches = step.dispatchCount;
+  step.dispose();
+  opt.dispose();
+  net.dispose();
+  return { losses, vars: out, correct, dispatches };
+}
+
+function relErr(a: Float32Array, b: Float32Array): number {
+  let num = 0;
+  let den = 0;
+  for (let i = 0; i < a.length; i++) {
+    num = Math.max(num, Math.abs(a[i]! - b[i]!));
+    den = Math.max(den, Math.abs(b[i]!));
+  }
+  return den === 0 ? num : num / den;
+}
+
+let gpu = false;
+beforeAll(async () => {
+  gpu = await startTestWebgpu();
+}, 60_000);
+afterAll(async () => {
+  await tf.setBackend('cpu');
+});
+
+describe('compiled WebGPU step (dense blocks, cross-entropy, lazy optimizer)', () => {
+  for (const kind of ['adam', 'sgd', 'momentum'] as const) {
+    it(`matches the trainer's tfjs step on the CPU backend, 3 ${kind} steps`, async (t) => {
+      if (!gpu) t.skip();
+      await tf.setBackend('cpu');
+      const ref = await tfjsSteps(kind, 3);
+      await tf.setBackend('webgpu');
+      const got = await compiledSteps(kind, 3);
+      for (let i = 0; i < 3; i++) expect(got.losses[i]).toBeCloseTo(ref.losses[i]!, 4);
+      // Losses fall: the update moves the weights (a step that updated nothing would repeat step 0's loss).
+      expect(ref.losses[2]).not.toBeCloseTo(ref.losses[0]!, 3);
+      for (const [name, want] of ref.vars) {
+        const have = got.vars.get(name)!;
+        expect(have, name).toBeDefined();
+        expect(relErr(have, want), name).toBeLessThan(kind === 'adam' ? 1e-4 : 2e-5);
+      }
+      expect(got.correct).toBeGreaterThanOrEqual(0);
+    }, 120_000);
+  }
+});

@@ -1,0 +1,230 @@
+/**
+ * A recorded training step: a fixed list of compute dispatches, each with its pipeline, bind group and
+ * uniform values created once, replayed every step in one compute pass and one queue submission.
+ *
+ * Why (bench/RESULTS.md, issue 18): through tfjs every op of a supernet step costs ~40 µs of host work
+ * (engine bookkeeping, a bind group and a uniform buffer per dispatch, staging buffers for JS numbers), so
+ * a 110–1240-op step is host-bound at 4.5–73 ms while its GPU work is 0.5–28 ms. For a fixed subnet the
+ * shapes are fixed, so everything but the batch's data and the step's scalars (written with
+ * `queue.writeBuffer`) can be built once: a replay is a few Dawn calls per dispatch.
+ *
+ * Kernel convention: a kernel's code names its params `u.<name>` and its buffers by binding name; the
+ * declarations are generated (`kernelSource`: params at binding 0, buffers from 1). The step's scalars are
+ * a uniform buffer (`stepValues`, struct `StepValues`) that a kernel binds like any other buffer
+ * ({ name: 'sv', buffer: program.stepValues, access: 'uniform', type: 'StepValues' }).
+ */
+/// <reference types="@webgpu/types" />
+
+export type ParamType = 'u32' | 'i32' | 'f32';
+export type Param = readonly [name: string, type: ParamType, value: number];
+
+/** The per-step scalars, written before each replay (`setStepValues`). */
+export const STEP_VALUES_WGSL = /* wgsl */ `
+struct StepValues {
+  lr: f32,
+  beta1: f32,
+  beta2: f32,
+  eps: f32,
+  momentum: f32,
+  progress: f32,
+  pad0: f32,
+  pad1: f32,
+};`;
+
+export interface StepValues {
+  lr: number;
+  beta1: number;
+  beta2: number;
+  eps: number;
+  momentum: number;
+  progress: number;
+}
+
+interface Dispatch {
+  label: string;
+  pipeline: GPUComputePipeline;
+  bindGroup: GPUBindGroup;
+  workgroups: [number, number, number];
+}
+
+const pipelines = new WeakMap<GPUDevice, Map<string, GPUComputePipeline>>();
+
+function pipelineFor(device: GPUDevice, code: string, label: string): GPUComputePipeline {
+  let cache = pipelines.get(device);
+  if (!cache) pipelines.set(device, (cache = new Map()));
+  let p = cache.get(code);
+  if (!p) {
+    const module = device.createShaderModule({ code, label });
+    p = device.createComputePipeline({ layout: 'auto', compute: { module, entryPoint: 'main' }, label });
+    cache.set(code, p);
+  }
+  return p;
+}
+
+/** `struct Params { … }` for `params` (every field 4 bytes; the buffer is padded to 16). */
+export function paramsStruct(params: readonly Param[]): string {
+  if (params.length === 0) return '';
+  return `struct Params {\n${params.map(([n, t]) => `  ${n}: ${t},`).join('\n')}\n};\n`;
+}
+
+function paramsData(params: readonly Param[]): ArrayBuffer {
+  const bytes = Math.max(16, Math.ceil((params.length * 4) / 16) * 16);
+  const buf = new ArrayBuffer(bytes);
+  const view = new DataView(buf);
+  params.forEach(([name, t, v], i) => {
+    if (t === 'f32') view.setFloat32(i * 4, v, true);
+    else if (t === 'i32') view.setInt32(i * 4, v, true);
+    else {
+      if (!Number.isInteger(v) || v < 0) throw new Error(`kernel param ${name} = ${v} is not a u32`);
+      view.setUint32(i * 4, v, true);
+    }
+  });
+  return buf;
+}
+
+/** One buffer a kernel reads or writes, declared under `name`. */
+export interface Binding {
+  name: string;
+  buffer: GPUBuffer;
+  /** 'read' (default), 'read_write', or 'uniform' (then `type` is a struct, e.g. 'StepValues'). */
+  access?: 'read' | 'read_write' | 'uniform';
+  /** WGSL type; default array<f32>. */
+  type?: string;
+}
+
+export interface KernelCall {
+  params?: readonly Param[];
+  bindings: readonly Binding[];
+  /** WGSL: helper functions and `@compute @workgroup_size(…) fn main(…)`. */
+  code: string;
+  workgroups: readonly number[];
+}
+
+/** The whole WGSL of a kernel: the params struct and every declaration, then `code`. */
+export function kernelSource(params: readonly Param[], bindings: readonly Binding[], code: string): string {
+  let src = paramsStruct(params);
+  if (params.length > 0) src += '@group(0) @binding(0) var<uniform> u: Params;\n';
+  if (bindings.some((b) => b.type === 'StepValues')) src += STEP_VALUES_WGSL + '\n';
+  bindings.forEach((b, i) => {
+    const access = b.access ?? 'read';
+    const type = b.type ?? 'array<f32>';
+    src += access === 'uniform' ? `@group(0) @binding(${i + 1}) var<uniform> ${b.name}: ${type};\n` : `@group(0) @binding(${i + 1}) var<storage, ${access}> ${b.name}: ${type};\n`;
+  });
+  return src + code;
+}
+
+/** WebGPU's usage and map-mode flags (the spec's values; the globals exist only once Dawn is loaded). */
+const USAGE = { MAP_READ: 1, COPY_SRC: 4, COPY_DST: 8, UNIFORM: 64, STORAGE: 128 } as const;
+const MAP_READ_MODE = 1;
+
+export const STORAGE = USAGE.STORAGE | USAGE.COPY_SRC | USAGE.COPY_DST;
+
+export class StepProgram {
+  private readonly dispatches: Dispatch[] = [];
+  private readonly owned: GPUBuffer[] = [];
+  private readonly copies: { src: GPUBuffer; dst: GPUBuffer; bytes: number }[] = [];
+  readonly stepValues: GPUBuffer;
+  private readonly stepData = new Float32Array(8);
+
+  constructor(readonly device: GPUDevice) {
+    this.stepValues = this.own(device.createBuffer({ size: 32, usage: USAGE.UNIFORM | USAGE.COPY_DST, label: 'stepValues' }));
+  }
+
+  private own(b: GPUBuffer): GPUBuffer {
+    this.owned.push(b);
+    return b;
+  }
+
+  /** A zero-filled f32/u32 buffer of `elements` 4-byte words that lives as long as the program. */
+  scratch(elements: number, label: string): GPUBuffer {
+    const size = Math.max(16, Math.ceil((elements * 4) / 16) * 16);
+    return this.own(this.device.createBuffer({ size, usage: STORAGE, label }));
+  }
+
+  /** A host-readable buffer the replay copies `src` into after the pass (`copyAfter`). */
+  readback(bytes: number, label: string): GPUBuffer {
+    return this.own(this.device.createBuffer({ size: Math.max(16, Math.ceil(bytes / 16) * 16), usage: USAGE.MAP_READ | USAGE.COPY_DST, label }));
+  }
+
+  /** Copy `src` into `dst` after the next replay's pass (once; `clearCopies` after the replay). */
+  copyAfter(src: GPUBuffer, dst: GPUBuffer, bytes: number): void {
+    this.copies.push({ src, dst, bytes: Math.ceil(bytes / 4) * 4 });
+  }
+
+  clearCopies(): void {
+    this.copies.length = 0;
+  }
+
+  /**
+   * Record one dispatch: `code` (entry point `main`) reads `u.<param>` and the bindings by name; their
+   * declarations are generated here (params at binding 0, then `bindings` in order). Dispatches replay
+   * in recording order; WebGPU orders their reads and writes.
+   */
+  dispatch(label: string, k: KernelCall): void {
+    const params = k.params ?? [];
+    const code = kernelSource(params, k.bindings, k.code);
+    const pipeline = pipelineFor(this.device, code, label);
+    const entries: GPUBindGroupEntry[] = [];
+    if (params.length > 0) {
+      const data = paramsData(params);
+      const ub = this.own(this.device.createBuffer({ size: data.byteLength, usage: USAGE.UNIFORM | USAGE.COPY_DST, label: `${label}.params` }));
+      this.device.queue.writeBuffer(ub, 0, data);
+      entries.push({ binding: 0, resource: { buffer: ub } });
+    }
+    k.bindings.forEach((b, i) => entries.push({ binding: i + 1, resource: { buffer: b.buffer } }));
+    const bindGroup = this.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries, label });
+    const [x = 1, y = 1, z = 1] = k.workgroups;
+    if (x === 0 || y === 0 || z === 0) return;
+    const max = this.device.limits.maxComputeWorkgroupsPerDimension;
+    if (x > max || y > max || z > max) throw new Error(`${label}: ${x}×${y}×${z} workgroups exceed the device's ${max} per dimension`);
+    this.dispatches.push({ label, pipeline, bindGroup, workgroups: [x, y, z] });
+  }
+
+  get dispatchCount(): number {
+    return this.dispatches.length;
+  }
+
+  labels(): string[] {
+    return this.dispatches.map((d) => d.label);
+  }
+
+  setStepValues(v: StepValues): void {
+    const d = this.stepData;
+    d[0] = v.lr;
+    d[1] = v.beta1;
+    d[2] = v.beta2;
+    d[3] = v.eps;
+    d[4] = v.momentum;
+    d[5] = v.progress;
+    this.device.queue.writeBuffer(this.stepValues, 0, d);
+  }
+
+  /** Replay: every dispatch in one compute pass, then the recorded copies, in one submission. */
+  run(): void {
+    const enc = this.device.createCommandEncoder();
+    const pass = enc.beginComputePass();
+    let last: GPUComputePipeline | null = null;
+    for (const d of this.dispatches) {
+      if (d.pipeline !== last) pass.setPipeline((last = d.pipeline));
+      pass.setBindGroup(0, d.bindGroup);
+      pass.dispatchWorkgroups(d.workgroups[0], d.workgroups[1], d.workgroups[2]);
+    }
+    pass.end();
+    for (const c of this.copies) enc.copyBufferToBuffer(c.src, 0, c.dst, 0, c.bytes);
+    this.device.queue.submit([enc.finish()]);
+  }
+
+  dispose(): void {
+    for (const b of this.owned) b.destroy();
+    this.owned.length = 0;
+    this.dispatches.length = 0;
+  }
+}
+
+/** Read `bytes` of a MAP_READ buffer (after the submission that filled it). */
+export async function readFloats(buffer: GPUBuffer, count: number): Promise<Float32Array> {
+  await buffer.mapAsync(MAP_READ_MODE, 0, Math.max(16, Math.ceil((count * 4) / 16) * 16));
+  const out = new Float32Array(buffer.getMappedRange(0, Math.max(16, Math.ceil((count * 4) / 16) * 16)).slice(0, count * 4));
+  buffer.unmap();
+  return out;
+}
