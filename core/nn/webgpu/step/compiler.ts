@@ -9,7 +9,7 @@
  * steps that sum several subnets' gradients, clip them or let a strategy edit them take the tfjs path.
  */
 import type * as tf from '@tensorflow/tfjs';
-import type { ActivationShape } from '../../blocks/block.js';
+import type { SampleShape as ActivationShape } from '../../../space/blocks/descriptor.js';
 import { ownedBuffer } from './gpu.js';
 import type { StepProgram } from './program.js';
 import { updateSite, type UpdateKind, type UpdateSite } from './update.js';

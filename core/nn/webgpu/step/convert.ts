@@ -3,7 +3,7 @@
  * image flattened to a vector is the same buffer; global average pooling is one dispatch forward and one
  * backward (dx = dy / (H·W) at every position).
  */
-import type { ActivationShape } from '../../blocks/block.js';
+import type { SampleShape as ActivationShape } from '../../../space/blocks/descriptor.js';
 import type { Act, CompiledForward, StepCompiler } from './compiler.js';
 
 export function compileConversion(how: 'gap' | 'flatten' | 'tokenMean', x: Act, c: StepCompiler, where: string): CompiledForward | string {
