@@ -141,6 +141,24 @@ async function timeSteps(step: () => tf.Tensor, steps: number, blocks = 3, warmu
   return perStep[Math.floor(perStep.length / 2)]!;
 }
 
+/** timeSteps for the compiled step: `run` records a step, `read` waits for the last one's numbers. */
+async function timeCompiled(run: () => void, read: () => Promise<unknown>, steps: number, blocks = 3, warmup = 2): Promise<{ ms: number; hostMs: number }> {
+  for (let i = 0; i < warmup; i++) {
+    run();
+    await read();
+  }
+  const perStep: { ms: number; hostMs: number }[] = [];
+  for (let b = 0; b < blocks; b++) {
+    const t0 = performance.now();
+    for (let i = 0; i < steps; i++) run();
+    const t1 = performance.now();
+    await read();
+    perStep.push({ ms: (performance.now() - t0) / steps, hostMs: (t1 - t0) / steps });
+  }
+  perStep.sort((a, b) => a.ms - b.ms);
+  return perStep[Math.floor(perStep.length / 2)]!;
+}
+
 type MoeFn = (
   x: tf.Tensor2D,
   routerW: tf.Tensor2D,
@@ -350,12 +368,16 @@ async function benchSupernet(args: Args, rows: Row[]): Promise<void> {
   const { PathOptimizer } = await import('../core/train/PathOptimizer.js');
   // 'all' also fuses PathOptimizer's update (path-adam rows only: tf.train.sgd is tfjs').
   const { bnFusion } = await import('../core/nn/webgpu/batchNormFused.js');
-  const LEVERS: Record<string, { dense: boolean; ce: boolean; conv: boolean; opt: boolean; bn: boolean }> = {
+  const { CompiledStep } = await import('../core/nn/webgpu/step/compiledStep.js');
+  // 'compiled': the whole step as one recorded WebGPU program (core/nn/webgpu/step/), the product's default
+  // on WebGPU; the tfjs levers stay on for whatever is not compiled.
+  const LEVERS: Record<string, { dense: boolean; ce: boolean; conv: boolean; opt: boolean; bn: boolean; compiled?: boolean }> = {
     base: { dense: false, ce: false, conv: false, opt: false, bn: false },
     dense: { dense: true, ce: false, conv: false, opt: false, bn: false },
     'dense+ce': { dense: true, ce: true, conv: false, opt: false, bn: false },
     'all-bn': { dense: true, ce: true, conv: true, opt: true, bn: false },
     all: { dense: true, ce: true, conv: true, opt: true, bn: true },
+    compiled: { dense: true, ce: true, conv: true, opt: true, bn: true, compiled: true },
   };
   const here = path.dirname(fileURLToPath(import.meta.url));
   const dir = path.join(here, '..', 'assets', 'spaces');
@@ -408,6 +430,38 @@ async function benchSupernet(args: Args, rows: Row[]): Promise<void> {
         };
         if (optimizer !== 'sgd' && optimizer !== 'path-sgd' && optimizer !== 'path-adam') throw new Error(`unknown --optimizer "${optimizer}" (use sgd, path-sgd, path-adam)`);
         const pathOpt = optimizer === 'sgd' ? null : new PathOptimizer(optimizer === 'path-adam' ? 'adam' : 'sgd', 1e-3, new Map(vars.map((v) => [v.name, v])));
+        if (on.compiled) {
+          // The compiled step updates with PathOptimizer's rule; for 'sgd' that is tf.train.sgd's w −= lr·g
+          // (an element with g = 0 is unchanged either way).
+          const po = pathOpt ?? new PathOptimizer('sgd', 1e-3, new Map(vars.map((v) => [v.name, v])));
+          const inFloats = inShape.slice(1).reduce((a, b) => a * b, 1);
+          const built = tf.getBackend() === 'webgpu' ? CompiledStep.build(net, arch, batch, inFloats, po) : 'needs the webgpu backend';
+          if (typeof built === 'string') {
+            addRow(rows, { bench: `supernet ${name}`, variant: `largest, batch ${batch}${moeNote}`, ms: NaN, note: `not compiled: ${built}` });
+          } else {
+            const xh = (await x.data()) as Float32Array;
+            const yh = Int32Array.from(await labels.data());
+            const values = po.stepValues(0.5);
+            const run = () => {
+              built.run(xh, yh, values);
+              po.countUpdates(built.updated);
+            };
+            const { ms, hostMs } = await timeCompiled(run, () => built.stats(), Math.max(2, Math.floor(args.steps / 2)));
+            const t = torchSn?.supernet[`${name}@${batch}${optimizer === 'path-adam' ? ':adam' : ''}`];
+            addRow(rows, { bench: `supernet ${name}`, variant: `largest, batch ${batch}${moeNote}`, ms, hostMs, tokensPerS: (batch / ms) * 1e3, tflops: (3 * net.countFlops(arch) * batch) / ms / 1e9, vsTorchFp32: t?.ms ? t.ms / ms : undefined, note: `${built.dispatchCount} dispatches` });
+            if (t?.ms && optimizer !== 'path-sgd' && lever === args.levers[args.levers.length - 1] && dispatch === args.moeDispatch[args.moeDispatch.length - 1]) {
+              addRow(rows, { bench: `supernet ${name}`, variant: `pytorch eager fp32, batch ${batch}${optimizer === 'path-adam' ? ', adam' : ''}`, ms: t.ms, tokensPerS: (batch / t.ms) * 1e3 });
+            }
+            built.dispose();
+          }
+          if (po !== pathOpt) po.dispose();
+          x.dispose();
+          labels.dispose();
+          opt.dispose();
+          pathOpt?.dispose();
+          net.dispose();
+          continue;
+        }
         const step = pathOpt
           ? () => {
               // The trainer's step (core/train/Trainer.ts): variableGrads, then the lazy per-slice update.
