@@ -363,6 +363,7 @@ async function benchSupernet(args: Args, rows: Row[]): Promise<void> {
   const { denseFusion } = await import('../core/nn/webgpu/denseFused.js');
   const { crossEntropyFusion } = await import('../core/nn/webgpu/crossEntropyFused.js');
   const { crossEntropy } = await import('../core/train/evaluate.js');
+  const { tokenCrossEntropy } = await import('../core/train/languageModel.js');
   const { convFilterGradFast } = await import('../core/nn/webgpu/convFilterGrad.js');
   const { pathUpdateFusion } = await import('../core/nn/webgpu/pathUpdateKernels.js');
   const { PathOptimizer } = await import('../core/train/PathOptimizer.js');
@@ -419,14 +420,21 @@ async function benchSupernet(args: Args, rows: Row[]): Promise<void> {
         const moeNote = (moeLayers.length === 0 ? '' : `, moe ${dispatch === 'auto' ? 'auto' : 'unfused'}`) + `, ${lever}` + (optimizer === 'sgd' ? '' : `, ${optimizer}`);
         const arch = largestArch(space);
         const inShape = [batch, ...inputSampleShape(space.input)];
-        const x = tf.randomNormal(inShape, 0, 1, 'float32', 3);
-        // The product's loss (core/train/evaluate.ts crossEntropy: mean softmax cross-entropy of int labels).
-        const labels = tf.randomUniform([batch], 0, space.numClasses, 'int32', 4) as tf.Tensor1D;
+        // A token space reads ids < vocab [batch, T], as float32 holding integers like the trainer's batches
+        // (core/train/Trainer.ts tf.tensor of the batch; the embedding casts); other inputs are N(0, 1).
+        const vocab = space.input.kind === 'tokens' ? space.input.vocab : 0;
+        const x = vocab > 0 ? tf.tidy(() => tf.cast(tf.randomUniform(inShape, 0, vocab, 'int32', 3), 'float32')) : tf.randomNormal(inShape, 0, 1, 'float32', 3);
+        // A per-token head (net.perToken) scores every position: one target per row of its [batch·T, classes]
+        // logits, all scored, with the trainer's token loss (core/train/languageModel.ts tokenCrossEntropy, mean
+        // over the scored rows); otherwise core/train/evaluate.ts crossEntropy of [batch] int labels.
+        const labelRows = net.perToken ? batch * inputSampleShape(space.input)[0]! : batch;
+        const labels = tf.randomUniform([labelRows], 0, space.numClasses, 'int32', 4) as tf.Tensor1D;
         const opt = tf.train.sgd(1e-3);
         const vars = net.trainableVariables();
         const lossFn = () => {
           const r = net.apply(x, arch, { training: true, progress: 0.5 });
-          return tf.add(crossEntropy(r.logits, labels), r.auxLoss) as tf.Scalar;
+          const ce = net.perToken ? tokenCrossEntropy(r.logits, labels).mean : crossEntropy(r.logits, labels);
+          return tf.add(ce, r.auxLoss) as tf.Scalar;
         };
         if (optimizer !== 'sgd' && optimizer !== 'path-sgd' && optimizer !== 'path-adam') throw new Error(`unknown --optimizer "${optimizer}" (use sgd, path-sgd, path-adam)`);
         const pathOpt = optimizer === 'sgd' ? null : new PathOptimizer(optimizer === 'path-adam' ? 'adam' : 'sgd', 1e-3, new Map(vars.map((v) => [v.name, v])));
