@@ -27,6 +27,7 @@ import { correctCount, crossEntropy, evaluateArch, weightedCrossEntropy } from '
 import { clipByGlobalNorm, learningRateAt, tokenCrossEntropy, tokenScores } from './languageModel.js';
 import { IGNORE_TARGET } from '../data/DatasetContract.js';
 import { MetricBatcher, type Clock } from './MetricBatcher.js';
+import { CompiledTraining, compiledStepBlocker } from './compiledTraining.js';
 import { PathOptimizer, type PathOptimizerState } from './PathOptimizer.js';
 import { routingMetrics } from './routingMetrics.js';
 import { probeTopExperts, routingFluctuation } from './routingFluctuation.js';
@@ -71,6 +72,8 @@ export interface TrainerOptions {
   snapshots?: number;
   /** Warnings worth showing the user (published as RunEvent 'log'). */
   onWarning?: (message: string) => void;
+  /** Run eligible steps as compiled WebGPU programs (core/train/compiledTraining.ts); default true on webgpu. */
+  compiledStep?: boolean;
   /** A strategy module instead of the registry's `config.strategy` (tests of the hooks). */
   strategy?: TrainingStrategy;
 }
@@ -158,6 +161,8 @@ export async function train(opts: TrainerOptions): Promise<TrainResult> {
   const variables = net.namedVariables();
   const trainable = net.trainableVariables();
   const optimizer = new PathOptimizer(config.optimizer, config.learningRate, variables);
+  // WebGPU: eligible steps as compiled programs (./compiledTraining.ts); opts.compiledStep false turns it off.
+  const compiled = opts.compiledStep === false || tf.getBackend() !== 'webgpu' ? null : new CompiledTraining(net, optimizer, ds.inputShape.reduce((a, b) => a * b, 1), opts.onWarning);
   const sampler = createSampler(config);
   const strategy = opts.strategy ?? trainingStrategy(config.strategy);
   let strategyState: unknown = undefined;
@@ -265,84 +270,96 @@ export async function train(opts: TrainerOptions): Promise<TrainResult> {
       const ys = tf.tensor1d(targets ?? batch.y, 'int32');
       const scored = targets ? targets.reduce((n, t) => n + (t === IGNORE_TARGET ? 0 : 1), 0) : batch.size;
       const { arches, reported, weights: subnetWeights, teacher } = await strategy.plan(ctx, { net, xs, ys });
-      const sampleWeights = pick?.weights ? tf.tensor1d(pick.weights) : null;
-      // Each subnet's logits, kept for the loss hook of the subnets after it (inplace distillation from the
-      // largest); a later subnet's tape sees them as constants, so they are detached there.
-      const earlier: tf.Tensor2D[] = [];
-      const summed = new Map<tf.Variable, tf.Tensor>();
-      // Each subnet's numbers are packed into one tensor and all are read with a single (asynchronous:
-      // WebGPU under Node cannot read synchronously) read after the update: one device→host transfer per
-      // step (it matters on WebGPU).
-      const packed: tf.Tensor[] = [];
+      // WebGPU: a one-subnet step with the plain loss runs as one recorded program (./compiledTraining.ts).
+      let all: Float32Array | Int32Array | Uint8Array;
+      let subnetsRead = arches.length;
       let moeLayout: MoELayout[] = [];
-      for (let a = 0; a < arches.length; a++) {
-        const arch = arches[a]!;
-        const { value, grads } = tf.variableGrads(() => {
-          const out = net.apply(xs, arch, { training: true, progress });
-          const tokens = targets ? tokenCrossEntropy(out.logits, ys) : null;
-          const ce = tokens ? tokens.mean : sampleWeights ? weightedCrossEntropy(out.logits, ys, sampleWeights) : crossEntropy(out.logits, ys);
-          const objective: SubnetLoss = strategy.loss
-            ? strategy.loss({ index: a, arch, logits: out.logits, labels: ys, sampleWeights, taskLoss: ce, earlier, ...(teacher ? { teacher } : {}) }, ctx)
-            : { total: ce };
-          // NaN: this subnet has no distillation loss.
-          const parts: tf.Tensor[] = [ce, tokens ? tokens.correct : correctCount(out.logits, ys), objective.kd ?? tf.scalar(NaN)];
-          if (a === 0) {
-            moeLayout = out.moe.map((m) => ({ layer: m.layer, expertNames: m.expertNames, alwaysOn: m.alwaysOn ?? [] }));
-            for (const m of out.moe) parts.push(m.load, m.dropped, m.entropy, m.auxLoss ?? tf.scalar(NaN), m.meanActive); // NaN: no balance loss (expert choice)
-          }
-          packed.push(tf.keep(tf.concat(parts.map((t) => tf.cast(t, 'float32').reshape([-1])))));
-          earlier.push(tf.keep(out.logits));
-          const total = tf.add(objective.total, out.auxLoss) as tf.Scalar;
-          const w = subnetWeights?.[a] ?? 1;
-          return w === 1 ? total : (tf.mul(total, w) as tf.Scalar);
-        }, trainable);
-        value.dispose();
-        if (strategy.afterSubnet) {
-          const byName = new Map<string, tf.Tensor>();
-          for (const v of trainable) if (grads[v.name]) byName.set(nameOf.get(v) ?? v.name, grads[v.name]!);
-          await strategy.afterSubnet({ index: a, arch, grads: byName, logits: earlier[a]!, labels: ys, indices: pick?.indices ?? null }, ctx);
-        }
-        for (const v of trainable) {
-          const g = grads[v.name];
-          if (!g) continue;
-          const prev = summed.get(v);
-          if (prev) {
-            summed.set(v, tf.add(prev, g));
-            prev.dispose();
-            g.dispose();
-          } else summed.set(v, g);
-        }
-      }
-      if (strategy.adjustGradients) {
-        // The strategy's edit of the summed gradient (SuperTickets: pruned weights get none, so the lazy
-        // optimizer leaves them at exactly zero).
-        const byName = new Map([...summed].map(([v, g]) => [nameOf.get(v) ?? v.name, g] as const));
-        const adjusted = strategy.adjustGradients(byName, ctx);
-        for (const [v, g] of summed) {
-          const next = adjusted.get(nameOf.get(v) ?? v.name);
-          if (next === g) continue;
-          g.dispose();
-          if (next) summed.set(v, next);
-          else summed.delete(v);
-        }
-      }
-      if (config.gradClip !== undefined) {
-        const clipped = clipByGlobalNorm(summed, config.gradClip);
-        clipped.norm.dispose();
-        summed.clear();
-        for (const [v, g] of clipped.grads) summed.set(v, g);
-      }
+      const blocker = compiled ? compiledStepBlocker({ arches, subnetWeights, strategy, gradClip: config.gradClip, sampleWeighted: !!pick?.weights, tokenTargets: !!targets }) : 'off';
       if (config.lrSchedule) {
         const s = config.lrSchedule;
         optimizer.learningRate = learningRateAt(step, { base: config.learningRate, warmupSteps: s.warmupSteps, totalSteps: config.steps, minRatio: s.minRatio });
       }
-      optimizer.apply(summed);
-      tf.dispose([...summed.values(), xs, ys, ...earlier, ...(teacher ? [teacher] : [])]);
-      sampleWeights?.dispose();
-      const joined = tf.concat(packed);
-      const all = await joined.data();
-      tf.dispose([joined, ...packed]);
-      const { loss: lossSum, correct: correctSum, kd, moe } = unpackStep(all, packed.length, moeLayout);
+      const fast = blocker === null ? await compiled!.step(arches[0]!, batch.x, batch.y, progress) : null;
+      if (fast) {
+        all = fast.packed;
+        moeLayout = fast.moe.map((m) => ({ layer: m.layer, expertNames: m.expertNames, alwaysOn: m.alwaysOn }));
+        tf.dispose([xs, ys, ...(teacher ? [teacher] : [])]);
+      } else {
+        const sampleWeights = pick?.weights ? tf.tensor1d(pick.weights) : null;
+        // Each subnet's logits, kept for the loss hook of the subnets after it (inplace distillation from the
+        // largest); a later subnet's tape sees them as constants, so they are detached there.
+        const earlier: tf.Tensor2D[] = [];
+        const summed = new Map<tf.Variable, tf.Tensor>();
+        // Each subnet's numbers are packed into one tensor and all are read with a single (asynchronous:
+        // WebGPU under Node cannot read synchronously) read after the update: one device→host transfer per
+        // step (it matters on WebGPU).
+        const packed: tf.Tensor[] = [];
+        for (let a = 0; a < arches.length; a++) {
+          const arch = arches[a]!;
+          const { value, grads } = tf.variableGrads(() => {
+            const out = net.apply(xs, arch, { training: true, progress });
+            const tokens = targets ? tokenCrossEntropy(out.logits, ys) : null;
+            const ce = tokens ? tokens.mean : sampleWeights ? weightedCrossEntropy(out.logits, ys, sampleWeights) : crossEntropy(out.logits, ys);
+            const objective: SubnetLoss = strategy.loss
+              ? strategy.loss({ index: a, arch, logits: out.logits, labels: ys, sampleWeights, taskLoss: ce, earlier, ...(teacher ? { teacher } : {}) }, ctx)
+              : { total: ce };
+            // NaN: this subnet has no distillation loss.
+            const parts: tf.Tensor[] = [ce, tokens ? tokens.correct : correctCount(out.logits, ys), objective.kd ?? tf.scalar(NaN)];
+            if (a === 0) {
+              moeLayout = out.moe.map((m) => ({ layer: m.layer, expertNames: m.expertNames, alwaysOn: m.alwaysOn ?? [] }));
+              for (const m of out.moe) parts.push(m.load, m.dropped, m.entropy, m.auxLoss ?? tf.scalar(NaN), m.meanActive); // NaN: no balance loss (expert choice)
+            }
+            packed.push(tf.keep(tf.concat(parts.map((t) => tf.cast(t, 'float32').reshape([-1])))));
+            earlier.push(tf.keep(out.logits));
+            const total = tf.add(objective.total, out.auxLoss) as tf.Scalar;
+            const w = subnetWeights?.[a] ?? 1;
+            return w === 1 ? total : (tf.mul(total, w) as tf.Scalar);
+          }, trainable);
+          value.dispose();
+          if (strategy.afterSubnet) {
+            const byName = new Map<string, tf.Tensor>();
+            for (const v of trainable) if (grads[v.name]) byName.set(nameOf.get(v) ?? v.name, grads[v.name]!);
+            await strategy.afterSubnet({ index: a, arch, grads: byName, logits: earlier[a]!, labels: ys, indices: pick?.indices ?? null }, ctx);
+          }
+          for (const v of trainable) {
+            const g = grads[v.name];
+            if (!g) continue;
+            const prev = summed.get(v);
+            if (prev) {
+              summed.set(v, tf.add(prev, g));
+              prev.dispose();
+              g.dispose();
+            } else summed.set(v, g);
+          }
+        }
+        if (strategy.adjustGradients) {
+          // The strategy's edit of the summed gradient (SuperTickets: pruned weights get none, so the lazy
+          // optimizer leaves them at exactly zero).
+          const byName = new Map([...summed].map(([v, g]) => [nameOf.get(v) ?? v.name, g] as const));
+          const adjusted = strategy.adjustGradients(byName, ctx);
+          for (const [v, g] of summed) {
+            const next = adjusted.get(nameOf.get(v) ?? v.name);
+            if (next === g) continue;
+            g.dispose();
+            if (next) summed.set(v, next);
+            else summed.delete(v);
+          }
+        }
+        if (config.gradClip !== undefined) {
+          const clipped = clipByGlobalNorm(summed, config.gradClip);
+          clipped.norm.dispose();
+          summed.clear();
+          for (const [v, g] of clipped.grads) summed.set(v, g);
+        }
+        optimizer.apply(summed);
+        tf.dispose([...summed.values(), xs, ys, ...earlier, ...(teacher ? [teacher] : [])]);
+        sampleWeights?.dispose();
+        const joined = tf.concat(packed);
+        all = await joined.data();
+        subnetsRead = packed.length;
+        tf.dispose([joined, ...packed]);
+      }
+      const { loss: lossSum, correct: correctSum, kd, moe } = unpackStep(all, subnetsRead, moeLayout);
       const lossMean = lossSum / arches.length;
       const accMean = correctSum / (scored * arches.length);
       if (!warnedLoad) {
@@ -410,6 +427,7 @@ export async function train(opts: TrainerOptions): Promise<TrainResult> {
   } finally {
     batcher.flush();
     await drain();
+    compiled?.dispose();
     optimizer.dispose();
     tf.dispose(bnBatches);
   }

@@ -71,7 +71,8 @@ async function compiledSteps(kind: OptimizerKind, steps: number) {
   let correct = 0;
   for (let t = 0; t < steps; t++) {
     const { x, y } = data(t);
-    step.run(x, y, opt.stepValues());
+    step.setBatch(x, y);
+    step.run(opt.stepValues());
     opt.countUpdates(step.updated);
     const s = await step.stats();
     losses.push(s.loss);

@@ -13,7 +13,7 @@
 import type * as tf from '@tensorflow/tfjs';
 import type { Arch } from '../../../space/SearchSpace.js';
 import { archKey } from '../../../space/archCodec.js';
-import { StepCompiler, type SlotSource } from './compiler.js';
+import { StepCompiler, type MoEReportSlot, type SlotSource } from './compiler.js';
 import { flushTfjs, ownedBuffer, webgpuBackend, written } from './gpu.js';
 import { compileCrossEntropy } from './lossStep.js';
 import { readFloats, StepProgram, type StepValues } from './program.js';
@@ -29,8 +29,10 @@ export interface StepStats {
   loss: number;
   /** Rows whose arg-max is the label. */
   correct: number;
-  /** The layers' reports, in the order they asked for them (StepCompiler.report). */
+  /** The layers' reports, in the order they asked for them (StepCompiler.report); `all` indexes from 0. */
   reports: Float32Array;
+  /** The whole stats buffer (stats indices of StepCompiler.report / MoEReportSlot.offset). */
+  all: Float32Array;
 }
 
 export class CompiledStep {
@@ -99,18 +101,27 @@ export class CompiledStep {
     return this.compiler.updated;
   }
 
+  /** The MoE layers' report slots (StepCompiler.moeReport), in forward order. */
+  get moeReports(): readonly MoEReportSlot[] {
+    return this.compiler.moeReports;
+  }
+
   get dispatchCount(): number {
     return this.program.dispatchCount;
   }
 
-  /** Record one step on the GPU queue (after tfjs' pending work); `stats` reads its numbers. */
-  run(x: Float32Array, labels: Int32Array, values: StepValues): void {
+  /** Upload a batch (inputs and labels); it stays on the GPU for every `run` until the next upload. */
+  setBatch(x: Float32Array, labels: Int32Array): void {
     if (x.length !== this.inputFloats * this.batch) throw new Error(`compiled step: ${x.length} input floats for ${this.batch} × ${this.inputFloats}`);
     if (labels.length !== this.labelCount) throw new Error(`compiled step: ${labels.length} labels for ${this.labelCount} rows`);
-    flushTfjs();
     const q = this.program.device.queue;
     q.writeBuffer(this.x, 0, x.buffer, x.byteOffset, x.byteLength);
     q.writeBuffer(this.labels, 0, labels.buffer, labels.byteOffset, labels.byteLength);
+  }
+
+  /** Record one step on the current batch, after tfjs' pending work; `stats` reads its numbers. */
+  run(values: StepValues): void {
+    flushTfjs();
     this.program.setStepValues(values);
     const rb = this.readbacks[this.next]!;
     this.next = (this.next + 1) % this.readbacks.length;
@@ -128,7 +139,7 @@ export class CompiledStep {
     if (!rb) throw new Error('compiled step: stats() before run()');
     this.pending = null;
     const all = await readFloats(rb, this.compiler.statsLength);
-    return { loss: all[0]!, correct: all[1]!, reports: all.slice(2) };
+    return { loss: all[0]!, correct: all[1]!, reports: all.slice(2), all };
   }
 
   dispose(): void {

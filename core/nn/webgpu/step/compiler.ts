@@ -30,10 +30,26 @@ export interface CompiledLayer {
   backward(dy: GPUBuffer, needDx: boolean): GPUBuffer | null;
 }
 
+/**
+ * Where a layer's report lies in the stats buffer: `length` floats from index `offset` (what
+ * StepCompiler.report returned; StepStats.reports starts at index 2), packed as the trainer packs that
+ * layer's numbers (core/train/Trainer.ts; an MoE layer: load × expertNames, dropped, entropy, auxLoss,
+ * meanActive — ./moeStep.ts readMoEReport).
+ */
+export interface CompiledReport {
+  layer: string;
+  expertNames: string[];
+  alwaysOn: number[];
+  offset: number;
+  length: number;
+}
+
 /** A block's compiled forward: its output and the layer whose backward the compiler records later. */
 export interface CompiledForward {
   out: Act;
   layer: CompiledLayer;
+  /** The reports it writes into the stats buffer (MoE layers), in forward order. */
+  reports?: CompiledReport[];
 }
 
 /** Optimizer slot variables for a variable (PathOptimizer's, created on first use) and update counting. */
@@ -43,6 +59,18 @@ export interface SlotSource {
 }
 
 export const STATS_CAPACITY = 1024;
+
+/**
+ * Where an MoE layer's report sits in the stats buffer: at `offset` (a stats index from `report`), the
+ * trainer's packed order (core/train/Trainer.ts unpackStep): load × expertNames.length, dropped, entropy,
+ * auxLoss (NaN: none), meanActive.
+ */
+export interface MoEReportSlot {
+  layer: string;
+  expertNames: string[];
+  alwaysOn: number[];
+  offset: number;
+}
 
 export class StepCompiler {
   /** Every variable (and slot) whose buffer the recorded step binds: a changed buffer invalidates it. */
@@ -79,6 +107,14 @@ export class StepCompiler {
     const slots = this.slots.slotsOf(v).map((s) => this.read(s));
     this.updated.add(v);
     return updateSite(this.program, { kind: this.slots.kind, variable: v, weight, slots }, prefix);
+  }
+
+  /** MoE layers' report slots, in forward order (what the trainer unpacks). */
+  readonly moeReports: MoEReportSlot[] = [];
+
+  /** Register an MoE layer's report (allocate its floats with `report(experts + 4)` first). */
+  moeReport(slot: MoEReportSlot): void {
+    this.moeReports.push(slot);
   }
 
   /** `count` consecutive floats of the stats buffer for a layer's report; returns the first index. */

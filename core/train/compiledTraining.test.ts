@@ -1,0 +1,72 @@
+import * as tf from '@tensorflow/tfjs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadDataset, type Dataset } from '../data/Dataset.js';
+import { TrainConfig } from '../protocol/protocol.js';
+import { SearchSpace } from '../space/SearchSpace.js';
+import { buildSupernet } from '../nn/Supernet.js';
+import { startTestWebgpu } from '../nn/webgpu/step/testWebgpu.js';
+import { train, type TrainerSink } from './Trainer.js';
+import type { MetricPoint } from '../protocol/protocol.js';
+
+const space = SearchSpace.parse({
+  version: 1,
+  name: 'compiled trainer test',
+  input: { kind: 'vector', dim: 2 },
+  numClasses: 3,
+  stages: [
+    { id: 's1', depth: [1, 2], block: { type: 'dense', width: [8, 16], activation: 'relu', residual: true } },
+    { id: 's2', depth: [1], block: { type: 'dense', width: [4, 8], activation: 'tanh' } },
+  ],
+});
+
+let ds: Dataset;
+let gpu = false;
+beforeAll(async () => {
+  gpu = await startTestWebgpu();
+  await tf.setBackend('cpu');
+  ds = await loadDataset({ kind: 'gaussians', classes: 3, samples: 200, spread: 0.5, seed: 2 });
+}, 60_000);
+afterAll(async () => {
+  await tf.setBackend('cpu');
+});
+
+async function run(backend: 'cpu' | 'webgpu', compiledStep: boolean) {
+  await tf.setBackend(backend);
+  const config = TrainConfig.parse({ space, data: { kind: 'gaussians', classes: 3 }, steps: 6, batchSize: 16, learningRate: 0.05, evalEvery: 6, checkpointEvery: 100, strategy: 'spos', optimizer: 'adam' });
+  const net = buildSupernet(space, { seed: 5 });
+  const points: MetricPoint[] = [];
+  const warnings: string[] = [];
+  const sink: TrainerSink = { metrics: (p) => void points.push(...p), specialization: () => undefined, checkpoint: () => undefined };
+  await train({ config, net, dataset: ds, sink, compiledStep, onWarning: (w) => warnings.push(w) });
+  const vars = new Map<string, Float32Array>();
+  for (const [n, v] of net.namedVariables()) vars.set(n, (await v.data()) as Float32Array);
+  net.dispose();
+  return { points, vars, warnings };
+}
+
+describe('the trainer on WebGPU runs SPOS steps as compiled programs', () => {
+  it('gives the CPU backend tfjs run: same losses and same weights after 6 sampled subnets', async (t) => {
+    if (!gpu) t.skip();
+    const ref = await run('cpu', false);
+    const got = await run('webgpu', true);
+    expect(got.warnings.filter((w) => w.includes('compiled'))).toEqual([]);
+    expect(got.points.map((p) => p.step)).toEqual(ref.points.map((p) => p.step));
+    for (let i = 0; i < ref.points.length; i++) {
+      expect(got.points[i]!.loss).toBeCloseTo(ref.points[i]!.loss, 4);
+      expect(got.points[i]!.accuracy).toBeCloseTo(ref.points[i]!.accuracy, 6);
+      expect(got.points[i]!.archVector).toEqual(ref.points[i]!.archVector);
+    }
+    for (const [name, want] of ref.vars) {
+      const have = got.vars.get(name)!;
+      let err = 0;
+      let scale = 0;
+      for (let i = 0; i < want.length; i++) {
+        err = Math.max(err, Math.abs(have[i]! - want[i]!));
+        scale = Math.max(scale, Math.abs(want[i]!));
+      }
+      // Adam divides by √v: fp32 rounding differences of tiny gradients grow over 6 steps at lr 0.05 (the
+      // losses above agree to 1e-4; a missing or wrong update moves weights by ~lr, 0.05).
+      expect(err / Math.max(scale, 1e-12), name).toBeLessThan(5e-4);
+    }
+  }, 180_000);
+});
