@@ -45,8 +45,16 @@ skipped. PyTorch runs NCHW (its native eager layout); runBench's tfjs runs NHWC.
 Timing: blocks of N steps ended by one synchronisation (runBench's timeSteps does the same with one
 read-back); the median block gives ms per step.
 
+Initialisation follows the product's distributions (Glorot-uniform dense / expert / head kernels, N(0, 1/d)
+router, N(0, 0.02²) attention, dense FFN and embedding tables, zero biases), from its own seed: the timing does
+not depend on the values beyond the routing they give.
+
+  node --import tsx bench/supernetArchs.ts > archs.json
   python3 bench/supernet_step_torch.py archs.json --batch 256,2048 > supernet_torch.json
-  python3 bench/supernet_step_torch.py archs.json --selfcheck          (checks only; --device cpu works too)
+  # checks only (--device cpu works too): parameter counts, shapes, causal mask, attention forms, and with
+  # --fixture the reference on the product's own weights and batch against its logits, losses and gradients
+  node --import tsx bench/supernetStepFixture.ts > fixture.json
+  python3 bench/supernet_step_torch.py archs.json --selfcheck --fixture fixture.json
 """
 import argparse
 import json
@@ -125,6 +133,9 @@ class Net:
         g = torch.Generator().manual_seed(seed)
         self.layers = []
         self.params = []
+        # The product's variable of each parameter (core/nn/init.ts stable names), a list for experts stacked
+        # on a new first axis, None where the loader does not map it (conv): --fixture loads by these.
+        self.names = []
         self.buffers = []  # BN running statistics: not trained, but conv.ts countParams counts them
         self.attention = attention
         inp = space["input"]
@@ -144,9 +155,10 @@ class Net:
         self.has_conv = any(st["block"]["type"] == "conv" for st in space["stages"])
         self.causal_mask = None
 
-        def p(t):
+        def p(t, name=None):
             t = t.to(device).requires_grad_(True)
             self.params.append(t)
+            self.names.append(name)
             return t
 
         def to_vector():
@@ -166,12 +178,13 @@ class Net:
                 if "vector" not in reads[b["type"]]:
                     raise NotImplementedError(f"stage {st['id']} reads {reads[b['type']]}, a {layout} reaches it")
                 to_vector()
-            for c in sa["blocks"][: sa["depth"]]:
+            for j, c in enumerate(sa["blocks"][: sa["depth"]]):
                 if c.get("op") == "identity":
                     continue
+                pre = f"{st['id']}.b{j}"
                 if b["type"] == "dense":
                     d, w = shape[0], c["width"]
-                    self.layers.append(("dense", p(glorot(d, w, (d, w), g)), p(torch.zeros(w)), b["activation"], b["residual"] and d == w))
+                    self.layers.append(("dense", p(glorot(d, w, (d, w), g), f"{pre}.dense.kernel"), p(torch.zeros(w), f"{pre}.dense.bias"), b["activation"], b["residual"] and d == w))
                     shape = [w]
                 elif b["type"] == "conv":
                     cin, h, wd = shape
@@ -191,50 +204,53 @@ class Net:
                     V, d, T = shape[0], c["width"], seq
                     if T > b["positions"]:
                         raise NotImplementedError(f"{T} tokens exceed the embedding's {b['positions']} positions")
-                    self.layers.append(("tokenEmbedding", p(normal(INIT_STD, (V, d), g)), p(normal(INIT_STD, (T, d), g))))
+                    self.layers.append(("tokenEmbedding", p(normal(INIT_STD, (V, d), g), f"{pre}.tokenEmbedding.tokens"), p(normal(INIT_STD, (T, d), g), f"{pre}.tokenEmbedding.positions")))
                     shape, layout = [d], "sequence"
                 elif b["type"] == "patchEmbedding":
                     P, d, T = shape[0], c["width"], seq
                     if T > b["positions"]:
                         raise NotImplementedError(f"{T} patches exceed the embedding's {b['positions']} positions")
-                    self.layers.append(("patchEmbedding", p(normal(INIT_STD, (P, d), g)), p(torch.zeros(d)), p(normal(INIT_STD, (T, d), g))))
+                    e = f"{pre}.patchEmbedding"
+                    self.layers.append(("patchEmbedding", p(normal(INIT_STD, (P, d), g), f"{e}.kernel"), p(torch.zeros(d), f"{e}.bias"), p(normal(INIT_STD, (T, d), g), f"{e}.positions")))
                     shape = [d]
                 elif b["type"] == "transformer":
-                    self.layers.append(self._transformer(b, c, shape[0], p, g, device))
+                    self.layers.append(self._transformer(b, c, shape[0], p, g, device, f"{pre}.transformer"))
                 else:
                     check_plain_topk(b)
                     d, h, E = shape[0], c["expertHidden"], b["experts"]
-                    self.layers.append(("moe",) + self._moe_weights(d, h, E, p, g) + (b["routing"]["k"], b["capacityFactor"], b["activation"], b["residual"], b["auxLossWeight"]))
+                    self.layers.append(("moe",) + self._moe_weights(d, h, E, p, g, f"{pre}.moe") + (b["routing"]["k"], b["capacityFactor"], b["activation"], b["residual"], b["auxLossWeight"]))
         if self.per_token:
             if layout != "sequence":
                 raise NotImplementedError(f"a per-token head needs a sequence, a {layout} reaches it")
         elif layout != "vector":
             to_vector()
         n = space["numClasses"]
-        self.head = (p(glorot(shape[0], n, (shape[0], n), g)), p(torch.zeros(n)))
+        self.head = (p(glorot(shape[0], n, (shape[0], n), g), "head.kernel"), p(torch.zeros(n), "head.bias"))
 
     @staticmethod
-    def _moe_weights(d, h, E, p, g):
+    def _moe_weights(d, h, E, p, g, prefix):
         """Router N(0, 1/rows) without bias, experts Glorot-uniform (core/nn/moe/MoELayer.ts)."""
-        w1 = p(torch.stack([glorot(d, h, (d, h), g) for _ in range(E)]))
-        b1 = p(torch.zeros(E, h))
-        w2 = p(torch.stack([glorot(h, d, (h, d), g) for _ in range(E)]))
-        b2 = p(torch.zeros(E, d))
-        router = p(normal(1 / math.sqrt(d), (d, E), g))
+        experts = lambda w: [f"{prefix}.e{i}.{w}" for i in range(E)]
+        w1 = p(torch.stack([glorot(d, h, (d, h), g) for _ in range(E)]), experts("w1"))
+        b1 = p(torch.zeros(E, h), experts("b1"))
+        w2 = p(torch.stack([glorot(h, d, (h, d), g) for _ in range(E)]), experts("w2"))
+        b2 = p(torch.zeros(E, d), experts("b2"))
+        router = p(normal(1 / math.sqrt(d), (d, E), g), f"{prefix}.router")
         return (router, w1, b1, w2, b2)
 
-    def _transformer(self, b, c, d, p, g, device):
+    def _transformer(self, b, c, d, p, g, device, pre):
         heads, dh = c["heads"], b["headDim"]
         inner = heads * dh
         hidden = ffn_hidden(c["mlpRatio"], d)
-        ln1 = (p(torch.ones(d)), p(torch.zeros(d)))
+        ln1 = (p(torch.ones(d), f"{pre}.ln1.gamma"), p(torch.zeros(d), f"{pre}.ln1.beta"))
+        a = f"{pre}.attn"
         qkvo = (
-            p(normal(INIT_STD, (d, inner), g)), p(torch.zeros(inner)),
-            p(normal(INIT_STD, (d, inner), g)), p(torch.zeros(inner)),
-            p(normal(INIT_STD, (d, inner), g)), p(torch.zeros(inner)),
-            p(normal(INIT_STD, (inner, d), g)), p(torch.zeros(d)),
+            p(normal(INIT_STD, (d, inner), g), f"{a}.q.kernel"), p(torch.zeros(inner), f"{a}.q.bias"),
+            p(normal(INIT_STD, (d, inner), g), f"{a}.k.kernel"), p(torch.zeros(inner), f"{a}.k.bias"),
+            p(normal(INIT_STD, (d, inner), g), f"{a}.v.kernel"), p(torch.zeros(inner), f"{a}.v.bias"),
+            p(normal(INIT_STD, (inner, d), g), f"{a}.o.kernel"), p(torch.zeros(d), f"{a}.o.bias"),
         )
-        ln2 = (p(torch.ones(d)), p(torch.zeros(d)))
+        ln2 = (p(torch.ones(d), f"{pre}.ln2.gamma"), p(torch.zeros(d), f"{pre}.ln2.beta"))
         if b.get("causal") and self.causal_mask is None:
             T = self.seq
             # [T, T] additive mask (attention.ts causalMask), made once on the device as a PyTorch user registers a buffer.
@@ -242,9 +258,10 @@ class Net:
         m = b.get("moe")
         if m:
             check_plain_topk(m)
-            ffn = ("moe",) + self._moe_weights(d, hidden, m["experts"], p, g) + (m["routing"]["k"], m["capacityFactor"], m["activation"], False, m["auxLossWeight"])
+            ffn = ("moe",) + self._moe_weights(d, hidden, m["experts"], p, g, f"{pre}.moe.moe") + (m["routing"]["k"], m["capacityFactor"], m["activation"], False, m["auxLossWeight"])
         else:
-            ffn = ("dense", p(normal(INIT_STD, (d, hidden), g)), p(torch.zeros(hidden)), p(normal(INIT_STD, (hidden, d), g)), p(torch.zeros(d)), b["activation"])
+            f = f"{pre}.ffn"
+            ffn = ("dense", p(normal(INIT_STD, (d, hidden), g), f"{f}.w1"), p(torch.zeros(hidden), f"{f}.b1"), p(normal(INIT_STD, (hidden, d), g), f"{f}.w2"), p(torch.zeros(d), f"{f}.b2"), b["activation"])
         return ("transformer", ln1, qkvo, ln2, ffn, heads, dh, bool(b.get("causal")))
 
     def forward(self, x):
@@ -413,11 +430,75 @@ def time_space(name, space, arch, batch, blocks, steps, device, adam=False, atte
     return r
 
 
+def product_tensor(t, shape, device):
+    """A fixture tensor ({shape, data}) as torch, its leading block at `shape` when given: the product slices
+    its supernet variables the same way (first rows / columns / heads; the largest subnet uses them whole)."""
+    full = torch.tensor(t["data"], dtype=torch.float32, device=device).view(t["shape"])
+    return full if shape is None else full[tuple(slice(0, n) for n in shape)]
+
+
+def product_param(arrays, name, shape, device):
+    """The product's variable(s) behind one reference parameter (a list: experts stacked on axis 0); zeros
+    where `arrays` has none (a gradient tfjs does not return: an expert that got no token)."""
+    if isinstance(name, list):
+        return torch.stack([product_param(arrays, n, shape[1:], device) for n in name])
+    if name not in arrays:
+        return torch.zeros(shape, device=device)
+    return product_tensor(arrays[name], shape, device)
+
+
+def check_fixture(archs, fixture, device, check):
+    """The reference on the product's weights and batch (bench/supernetStepFixture.ts, the tfjs CPU backend):
+    logits, the cross-entropy, the aux loss and every parameter's gradient against the product's own."""
+
+    def rel(a, b):
+        return ((a - b).abs().max() / b.abs().max().clamp_min(1e-30)).item() if b.numel() else 0.0
+
+    for name, fx in fixture.items():
+        if name not in archs:
+            continue
+        space = archs[name]["space"]
+        try:
+            net = Net(space, archs[name]["arch"], device)
+            if any(n is None for n in net.names):
+                raise NotImplementedError("conv weights are not mapped from the product's variables")
+        except NotImplementedError as e:
+            print(f"skip fixture {name}: {e}", file=sys.stderr)
+            continue
+        with torch.no_grad():
+            for p, n in zip(net.params, net.names):
+                p.copy_(product_param(fx["weights"], n, tuple(p.shape), device))
+        x = product_tensor(fx["x"], None, device)
+        if space["input"]["kind"] == "tokens":
+            x = x.long()
+        elif space["input"]["kind"] == "image":
+            x = x.permute(0, 3, 1, 2).contiguous()  # the product's NHWC batch as NCHW
+        labels = product_tensor(fx["labels"], None, device).long()
+        logits, aux = net.forward(x)
+        ce = F.cross_entropy(logits, labels)
+        grads = torch.autograd.grad(ce + aux, net.params, allow_unused=True)
+        ref = product_tensor(fx["logits"], None, device)
+        check(tuple(logits.shape) == tuple(ref.shape) and rel(logits, ref) < 1e-4, f"{name}: logits vs the product's (tfjs cpu), rel {rel(logits, ref):.2e}")
+        check(abs(ce.item() - fx["ce"]) <= 1e-5 * max(1.0, abs(fx["ce"])), f"{name}: cross-entropy {ce.item():.6f}, the product's {fx['ce']:.6f}")
+        check(abs(aux.item() - fx["aux"]) <= 1e-5 * max(1.0, abs(fx["aux"])), f"{name}: aux loss {aux.item():.6f}, the product's {fx['aux']:.6f}")
+        pairs = [(n, gr if gr is not None else torch.zeros_like(p), product_param(fx["grads"], n, tuple(p.shape), device)) for p, n, gr in zip(net.params, net.names, grads)]
+        # Relative to each gradient's largest entry, floored at 1e-4 of the largest of all: the K bias's gradient
+        # is zero in exact arithmetic (softmax is unchanged by the q·b_k it adds to a whole row of scores), so
+        # both sides hold rounding noise there (~1e-11), which no relative measure can compare.
+        floor = 1e-4 * max(t.abs().max().item() for _, _, t in pairs)
+        worst, where = 0.0, ""
+        for n, mine, theirs in pairs:
+            r = (mine - theirs).abs().max().item() / max(theirs.abs().max().item(), floor)
+            if r > worst:
+                worst, where = r, n if isinstance(n, str) else n[0] + "…"
+        check(worst < 1e-4, f"{name}: every gradient vs the product's, worst rel {worst:.2e}{f' ({where})' if where else ''}")
+
+
 def has_transformer(space):
     return any(st["block"]["type"] == "transformer" for st in space["stages"])
 
 
-def selfcheck(archs, device):
+def selfcheck(archs, device, fixture=None):
     """Checks of the reference itself (not timed); prints one line per check, exits 1 on a failure.
 
     - parameters: the subnet's parameter count (with BN running statistics, which the product counts) equals
@@ -429,7 +510,9 @@ def selfcheck(archs, device):
       the manual attention vs torch.nn.MultiheadAttention loaded with the same weights (an independent
       implementation, where h·dₕ = d as it requires);
     - causal spaces: changing token t of a sequence leaves the logits of positions < t unchanged and changes
-      those at t; a non-causal one (ViT): changing one patch changes every sample's pooled logits of that sample only.
+      those at t; a non-causal one (ViT): changing one patch changes every sample's pooled logits of that sample only;
+    - with a fixture (bench/supernetStepFixture.ts): the reference on the product's own weights and batch
+      against the product's logits, losses and gradients (check_fixture).
     """
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False
@@ -519,6 +602,8 @@ def selfcheck(archs, device):
                 check((after[0] - base[0]).abs().max().item() > 0, f"{name}: sample 0 changes with its first patch")
                 others = (after[1:] - base[1:]).abs().max().item()
                 check(others <= 1e-5 * base.abs().max().item(), f"{name}: other samples unchanged (max diff {others:.2e})")
+    if fixture is not None:
+        check_fixture(archs, fixture, device, check)
     print(json.dumps({"selfcheck": "failed" if failures else "passed", "failures": failures}))
     return not failures
 
@@ -532,6 +617,7 @@ def main():
     ap.add_argument("--device", default="cuda")
     ap.add_argument("--spaces", help="only these spaces (comma-separated)")
     ap.add_argument("--selfcheck", action="store_true", help="check the reference (parameter counts, shapes, causal mask, attention forms) and exit")
+    ap.add_argument("--fixture", help="with --selfcheck: bench/supernetStepFixture.ts output, the product's step on its own weights")
     args = ap.parse_args()
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False
@@ -540,7 +626,8 @@ def main():
         keep = set(args.spaces.split(","))
         archs = {k: v for k, v in archs.items() if k in keep}
     if args.selfcheck:
-        sys.exit(0 if selfcheck(archs, args.device) else 1)
+        fixture = json.load(open(args.fixture)) if args.fixture else None
+        sys.exit(0 if selfcheck(archs, args.device, fixture) else 1)
     name = torch.cuda.get_device_name(0) if args.device.startswith("cuda") else args.device
     out = {"device": name, "torch": torch.__version__, "supernet": {}}
     for name, entry in archs.items():
