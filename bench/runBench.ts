@@ -458,7 +458,21 @@ async function benchSupernet(args: Args, rows: Row[]): Promise<void> {
             };
             const { ms, hostMs } = await timeCompiled(run, () => built.stats(), Math.max(2, Math.floor(args.steps / 2)));
             const t = torchSn?.supernet[`${name}@${batch}${optimizer === 'path-adam' ? ':adam' : ''}`];
-            addRow(rows, { bench: `supernet ${name}`, variant: `largest, batch ${batch}${moeNote}`, ms, hostMs, tokensPerS: (batch / ms) * 1e3, tflops: (3 * net.countFlops(arch) * batch) / ms / 1e9, vsTorchFp32: t?.ms ? t.ms / ms : undefined, note: `${built.dispatchCount} dispatches` });
+            let note = `${built.dispatchCount} dispatches`;
+            if (args.profile) {
+              // GPU ms per dispatch (timestamps around each, in its own pass): where the step's time goes.
+              const prof = await built.program.profile();
+              if (prof) {
+                const by = new Map<string, number>();
+                for (const p of prof) {
+                  const kind = p.label.replace(/^[^.]*\.(b\d+\.)?/, '');
+                  by.set(kind, (by.get(kind) ?? 0) + p.ms);
+                }
+                const gpu = prof.reduce((a, p) => a + p.ms, 0);
+                note += `, ${gpu.toFixed(3)} ms GPU; ` + [...by].sort((a, b) => b[1] - a[1]).slice(0, 5).map(([k, v]) => `${k} ${v.toFixed(3)}`).join(', ');
+              }
+            }
+            addRow(rows, { bench: `supernet ${name}`, variant: `largest, batch ${batch}${moeNote}`, ms, hostMs, tokensPerS: (batch / ms) * 1e3, tflops: (3 * net.countFlops(arch) * batch) / ms / 1e9, vsTorchFp32: t?.ms ? t.ms / ms : undefined, note });
             if (t?.ms && optimizer !== 'path-sgd' && lever === args.levers[args.levers.length - 1] && dispatch === args.moeDispatch[args.moeDispatch.length - 1]) {
               addRow(rows, { bench: `supernet ${name}`, variant: `pytorch eager fp32, batch ${batch}${optimizer === 'path-adam' ? ', adam' : ''}`, ms: t.ms, tokensPerS: (batch / t.ms) * 1e3 });
             }

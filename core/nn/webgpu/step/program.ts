@@ -114,7 +114,7 @@ export function kernelSource(params: readonly Param[], bindings: readonly Bindin
 }
 
 /** WebGPU's usage and map-mode flags (the spec's values; the globals exist only once Dawn is loaded). */
-const USAGE = { MAP_READ: 1, COPY_SRC: 4, COPY_DST: 8, UNIFORM: 64, STORAGE: 128 } as const;
+const USAGE = { MAP_READ: 1, COPY_SRC: 4, COPY_DST: 8, UNIFORM: 64, STORAGE: 128, QUERY_RESOLVE: 512 } as const;
 const MAP_READ_MODE = 1;
 
 export const STORAGE = USAGE.STORAGE | USAGE.COPY_SRC | USAGE.COPY_DST;
@@ -212,6 +212,35 @@ export class StepProgram {
     pass.end();
     for (const c of this.copies) enc.copyBufferToBuffer(c.src, 0, c.dst, 0, c.bytes);
     this.device.queue.submit([enc.finish()]);
+  }
+
+  /**
+   * Replay once with every dispatch in its own pass between GPU timestamps (device feature
+   * 'timestamp-query'): GPU ms per dispatch, in order. Separate passes add a little time per dispatch,
+   * so the sum is an upper bound of the replay's GPU time. Null without the feature.
+   */
+  async profile(): Promise<{ label: string; ms: number }[] | null> {
+    if (!this.device.features.has('timestamp-query')) return null;
+    const n = this.dispatches.length;
+    const querySet = this.device.createQuerySet({ type: 'timestamp', count: 2 * n });
+    const resolve = this.device.createBuffer({ size: 16 * n, usage: USAGE.QUERY_RESOLVE | USAGE.COPY_SRC });
+    const read = this.device.createBuffer({ size: 16 * n, usage: USAGE.MAP_READ | USAGE.COPY_DST });
+    const enc = this.device.createCommandEncoder();
+    this.dispatches.forEach((d, i) => {
+      const pass = enc.beginComputePass({ timestampWrites: { querySet, beginningOfPassWriteIndex: 2 * i, endOfPassWriteIndex: 2 * i + 1 } });
+      pass.setPipeline(d.pipeline);
+      pass.setBindGroup(0, d.bindGroup);
+      pass.dispatchWorkgroups(d.workgroups[0], d.workgroups[1], d.workgroups[2]);
+      pass.end();
+    });
+    enc.resolveQuerySet(querySet, 0, 2 * n, resolve, 0);
+    enc.copyBufferToBuffer(resolve, 0, read, 0, 16 * n);
+    this.device.queue.submit([enc.finish()]);
+    await read.mapAsync(MAP_READ_MODE);
+    const t = new BigInt64Array(read.getMappedRange().slice(0));
+    read.unmap();
+    [querySet, resolve, read].forEach((x) => x.destroy());
+    return this.dispatches.map((d, i) => ({ label: d.label, ms: Number(t[2 * i + 1]! - t[2 * i]!) / 1e6 }));
   }
 
   dispose(): void {
