@@ -447,6 +447,20 @@ def product_param(arrays, name, shape, device):
     return product_tensor(arrays[name], shape, device)
 
 
+def worst_gradient(pairs):
+    """(name, mine, reference) triples → the largest error, each relative to its reference's largest entry
+    floored at 1e-4 of the largest of all, and where. The floor: the K bias's gradient is zero in exact
+    arithmetic (softmax is unchanged by the q·b_k it adds to a whole row of scores), so both sides hold
+    rounding noise there (~1e-11), which no relative measure can compare."""
+    floor = 1e-4 * max(t.abs().max().item() for _, _, t in pairs)
+    worst, where = 0.0, ""
+    for n, mine, theirs in pairs:
+        r = (mine - theirs).abs().max().item() / max(theirs.abs().max().item(), floor)
+        if r > worst:
+            worst, where = r, n if isinstance(n, str) else n[0] + "…"
+    return worst, where
+
+
 def check_fixture(archs, fixture, device, check):
     """The reference on the product's weights and batch (bench/supernetStepFixture.ts, the tfjs CPU backend):
     logits, the cross-entropy, the aux loss and every parameter's gradient against the product's own."""
@@ -482,15 +496,7 @@ def check_fixture(archs, fixture, device, check):
         check(abs(ce.item() - fx["ce"]) <= 1e-5 * max(1.0, abs(fx["ce"])), f"{name}: cross-entropy {ce.item():.6f}, the product's {fx['ce']:.6f}")
         check(abs(aux.item() - fx["aux"]) <= 1e-5 * max(1.0, abs(fx["aux"])), f"{name}: aux loss {aux.item():.6f}, the product's {fx['aux']:.6f}")
         pairs = [(n, gr if gr is not None else torch.zeros_like(p), product_param(fx["grads"], n, tuple(p.shape), device)) for p, n, gr in zip(net.params, net.names, grads)]
-        # Relative to each gradient's largest entry, floored at 1e-4 of the largest of all: the K bias's gradient
-        # is zero in exact arithmetic (softmax is unchanged by the q·b_k it adds to a whole row of scores), so
-        # both sides hold rounding noise there (~1e-11), which no relative measure can compare.
-        floor = 1e-4 * max(t.abs().max().item() for _, _, t in pairs)
-        worst, where = 0.0, ""
-        for n, mine, theirs in pairs:
-            r = (mine - theirs).abs().max().item() / max(theirs.abs().max().item(), floor)
-            if r > worst:
-                worst, where = r, n if isinstance(n, str) else n[0] + "…"
+        worst, where = worst_gradient(pairs)
         check(worst < 1e-4, f"{name}: every gradient vs the product's, worst rel {worst:.2e}{f' ({where})' if where else ''}")
 
 
@@ -555,8 +561,9 @@ def selfcheck(archs, device, fixture=None):
             lo, ao = other.forward(x)
             go = torch.autograd.grad(F.cross_entropy(lo, labels) + ao, other.params, allow_unused=True)
             check(rel(lo, logits) < 1e-5, f"{name}: sdpa vs manual logits, rel {rel(lo, logits):.2e}")
-            worst = max(rel(a, b) for a, b in zip(go, grads) if a is not None and b is not None)
-            check(worst < 1e-4, f"{name}: sdpa vs manual gradients, worst rel {worst:.2e}")
+            zero = lambda gr, p: gr if gr is not None else torch.zeros_like(p)
+            worst, where = worst_gradient([(n, zero(a, p), zero(b, p)) for n, p, a, b in zip(net.names, net.params, go, grads)])
+            check(worst < 1e-4, f"{name}: sdpa vs manual gradients, worst rel {worst:.2e}{f' ({where})' if where else ''}")
         else:
             print(f"skip {name}: this torch has no F.scaled_dot_product_attention", file=sys.stderr)
         for layer in net.layers:
