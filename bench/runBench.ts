@@ -379,7 +379,13 @@ async function benchSupernet(args: Args, rows: Row[]): Promise<void> {
     'all-bn': { dense: true, ce: true, conv: true, opt: true, bn: false },
     all: { dense: true, ce: true, conv: true, opt: true, bn: true },
     compiled: { dense: true, ce: true, conv: true, opt: true, bn: true, compiled: true },
+    // SPOS as the trainer runs it: a new random subnet every step through the StepCache (64 subnets), so
+    // the cost of compiling unseen subnets and uploading each step's batch is in the time.
+    'compiled-spos': { dense: true, ce: true, conv: true, opt: true, bn: true, compiled: true },
   };
+  const { StepCache } = await import('../core/nn/webgpu/step/compiledStep.js');
+  const { sampleArch } = await import('../core/space/archCodec.js');
+  const { createRng } = await import('../core/space/rng.js');
   const here = path.dirname(fileURLToPath(import.meta.url));
   const dir = path.join(here, '..', 'assets', 'spaces');
   if (!fs.existsSync(dir)) {
@@ -444,6 +450,39 @@ async function benchSupernet(args: Args, rows: Row[]): Promise<void> {
           const po = pathOpt ?? new PathOptimizer('sgd', 1e-3, new Map(vars.map((v) => [v.name, v])));
           const inFloats = inShape.slice(1).reduce((a, b) => a * b, 1);
           const built = tf.getBackend() === 'webgpu' ? CompiledStep.build(net, arch, batch, inFloats, po) : 'needs the webgpu backend';
+          if (lever === 'compiled-spos' && typeof built !== 'string') {
+            built.dispose();
+            const cache = new StepCache();
+            const rng = createRng(7);
+            const xh = (await x.data()) as Float32Array;
+            const yh = Int32Array.from(await labels.data());
+            const values = po.stepValues(0.5);
+            let last: { stats(): Promise<unknown> } | null = null;
+            let misses = 0;
+            let fallbacks = 0;
+            const run = () => {
+              const a = sampleArch(space, rng);
+              const s = cache.get({ arch: a, batch }, () => (misses++, CompiledStep.build(net, a, batch, inFloats, po)));
+              if (typeof s === 'string') {
+                fallbacks++;
+                return;
+              }
+              s.setBatch(xh, yh);
+              s.run(values);
+              po.countUpdates(s.updated);
+              last = s;
+            };
+            const { ms, hostMs } = await timeCompiled(run, async () => (last ? last.stats() : null), Math.max(2, Math.floor(args.steps / 2)));
+            addRow(rows, { bench: `supernet ${name}`, variant: `random subnets, batch ${batch}${moeNote}`, ms, hostMs, tokensPerS: (batch / ms) * 1e3, note: `${misses} compiles, ${fallbacks} not compiled` });
+            cache.dispose();
+            if (po !== pathOpt) po.dispose();
+            x.dispose();
+            labels.dispose();
+            opt.dispose();
+            pathOpt?.dispose();
+            net.dispose();
+            continue;
+          }
           if (typeof built === 'string') {
             addRow(rows, { bench: `supernet ${name}`, variant: `largest, batch ${batch}${moeNote}`, ms: NaN, note: `not compiled: ${built}` });
           } else {
