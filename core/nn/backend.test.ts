@@ -1,3 +1,4 @@
+import os from 'node:os';
 import * as tf from '@tensorflow/tfjs';
 import { describe, expect, it } from 'vitest';
 import { currentBackend, selectBackend } from './backend.js';
@@ -15,6 +16,12 @@ describe('selectBackend', () => {
     if (info.name === 'wasm') {
       expect(info.notes.some((n) => n.startsWith('tensorflow:'))).toBe(true);
       expect(info.notes.some((n) => n.startsWith('webgpu:'))).toBe(true);
+      // SIMD, and threads where tfjs grants more than one (half the logical cores: not on 2 cores).
+      expect(info.device).toMatch(/^WebAssembly \(SIMD, \d+ threads?\)$/);
+      if (os.cpus().length < 4) {
+        expect(info.device).toBe('WebAssembly (SIMD, 1 thread)');
+        expect(info.notes).toContain(`wasm: 1 thread: tfjs-backend-wasm uses at most half the logical cores (${os.cpus().length} here)`);
+      }
     }
     // Idempotent: the same choice returns the cached result.
     expect(await selectBackend('auto')).toBe(info);

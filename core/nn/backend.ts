@@ -10,6 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import type { BackendChoice, BackendInfo, BackendName } from '../protocol/protocol.js';
+import { startWasmBackend, wasmDevice, type WasmBackendModule } from './nodeWasmThreads.js';
 import { installFastMatmul } from './webgpu/matmulOverride.js';
 import { registerMoeKernels } from './webgpu/moeKernels.js';
 import { installBroadcastReductionGradients } from './webgpu/reductionGradients.js';
@@ -20,6 +21,7 @@ const ADAPTER_TIMEOUT_MS = 5000;
 interface Attempt {
   ok: boolean;
   device?: string;
+  /** Why it failed; on success, what it could not do (e.g. fewer wasm threads than cores). */
   note?: string;
 }
 
@@ -79,18 +81,24 @@ async function tryWebgpu(): Promise<Attempt> {
   }
 }
 
+/**
+ * Threads asked of the wasm backend: SWITCHYARD_WASM_THREADS (a positive integer; 1 keeps the
+ * single-threaded SIMD build) or every logical core; tfjs caps it (nodeWasmThreads.ts wasmThreadCap).
+ */
+function wasmThreadsWanted(): number {
+  const set = Number(process.env.SWITCHYARD_WASM_THREADS);
+  return Number.isInteger(set) && set > 0 ? set : os.cpus().length;
+}
+
 async function tryWasm(): Promise<Attempt> {
   try {
-    const wasm = (await importOptional('@tensorflow/tfjs-backend-wasm')) as {
-      setWasmPaths(prefix: string): void;
-      getThreadsCount?: () => number;
-    };
+    const wasm = (await importOptional('@tensorflow/tfjs-backend-wasm')) as WasmBackendModule;
     const require = createRequire(import.meta.url);
     const dist = path.join(path.dirname(require.resolve('@tensorflow/tfjs-backend-wasm/package.json')), 'dist') + path.sep;
     wasm.setWasmPaths(dist);
-    if (!(await tf.setBackend('wasm'))) return { ok: false, note: 'wasm: the WebAssembly backend failed to start' };
-    const threads = wasm.getThreadsCount?.() ?? 1;
-    return { ok: true, device: `WebAssembly (${threads} thread${threads === 1 ? '' : 's'})` };
+    const start = await startWasmBackend(wasm, { threads: wasmThreadsWanted(), logicalCores: os.cpus().length });
+    if (!start.ok) return { ok: false, note: start.note ?? 'wasm: the WebAssembly backend failed to start' };
+    return { ok: true, device: wasmDevice(start.simd, start.threads), note: start.note };
   } catch (e) {
     return { ok: false, note: `wasm: ${message(e)}` };
   }
@@ -128,6 +136,7 @@ async function select(choice: BackendChoice): Promise<BackendInfo> {
     const a = await attempt(name);
     if (a.ok) {
       chosen = { name, device: a.device! };
+      if (a.note) notes.push(a.note);
       break;
     }
     notes.push(a.note!);
