@@ -462,7 +462,7 @@ async function benchSupernet(args: Args, rows: Row[]): Promise<void> {
             let fallbacks = 0;
             const run = () => {
               const a = sampleArch(space, rng);
-              const s = cache.get({ arch: a, batch }, () => (misses++, CompiledStep.build(net, a, batch, inFloats, po)));
+              const s = cache.get({ arch: a, batch }, (shared) => (misses++, CompiledStep.build(net, a, batch, inFloats, po, shared)));
               if (typeof s === 'string') {
                 fallbacks++;
                 return;

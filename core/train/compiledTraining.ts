@@ -65,7 +65,7 @@ export class CompiledTraining {
     const net = (this.net.resolve?.(arch) ?? this.net) as Supernet & Partial<CompilableNet>;
     if (typeof net.compileStep !== 'function') return this.skip('the supernet has no compiled step');
     const batch = labels.length;
-    const built = this.cache.get({ arch, batch }, () => CompiledStep.build(net as CompilableNet, arch, batch, this.inputFloats, this.optimizer));
+    const built = this.cache.get({ arch, batch }, (shared) => CompiledStep.build(net as CompilableNet, arch, batch, this.inputFloats, this.optimizer, shared));
     if (typeof built === 'string') return this.skip(built);
     built.setBatch(x, labels instanceof Int32Array ? labels : Int32Array.from(labels));
     built.run(this.optimizer.stepValues(progress));

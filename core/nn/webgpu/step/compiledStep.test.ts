@@ -120,7 +120,9 @@ describe('compiled WebGPU step (dense blocks, cross-entropy, lazy optimizer)', (
       for (const [name, want] of ref.vars) {
         const have = got.vars.get(name)!;
         expect(have, name).toBeDefined();
-        expect(relErr(have, want), name).toBeLessThan(kind === 'adam' ? 1e-4 : 2e-5);
+        // Adam normalises by √v, so fp32 rounding differences of small gradients grow (~lr·δg/g); a missing or
+        // wrong update is off by ~lr = 0.05 of weights of size ~0.3.
+        expect(relErr(have, want), name).toBeLessThan(kind === 'adam' ? 5e-4 : 2e-5);
       }
       expect(got.correct).toBeGreaterThanOrEqual(0);
     }, 120_000);

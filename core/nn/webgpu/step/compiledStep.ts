@@ -16,7 +16,7 @@ import { archKey } from '../../../space/archCodec.js';
 import { StepCompiler, type MoEReportSlot, type SlotSource } from './compiler.js';
 import { flushTfjs, ownedBuffer, webgpuBackend, written } from './gpu.js';
 import { compileCrossEntropy } from './lossStep.js';
-import { readFloats, StepProgram, type StepValues } from './program.js';
+import { readFloats, StepProgram, StepResources, type StepValues } from './program.js';
 
 /** What a compiled step needs of a supernet (ElasticSupernet.compileStep). */
 export interface CompilableNet {
@@ -61,9 +61,9 @@ export class CompiledStep {
    * Compile `arch` at `batch` rows; a string says why it cannot be (a block type or option without a
    * compiled step, or no WebGPU backend).
    */
-  static build(net: CompilableNet, arch: Arch, batch: number, inputFloats: number, slots: SlotSource): CompiledStep | string {
+  static build(net: CompilableNet, arch: Arch, batch: number, inputFloats: number, slots: SlotSource, resources?: StepResources): CompiledStep | string {
     const backend = webgpuBackend();
-    const program = new StepProgram(backend.device);
+    const program = new StepProgram(backend.device, resources);
     const compiler = new StepCompiler(program, batch, slots);
     const x = compiler.buffer(batch * inputFloats, 'input');
     try {
@@ -150,10 +150,16 @@ export class CompiledStep {
 /** Compiled steps by subnet (LRU), rebuilt when their variables moved. */
 export class StepCache {
   private readonly steps = new Map<string, CompiledStep | string>();
+  private shared: StepResources | null = null;
 
   constructor(private readonly capacity = 64) {}
 
-  get(key: { arch: Arch; batch: number }, build: () => CompiledStep | string): CompiledStep | string {
+  /** The GPU objects the cached programs share (pass to CompiledStep.build). */
+  resources(): StepResources {
+    return (this.shared ??= new StepResources(webgpuBackend().device));
+  }
+
+  get(key: { arch: Arch; batch: number }, build: (resources: StepResources) => CompiledStep | string): CompiledStep | string {
     const k = `${key.batch}|${archKey(key.arch)}`;
     let s = this.steps.get(k);
     if (s instanceof CompiledStep && !s.valid()) {
@@ -161,7 +167,7 @@ export class StepCache {
       s = undefined;
     }
     if (s === undefined) {
-      s = build();
+      s = build(this.resources());
       if (this.steps.size >= this.capacity) {
         const [oldK, old] = this.steps.entries().next().value!;
         if (old instanceof CompiledStep) old.dispose();
@@ -175,5 +181,7 @@ export class StepCache {
   dispose(): void {
     for (const s of this.steps.values()) if (s instanceof CompiledStep) s.dispose();
     this.steps.clear();
+    this.shared?.destroy();
+    this.shared = null;
   }
 }

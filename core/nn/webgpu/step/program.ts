@@ -119,15 +119,89 @@ const MAP_READ_MODE = 1;
 
 export const STORAGE = USAGE.STORAGE | USAGE.COPY_SRC | USAGE.COPY_DST;
 
+/**
+ * GPU objects shared by the compiled steps of one cache (StepCache): scratch buffers by label and size,
+ * uniform buffers by content, bind groups by pipeline and buffers. SPOS trains a new subnet almost every
+ * step (fashion-mlp's space has ~21 000), so a subnet's program must be cheap to build: after the first few
+ * subnets every block choice's buffers, uniforms and bind groups exist and a build only assembles them.
+ * Sharing scratch buffers between programs is safe because programs run one after another on one queue and
+ * every kernel writes all of its output before it is read.
+ */
+export class StepResources {
+  private readonly buffers = new Map<string, GPUBuffer>();
+  private readonly uniforms = new Map<string, GPUBuffer>();
+  private readonly bindGroups = new Map<string, GPUBindGroup>();
+  private readonly ids = new WeakMap<object, number>();
+  private nextId = 1;
+
+  constructor(readonly device: GPUDevice) {}
+
+  private id(o: object): number {
+    let i = this.ids.get(o);
+    if (i === undefined) this.ids.set(o, (i = this.nextId++));
+    return i;
+  }
+
+  buffer(key: string, size: number, usage: number): GPUBuffer {
+    let b = this.buffers.get(key);
+    if (!b) this.buffers.set(key, (b = this.device.createBuffer({ size, usage, label: key })));
+    return b;
+  }
+
+  uniform(data: ArrayBuffer, label: string): GPUBuffer {
+    const key = Array.from(new Uint32Array(data)).join(',');
+    let b = this.uniforms.get(key);
+    if (!b) {
+      b = this.device.createBuffer({ size: data.byteLength, usage: USAGE.UNIFORM | USAGE.COPY_DST, label: `${label}.params` });
+      this.device.queue.writeBuffer(b, 0, data);
+      this.uniforms.set(key, b);
+    }
+    return b;
+  }
+
+  bindGroup(pipeline: GPUComputePipeline, buffers: readonly (GPUBuffer | null)[], label: string): GPUBindGroup {
+    const key = `${this.id(pipeline)}:${buffers.map((b) => (b ? this.id(b) : 0)).join(',')}`;
+    let g = this.bindGroups.get(key);
+    if (!g) {
+      const entries: GPUBindGroupEntry[] = [];
+      buffers.forEach((b, i) => b && entries.push({ binding: i, resource: { buffer: b } }));
+      g = this.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries, label });
+      this.bindGroups.set(key, g);
+    }
+    return g;
+  }
+
+  get size(): { buffers: number; uniforms: number; bindGroups: number } {
+    return { buffers: this.buffers.size, uniforms: this.uniforms.size, bindGroups: this.bindGroups.size };
+  }
+
+  destroy(): void {
+    for (const b of this.buffers.values()) b.destroy();
+    for (const b of this.uniforms.values()) b.destroy();
+    this.buffers.clear();
+    this.uniforms.clear();
+    this.bindGroups.clear();
+  }
+}
+
 export class StepProgram {
   private readonly dispatches: Dispatch[] = [];
   private readonly owned: GPUBuffer[] = [];
   private readonly copies: { src: GPUBuffer; dst: GPUBuffer; bytes: number }[] = [];
+  private readonly labelsUsed = new Map<string, number>();
   readonly stepValues: GPUBuffer;
   private readonly stepData = new Float32Array(8);
+  readonly resources: StepResources;
+  private readonly ownsResources: boolean;
 
-  constructor(readonly device: GPUDevice) {
-    this.stepValues = this.own(device.createBuffer({ size: 32, usage: USAGE.UNIFORM | USAGE.COPY_DST, label: 'stepValues' }));
+  /** `resources`: shared with other programs (a StepCache's); absent, the program has its own. */
+  constructor(
+    readonly device: GPUDevice,
+    resources?: StepResources,
+  ) {
+    this.ownsResources = !resources;
+    this.resources = resources ?? new StepResources(device);
+    this.stepValues = this.resources.buffer('stepValues', 32, USAGE.UNIFORM | USAGE.COPY_DST);
   }
 
   private own(b: GPUBuffer): GPUBuffer {
@@ -135,13 +209,18 @@ export class StepProgram {
     return b;
   }
 
-  /** A zero-filled f32/u32 buffer of `elements` 4-byte words that lives as long as the program. */
+  /**
+   * A f32/u32 buffer of `elements` 4-byte words (zero-filled when new), shared by label and size with the
+   * other programs of the same resources (a label asked for twice in one program gets two buffers).
+   */
   scratch(elements: number, label: string): GPUBuffer {
     const size = Math.max(16, Math.ceil((elements * 4) / 16) * 16);
-    return this.own(this.device.createBuffer({ size, usage: STORAGE, label }));
+    const n = this.labelsUsed.get(label) ?? 0;
+    this.labelsUsed.set(label, n + 1);
+    return this.resources.buffer(`${label}${n ? `#${n}` : ''}|${size}`, size, STORAGE);
   }
 
-  /** A host-readable buffer the replay copies `src` into after the pass (`copyAfter`). */
+  /** A host-readable buffer the replay copies `src` into after the pass (`copyAfter`); the program's own. */
   readback(bytes: number, label: string): GPUBuffer {
     return this.own(this.device.createBuffer({ size: Math.max(16, Math.ceil(bytes / 16) * 16), usage: USAGE.MAP_READ | USAGE.COPY_DST, label }));
   }
@@ -164,15 +243,8 @@ export class StepProgram {
     const params = k.params ?? [];
     const code = kernelSource(params, k.bindings, k.code);
     const pipeline = pipelineFor(this.device, code, label);
-    const entries: GPUBindGroupEntry[] = [];
-    if (params.length > 0) {
-      const data = paramsData(params);
-      const ub = this.own(this.device.createBuffer({ size: data.byteLength, usage: USAGE.UNIFORM | USAGE.COPY_DST, label: `${label}.params` }));
-      this.device.queue.writeBuffer(ub, 0, data);
-      entries.push({ binding: 0, resource: { buffer: ub } });
-    }
-    k.bindings.forEach((b, i) => entries.push({ binding: i + 1, resource: { buffer: b.buffer } }));
-    const bindGroup = this.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries, label });
+    const buffers: (GPUBuffer | null)[] = [params.length > 0 ? this.resources.uniform(paramsData(params), label) : null, ...k.bindings.map((b) => b.buffer)];
+    const bindGroup = this.resources.bindGroup(pipeline, buffers, label);
     const [x = 1, y = 1, z = 1] = k.workgroups;
     if (x === 0 || y === 0 || z === 0) return;
     const max = this.device.limits.maxComputeWorkgroupsPerDimension;
@@ -247,6 +319,7 @@ export class StepProgram {
     for (const b of this.owned) b.destroy();
     this.owned.length = 0;
     this.dispatches.length = 0;
+    if (this.ownsResources) this.resources.destroy();
   }
 }
 
