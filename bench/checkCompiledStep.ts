@@ -20,7 +20,7 @@
  *   the layers' reports) and where each array lies in the data file;
  * - DIR/data.bin: raw little-endian arrays — the batch (f32 inputs, i32 labels), every named variable of
  *   the supernet before the steps (net.namedVariables(): trainable and not, e.g. BatchNorm running
- *   statistics), every variable after them and every trainable variable's optimizer slots after them
+ *   statistics), and after each step every variable and every trainable variable's optimizer slots
  *   (Adam: first moment, second moment, per-element update count; "<name>#<i>", PathOptimizer's names).
  *
  * One data file and one manifest (not a file per array), so a dump fits the device's few returned files.
@@ -173,23 +173,28 @@ async function main(): Promise<void> {
         const losses: number[] = [];
         const correct: number[] = [];
         const reports: number[][] = [];
-        const t0 = performance.now();
+        // After every step: each variable and each trainable variable's slots (the checker replays every step
+        // from the state before it, so one step's float32 rounding cannot grow into a different trajectory).
+        const after: Entry[][] = [];
+        let ms = 0;
         for (let t = 0; t < args.steps; t++) {
+          const t0 = performance.now();
           step.run(opt.stepValues());
           opt.countUpdates(step.updated);
           const s = await step.stats();
+          ms += performance.now() - t0;
           losses.push(s.loss);
           correct.push(s.correct);
           reports.push(Array.from(s.reports));
+          const state: Entry[] = [];
+          for (const [name, v] of vars) {
+            state.push(data.write(name, v.shape, (await v.data()) as Float32Array));
+            if (!v.trainable) continue;
+            for (const [i, sv] of opt.slotsOf(v).entries()) state.push(data.write(`${name}#${i}`, sv.shape, (await sv.data()) as Float32Array));
+          }
+          after.push(state);
         }
-        const ms = (performance.now() - t0) / args.steps;
-        const final: Entry[] = [];
-        const slots: Entry[] = [];
-        for (const [name, v] of vars) {
-          final.push(data.write(name, v.shape, (await v.data()) as Float32Array));
-          if (!v.trainable) continue;
-          for (const [i, sv] of opt.slotsOf(v).entries()) slots.push(data.write(`${name}#${i}`, sv.shape, (await sv.data()) as Float32Array));
-        }
+        ms /= args.steps;
         const trainable = [...vars].filter(([, v]) => v.trainable).map(([n]) => n);
         const updated = [...vars].filter(([, v]) => step.updated.has(v as tf.Variable)).map(([n]) => n);
         cases.push({
@@ -206,8 +211,7 @@ async function main(): Promise<void> {
           updated,
           input: arrays,
           initial,
-          final,
-          slots,
+          after,
         });
         console.log(`ran   ${id}: ${step.dispatchCount} dispatches, ${ms.toFixed(1)} ms/step, losses ${losses.map((l) => l.toFixed(5)).join(' ')}`);
       } catch (e) {

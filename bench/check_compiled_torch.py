@@ -1,0 +1,619 @@
+"""Independent float64 check of the compiled WebGPU training step (bench/checkCompiledStep.ts --dump DIR).
+
+For every dumped case (an example space at its largest and at one random subnet) this loads the batch and
+the supernet's variables as they were before the compiled steps, recomputes the same N training steps from
+the product's documented semantics — not from its code paths — and compares the loss of every step, the
+correct rows, the MoE layers' reports, and every variable and optimizer slot after the steps:
+
+  python3 bench/check_compiled_torch.py DIR            torch float64 on CUDA (CPU when there is none)
+  python3 bench/check_compiled_torch.py DIR --numpy    numpy float64, dense-only subnets (no torch needed)
+
+The step (core/train/Trainer.ts with one subnet; core/nn/webgpu/step/compiledStep.ts):
+- loss = mean softmax cross-entropy of the int labels (the number the step reports) + Σ weight · aux loss
+  of the MoE layers; gradients of every trainable variable of the supernet (zero outside the slices the
+  subnet reads);
+- PathOptimizer's lazy Adam (core/train/PathOptimizer.ts; lr, β₁ 0.9, β₂ 0.999, ε 1e-7 from the manifest):
+  an element whose gradient is exactly 0 keeps its weight and both moments; every other element counts
+  t += 1 and takes m = β₁m + (1−β₁)g, v = β₂v + (1−β₂)g², w −= lr·√(1−β₂ᵗ)/(1−β₁ᵗ) · m/(√v + ε)
+  (tf.train.adam's form: ε added to the uncorrected √v).
+
+The subnet, walked as core/nn/Supernet.ts documents it (stages in order; identity blocks skipped; a layout
+conversion just before the next block that computes; then the head):
+- dense "<stage>.b<j>": act(x·kernel[:d, :w] + bias[:w]) of the [inMax, wMax] kernel, + x when the block is
+  residual and d = w (core/nn/blocks/dense.ts); row-wise on a sequence;
+- conv "<stage>.b<j>": TF 'same' padding (odd pixel bottom/right), NHWC, HWIO kernel centre
+  kernel[o:o+k, o:o+k, :cin, :c] with o = (kMax − k)/2, stride; BatchNorm with batch statistics (biased
+  variance, eps 1e-3) on gamma[:c], beta[:c], the running mean / variance's first c entries moved to
+  0.9·old + 0.1·batch (BN_EPSILON, BN_MOMENTUM of core/nn/blocks/conv.ts), or + bias[:c]; activation;
+- image → vector: global average pooling when the space has a conv stage, else NHWC flattening;
+- MoE "<stage>.b<j>" (core/nn/moe/MoELayer.ts, plain top-k): probs = softmax(x·router[:d, :E]); the k most
+  probable experts per token (ties to the lower index); capacity min(T, ⌈k·(cf·T/E)⌉) per expert while
+  training when the block has a capacity factor, assignments in 'rank' priority (every token's first
+  choice in token order, then every second choice, …) or 'token' priority; gates: raw probabilities of the
+  chosen experts (k = 1) or renormalised over the chosen ones before drops (k ≥ 2), 0 where dropped; expert
+  e: act(x·w1[:d, :h] + b1[:h])·w2[:h, :d] + b2[:d]; y = Σ gates·experts (+ x when residual); balance
+  loss E·Σ f_e·P_e (f: the fraction of assignments before drops, P: mean probability) × auxLossWeight;
+  the report [load × E (= f), dropped fraction, mean router entropy −Σp·log(p + 1e-9), balance loss
+  (unweighted), kept assignments per token] per layer in forward order (MoELayer.report);
+- head: x·head.kernel[:d, :classes] + head.bias.
+Blocks the walk does not implement (transformer, embeddings, Mixture-of-Supernets, fake-quantised bits,
+kernel transforms, MoE options beyond plain top-k) make the case SKIP with the reason, never PASS.
+
+Tolerance. The compiled step runs in float32: a gradient element carries a relative error of ~1e-6 (sums
+over the batch, the error of every layer behind it), the loss ~1e-7. Adam normalises the step: each used
+element moves by lr·m̂/(√v̂ + ε), O(lr) whatever the gradient's size, so a gradient's relative error
+reaches the weight only as lr × that error — except for gradients whose float32 value is mostly rounding
+(tiny sums of cancelling terms, or near the ε scale ε/√(1−β₂) ≈ 3e-6), where the normalised step can move by
+a sizeable part of lr. Errors are measured per variable as max|webgpu − ref| / max|ref| (as
+compiledStep.test.ts): a weight scaled ~0.05–1 and lr 1e-3 give 1e-4 ↔ an element's update off by
+5–100 % of lr — room for that float32 noise, while every rule error moves a whole update and more
+(a skipped or double update: lr/max|w| ≈ 1e-2; no bias correction: ×3.2 on step 1; a wrong slice or a
+lazy element updated: O(lr/|w|) or a changed untouched element). Checked exactly: the per-element update
+count t, and that every element the reference never updated is bit-for-bit its initial value. An element
+whose float64 gradient is so small that float32 gets its sign wrong moves by 2·lr and fails the check; the
+line then says how many elements are off.
+
+Exit status: 0 when every checked case passes (SKIPs allowed), 1 when any fails.
+"""
+import argparse
+import json
+import math
+import os
+import sys
+
+import numpy as np
+
+TOL = 1e-4  # variables, slots, the loss of each step and the MoE reports' real-valued entries (see above)
+BN_EPSILON = 1e-3  # core/nn/blocks/conv.ts
+BN_MOMENTUM = 0.9
+READS = {"dense": ("vector", "sequence"), "moe": ("vector", "sequence"), "conv": ("image",), "tokenEmbedding": ("tokens",), "patchEmbedding": ("sequence",), "transformer": ("sequence",)}
+
+
+class Skip(Exception):
+    """A part of the subnet this check does not implement (the case is SKIP, never PASS)."""
+
+
+def moe_unsupported(b, c):
+    """Why an MoE block is outside the plain top-k this check implements (None when it is plain top-k);
+    the conditions of supernet_step_torch.check_plain_topk, plus the choice's bits and expert count."""
+    r = b["routing"]
+    if r["mode"] != "topk":
+        return f"routing mode {r['mode']}"
+    for key in ("sharedExperts", "nullExperts", "zeroExperts", "copyExperts", "constantExperts"):
+        if b.get(key, 0):
+            return key
+    for key, plain in (("segments", 1), ("iterations", 1), ("zLossWeight", 0), ("routerJitter", 0), ("gatingResidual", False)):
+        if b.get(key, plain) != plain:
+            return f"{key} {b[key]}"
+    for key in ("momentum", "residualMlp", "expertCounts"):
+        if b.get(key):
+            return key
+    if r.get("biasUpdateRate", 0):
+        return "loss-free selection bias"
+    if c.get("bits", 32) < 32:
+        return f"{c['bits']}-bit experts"
+    if c.get("experts") not in (None, b["experts"]):
+        return "an expert-count choice"
+    return None
+
+
+def plan(spec, arch):
+    """The subnet's layers in forward order (core/nn/Supernet.ts walk): dicts with the variables they read."""
+    inp = spec["input"]
+    kind = inp["kind"]
+    if kind == "vector":
+        shape = {"layout": "vector", "width": inp["dim"], "spatial": (1, 1)}
+    elif kind == "image":
+        shape = {"layout": "image", "width": inp["channels"], "spatial": (inp["height"], inp["width"])}
+    elif kind == "sequence":
+        shape = {"layout": "sequence", "width": inp["dim"], "spatial": (1, 1)}
+    else:
+        shape = {"layout": "tokens", "width": inp["vocab"], "spatial": (1, 1)}
+    has_conv = any(st["block"]["type"] == "conv" for st in spec["stages"])
+
+    def convert(s, reads, where):
+        if s["layout"] in reads:
+            return s, None
+        if "vector" not in reads:
+            raise Skip(f"{where} reads {'/'.join(reads)}, a {s['layout']} reaches it")
+        if s["layout"] == "image":
+            H, W = s["spatial"]
+            return ({"layout": "vector", "width": s["width"], "spatial": (1, 1)}, "gap") if has_conv else ({"layout": "vector", "width": s["width"] * H * W, "spatial": (1, 1)}, "flatten")
+        if s["layout"] == "sequence":
+            return {"layout": "vector", "width": s["width"], "spatial": (1, 1)}, "tokenMean"
+        raise Skip(f"{where}: no conversion from {s['layout']}")
+
+    ops = []
+    pending = None
+    for st, sa in zip(spec["stages"], arch["stages"]):
+        b = st["block"]
+        t = b["type"]
+        if t not in ("dense", "conv", "moe"):
+            raise Skip(f"stage {st['id']}: {t} blocks are not implemented in this check")
+        shape, how = convert(shape, READS[t], f"stage {st['id']}")
+        pending = how or pending
+        for j, c in enumerate(sa["blocks"][: sa["depth"]]):
+            if c.get("op") == "identity":
+                continue
+            name = f"{st['id']}.b{j}"
+            if pending:
+                ops.append({"kind": pending})
+                pending = None
+            d = shape["width"]
+            if t == "dense":
+                if b.get("archMixture"):
+                    raise Skip(f"{name}: Mixture-of-Supernets weights")
+                if c.get("bits", 32) < 32:
+                    raise Skip(f"{name}: {c['bits']}-bit weights")
+                w = c["width"]
+                ops.append({"kind": "dense", "name": name, "kernel": f"{name}.dense.kernel", "bias": f"{name}.dense.bias", "d": d, "w": w, "act": b["activation"], "residual": bool(b["residual"]) and d == w})
+                shape = dict(shape, width=w)
+            elif t == "conv":
+                if b.get("kernelTransform"):
+                    raise Skip(f"{name}: kernel transformation matrices")
+                if c.get("bits", 32) < 32:
+                    raise Skip(f"{name}: {c['bits']}-bit weights")
+                k, ch, s = c["kernel"], c["channels"], b["stride"]
+                ops.append({"kind": "conv", "name": name, "cin": d, "c": ch, "k": k, "kMax": max(b["kernel"]), "stride": s, "bn": bool(b["batchNorm"]), "act": b["activation"]})
+                H, W = shape["spatial"]
+                shape = {"layout": "image", "width": ch, "spatial": (-(-H // s), -(-W // s))}
+            else:
+                why = moe_unsupported(b, c)
+                if why:
+                    raise Skip(f"{name}: MoE with {why} (this check implements plain top-k)")
+                r = b["routing"]
+                E = b["experts"]
+                gate = r.get("gate") or ("raw" if r["k"] == 1 else "renormalize")  # core/space/routing/topk.ts defaultGate
+                ops.append({"kind": "moe", "name": name, "d": d, "h": c["expertHidden"], "E": E, "k": min(r["k"], E), "cf": b["capacityFactor"], "priority": b["capacityPriority"], "gate": gate, "act": b["activation"], "residual": bool(b["residual"]), "auxWeight": b["auxLossWeight"]})
+    per_token = kind == "tokens"
+    shape, how = convert(shape, ("sequence",) if per_token else ("vector",), "the head")
+    pending = how or pending
+    if pending:
+        ops.append({"kind": pending})
+    ops.append({"kind": "dense", "name": "head", "kernel": "head.kernel", "bias": "head.bias", "d": shape["width"], "w": spec["numClasses"], "act": "linear", "residual": False})
+    return ops
+
+
+def capacity_keep(top_i, E, priority, capacity):
+    """[T, k] bool: assignment kept under `capacity` per expert, queued in 'rank' or 'token' priority."""
+    T, k = top_i.shape
+    order = top_i.T.reshape(-1) if priority == "rank" else top_i.reshape(-1)  # rank: every first choice, then every second…
+    pos = np.zeros(order.shape[0], dtype=np.int64)
+    seen = np.zeros(E, dtype=np.int64)
+    for n, e in enumerate(order.tolist()):
+        pos[n] = seen[e]
+        seen[e] += 1
+    pos = pos.reshape(k, T).T if priority == "rank" else pos.reshape(T, k)
+    return pos < capacity
+
+
+KINK_BAND = 1e-5  # |z| below this fraction of Σ|terms| of z: float32 cannot tell which side of ReLU's kink z is on
+MAX_KINKS = 4  # ambiguous kinks resolved by trying both sides (2^n replays of the step)
+
+
+class TorchStep:
+    """One training step of the subnet in torch float64 (the plan's layers, autograd, lazy Adam)."""
+
+    def __init__(self, case, arrays, device):
+        import torch
+        import torch.nn.functional as F
+
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+        from supernet_step_torch import act, same_pad  # the eager reference's activations and TF 'same' padding
+
+        self.torch, self.F, self.act, self.same_pad = torch, F, act, same_pad
+        self.device = device
+        self.ops = plan(case["spec"], case["arch"])
+        self.case = case
+        self.x = self.f64(arrays["x"])
+        self.labels = torch.from_numpy(arrays["labels"].astype(np.int64)).to(device)
+
+    def f64(self, a):
+        return self.torch.from_numpy(np.ascontiguousarray(a, dtype=np.float64)).to(self.device)
+
+    def relu(self, z, scale, key, kinks, flips):
+        """ReLU whose derivative at the kinks in `flips` is taken on the other side; records ambiguous kinks."""
+        torch = self.torch
+        on = (z > 0).detach()
+        amb = (z.detach().abs() < KINK_BAND * scale).nonzero().tolist()
+        kinks.extend((key, tuple(i)) for i in amb)
+        for fk, idx in flips:
+            if fk == key:
+                on[idx] = ~on[idx]
+        return z * on.to(z.dtype)
+
+    def moe(self, rows, op, V, report, kinks, flips):
+        torch, F = self.torch, self.F
+        T = rows.shape[0]
+        d, h, E, k = op["d"], op["h"], op["E"], op["k"]
+        pre = f"{op['name']}.moe"
+        probs = torch.softmax(rows @ V[f"{pre}.router"][:d, :E], -1)
+        top_i = torch.sort(-probs.detach(), dim=-1, stable=True).indices[:, :k]  # ties to the lower index (tf.topk)
+        top_p = probs.gather(1, top_i)
+        if op["cf"] is not None:
+            C = min(T, math.ceil(k * (op["cf"] * T / E)))
+            keep = torch.from_numpy(capacity_keep(top_i.cpu().numpy(), E, op["priority"], C)).to(self.device)
+        else:
+            keep = torch.ones_like(top_i, dtype=torch.bool)
+        gates = (top_p / top_p.sum(-1, keepdim=True) if op["gate"] == "renormalize" else top_p) * keep
+        y = torch.zeros_like(rows)
+        for e in range(E):
+            sel = (top_i == e) & keep  # [T, k]
+            if not bool(sel.any()):
+                continue
+            t = sel.any(1).nonzero().squeeze(1)
+            g = (gates * sel).sum(1, keepdim=True)[t]
+            w1, b1 = V[f"{pre}.e{e}.w1"][:d, :h], V[f"{pre}.e{e}.b1"][:h]
+            z = rows[t] @ w1 + b1
+            if op["act"] == "relu":
+                # Kinks indexed by (token, unit) of the whole batch.
+                scale = rows[t].detach().abs() @ w1.detach().abs() + b1.detach().abs()
+                on = (z > 0).detach()
+                amb = (z.detach().abs() < KINK_BAND * scale).nonzero().tolist()
+                tl = t.tolist()
+                kinks.extend((f"{pre}.e{e}", (tl[i], u)) for i, u in amb)
+                for fk, (tok, u) in flips:
+                    if fk == f"{pre}.e{e}" and tok in tl:
+                        on[tl.index(tok), u] = ~on[tl.index(tok), u]
+                hid = z * on.to(z.dtype)
+            else:
+                hid = self.act(z, op["act"])
+            y = y.index_add(0, t, (hid @ V[f"{pre}.e{e}.w2"][:h, :d] + V[f"{pre}.e{e}.b2"][:d]) * g)
+        if op["residual"]:
+            y = y + rows
+        chosen = F.one_hot(top_i, E).sum(1).to(rows.dtype)  # [T, E] before drops
+        f = chosen.sum(0) / chosen.sum().clamp_min(1)
+        balance = E * (f * probs.mean(0)).sum()
+        kept = int(keep.sum())
+        entropy = -(probs * torch.log(probs + 1e-9)).sum(1).mean()
+        report.extend([*f.tolist(), (T * k - kept) / max(T * k, 1), entropy.item(), balance.item(), kept / T])
+        return y, op["auxWeight"] * balance
+
+    def run(self, state, flips):
+        torch, F = self.torch, self.F
+        trainable = self.case["trainable"]
+        P = {n: self.f64(a) for n, a in state.items() if "#" not in n}
+        V = dict(P)
+        for n in trainable:
+            V[n] = P[n].clone().requires_grad_(True)
+        kinks, report = [], []
+        h = self.x
+        aux = self.x.new_zeros(())
+        for op in self.ops:
+            kind = op["kind"]
+            if kind == "flatten":
+                h = h.reshape(h.shape[0], -1)  # NHWC order, as tf.reshape
+            elif kind == "gap":
+                h = h.mean((1, 2))
+            elif kind == "tokenMean":
+                h = h.mean(1)
+            elif kind == "dense":
+                d, w = op["d"], op["w"]
+                lead = h.shape[:-1]
+                rows = h.reshape(-1, d)
+                W, b = V[op["kernel"]][:d, :w], V[op["bias"]][:w]
+                z = rows @ W + b
+                if op["act"] == "relu":
+                    y = self.relu(z, rows.detach().abs() @ W.detach().abs() + b.detach().abs(), op["name"], kinks, flips)
+                else:
+                    y = self.act(z, op["act"])
+                h = (y + rows if op["residual"] else y).reshape(*lead, w)
+            elif kind == "conv":
+                k, kMax, cin, ch, s, name = op["k"], op["kMax"], op["cin"], op["c"], op["stride"], op["name"]
+                off = (kMax - k) // 2
+                kern = V[f"{name}.conv.kernel"][off : off + k, off : off + k, :cin, :ch].permute(3, 2, 0, 1)
+                xn = h.permute(0, 3, 1, 2)
+                _, top, bottom = self.same_pad(xn.shape[2], k, s)
+                _, left, right = self.same_pad(xn.shape[3], k, s)
+                pad = (left, right, top, bottom)
+                y = F.conv2d(F.pad(xn, pad), kern, stride=s).permute(0, 2, 3, 1)  # NHWC
+                scale = F.conv2d(F.pad(xn.detach().abs(), pad), kern.detach().abs(), stride=s).permute(0, 2, 3, 1)
+                if op["bn"]:
+                    mean = y.mean((0, 1, 2))
+                    var = ((y - mean) ** 2).mean((0, 1, 2))
+                    for stat, batch in (("mean", mean), ("variance", var)):
+                        run = P[f"{name}.bn.{stat}"]
+                        run[:ch] = BN_MOMENTUM * run[:ch] + (1 - BN_MOMENTUM) * batch.detach()
+                    gamma, beta = V[f"{name}.bn.gamma"][:ch], V[f"{name}.bn.beta"][:ch]
+                    inv = 1 / torch.sqrt(var + BN_EPSILON)
+                    y = (y - mean) * inv * gamma + beta
+                    scale = ((scale + mean.abs()) * inv * gamma.abs() + beta.abs()).detach()
+                else:
+                    bias = V[f"{name}.conv.bias"][:ch]
+                    y = y + bias
+                    scale = scale + bias.detach().abs()
+                h = self.relu(y, scale, name, kinks, flips) if op["act"] == "relu" else self.act(y, op["act"])
+            elif kind == "moe":
+                lead = h.shape[:-1]
+                y, a = self.moe(h.reshape(-1, op["d"]), op, V, report, kinks, flips)
+                h = y.reshape(*lead, op["d"])
+                aux = aux + a
+        logits = h
+        ce = F.cross_entropy(logits, self.labels)
+        grads = torch.autograd.grad(ce + aux, [V[n] for n in trainable], allow_unused=True)
+        new = {n: p.cpu().numpy() for n, p in P.items()}
+        with torch.no_grad():
+            for n, g in zip(trainable, grads):
+                if g is None:
+                    continue  # off the path: no gradient, no update (PathOptimizer skips the variable)
+                s = [self.f64(state[f"{n}#{i}"]) for i in range(3)]
+                w, s = lazy_adam(P[n], g, s, self.case["optimizer"], torch)
+                new[n] = w.cpu().numpy()
+                new.update({f"{n}#{i}": v.cpu().numpy() for i, v in enumerate(s)})
+        lg = logits.detach().cpu().numpy()
+        return {"loss": ce.item(), "correct": int((lg.argmax(1) == self.labels.cpu().numpy()).sum()), "near_ties": near_tie_rows(lg), "report": report, "state": new, "kinks": kinks}
+
+
+def _erf(v):
+    return np.vectorize(math.erf, otypes=[np.float64])(v)
+
+
+NP_ACT = {
+    "relu": (lambda z: np.maximum(z, 0), lambda z, y: (z > 0).astype(np.float64)),
+    "linear": (lambda z: z, lambda z, y: np.ones_like(z)),
+    "tanh": (np.tanh, lambda z, y: 1 - y * y),
+    "sigmoid": (lambda z: 1 / (1 + np.exp(-z)), lambda z, y: y * (1 - y)),
+    "gelu": (lambda z: 0.5 * z * (1 + _erf(z / math.sqrt(2))), lambda z, y: 0.5 * (1 + _erf(z / math.sqrt(2))) + z * np.exp(-0.5 * z * z) / math.sqrt(2 * math.pi)),
+}
+
+
+class NumpyStep:
+    """Dense blocks, flattening / pooling and the head by hand: forward, cross-entropy, backward, lazy Adam."""
+
+    def __init__(self, case, arrays):
+        self.ops = plan(case["spec"], case["arch"])
+        for op in self.ops:
+            if op["kind"] not in ("dense", "flatten", "gap"):
+                raise Skip(f"--numpy implements dense blocks only ({op['kind']} {op.get('name', '')})")
+        self.case = case
+        self.x = arrays["x"].astype(np.float64)
+        self.labels = arrays["labels"].astype(np.int64)
+
+    def run(self, state, flips):
+        P = {n: a.astype(np.float64) for n, a in state.items() if "#" not in n}
+        tape, kinks = [], []
+        h = self.x
+        for op in self.ops:
+            if op["kind"] == "flatten":
+                tape.append((op, h.shape))
+                h = h.reshape(h.shape[0], -1)
+            elif op["kind"] == "gap":
+                tape.append((op, h.shape))
+                h = h.mean((1, 2))
+            else:
+                d, w = op["d"], op["w"]
+                W, b = P[op["kernel"]][:d, :w], P[op["bias"]][:w]
+                z = h @ W + b
+                y = NP_ACT[op["act"]][0](z)
+                dact = NP_ACT[op["act"]][1](z, y)
+                if op["act"] == "relu":
+                    amb = np.argwhere(np.abs(z) < KINK_BAND * (np.abs(h) @ np.abs(W) + np.abs(b)))
+                    kinks.extend((op["name"], tuple(int(v) for v in i)) for i in amb)
+                    for fk, idx in flips:
+                        if fk == op["name"]:
+                            dact[idx] = 1 - dact[idx]
+                            y[idx] = z[idx] * dact[idx]
+                tape.append((op, h, dact))
+                h = y + h if op["residual"] else y
+        logits = h
+        rows = logits.shape[0]
+        m = logits.max(1, keepdims=True)
+        lse = m[:, 0] + np.log(np.exp(logits - m).sum(1))
+        loss = float(np.mean(lse - logits[np.arange(rows), self.labels]))
+        g = np.exp(logits - lse[:, None])
+        g[np.arange(rows), self.labels] -= 1
+        g /= rows
+        grads = {}
+        for entry in reversed(tape):
+            op = entry[0]
+            if op["kind"] == "flatten":
+                g = g.reshape(entry[1])
+            elif op["kind"] == "gap":
+                B, H, W, C = entry[1]
+                g = np.broadcast_to(g[:, None, None, :] / (H * W), (B, H, W, C))
+            else:
+                _, hin, dact = entry
+                d, w = op["d"], op["w"]
+                dz = g * dact
+                gk = np.zeros_like(P[op["kernel"]])
+                gk[:d, :w] = hin.T @ dz
+                gb = np.zeros_like(P[op["bias"]])
+                gb[:w] = dz.sum(0)
+                grads[op["kernel"]], grads[op["bias"]] = gk, gb
+                g = dz @ P[op["kernel"]][:d, :w].T + (g if op["residual"] else 0)
+        new = dict(P)
+        for n in self.case["trainable"]:
+            if n in grads:
+                w, s = lazy_adam(P[n], grads[n], [state[f"{n}#{i}"].astype(np.float64) for i in range(3)], self.case["optimizer"], np)
+                new[n] = w
+                new.update({f"{n}#{i}": v for i, v in enumerate(s)})
+        return {"loss": loss, "correct": int((logits.argmax(1) == self.labels).sum()), "near_ties": near_tie_rows(logits), "report": [], "state": new, "kinks": kinks}
+
+
+def lazy_adam(w, g, s, o, xp):
+    """PathOptimizer's lazy Adam on one variable (numpy or torch arrays, float64)."""
+    m, u, t = s
+    used = g != 0
+    # The step's scalars as the float32 values every path of the product computes with (tf scalars, WGSL
+    # uniforms): 1 − f32(0.999) is 1.3e-5 off 0.001, which would show in every second moment.
+    b1, b2, lr, eps = (float(np.float32(o[key])) for key in ("beta1", "beta2", "lr", "eps"))
+    t = t + (used.astype(np.float64) if xp is np else used.to(t.dtype))
+    m = xp.where(used, b1 * m + (1 - b1) * g, m)
+    u = xp.where(used, b2 * u + (1 - b2) * g * g, u)
+    ts = xp.maximum(t, xp.ones_like(t))
+    step = lr * xp.sqrt(1 - b2**ts) / (1 - b1**ts)
+    w = xp.where(used, w - m / (xp.sqrt(u) + eps) * step, w)
+    return w, [m, u, t]
+
+
+def near_tie_rows(logits):
+    """Rows whose two largest logits are within float32 noise (their arg-max can differ between the sides)."""
+    top2 = np.sort(logits, 1)[:, -2:]
+    scale = max(float(np.abs(logits).max()), 1e-30)
+    return int((top2[:, 1] - top2[:, 0] < 1e-5 * scale).sum())
+
+
+def load_case(blob, case):
+    def arr(e):
+        n = int(np.prod(e["shape"])) if e["shape"] else 1
+        return np.frombuffer(blob, dtype="<f4" if e["dtype"] == "f32" else "<i4", count=n, offset=e["offset"]).reshape(e["shape"])
+
+    inputs = {e["name"]: arr(e) for e in case["input"]}
+    initial = {e["name"]: arr(e) for e in case["initial"]}
+    # Before the first step the slots are zero (PathOptimizer creates them so).
+    initial.update({f"{n}#{i}": np.zeros(initial[n].shape, np.float32) for n in case["trainable"] for i in range(3)})
+    return {"x": inputs["x"], "labels": inputs["labels"], "initial": initial, "after": [{e["name"]: arr(e) for e in s} for s in case["after"]]}
+
+
+def rel(got, ref):
+    if ref.size == 0:
+        return 0.0
+    den = float(np.abs(ref).max())
+    num = float(np.abs(got.astype(np.float64) - ref).max())
+    return num / den if den > 0 else num
+
+
+def worst_rel(got_state, ref_state):
+    return max(rel(got_state[n], ref_state[n]) for n in ref_state)
+
+
+def replay(case, arrays, stepper):
+    """Every compiled step recomputed from the state the GPU had before it; ambiguous ReLU kinks resolved."""
+    out = []
+    before = arrays["initial"]
+    for k in range(case["steps"]):
+        got = arrays["after"][k]
+        r = stepper.run(before, ())
+        kinks = sorted(set(r["kinks"]))
+        r["resolved"] = None
+        if 0 < len(kinks) <= MAX_KINKS:
+            # float32 may have taken either side of each: the replay of the step that matches best.
+            best = (worst_rel(got, r["state"]), r, ())
+            for mask in range(1, 2 ** len(kinks)):
+                flips = tuple(kk for i, kk in enumerate(kinks) if mask >> i & 1)
+                alt = stepper.run(before, flips)
+                best = min(best, (worst_rel(got, alt["state"]), alt, flips), key=lambda b: b[0])
+            r = best[1]
+            r["resolved"] = (len(kinks), len(best[2]))
+        r["n_kinks"] = len(kinks)
+        r["before"] = before
+        out.append(r)
+        before = got
+    return out
+
+
+def compare(case, arrays, steps):
+    """Print the comparison of one case; returns True when it passes."""
+    fails, notes = [], []
+    per = {}  # name → [max rel error over steps, notes]
+    for k, r in enumerate(steps):
+        a, b = case["losses"][k], r["loss"]
+        e = abs(a - b) / max(abs(b), 1e-30)
+        kink = ""
+        if r["n_kinks"]:
+            kink = f"   {r['n_kinks']} ReLU kinks within float32 rounding" + (f" (best replay: {r['resolved'][1]} of them on the other side)" if r["resolved"] else f" (more than {MAX_KINKS}: not resolved)")
+        print(f"  step {k}: loss webgpu {a:.7f}  ref {b:.7f}  rel {e:.1e}   correct webgpu {case['correct'][k]:g}  ref {r['correct']}{kink}")
+        if e > TOL:
+            fails.append(f"loss of step {k} ({e:.1e})")
+        if abs(case["correct"][k] - r["correct"]) > r["near_ties"]:
+            fails.append(f"correct rows of step {k} ({case['correct'][k]:g} vs {r['correct']}, {r['near_ties']} near ties)")
+        got_r, want_r = np.asarray(case["reports"][k], dtype=np.float64), np.asarray(r["report"], dtype=np.float64)
+        if got_r.size or want_r.size:
+            # MoE reports: [load × E, dropped, entropy, balance, kept per token] per layer, in forward order.
+            if got_r.shape != want_r.shape:
+                notes.append(f"reports of step {k}: {got_r.size} floats, the reference's MoE layers make {want_r.size}")
+            else:
+                err = float(np.abs(got_r - want_r).max() / max(np.abs(want_r).max(), 1e-30))
+                print(f"  step {k}: MoE reports max rel {err:.1e}  webgpu {np.array2string(got_r, precision=4, max_line_width=400)}")
+                if err > TOL:
+                    fails.append(f"MoE reports of step {k} ({err:.1e})")
+        got, before = arrays["after"][k], r["before"]
+        for name, want in r["state"].items():
+            g = got[name]
+            e = rel(g, want)
+            entry = per.setdefault(name, [0.0, []])
+            entry[0] = max(entry[0], e)
+            base, _, slot = name.partition("#")
+            if slot == "2":
+                off = int((g != want).sum())
+                if off:
+                    entry[1].append(f"step {k}: {off} update counts differ")
+            elif e > TOL:
+                over = int((np.abs(g - want) > TOL * np.abs(want).max()).sum())
+                entry[1].append(f"step {k}: {over} of {want.size} elements over tolerance")
+            if slot == "":
+                # Elements the reference left alone keep the bits they had before the step (the lazy rule).
+                same = want == before[name]
+                changed = int((g[same] != before[name][same]).sum())
+                if changed:
+                    entry[1].append(f"step {k}: {changed} elements changed that the reference left untouched")
+    print("  max over the steps of max|webgpu − ref| / max|ref|  (w: variable, m, v: Adam moments, t: update counts, exact):")
+    for name in sorted({n.partition("#")[0] for n in per}, key=list(per).index):
+        parts, bad = [], []
+        for slot, what in (("", "w"), ("#0", "m"), ("#1", "v"), ("#2", "t")):
+            if name + slot not in per:
+                continue
+            e, ns = per[name + slot]
+            ok = not ns and (slot == "#2" or e <= TOL)
+            parts.append(f"{what} {'exact' if slot == '#2' and ok else f'{e:.1e}'}{'' if ok else ' (FAIL)'}")
+            if not ok:
+                bad.append(name + slot)
+                fails.append(f"{name + slot} ({e:.1e}{': ' + '; '.join(ns) if ns else ''})")
+        shape = list(arrays["initial"][name].shape)
+        print(f"  {'FAIL' if bad else 'ok  '} {name} {shape}: " + "  ".join(parts))
+    for s in notes:
+        print(f"SKIP {case['id']}: {s}")
+    if fails:
+        print(f"FAIL {case['id']}: " + "; ".join(fails))
+        return False
+    worst = max(per.items(), key=lambda kv: kv[1][0])
+    print(f"PASS {case['id']}: {len(per)} variables and slots × {len(steps)} steps, worst {worst[1][0]:.1e} ({worst[0]}), tolerance {TOL:g}")
+    return True
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("dir", help="bench/checkCompiledStep.ts --dump DIR")
+    ap.add_argument("--numpy", action="store_true", help="numpy float64, dense-only subnets (no torch)")
+    ap.add_argument("--device", help="torch device (default cuda when available, else cpu)")
+    args = ap.parse_args()
+    manifest = json.load(open(os.path.join(args.dir, "manifest.json")))
+    with open(os.path.join(args.dir, "data.bin"), "rb") as fh:
+        blob = fh.read()
+    if args.numpy:
+        where = "numpy float64"
+    else:
+        import torch
+
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32 = False
+        device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+        where = f"torch {torch.__version__} float64 on {torch.cuda.get_device_name(0) if device.startswith('cuda') else device}"
+    print(f"compiled step on {manifest['device']} vs {where}")
+    counts = {"PASS": 0, "FAIL": 0, "SKIP": 0}
+    for case in manifest["cases"]:
+        cid = case["id"]
+        if "skipped" in case:
+            print(f"SKIP {cid}: not compiled: {case['skipped']}")
+            counts["SKIP"] += 1
+            continue
+        if "error" in case:
+            print(f"FAIL {cid}: the compiled step failed: {case['error']}")
+            counts["FAIL"] += 1
+            continue
+        arrays = load_case(blob, case)
+        o = case["optimizer"]
+        print(f"== {cid}: batch {case['batch']}, {case['steps']} lazy Adam steps (lr {o['lr']:g}, β1 {o['beta1']:g}, β2 {o['beta2']:g}, ε {o['eps']:g}), {case['dispatches']} dispatches")
+        try:
+            stepper = NumpyStep(case, arrays) if args.numpy else TorchStep(case, arrays, device)
+        except Skip as e:
+            print(f"SKIP {cid}: {e}")
+            counts["SKIP"] += 1
+            continue
+        counts["PASS" if compare(case, arrays, replay(case, arrays, stepper)) else "FAIL"] += 1
+    print(f"{counts['PASS']} PASS, {counts['FAIL']} FAIL, {counts['SKIP']} SKIP")
+    sys.exit(1 if counts["FAIL"] else 0)
+
+
+if __name__ == "__main__":
+    main()
