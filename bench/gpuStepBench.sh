@@ -20,6 +20,9 @@ log="$out/log.txt"
   echo "== kernel checks against PyTorch"
   timeout 240 bash .device/env.sh node --import tsx bench/checkDenseKernels.ts --dump /tmp/dense && timeout 120 python3 bench/check_dense_torch.py /tmp/dense
   timeout 200 bash .device/env.sh node --import tsx bench/checkMatmulKernel.ts --dump /tmp/mm && timeout 120 python3 bench/check_matmul_torch.py /tmp/mm
+  # The compiled step (core/nn/webgpu/step/) of every example space, replayed in float64 by torch.
+  # A build that throws is recorded in the dump (and fails the check), so the check runs either way.
+  rm -rf /tmp/cstep; timeout 300 bash .device/env.sh node --import tsx bench/checkCompiledStep.ts --dump /tmp/cstep; timeout 300 python3 bench/check_compiled_torch.py /tmp/cstep
   echo "== runBench"
   dawn=()
   [ -n "${SW_DAWN:-}" ] && dawn=(--dawn "$SW_DAWN")
