@@ -23,6 +23,8 @@ import { glorotUniform } from '../init.js';
 import { weightArray } from '../moe/MoELayer.js';
 import { batchNormFusedSupported, batchNormTrainFused, updateRunningStat } from '../webgpu/batchNormFused.js';
 import { conv2dSameWebgpu, convFastSupported } from '../webgpu/convFilterGrad.js';
+import type { Act, CompiledForward, StepCompiler } from '../webgpu/step/compiler.js';
+import { compileConv } from '../webgpu/step/convStep.js';
 import type { ActivationShape, BlockBuild, BlockInstance, ElasticBlock } from './block.js';
 import { conv as convDescriptor } from '../../space/blocks/conv.js';
 
@@ -143,6 +145,21 @@ class ConvInstance implements BlockInstance {
       }
     }
     return activate(y, this.block.activation);
+  }
+
+  /**
+   * The compiled step (core/nn/webgpu/step/convStep.ts): `apply` with training: true (batch statistics,
+   * running statistics updated), the centre-crop kernel only (a transformed smaller kernel is not compiled).
+   */
+  compile(choice: BlockChoice, x: Act, c: StepCompiler): CompiledForward | string {
+    const kernel = choice.kernel!;
+    if (this.transforms.length > 0 && kernel < this.kMax) return `${this.name}: the transformed kernel (kernelTransform, ${kernel}×${kernel} of ${this.kMax}×${this.kMax}) is not compiled`;
+    if (x.shape.layout !== 'image') return `${this.name}: a ${x.shape.layout} input is not compiled`;
+    const bn = this.bn ? { ...this.bn, epsilon: BN_EPSILON, momentum: BN_MOMENTUM } : null;
+    const [h, w] = x.shape.spatial;
+    const spec = { name: this.name, kernel: this.kernel, bias: this.bias, bn, h, w, cin: x.shape.width, c: choice.channels!, k: kernel, stride: this.block.stride, act: this.block.activation };
+    const r = compileConv(c, spec, x.buffer);
+    return { out: { buffer: r.y, shape: this.outShape(choice, x.shape) }, layer: r.layer };
   }
 
   /** Running statistics := the mean of the per-batch means and variances (OFA, Cai et al., 2020, §3.3). */

@@ -30,8 +30,15 @@ export interface MatmulCall {
   bFast?: 'k' | 'n';
   /** WGSL statements storing the sum (u32 m, n and f32 acc in scope; called for m < M, n < N). */
   store: string;
-  /** Helper functions the expressions use. */
+  /** Helper functions the expressions use (in every kernel: they may name only bindings all of them have). */
   helpers?: string;
+  /**
+   * Helpers only the loads use (may name load bindings) and helpers only the store uses (may name store
+   * bindings): with split-K the loads and the store run in different kernels, each declaring only its own
+   * bindings, and WGSL rejects a function that names an undeclared buffer even when nothing calls it.
+   */
+  loadHelpers?: string;
+  storeHelpers?: string;
   /** Extra params (u.<name>); M, N, K, kChunk are taken. */
   params?: readonly Param[];
   /** Buffers the loads read. */
@@ -95,6 +102,8 @@ const BK = ${BK}u;
 var<workgroup> As: array<f32, ${TM * BK}>;
 var<workgroup> Bs: array<f32, ${TN * BK}>;
 ${call.helpers ?? ''}
+${call.loadHelpers ?? ''}
+${split ? '' : (call.storeHelpers ?? '')}
 fn loadA(m: u32, k: u32) -> f32 { return ${call.a}; }
 fn loadB(k: u32, n: u32) -> f32 { return ${call.b}; }
 ${split ? '' : `fn storeC(m: u32, n: u32, acc: f32) { ${call.store} }`}
@@ -125,6 +134,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
 function reduceBody(call: MatmulCall): string {
   return `
 ${call.helpers ?? ''}
+${call.storeHelpers ?? ''}
 fn storeC(m: u32, n: u32, acc: f32) { ${call.store} }
 @compute @workgroup_size(256, 1, 1)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {

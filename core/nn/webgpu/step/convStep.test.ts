@@ -1,0 +1,144 @@
+import * as tf from '@tensorflow/tfjs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SearchSpace, type Arch } from '../../../space/SearchSpace.js';
+import { crossEntropy } from '../../../train/evaluate.js';
+import { PathOptimizer, type OptimizerKind } from '../../../train/PathOptimizer.js';
+import { buildSupernet } from '../../Supernet.js';
+import { CompiledStep } from './compiledStep.js';
+import { startTestWebgpu } from './testWebgpu.js';
+
+// Conv stages at stride 1 and 2 (asymmetric 'same' padding: 12 → 6 with k5, 6 → 3 with k3), BatchNorm with
+// relu and GELU, a bias-only conv with tanh, an identity op, global average pooling, a dense layer, the head.
+const space = SearchSpace.parse({
+  version: 1,
+  name: 'compiled conv step test',
+  input: { kind: 'image', height: 12, width: 12, channels: 1 },
+  numClasses: 5,
+  stages: [
+    { id: 'c1', depth: [1], block: { type: 'conv', channels: [6, 8], kernel: [3, 5], stride: 1 } },
+    { id: 'c2', depth: [1, 2], block: { type: 'conv', channels: [8, 12], kernel: [3, 5], stride: 2, activation: 'gelu' } },
+    { id: 'c3', depth: [1, 2], block: { type: 'conv', channels: [8, 12], kernel: [3], stride: 1, activation: 'tanh', batchNorm: false, ops: ['conv', 'identity'] } },
+    { id: 'd', depth: [1], block: { type: 'dense', width: [10, 16], activation: 'relu' } },
+  ],
+});
+// Every kernel a slice of a larger variable: c1 kernel 3 of 5 and 6 of 8 channels; c2.b0 the full 5×5 and 12
+// channels, c2.b1 3 of 5 on 12 of its 12 inputs → 8; c3.b0 identity, c3.b1 reads 8 of its 12 inputs.
+const arch: Arch = {
+  stages: [
+    { depth: 1, blocks: [{ op: 'conv', channels: 6, kernel: 3 }] },
+    { depth: 2, blocks: [{ op: 'conv', channels: 12, kernel: 5 }, { op: 'conv', channels: 8, kernel: 3 }] },
+    { depth: 2, blocks: [{ op: 'identity' }, { op: 'conv', channels: 12, kernel: 3 }] },
+    { depth: 1, blocks: [{ op: 'dense', width: 10 }] },
+  ],
+} as Arch;
+
+// 8 × 12 × 12 = 1152 rows at c1: its filter gradient splits K in 4 (recordDw); kept small for SwiftShader.
+const B = 8;
+const INPUT = 12 * 12;
+function data(step: number) {
+  let s = 4242 + step * 7919;
+  const rnd = () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0), s / 2 ** 32);
+  const x = Float32Array.from({ length: B * INPUT }, () => rnd() * 2 - 1);
+  const y = Int32Array.from({ length: B }, () => Math.floor(rnd() * 5));
+  return { x, y };
+}
+
+async function snapshot(vars: Map<string, tf.Variable>, opt: PathOptimizer) {
+  const out = new Map<string, Float32Array>();
+  for (const [n, v] of vars) out.set(n, (await v.data()) as Float32Array);
+  for (const [n, v] of vars) for (const [i, s] of opt.slotsOf(v).entries()) out.set(`${n}#${i}`, (await s.data()) as Float32Array);
+  return out;
+}
+
+/** The trainer's tfjs step (variableGrads + PathOptimizer) on the current backend: the reference. */
+async function tfjsSteps(kind: OptimizerKind, steps: number) {
+  const net = buildSupernet(space, { seed: 5 });
+  const vars = net.namedVariables();
+  const opt = new PathOptimizer(kind, 0.02, vars);
+  const losses: number[] = [];
+  for (let t = 0; t < steps; t++) {
+    const { x, y } = data(t);
+    const xs = tf.tensor4d(x, [B, 12, 12, 1]);
+    const ys = tf.tensor1d(y, 'int32');
+    const { value, grads } = tf.variableGrads(() => crossEntropy(net.apply(xs, arch, { training: true }).logits, ys), net.trainableVariables());
+    losses.push((await value.data())[0]!);
+    opt.apply(new Map(net.trainableVariables().flatMap((v) => (grads[v.name] ? [[v, grads[v.name]!] as [tf.Variable, tf.Tensor]] : []))));
+    tf.dispose([xs, ys, value, ...Object.values(grads)]);
+  }
+  const out = await snapshot(vars, opt);
+  opt.dispose();
+  net.dispose();
+  return { losses, vars: out };
+}
+
+async function compiledSteps(kind: OptimizerKind, steps: number) {
+  const net = buildSupernet(space, { seed: 5 });
+  const vars = net.namedVariables();
+  const opt = new PathOptimizer(kind, 0.02, vars);
+  const step = CompiledStep.build(net, arch, B, INPUT, opt);
+  if (typeof step === 'string') throw new Error(step);
+  const losses: number[] = [];
+  for (let t = 0; t < steps; t++) {
+    const { x, y } = data(t);
+    step.setBatch(x, y);
+    step.run(opt.stepValues());
+    opt.countUpdates(step.updated);
+    losses.push((await step.stats()).loss);
+  }
+  const out = await snapshot(vars, opt);
+  const labels = step.program.labels();
+  step.dispose();
+  opt.dispose();
+  net.dispose();
+  return { losses, vars: out, labels };
+}
+
+function relErr(a: Float32Array, b: Float32Array): number {
+  let num = 0;
+  let den = 0;
+  for (let i = 0; i < a.length; i++) {
+    num = Math.max(num, Math.abs(a[i]! - b[i]!));
+    den = Math.max(den, Math.abs(b[i]!));
+  }
+  return den === 0 ? num : num / den;
+}
+
+let gpu = false;
+beforeAll(async () => {
+  gpu = await startTestWebgpu();
+}, 60_000);
+afterAll(async () => {
+  await tf.setBackend('cpu');
+});
+
+describe('compiled WebGPU step of conv blocks (BatchNorm, bias, elastic kernel and channels)', () => {
+  for (const kind of ['adam', 'sgd'] as const) {
+    it(`matches the trainer's tfjs step on the CPU backend, 3 ${kind} steps`, async (t) => {
+      if (!gpu) t.skip();
+      await tf.setBackend('cpu');
+      const ref = await tfjsSteps(kind, 3);
+      await tf.setBackend('webgpu');
+      const got = await compiledSteps(kind, 3);
+      // The mechanisms this test covers are all recorded: split-K filter gradient, BatchNorm, the bias path.
+      expect(got.labels).toContain('c1.b0.dW.splitK');
+      expect(got.labels).toContain('c2.b1.bn.dy');
+      expect(got.labels).toContain('c3.b1.db');
+      expect(got.labels.some((l) => l.startsWith('c1.b0.dx'))).toBe(false);
+      for (let i = 0; i < 3; i++) expect(got.losses[i]).toBeCloseTo(ref.losses[i]!, 4);
+      expect(ref.losses[2]).not.toBeCloseTo(ref.losses[0]!, 3);
+      for (const [name, want] of ref.vars) {
+        const have = got.vars.get(name)!;
+        expect(have, name).toBeDefined();
+        // Adam's first steps move a weight by ≈ lr·m/√v, which for an element of small gradient amplifies
+        // the f32 summation-order noise of its gradient (BatchNorm's backward subtracts near-equal terms):
+        // its moments, proportional to the gradient, are held to 1e-4; its weights to 2.5e-4.
+        const tol = kind === 'sgd' ? 2e-5 : name.includes('#') ? 1e-4 : 2.5e-4;
+        expect(relErr(have, want), name).toBeLessThan(tol);
+      }
+      // Running statistics moved on the used channels only (c1 uses 6 of 8).
+      const mean = got.vars.get('c1.b0.bn.mean')!;
+      expect(Math.max(...Array.from(mean.slice(0, 6), Math.abs))).toBeGreaterThan(0);
+      expect(Array.from(mean.slice(6))).toEqual([0, 0]);
+    }, 300_000);
+  }
+});
