@@ -123,6 +123,8 @@ describe('compiled WebGPU step of conv blocks (BatchNorm, bias, elastic kernel a
       expect(got.labels).toContain('c1.b0.dW.splitK');
       expect(got.labels).toContain('c2.b1.bn.dy');
       expect(got.labels).toContain('c3.b1.db');
+      // dx: stride 2 through dCols + col2im, stride 1 as one gathering product.
+      expect(got.labels).toEqual(expect.arrayContaining(['c2.b0.dcols', 'c2.b0.col2im', 'c2.b1.col2im', 'c3.b1.dx']));
       expect(got.labels.some((l) => l.startsWith('c1.b0.dx'))).toBe(false);
       for (let i = 0; i < 3; i++) expect(got.losses[i]).toBeCloseTo(ref.losses[i]!, 4);
       expect(ref.losses[2]).not.toBeCloseTo(ref.losses[0]!, 3);

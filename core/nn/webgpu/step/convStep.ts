@@ -4,10 +4,11 @@
  * cin inputs and c outputs), then BatchNorm with batch statistics (running statistics updated on the used
  * channels) or the conv bias, then the activation.
  *
- * The three products are one tiled matmul each (./matmul.ts) with implicit im2col loads, no patch matrix:
+ * The products are tiled matmuls (./matmul.ts) whose loads do the im2col (x's patch matrix is never built):
  *   forward   Y(row, o)  = Σ_tap X[patch(row, tap)]·W[tap, o]           M = B·Ho·Wo, K = k²·cin
  *   dW        dW(tap, o) = Σ_row X[patch(row, tap)]·dY(row, o)           K = B·Ho·Wo, split-K; the store is the update
- *   dx        dX(pos, i) = Σ_(tap, o) dY[gather(pos, tap), o]·W[tap, i]  the gather is the col2im: stride-aligned taps only
+ *   dx        stride 1: dX(pos, i) = Σ_(tap, o) dY[gather(pos, tap), o]·W[tap, i, o], the gather being the col2im
+ *             stride 2: dCols(row, (tap, i)) = Σ_o dY(row, o)·W[tap, i, o], then a col2im pass (no zero terms)
  * (tfjs' Conv2DBackpropFilter was the main GPU cost of the batch-2048 step.)
  *
  * BatchNorm over the M = B·Ho·Wo rows, per channel, in kernels that read the activations coalesced:
@@ -20,8 +21,9 @@
  * statistics are differentiated through. γ's and β's updates sit in different kernels because Adam needs
  * four buffers per variable and a kernel has eight.
  *
- * Dispatches per block: BatchNorm 4 forward (conv, partial, combine, normalise) and 5–6 backward (partial,
- * combine, dY, dx, dW as one or two); with a bias 1 forward and 4–5 backward (dx, dW, and Σ dz in two).
+ * Dispatches per block: BatchNorm 4 forward (conv, partial, combine, normalise) and 5–7 backward (partial,
+ * combine, dY, dx as one or, at stride 2, two, dW as one or two; no dx for the first layer); with a bias 1
+ * forward and 4–6 backward (dx, dW, and Σ dz in two).
  */
 import type * as tf from '@tensorflow/tfjs';
 import type { Activation } from '../../../space/SearchSpace.js';
@@ -384,23 +386,76 @@ function recordForward(c: StepCompiler, s: ConvStepSpec, geo: Param[], M: number
   });
 }
 
-/** dx = the transposed conv of dY (gather form: one output per input element, no atomics, no col2im pass). */
+/**
+ * dx = the transposed conv of dY. Stride 1: the gather form, one product whose loads pick the dY each input
+ * element reaches (no atomics, no second pass). Stride 2: the gather form would spend 3 of 4 of its terms on
+ * taps between the stride's samples, so the implicit col2im instead: dCols = dY·Wᵀ ([B·Ho·Wo, k²·cin], a
+ * dense product over c), then each input element sums the dCols entries of the outputs that saw it.
+ */
 function recordDx(c: StepCompiler, s: ConvStepSpec, geo: Param[], B: number, W: GPUBuffer, gz: string, gzBindings: Binding[]): GPUBuffer {
   const rows = B * s.h * s.w;
   const dx = c.buffer(rows * s.cin, `${s.name}.dx`);
-  recordMatmul(c.program, `${s.name}.dx`, {
-    M: rows,
-    N: s.cin,
-    K: s.k * s.k * s.c,
-    a: 'dyGather(m, k)',
-    b: 'W[wtIndex(k, n)]',
+  const loadBindings = [...gzBindings, { name: 'W', buffer: W }];
+  if (s.stride === 1) {
+    recordMatmul(c.program, `${s.name}.dx`, {
+      M: rows,
+      N: s.cin,
+      K: s.k * s.k * s.c,
+      a: 'dyGather(m, k)',
+      b: 'W[wtIndex(k, n)]',
+      bFast: 'k',
+      helpers: GEOMETRY,
+      loadHelpers: gz + DY_GATHER,
+      store: 'DX[m * u.ci + n] = acc;',
+      params: geo,
+      loadBindings,
+      storeBindings: [{ name: 'DX', buffer: dx, access: 'read_write' }],
+    });
+    return dx;
+  }
+  const [ho, wo] = [Math.ceil(s.h / s.stride), Math.ceil(s.w / s.stride)];
+  const taps = s.k * s.k * s.cin;
+  const cols = c.buffer(B * ho * wo * taps, `${s.name}.dcols`);
+  const params: Param[] = [...geo, ['taps', 'u32', taps]];
+  recordMatmul(c.program, `${s.name}.dcols`, {
+    M: B * ho * wo,
+    N: taps,
+    K: s.c,
+    a: 'gz(m * u.co + k)',
+    b: 'W[wIndex(n, k)]',
     bFast: 'k',
     helpers: GEOMETRY,
-    loadHelpers: gz + DY_GATHER,
-    store: 'DX[m * u.ci + n] = acc;',
-    params: geo,
-    loadBindings: [...gzBindings, { name: 'W', buffer: W }],
-    storeBindings: [{ name: 'DX', buffer: dx, access: 'read_write' }],
+    loadHelpers: gz,
+    store: 'DC[m * u.taps + n] = acc;',
+    params,
+    loadBindings,
+    storeBindings: [{ name: 'DC', buffer: cols, access: 'read_write' }],
+  });
+  // Only taps congruent to the position (mod the stride) reach it: the loops start there and step by it.
+  const col2im = elementwise(
+    rows * s.cin,
+    `let ch = i % u.ci;
+    let p = splitPos(i / u.ci, u.ih, u.iw);
+    var acc = 0.0;
+    for (var ty = (p.y + u.pt) % u.st; ty < u.ks; ty += u.st) {
+      if (p.y + u.pt < ty) { continue; }
+      let oy = (p.y + u.pt - ty) / u.st;
+      if (oy >= u.oh) { continue; }
+      for (var tx = (p.z + u.pl) % u.st; tx < u.ks; tx += u.st) {
+        if (p.z + u.pl < tx) { continue; }
+        let ox = (p.z + u.pl - tx) / u.st;
+        if (ox >= u.ow) { continue; }
+        acc += DC[((p.x * u.oh + oy) * u.ow + ox) * u.taps + (ty * u.ks + tx) * u.ci + ch];
+      }
+    }
+    DX[i] = acc;`,
+    GEOMETRY,
+  );
+  c.program.dispatch(`${s.name}.col2im`, {
+    params: [...params, ...col2im.params],
+    bindings: [{ name: 'DC', buffer: cols }, { name: 'DX', buffer: dx, access: 'read_write' }],
+    code: col2im.code,
+    workgroups: col2im.workgroups,
   });
   return dx;
 }
