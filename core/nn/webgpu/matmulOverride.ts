@@ -1,5 +1,6 @@
 /**
- * tf.matMul on WebGPU through the project's 128×128-tile fp32 matmul (GroupedMatmulProgram, moeKernels.ts)
+ * tf.matMul on WebGPU through the project's tiled fp32 matmul (GroupedMatmulProgram, moeKernels.ts; the
+ * kernel variant from matmulKernel.ts, default 128×128 tiles)
  * where it is faster than tfjs-webgpu's MatMulPacked: the BatchMatMul kernel is re-registered for the
  * 'webgpu' backend; products the big kernel does not take (see `fastMatmulPlan`) go to tfjs' own kernel.
  *
@@ -7,7 +8,7 @@
  * PyTorch on the GPU).
  */
 import * as tf from '@tensorflow/tfjs';
-import { GroupedMatmulProgram, matmulTileDepth, matmulTuning, type WebGpuBackendLike } from './moeKernels.js';
+import { groupedMatmulProgram, type WebGpuBackendLike } from './moeKernels.js';
 
 /** The product's operands as BatchMatMul sees them (rank ≥ 2, leading dims = batch). */
 export interface MatmulShape {
@@ -85,7 +86,8 @@ export function installFastMatmul(): void {
       }
       fastMatmulStats.fast++;
       const be = args.backend as unknown as WebGpuBackendLike;
-      const program = new GroupedMatmulProgram(plan.batches, plan.M, plan.N, plan.mode, matmulTileDepth(be), { bias: false, relu: false, mask: false }, matmulTuning.unroll, matmulTuning.stageAT, matmulTuning.stages);
+      // The kernel variant comes from SWITCHYARD_MATMUL_VARIANT (matmulKernel.ts; default: today's kernel).
+      const program = groupedMatmulProgram(be, { ...plan, routed: false }, plan.mode, { bias: false, relu: false, mask: false });
       const out = be.runWebGPUProgram(program, [a, b, noRoute], 'float32', [plan.M, plan.N / 4, plan.K, plan.aBatch / 4, plan.bBatch / 4, -1].map((d) => ({ type: 'int32' as const, data: [d] })));
       // BatchMatMul's output keeps the broadcast batch dims of its inputs (as tfjs' kernel: reshape, then
       // drop the rank-3 intermediate).

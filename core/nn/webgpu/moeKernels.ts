@@ -13,6 +13,17 @@
  * lets the grouped matmul skip them (a balanced router fills only 1/capacityFactor of the slots).
  */
 import * as tf from '@tensorflow/tfjs';
+import {
+  BASE_MATMUL_VARIANT,
+  fitMatmulVariant,
+  matmulDispatch,
+  matmulKernelSource,
+  matmulVariantChoice,
+  matmulVariantKey,
+  matmulWorkgroupSize,
+  type MatmulMode,
+  type MatmulVariant,
+} from './matmulKernel.js';
 
 /** The subset of tfjs-backend-webgpu's WebGPUProgram that these programs fill in. */
 export interface MoeWebGpuProgram {
@@ -479,17 +490,22 @@ fn main(index : i32) {
  */
 export const matmulTuning = { bk: 0, unroll: true, stageAT: true, stages: 1 };
 
-/** Operand layouts of the grouped matmul: 'nn' out = A·B, 'tn' out = Aᵀ·B (weight gradients). */
-export type GroupedMatmulMode = 'nn' | 'tn';
+/** Operand layouts of the grouped matmul: 'nn' out = A·B, 'tn' out = Aᵀ·B (weight gradients), 'nt' out = A·Bᵀ. */
+export type GroupedMatmulMode = MatmulMode;
 
 /**
- * Grouped (per-expert) fp32 matmul with 128×128 output tiles, 8×8 outputs per thread, BK-deep K tiles
- * staged in workgroup memory, vec4 loads and stores. One z-slice per expert; the routing table's counts
- * bound the rows: in 'nn' the output rows (tiles past count[e] exit at once), in 'tn' the reduction.
+ * Grouped (per-expert) fp32 matmul: tiles of the output per workgroup, BK-deep K tiles staged in
+ * workgroup memory, vec4 loads and stores; the code comes from matmulKernel.ts (the default: 128×128
+ * tiles, 8×8 outputs per thread). One z-slice per expert; the routing table's counts bound the rows: in
+ * 'nn'/'nt' the output rows (tiles past count[e] exit at once), in 'tn' the reduction.
  * Epilogue: + bias[e], relu, or × (mask > 0) (relu backward) — fused so the intermediates skip a pass.
  *
  * Storage: nn  A[e] = [M, K] row-major, B[e] = [K, N]; out[e] = [M, N]
  *          tn  A[e] = [K, M] row-major, B[e] = [K, N]; out[e] = [M, N]
+ *          nt  A[e] = [M, K] row-major, B[e] = [N, K]; out[e] = [M, N]
+ *
+ * Without `variant` the kernel is BASE_MATMUL_VARIANT with the legacy knobs (bk, unroll, stageAT,
+ * stages: matmulTuning) — the same WGSL as before the generator existed; with one, the knobs are ignored.
  */
 export class GroupedMatmulProgram implements MoeWebGpuProgram {
   outputShape: number[];
@@ -500,17 +516,19 @@ export class GroupedMatmulProgram implements MoeWebGpuProgram {
   variableComponents: number[];
   outputComponent = 4;
   uniforms = 'M : i32, N4 : i32, K : i32, aBatch : i32, bBatch : i32, countOff : i32,';
-  workgroupSize: [number, number, number] = [16, 16, 1];
+  workgroupSize: [number, number, number];
+  private variant: MatmulVariant;
   constructor(
     batches: number,
     M: number,
     N: number,
     private mode: GroupedMatmulMode,
-    private bk: number,
+    bk: number,
     private epilogue: { bias: boolean; relu: boolean; mask: boolean },
-    private unroll = false,
-    private stageAT = false,
-    private stages = 1,
+    unroll = false,
+    stageAT = false,
+    stages = 1,
+    variant?: MatmulVariant,
   ) {
     this.outputShape = [batches, M, N];
     this.variableNames = ['A', 'B', 'R'];
@@ -523,208 +541,30 @@ export class GroupedMatmulProgram implements MoeWebGpuProgram {
       this.variableNames.push('Mask');
       this.variableComponents.push(4);
     }
-    this.dispatch = [Math.ceil(N / 128), Math.ceil(M / 128), batches];
-    this.shaderKey = `swMoeGmm_${mode}_${bk}_${epilogue.bias}_${epilogue.relu}_${epilogue.mask}_${unroll}_${stageAT}_${stages}`;
+    const legacy = `swMoeGmm_${mode}_${bk}_${epilogue.bias}_${epilogue.relu}_${epilogue.mask}_${unroll}_${stageAT}_${stages}`;
+    this.variant = variant ?? { ...BASE_MATMUL_VARIANT, bk, unroll, aStage: stageAT ? 'km' : 'mk', stages: stages === 2 ? 2 : 1 };
+    this.shaderKey = variant ? `swMoeGmm_${mode}_${epilogue.bias}_${epilogue.relu}_${epilogue.mask}_${matmulVariantKey(variant)}` : legacy;
+    this.workgroupSize = matmulWorkgroupSize(this.variant);
+    this.dispatch = matmulDispatch(this.variant, M, N, batches);
   }
   getUserCode(): string {
-    const BK = this.bk;
-    const nn = this.mode === 'nn';
-    const KQ = BK / 4;
-    // A staged [128 rows][KQ+1 vec4] (nn, padded against bank conflicts) or [BK][32 vec4] (tn, or nn
-    // with stageAT: written transposed one component at a time).
-    const aKM = !nn || this.stageAT;
-    const SA = KQ + 1;
-    const aSize = aKM ? BK * 32 : 128 * SA;
-    const lines: string[] = [];
-    const acc = (i: number, h: number) => `acc${i}_${h}`;
-    for (let i = 0; i < 8; i++) for (let h = 0; h < 2; h++) lines.push(`  var ${acc(i, h)} = vec4<f32>(0.0);`);
-    const decl = lines.join('\n');
-    // A tile loads: nn → 128×BK = 128·KQ vec4; tn → BK×32 vec4. Both are BK·32 vec4 = BK/8 per thread.
-    const perThread = BK / 8;
-    const loadA: string[] = [];
-    const storeA: string[] = [];
-    const loadB: string[] = [];
-    const storeB: string[] = [];
-    for (let j = 0; j < perThread; j++) {
-      if (nn) {
-        loadA.push(`
-    {
-      let idx = tid + ${256 * j};
-      let r = idx / ${KQ};
-      let kq = idx - r * ${KQ};
-      let gm = m0 + r;
-      let gk = k0 / 4 + kq;
-      if (gm < rowLimit && gk < K4) { ra${j} = A[aBase + gm * K4 + gk]; } else { ra${j} = vec4<f32>(0.0); }
-    }`);
-        if (aKM) {
-          storeA.push(
-            `  { let idx = tid + ${256 * j}; let r = idx / ${KQ}; let kq = idx - r * ${KQ}; let mv = r / 4; let mc = r - mv * 4;` +
-              [0, 1, 2, 3].map((c) => ` As[(kq * 4 + ${c}) * 32 + mv][mc] = ra${j}.${'xyzw'[c]};`).join('') +
-              ' }',
-          );
-        } else {
-          storeA.push(`  { let idx = tid + ${256 * j}; let r = idx / ${KQ}; let kq = idx - r * ${KQ}; As[r * ${SA} + kq] = ra${j}; }`);
-        }
-      } else {
-        loadA.push(`
-    {
-      let idx = tid + ${256 * j};
-      let kr = idx / 32;
-      let mv = idx - kr * 32;
-      let gk = k0 + kr;
-      let gm4 = m0 / 4 + mv;
-      if (gk < kLimit && gm4 < M4) { ra${j} = A[aBase + gk * M4 + gm4]; } else { ra${j} = vec4<f32>(0.0); }
-    }`);
-        storeA.push(`  As[tid + ${256 * j}] = ra${j};`);
-      }
-      loadB.push(`
-    {
-      let idx = tid + ${256 * j};
-      let kr = idx / 32;
-      let nv = idx - kr * 32;
-      let gk = k0 + kr;
-      let gn4 = n0 / 4 + nv;
-      if (gk < kLimit && gn4 < N4) { rb${j} = B[bBase + gk * N4 + gn4]; } else { rb${j} = vec4<f32>(0.0); }
-    }`);
-      storeB.push(`  Bs[tid + ${256 * j}] = rb${j};`);
-    }
-    const regs = Array.from({ length: perThread }, (_, j) => `  var ra${j} : vec4<f32>;\n  var rb${j} : vec4<f32>;`).join(
-      '\n',
-    );
-    // Inner product over one staged tile (loop or unrolled: the index is a WGSL variable or a literal).
-    const inner: string[] = [];
-    const loop = (n: number, v: string, body: (iv: string) => string[]) => {
-      if (this.unroll) for (let u = 0; u < n; u++) inner.push('  {', ...body(String(u)), '  }');
-      else inner.push(`  for (var ${v} = 0; ${v} < ${n}; ${v}++) {`, ...body(v), '  }');
-    };
-    if (!aKM) {
-      loop(KQ, 'kq', (kq) => {
-        const out: string[] = [];
-        for (let i = 0; i < 8; i++) {
-          const row = i < 4 ? `ty * 4 + ${i}` : `64 + ty * 4 + ${i - 4}`;
-          out.push(`    let a${i} = As[(${row}) * ${SA} + ${kq}];`);
-        }
-        for (let j = 0; j < 4; j++) {
-          out.push(`    { let b0 = Bs[(${kq} * 4 + ${j}) * 32 + tx]; let b1 = Bs[(${kq} * 4 + ${j}) * 32 + 16 + tx];`);
-          for (let i = 0; i < 8; i++) {
-            const c = 'xyzw'[j];
-            out.push(`      ${acc(i, 0)} = fma(vec4<f32>(a${i}.${c}), b0, ${acc(i, 0)}); ${acc(i, 1)} = fma(vec4<f32>(a${i}.${c}), b1, ${acc(i, 1)});`);
-          }
-          out.push('    }');
-        }
-        return out;
-      });
-    } else {
-      loop(BK, 'kk', (kk) => {
-        const out = [
-          `    let a0 = As[${kk} * 32 + ty]; let a1 = As[${kk} * 32 + 16 + ty];`,
-          `    let b0 = Bs[${kk} * 32 + tx]; let b1 = Bs[${kk} * 32 + 16 + tx];`,
-        ];
-        for (let i = 0; i < 8; i++) {
-          const av = `${i < 4 ? 'a0' : 'a1'}.${'xyzw'[i % 4]}`;
-          out.push(`    ${acc(i, 0)} = fma(vec4<f32>(${av}), b0, ${acc(i, 0)}); ${acc(i, 1)} = fma(vec4<f32>(${av}), b1, ${acc(i, 1)});`);
-        }
-        return out;
-      });
-    }
-    const store: string[] = [];
-    for (let i = 0; i < 8; i++) {
-      const row = i < 4 ? `m0 + ty * 4 + ${i}` : `m0 + 64 + ty * 4 + ${i - 4}`;
-      for (let h = 0; h < 2; h++) {
-        const nv = h === 0 ? 'n0 / 4 + tx' : 'n0 / 4 + 16 + tx';
-        let v = acc(i, h);
-        const ep: string[] = [];
-        if (this.epilogue.bias) ep.push(`v = v + Bias[e * N4 + gn4];`);
-        if (this.epilogue.relu) ep.push('v = max(v, vec4<f32>(0.0));');
-        if (this.epilogue.mask) ep.push('v = select(vec4<f32>(0.0), v, Mask[o] > vec4<f32>(0.0));');
-        store.push(`  { let gm = ${row}; let gn4 = ${nv}; if (gm < M && gn4 < N4) { let o = oBase + gm * N4 + gn4; var v = ${v}; ${ep.join(' ')} result[o] = v; } }`);
-      }
-    }
-    const bSize = BK * 32;
-    const stages = this.stages;
-    // Stage offsets: stores write at aw/bw, the inner product reads at ar/br.
-    const storeAt = (lines: string[]) =>
-      lines.map((l) => l.replace(/As\[/g, 'As[aw + ').replace(/Bs\[/g, 'Bs[bw + ')).join('\n');
-    const innerAt = inner.map((l) => l.replace(/As\[/g, 'As[ar + ').replace(/Bs\[/g, 'Bs[br + ')).join('\n');
-    const mainLoop =
-      stages === 1
-        ? `
-  let aw = 0; let bw = 0; let ar = 0; let br = 0;
-  for (var tile = 0; tile < numTiles; tile++) {
-    workgroupBarrier();
-${storeAt([...storeA, ...storeB])}
-    workgroupBarrier();
-    k0 = k0 + ${BK};
-    if (tile + 1 < numTiles) {
-${loadA.join('\n')}
-${loadB.join('\n')}
-    }
-${innerAt}
-  }`
-        : `
-  {
-    let aw = 0; let bw = 0;
-${storeAt([...storeA, ...storeB])}
+    return matmulKernelSource(this.variant, this.mode, this.epilogue);
   }
-  workgroupBarrier();
-  for (var tile = 0; tile < numTiles; tile++) {
-    let cur = tile & 1;
-    let ar = cur * ${aSize}; let br = cur * ${bSize};
-    k0 = k0 + ${BK};
-    if (tile + 1 < numTiles) {
-${loadA.join('\n')}
-${loadB.join('\n')}
-    }
-${innerAt}
-    if (tile + 1 < numTiles) {
-      let aw = (1 - cur) * ${aSize}; let bw = (1 - cur) * ${bSize};
-${storeAt([...storeA, ...storeB])}
-    }
-    workgroupBarrier();
-  }`;
-    return `
-var<workgroup> As: array<vec4<f32>, ${aSize * stages}>;
-var<workgroup> Bs: array<vec4<f32>, ${bSize * stages}>;
-var<workgroup> limitShared: i32;
-
-fn main(index : i32) {
-  let tx = i32(localId.x);
-  let ty = i32(localId.y);
-  let tid = ty * 16 + tx;
-  let e = i32(workgroupId.z);
-  let M = uniforms.M;
-  let N4 = uniforms.N4;
-  let K = uniforms.K;
-  let K4 = K / 4;
-  let M4 = M / 4;
-  let m0 = i32(workgroupId.y) * 128;
-  let n0 = i32(workgroupId.x) * 128;
-  // workgroup_id reaches main() through a private copy, which WGSL's uniformity analysis treats as
-  // non-uniform: the skip decision goes through workgroupUniformLoad so the barriers below stay legal.
-  if (tid == 0) {
-    var lim = ${nn ? 'M' : 'K'};
-    if (uniforms.countOff >= 0) { lim = min(lim, R[uniforms.countOff + e]); }
-    ${nn ? 'if (m0 >= lim) { lim = -1; }' : ''}
-    limitShared = lim;
-  }
-  let limit = workgroupUniformLoad(&limitShared);
-  if (limit < 0) { return; }
-  let rowLimit = ${nn ? 'limit' : 'M'};
-  let kLimit = ${nn ? 'K' : 'limit'};
-  let aBase = e * uniforms.aBatch;
-  let bBase = e * uniforms.bBatch;
-  let oBase = e * M * N4;
-${decl}
-${regs}
-  let numTiles = (kLimit + ${BK - 1}) / ${BK};
-  var k0 = 0;
-${loadA.join('\n')}
-${loadB.join('\n')}
-${mainLoop}
-${store.join('\n')}
 }
-`;
-  }
+
+/**
+ * The grouped matmul program for one product: the variant matmulVariantChoice names (SWITCHYARD_MATMUL_VARIANT)
+ * where it fits, else the default kernel with matmulTuning's knobs.
+ */
+export function groupedMatmulProgram(
+  backend: WebGpuBackendLike,
+  s: { batches: number; M: number; N: number; K: number; routed: boolean },
+  mode: GroupedMatmulMode,
+  epilogue: { bias: boolean; relu: boolean; mask: boolean },
+): GroupedMatmulProgram {
+  const variant = fitMatmulVariant(matmulVariantChoice.name, mode, s, backend.device.limits.maxComputeWorkgroupStorageSize);
+  if (variant) return new GroupedMatmulProgram(s.batches, s.M, s.N, mode, variant.bk, epilogue, variant.unroll, variant.aStage === 'km', variant.stages, variant);
+  return new GroupedMatmulProgram(s.batches, s.M, s.N, mode, matmulTileDepth(backend), epilogue, matmulTuning.unroll, matmulTuning.stageAT, matmulTuning.stages);
 }
 
 function splitDispatch(groups: number): [number, number, number] {
@@ -871,17 +711,7 @@ export function registerMoeKernels(): void {
         countOff: number;
       };
       const be = webgpu(backend);
-      const program = new GroupedMatmulProgram(
-        batches,
-        M,
-        N,
-        mode,
-        matmulTileDepth(be),
-        { bias: bias != null, relu, mask: mask != null },
-        matmulTuning.unroll,
-        matmulTuning.stageAT,
-        matmulTuning.stages,
-      );
+      const program = groupedMatmulProgram(be, { batches, M, N, K, routed: countOff >= 0 }, mode, { bias: bias != null, relu, mask: mask != null });
       const ins = [a!, b!, route!];
       if (bias) ins.push(bias);
       if (mask) ins.push(mask);
