@@ -11,6 +11,8 @@ import { denseOf } from '../graph/weights.js';
 import { weightArray } from '../moe/MoELayer.js';
 import { PatchEmbedding, TokenEmbedding } from '../transformer/embeddings.js';
 import type { ActivationShape, BlockBuild, BlockInstance, ElasticBlock } from './block.js';
+import type { Act, CompiledForward, StepCompiler } from '../webgpu/step/compiler.js';
+import { compilePatchEmbedding, compileTokenEmbedding } from '../webgpu/step/embeddingStep.js';
 
 function checkWidth(name: string, choice: BlockChoice, widths: readonly number[]): number {
   const w = choice.width;
@@ -39,6 +41,16 @@ class TokenEmbeddingInstance implements BlockInstance {
     if (x.rank !== 2) throw new Error(`${this.name}: a token embedding reads ids [batch, tokens], got [${x.shape.join(', ')}]`);
     checkLength(this.name, x.shape[1]!, this.block.positions);
     return this.embedding.apply(x as tf.Tensor2D, checkWidth(this.name, choice, this.block.width));
+  }
+
+  /** The compiled step (core/nn/webgpu/step/embeddingStep.ts): ids as the batch's floats. */
+  compile(choice: BlockChoice, x: Act, c: StepCompiler): CompiledForward | string {
+    const d = checkWidth(this.name, choice, this.block.width);
+    const T = x.shape.length;
+    checkLength(this.name, T, this.block.positions);
+    const e = this.embedding;
+    const { y, layer } = compileTokenEmbedding(c, { name: this.name, table: e.table, positions: e.positions, B: c.batch, T, d }, x.buffer);
+    return { out: { buffer: y, shape: this.outShape(choice, x.shape) }, layer };
   }
 
   outShape(choice: BlockChoice, input: ActivationShape): ActivationShape {
@@ -90,6 +102,18 @@ class PatchEmbeddingInstance implements BlockInstance {
     if (x.rank !== 3) throw new Error(`${this.name}: a patch embedding reads patches [batch, tokens, features], got [${x.shape.join(', ')}]`);
     checkLength(this.name, x.shape[1]!, this.block.positions);
     return this.embedding.apply(x as tf.Tensor3D, checkWidth(this.name, choice, this.block.width));
+  }
+
+  /** The compiled step (core/nn/webgpu/step/embeddingStep.ts). */
+  compile(choice: BlockChoice, x: Act, c: StepCompiler): CompiledForward | string {
+    const d = checkWidth(this.name, choice, this.block.width);
+    const T = x.shape.length;
+    checkLength(this.name, T, this.block.positions);
+    const e = this.embedding;
+    if (x.shape.width !== e.patchDim) return `${this.name}: patches have ${x.shape.width} features, the embedding expects ${e.patchDim}`;
+    const spec = { name: this.name, kernel: e.kernel, bias: e.bias, positions: e.positions, B: c.batch, T, P: e.patchDim, d };
+    const { y, layer } = compilePatchEmbedding(c, spec, x.buffer);
+    return { out: { buffer: y, shape: this.outShape(choice, x.shape) }, layer };
   }
 
   outShape(choice: BlockChoice, input: ActivationShape): ActivationShape {

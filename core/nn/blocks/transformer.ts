@@ -22,6 +22,10 @@ import { MoELayer, weightArray } from '../moe/MoELayer.js';
 import { INIT_STD, MASK_VALUE, MultiHeadAttention } from '../transformer/attention.js';
 import { LAYER_NORM_EPS, LayerNorm } from '../transformer/layerNorm.js';
 import type { ActivationShape, BlockBuild, BlockInstance, ElasticBlock } from './block.js';
+import { attentionUnsupported } from '../webgpu/step/attentionStep.js';
+import type { Act, CompiledForward, StepCompiler } from '../webgpu/step/compiler.js';
+import { COMPILED_ACTIVATIONS } from '../webgpu/step/denseStep.js';
+import { compileTransformer } from '../webgpu/step/transformerStep.js';
 
 function checkSequence(name: string, x: tf.Tensor, maxWidth: number): void {
   if (x.rank !== 3) throw new Error(`${name}: a transformer block reads a sequence [batch, tokens, width], got a rank-${x.rank} tensor [${x.shape.join(', ')}]`);
@@ -90,6 +94,34 @@ class TransformerInstance implements BlockInstance {
       f = tf.add(tf.matMul(up, w.w2.slice([0, 0], [hidden, d])), w.b2.slice(0, d)) as tf.Tensor2D;
     }
     return tf.add(h, tf.reshape(f, [B, T, d]));
+  }
+
+  /** The compiled step (core/nn/webgpu/step/transformerStep.ts): a dense FFN; an MoE FFN is not compiled here. */
+  compile(choice: BlockChoice, x: Act, c: StepCompiler): CompiledForward | string {
+    const { heads, mlpRatio } = this.choiceOf(choice);
+    if (this.moe) return `${this.name}: the transformer's MoE FFN is not compiled`;
+    if (!COMPILED_ACTIVATIONS.has(this.block.activation)) return `${this.name}: activation ${this.block.activation} is not compiled`;
+    const { width: d, length: T } = x.shape;
+    const unsupported = attentionUnsupported(T, this.attn.headDim);
+    if (unsupported) return `${this.name}: ${unsupported}`;
+    const a = this.attn;
+    const w = this.ffn!;
+    const { y, layer } = compileTransformer(
+      c,
+      {
+        name: this.name,
+        B: c.batch,
+        T,
+        d,
+        eps: LAYER_NORM_EPS,
+        ln1: this.ln1,
+        ln2: this.ln2,
+        attn: { heads, headDim: a.headDim, causal: a.causal, wq: a.wq, bq: a.bq, wk: a.wk, bk: a.bk, wv: a.wv, bv: a.bv, wo: a.wo, bo: a.bo },
+        ffn: { ...w, hidden: ffnHidden(mlpRatio, d), act: this.block.activation },
+      },
+      x.buffer,
+    );
+    return { out: { buffer: y, shape: x.shape }, layer };
   }
 
   outShape(_choice: BlockChoice, input: ActivationShape): ActivationShape {

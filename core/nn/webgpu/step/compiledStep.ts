@@ -15,13 +15,15 @@ import type { Arch } from '../../../space/SearchSpace.js';
 import { archKey } from '../../../space/archCodec.js';
 import { StepCompiler, type MoEReportSlot, type SlotSource } from './compiler.js';
 import { flushTfjs, ownedBuffer, webgpuBackend, written } from './gpu.js';
-import { compileCrossEntropy } from './lossStep.js';
+import { compileCrossEntropy, compileTokenCrossEntropy } from './lossStep.js';
 import { readFloats, StepProgram, StepResources, type StepValues } from './program.js';
 
 /** What a compiled step needs of a supernet (ElasticSupernet.compileStep). */
 export interface CompilableNet {
   compileStep(arch: Arch, c: StepCompiler, input: GPUBuffer): { logits: GPUBuffer; rows: number; layers: { backward(dy: GPUBuffer, needDx: boolean): GPUBuffer | null }[] } | string;
   readonly space: { numClasses: number };
+  /** A token input: one label per position, IGNORE_TARGET ones unscored (the trainer's token loss). */
+  readonly perToken?: boolean;
 }
 
 export interface StepStats {
@@ -73,7 +75,7 @@ export class CompiledStep {
         return r;
       }
       const labels = compiler.buffer(r.rows, 'labels');
-      let dy = compileCrossEntropy(compiler, r.logits, labels, r.rows, net.space.numClasses);
+      let dy = (net.perToken ? compileTokenCrossEntropy : compileCrossEntropy)(compiler, r.logits, labels, r.rows, net.space.numClasses);
       for (let i = r.layers.length - 1; i >= 0; i--) {
         const dx = r.layers[i]!.backward(dy, i > 0);
         if (i > 0) {

@@ -1,7 +1,8 @@
 /**
  * The supernet's layout conversions (core/nn/blocks/shapes.ts convertBatch) in the compiled step: an NHWC
  * image flattened to a vector is the same buffer; global average pooling is one dispatch forward and one
- * backward (dx = dy / (H·W) at every position).
+ * backward (dx = dy / (H·W) at every position). A sequence's token mean is the same kernel over its T
+ * tokens ([B, T, d] is laid out as [B, H·W, C]).
  */
 import type { SampleShape as ActivationShape } from '../../../space/blocks/descriptor.js';
 import type { Act, CompiledForward, StepCompiler } from './compiler.js';
@@ -12,11 +13,11 @@ export function compileConversion(how: 'gap' | 'flatten' | 'tokenMean', x: Act, 
     const shape: ActivationShape = { layout: 'vector', width: H * W * x.shape.width, spatial: [1, 1], length: 1 };
     return { out: { buffer: x.buffer, shape }, layer: { backward: (dy) => dy } };
   }
-  if (how !== 'gap') return `${where}: ${how} is not compiled`;
   const C = x.shape.width;
   const B = c.batch;
   const y = c.buffer(B * C, `${where}.y`);
-  const params = [['B', 'u32', B], ['HW', 'u32', H * W], ['C', 'u32', C], ['inv', 'f32', 1 / (H * W)]] as const;
+  const HW = how === 'tokenMean' ? x.shape.length : H * W;
+  const params = [['B', 'u32', B], ['HW', 'u32', HW], ['C', 'u32', C], ['inv', 'f32', 1 / HW]] as const;
   c.program.dispatch(`${where}.gap`, {
     params,
     bindings: [{ name: 'X', buffer: x.buffer }, { name: 'Y', buffer: y, access: 'read_write' }],
@@ -39,7 +40,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     layer: {
       backward(dy, needDx) {
         if (!needDx) return null;
-        const dx = c.buffer(B * H * W * C, `${where}.dx`);
+        const dx = c.buffer(B * HW * C, `${where}.dx`);
         c.program.dispatch(`${where}.gap.dx`, {
           params,
           bindings: [{ name: 'DY', buffer: dy }, { name: 'DX', buffer: dx, access: 'read_write' }],
@@ -52,7 +53,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   let b = i / (u.HW * u.C);
   DX[i] = DY[b * u.C + ch] * u.inv;
 }`,
-          workgroups: [Math.ceil((B * H * W * C) / 64)],
+          workgroups: [Math.ceil((B * HW * C) / 64)],
         });
         return dx;
       },

@@ -1,0 +1,52 @@
+/**
+ * The pre-LN transformer block with a dense FFN (core/nn/blocks/transformer.ts) in the compiled step:
+ *   h = x + Attn(LN₁(x)),  y = h + W₂·act(W₁·LN₂(h) + b₁) + b₂
+ * on the [B·T, d] rows of the stream, every weight the supernet's slice (./attentionStep.ts,
+ * ./linearStep.ts, ./layerNormStep.ts). The residuals are added in the stores of the attention's output
+ * projection and the FFN's down projection; their gradients are added where the stream's gradient is
+ * formed, in the layer norms' dx kernels. 7 dispatches forward, 23 backward (+1 per weight gradient that
+ * splits K). The block applies no dropout, so training and inference compute the same function.
+ */
+import type * as tf from '@tensorflow/tfjs';
+import type { Activation } from '../../../space/SearchSpace.js';
+import { compileAttention, type AttentionSpec } from './attentionStep.js';
+import type { CompiledLayer, StepCompiler } from './compiler.js';
+import { compileLayerNorm } from './layerNormStep.js';
+import { compileLinear } from './linearStep.js';
+
+export interface TransformerStepSpec {
+  name: string;
+  B: number;
+  T: number;
+  d: number;
+  eps: number;
+  ln1: { gamma: tf.Variable; beta: tf.Variable };
+  ln2: { gamma: tf.Variable; beta: tf.Variable };
+  attn: Omit<AttentionSpec, 'name' | 'B' | 'T' | 'd'>;
+  ffn: { w1: tf.Variable; b1: tf.Variable; w2: tf.Variable; b2: tf.Variable; hidden: number; act: Activation };
+}
+
+export function compileTransformer(c: StepCompiler, s: TransformerStepSpec, x: GPUBuffer): { y: GPUBuffer; layer: CompiledLayer } {
+  const { B, T, d } = s;
+  const rows = B * T;
+  const ln1 = compileLayerNorm(c, { name: `${s.name}.ln1`, ...s.ln1, rows, d, eps: s.eps }, x);
+  const attn = compileAttention(c, { name: `${s.name}.attn`, B, T, d, ...s.attn }, ln1.y, x);
+  const h = attn.y;
+  const ln2 = compileLayerNorm(c, { name: `${s.name}.ln2`, ...s.ln2, rows, d, eps: s.eps }, h);
+  const f = s.ffn;
+  const up = compileLinear(c, { name: `${s.name}.ffn.up`, rows, d, act: f.act, groups: [{ kernel: f.w1, bias: f.b1, w: f.hidden }] }, ln2.y);
+  const down = compileLinear(c, { name: `${s.name}.ffn.down`, rows, d: f.hidden, act: 'linear', groups: [{ kernel: f.w2, bias: f.b2, w: d }], add: { buffer: h, index: 'm * u.nc + n' } }, up.y);
+  return {
+    y: down.y,
+    layer: {
+      backward(dy, needDx) {
+        const dUp = down.layer.backward(dy, true)!;
+        const dLn2 = up.layer.backward(dUp, true)!;
+        // dh: through LN₂ and the FFN's skip.
+        const dh = ln2.backward(dLn2, true, dy)!;
+        const dLn1 = attn.layer.backward(dh, true)!;
+        return ln1.backward(dLn1, needDx, dh);
+      },
+    },
+  };
+}
