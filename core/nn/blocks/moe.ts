@@ -9,6 +9,8 @@ import type { BlockChoice, MoEBlock } from '../../space/SearchSpace.js';
 import type { ForwardContext } from '../forwardContext.js';
 import { quantizeBlockOps } from '../graph/quantize.js';
 import { MoELayer } from '../moe/MoELayer.js';
+import type { Act, CompiledForward, StepCompiler } from '../webgpu/step/compiler.js';
+import { compileMoEBlock } from '../webgpu/step/moeStep.js';
 import type { ActivationShape, BlockBuild, BlockInstance, ElasticBlock } from './block.js';
 import { onRows } from './shapes.js';
 
@@ -34,6 +36,11 @@ class MoEInstance implements BlockInstance {
       ctx.losses.push(...(report.losses ?? []));
       return y;
     });
+  }
+
+  /** The compiled step of a plain top-k block (core/nn/webgpu/step/moeStep.ts); a string names what is not compiled. */
+  compile(choice: BlockChoice, x: Act, c: StepCompiler): CompiledForward | string {
+    return compileMoEBlock(this.moe, choice, x, c);
   }
 
   outShape(_choice: BlockChoice, input: ActivationShape): ActivationShape {

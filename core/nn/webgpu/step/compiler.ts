@@ -30,26 +30,10 @@ export interface CompiledLayer {
   backward(dy: GPUBuffer, needDx: boolean): GPUBuffer | null;
 }
 
-/**
- * Where a layer's report lies in the stats buffer: `length` floats from index `offset` (what
- * StepCompiler.report returned; StepStats.reports starts at index 2), packed as the trainer packs that
- * layer's numbers (core/train/Trainer.ts; an MoE layer: load × expertNames, dropped, entropy, auxLoss,
- * meanActive — ./moeStep.ts readMoEReport).
- */
-export interface CompiledReport {
-  layer: string;
-  expertNames: string[];
-  alwaysOn: number[];
-  offset: number;
-  length: number;
-}
-
 /** A block's compiled forward: its output and the layer whose backward the compiler records later. */
 export interface CompiledForward {
   out: Act;
   layer: CompiledLayer;
-  /** The reports it writes into the stats buffer (MoE layers), in forward order. */
-  reports?: CompiledReport[];
 }
 
 /** Optimizer slot variables for a variable (PathOptimizer's, created on first use) and update counting. */
