@@ -47,6 +47,8 @@ interface Args {
   lr: number;
   subnetSeed: number;
   swiftshader: boolean;
+  /** Spaces beyond the examples (--space-file a.json,b.json), e.g. a test space for a block the examples combine otherwise. */
+  spaceFiles: string[];
 }
 
 function parseArgs(argv: string[]): Args {
@@ -55,7 +57,7 @@ function parseArgs(argv: string[]): Args {
     return i >= 0 ? argv[i + 1] : undefined;
   };
   const dump = get('--dump');
-  if (!dump) throw new Error('usage: checkCompiledStep.ts --dump DIR [--spaces a,b] [--steps 3] [--batch 64] [--lr 1e-3] [--subnet-seed 7] [--swiftshader]');
+  if (!dump) throw new Error('usage: checkCompiledStep.ts --dump DIR [--spaces a,b] [--steps 3] [--batch 64] [--lr 1e-3] [--subnet-seed 7] [--space-file a.json,…] [--swiftshader]');
   const spaces = get('--spaces');
   return {
     dump,
@@ -65,6 +67,7 @@ function parseArgs(argv: string[]): Args {
     lr: Number(get('--lr') ?? 1e-3),
     subnetSeed: Number(get('--subnet-seed') ?? 7),
     swiftshader: argv.includes('--swiftshader'),
+    spaceFiles: get('--space-file')?.split(',') ?? [],
   };
 }
 
@@ -134,11 +137,11 @@ async function main(): Promise<void> {
   const dir = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'assets', 'spaces');
   const cases: unknown[] = [];
   let errors = 0;
-  const files = fs.readdirSync(dir).filter((f) => f.endsWith('.json')).sort();
+  const files = [...fs.readdirSync(dir).filter((f) => f.endsWith('.json')).sort().map((f) => path.join(dir, f)), ...args.spaceFiles];
   for (const file of files) {
-    const spaceName = file.replace(/\.json$/, '');
-    if (args.spaces && !args.spaces.has(spaceName)) continue;
-    const space = SearchSpace.parse(JSON.parse(fs.readFileSync(path.join(dir, file), 'utf8')));
+    const spaceName = path.basename(file).replace(/\.json$/, '');
+    if (args.spaces && !args.spaces.has(spaceName) && !args.spaceFiles.includes(file)) continue;
+    const space = SearchSpace.parse(JSON.parse(fs.readFileSync(file, 'utf8')));
     for (const [label, arch] of subnetsOf(space, args.subnetSeed)) {
       const id = `${spaceName}.${label}`;
       const base = { id, space: spaceName, subnet: label, spec: space, arch, batch: args.batch, steps: args.steps };
