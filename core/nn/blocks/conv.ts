@@ -149,15 +149,14 @@ class ConvInstance implements BlockInstance {
 
   /**
    * The compiled step (core/nn/webgpu/step/convStep.ts): `apply` with training: true (batch statistics,
-   * running statistics updated), the centre-crop kernel only (a transformed smaller kernel is not compiled).
+   * running statistics updated), the kernel as `activeKernel` makes it (centre crop, transformation chain).
    */
   compile(choice: BlockChoice, x: Act, c: StepCompiler): CompiledForward | string {
     const kernel = choice.kernel!;
-    if (this.transforms.length > 0 && kernel < this.kMax) return `${this.name}: the transformed kernel (kernelTransform, ${kernel}×${kernel} of ${this.kMax}×${this.kMax}) is not compiled`;
     if (x.shape.layout !== 'image') return `${this.name}: a ${x.shape.layout} input is not compiled`;
     const bn = this.bn ? { ...this.bn, epsilon: BN_EPSILON, momentum: BN_MOMENTUM } : null;
     const [h, w] = x.shape.spatial;
-    const spec = { name: this.name, kernel: this.kernel, bias: this.bias, bn, h, w, cin: x.shape.width, c: choice.channels!, k: kernel, stride: this.block.stride, act: this.block.activation };
+    const spec = { name: this.name, kernel: this.kernel, bias: this.bias, bn, h, w, cin: x.shape.width, c: choice.channels!, k: kernel, stride: this.block.stride, act: this.block.activation, transforms: this.transforms.filter((t) => t.from > kernel) };
     const r = compileConv(c, spec, x.buffer);
     return { out: { buffer: r.y, shape: this.outShape(choice, x.shape) }, layer: r.layer };
   }

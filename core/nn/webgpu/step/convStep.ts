@@ -30,6 +30,7 @@ import type { Activation } from '../../../space/SearchSpace.js';
 import { samePadding } from '../../conv.js';
 import type { CompiledLayer, StepCompiler } from './compiler.js';
 import { ACTIVATION_WGSL, COMPILED_ACTIVATIONS, needsPreActivation } from './denseStep.js';
+import { recordKernelChain, type KernelChain, type KernelTransform } from './kernelTransformStep.js';
 import { recordMatmul } from './matmul.js';
 import type { Binding, Param } from './program.js';
 
@@ -49,14 +50,19 @@ export interface ConvStepSpec {
   k: number;
   stride: 1 | 2;
   act: Activation;
+  /** OFA's kernel transformation steps from kMax down to k (./kernelTransformStep.ts); none: the plain centre crop. */
+  transforms?: readonly KernelTransform[];
 }
 
 const WG = 256;
 /** Elementwise kernels: at most this many workgroups, each thread striding over the rest. */
 const MAX_GROUPS = 8192;
 
-/** The conv's geometry as kernel params (names clear of the matmul's M, N, K, kChunk). */
-function geometryParams(s: ConvStepSpec, batch: number, kMax: number, inMax: number, cMax: number) {
+/**
+ * The conv's geometry as kernel params (names clear of the matmul's M, N, K, kChunk); the kernel read is
+ * [kx, kx, ldi, ldo] at offset ko (the supernet's, or a transformed [k, k, cin, c] one at 0).
+ */
+function geometryParams(s: ConvStepSpec, batch: number, kx: number, ko: number, ldi: number, ldo: number) {
   const py = samePadding(s.h, s.k, s.stride);
   const px = samePadding(s.w, s.k, s.stride);
   const params: Param[] = [
@@ -71,10 +77,10 @@ function geometryParams(s: ConvStepSpec, batch: number, kMax: number, inMax: num
     ['st', 'u32', s.stride],
     ['pt', 'u32', py.before],
     ['pl', 'u32', px.before],
-    ['kx', 'u32', kMax],
-    ['ko', 'u32', (kMax - s.k) / 2],
-    ['ldi', 'u32', inMax],
-    ['ldo', 'u32', cMax],
+    ['kx', 'u32', kx],
+    ['ko', 'u32', ko],
+    ['ldi', 'u32', ldi],
+    ['ldo', 'u32', ldo],
   ];
   return { params, ho: py.out, wo: px.out };
 }
@@ -243,11 +249,12 @@ export function compileConv(c: StepCompiler, s: ConvStepSpec, x: GPUBuffer): { y
   if (s.k > kMax || (kMax - s.k) % 2 !== 0 || s.cin > inMax || s.c > cMax) throw new Error(`${s.name}: kernel ${s.k}, ${s.cin} → ${s.c} channels is no slice of [${s.kernel.shape}]`);
   const p = c.program;
   const B = c.batch;
-  const { params: geo, ho, wo } = geometryParams(s, B, kMax, inMax, cMax);
+  const chain = s.transforms && s.transforms.length > 0 ? recordKernelChain(c, s.name, s.kernel, s.transforms, s.cin, s.c) : null;
+  const { params: geo, ho, wo } = chain ? geometryParams(s, B, s.k, 0, s.cin, s.c) : geometryParams(s, B, kMax, (kMax - s.k) / 2, inMax, cMax);
   const M = B * ho * wo;
   const C = s.c;
   const act = s.act;
-  const W = c.read(s.kernel);
+  const W = chain ? chain.kernel : c.read(s.kernel);
   const h = c.buffer(M * C, `${s.name}.h`);
   const actHelpers = ACTIVATION_WGSL + dactOfZ(act);
 
@@ -268,7 +275,7 @@ export function compileConv(c: StepCompiler, s: ConvStepSpec, x: GPUBuffer): { y
         const gz = `${ACTIVATION_WGSL}\nfn gz(i: u32) -> f32 { return ${act === 'linear' ? 'DY[i]' : `DY[i] * dact_${act}(R[i])`}; }`;
         const gzBindings: Binding[] = [{ name: 'DY', buffer: dy }, ...(act === 'linear' ? [] : [{ name: 'R', buffer: z }])];
         const dx = needDx ? recordDx(c, s, geo, B, W, gz, gzBindings) : null;
-        recordDw(c, s, geo, M, x, gz, gzBindings);
+        recordDw(c, s, geo, M, x, gz, gzBindings, chain);
         // Σ_rows dz per channel, then the bias update.
         const part = partialKernel(M, C, '', 'let q0 = gz(i); let q1 = 0.0;', gz);
         const partials = c.buffer(part.chunks * 2 * C, `${s.name}.db.partial`);
@@ -363,7 +370,7 @@ fn zOf(xh: f32, ch: u32) -> f32 { return xh * P[2u * u.C + ch] + P[3u * u.C + ch
       const gz = 'fn gz(i: u32) -> f32 { return G[i]; }';
       const gzBindings: Binding[] = [{ name: 'G', buffer: dyn }];
       const dx = needDx ? recordDx(c, s, geo, B, W, gz, gzBindings) : null;
-      recordDw(c, s, geo, M, x, gz, gzBindings);
+      recordDw(c, s, geo, M, x, gz, gzBindings, chain);
       return dx;
     },
   };
@@ -464,8 +471,10 @@ function recordDx(c: StepCompiler, s: ConvStepSpec, geo: Param[], B: number, W: 
  * dW = im2col(x)ᵀ·dY with the optimizer update in the store. K = B·Ho·Wo dwarfs the k²·cin × c output, so
  * K is split until the grid has ~256 workgroups (each chunk ≥ 256 rows).
  */
-function recordDw(c: StepCompiler, s: ConvStepSpec, geo: Param[], M: number, x: GPUBuffer, gz: string, gzBindings: Binding[]): void {
-  const kUp = c.update(s.kernel, 'k');
+function recordDw(c: StepCompiler, s: ConvStepSpec, geo: Param[], M: number, x: GPUBuffer, gz: string, gzBindings: Binding[], chain: KernelChain | null): void {
+  // Through a kernel transformation the gradient of the transformed kernel is stored for the chain's backward.
+  const dk = chain ? c.buffer(s.k * s.k * s.cin * s.c, `${s.name}.dkernel`) : null;
+  const kUp = dk ? { helpers: '', fn: '', bindings: [{ name: 'DK', buffer: dk, access: 'read_write' as const }] } : c.update(s.kernel, 'k');
   const taps = s.k * s.k * s.cin;
   const tiles = Math.ceil(taps / 64) * Math.ceil(s.c / 64);
   const splitK = Math.max(1, Math.min(Math.ceil(256 / tiles), Math.floor(M / 256)));
@@ -479,10 +488,11 @@ function recordDw(c: StepCompiler, s: ConvStepSpec, geo: Param[], M: number, x: 
     helpers: GEOMETRY,
     loadHelpers: X_PATCH + gz,
     storeHelpers: kUp.helpers,
-    store: `${kUp.fn}(wIndex(m, n), acc);`,
+    store: dk ? 'DK[wIndex(m, n)] = acc;' : `${kUp.fn}(wIndex(m, n), acc);`,
     params: geo,
     loadBindings: [{ name: 'X', buffer: x }, ...gzBindings],
     storeBindings: kUp.bindings,
     splitK,
   });
+  if (chain) chain.backward(dk!);
 }
