@@ -223,6 +223,14 @@ describe('compiled WebGPU MoE step vs the trainer tfjs step (CPU backend), 3 Ada
     opt.dispose();
     net.dispose();
   }, 300_000);
+
+  it('assets/spaces/spirals-moe.json (two dense stem blocks + top-2 MoE of 4 GELU experts), its largest subnet, SGD', async (t) => {
+    if (!gpu) t.skip();
+    const space = SearchSpace.parse(JSON.parse(fs.readFileSync(new URL('../../../../assets/spaces/spirals-moe.json', import.meta.url), 'utf8')));
+    const arch = { stages: [{ depth: 2, blocks: [{ op: 'dense', width: 64 }, { op: 'dense', width: 64 }] }, { depth: 1, blocks: [{ expertHidden: 64 }] }] } as Arch;
+    // SGD: two inputs make many near-zero stem gradients, whose fp32 rounding Adam's first steps turn into ±lr.
+    await compare({ name: 'spirals-moe', space, arch, batch: 64, inputDim: 2, seed: 17, kind: 'sgd', lr: 0.1 });
+  }, 300_000);
 });
 
 describe('what the compiled MoE step refuses (the trainer then runs tfjs ops)', () => {

@@ -23,7 +23,8 @@
  *   forward  router (logits, softmax, top-k, gates before capacity) · route (one workgroup: capacity
  *            scans, kept gates, the report, the balance-loss gradient) · up-projections ⌈E/3⌉ ·
  *            down-projections ⌈E/2⌉ (gate folded into the loads, biases as extra K rows, y = x + Σ)
- *   backward dH ⌈E/2⌉ (also the gate gradients' parts) · d logits · dx ⌈(E+1+res)/6⌉-ish · router dW ·
+ *   backward dH ⌈E/2⌉ (also the gate gradients' parts) · d logits · dx (4 experts and the router in the
+ *            first kernel, 6 in each further one; none for a first layer) · router dW ·
  *            4 per expert (dW2, db2, dW1, db1, each with its optimizer update)
  * For E = 8: 9 forward, 40 backward.
  */
