@@ -111,7 +111,9 @@ export function compileDense(c: StepCompiler, s: DenseStepSpec, x: GPUBuffer): {
         a: 'X[k * u.d + m]',
         aFast: 'm',
         b: dz('k * u.w + n'),
-        helpers: ACTIVATION_WGSL + kUp.helpers,
+        helpers: ACTIVATION_WGSL,
+        // The update names store bindings: a split-K partial-sum kernel must not declare it.
+        storeHelpers: kUp.helpers,
         store: `${kUp.fn}(m * u.ldw + n, acc);`,
         params,
         loadBindings: [{ name: 'X', buffer: x }, ...gradLoads],

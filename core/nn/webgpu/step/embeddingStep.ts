@@ -57,7 +57,7 @@ export function compileTokenEmbedding(c: StepCompiler, s: TokenEmbeddingSpec, id
     code: `
 @compute @workgroup_size(64, 1, 1)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
-  let i = gid.x;
+  let i = gid.y * ${65535 * 64}u + gid.x;
   if (i >= u.rows * u.d) { return; }
   let r = i / u.d;
   let n = i % u.d;
@@ -66,7 +66,8 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   if (id >= 0 && id < i32(u.V)) { tok = TAB[u32(id) * u.ld + n]; }
   Y[i] = tok + POS[(r % u.T) * u.ldp + n];
 }`,
-    workgroups: [Math.ceil((rows * d) / 64)],
+    // B·T·d threads exceed 65535 workgroups of one dimension at large batches.
+    workgroups: [Math.min(Math.ceil((rows * d) / 64), 65535), Math.ceil(Math.ceil((rows * d) / 64) / 65535)],
   });
   return {
     y,
@@ -80,7 +81,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
           a: 'select(0.0, 1.0, i32(X[k]) == i32(m))',
           b: 'DY[k * u.d + n]',
           store: `${up.fn}(m * u.ld + n, acc);`,
-          helpers: up.helpers,
+          storeHelpers: up.helpers,
           params: [['d', 'u32', d], ['ld', 'u32', s.table.shape[1]!]],
           loadBindings: [{ name: 'X', buffer: ids }, { name: 'DY', buffer: dy }],
           storeBindings: up.bindings,

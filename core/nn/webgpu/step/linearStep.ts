@@ -62,9 +62,7 @@ export function compileLinear(c: StepCompiler, s: LinearSpec, x: GPUBuffer): { y
   // W(k, n) and b(n) of the concatenated groups: the last group whose offset n has reached.
   const pick = (f: (i: number) => string) => groups.map((_, i) => (i === groups.length - 1 ? `return ${f(i)};` : `if (n < u.o${i + 1}) { return ${f(i)}; }`)).join(' ');
   const wAt = `fn wAt(k: u32, n: u32) -> f32 { ${pick((i) => `W${i}[k * u.ld${i} + n - u.o${i}]`)} }`;
-  const helpers = `${ACTIVATION_WGSL}
-${wAt}
-fn bAt(n: u32) -> f32 { ${pick((i) => `B${i}[n - u.o${i}]`)} }`;
+  const bAt = `fn bAt(n: u32) -> f32 { ${pick((i) => `B${i}[n - u.o${i}]`)} }`;
   const wBindings: Binding[] = W.map((buffer, i) => ({ name: `W${i}`, buffer }));
   const refStore = ref === null || ref === y ? '' : `R[m * u.nc + n] = ${pre ? 'z' : 'h'};`;
   recordMatmul(p, `${s.name}.forward`, {
@@ -73,7 +71,9 @@ fn bAt(n: u32) -> f32 { ${pick((i) => `B${i}[n - u.o${i}]`)} }`;
     K: d,
     a: 'X[m * u.d + k]',
     b: 'wAt(k, n)',
-    helpers,
+    helpers: ACTIVATION_WGSL,
+    loadHelpers: wAt,
+    storeHelpers: bAt,
     store: `let z = acc + bAt(n); let h = act_${act}(z); ${refStore} Y[m * u.nc + n] = h${s.add ? ` + ADD[${s.add.index}]` : ''};`,
     params,
     loadBindings: [{ name: 'X', buffer: x }, ...wBindings],
@@ -101,7 +101,8 @@ fn bAt(n: u32) -> f32 { ${pick((i) => `B${i}[n - u.o${i}]`)} }`;
           // wAt(row, column) with the product's k as the column: consecutive k are consecutive words.
           b: 'wAt(n, k)',
           bFast: 'k',
-          helpers: `${ACTIVATION_WGSL}\n${wAt}`,
+          helpers: ACTIVATION_WGSL,
+          loadHelpers: wAt,
           store: 'DX[m * u.d + n] = acc;',
           params,
           loadBindings: [...gradLoads, ...wBindings],
@@ -117,7 +118,8 @@ fn bAt(n: u32) -> f32 { ${pick((i) => `B${i}[n - u.o${i}]`)} }`;
           a: 'X[k * u.d + m]',
           aFast: 'm',
           b: dz(`k * u.nc + u.o + n`),
-          helpers: ACTIVATION_WGSL + up.helpers,
+          helpers: ACTIVATION_WGSL,
+          storeHelpers: up.helpers,
           store: `${up.fn}(m * u.ld + n, acc);`,
           params: [['d', 'u32', d], ['nc', 'u32', N], ['o', 'u32', offsets[i]!], ['ld', 'u32', g.kernel.shape[1]!]],
           loadBindings: [{ name: 'X', buffer: x }, ...gradLoads],
