@@ -183,6 +183,13 @@ describe('compiled WebGPU MoE step vs the trainer tfjs step (CPU backend), 3 Ada
     await compare({ name: 'a-sgd', space, arch, batch: 64, inputDim: 20, seed: 3, kind: 'sgd', lr: 0.1 });
   }, 300_000);
 
+  it('1024 tokens: several tokens per thread in the capacity scans, split-K weight gradients (SGD)', async (t) => {
+    if (!gpu) t.skip();
+    const { space, arch } = stemAndMoE({ experts: 6, activation: 'relu', routing: { mode: 'topk', k: 2 }, capacityFactor: 1.1, auxLossWeight: 0.05 }, 16);
+    const { ref } = await compare({ name: 'a-1024', space, arch, batch: 1024, inputDim: 20, seed: 23, kind: 'sgd', lr: 0.1 });
+    expect(ref.reports.every((r) => r.dropped > 0)).toBe(true);
+  }, 300_000);
+
   it('top-2 ReLU, 5 experts, capacity 1.0 in token priority (drops tokens)', async (t) => {
     if (!gpu) t.skip();
     const { space, arch } = stemAndMoE({ experts: 5, activation: 'relu', routing: { mode: 'topk', k: 2 }, capacityFactor: 1.0, capacityPriority: 'token', auxLossWeight: 0.05 }, 24);

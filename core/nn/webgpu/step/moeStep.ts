@@ -548,7 +548,7 @@ fn dxB(k: u32, n: u32) -> f32 {
       //      element handed to its variable's update (row stride `ld`).
       const weightGrad = (v: tf.Variable, label: string, M: number, N: number, a: string, b: string, ld: string, loads: Binding[], params: Param[]) => {
         const up = c.update(v, 'w');
-        recordMatmul(p, label, { M, N, K: T, a, aFast: 'm', b, helpers: up.helpers, store: `${up.fn}(m * ${ld} + n, acc);`, params, loadBindings: loads, storeBindings: up.bindings, splitK: splitFor(M, N, T) });
+        recordMatmul(p, label, { M, N, K: T, a, aFast: 'm', b, storeHelpers: up.helpers, store: `${up.fn}(m * ${ld} + n, acc);`, params, loadBindings: loads, storeBindings: up.bindings, splitK: splitFor(M, N, T) });
       };
       // 8. Router: dW_r = xᵀ·d logits.
       weightGrad(s.router, `${s.name}.dWr`, d, E, 'X[k * u.d + m]', 'BW[u.oDL + k * u.E + n]', 'u.S', [{ name: 'X', buffer: x }, { name: 'BW', buffer: bw }], [...shape, ['oDL', 'u32', ob.DL]]);
