@@ -27,8 +27,8 @@ struct StepValues {
   eps: f32,
   momentum: f32,
   progress: f32,
-  pad0: f32,
-  pad1: f32,
+  lnBeta1: f32,
+  lnBeta2: f32,
 };`;
 
 export interface StepValues {
@@ -268,6 +268,9 @@ export class StepProgram {
     d[3] = v.eps;
     d[4] = v.momentum;
     d[5] = v.progress;
+    // ln β in double precision, so 1 − βᵗ is computed without float32 cancellation (./update.ts).
+    d[6] = Math.log(v.beta1);
+    d[7] = Math.log(v.beta2);
     this.device.queue.writeBuffer(this.stepValues, 0, d);
   }
 

@@ -29,6 +29,15 @@ export interface UpdateSite {
  * The update of `u` as a function named `<prefix>_update(i, g)` over bindings named `<prefix>_V`,
  * `<prefix>_M`, … (unique per kernel through the prefix), reading the step's scalars from `sv`.
  */
+/**
+ * 1 − eˣ for x ≤ 0 without the float32 cancellation of 1 − pow(β, t) near t = 1 (β₂ = 0.999: 1 − β₂ in
+ * float32 is 1.3e-5 off, which scales every early Adam step): a Taylor series for small |x|.
+ */
+const oneMinusExp = (name: string) => `fn ${name}(x: f32) -> f32 {
+  if (x > -0.05) { return -x * (1.0 + x * (0.5 + x * (0.16666667 + x * 0.041666668))); }
+  return 1.0 - exp(x);
+}`;
+
 export function updateSite(p: StepProgram, u: UpdateBuffers, prefix: string): UpdateSite {
   const V = `${prefix}_V`;
   const fn = `${prefix}_update`;
@@ -49,7 +58,8 @@ export function updateSite(p: StepProgram, u: UpdateBuffers, prefix: string): Up
   return {
     fn,
     bindings: [rw(V, u.weight), rw(M, u.slots[0]!), rw(U, u.slots[1]!), rw(T, u.slots[2]!), sv],
-    helpers: `fn ${fn}(i: u32, g: f32) {
+    helpers: `${oneMinusExp(`${prefix}_omexp`)}
+fn ${fn}(i: u32, g: f32) {
   if (g == 0.0) { return; }
   let t = ${T}[i] + 1.0;
   let m = ${M}[i] * sv.beta1 + g * (1.0 - sv.beta1);
@@ -57,7 +67,7 @@ export function updateSite(p: StepProgram, u: UpdateBuffers, prefix: string): Up
   ${M}[i] = m;
   ${U}[i] = v;
   ${T}[i] = t;
-  let step = (sv.lr * sqrt(1.0 - pow(sv.beta2, t))) / (1.0 - pow(sv.beta1, t));
+  let step = (sv.lr * sqrt(${prefix}_omexp(t * sv.lnBeta2))) / ${prefix}_omexp(t * sv.lnBeta1);
   ${V}[i] = ${V}[i] - (m / (sqrt(v) + sv.eps)) * step;
 }`,
   };
