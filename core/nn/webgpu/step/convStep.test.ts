@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SearchSpace, type Arch } from '../../../space/SearchSpace.js';
-import { crossEntropy } from '../../../train/evaluate.js';
+import { compiledSteps, relErr, tfjsSteps, type StepCase } from '../../../train/compiledStepReference.js';
 import { PathOptimizer, type OptimizerKind } from '../../../train/PathOptimizer.js';
 import { buildSupernet } from '../../Supernet.js';
 import { CompiledStep } from './compiledStep.js';
@@ -45,65 +45,28 @@ function data(step: number) {
   return { x, y };
 }
 
-async function snapshot(vars: Map<string, tf.Variable>, opt: PathOptimizer) {
+const stepCase = (kind: OptimizerKind): StepCase => ({ space, arch, batch: B, inputShape: [12, 12, 1], data, kind, lr: 0.02, seed: 5 });
+
+/** The variables as the supernet starts (the same seed as both paths). */
+async function initialVariables(): Promise<Map<string, Float32Array>> {
+  const net = buildSupernet(space, { seed: 5 });
   const out = new Map<string, Float32Array>();
-  for (const [n, v] of vars) out.set(n, (await v.data()) as Float32Array);
-  for (const [n, v] of vars) for (const [i, s] of opt.slotsOf(v).entries()) out.set(`${n}#${i}`, (await s.data()) as Float32Array);
+  for (const [n, v] of net.namedVariables()) out.set(n, (await v.data()) as Float32Array);
+  net.dispose();
   return out;
 }
 
-/** The trainer's tfjs step (variableGrads + PathOptimizer) on the current backend: the reference. */
-async function tfjsSteps(kind: OptimizerKind, steps: number) {
+/** The labels of the compiled step's dispatches (which mechanisms it recorded). */
+function recordedLabels(): string[] {
   const net = buildSupernet(space, { seed: 5 });
-  const vars = net.namedVariables();
-  const opt = new PathOptimizer(kind, 0.02, vars);
-  const init = await snapshot(vars, opt);
-  const losses: number[] = [];
-  for (let t = 0; t < steps; t++) {
-    const { x, y } = data(t);
-    const xs = tf.tensor4d(x, [B, 12, 12, 1]);
-    const ys = tf.tensor1d(y, 'int32');
-    const { value, grads } = tf.variableGrads(() => crossEntropy(net.apply(xs, arch, { training: true }).logits, ys), net.trainableVariables());
-    losses.push((await value.data())[0]!);
-    opt.apply(new Map(net.trainableVariables().flatMap((v) => (grads[v.name] ? [[v, grads[v.name]!] as [tf.Variable, tf.Tensor]] : []))));
-    tf.dispose([xs, ys, value, ...Object.values(grads)]);
-  }
-  const out = await snapshot(vars, opt);
-  opt.dispose();
-  net.dispose();
-  return { losses, vars: out, init };
-}
-
-async function compiledSteps(kind: OptimizerKind, steps: number) {
-  const net = buildSupernet(space, { seed: 5 });
-  const vars = net.namedVariables();
-  const opt = new PathOptimizer(kind, 0.02, vars);
+  const opt = new PathOptimizer('sgd', 0.02, net.namedVariables());
   const step = CompiledStep.build(net, arch, B, INPUT, opt);
   if (typeof step === 'string') throw new Error(step);
-  const losses: number[] = [];
-  for (let t = 0; t < steps; t++) {
-    const { x, y } = data(t);
-    step.setBatch(x, y);
-    step.run(opt.stepValues());
-    opt.countUpdates(step.updated);
-    losses.push((await step.stats()).loss);
-  }
-  const out = await snapshot(vars, opt);
   const labels = step.program.labels();
   step.dispose();
   opt.dispose();
   net.dispose();
-  return { losses, vars: out, labels };
-}
-
-function relErr(a: Float32Array, b: Float32Array): number {
-  let num = 0;
-  let den = 0;
-  for (let i = 0; i < a.length; i++) {
-    num = Math.max(num, Math.abs(a[i]! - b[i]!));
-    den = Math.max(den, Math.abs(b[i]!));
-  }
-  return den === 0 ? num : num / den;
+  return labels;
 }
 
 let gpu = false;
@@ -119,18 +82,21 @@ describe('compiled WebGPU step of conv blocks (BatchNorm, bias, elastic kernel a
     it(`matches the trainer's tfjs step on the CPU backend, 3 ${kind} steps`, async (t) => {
       if (!gpu) t.skip();
       await tf.setBackend('cpu');
-      const ref = await tfjsSteps(kind, 3);
+      const init = await initialVariables();
+      const c = stepCase(kind);
+      const ref = await tfjsSteps(c, 3);
       await tf.setBackend('webgpu');
-      const got = await compiledSteps(kind, 3);
+      const got = await compiledSteps(c, 3);
       // The mechanisms this test covers are all recorded: split-K filter gradient, BatchNorm, the bias path.
-      expect(got.labels).toContain('c1.b0.dW.splitK');
-      expect(got.labels).toContain('c2.b1.bn.dy');
-      expect(got.labels).toContain('c3.b1.db');
+      const labels = recordedLabels();
+      expect(labels).toContain('c1.b0.dW.splitK');
+      expect(labels).toContain('c2.b1.bn.dy');
+      expect(labels).toContain('c3.b1.db');
+      expect(labels.some((l) => l.startsWith('c1.b0.dx'))).toBe(false);
       // dx: stride 2 through dCols + col2im, stride 1 as one gathering product.
-      expect(got.labels).toEqual(expect.arrayContaining(['c2.b0.dcols', 'c2.b0.col2im', 'c2.b1.col2im', 'c3.b1.dx']));
-      expect(got.labels).toEqual(expect.arrayContaining(['c1.b0.ktrans7to5', 'c1.b0.ktrans5to3.dT', 'c1.b0.ktrans7to5.dK', 'c2.b1.ktrans5to3']));
-      expect(got.labels.some((l) => l.startsWith('c2.b0.ktrans'))).toBe(false);
-      expect(got.labels.some((l) => l.startsWith('c1.b0.dx'))).toBe(false);
+      expect(labels).toEqual(expect.arrayContaining(['c2.b0.dcols', 'c2.b0.col2im', 'c2.b1.col2im', 'c3.b1.dx']));
+      expect(labels).toEqual(expect.arrayContaining(['c1.b0.ktrans7to5', 'c1.b0.ktrans5to3.dT', 'c1.b0.ktrans7to5.dK', 'c2.b1.ktrans5to3']));
+      expect(labels.some((l) => l.startsWith('c2.b0.ktrans'))).toBe(false);
       for (let i = 0; i < 3; i++) expect(got.losses[i]).toBeCloseTo(ref.losses[i]!, 4);
       expect(ref.losses[2]).not.toBeCloseTo(ref.losses[0]!, 3);
       for (const [name, want] of ref.vars) {
@@ -141,7 +107,7 @@ describe('compiled WebGPU step of conv blocks (BatchNorm, bias, elastic kernel a
         // and the next steps' gradients are taken at those weights: moments and weights within 2–2.5e-4.
         if (kind === 'sgd') {
           // SGD's change of a variable is lr × its summed gradients: compared as such, a precise gradient check.
-          const before = ref.init.get(name)!;
+          const before = init.get(name)!;
           expect(relErr(have.map((v, i) => v - before[i]!), want.map((v, i) => v - before[i]!)), name).toBeLessThan(5e-5);
         } else expect(relErr(have, want), name).toBeLessThan(name.includes('#') ? 2e-4 : 2.5e-4);
       }
