@@ -24,7 +24,7 @@ import { weightArray } from '../moe/MoELayer.js';
 import { batchNormFusedSupported, batchNormTrainFused, updateRunningStat } from '../webgpu/batchNormFused.js';
 import { conv2dSameWebgpu, convFastSupported } from '../webgpu/convFilterGrad.js';
 import type { Act, CompiledForward, StepCompiler } from '../webgpu/step/compiler.js';
-import { compileConv } from '../webgpu/step/convStep.js';
+import { compileConv, convNotCompiled } from '../webgpu/step/convStep.js';
 import type { ActivationShape, BlockBuild, BlockInstance, ElasticBlock } from './block.js';
 import { conv as convDescriptor } from '../../space/blocks/conv.js';
 
@@ -157,6 +157,8 @@ class ConvInstance implements BlockInstance {
     const bn = this.bn ? { ...this.bn, epsilon: BN_EPSILON, momentum: BN_MOMENTUM } : null;
     const [h, w] = x.shape.spatial;
     const spec = { name: this.name, kernel: this.kernel, bias: this.bias, bn, h, w, cin: x.shape.width, c: choice.channels!, k: kernel, stride: this.block.stride, act: this.block.activation, transforms: this.transforms.filter((t) => t.from > kernel) };
+    const why = convNotCompiled(spec, c.batch);
+    if (why) return why;
     const r = compileConv(c, spec, x.buffer);
     return { out: { buffer: r.y, shape: this.outShape(choice, x.shape) }, layer: r.layer };
   }

@@ -242,6 +242,13 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   return { code, workgroups: [groups], params: [['n', 'u32', n], ['stride', 'u32', groups * WG]] };
 }
 
+/** Why a conv of `s` at `batch` rows is not compiled (a product's rows past the grid's 65535 tiles of 64), or null. */
+export function convNotCompiled(s: ConvStepSpec, batch: number): string | null {
+  if (!COMPILED_ACTIVATIONS.has(s.act)) return `${s.name}: activation ${s.act} is not compiled`;
+  const rows = batch * s.h * s.w;
+  return rows > 65535 * 64 ? `${s.name}: ${rows} input positions exceed the compiled conv's 65535 row tiles` : null;
+}
+
 /** Record the forward of a conv block on the NHWC batch `x`; returns its output [B, Ho, Wo, c] and its layer. */
 export function compileConv(c: StepCompiler, s: ConvStepSpec, x: GPUBuffer): { y: GPUBuffer; ho: number; wo: number; layer: CompiledLayer } {
   if (!COMPILED_ACTIVATIONS.has(s.act)) throw new Error(`compiled conv: activation ${s.act} is not compiled`);
@@ -403,7 +410,10 @@ function recordDx(c: StepCompiler, s: ConvStepSpec, geo: Param[], B: number, W: 
   const rows = B * s.h * s.w;
   const dx = c.buffer(rows * s.cin, `${s.name}.dx`);
   const loadBindings = [...gzBindings, { name: 'W', buffer: W }];
-  if (s.stride === 1) {
+  const [ho, wo] = [Math.ceil(s.h / s.stride), Math.ceil(s.w / s.stride)];
+  const taps = s.k * s.k * s.cin;
+  // dCols holds k²·cin/s² floats per input element: past the device's binding size, the gather form.
+  if (s.stride === 1 || B * ho * wo * taps * 4 > c.program.device.limits.maxStorageBufferBindingSize) {
     recordMatmul(c.program, `${s.name}.dx`, {
       M: rows,
       N: s.cin,
@@ -420,8 +430,6 @@ function recordDx(c: StepCompiler, s: ConvStepSpec, geo: Param[], B: number, W: 
     });
     return dx;
   }
-  const [ho, wo] = [Math.ceil(s.h / s.stride), Math.ceil(s.w / s.stride)];
-  const taps = s.k * s.k * s.cin;
   const cols = c.buffer(B * ho * wo * taps, `${s.name}.dcols`);
   const params: Param[] = [...geo, ['taps', 'u32', taps]];
   recordMatmul(c.program, `${s.name}.dcols`, {
