@@ -1,8 +1,9 @@
 /**
  * The conv block (core/nn/blocks/conv.ts) in the compiled step, training semantics: a TF-'same' conv of the
  * NHWC batch with the supernet's [kMax, kMax, inMax, cMax] kernel read in place (the centre k×k, the first
- * cin inputs and c outputs), then BatchNorm with batch statistics (running statistics updated on the used
- * channels) or the conv bias, then the activation.
+ * cin inputs and c outputs; with `kernelTransform`, OFA's transformed kernel, ./kernelTransformStep.ts), then
+ * BatchNorm with batch statistics (running statistics updated on the used channels) or the conv bias, then
+ * the activation.
  *
  * The products are tiled matmuls (./matmul.ts) whose loads do the im2col (x's patch matrix is never built):
  *   forward   Y(row, o)  = Σ_tap X[patch(row, tap)]·W[tap, o]           M = B·Ho·Wo, K = k²·cin
