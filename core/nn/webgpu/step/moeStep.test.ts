@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MoEBlock, SearchSpace, type Arch } from '../../../space/SearchSpace.js';
+import { relErr } from '../../../train/compiledStepReference.js';
 import { crossEntropy } from '../../../train/evaluate.js';
 import { PathOptimizer, type OptimizerKind } from '../../../train/PathOptimizer.js';
 import { buildSupernet } from '../../Supernet.js';
@@ -120,16 +121,6 @@ async function compiledSteps(c: Case, steps: number) {
   opt.dispose();
   net.dispose();
   return { losses, reports, vars, dispatches };
-}
-
-function relErr(a: Float32Array, b: Float32Array): number {
-  let num = 0;
-  let den = 0;
-  for (let i = 0; i < a.length; i++) {
-    num = Math.max(num, Math.abs(a[i]! - b[i]!));
-    den = Math.max(den, Math.abs(b[i]!));
-  }
-  return den === 0 ? num : num / den;
 }
 
 async function compare(c: Case) {

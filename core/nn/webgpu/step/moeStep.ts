@@ -33,6 +33,7 @@ import type { BlockChoice } from '../../../space/SearchSpace.js';
 import type { MoELayer } from '../../moe/MoELayer.js';
 import { gateCombination } from '../../moe/routers.js';
 import type { Act, CompiledForward, CompiledLayer, MoEReportSlot, StepCompiler } from './compiler.js';
+import { recordColumnSum } from './columnSumStep.js';
 import { ACTIVATION_WGSL } from './denseStep.js';
 import { recordMatmul } from './matmul.js';
 import type { Binding, Param } from './program.js';
@@ -154,34 +155,6 @@ function groups(E: number, size: number): [number, number][] {
 function selector(fn: string, names: readonly string[]): string {
   const branches = names.slice(0, -1).map((n, e) => `if (e == ${e}u) { return ${n}[i]; }`).join(' ');
   return `fn ${fn}(e: u32, i: u32) -> f32 { ${branches} return ${names[names.length - 1]}[i]; }`;
-}
-
-/**
- * A vector gradient g[n] = Σ_r value(r, n) with its update (one workgroup per column, 256 threads striding
- * the rows, then a tree: denseStep.ts's bias-gradient layout).
- */
-function columnSum(c: StepCompiler, label: string, s: { rows: number; cols: number; value: string; bindings: readonly Binding[]; params: readonly Param[]; variable: tf.Variable }): void {
-  const up = c.update(s.variable, 'g');
-  c.program.dispatch(label, {
-    params: [['rows', 'u32', s.rows], ...s.params],
-    bindings: [...s.bindings, ...up.bindings],
-    code: `${up.helpers}
-var<workgroup> part: array<f32, 256>;
-@compute @workgroup_size(256, 1, 1)
-fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-  let n = wg.x;
-  var s = 0.0;
-  for (var r = lid.x; r < u.rows; r += 256u) { s += ${s.value}; }
-  part[lid.x] = s;
-  workgroupBarrier();
-  for (var w = 128u; w > 0u; w >>= 1u) {
-    if (lid.x < w) { part[lid.x] += part[lid.x + w]; }
-    workgroupBarrier();
-  }
-  if (lid.x == 0u) { ${up.fn}(n, part[0]); }
-}`,
-    workgroups: [s.cols],
-  });
 }
 
 /** Split-K for a weight gradient whose K is the batch (denseStep's rule). */
@@ -557,9 +530,9 @@ fn dxB(k: u32, n: u32) -> f32 {
         const ep: Param[] = [...shape, ['e', 'u32', e], ['oG', 'u32', o.G]];
         const gdy = [{ name: 'RT', buffer: rt }, { name: 'DY', buffer: dy }];
         weightGrad(ex.w2, `${s.name}.e${e}.dW2`, h, d, 'HS[u.e * u.T * u.h + k * u.h + m]', 'RT[u.oG + k * u.E + u.e] * DY[k * u.d + n]', 'u.dMax', [{ name: 'HS', buffer: hs }, ...gdy], ep);
-        columnSum(c, `${s.name}.e${e}.db2`, { rows: T, cols: d, value: 'RT[u.oG + r * u.E + u.e] * DY[r * u.d + n]', bindings: gdy, params: ep, variable: ex.b2 });
+        recordColumnSum(c, `${s.name}.e${e}.db2`, { rows: T, cols: d, value: 'RT[u.oG + r * u.E + u.e] * DY[r * u.d + n]', bindings: gdy, params: ep, variable: ex.b2 });
         weightGrad(ex.w1, `${s.name}.e${e}.dW1`, d, h, 'X[k * u.d + m]', 'BW[u.e * u.T * u.h + k * u.h + n]', 'u.hMax', [{ name: 'X', buffer: x }, { name: 'BW', buffer: bw }], ep);
-        columnSum(c, `${s.name}.e${e}.db1`, { rows: T, cols: h, value: 'BW[u.e * u.T * u.h + r * u.h + n]', bindings: [{ name: 'BW', buffer: bw }], params: ep, variable: ex.b1 });
+        recordColumnSum(c, `${s.name}.e${e}.db1`, { rows: T, cols: h, value: 'BW[u.e * u.T * u.h + r * u.h + n]', bindings: [{ name: 'BW', buffer: bw }], params: ep, variable: ex.b1 });
       });
       return dx;
     },
