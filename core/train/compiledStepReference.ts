@@ -51,19 +51,25 @@ export async function tfjsSteps(s: StepCase, steps: number): Promise<StepOutcome
     const { x, y } = s.data(t);
     const xs = tf.tensor(x, [s.batch, ...s.inputShape]);
     const ys = tf.tensor1d(y, 'int32');
+    // The trainer's numbers: the cross-entropy before the MoE layers' weighted losses, and the correct rows.
+    let ce = 0;
     let right = 0;
     const { value, grads } = tf.variableGrads(() => {
       const out = net.apply(xs, s.arch, { training: true });
       const logits = out.logits;
+      let loss: tf.Scalar;
       if (net.perToken) {
         const tok = tokenCrossEntropy(logits, ys);
         right = tok.correct.dataSync()[0]!;
-        return tf.add(tok.mean, out.auxLoss) as tf.Scalar;
+        loss = tok.mean;
+      } else {
+        right = tf.tidy(() => tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), ys), 'float32')).dataSync()[0]!);
+        loss = crossEntropy(logits, ys);
       }
-      right = tf.tidy(() => tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), ys), 'float32')).dataSync()[0]!);
-      return tf.add(crossEntropy(logits, ys), out.auxLoss) as tf.Scalar;
+      ce = loss.dataSync()[0]!;
+      return tf.add(loss, out.auxLoss) as tf.Scalar;
     }, net.trainableVariables());
-    losses.push((await value.data())[0]!);
+    losses.push(ce);
     correct.push(right);
     opt.apply(new Map(net.trainableVariables().flatMap((v) => (grads[v.name] ? [[v, grads[v.name]!] as [tf.Variable, tf.Tensor]] : []))));
     tf.dispose([xs, ys, value, ...Object.values(grads)]);

@@ -25,6 +25,7 @@ import type { ActivationShape, BlockBuild, BlockInstance, ElasticBlock } from '.
 import { attentionUnsupported } from '../webgpu/step/attentionStep.js';
 import type { Act, CompiledForward, StepCompiler } from '../webgpu/step/compiler.js';
 import { COMPILED_ACTIVATIONS } from '../webgpu/step/denseStep.js';
+import { compileMoEBlock, moeNotCompiled } from '../webgpu/step/moeStep.js';
 import { compileTransformer } from '../webgpu/step/transformerStep.js';
 
 function checkSequence(name: string, x: tf.Tensor, maxWidth: number): void {
@@ -96,16 +97,25 @@ class TransformerInstance implements BlockInstance {
     return tf.add(h, tf.reshape(f, [B, T, d]));
   }
 
-  /** The compiled step (core/nn/webgpu/step/transformerStep.ts): a dense FFN; an MoE FFN is not compiled here. */
+  /** The compiled step (core/nn/webgpu/step/transformerStep.ts); an MoE FFN through the MoE block's (moeStep.ts). */
   compile(choice: BlockChoice, x: Act, c: StepCompiler): CompiledForward | string {
     const { heads, mlpRatio } = this.choiceOf(choice);
-    if (this.moe) return `${this.name}: the transformer's MoE FFN is not compiled`;
-    if (!COMPILED_ACTIVATIONS.has(this.block.activation)) return `${this.name}: activation ${this.block.activation} is not compiled`;
     const { width: d, length: T } = x.shape;
+    const hidden = ffnHidden(mlpRatio, d);
+    // The MoE FFN as an MoE block of `hidden`-unit experts (its own residual off: the block adds h).
+    const moe = this.moe;
+    const moeChoice: BlockChoice = { expertHidden: hidden };
+    const moeWhy = moe ? moeNotCompiled(moe, moeChoice) : null;
+    if (moeWhy) return `${this.name}: ${moeWhy}`;
+    if (!moe && !COMPILED_ACTIVATIONS.has(this.block.activation)) return `${this.name}: activation ${this.block.activation} is not compiled`;
     const unsupported = attentionUnsupported(T, this.attn.headDim);
     if (unsupported) return `${this.name}: ${unsupported}`;
     const a = this.attn;
-    const w = this.ffn!;
+    const moeFfn = (rows: GPUBuffer) => {
+      const r = compileMoEBlock(moe!, moeChoice, { buffer: rows, shape: x.shape }, c);
+      if (typeof r === 'string') throw new Error(r);
+      return { y: r.out.buffer, layer: r.layer };
+    };
     const { y, layer } = compileTransformer(
       c,
       {
@@ -117,7 +127,7 @@ class TransformerInstance implements BlockInstance {
         ln1: this.ln1,
         ln2: this.ln2,
         attn: { heads, headDim: a.headDim, causal: a.causal, wq: a.wq, bq: a.bq, wk: a.wk, bk: a.bk, wv: a.wv, bv: a.bv, wo: a.wo, bo: a.bo },
-        ffn: { ...w, hidden: ffnHidden(mlpRatio, d), act: this.block.activation },
+        ffn: moe ? moeFfn : { ...this.ffn!, hidden, act: this.block.activation },
       },
       x.buffer,
     );

@@ -163,3 +163,29 @@ describe('compiled patch embedding and token mean against the trainer tfjs step'
     );
   }, 300_000);
 });
+
+/** char-lm-fortunes in small: a dense transformer stage, then one whose FFN is a top-2 MoE of 4 experts. */
+const moeLm = SearchSpace.parse({
+  version: 1,
+  name: 'compiled MoE-transformer test',
+  input: { kind: 'tokens', length: T, vocab: 12 },
+  numClasses: 12,
+  stages: [
+    { id: 'embed', depth: [1], block: { type: 'tokenEmbedding', width: [16], positions: T } },
+    { id: 'attn', depth: [1], block: { type: 'transformer', heads: [2], headDim: 8, mlpRatio: [2], causal: true } },
+    {
+      id: 'moe',
+      depth: [1],
+      block: { type: 'transformer', heads: [1, 2], headDim: 8, mlpRatio: [1, 2], causal: true, moe: { experts: 4, routing: { mode: 'topk', k: 2 }, auxLossWeight: 0.01 } },
+    },
+  ],
+});
+
+describe('compiled transformer block with an MoE FFN (moeStep.ts) against the trainer tfjs step', () => {
+  it('3 sgd steps, top-2 of 4 experts at half the hidden width, balance loss', async (t) => {
+    if (!gpu) t.skip();
+    const arch = { stages: [{ depth: 1, blocks: [{ width: 16 }] }, { depth: 1, blocks: [{ heads: 2, mlpRatio: 2 }] }, { depth: 1, blocks: [{ heads: 2, mlpRatio: 1 }] }] } as Arch;
+    const c = charLmCase('sgd', arch);
+    await check({ ...c, space: moeLm }, 3, 2e-5);
+  }, 300_000);
+});
