@@ -22,6 +22,8 @@ interface Case {
   seed: number;
   kind?: OptimizerKind;
   lr?: number;
+  /** Per-sample input shape (default [inputDim]). */
+  inputShape?: number[];
 }
 
 /** A dense stem (width 16 of 24) and an MoE block (hidden `hidden` of [16, 24]) over 20 inputs, 5 classes. */
@@ -73,7 +75,7 @@ async function tfjsSteps(c: Case, steps: number) {
   const reports: MoEReportNumbers[] = [];
   for (let t = 0; t < steps; t++) {
     const { x, y } = data(c, t);
-    const xs = tf.tensor2d(x, [c.batch, c.inputDim]);
+    const xs = tf.tensor(x, [c.batch, ...(c.inputShape ?? [c.inputDim])]);
     const ys = tf.tensor1d(y, 'int32');
     let kept: tf.Tensor[] = [];
     let ceKept: tf.Tensor | null = null;
@@ -228,6 +230,20 @@ describe('compiled WebGPU MoE step vs the trainer tfjs step (CPU backend), 3 Ada
     const arch = { stages: [{ depth: 2, blocks: [{ op: 'dense', width: 64 }, { op: 'dense', width: 64 }] }, { depth: 1, blocks: [{ expertHidden: 64 }] }] } as Arch;
     // SGD: two inputs make many near-zero stem gradients, whose fp32 rounding Adam's first steps turn into ±lr.
     await compare({ name: 'spirals-moe', space, arch, batch: 64, inputDim: 2, seed: 17, kind: 'sgd', lr: 0.1 });
+  }, 300_000);
+
+  it('assets/spaces/fashion-conv-supernet.json: conv stages, global average pooling, the top-2 GELU MoE head (SGD)', async (t) => {
+    if (!gpu) t.skip();
+    const space = SearchSpace.parse(JSON.parse(fs.readFileSync(new URL('../../../../assets/spaces/fashion-conv-supernet.json', import.meta.url), 'utf8')));
+    const arch = {
+      stages: [
+        { depth: 1, blocks: [{ op: 'conv', channels: 8, kernel: 3 }] },
+        { depth: 1, blocks: [{ op: 'conv', channels: 16, kernel: 3 }] },
+        { depth: 1, blocks: [{ op: 'conv', channels: 24, kernel: 3 }] },
+        { depth: 1, blocks: [{ expertHidden: 32 }] },
+      ],
+    } as Arch;
+    await compare({ name: 'fashion-conv', space, arch, batch: 16, inputDim: 784, inputShape: [28, 28, 1], seed: 19, kind: 'sgd', lr: 0.05 });
   }, 300_000);
 });
 
