@@ -7,12 +7,13 @@ import {
   MATMUL_VARIANTS,
   matmulKernelSource,
   matmulVariantChoice,
+  matmulVariantKey,
   matmulVariantProblem,
   matmulWorkgroupBytes,
-  type MatmulMode,
   type MatmulVariant,
 } from './matmulKernel.js';
-import { GroupedMatmulProgram, matmulTuning, type WebGpuBackendLike } from './moeKernels.js';
+import { matmulOperand, matmulRelErr, referenceMatmul, type MatmulCase } from './matmulReference.js';
+import { GroupedMatmulProgram, groupedMatmulProgram, matmulTuning, type WebGpuBackendLike } from './moeKernels.js';
 import { startTestWebgpu } from './step/testWebgpu.js';
 
 describe('matmul variants (no GPU)', () => {
@@ -44,6 +45,38 @@ describe('matmul variants (no GPU)', () => {
     expect(fitMatmulVariant('bk32', 'nn', { M: 4096, N: 4096, K: 4096, routed: false }, 49152)).toEqual(MATMUL_VARIANTS.bk32);
   });
 
+  it('the float64 reference equals tf.matMul on the cpu backend in every mode', async () => {
+    const prev = tf.getBackend();
+    await tf.setBackend('cpu');
+    const [M, N, K] = [7, 12, 9];
+    const a = matmulOperand(M * K, 1);
+    const b = matmulOperand(K * N, 2);
+    for (const mode of ['nn', 'tn', 'nt'] as const) {
+      const ta = mode === 'tn' ? tf.tensor2d(a, [K, M]) : tf.tensor2d(a, [M, K]);
+      const tb = mode === 'nt' ? tf.tensor2d(b, [N, K]) : tf.tensor2d(b, [K, N]);
+      const y = tf.matMul(ta, tb, mode === 'tn', mode === 'nt');
+      expect(matmulRelErr(await y.data(), referenceMatmul({ mode, batches: 1, M, N, K }, a, b)), mode).toBeLessThan(1e-6);
+      tf.dispose([ta, tb, y]);
+    }
+    if (prev) await tf.setBackend(prev);
+  });
+
+  it('the product takes the variant matmulVariantChoice names (SWITCHYARD_MATMUL_VARIANT)', () => {
+    const backend = { device: { limits: { maxComputeWorkgroupStorageSize: 49152 } } } as unknown as WebGpuBackendLike;
+    const shape = { batches: 1, M: 4096, N: 4096, K: 4096, routed: false };
+    const ep = { bias: false, relu: false, mask: false };
+    try {
+      matmulVariantChoice.name = '128x64-select-swz8';
+      const p = groupedMatmulProgram(backend, shape, 'nn', ep);
+      expect(p.shaderKey).toContain(matmulVariantKey(MATMUL_VARIANTS['128x64-select-swz8']!));
+      expect(p.workgroupSize).toEqual([8, 16, 1]);
+      expect(p.dispatch).toEqual([64, 32, 1]);
+    } finally {
+      matmulVariantChoice.name = DEFAULT_MATMUL_VARIANT;
+    }
+    expect(groupedMatmulProgram(backend, shape, 'nn', ep).shaderKey).toBe('swMoeGmm_nn_16_false_false_false_true_true_1');
+  });
+
   it('rejects parameters that leave threads without whole loads', () => {
     expect(matmulVariantProblem({ ...BASE_MATMUL_VARIANT, bm: 64, bn: 64, tm: 4, tn: 4, bk: 4 })).toMatch(/whole number/);
     expect(matmulVariantProblem({ ...BASE_MATMUL_VARIANT, tn: 4 })).toMatch(/threads/);
@@ -60,63 +93,12 @@ afterAll(() => {
   matmulVariantChoice.name = DEFAULT_MATMUL_VARIANT;
 });
 
-/** Values in [-0.5, 0.5), a fixed pseudo-random sequence per seed (fract of a scaled sine). */
-const rand = (n: number, seed: number) => Float32Array.from({ length: n }, (_, i) => {
-  const x = Math.sin((i + 1) * 12.9898 + seed * 78.233) * 43758.5453;
-  return x - Math.floor(x) - 0.5;
-});
-
-interface Case {
-  mode: MatmulMode;
-  batches: number;
-  M: number;
-  N: number;
-  K: number;
-  /** Per-batch kept count (rows for nn/nt, reduction for tn), or none. */
-  counts?: number[];
-  /** B shared by every batch (bBatch 0). */
-  broadcastB?: boolean;
-  epilogue?: { bias?: boolean; relu?: boolean; mask?: boolean };
-}
-
-/** out[e, m, n] by the documented semantics, in float64 loops; NaN where the kernel leaves the value undefined. */
-function reference(c: Case, a: Float32Array, b: Float32Array, bias: Float32Array, mask: Float32Array): Float64Array {
+async function runCase(c: MatmulCase, variant: MatmulVariant, seed: number): Promise<number> {
   const { mode, batches: E, M, N, K } = c;
-  const out = new Float64Array(E * M * N);
-  for (let e = 0; e < E; e++) {
-    const cnt = c.counts?.[e];
-    const ao = e * M * K;
-    const bo = c.broadcastB ? 0 : e * K * N;
-    const kMax = mode === 'tn' && cnt != null ? cnt : K;
-    for (let m = 0; m < M; m++) {
-      for (let n = 0; n < N; n++) {
-        const o = (e * M + m) * N + n;
-        if (mode !== 'tn' && cnt != null && m >= cnt) {
-          out[o] = NaN;
-          continue;
-        }
-        let s = 0;
-        for (let k = 0; k < kMax; k++) {
-          const av = mode === 'tn' ? a[ao + k * M + m]! : a[ao + m * K + k]!;
-          const bv = mode === 'nt' ? b[bo + n * K + k]! : b[bo + k * N + n]!;
-          s += av * bv;
-        }
-        if (c.epilogue?.bias) s += bias[e * N + n]!;
-        if (c.epilogue?.relu) s = Math.max(s, 0);
-        if (c.epilogue?.mask && !(mask[o]! > 0)) s = 0;
-        out[o] = s;
-      }
-    }
-  }
-  return out;
-}
-
-async function runCase(c: Case, variant: MatmulVariant, seed: number): Promise<number> {
-  const { mode, batches: E, M, N, K } = c;
-  const a = rand(E * M * K, seed);
-  const b = rand((c.broadcastB ? 1 : E) * K * N, seed + 1);
-  const bias = rand(E * N, seed + 2);
-  const mask = rand(E * M * N, seed + 3);
+  const a = matmulOperand(E * M * K, seed);
+  const b = matmulOperand((c.broadcastB ? 1 : E) * K * N, seed + 1);
+  const bias = matmulOperand(E * N, seed + 2);
+  const mask = matmulOperand(E * M * N, seed + 3);
   const route = c.counts ?? [0];
   const ep = { bias: !!c.epilogue?.bias, relu: !!c.epilogue?.relu, mask: !!c.epilogue?.mask };
   const program = new GroupedMatmulProgram(E, M, N, mode, variant.bk, ep, variant.unroll, variant.aStage === 'km', variant.stages, variant);
@@ -129,26 +111,18 @@ async function runCase(c: Case, variant: MatmulVariant, seed: number): Promise<n
   const y = tf.engine().makeTensorFromTensorInfo(info);
   const got = (await y.data()) as Float32Array;
   tf.dispose([y, ...ins]);
-  const want = reference(c, a, b, bias, mask);
-  let num = 0;
-  let den = 0;
-  for (let i = 0; i < want.length; i++) {
-    if (Number.isNaN(want[i])) continue;
-    num = Math.max(num, Math.abs(got[i]! - want[i]!));
-    den = Math.max(den, Math.abs(want[i]!));
-  }
-  return num / den;
+  return matmulRelErr(got, referenceMatmul(c, a, b, bias, mask));
 }
 
 // Ragged against every tile: 150 % 128 and % 64, 136 % 128 and % 64, K 84 % 8, 16 and 32 are all nonzero;
 // tn needs M % 4 == 0. The routed counts cut inside a tile.
-const RAGGED: Case[] = [
+const RAGGED: MatmulCase[] = [
   { mode: 'nn', batches: 2, M: 150, N: 136, K: 84, counts: [150, 77], broadcastB: true },
   { mode: 'tn', batches: 2, M: 148, N: 136, K: 84, counts: [84, 37] },
   { mode: 'nt', batches: 2, M: 150, N: 136, K: 84 },
 ];
 // guard 'none' is only for whole tiles (fitMatmulVariant): 128 and 64 are multiples of every tile and BK.
-const ALIGNED: Case[] = [
+const ALIGNED: MatmulCase[] = [
   { mode: 'nn', batches: 1, M: 128, N: 128, K: 64 },
   { mode: 'tn', batches: 1, M: 128, N: 128, K: 64 },
   { mode: 'nt', batches: 1, M: 128, N: 128, K: 64 },

@@ -68,6 +68,12 @@ export interface MatmulVariant {
   swizzle: number;
   /** With aStage 'km' and unroll: read the next k step's A/B fragments before this step's FMAs. */
   fragAhead: boolean;
+  /**
+   * Lane arrangement inside a 32-thread warp: 0 = the workgroup's own row-major order (bn/tn threads per
+   * row: 16×2 lanes at bn/tn = 16); L > 0 = L×(32/L) lanes (8 = CUTLASS' SIMT 8×4 arrangement), so a
+   * warp's fragment reads touch 32/L distinct A vec4 and L distinct B vec4 per k step instead of 2 and 16.
+   */
+  lanes: number;
 }
 
 /** Today's kernel (the product default; matmulTuning in moeKernels.ts still tunes it). */
@@ -84,6 +90,7 @@ export const BASE_MATMUL_VARIANT: Readonly<MatmulVariant> = Object.freeze({
   guard: 'branch',
   swizzle: 0,
   fragAhead: false,
+  lanes: 0,
 });
 
 const v = (p: Partial<MatmulVariant>): MatmulVariant => ({ ...BASE_MATMUL_VARIANT, ...p });
@@ -107,6 +114,8 @@ export const MATMUL_VARIANTS: Readonly<Record<string, MatmulVariant>> = {
   aligned: v({ guard: 'none' }),
   swz8: v({ swizzle: 8 }),
   ahead: v({ fragAhead: true }),
+  lanes8x4: v({ lanes: 8 }),
+  lanes4x8: v({ lanes: 4 }),
   // smaller workgroups (128 threads): more of them per SM at the same registers per thread
   '128x64': v({ bn: 64 }),
   '64x128': v({ bm: 64 }),
@@ -131,6 +140,10 @@ export const MATMUL_VARIANTS: Readonly<Record<string, MatmulVariant>> = {
   '64x128-db-select-swz8': v({ bm: 64, stages: 2, guard: 'select', swizzle: 8 }),
   '128x64-aligned-db-swz8': v({ bn: 64, stages: 2, guard: 'none', swizzle: 8 }),
   '128x64-8x4-db-select-swz8': v({ bn: 64, tn: 4, stages: 2, guard: 'select', swizzle: 8 }),
+  'lanes8x4-select-swz8': v({ lanes: 8, guard: 'select', swizzle: 8 }),
+  'lanes8x4-db-select-swz8': v({ lanes: 8, stages: 2, guard: 'select', swizzle: 8 }),
+  'aligned-lanes8x4-swz8': v({ lanes: 8, guard: 'none', swizzle: 8 }),
+  'aligned-lanes8x4-db-bk8-swz8': v({ lanes: 8, guard: 'none', stages: 2, bk: 8, swizzle: 8 }),
 };
 
 /** The variant the product uses when SWITCHYARD_MATMUL_VARIANT is unset. */
@@ -167,12 +180,15 @@ export function matmulVariantProblem(p: MatmulVariant): string | null {
   if (threads > 256) return `${threads} threads per workgroup (WebGPU's default limit is 256)`;
   if (((p.bm * p.bk) / 4) % threads || ((p.bk * p.bn) / 4) % threads) return 'each thread must load a whole number of vec4 of each tile';
   if (p.fragAhead && !p.unroll) return 'fragAhead needs unroll';
+  if (p.lanes > 0 && (32 % p.lanes || threads % 32 || (p.bn / p.tn) % p.lanes || (p.bm / p.tm) % (32 / p.lanes))) {
+    return `lanes ${p.lanes}×${32 / p.lanes} must tile the ${p.bn / p.tn}×${p.bm / p.tm} threads in whole warps`;
+  }
   return null;
 }
 
 /** Short stable key of the parameters (shader cache keys, logs). */
 export function matmulVariantKey(p: MatmulVariant): string {
-  return `${p.bm}x${p.bn}_${p.tm}x${p.tn}_k${p.bk}_${p.aStage}_s${p.stages}_u${+p.unroll}_p${+p.prefetch}_${p.guard}_z${p.swizzle}_f${+p.fragAhead}`;
+  return `${p.bm}x${p.bn}_${p.tm}x${p.tn}_k${p.bk}_${p.aStage}_s${p.stages}_u${+p.unroll}_p${+p.prefetch}_${p.guard}_z${p.swizzle}_f${+p.fragAhead}_l${p.lanes}`;
 }
 
 /**
@@ -437,6 +453,17 @@ ${storeAt([...storeA, ...storeB])}
     workgroupBarrier();
   }`;
   }
+  const threadIds =
+    p.lanes > 0
+      ? `  let tid = i32(localId.y) * ${TX} + i32(localId.x);
+  // ${p.lanes}×${32 / p.lanes} lanes per warp, warps row-major over the thread grid.
+  let lane = tid % 32;
+  let warp = tid / 32;
+  let tx = (warp % ${TX / p.lanes}) * ${p.lanes} + lane % ${p.lanes};
+  let ty = (warp / ${TX / p.lanes}) * ${32 / p.lanes} + lane / ${p.lanes};`
+      : `  let tx = i32(localId.x);
+  let ty = i32(localId.y);
+  let tid = ty * ${TX} + tx;`;
   const tileOrigin =
     p.swizzle > 0
       ? `  // Grouped tile order (Triton's matmul tutorial): ${p.swizzle} tile rows walked column by column.
@@ -457,9 +484,7 @@ var<workgroup> Bs: array<vec4<f32>, ${bSize * p.stages}>;
 var<workgroup> limitShared: i32;
 
 fn main(index : i32) {
-  let tx = i32(localId.x);
-  let ty = i32(localId.y);
-  let tid = ty * ${TX} + tx;
+${threadIds}
   let e = i32(workgroupId.z);
   let M = uniforms.M;
   let N4 = uniforms.N4;
