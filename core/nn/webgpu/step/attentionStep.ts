@@ -13,6 +13,9 @@
  * in one kernel: a thread per query row for dQ (K, V staged), then a thread per key row for dK and dV (Q,
  * dO, lse and D staged). Masked keys (j > i) are skipped: the product adds −1e9 to them, whose exp is 0 in
  * f32, so their probability and gradient are exactly zero there too.
+ *
+ * The per-row arrays are initialised explicitly (`array<f32, DH>()`): declared without an initialiser
+ * inside the row loop, SwiftShader kept the previous row's sums for a thread's second row (T > 64).
  */
 import type * as tf from '@tensorflow/tfjs';
 import type { CompiledLayer, StepCompiler } from './compiler.js';
@@ -77,7 +80,7 @@ fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid:
     code: `${prologue}
 ${stage('QKV[at(b, t, 1u, hd) + c]', 'QKV[at(b, t, 2u, hd) + c]')}
   for (var i = lid.x; i < T; i += ${THREADS}u) {
-    var q: array<f32, DH>;
+    var q = array<f32, DH>();
     let qa = at(b, i, 0u, hd);
     for (var c = 0u; c < DH; c++) { q[c] = QKV[qa + c]; }
     let jEnd = select(T, i + 1u, CAUSAL);
@@ -88,7 +91,7 @@ ${stage('QKV[at(b, t, 1u, hd) + c]', 'QKV[at(b, t, 2u, hd) + c]')}
       mx = max(mx, dot * u.scale);
     }
     var l = 0.0;
-    var acc: array<f32, DH>;
+    var acc = array<f32, DH>();
     for (var j = 0u; j < jEnd; j++) {
       var dot = 0.0;
       for (var c = 0u; c < DH; c++) { dot += q[c] * S1[j * DH + c]; }
@@ -123,9 +126,9 @@ ${prologue}
 ${stage('QKV[at(b, t, 1u, hd) + c]', 'QKV[at(b, t, 2u, hd) + c]')}
   // dQ: a thread per query row i.
   for (var i = lid.x; i < T; i += ${THREADS}u) {
-    var q: array<f32, DH>;
-    var g: array<f32, DH>;
-    var dq: array<f32, DH>;
+    var q = array<f32, DH>();
+    var g = array<f32, DH>();
+    var dq = array<f32, DH>();
     let qa = at(b, i, 0u, hd);
     let oa = (b * T + i) * u.inner + hd * DH;
     var D = 0.0;
@@ -147,10 +150,10 @@ ${stage('QKV[at(b, t, 1u, hd) + c]', 'QKV[at(b, t, 2u, hd) + c]')}
 ${stage('QKV[at(b, t, 0u, hd) + c]', 'DO[(b * T + t) * u.inner + hd * DH + c]')}
   // dK, dV: a thread per key row j.
   for (var j = lid.x; j < T; j += ${THREADS}u) {
-    var k: array<f32, DH>;
-    var v: array<f32, DH>;
-    var dk: array<f32, DH>;
-    var dv: array<f32, DH>;
+    var k = array<f32, DH>();
+    var v = array<f32, DH>();
+    var dk = array<f32, DH>();
+    var dv = array<f32, DH>();
     let ka = at(b, j, 1u, hd);
     let va = at(b, j, 2u, hd);
     for (var c = 0u; c < DH; c++) { k[c] = QKV[ka + c]; v[c] = QKV[va + c]; }
