@@ -19,8 +19,8 @@
  *
  * Options: --size N (4096) · --json FILE · --variants a,b (all) · --modes nn,tn,nt · --paths raw,tfjs
  * · --min-ms 200 (GPU time per measurement) · --reps 3 · --budget-s 500 (stop measuring after this; the
- * device machine allows 600 s per command) · --dawn-flag F (repeatable; a separate Dawn instance for the
- * raw device, e.g. --dawn-flag enable-dawn-features=disable_robustness) · --list.
+ * device machine allows 600 s per command) · --dawn-flag F (repeatable; Dawn for Node instance flags for
+ * both devices, e.g. --dawn-flag enable-dawn-features=disable_robustness) · --list.
  */
 /// <reference types="@webgpu/types" />
 import fs from 'node:fs';
@@ -137,11 +137,7 @@ class Raw {
   ) {}
 
   static async create(): Promise<Raw> {
-    let gpu = (globalThis as unknown as { navigator: { gpu: GPU } }).navigator.gpu;
-    if (DAWN_FLAGS.length > 0) {
-      const webgpu = (await import('webgpu')) as unknown as { create(flags: string[]): GPU };
-      gpu = webgpu.create(DAWN_FLAGS);
-    }
+    const gpu = (globalThis as unknown as { navigator: { gpu: GPU } }).navigator.gpu;
     const adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
     if (!adapter) throw new Error('no adapter for the raw device');
     const timestamps = adapter.features.has('timestamp-query');
@@ -348,6 +344,15 @@ async function main(): Promise<void> {
   if (argv.includes('--list')) {
     for (const [n, p] of Object.entries(MATMUL_VARIANTS)) console.log(`${n.padEnd(30)} ${matmulVariantKey(p)}  ${(matmulWorkgroupBytes(p, 'nn') / 1024).toFixed(1)} KB`);
     return;
+  }
+  if (DAWN_FLAGS.length > 0) {
+    // One Dawn instance with the flags, made before selectBackend (which then reuses navigator.gpu), so
+    // the tfjs device and the raw device both get them (a second instance aborts Dawn for Node here).
+    const webgpu = (await import('webgpu')) as unknown as { create(flags: string[]): GPU; globals: object };
+    Object.assign(globalThis, webgpu.globals);
+    const g = globalThis as unknown as { navigator?: { gpu?: GPU } };
+    g.navigator ??= {};
+    g.navigator.gpu = webgpu.create(DAWN_FLAGS);
   }
   const info = await selectBackend('webgpu');
   installFastMatmul();
