@@ -206,19 +206,19 @@ export function compileMoE(c: StepCompiler, s: MoEStepSpec, x: GPUBuffer): { y: 
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   let t = gid.x;
   if (t >= u.T) { return; }
-  var l: array<f32, 8>;
+  var l = array<f32, 8>();
   for (var i = 0u; i < u.d; i++) {
     let xv = X[t * u.d + i];
     for (var e = 0u; e < u.E; e++) { l[e] += xv * WR[i * u.S + e]; }
   }
   var mx = l[0];
   for (var e = 1u; e < u.E; e++) { mx = max(mx, l[e]); }
-  var p: array<f32, 8>;
+  var p = array<f32, 8>();
   var sum = 0.0;
   for (var e = 0u; e < u.E; e++) { p[e] = exp(l[e] - mx); sum += p[e]; }
   for (var e = 0u; e < u.E; e++) { p[e] = p[e] / sum; RT[u.oP + t * u.E + e] = p[e]; }
-  var taken: array<bool, 8>;
-  var idx: array<u32, 8>;
+  var taken = array<bool, 8>();
+  var idx = array<u32, 8>();
   for (var r = 0u; r < u.k; r++) {
     var best = u.E;
     var bv = 0.0;
@@ -272,13 +272,14 @@ fn main(@builtin(local_invocation_id) li: vec3<u32>) {
   let t0 = min(u.T, lid * chunk);
   let t1 = min(u.T, t0 + chunk);
   for (var t = t0; t < t1; t++) { for (var e = 0u; e < u.E; e++) { RT[u.oG + t * u.E + e] = 0.0; } }
-  var filled: array<u32, 8>;
+  var filled = array<u32, 8>();
   var kept = 0u;
   let passes = select(1u, u.k, u.rank == 1u);
   for (var ps0 = 0u; ps0 < passes; ps0++) {
     let r0 = select(0u, ps0, u.rank == 1u);
     let r1 = select(u.k, ps0 + 1u, u.rank == 1u);
-    // Explicitly zeroed: SwiftShader's compiler keeps a loop-body var's value across iterations.
+    // Explicitly zeroed, as every var here: Dawn's Tint → SPIR-V path (SwiftShader in the tests) does not
+    // re-zero a loop-body "var x: T;" each iteration, as WGSL says it should (it keeps the last value).
     var cnt = array<u32, 8>();
     for (var t = t0; t < t1; t++) { for (var r = r0; r < r1; r++) { cnt[u32(RT[u.oI + t * u.k + r])] += 1u; } }
     for (var e = 0u; e < u.E; e++) { sc[e * 256u + lid] = cnt[e]; }
@@ -299,7 +300,7 @@ fn main(@builtin(local_invocation_id) li: vec3<u32>) {
     workgroupBarrier();
   }
   // The report (MoELayer.report): per-expert probability sums, entropy −Σ p·log(p + 1e-9), kept count.
-  var ps: array<f32, 8>;
+  var ps = array<f32, 8>();
   var ent = 0.0;
   for (var t = t0; t < t1; t++) {
     for (var e = 0u; e < u.E; e++) { let pv = RT[u.oP + t * u.E + e]; ps[e] += pv; ent -= pv * log(pv + 1e-9); }
@@ -448,7 +449,7 @@ fn dhB(k: u32, n: u32) -> f32 {
           : `var sp = 0.0;
   for (var e = 0u; e < u.E; e++) { sp += p[e] * dp[e]; }
   for (var e = 0u; e < u.E; e++) { dl[e] = p[e] * (dp[e] - sp); }
-  var dg: array<f32, 8>;
+  var dg = array<f32, 8>();
   var sq = 0.0;
   for (var r = 0u; r < u.k; r++) {
     if (RT[u.oK + t * u.k + r] > 0.5) { dg[r] = gateGrad(u32(RT[u.oI + t * u.k + r]), t); }
@@ -469,9 +470,9 @@ fn gateGrad(e: u32, t: u32) -> f32 {
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   let t = gid.x;
   if (t >= u.T) { return; }
-  var p: array<f32, 8>;
-  var dp: array<f32, 8>;
-  var dl: array<f32, 8>;
+  var p = array<f32, 8>();
+  var dp = array<f32, 8>();
+  var dl = array<f32, 8>();
   for (var e = 0u; e < u.E; e++) { p[e] = RT[u.oP + t * u.E + e]; dp[e] = RT[u.oB + e]; }
   ${gatePart}
   for (var e = 0u; e < u.E; e++) { BW[u.oDL + t * u.E + e] = dl[e]; }
