@@ -274,12 +274,12 @@ export async function train(opts: TrainerOptions): Promise<TrainResult> {
       let all: Float32Array | Int32Array | Uint8Array;
       let subnetsRead = arches.length;
       let moeLayout: MoELayout[] = [];
-      const blocker = compiled ? compiledStepBlocker({ arches, subnetWeights, strategy, gradClip: config.gradClip, sampleWeighted: !!pick?.weights, tokenTargets: !!targets }) : 'off';
+      const blocker = compiled ? compiledStepBlocker({ arches, subnetWeights, strategy, gradClip: config.gradClip, sampleWeighted: !!pick?.weights }) : 'off';
       if (config.lrSchedule) {
         const s = config.lrSchedule;
         optimizer.learningRate = learningRateAt(step, { base: config.learningRate, warmupSteps: s.warmupSteps, totalSteps: config.steps, minRatio: s.minRatio });
       }
-      const fast = blocker === null ? await compiled!.step(arches[0]!, batch.x, batch.y, progress) : null;
+      const fast = blocker === null ? await compiled!.step(arches[0]!, batch.x, targets ?? batch.y, progress) : null;
       if (fast) {
         all = fast.packed;
         moeLayout = fast.moe.map((m) => ({ layer: m.layer, expertNames: m.expertNames, alwaysOn: m.alwaysOn }));

@@ -25,19 +25,36 @@ beforeAll(async () => {
   gpu = await startTestWebgpu();
   await tf.setBackend('cpu');
   ds = await loadDataset({ kind: 'gaussians', classes: 3, samples: 200, spread: 0.5, seed: 2 });
+  tokenDs = await loadDataset({ kind: 'sequence-tasks', tasks: ['copy', 'reverse', 'sort'], length: 4, symbols: 5, samples: 200, seed: 1, valFraction: 0.1 } as never);
 }, 60_000);
 afterAll(async () => {
   await tf.setBackend('cpu');
 });
 
-async function run(backend: 'cpu' | 'webgpu', compiledStep: boolean) {
+// A token space: a causal transformer with a top-1 MoE FFN on the sequence tasks (per-position targets,
+// the prompt's positions unscored).
+const tokenSpace = SearchSpace.parse({
+  version: 1,
+  name: 'compiled trainer token test',
+  input: { kind: 'tokens', length: 8, vocab: 6 },
+  numClasses: 6,
+  stages: [
+    { id: 'emb', depth: [1], block: { type: 'tokenEmbedding', width: [8], positions: 8 } },
+    { id: 'tf', depth: [1], block: { type: 'transformer', heads: [1, 2], headDim: 4, mlpRatio: [2], causal: true, moe: { experts: 2, routing: { mode: 'topk', k: 1 }, auxLossWeight: 0.01 } } },
+  ],
+});
+let tokenDs: Dataset;
+
+async function run(backend: 'cpu' | 'webgpu', compiledStep: boolean, which: 'vector' | 'tokens' = 'vector') {
   await tf.setBackend(backend);
-  const config = TrainConfig.parse({ space, data: { kind: 'gaussians', classes: 3 }, steps: 6, batchSize: 16, learningRate: 0.05, evalEvery: 6, checkpointEvery: 100, strategy: 'spos', optimizer: 'adam' });
-  const net = buildSupernet(space, { seed: 5 });
+  const sp = which === 'vector' ? space : tokenSpace;
+  const data = which === 'vector' ? { kind: 'gaussians', classes: 3 } : { kind: 'sequence-tasks', length: 4, symbols: 5, samples: 200 };
+  const config = TrainConfig.parse({ space: sp, data, steps: 6, batchSize: which === 'vector' ? 16 : 4, learningRate: 0.05, evalEvery: 6, checkpointEvery: 100, strategy: 'spos', optimizer: which === 'vector' ? 'adam' : 'sgd' });
+  const net = buildSupernet(sp, { seed: 5 });
   const points: MetricPoint[] = [];
   const warnings: string[] = [];
   const sink: TrainerSink = { metrics: (p) => void points.push(...p), specialization: () => undefined, checkpoint: () => undefined };
-  await train({ config, net, dataset: ds, sink, compiledStep, onWarning: (w) => warnings.push(w) });
+  await train({ config, net, dataset: which === 'vector' ? ds : tokenDs, sink, compiledStep, onWarning: (w) => warnings.push(w) });
   const vars = new Map<string, Float32Array>();
   for (const [n, v] of net.namedVariables()) vars.set(n, (await v.data()) as Float32Array);
   net.dispose();
@@ -69,4 +86,28 @@ describe('the trainer on WebGPU runs SPOS steps as compiled programs', () => {
       expect(err / Math.max(scale, 1e-12), name).toBeLessThan(5e-4);
     }
   }, 180_000);
+
+  it('runs a token space (causal transformer, MoE FFN, unscored prompt positions) like the CPU backend', async (t) => {
+    if (!gpu) t.skip();
+    const ref = await run('cpu', false, 'tokens');
+    const got = await run('webgpu', true, 'tokens');
+    expect(got.warnings.filter((w) => w.includes('compiled'))).toEqual([]);
+    for (let i = 0; i < ref.points.length; i++) {
+      expect(got.points[i]!.loss).toBeCloseTo(ref.points[i]!.loss, 4);
+      expect(got.points[i]!.accuracy).toBeCloseTo(ref.points[i]!.accuracy, 6);
+      expect(got.points[i]!.moe![0]!.load).toEqual(ref.points[i]!.moe![0]!.load.map((v) => expect.closeTo(v, 5)));
+    }
+    for (const [name, want] of ref.vars) {
+      const have = got.vars.get(name)!;
+      let err = 0;
+      let scale = 0;
+      for (let i = 0; i < want.length; i++) {
+        err = Math.max(err, Math.abs(have[i]! - want[i]!));
+        scale = Math.max(scale, Math.abs(want[i]!));
+      }
+      // Floor 1e-2: attention's key bias has a gradient of exactly 0 in exact arithmetic (it adds q·b to a
+      // whole score row), so both sides only move it by rounding noise from zero.
+      expect(err / Math.max(scale, 1e-2), name).toBeLessThan(5e-5);
+    }
+  }, 240_000);
 });

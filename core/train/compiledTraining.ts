@@ -1,7 +1,8 @@
 /**
  * The trainer's use of the compiled WebGPU step (core/nn/webgpu/step/, issue 18): on the webgpu backend a
  * step that trains one subnet with the plain loss — SPOS-style strategies without loss, per-subnet
- * gradient or gradient-editing hooks, no gradient clipping, no per-sample weights — runs as one recorded
+ * gradient or gradient-editing hooks, no gradient clipping, no per-sample weights (token datasets: one
+ * target per position, IGNORE_TARGET unscored, as tokenCrossEntropy) — runs as one recorded
  * program instead of ~100–1200 tfjs ops. Everything it changes (variables, PathOptimizer's slots and
  * counters) is what the tfjs path changes, so checkpoints, validation and export are unaffected. A subnet
  * with a block or option that has no compiled step runs through tfjs, with one warning naming why.
@@ -21,8 +22,6 @@ export interface CompiledStepRequest {
   strategy: TrainingStrategy<unknown>;
   gradClip?: number | undefined;
   sampleWeighted: boolean;
-  /** Token datasets (per-position targets) are not compiled yet. */
-  tokenTargets: boolean;
 }
 
 export interface CompiledStepResult {
@@ -42,7 +41,6 @@ export function compiledStepBlocker(r: CompiledStepRequest): string | null {
   if (r.strategy.adjustGradients) return 'the strategy edits gradients';
   if (r.gradClip !== undefined) return 'gradient clipping';
   if (r.sampleWeighted) return 'per-sample loss weights';
-  if (r.tokenTargets) return 'per-token targets';
   return null;
 }
 
@@ -64,7 +62,8 @@ export class CompiledTraining {
   async step(arch: Arch, x: Float32Array, labels: ArrayLike<number>, progress: number): Promise<CompiledStepResult | null> {
     const net = (this.net.resolve?.(arch) ?? this.net) as Supernet & Partial<CompilableNet>;
     if (typeof net.compileStep !== 'function') return this.skip('the supernet has no compiled step');
-    const batch = labels.length;
+    // Samples in the batch (a token batch has one label per position).
+    const batch = x.length / this.inputFloats;
     const built = this.cache.get({ arch, batch }, (shared) => CompiledStep.build(net as CompilableNet, arch, batch, this.inputFloats, this.optimizer, shared));
     if (typeof built === 'string') return this.skip(built);
     built.setBatch(x, labels instanceof Int32Array ? labels : Int32Array.from(labels));
