@@ -30,7 +30,7 @@ export const BackendInfo = z.object({
   device: z.string(),
   /** Backends that loaded on this host, in preference order. */
   available: z.array(BackendName),
-  /** Why backends above the chosen one were passed over. */
+  /** Why backends above the chosen one were passed over, and limits of the chosen one (e.g. why wasm runs 1 thread). */
   notes: z.array(z.string()).default([]),
 });
 export type BackendInfo = z.infer<typeof BackendInfo>;
