@@ -22,10 +22,10 @@ function positionsBackward(c: StepCompiler, name: string, positions: tf.Variable
   recordColumnSum(c, `${name}.dpositions`, {
     rows: B,
     cols: T * d,
-    value: 'DY[r * u.cols + n]',
+    value: 'DY[r * u.td + n]',
     index: '(n / u.d) * u.ldp + n % u.d',
     bindings: [{ name: 'DY', buffer: dy }],
-    params: [['d', 'u32', d], ['ldp', 'u32', positions.shape[1]!]],
+    params: [['d', 'u32', d], ['td', 'u32', T * d], ['ldp', 'u32', positions.shape[1]!]],
     variable: positions,
   });
 }

@@ -5,12 +5,12 @@
  * normalised row: dx = rstd · (ĝ − mean(ĝ) − x̂ · mean(ĝ ⊙ x̂)) (Ba et al., 2016; the closed form of what
  * tfjs' autodiff of moments/sub/mul/rsqrt computes), plus the residual stream's gradient when the caller
  * passes one (pre-LN: the block's input feeds both the norm and the skip), then dγ = Σ_rows dy ⊙ x̂ and
- * dβ = Σ_rows dy with their updates. One dispatch forward, three backward.
+ * dβ = Σ_rows dy with their updates. One dispatch forward, two backward (three with Adam, whose two
+ * updates do not fit one kernel).
  */
 import type * as tf from '@tensorflow/tfjs';
-import { recordColumnSum } from './columnSumStep.js';
+import { recordColumnSums } from './columnSumStep.js';
 import type { StepCompiler } from './compiler.js';
-import type { Binding } from './program.js';
 
 /** A thread per row r of u.rows, its first element at `base`. */
 const ROW = `
@@ -106,16 +106,16 @@ export function compileLayerNorm(c: StepCompiler, s: LayerNormSpec, x: GPUBuffer
           workgroups: [Math.ceil(rows / 64)],
         });
       }
-      const loads: Binding[] = [{ name: 'DY', buffer: dy }, { name: 'X', buffer: x }, { name: 'ST', buffer: stats }];
-      recordColumnSum(c, `${s.name}.dgamma`, {
+      // dγ and dβ: one dispatch where both updates fit a kernel beside the three inputs (not Adam's).
+      recordColumnSums(c, `${s.name}.dgamma`, {
         rows,
-        cols: d,
-        value: 'DY[r * u.d + n] * (X[r * u.d + n] - ST[2u * r]) * ST[2u * r + 1u]',
-        bindings: loads,
+        targets: [
+          { variable: s.gamma, cols: d, value: 'DY[r * u.d + n] * (X[r * u.d + n] - ST[2u * r]) * ST[2u * r + 1u]' },
+          { variable: s.beta, cols: d, value: 'DY[r * u.d + n]' },
+        ],
+        bindings: [{ name: 'DY', buffer: dy }, { name: 'X', buffer: x }, { name: 'ST', buffer: stats }],
         params: [['d', 'u32', d]],
-        variable: s.gamma,
       });
-      recordColumnSum(c, `${s.name}.dbeta`, { rows, cols: d, value: 'DY[r * u.cols + n]', bindings: [{ name: 'DY', buffer: dy }], variable: s.beta });
       return dx;
     },
   };

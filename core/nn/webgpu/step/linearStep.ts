@@ -6,17 +6,20 @@
  * after the activation at a WGSL index of (m, n).
  *
  * Backward (dy at y): dz = dy ⊙ act′ folded into the loads (GELU's from the stored pre-activation, as
- * denseStep.ts), dx = dz·Wᵀ in one matmul over all groups, then per group dW_g = xᵀ·dz_g with the
- * optimizer update in its store and db_g = Σ_rows dz_g (./columnSumStep.ts). The addend's gradient (dy
+ * denseStep.ts), dx = dz·Wᵀ in one matmul over all groups, then dW_g = xᵀ·dz_g and db_g = Σ_rows dz_g with
+ * their updates: over many rows as split-K partials of all groups at once and reductions that update
+ * several variables per dispatch (./weightGradStep.ts), over few rows one matmul per group whose store
+ * updates and one column sum for the biases (./columnSumStep.ts). The addend's gradient (dy
  * itself) is the caller's: a residual's is added where the stream's gradient is formed (layerNormStep.ts).
  */
 import type * as tf from '@tensorflow/tfjs';
 import type { Activation } from '../../../space/SearchSpace.js';
-import { recordColumnSum } from './columnSumStep.js';
+import { recordColumnSums } from './columnSumStep.js';
 import type { CompiledLayer, StepCompiler } from './compiler.js';
 import { ACTIVATION_WGSL, COMPILED_ACTIVATIONS, needsPreActivation } from './denseStep.js';
 import { recordMatmul } from './matmul.js';
 import type { Binding, Param } from './program.js';
+import { recordWeightGrads } from './weightGradStep.js';
 
 export interface LinearGroup {
   kernel: tf.Variable;
@@ -109,6 +112,12 @@ export function compileLinear(c: StepCompiler, s: LinearSpec, x: GPUBuffer): { y
           storeBindings: [{ name: 'DX', buffer: dx, access: 'read_write' }],
         });
       }
+      const splits = weightGradSplits(d + 1, N, rows);
+      if (splits > 1) {
+        recordWeightGrads(c, { name: s.name, rows, d, nc: N, groups: groups.map((g, i) => ({ ...g, offset: offsets[i]! })), x, dz, dzBindings: gradLoads, helpers: ref === null ? '' : ACTIVATION_WGSL, splits });
+        return dx;
+      }
+      // Few rows: each dW in one matmul whose store updates, the biases in one packed column sum.
       groups.forEach((g, i) => {
         const up = c.update(g.kernel, 'k');
         recordMatmul(p, `${s.name}.dW${groups.length > 1 ? i : ''}`, {
@@ -124,17 +133,14 @@ export function compileLinear(c: StepCompiler, s: LinearSpec, x: GPUBuffer): { y
           params: [['d', 'u32', d], ['nc', 'u32', N], ['o', 'u32', offsets[i]!], ['ld', 'u32', g.kernel.shape[1]!]],
           loadBindings: [{ name: 'X', buffer: x }, ...gradLoads],
           storeBindings: up.bindings,
-          splitK: weightGradSplits(d, g.w, rows),
         });
-        recordColumnSum(c, `${s.name}.db${groups.length > 1 ? i : ''}`, {
-          rows,
-          cols: g.w,
-          value: dz('r * u.nc + u.o + n'),
-          bindings: gradLoads,
-          params: [['nc', 'u32', N], ['o', 'u32', offsets[i]!]],
-          helpers: ref === null ? '' : ACTIVATION_WGSL,
-          variable: g.bias,
-        });
+      });
+      recordColumnSums(c, `${s.name}.db`, {
+        rows,
+        targets: groups.map((g, i) => ({ variable: g.bias, cols: g.w, value: dz(`r * u.nc + ${offsets[i]!}u + n`) })),
+        bindings: gradLoads,
+        params: [['nc', 'u32', N]],
+        helpers: ref === null ? '' : ACTIVATION_WGSL,
       });
       return dx;
     },

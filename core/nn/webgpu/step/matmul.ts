@@ -148,18 +148,37 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
 }`;
 }
 
-/** Record C = A·B with the caller's loads and store (one dispatch; two with split-K). */
-export function recordMatmul(p: StepProgram, label: string, call: MatmulCall): void {
+function splitGrid(call: MatmulCall): { params: Param[]; grid: number[] } {
   const splits = Math.max(1, Math.min(call.splitK ?? 1, Math.ceil(call.K / BK)));
   const kChunk = Math.ceil(Math.ceil(call.K / splits) / BK) * BK;
   const params: Param[] = [['M', 'u32', call.M], ['N', 'u32', call.N], ['K', 'u32', call.K], ['kChunk', 'u32', kChunk], ...(call.params ?? [])];
-  const grid = [Math.ceil(call.N / TN), Math.ceil(call.M / TM), Math.ceil(call.K / kChunk)];
+  return { params, grid: [Math.ceil(call.N / TN), Math.ceil(call.M / TM), Math.ceil(call.K / kChunk)] };
+}
+
+function recordPartials(p: StepProgram, label: string, call: MatmulCall, params: Param[], grid: number[]): GPUBuffer {
+  const partial = p.scratch(grid[2]! * call.M * call.N, `${label}.partial`);
+  p.dispatch(`${label}.splitK`, { params, bindings: [...call.loadBindings, { name: 'P', buffer: partial, access: 'read_write' }], code: body(call, true), workgroups: grid });
+  return partial;
+}
+
+/**
+ * Only the split-K partial sums, P[(z·M + m)·N + n] over K chunk z (`splits` of them, at least 1), for a
+ * caller whose reduction is its own (one that updates several variables at once, ./weightGradStep.ts).
+ */
+export function recordMatmulPartials(p: StepProgram, label: string, call: Omit<MatmulCall, 'store' | 'storeBindings' | 'storeHelpers'>): { partial: GPUBuffer; splits: number } {
+  const full: MatmulCall = { ...call, store: '', storeBindings: [] };
+  const { params, grid } = splitGrid(full);
+  return { partial: recordPartials(p, label, full, params, grid), splits: grid[2]! };
+}
+
+/** Record C = A·B with the caller's loads and store (one dispatch; two with split-K). */
+export function recordMatmul(p: StepProgram, label: string, call: MatmulCall): void {
+  const { params, grid } = splitGrid(call);
   if (grid[2] === 1) {
     p.dispatch(label, { params, bindings: unionByName(call.loadBindings, call.storeBindings), code: body(call, false), workgroups: grid });
     return;
   }
-  const partial = p.scratch(grid[2]! * call.M * call.N, `${label}.partial`);
-  p.dispatch(`${label}.splitK`, { params, bindings: [...call.loadBindings, { name: 'P', buffer: partial, access: 'read_write' }], code: body(call, true), workgroups: grid });
+  const partial = recordPartials(p, label, call, params, grid);
   p.dispatch(`${label}.reduce`, {
     params: [...params, ['splits', 'u32', grid[2]!]],
     bindings: unionByName(call.storeBindings, [{ name: 'P', buffer: partial }]),

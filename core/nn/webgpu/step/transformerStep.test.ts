@@ -90,14 +90,14 @@ const charLm = SearchSpace.parse({
   ],
 });
 
-function charLmCase(kind: 'adam' | 'sgd', arch: Arch, batch = B): StepCase {
+function charLmCase(kind: 'adam' | 'sgd' | 'momentum', arch: Arch, batch = B): StepCase {
   return {
     space: charLm,
     arch,
     batch,
     inputShape: [T],
     kind,
-    lr: kind === 'adam' ? 0.01 : 0.2,
+    lr: kind === 'adam' ? 0.01 : kind === 'momentum' ? 0.05 : 0.2,
     data(t) {
       const r = createRng(200 + t);
       // Ids as the trainer's float batch; targets one per position, the first 3 of each sequence unscored
@@ -123,6 +123,22 @@ describe('compiled token embedding, token loss and a whole char-LM step against 
   it('3 sgd steps at 1024 rows (B 128): every weight gradient splits K (the table, the head too)', async (t) => {
     if (!gpu) t.skip();
     await check(charLmCase('sgd', largest, 128), 3, 2e-5);
+  }, 300_000);
+  // The reductions of split-K partials update several variables per kernel as the optimizer's slots
+  // allow (SGD: Q, K, V and their biases in one; momentum: three; Adam: one each).
+  it('3 adam steps at 1024 rows (one update per reduction kernel)', async (t) => {
+    if (!gpu) t.skip();
+    await check(charLmCase('adam', largest, 128), 3, 5e-3);
+  }, 300_000);
+  it('3 momentum steps at 1024 rows', async (t) => {
+    if (!gpu) t.skip();
+    await check(charLmCase('momentum', largest, 128), 3, 2e-5);
+  }, 300_000);
+  it('3 sgd steps at width 64 and 512 rows: no spare tile row for the biases, which take column sums', async (t) => {
+    if (!gpu) t.skip();
+    const wide = SearchSpace.parse({ ...charLm, stages: [{ id: 'embed', depth: [1], block: { type: 'tokenEmbedding', width: [64], positions: T } }, charLm.stages[1]!] });
+    const arch = { stages: [{ depth: 1, blocks: [{ width: 64 }] }, { depth: 1, blocks: [{ heads: 2, mlpRatio: 2 }] }] } as Arch;
+    await check({ ...charLmCase('sgd', arch, 64), space: wide }, 3, 2e-5);
   }, 300_000);
   it('3 adam steps, the largest subnet', async (t) => {
     if (!gpu) t.skip();
