@@ -4,8 +4,10 @@
  * on the [B·T, d] rows of the stream, every weight the supernet's slice (./attentionStep.ts,
  * ./linearStep.ts, ./layerNormStep.ts). The residuals are added in the stores of the attention's output
  * projection and the FFN's down projection; their gradients are added where the stream's gradient is
- * formed, in the layer norms' dx kernels. 7 dispatches forward, 23 backward (+1 per weight gradient that
- * splits K). The block applies no dropout, so training and inference compute the same function.
+ * formed, in the layer norms' dx kernels. 7 dispatches forward; backward 14–29 by the optimizer and the
+ * rows (char-lm-fortunes' block at batch 256: 21 under SGD, 27 under Adam, whose updates need a kernel
+ * each: ./updatePacking.ts). The block applies no dropout, so training and inference compute the same
+ * function.
  *
  * An MoE FFN is the MoE block's compiled layer (./moeStep.ts, no residual of its own: the transformer's
  * is h, not LN₂(h)) on the B·T tokens, whose output one more dispatch adds to h.
