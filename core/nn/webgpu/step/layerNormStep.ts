@@ -1,6 +1,6 @@
 /**
  * Layer normalisation over the last axis (core/nn/transformer/layerNorm.ts: biased variance, ε inside the
- * rsqrt, the first d entries of γ and β) in the compiled step. Forward: one thread per row writes
+ * rsqrt, the first d entries of γ and β) in the compiled step. Forward: 64 lanes per row write
  * y = (x − μ)·rstd·γ + β and keeps (μ, rstd) for the backward. Backward, with ĝ = dy ⊙ γ and x̂ the
  * normalised row: dx = rstd · (ĝ − mean(ĝ) − x̂ · mean(ĝ ⊙ x̂)) (Ba et al., 2016; the closed form of what
  * tfjs' autodiff of moments/sub/mul/rsqrt computes), plus the residual stream's gradient when the caller
@@ -12,13 +12,39 @@ import type * as tf from '@tensorflow/tfjs';
 import { recordColumnSums } from './columnSumStep.js';
 import type { StepCompiler } from './compiler.js';
 
-/** A thread per row r of u.rows, its first element at `base`. */
-const ROW = `
-@compute @workgroup_size(64, 1, 1)
-fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
-  let r = gid.x;
-  if (r >= u.rows) { return; }
+/**
+ * 64 lanes per row, 4 rows per workgroup: lane l handles columns l, l + 64, …, so a row's loads are
+ * consecutive words, and `sum2(a, b)` (a tree over the row's lanes in workgroup memory) gives both sums to
+ * every lane. Rows past the end still run the barriers, with zeros.
+ */
+const ROWS = `
+var<workgroup> ra: array<f32, 256>;
+var<workgroup> rb: array<f32, 256>;
+fn sum2(slot: u32, lane: u32, a: f32, b: f32) -> vec2<f32> {
+  let i = slot * 64u + lane;
+  ra[i] = a;
+  rb[i] = b;
+  workgroupBarrier();
+  for (var h = 32u; h > 0u; h >>= 1u) {
+    if (lane < h) { ra[i] += ra[i + h]; rb[i] += rb[i + h]; }
+    workgroupBarrier();
+  }
+  let out = vec2<f32>(ra[slot * 64u], rb[slot * 64u]);
+  workgroupBarrier();
+  return out;
+}
+@compute @workgroup_size(64, 4, 1)
+fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+  let lane = lid.x;
+  let r = (wg.y * 65535u + wg.x) * 4u + lid.y;
+  let live = r < u.rows;
   let base = r * u.d;`;
+
+/** Workgroups for `rows` rows, 4 a workgroup, on a 2-D grid past 65535. */
+const rowGrid = (rows: number) => {
+  const n = Math.ceil(rows / 4);
+  return [Math.min(n, 65535), Math.ceil(n / 65535)];
+};
 
 export interface LayerNormSpec {
   name: string;
@@ -55,18 +81,21 @@ export function compileLayerNorm(c: StepCompiler, s: LayerNormSpec, x: GPUBuffer
       { name: 'Y', buffer: y, access: 'read_write' },
       { name: 'ST', buffer: stats, access: 'read_write' },
     ],
-    code: `${ROW}
+    code: `${ROWS}
   var s = 0.0;
-  for (var j = 0u; j < u.d; j++) { s += X[base + j]; }
-  let mean = s * u.invD;
+  if (live) { for (var j = lane; j < u.d; j += 64u) { s += X[base + j]; } }
+  let mean = sum2(lid.y, lane, s, 0.0).x * u.invD;
   var q = 0.0;
-  for (var j = 0u; j < u.d; j++) { let e = X[base + j] - mean; q += e * e; }
-  let rstd = inverseSqrt(q * u.invD + u.eps);
-  for (var j = 0u; j < u.d; j++) { Y[base + j] = (X[base + j] - mean) * rstd * G[j] + Be[j]; }
-  ST[2u * r] = mean;
-  ST[2u * r + 1u] = rstd;
+  if (live) { for (var j = lane; j < u.d; j += 64u) { let e = X[base + j] - mean; q += e * e; } }
+  let rstd = inverseSqrt(sum2(lid.y, lane, q, 0.0).x * u.invD + u.eps);
+  if (!live) { return; }
+  for (var j = lane; j < u.d; j += 64u) { Y[base + j] = (X[base + j] - mean) * rstd * G[j] + Be[j]; }
+  if (lane == 0u) {
+    ST[2u * r] = mean;
+    ST[2u * r + 1u] = rstd;
+  }
 }`,
-    workgroups: [Math.ceil(rows / 64)],
+    workgroups: rowGrid(rows),
   });
   return {
     y,
@@ -86,24 +115,30 @@ export function compileLayerNorm(c: StepCompiler, s: LayerNormSpec, x: GPUBuffer
             ...(residual ? [{ name: 'RES', buffer: residual }] : []),
             { name: 'DX', buffer: dx, access: 'read_write' },
           ],
-          code: `${ROW}
-  let mean = ST[2u * r];
-  let rstd = ST[2u * r + 1u];
+          code: `${ROWS}
+  var mean = 0.0;
+  var rstd = 0.0;
   var sg = 0.0;
   var sgx = 0.0;
-  for (var j = 0u; j < u.d; j++) {
-    let g = DY[base + j] * G[j];
-    sg += g;
-    sgx += g * (X[base + j] - mean) * rstd;
+  if (live) {
+    mean = ST[2u * r];
+    rstd = ST[2u * r + 1u];
+    for (var j = lane; j < u.d; j += 64u) {
+      let g = DY[base + j] * G[j];
+      sg += g;
+      sgx += g * (X[base + j] - mean) * rstd;
+    }
   }
-  let mg = sg * u.invD;
-  let mgx = sgx * u.invD;
-  for (var j = 0u; j < u.d; j++) {
+  let sums = sum2(lid.y, lane, sg, sgx);
+  if (!live) { return; }
+  let mg = sums.x * u.invD;
+  let mgx = sums.y * u.invD;
+  for (var j = lane; j < u.d; j += 64u) {
     let xh = (X[base + j] - mean) * rstd;
     DX[base + j] = rstd * (DY[base + j] * G[j] - mg - xh * mgx)${res};
   }
 }`,
-          workgroups: [Math.ceil(rows / 64)],
+          workgroups: rowGrid(rows),
         });
       }
       // dγ and dβ: one dispatch where both updates fit a kernel beside the three inputs (not Adam's).

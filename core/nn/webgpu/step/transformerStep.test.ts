@@ -11,11 +11,11 @@ const T = 8;
 const D = 16;
 
 /** A sequence of T vectors (d = 16) through transformer blocks, mean-pooled into the head. */
-function sequenceSpace(causal: boolean, length = T) {
+function sequenceSpace(causal: boolean, length = T, dim = D) {
   return SearchSpace.parse({
     version: 1,
     name: 'compiled transformer test',
-    input: { kind: 'sequence', length, dim: D },
+    input: { kind: 'sequence', length, dim },
     numClasses: 5,
     stages: [{ id: 't', depth: [1, 2], block: { type: 'transformer', heads: [1, 2], headDim: 8, mlpRatio: [1, 2], causal } }],
   });
@@ -26,17 +26,17 @@ const arch: Arch = {
   stages: [{ depth: 2, blocks: [{ heads: 2, mlpRatio: 2 }, { heads: 1, mlpRatio: 1 }] }],
 } as Arch;
 
-function sequenceCase(causal: boolean, kind: 'adam' | 'sgd', length = T): StepCase {
+function sequenceCase(causal: boolean, kind: 'adam' | 'sgd', length = T, dim = D): StepCase {
   return {
-    space: sequenceSpace(causal, length),
+    space: sequenceSpace(causal, length, dim),
     arch,
     batch: B,
-    inputShape: [length, D],
+    inputShape: [length, dim],
     kind,
     lr: kind === 'adam' ? 0.01 : 0.1,
     data(t) {
       const r = createRng(100 + t);
-      return { x: Float32Array.from({ length: B * length * D }, () => r.normal()), y: Int32Array.from({ length: B }, () => r.int(5)) };
+      return { x: Float32Array.from({ length: B * length * dim }, () => r.normal()), y: Int32Array.from({ length: B }, () => r.int(5)) };
     },
   };
 }
@@ -70,6 +70,10 @@ describe('compiled transformer block (pre-LN, dense FFN) against the trainer tfj
   it('causal attention over 70 tokens (more rows than the kernel has threads), 2 sgd steps', async (t) => {
     if (!gpu) t.skip();
     await check(sequenceCase(true, 'sgd', 70), 2, 2e-5);
+  }, 300_000);
+  it('width 80 (a layer-norm lane holds two columns), 2 sgd steps', async (t) => {
+    if (!gpu) t.skip();
+    await check(sequenceCase(false, 'sgd', T, 80), 2, 2e-5);
   }, 300_000);
   it('causal attention, 3 adam steps', async (t) => {
     if (!gpu) t.skip();
