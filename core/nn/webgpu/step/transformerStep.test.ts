@@ -132,7 +132,7 @@ describe('compiled token embedding, token loss and a whole char-LM step against 
   // allow (SGD: Q, K, V and their biases in one; momentum: three; Adam: one each).
   it('3 adam steps at 1024 rows (one update per reduction kernel)', async (t) => {
     if (!gpu) t.skip();
-    await check(charLmCase('adam', largest, 128), 3, 5e-3);
+    await check(charLmCase('adam', largest, 128), 3, 5e-4);
   }, 300_000);
   it('3 momentum steps at 1024 rows', async (t) => {
     if (!gpu) t.skip();
@@ -146,10 +146,10 @@ describe('compiled token embedding, token loss and a whole char-LM step against 
   }, 300_000);
   it('3 adam steps, the largest subnet', async (t) => {
     if (!gpu) t.skip();
-    // Adam moves every element by about ±lr whatever its gradient's size, so the f32 differences of step 1
-    // (WGSL pow in the bias correction: 1 − 0.999¹ loses ~4 digits) change small gradients of steps 2–3 by a
-    // few per cent and their updates with them: a loose bound, which a mis-wired update site still breaks.
-    await check(charLmCase('adam', largest), 3, 5e-3);
+    // Adam moves every element by about ±lr whatever its gradient's size: an element whose gradient over
+    // 3 sequences is small relative to its summation-order noise moves by a visible share of lr, so the bound
+    // is looser than SGD's; a mis-wired update site still breaks it by orders of magnitude.
+    await check(charLmCase('adam', largest), 3, 2e-3);
   }, 300_000);
 });
 
