@@ -18,14 +18,14 @@ log="$out/$phase.log"
   run node --import tsx bench/supernetArchs.ts > /tmp/archs.json
   if [ "$phase" = checks ]; then
     echo "== PyTorch references (eager fp32; transformer rows manual attention and :sdpa)"
-    timeout 200 python3 bench/supernet_step_torch.py /tmp/archs.json --batch 256,2048 --steps 10 --blocks 3 > "$out/supernet_torch.json" || echo "supernet_step_torch.py failed"
-    timeout 80 python3 bench/moe_step_torch.py > "$out/torch.json" || echo "moe_step_torch.py failed"
-    echo "== the PyTorch reference on the product's own weights (every space's largest subnet)"
-    run node --import tsx bench/supernetStepFixture.ts > /tmp/fixture.json && timeout 60 python3 bench/supernet_step_torch.py /tmp/archs.json --selfcheck --fixture /tmp/fixture.json
+    timeout 170 python3 bench/supernet_step_torch.py /tmp/archs.json --batch 256,2048 --steps 10 --blocks 3 > "$out/supernet_torch.json" || echo "supernet_step_torch.py failed"
+    timeout 60 python3 bench/moe_step_torch.py > "$out/torch.json" || echo "moe_step_torch.py failed"
     echo "== the compiled step (core/nn/webgpu/step/) of every example space, replayed in float64 by torch"
-    rm -rf /tmp/cstep; timeout 150 bash .device/env.sh node --import tsx bench/checkCompiledStep.ts --dump /tmp/cstep; timeout 120 python3 bench/check_compiled_torch.py /tmp/cstep
+    rm -rf /tmp/cstep; timeout 120 bash .device/env.sh node --import tsx bench/checkCompiledStep.ts --dump /tmp/cstep; timeout 90 python3 bench/check_compiled_torch.py /tmp/cstep
     echo "== matmul kernel sweep (4096³)"
-    timeout 200 bash .device/env.sh node --import tsx bench/matmulSweep.ts --size 4096 --modes nn,tn --budget-s 150 --json "$out/matmul_sweep.json"
+    timeout 110 bash .device/env.sh node --import tsx bench/matmulSweep.ts --size 4096 --modes nn,tn --budget-s 80 --json "$out/matmul_sweep.json"
+    echo "== the PyTorch reference on the product's own weights (every space's largest subnet)"
+    run node --import tsx bench/supernetStepFixture.ts > /tmp/fixture.json && timeout 45 python3 bench/supernet_step_torch.py /tmp/archs.json --selfcheck --fixture /tmp/fixture.json
   else
     echo "== runBench"
     dawn=()
