@@ -457,22 +457,47 @@ async function benchSupernet(args: Args, rows: Row[]): Promise<void> {
             const xh = (await x.data()) as Float32Array;
             const yh = Int32Array.from(await labels.data());
             const values = po.stepValues(0.5);
-            let last: { stats(): Promise<unknown> } | null = null;
+            // What the last step left to wait for: a compiled step's stats, or a tfjs step's loss.
+            let last: (() => Promise<unknown>) | null = null;
             let misses = 0;
             let fallbacks = 0;
+            const uploaded = new Set<object>();
+            const losses: tf.Tensor[] = [];
             const run = () => {
               const a = sampleArch(space, rng);
               const s = cache.get({ arch: a, batch }, (shared) => (misses++, CompiledStep.build(net, a, batch, inFloats, po, shared)));
               if (typeof s === 'string') {
+                // Not compiled (e.g. a fake-quantised choice): the trainer's tfjs step, as the trainer falls back.
                 fallbacks++;
+                const { value, grads } = tf.variableGrads(() => {
+                  const r = net.apply(x, a, { training: true, progress: 0.5 });
+                  const ce = net.perToken ? tokenCrossEntropy(r.logits, labels).mean : crossEntropy(r.logits, labels);
+                  return tf.add(ce, r.auxLoss) as tf.Scalar;
+                }, vars);
+                po.apply(new Map(vars.flatMap((v) => (grads[v.name] ? [[v, grads[v.name]!] as [tf.Variable, tf.Tensor]] : []))));
+                tf.dispose(Object.values(grads));
+                losses.push(value);
+                last = async () => {
+                  await value.data();
+                  tf.dispose(losses.splice(0));
+                };
                 return;
               }
-              s.setBatch(xh, yh);
+              // The batch stays on the GPU (as PyTorch's and the tfjs rows'): uploaded once per program.
+              if (!uploaded.has(s)) {
+                s.setBatch(xh, yh);
+                uploaded.add(s);
+              }
               s.run(values);
               po.countUpdates(s.updated);
-              last = s;
+              last = () => s.stats();
             };
-            const { ms, hostMs } = await timeCompiled(run, async () => (last ? last.stats() : null), Math.max(2, Math.floor(args.steps / 2)));
+            const { ms, hostMs } = await timeCompiled(run, async () => {
+              const l = last;
+              last = null;
+              return l ? l() : null;
+            }, Math.max(2, Math.floor(args.steps / 2)));
+            tf.dispose(losses);
             addRow(rows, { bench: `supernet ${name}`, variant: `random subnets, batch ${batch}${moeNote}`, ms, hostMs, tokensPerS: (batch / ms) * 1e3, note: `${misses} compiles, ${fallbacks} not compiled` });
             cache.dispose();
             if (po !== pathOpt) po.dispose();

@@ -32,7 +32,7 @@ import { samePadding } from '../../conv.js';
 import type { CompiledLayer, StepCompiler } from './compiler.js';
 import { ACTIVATION_WGSL, COMPILED_ACTIVATIONS, needsPreActivation } from './denseStep.js';
 import { recordKernelChain, type KernelChain, type KernelTransform } from './kernelTransformStep.js';
-import { recordMatmul } from './matmul.js';
+import { recordMatmul, splitKFor } from './matmul.js';
 import type { Binding, Param } from './program.js';
 
 export interface ConvStepSpec {
@@ -485,8 +485,7 @@ function recordDw(c: StepCompiler, s: ConvStepSpec, geo: Param[], M: number, x: 
   const dk = chain ? c.buffer(s.k * s.k * s.cin * s.c, `${s.name}.dkernel`) : null;
   const kUp = dk ? { helpers: '', fn: '', bindings: [{ name: 'DK', buffer: dk, access: 'read_write' as const }] } : c.update(s.kernel, 'k');
   const taps = s.k * s.k * s.cin;
-  const tiles = Math.ceil(taps / 64) * Math.ceil(s.c / 64);
-  const splitK = Math.max(1, Math.min(Math.ceil(256 / tiles), Math.floor(M / 256)));
+  const splitK = splitKFor(taps, s.c, M);
   recordMatmul(c.program, `${s.name}.dW`, {
     M: taps,
     N: s.c,

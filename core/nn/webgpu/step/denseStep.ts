@@ -8,7 +8,7 @@
 import type * as tf from '@tensorflow/tfjs';
 import type { Activation } from '../../../space/SearchSpace.js';
 import type { CompiledLayer, StepCompiler } from './compiler.js';
-import { recordMatmul } from './matmul.js';
+import { recordMatmul, splitKFor } from './matmul.js';
 import type { Binding } from './program.js';
 
 /** WGSL activations (exact GELU through erf, Abramowitz–Stegun 7.1.26, |ε| ≤ 1.5e-7, as denseKernels.ts). */
@@ -119,7 +119,7 @@ export function compileDense(c: StepCompiler, s: DenseStepSpec, x: GPUBuffer): {
         loadBindings: [{ name: 'X', buffer: x }, ...gradLoads],
         storeBindings: kUp.bindings,
         // K is the batch: split it when the output has few tiles.
-        splitK: Math.ceil(d / 64) * Math.ceil(w / 64) < 16 && rows >= 1024 ? Math.min(8, Math.floor(rows / 256)) : 1,
+        splitK: splitKFor(d, w, rows),
       });
       const bUp = c.update(s.bias, 'b');
       p.dispatch(`${s.name}.db`, {

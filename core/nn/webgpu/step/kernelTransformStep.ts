@@ -14,7 +14,7 @@
  */
 import type * as tf from '@tensorflow/tfjs';
 import type { StepCompiler } from './compiler.js';
-import { recordMatmul } from './matmul.js';
+import { recordMatmul, splitKFor } from './matmul.js';
 import type { Param } from './program.js';
 
 export interface KernelTransform {
@@ -93,7 +93,7 @@ export function recordKernelChain(c: StepCompiler, name: string, kernel: tf.Vari
           params: all,
           loadBindings: [{ name: 'D', buffer: grad }, { name: 'Kp', buffer: prev }],
           storeBindings: tUp.bindings,
-          splitK: Math.max(1, Math.min(64, Math.floor(N / 256))),
+          splitK: splitKFor(tt, tt, N),
         });
         const dcentre = isVar ? null : c.buffer(tt * N, `${name}.ktrans${step.from}to${step.to}.dcentre`);
         const kUp = isVar ? c.update(kernel, 'k') : null;

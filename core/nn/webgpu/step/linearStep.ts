@@ -17,7 +17,7 @@ import type { Activation } from '../../../space/SearchSpace.js';
 import { recordColumnSums } from './columnSumStep.js';
 import type { CompiledLayer, StepCompiler } from './compiler.js';
 import { ACTIVATION_WGSL, COMPILED_ACTIVATIONS, needsPreActivation } from './denseStep.js';
-import { recordMatmul } from './matmul.js';
+import { recordMatmul, splitKFor } from './matmul.js';
 import type { Binding, Param } from './program.js';
 import { recordWeightGrads } from './weightGradStep.js';
 
@@ -44,8 +44,7 @@ export interface LinearSpec {
  * when the output has few 64×64 tiles, at least 256 rows a chunk.
  */
 export function weightGradSplits(M: number, N: number, rows: number): number {
-  const tiles = Math.ceil(M / 64) * Math.ceil(N / 64);
-  return Math.max(1, Math.min(Math.floor(rows / 256), Math.ceil(128 / tiles)));
+  return splitKFor(M, N, rows);
 }
 
 /** Record y = act(x·W + b) (+ add) on x [rows, d]; returns y [rows, Σw] and its layer. */

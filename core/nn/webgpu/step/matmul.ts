@@ -171,6 +171,23 @@ export function recordMatmulPartials(p: StepProgram, label: string, call: Omit<M
   return { partial: recordPartials(p, label, full, params, grid), splits: grid[2]! };
 }
 
+/** Workgroups a split-K product aims for: a few per SM of a large GPU (the H200 has 132). */
+const SPLIT_TARGET_WORKGROUPS = 512;
+/** The smallest K chunk worth a workgroup of its own. */
+const SPLIT_MIN_CHUNK = 256;
+
+/**
+ * How many K chunks a product with a long K should run in parallel: enough that the grid has about
+ * SPLIT_TARGET_WORKGROUPS workgroups, each chunk at least SPLIT_MIN_CHUNK long. Weight gradients have
+ * K = the batch's rows (B·T up to 131 072 for char-lm at batch 2048) and only a few output tiles: with
+ * 8–16 splits (the first rule here) a [64, 256] gradient ran in 32–128 workgroups at ~1 TFLOP/s (H200
+ * profile, bench/RESULTS.md).
+ */
+export function splitKFor(M: number, N: number, K: number): number {
+  const tiles = Math.ceil(M / TM) * Math.ceil(N / TN);
+  return Math.max(1, Math.min(Math.ceil(SPLIT_TARGET_WORKGROUPS / tiles), Math.floor(K / SPLIT_MIN_CHUNK)));
+}
+
 /** Record C = A·B with the caller's loads and store (one dispatch; two with split-K). */
 export function recordMatmul(p: StepProgram, label: string, call: MatmulCall): void {
   const { params, grid } = splitGrid(call);

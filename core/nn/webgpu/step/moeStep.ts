@@ -35,7 +35,7 @@ import { gateCombination } from '../../moe/routers.js';
 import type { Act, CompiledForward, CompiledLayer, MoEReportSlot, StepCompiler } from './compiler.js';
 import { recordColumnSum } from './columnSumStep.js';
 import { ACTIVATION_WGSL } from './denseStep.js';
-import { recordMatmul } from './matmul.js';
+import { recordMatmul, splitKFor } from './matmul.js';
 import type { Binding, Param } from './program.js';
 
 /** Most experts the route kernel's per-thread arrays and scans hold (8 × 256 u32 = 8 KB of workgroup memory). */
@@ -158,7 +158,6 @@ function selector(fn: string, names: readonly string[]): string {
 }
 
 /** Split-K for a weight gradient whose K is the batch (denseStep's rule). */
-const splitFor = (M: number, N: number, rows: number) => (Math.ceil(M / 64) * Math.ceil(N / 64) < 16 && rows >= 1024 ? Math.min(8, Math.floor(rows / 256)) : 1);
 
 /**
  * Record the forward of the MoE layer on x ([rows, d]); returns y and the layer (its backward). Its report
@@ -522,7 +521,7 @@ fn dxB(k: u32, n: u32) -> f32 {
       //      element handed to its variable's update (row stride `ld`).
       const weightGrad = (v: tf.Variable, label: string, M: number, N: number, a: string, b: string, ld: string, loads: Binding[], params: Param[]) => {
         const up = c.update(v, 'w');
-        recordMatmul(p, label, { M, N, K: T, a, aFast: 'm', b, storeHelpers: up.helpers, store: `${up.fn}(m * ${ld} + n, acc);`, params, loadBindings: loads, storeBindings: up.bindings, splitK: splitFor(M, N, T) });
+        recordMatmul(p, label, { M, N, K: T, a, aFast: 'm', b, storeHelpers: up.helpers, store: `${up.fn}(m * ${ld} + n, acc);`, params, loadBindings: loads, storeBindings: up.bindings, splitK: splitKFor(M, N, T) });
       };
       // 8. Router: dW_r = xᵀ·d logits.
       weightGrad(s.router, `${s.name}.dWr`, d, E, 'X[k * u.d + m]', 'BW[u.oDL + k * u.E + n]', 'u.S', [{ name: 'X', buffer: x }, { name: 'BW', buffer: bw }], [...shape, ['oDL', 'u32', ob.DL]]);
