@@ -112,11 +112,14 @@ describe('researcher workflows (fake core)', () => {
     const narrow = await overflow(page);
     expect(narrow.doc).toBe(1024);
     expect(narrow.main).toBe(0);
-    // Every chart's svg fits its figure.
-    const tooWide = await page.evaluate(() =>
-      [...document.querySelectorAll('figure.chart')].filter((f) => (f.querySelector('.chart-body svg') as SVGSVGElement).getBoundingClientRect().width > f.getBoundingClientRect().width + 1).length,
-    );
-    expect(tooWide).toBe(0);
+    // Every chart's svg fits its figure (each redraws on its own ResizeObserver callback, which a loaded
+    // machine delivers after the dashboard's: wait for them, then assert).
+    const chartsTooWide = () =>
+      page.evaluate(() =>
+        [...document.querySelectorAll('figure.chart')].filter((f) => (f.querySelector('.chart-body svg') as SVGSVGElement).getBoundingClientRect().width > f.getBoundingClientRect().width + 1).length,
+      );
+    await waitFor(async () => (await chartsTooWide()) === 0, 'every chart to fit its figure at 1024', 5000).catch(() => undefined);
+    expect(await chartsTooWide()).toBe(0);
     await screenshot(page, 'researcher-dashboard-1024');
     await page.setViewportSize({ width: 1440, height: 900 });
   });
