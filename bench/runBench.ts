@@ -437,26 +437,44 @@ async function benchSupernet(args: Args, rows: Row[]): Promise<void> {
         const labels = tf.randomUniform([labelRows], 0, space.numClasses, 'int32', 4) as tf.Tensor1D;
         const opt = tf.train.sgd(1e-3);
         const vars = net.trainableVariables();
-        const lossFn = () => {
-          const r = net.apply(x, arch, { training: true, progress: 0.5 });
+        const lossOf = (a: typeof arch) => () => {
+          const r = net.apply(x, a, { training: true, progress: 0.5 });
           const ce = net.perToken ? tokenCrossEntropy(r.logits, labels).mean : crossEntropy(r.logits, labels);
           return tf.add(ce, r.auxLoss) as tf.Scalar;
         };
+        const lossFn = lossOf(arch);
+        // The trainer's step (core/train/Trainer.ts): variableGrads, then the lazy per-slice update.
+        const pathStep = (po: InstanceType<typeof PathOptimizer>, loss: () => tf.Scalar) => {
+          const { value, grads } = tf.variableGrads(loss, vars);
+          po.apply(new Map(vars.flatMap((v) => (grads[v.name] ? [[v, grads[v.name]!] as [tf.Variable, tf.Tensor]] : []))));
+          tf.dispose(Object.values(grads));
+          return value;
+        };
         if (optimizer !== 'sgd' && optimizer !== 'path-sgd' && optimizer !== 'path-adam') throw new Error(`unknown --optimizer "${optimizer}" (use sgd, path-sgd, path-adam)`);
         const pathOpt = optimizer === 'sgd' ? null : new PathOptimizer(optimizer === 'path-adam' ? 'adam' : 'sgd', 1e-3, new Map(vars.map((v) => [v.name, v])));
+        // PyTorch: SGD for 'sgd' / 'path-sgd', Adam (torch.optim.Adam, foreach) for 'path-adam'.
+        const t = torchSn?.supernet[`${name}@${batch}${optimizer === 'path-adam' ? ':adam' : ''}`];
+        const torchRow = () => {
+          if (t?.ms && optimizer !== 'path-sgd' && lever === args.levers[args.levers.length - 1] && dispatch === args.moeDispatch[args.moeDispatch.length - 1]) {
+            addRow(rows, { bench: `supernet ${name}`, variant: `pytorch eager fp32, batch ${batch}${optimizer === 'path-adam' ? ', adam' : ''}`, ms: t.ms, tokensPerS: (batch / t.ms) * 1e3 });
+          }
+        };
         if (on.compiled) {
           // The compiled step updates with PathOptimizer's rule; for 'sgd' that is tf.train.sgd's w −= lr·g
           // (an element with g = 0 is unchanged either way).
           const po = pathOpt ?? new PathOptimizer('sgd', 1e-3, new Map(vars.map((v) => [v.name, v])));
           const inFloats = inShape.slice(1).reduce((a, b) => a * b, 1);
           const built = tf.getBackend() === 'webgpu' ? CompiledStep.build(net, arch, batch, inFloats, po) : 'needs the webgpu backend';
-          if (lever === 'compiled-spos' && typeof built !== 'string') {
+          const xh = (await x.data()) as Float32Array;
+          const yh = Int32Array.from(await labels.data());
+          const values = po.stepValues(0.5);
+          const steps = Math.max(2, Math.floor(args.steps / 2));
+          if (typeof built === 'string') {
+            addRow(rows, { bench: `supernet ${name}`, variant: `largest, batch ${batch}${moeNote}`, ms: NaN, note: `not compiled: ${built}` });
+          } else if (lever === 'compiled-spos') {
             built.dispose();
             const cache = new StepCache();
             const rng = createRng(7);
-            const xh = (await x.data()) as Float32Array;
-            const yh = Int32Array.from(await labels.data());
-            const values = po.stepValues(0.5);
             // What the last step left to wait for: a compiled step's stats, or a tfjs step's loss.
             let last: (() => Promise<unknown>) | null = null;
             let misses = 0;
@@ -469,13 +487,7 @@ async function benchSupernet(args: Args, rows: Row[]): Promise<void> {
               if (typeof s === 'string') {
                 // Not compiled (e.g. a fake-quantised choice): the trainer's tfjs step, as the trainer falls back.
                 fallbacks++;
-                const { value, grads } = tf.variableGrads(() => {
-                  const r = net.apply(x, a, { training: true, progress: 0.5 });
-                  const ce = net.perToken ? tokenCrossEntropy(r.logits, labels).mean : crossEntropy(r.logits, labels);
-                  return tf.add(ce, r.auxLoss) as tf.Scalar;
-                }, vars);
-                po.apply(new Map(vars.flatMap((v) => (grads[v.name] ? [[v, grads[v.name]!] as [tf.Variable, tf.Tensor]] : []))));
-                tf.dispose(Object.values(grads));
+                const value = pathStep(po, lossOf(a));
                 losses.push(value);
                 last = async () => {
                   await value.data();
@@ -496,32 +508,18 @@ async function benchSupernet(args: Args, rows: Row[]): Promise<void> {
               const l = last;
               last = null;
               return l ? l() : null;
-            }, Math.max(2, Math.floor(args.steps / 2)));
+            }, steps);
             tf.dispose(losses);
             addRow(rows, { bench: `supernet ${name}`, variant: `random subnets, batch ${batch}${moeNote}`, ms, hostMs, tokensPerS: (batch / ms) * 1e3, note: `${misses} compiles, ${fallbacks} not compiled` });
             cache.dispose();
-            if (po !== pathOpt) po.dispose();
-            x.dispose();
-            labels.dispose();
-            opt.dispose();
-            pathOpt?.dispose();
-            net.dispose();
-            continue;
-          }
-          if (typeof built === 'string') {
-            addRow(rows, { bench: `supernet ${name}`, variant: `largest, batch ${batch}${moeNote}`, ms: NaN, note: `not compiled: ${built}` });
           } else {
-            const xh = (await x.data()) as Float32Array;
-            const yh = Int32Array.from(await labels.data());
-            const values = po.stepValues(0.5);
             // The batch stays on the GPU, as the tfjs rows' tensors and PyTorch's do.
             built.setBatch(xh, yh);
             const run = () => {
               built.run(values);
               po.countUpdates(built.updated);
             };
-            const { ms, hostMs } = await timeCompiled(run, () => built.stats(), Math.max(2, Math.floor(args.steps / 2)));
-            const t = torchSn?.supernet[`${name}@${batch}${optimizer === 'path-adam' ? ':adam' : ''}`];
+            const { ms, hostMs } = await timeCompiled(run, () => built.stats(), steps);
             let note = `${built.dispatchCount} dispatches`;
             if (args.profile) {
               // GPU ms per dispatch (timestamps around each, in its own pass): where the step's time goes.
@@ -537,9 +535,7 @@ async function benchSupernet(args: Args, rows: Row[]): Promise<void> {
               }
             }
             addRow(rows, { bench: `supernet ${name}`, variant: `largest, batch ${batch}${moeNote}`, ms, hostMs, tokensPerS: (batch / ms) * 1e3, tflops: (3 * net.countFlops(arch) * batch) / ms / 1e9, vsTorchFp32: t?.ms ? t.ms / ms : undefined, note });
-            if (t?.ms && optimizer !== 'path-sgd' && lever === args.levers[args.levers.length - 1] && dispatch === args.moeDispatch[args.moeDispatch.length - 1]) {
-              addRow(rows, { bench: `supernet ${name}`, variant: `pytorch eager fp32, batch ${batch}${optimizer === 'path-adam' ? ', adam' : ''}`, ms: t.ms, tokensPerS: (batch / t.ms) * 1e3 });
-            }
+            torchRow();
             built.dispose();
           }
           if (po !== pathOpt) po.dispose();
@@ -550,27 +546,15 @@ async function benchSupernet(args: Args, rows: Row[]): Promise<void> {
           net.dispose();
           continue;
         }
-        const step = pathOpt
-          ? () => {
-              // The trainer's step (core/train/Trainer.ts): variableGrads, then the lazy per-slice update.
-              const { value, grads } = tf.variableGrads(lossFn, vars);
-              pathOpt.apply(new Map(vars.flatMap((v) => (grads[v.name] ? [[v, grads[v.name]!] as [tf.Variable, tf.Tensor]] : []))));
-              tf.dispose(Object.values(grads));
-              return value;
-            }
-          : () => opt.minimize(lossFn, true, vars)!;
+        const step = pathOpt ? () => pathStep(pathOpt, lossFn) : () => opt.minimize(lossFn, true, vars)!;
         const { ms, hostMs } = await timeSteps(step, Math.max(2, Math.floor(args.steps / 2)));
-        // PyTorch: SGD for 'sgd' / 'path-sgd', Adam (torch.optim.Adam, foreach) for 'path-adam'.
-        const t = torchSn?.supernet[`${name}@${batch}${optimizer === 'path-adam' ? ':adam' : ''}`];
         let note: string | undefined;
         if (args.profile && tf.getBackend() === 'webgpu') {
           const k = await countKernels(step);
           note = `${k.kernels} kernels, ${k.gpuMs.toFixed(2)} ms GPU; ${k.top}`;
         }
         addRow(rows, { bench: `supernet ${name}`, variant: `largest, batch ${batch}${moeNote}`, ms, hostMs, tokensPerS: (batch / ms) * 1e3, tflops: (3 * net.countFlops(arch) * batch) / ms / 1e9, vsTorchFp32: t?.ms ? t.ms / ms : undefined, note });
-        if (t?.ms && optimizer !== 'path-sgd' && lever === args.levers[args.levers.length - 1] && dispatch === args.moeDispatch[args.moeDispatch.length - 1]) {
-          addRow(rows, { bench: `supernet ${name}`, variant: `pytorch eager fp32, batch ${batch}${optimizer === 'path-adam' ? ', adam' : ''}`, ms: t.ms, tokensPerS: (batch / t.ms) * 1e3 });
-        }
+        torchRow();
         x.dispose();
         labels.dispose();
         opt.dispose();
