@@ -1,9 +1,10 @@
 import * as tf from '@tensorflow/tfjs';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { loadDataset, type Dataset } from '../data/Dataset.js';
 import { TrainConfig } from '../protocol/protocol.js';
 import { SearchSpace } from '../space/SearchSpace.js';
 import { buildSupernet } from '../nn/Supernet.js';
+import { CompiledStep } from '../nn/webgpu/step/compiledStep.js';
 import { startTestWebgpu } from '../nn/webgpu/step/testWebgpu.js';
 import { train, type TrainerSink } from './Trainer.js';
 import type { MetricPoint } from '../protocol/protocol.js';
@@ -61,11 +62,26 @@ async function run(backend: 'cpu' | 'webgpu', compiledStep: boolean, which: 'vec
   return { points, vars, warnings };
 }
 
+/** max |have − want| over max(max |want|, floor). */
+function scaledErr(have: Float32Array, want: Float32Array, floor: number): number {
+  let err = 0;
+  let scale = 0;
+  for (let i = 0; i < want.length; i++) {
+    err = Math.max(err, Math.abs(have[i]! - want[i]!));
+    scale = Math.max(scale, Math.abs(want[i]!));
+  }
+  return err / Math.max(scale, floor);
+}
+
 describe('the trainer on WebGPU runs SPOS steps as compiled programs', () => {
   it('gives the CPU backend tfjs run: same losses and same weights after 6 sampled subnets', async (t) => {
     if (!gpu) t.skip();
     const ref = await run('cpu', false);
+    const replays = vi.spyOn(CompiledStep.prototype, 'run');
     const got = await run('webgpu', true);
+    // Every one of the 6 steps ran as a compiled program (the tfjs path on WebGPU would give the same numbers).
+    expect(replays).toHaveBeenCalledTimes(6);
+    replays.mockRestore();
     expect(got.warnings.filter((w) => w.includes('compiled'))).toEqual([]);
     expect(got.points.map((p) => p.step)).toEqual(ref.points.map((p) => p.step));
     for (let i = 0; i < ref.points.length; i++) {
@@ -73,41 +89,26 @@ describe('the trainer on WebGPU runs SPOS steps as compiled programs', () => {
       expect(got.points[i]!.accuracy).toBeCloseTo(ref.points[i]!.accuracy, 6);
       expect(got.points[i]!.archVector).toEqual(ref.points[i]!.archVector);
     }
-    for (const [name, want] of ref.vars) {
-      const have = got.vars.get(name)!;
-      let err = 0;
-      let scale = 0;
-      for (let i = 0; i < want.length; i++) {
-        err = Math.max(err, Math.abs(have[i]! - want[i]!));
-        scale = Math.max(scale, Math.abs(want[i]!));
-      }
-      // Adam divides by √v: fp32 rounding differences of tiny gradients grow over 6 steps at lr 0.05 (the
-      // losses above agree to 1e-4; a missing or wrong update moves weights by ~lr, 0.05).
-      expect(err / Math.max(scale, 1e-12), name).toBeLessThan(5e-4);
-    }
+    // Adam divides by √v: fp32 rounding differences of tiny gradients grow over 6 steps at lr 0.05 (the
+    // losses above agree to 1e-4; a missing or wrong update moves weights by ~lr, 0.05).
+    for (const [name, want] of ref.vars) expect(scaledErr(got.vars.get(name)!, want, 1e-12), name).toBeLessThan(5e-4);
   }, 180_000);
 
   it('runs a token space (causal transformer, MoE FFN, unscored prompt positions) like the CPU backend', async (t) => {
     if (!gpu) t.skip();
     const ref = await run('cpu', false, 'tokens');
+    const replays = vi.spyOn(CompiledStep.prototype, 'run');
     const got = await run('webgpu', true, 'tokens');
+    expect(replays).toHaveBeenCalledTimes(6);
+    replays.mockRestore();
     expect(got.warnings.filter((w) => w.includes('compiled'))).toEqual([]);
     for (let i = 0; i < ref.points.length; i++) {
       expect(got.points[i]!.loss).toBeCloseTo(ref.points[i]!.loss, 4);
       expect(got.points[i]!.accuracy).toBeCloseTo(ref.points[i]!.accuracy, 6);
       expect(got.points[i]!.moe![0]!.load).toEqual(ref.points[i]!.moe![0]!.load.map((v) => expect.closeTo(v, 5)));
     }
-    for (const [name, want] of ref.vars) {
-      const have = got.vars.get(name)!;
-      let err = 0;
-      let scale = 0;
-      for (let i = 0; i < want.length; i++) {
-        err = Math.max(err, Math.abs(have[i]! - want[i]!));
-        scale = Math.max(scale, Math.abs(want[i]!));
-      }
-      // Floor 1e-2: attention's key bias has a gradient of exactly 0 in exact arithmetic (it adds q·b to a
-      // whole score row), so both sides only move it by rounding noise from zero.
-      expect(err / Math.max(scale, 1e-2), name).toBeLessThan(5e-5);
-    }
+    // Floor 1e-2: attention's key bias has a gradient of exactly 0 in exact arithmetic (it adds q·b to a
+    // whole score row), so both sides only move it by rounding noise from zero.
+    for (const [name, want] of ref.vars) expect(scaledErr(got.vars.get(name)!, want, 1e-2), name).toBeLessThan(5e-5);
   }, 240_000);
 });
