@@ -1,8 +1,8 @@
 /**
  * The gradient of a vector the batch broadcasts over (a bias, a layer norm's γ and β, position
  * embeddings): g[n] = Σ_rows value(r, n), with the optimizer update applied as it is summed (./update.ts).
- * One workgroup per column whose 256 threads stride the rows, then a tree in workgroup memory: a layout as
- * denseStep.ts's bias gradient, shared here by every such vector of the transformer step. Several vectors
+ * One workgroup per column whose 256 threads stride the rows, then a tree in workgroup memory; every such
+ * vector of the dense, linear, MoE and embedding steps goes through here (BatchNorm has its own chunked sums). Several vectors
  * over the same rows share a dispatch where their update sites fit one kernel (./updatePacking.ts).
  */
 import type * as tf from '@tensorflow/tfjs';

@@ -7,6 +7,7 @@
  */
 import type * as tf from '@tensorflow/tfjs';
 import type { Activation } from '../../../space/SearchSpace.js';
+import { recordColumnSum } from './columnSumStep.js';
 import type { CompiledLayer, StepCompiler } from './compiler.js';
 import { recordMatmul, splitKFor } from './matmul.js';
 import type { Binding } from './program.js';
@@ -121,28 +122,8 @@ export function compileDense(c: StepCompiler, s: DenseStepSpec, x: GPUBuffer): {
         // K is the batch: split it when the output has few tiles.
         splitK: splitKFor(d, w, rows),
       });
-      const bUp = c.update(s.bias, 'b');
-      p.dispatch(`${s.name}.db`, {
-        params: [['rows', 'u32', rows], ['w', 'u32', w]],
-        bindings: [...gradLoads, ...bUp.bindings],
-        code: `${ACTIVATION_WGSL}
-${bUp.helpers}
-var<workgroup> part: array<f32, 256>;
-@compute @workgroup_size(256, 1, 1)
-fn main(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-  let n = wg.x;
-  var s = 0.0;
-  for (var r = lid.x; r < u.rows; r += 256u) { s += ${dz('r * u.w + n')}; }
-  part[lid.x] = s;
-  workgroupBarrier();
-  for (var h = 128u; h > 0u; h >>= 1u) {
-    if (lid.x < h) { part[lid.x] += part[lid.x + h]; }
-    workgroupBarrier();
-  }
-  if (lid.x == 0u) { ${bUp.fn}(n, part[0]); }
-}`,
-        workgroups: [w],
-      });
+      // db = Σ_rows dz with its update: the shared column sum (./columnSumStep.ts).
+      recordColumnSum(c, `${s.name}.db`, { rows, cols: w, value: dz('r * u.w + n'), bindings: gradLoads, params: [['w', 'u32', w]], helpers: ACTIVATION_WGSL, variable: s.bias });
       return dx;
     },
   };
