@@ -14,8 +14,8 @@
 import type * as tf from '@tensorflow/tfjs';
 import { recordColumnSum } from './columnSumStep.js';
 import type { CompiledLayer, StepCompiler } from './compiler.js';
-import { compileLinear, weightGradSplits } from './linearStep.js';
-import { recordMatmul } from './matmul.js';
+import { compileLinear } from './linearStep.js';
+import { recordMatmul, splitKFor } from './matmul.js';
 
 /** Record the positions' update from dy [B·T, d]. */
 function positionsBackward(c: StepCompiler, name: string, positions: tf.Variable, dy: GPUBuffer, B: number, T: number, d: number): void {
@@ -85,7 +85,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
           params: [['d', 'u32', d], ['ld', 'u32', s.table.shape[1]!]],
           loadBindings: [{ name: 'X', buffer: ids }, { name: 'DY', buffer: dy }],
           storeBindings: up.bindings,
-          splitK: weightGradSplits(vocab, d, rows),
+          splitK: splitKFor(vocab, d, rows),
         });
         positionsBackward(c, s.name, s.positions, dy, B, T, d);
         return null;

@@ -39,14 +39,6 @@ export interface LinearSpec {
   add?: { buffer: GPUBuffer; index: string; params?: readonly Param[] };
 }
 
-/**
- * Split-K for a weight gradient, whose K is the batch's rows: enough workgroups to fill the GPU (~128)
- * when the output has few 64×64 tiles, at least 256 rows a chunk.
- */
-export function weightGradSplits(M: number, N: number, rows: number): number {
-  return splitKFor(M, N, rows);
-}
-
 /** Record y = act(x·W + b) (+ add) on x [rows, d]; returns y [rows, Σw] and its layer. */
 export function compileLinear(c: StepCompiler, s: LinearSpec, x: GPUBuffer): { y: GPUBuffer; layer: CompiledLayer } {
   const { rows, d, act, groups } = s;
@@ -111,7 +103,7 @@ export function compileLinear(c: StepCompiler, s: LinearSpec, x: GPUBuffer): { y
           storeBindings: [{ name: 'DX', buffer: dx, access: 'read_write' }],
         });
       }
-      const splits = weightGradSplits(d + 1, N, rows);
+      const splits = splitKFor(d + 1, N, rows);
       if (splits > 1) {
         recordWeightGrads(c, { name: s.name, rows, d, nc: N, groups: groups.map((g, i) => ({ ...g, offset: offsets[i]! })), x, dz, dzBindings: gradLoads, helpers: ref === null ? '' : ACTIVATION_WGSL, splits });
         return dx;
