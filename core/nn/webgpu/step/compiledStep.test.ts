@@ -2,7 +2,10 @@ import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SearchSpace, type Arch } from '../../../space/SearchSpace.js';
 import { compiledSteps, relErr, tfjsSteps, type StepCase } from '../../../train/compiledStepReference.js';
-import type { OptimizerKind } from '../../../train/PathOptimizer.js';
+import { PathOptimizer, type OptimizerKind } from '../../../train/PathOptimizer.js';
+import { buildSupernet } from '../../Supernet.js';
+import { CompiledStep, StepCache } from './compiledStep.js';
+import type { StepResources } from './program.js';
 import { startTestWebgpu } from './testWebgpu.js';
 
 const space = SearchSpace.parse({
@@ -67,4 +70,28 @@ describe('compiled WebGPU step (dense blocks, cross-entropy, lazy optimizer)', (
       expect(got.correct).toEqual(ref.correct);
     }, 120_000);
   }
+});
+
+describe('StepCache', () => {
+  it('rebuilds a cached step once tfjs re-allocates a variable it binds (an assign, a checkpoint load)', async (t) => {
+    if (!gpu) t.skip();
+    await tf.setBackend('webgpu');
+    const net = buildSupernet(space, { seed: 3 });
+    const opt = new PathOptimizer('sgd', 0.05, net.namedVariables());
+    const cache = new StepCache();
+    const build = (shared: StepResources) => CompiledStep.build(net, arch, B, 20, opt, shared);
+    const first = cache.get({ arch, batch: B }, build);
+    if (typeof first === 'string') throw new Error(first);
+    expect(cache.get({ arch, batch: B }, build)).toBe(first);
+    expect(first.valid()).toBe(true);
+    const kernel = net.namedVariables().get('s1.b0.dense.kernel')!;
+    kernel.assign(tf.tidy(() => tf.mul(kernel, 0.5)));
+    expect(first.valid()).toBe(false);
+    const second = cache.get({ arch, batch: B }, build);
+    expect(second).not.toBe(first);
+    expect(typeof second !== 'string' && second.valid()).toBe(true);
+    cache.dispose();
+    opt.dispose();
+    net.dispose();
+  }, 60_000);
 });

@@ -14,7 +14,7 @@ import type * as tf from '@tensorflow/tfjs';
 import type { Arch } from '../../../space/SearchSpace.js';
 import { archKey } from '../../../space/archCodec.js';
 import { StepCompiler, type MoEReportSlot, type SlotSource } from './compiler.js';
-import { flushTfjs, ownedBuffer, webgpuBackend, written } from './gpu.js';
+import { currentBuffer, flushTfjs, webgpuBackend, written } from './gpu.js';
 import { compileCrossEntropy, compileTokenCrossEntropy } from './lossStep.js';
 import { readFloats, StepProgram, StepResources, type StepValues } from './program.js';
 
@@ -93,7 +93,7 @@ export class CompiledStep {
   /** Still valid: every variable it binds has the buffer it was compiled with. */
   valid(): boolean {
     for (const [v, b] of this.compiler.bound) {
-      if (v.isDisposed || ownedBuffer(v) !== b) return false;
+      if (v.isDisposed || currentBuffer(v) !== b) return false;
     }
     return true;
   }

@@ -41,10 +41,6 @@ export function flushTfjs(): void {
   }
 }
 
-function resourceOf(d: TensorDataLike): GPUBuffer | null {
-  return d.resource;
-}
-
 /** The GPU buffer of `v`, uploaded if it lives on the host, and not shared with any other tensor. */
 export function ownedBuffer(v: tf.Variable): GPUBuffer {
   const b = webgpuBackend();
@@ -52,13 +48,25 @@ export function ownedBuffer(v: tf.Variable): GPUBuffer {
   if (!d) throw new Error(`variable ${v.name} has no data on the webgpu backend`);
   if (d.refCount > 1) {
     // Shared with another tensor (a variable made from a kept tensor): give it a copy of its own.
-    v.assign(tf.tidy(() => tf.mul(v, tf.scalar(1))));
+    // (assign shares the copy's data: the copy itself is disposed, or the data would stay shared).
+    const copy = tf.tidy(() => tf.mul(v, tf.scalar(1)));
+    v.assign(copy);
+    copy.dispose();
     d = b.tensorMap.get(v.dataId)!;
   }
-  if (!resourceOf(d)) b.uploadToGPU(v.dataId);
-  const buf = resourceOf(b.tensorMap.get(v.dataId)!);
+  if (!d.resource) b.uploadToGPU(v.dataId);
+  const buf = b.tensorMap.get(v.dataId)!.resource;
   if (!buf) throw new Error(`variable ${v.name}: tfjs gave it no GPU buffer`);
   return buf;
+}
+
+/**
+ * The buffer `v` holds now if it is on the GPU and its own (what `ownedBuffer` would return without
+ * changing anything), else null: the per-step check that a compiled step's bindings are still current.
+ */
+export function currentBuffer(v: tf.Variable): GPUBuffer | null {
+  const d = webgpuBackend().tensorMap.get(v.dataId);
+  return d && d.refCount <= 1 ? d.resource : null;
 }
 
 /** The step changed `v` on the GPU: forget tfjs' host copy, if it kept one. */
